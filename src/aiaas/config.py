@@ -1,0 +1,119 @@
+"""Every ``AIAAS_*`` setting in one declarative table.
+
+One :class:`Settings` object is built once at process start (from the environment and
+command-line overrides) and passed down; domain code never reads ``os.environ``. The
+defaults are the embedded ones: a SQLite file and an artifact folder under ``AIAAS_HOME``,
+so ``aiaas up`` needs no other service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aiaas.errors import InvalidArgument
+
+__all__ = ["Settings", "load_settings"]
+
+
+class Settings(BaseSettings):
+    """Platform settings; each field is read from ``AIAAS_<NAME>``.
+
+    Example:
+        >>> s = Settings(home=Path("/tmp/aiaas-doc"))
+        >>> s.resolved_database_url()
+        'sqlite:////tmp/aiaas-doc/aiaas.db'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AIAAS_", extra="forbid")
+
+    home: Path = Field(
+        default=Path("~/.aiaas"),
+        description="Folder for the embedded database, artifacts and logs.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata DB; default: SQLite file <home>/aiaas.db. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db.",
+    )
+    artifact_root: str | None = Field(
+        default=None,
+        description="Where model artifacts live; default: folder <home>/artifacts (file://).",
+    )
+    host: str = Field(default="127.0.0.1", description="Interface both servers bind to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Control plane (REST API, docs) port.")
+    inference_port: int = Field(
+        default=8080, ge=0, le=65535, description="Inference server (V1/V2 protocols) port."
+    )
+    reconcile_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often the inference server reads desired deployments from the DB.",
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest request body either server accepts (413 above it).",
+    )
+    max_upload_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024,
+        gt=0,
+        description="Largest model artifact the control plane accepts on upload.",
+    )
+    ort_intra_op_threads: int = Field(
+        default=1,
+        ge=0,
+        description="ONNX Runtime intra-op threads per loaded model (0 = one per core). One "
+        "keeps single-row latency low when many requests run side by side.",
+    )
+    control_plane_url: str | None = Field(
+        default=None,
+        description="URL the CLI and SDK talk to; default: http://<host>:<port>.",
+    )
+    inference_url: str | None = Field(
+        default=None,
+        description="Inference server URL the CLI and SDK use for predictions; "
+        "default: http://<host>:<inference_port>.",
+    )
+    api_key: str | None = Field(default=None, description="API key sent by the CLI and SDK.")
+
+    @model_validator(mode="after")
+    def _expand_home(self) -> Settings:
+        self.home = self.home.expanduser()
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The metadata DB URL, defaulting to the embedded SQLite file."""
+        return self.database_url or f"sqlite:///{self.home / 'aiaas.db'}"
+
+    def resolved_artifact_root(self) -> str:
+        """The artifact store location, defaulting to a folder under ``home``."""
+        return self.artifact_root or str(self.home / "artifacts")
+
+    def resolved_control_plane_url(self) -> str:
+        return (self.control_plane_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def resolved_inference_url(self) -> str:
+        return (self.inference_url or f"http://{self.host}:{self.inference_port}").rstrip("/")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment plus explicit overrides (``None`` is ignored).
+
+    Raises:
+        InvalidArgument: naming each setting whose value is invalid.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = [
+            f"AIAAS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        ]
+        raise InvalidArgument(
+            "invalid settings: " + "; ".join(problems), details={"errors": problems}
+        ) from None

@@ -1,0 +1,129 @@
+"""One exception tree for the whole platform, and the one table that maps it to HTTP.
+
+Every layer raises these; the control plane turns them into
+``{"error": {"code", "message", "details"}}`` with the status from :data:`HTTP_STATUS`,
+and the SDK turns that JSON back into the same class, so a caller catches
+``aiaas.NotFound`` whether the model lives in-process or behind HTTP::
+
+    AiaasError
+    ├── InvalidArgument         400  bad input: names the field, the rule and the value
+    │   └── PayloadTooLarge     413
+    ├── Unauthenticated         401
+    ├── PermissionDenied        403
+    ├── NotFound                404
+    ├── AlreadyExists           409
+    ├── Conflict                409  the request is valid but the current state forbids it
+    ├── ArtifactCorrupted       500  a stored blob no longer matches its SHA-256
+    └── Unavailable             503  a dependency (database, replica) cannot serve now
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "HTTP_STATUS",
+    "AiaasError",
+    "AlreadyExists",
+    "ArtifactCorrupted",
+    "Conflict",
+    "InvalidArgument",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "Unauthenticated",
+    "Unavailable",
+    "error_class",
+]
+
+
+class AiaasError(Exception):
+    """Base of every error the platform raises on purpose.
+
+    Args:
+        message: what went wrong and, where possible, how to fix it.
+        details: machine-readable context (the field, the expected value, ...).
+    """
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form, shared by the REST API and the SDK."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InvalidArgument(AiaasError):
+    code = "INVALID_ARGUMENT"
+
+
+class PayloadTooLarge(InvalidArgument):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class Unauthenticated(AiaasError):
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(AiaasError):
+    code = "PERMISSION_DENIED"
+
+
+class NotFound(AiaasError):
+    code = "NOT_FOUND"
+
+
+class AlreadyExists(AiaasError):
+    code = "ALREADY_EXISTS"
+
+
+class Conflict(AiaasError):
+    code = "CONFLICT"
+
+
+class ArtifactCorrupted(AiaasError):
+    code = "ARTIFACT_CORRUPTED"
+
+
+class Unavailable(AiaasError):
+    code = "UNAVAILABLE"
+
+
+#: The one place where an error code meets an HTTP status.
+HTTP_STATUS: dict[str, int] = {
+    AiaasError.code: 500,
+    InvalidArgument.code: 400,
+    PayloadTooLarge.code: 413,
+    Unauthenticated.code: 401,
+    PermissionDenied.code: 403,
+    NotFound.code: 404,
+    AlreadyExists.code: 409,
+    Conflict.code: 409,
+    ArtifactCorrupted.code: 500,
+    Unavailable.code: 503,
+}
+
+_BY_CODE: dict[str, type[AiaasError]] = {
+    cls.code: cls
+    for cls in (
+        AiaasError,
+        InvalidArgument,
+        PayloadTooLarge,
+        Unauthenticated,
+        PermissionDenied,
+        NotFound,
+        AlreadyExists,
+        Conflict,
+        ArtifactCorrupted,
+        Unavailable,
+    )
+}
+
+
+def error_class(code: str) -> type[AiaasError]:
+    """The exception class for a wire error code; unknown codes fall back to the base."""
+    return _BY_CODE.get(code, AiaasError)

@@ -1,0 +1,33 @@
+"""Model formats: conversion to ONNX, signatures, input examples, and running ONNX."""
+
+from __future__ import annotations
+
+from aiaas.formats.examples import decode_tensors, encode_tensors, to_array
+from aiaas.formats.onnx_model import OnnxModel, parse_onnx, signature_of
+from aiaas.formats.package import FLAVORS, ModelPackage, package_model
+from aiaas.formats.signature import (
+    DATATYPES,
+    Signature,
+    TensorSpec,
+    datatype_name,
+    datatype_of,
+    numpy_dtype,
+)
+
+__all__ = [
+    "DATATYPES",
+    "FLAVORS",
+    "ModelPackage",
+    "OnnxModel",
+    "Signature",
+    "TensorSpec",
+    "datatype_name",
+    "datatype_of",
+    "decode_tensors",
+    "encode_tensors",
+    "numpy_dtype",
+    "package_model",
+    "parse_onnx",
+    "signature_of",
+    "to_array",
+]

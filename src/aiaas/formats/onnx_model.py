@@ -1,0 +1,122 @@
+"""ONNX models: reading a signature from the graph and running it with ONNX Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from aiaas.errors import InvalidArgument
+from aiaas.formats.signature import Signature, TensorSpec
+
+__all__ = ["OnnxModel", "parse_onnx", "signature_of"]
+
+# onnx.TensorProto element type → OIP datatype
+_ELEM_TYPES: dict[int, str] = {
+    onnx.TensorProto.BOOL: "BOOL",
+    onnx.TensorProto.UINT8: "UINT8",
+    onnx.TensorProto.UINT16: "UINT16",
+    onnx.TensorProto.UINT32: "UINT32",
+    onnx.TensorProto.UINT64: "UINT64",
+    onnx.TensorProto.INT8: "INT8",
+    onnx.TensorProto.INT16: "INT16",
+    onnx.TensorProto.INT32: "INT32",
+    onnx.TensorProto.INT64: "INT64",
+    onnx.TensorProto.FLOAT16: "FP16",
+    onnx.TensorProto.FLOAT: "FP32",
+    onnx.TensorProto.DOUBLE: "FP64",
+    onnx.TensorProto.STRING: "BYTES",
+}
+
+
+def parse_onnx(data: bytes) -> onnx.ModelProto:
+    """Parse and check ONNX bytes.
+
+    Raises:
+        InvalidArgument: the bytes are not a valid ONNX model, with the checker's reason.
+    """
+    try:
+        proto = onnx.load_model_from_string(data)
+        onnx.checker.check_model(proto)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
+        raise InvalidArgument(
+            f"file is not a valid ONNX model: {str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__}",
+            details={"field": "file"},
+        ) from None
+    return proto
+
+
+def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
+    kind = value.type.WhichOneof("value")
+    if kind != "tensor_type":
+        raise InvalidArgument(
+            f"ONNX graph value {value.name!r} is a {kind}, only tensors are supported "
+            "(export scikit-learn classifiers with zipmap disabled)",
+            details={"field": value.name},
+        )
+    tensor = value.type.tensor_type
+    datatype = _ELEM_TYPES.get(tensor.elem_type)
+    if datatype is None:
+        raise InvalidArgument(
+            f"ONNX tensor {value.name!r} has element type "
+            f"{onnx.TensorProto.DataType.Name(tensor.elem_type)}, which has no OIP datatype",
+            details={"field": value.name},
+        )
+    shape = tuple(
+        d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim
+    )
+    return TensorSpec(name=value.name, datatype=datatype, shape=shape)
+
+
+def signature_of(proto: onnx.ModelProto) -> Signature:
+    """The graph's real inputs (initializers excluded) and outputs."""
+    initializers = {i.name for i in proto.graph.initializer}
+    return Signature(
+        inputs=tuple(_spec(v) for v in proto.graph.input if v.name not in initializers),
+        outputs=tuple(_spec(v) for v in proto.graph.output),
+    )
+
+
+class OnnxModel:
+    """A loaded ONNX model, ready to run.
+
+    Example:
+        >>> model = OnnxModel(onnx_bytes)  # doctest: +SKIP
+        >>> model.run({"input": x})["output"]  # doctest: +SKIP
+    """
+
+    def __init__(self, data: bytes, *, intra_op_threads: int = 1) -> None:
+        self.signature = signature_of(parse_onnx(data))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                data, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise InvalidArgument(
+                f"ONNX Runtime cannot load this model: {exc}", details={"field": "file"}
+            ) from None
+
+    def run(
+        self,
+        inputs: Mapping[str, np.ndarray[Any, Any]],
+        output_names: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        """Run the model; inputs must already satisfy :attr:`signature`."""
+        names = list(output_names) if output_names else self.signature.output_names()
+        feed = {
+            name: (a.astype(str) if a.dtype == object else a) for name, a in inputs.items()
+        }
+        try:
+            values = self.session.run(names, feed)
+        except Exception as exc:  # ORT raises its own Fail/InvalidArgument types
+            raise InvalidArgument(
+                f"the model rejected the input: {str(exc).strip()}", details={"field": "inputs"}
+            ) from None
+        return {n: np.asarray(v) for n, v in zip(names, values, strict=True)}

@@ -1,0 +1,178 @@
+"""Turning what a user has in hand (an estimator, a module, a file) into an ONNX package.
+
+Everything is stored as ONNX, the one format that is both safe to load (no pickle) and
+fast to serve. Conversion happens in the caller's process, so the platform never has to
+unpickle a user's object.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aiaas.errors import InvalidArgument
+from aiaas.formats.onnx_model import OnnxModel, parse_onnx, signature_of
+from aiaas.formats.signature import Signature
+
+__all__ = ["FLAVORS", "ModelPackage", "package_model"]
+
+FLAVORS = ("sklearn", "pytorch", "onnx")
+
+
+@dataclass
+class ModelPackage:
+    """An ONNX model ready to register, with its signature and input example."""
+
+    onnx: bytes
+    flavor: str
+    signature: Signature
+    example: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Fail early when the example does not fit the model or the model cannot run it."""
+        if not self.example:
+            return
+        self.signature.check_inputs(self.example)
+        OnnxModel(self.onnx).run(self.example)
+
+
+def package_model(model: Any, example: Any = None) -> ModelPackage:
+    """Convert a model object or file to a :class:`ModelPackage`.
+
+    Args:
+        model: a fitted scikit-learn estimator or pipeline, a PyTorch ``nn.Module``, ONNX
+            bytes, an ``onnx.ModelProto``, or a path to an ``.onnx`` file.
+        example: a few input rows (array-like, or a mapping name → array for multi-input
+            ONNX models). Required for scikit-learn and PyTorch, which need it to trace.
+
+    Raises:
+        InvalidArgument: the model type is unsupported, or the example does not fit.
+    """
+    module = type(model).__module__.split(".")[0]
+    if isinstance(model, bytes | bytearray | str | Path) or module == "onnx":
+        package = _from_onnx(model, example)
+    elif module == "torch" or _is_torch_module(model):
+        package = _from_torch(model, _require_example(example))
+    elif hasattr(model, "fit") and hasattr(model, "predict"):
+        package = _from_sklearn(model, _require_example(example))
+    else:
+        raise InvalidArgument(
+            f"cannot register a {type(model).__qualname__}: expected a scikit-learn estimator, "
+            "a torch.nn.Module, ONNX bytes or a path to an .onnx file",
+            details={"field": "model"},
+        )
+    package.check()
+    return package
+
+
+def _is_torch_module(model: Any) -> bool:
+    return any(c.__module__.startswith("torch.nn") for c in type(model).__mro__)
+
+
+def _require_example(example: Any) -> np.ndarray[Any, Any]:
+    if example is None:
+        raise InvalidArgument(
+            "example is required: give a few input rows so the model can be traced to ONNX",
+            details={"field": "example"},
+        )
+    array = np.asarray(example.detach().numpy() if hasattr(example, "detach") else example)
+    if array.ndim < 2 or array.shape[0] < 1:
+        raise InvalidArgument(
+            f"example must be a batch of rows (at least 2-D, one row or more); got shape {list(array.shape)}",
+            details={"field": "example", "value": list(array.shape)},
+        )
+    return array
+
+
+def _from_onnx(model: Any, example: Any) -> ModelPackage:
+    if isinstance(model, str | Path):
+        path = Path(model)
+        if not path.is_file():
+            raise InvalidArgument(f"no ONNX file at {str(path)!r}", details={"field": "model"})
+        data = path.read_bytes()
+    elif isinstance(model, bytes | bytearray):
+        data = bytes(model)
+    else:
+        data = model.SerializeToString()
+    signature = signature_of(parse_onnx(data))
+    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    if isinstance(example, Mapping):
+        arrays = {str(k): np.asarray(v) for k, v in example.items()}
+    elif example is not None:
+        if len(signature.inputs) != 1:
+            raise InvalidArgument(
+                f"this model takes inputs {signature.input_names()}: give example as a "
+                "mapping from input name to array",
+                details={"field": "example"},
+            )
+        arrays = {signature.inputs[0].name: np.asarray(example)}
+    for spec in signature.inputs:
+        if spec.name in arrays and spec.datatype != "BYTES":
+            from aiaas.formats.signature import numpy_dtype
+
+            arrays[spec.name] = arrays[spec.name].astype(numpy_dtype(spec.datatype))
+    return ModelPackage(onnx=data, flavor="onnx", signature=signature, example=arrays)
+
+
+def _from_sklearn(model: Any, example: np.ndarray[Any, Any]) -> ModelPackage:
+    from skl2onnx import to_onnx
+
+    # Floats go in as FP32: scikit-learn's trees compare in float32 themselves, so this
+    # is exact for them, and it is what clients send most cheaply.
+    if example.dtype.kind == "f":
+        example = example.astype(np.float32)
+    try:
+        proto = to_onnx(model, example[:1], options={"zipmap": False}, target_opset={"": 17, "ai.onnx.ml": 3})
+    except Exception as exc:
+        raise InvalidArgument(
+            f"cannot export this {type(model).__name__} to ONNX with skl2onnx: {exc}",
+            details={"field": "model"},
+        ) from None
+    data = proto.SerializeToString()
+    signature = signature_of(proto)
+    return ModelPackage(
+        onnx=data,
+        flavor="sklearn",
+        signature=signature,
+        example={signature.inputs[0].name: example},
+    )
+
+
+def _from_torch(model: Any, example: np.ndarray[Any, Any]) -> ModelPackage:
+    import torch
+
+    if example.dtype == np.float64:
+        example = example.astype(np.float32)
+    was_training = model.training
+    model.eval()
+    buffer = io.BytesIO()
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                model,
+                (torch.from_numpy(example),),
+                buffer,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
+    except Exception as exc:
+        raise InvalidArgument(
+            f"cannot export this {type(model).__name__} to ONNX: {exc}", details={"field": "model"}
+        ) from None
+    finally:
+        model.train(was_training)
+    data = buffer.getvalue()
+    return ModelPackage(
+        onnx=data,
+        flavor="pytorch",
+        signature=signature_of(parse_onnx(data)),
+        example={"input": example},
+    )

@@ -1,0 +1,29 @@
+"""Metadata database and artifact storage: the platform's only durable state."""
+
+from __future__ import annotations
+
+from aiaas.store.artifacts import ArtifactStore, FileArtifactStore, open_artifact_store
+from aiaas.store.database import Database
+from aiaas.store.tables import (
+    AliasRow,
+    Base,
+    DeploymentRow,
+    ModelRow,
+    ModelVersionRow,
+    StateRevisionRow,
+    utcnow,
+)
+
+__all__ = [
+    "AliasRow",
+    "ArtifactStore",
+    "Base",
+    "Database",
+    "DeploymentRow",
+    "FileArtifactStore",
+    "ModelRow",
+    "ModelVersionRow",
+    "StateRevisionRow",
+    "open_artifact_store",
+    "utcnow",
+]

@@ -1,0 +1,143 @@
+"""The metadata database: engine set-up, transactions and migrations.
+
+SQLite is the embedded default and runs in WAL mode so the inference server can read
+desired state while the control plane writes. PostgreSQL is chosen by URL. Every state
+change runs in one :meth:`Database.transaction`, so a killed process leaves either the
+whole change or none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from aiaas.errors import InvalidArgument, Unavailable
+from aiaas.store.tables import StateRevisionRow
+
+__all__ = ["Database"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Database:
+    """A metadata database reached by SQLAlchemy URL.
+
+    Example:
+        >>> db = Database("sqlite:////tmp/aiaas-doc.db")
+        >>> db.upgrade()
+        >>> with db.transaction() as s:
+        ...     _ = s.execute(text("select 1"))
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise InvalidArgument(
+                f"AIAAS_DATABASE_URL must be a SQLAlchemy URL such as sqlite:///path/aiaas.db "
+                f"or postgresql+psycopg://user@host/db; got {url!r}",
+                details={"field": "database_url"},
+            ) from None
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        self.url = parsed
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(parsed, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: committed on success, rolled back on any error."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except OperationalError as exc:
+            raise Unavailable(f"metadata database unavailable: {exc.orig}") from exc
+
+    def bump_revision(self, session: Session) -> None:
+        """Mark that what should be served changed; call inside the changing transaction."""
+        session.execute(update(StateRevisionRow).values(revision=StateRevisionRow.revision + 1))
+
+    def revision(self) -> int:
+        with self.transaction() as s:
+            return int(s.scalar(select(StateRevisionRow.revision)) or 0)
+
+    # -- migrations -------------------------------------------------------------------
+
+    def _alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", self.url.render_as_string(hide_password=False))
+        return cfg
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self) -> None:
+        """Apply pending migrations; safe when two processes start at once."""
+        with self._migration_lock():
+            if self.current_revision() == self.head_revision():
+                return
+            cfg = self._alembic_config()
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.is_sqlite:
+            database = self.url.database
+            if not database or database == ":memory:":
+                yield
+                return
+            with open(f"{database}.migrate.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        else:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(7715001)"))
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(7715001)"))
+                    conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
