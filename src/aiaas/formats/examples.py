@@ -68,10 +68,13 @@ def decode_tensors(tensors: list[Mapping[str, Any]], *, field: str = "inputs") -
     return arrays
 
 
-def to_array(data: Any, dtype: np.dtype[Any], shape: list[int], *, name: str) -> np.ndarray[Any, Any]:
+def to_array(
+    data: Any, dtype: np.dtype[Any], shape: list[int] | None, *, name: str
+) -> np.ndarray[Any, Any]:
     """Turn JSON data (flat or nested lists) into an array of ``dtype`` and ``shape``.
 
     numpy parses the nested lists in C, which is what keeps this cheap on the hot path.
+    With ``shape=None`` the nesting of ``data`` gives the shape (the V1 protocol).
 
     Raises:
         InvalidArgument: naming the input and why its data does not fit.
@@ -98,6 +101,10 @@ def to_array(data: Any, dtype: np.dtype[Any], shape: list[int], *, name: str) ->
             f"input {name!r}: data does not fit datatype {datatype}: {exc}",
             details={"field": name, "expected": datatype},
         ) from None
+    if shape is None:
+        if flat.dtype.kind == "O" and flat.ndim and any(isinstance(v, list) for v in flat.reshape(-1)):
+            raise InvalidArgument(f"input {name!r}: rows must all have the same length", details={"field": name})
+        return flat
     expected = int(np.prod(shape)) if shape else 1
     if flat.size != expected:
         raise InvalidArgument(

@@ -1,0 +1,400 @@
+"""The model registry: models, immutable numbered versions, movable aliases, compare.
+
+Every state change is one transaction. Moving an alias bumps the serving revision in the
+same transaction, which is how the inference server learns that what ``production``
+means has changed; moving it back is a rollback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from aiaas.formats import ModelPackage, OnnxModel, decode_tensors, encode_tensors
+from aiaas.registry.entities import Alias, Comparison, Model, ModelVersion, OutputAgreement
+from aiaas.registry.names import check_alias_name, check_name
+from aiaas.store import AliasRow, ArtifactStore, Database, DeploymentRow, ModelRow, ModelVersionRow, utcnow
+
+__all__ = ["Registry", "VersionRef"]
+
+#: A version number, an alias name, or ``"latest"``.
+VersionRef = int | str
+
+_MAX_REGISTER_RETRIES = 5
+
+
+class Registry:
+    """Models and their versions, backed by the metadata DB and the artifact store.
+
+    Example:
+        >>> registry = Registry(db, artifacts)  # doctest: +SKIP
+        >>> v = registry.register_version("iris", package_model(clf, X[:3]))  # doctest: +SKIP
+        >>> registry.set_alias("iris", "production", v.version)  # doctest: +SKIP
+    """
+
+    def __init__(self, db: Database, artifacts: ArtifactStore) -> None:
+        self.db = db
+        self.artifacts = artifacts
+
+    # -- models --------------------------------------------------------------------------
+
+    def create_model(self, name: str, *, description: str = "", tags: dict[str, Any] | None = None) -> Model:
+        check_name(name)
+        with self.db.transaction() as s:
+            if s.scalar(select(ModelRow.id).where(ModelRow.name == name)) is not None:
+                raise AlreadyExists(f"model {name!r} already exists", details={"model": name})
+            row = ModelRow(name=name, description=description, tags=dict(tags or {}))
+            s.add(row)
+            s.flush()
+            return _model(row)
+
+    def get_model(self, name: str) -> Model:
+        with self.db.transaction() as s:
+            return _model(self._model_row(s, name))
+
+    def list_models(self) -> list[Model]:
+        with self.db.transaction() as s:
+            rows = s.scalars(select(ModelRow).order_by(ModelRow.name)).all()
+            return [_model(r) for r in rows]
+
+    def update_model(
+        self, name: str, *, description: str | None = None, tags: dict[str, Any] | None = None
+    ) -> Model:
+        with self.db.transaction() as s:
+            row = self._model_row(s, name)
+            if description is not None:
+                row.description = description
+            if tags is not None:
+                row.tags = dict(tags)
+            row.updated_at = utcnow()
+            s.flush()
+            return _model(row)
+
+    def delete_model(self, name: str) -> None:
+        """Delete a model and all its versions, unless a deployment serves it."""
+        with self.db.transaction() as s:
+            row = self._model_row(s, name)
+            used = s.scalars(select(DeploymentRow.name).where(DeploymentRow.model_id == row.id)).all()
+            if used:
+                raise Conflict(
+                    f"model {name!r} is served by deployments {sorted(used)}; delete them first",
+                    details={"model": name, "deployments": sorted(used)},
+                )
+            s.delete(row)
+
+    # -- versions ------------------------------------------------------------------------
+
+    def register_version(
+        self,
+        name: str,
+        package: ModelPackage,
+        *,
+        metrics: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        description: str = "",
+        source: str = "",
+        parent_version: int | None = None,
+    ) -> ModelVersion:
+        """Store the artifact, then record the next version number (creating the model).
+
+        The artifact is written first: should the process die between the two steps, an
+        unreferenced blob is left behind, never a version without its artifact.
+        """
+        check_name(name)
+        _check_json_dict(metrics, "metrics")
+        _check_json_dict(params, "params")
+        package.check()
+        digest = self.artifacts.put(package.onnx)
+        example = encode_tensors(package.example)
+        for _ in range(_MAX_REGISTER_RETRIES):
+            try:
+                with self.db.transaction() as s:
+                    model = s.scalar(select(ModelRow).where(ModelRow.name == name))
+                    if model is None:
+                        model = ModelRow(name=name, description="", tags={})
+                        s.add(model)
+                        s.flush()
+                    if parent_version is not None:
+                        self._version_row(s, model, parent_version)
+                    last = s.scalar(
+                        select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model.id)
+                    )
+                    row = ModelVersionRow(
+                        model_id=model.id,
+                        version=(last or 0) + 1,
+                        status="ready",
+                        flavor=package.flavor,
+                        artifact_digest=digest,
+                        artifact_size_bytes=len(package.onnx),
+                        signature=package.signature.to_dict(),
+                        example={"inputs": example},
+                        metrics=dict(metrics or {}),
+                        params=dict(params or {}),
+                        description=description,
+                        source=source,
+                        parent_version=parent_version,
+                    )
+                    s.add(row)
+                    model.updated_at = utcnow()
+                    s.flush()
+                    return _version(row, name, ())
+            except IntegrityError:
+                continue  # another writer took this number (or created the model): retry
+        raise Conflict(f"could not allocate a version number for {name!r}; try again")
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        with self.db.transaction() as s:
+            model = self._model_row(s, name)
+            aliases = _aliases_by_version(model)
+            return [_version(v, name, aliases.get(v.version, ())) for v in model.versions]
+
+    def get_version(self, name: str, ref: VersionRef) -> ModelVersion:
+        """A version by number, alias or ``"latest"``."""
+        with self.db.transaction() as s:
+            model = self._model_row(s, name)
+            row = self._version_row(s, model, self._resolve(model, ref))
+            return _version(row, name, _aliases_by_version(model).get(row.version, ()))
+
+    def load_artifact(self, version: ModelVersion) -> bytes:
+        """The version's ONNX bytes, verified against their SHA-256."""
+        return self.artifacts.get(version.artifact_digest)
+
+    def archive_version(self, name: str, version: int) -> ModelVersion:
+        with self.db.transaction() as s:
+            model = self._model_row(s, name)
+            row = self._version_row(s, model, version)
+            self._refuse_if_deployed(s, model, version, "archive")
+            row.status = "archived"
+            s.flush()
+            return _version(row, name, _aliases_by_version(model).get(version, ()))
+
+    def delete_version(self, name: str, version: int) -> None:
+        with self.db.transaction() as s:
+            model = self._model_row(s, name)
+            row = self._version_row(s, model, version)
+            self._refuse_if_deployed(s, model, version, "delete")
+            pointing = [a.name for a in model.aliases if a.version == version]
+            if pointing:
+                raise Conflict(
+                    f"version {version} of {name!r} is the target of aliases {pointing}; move them first",
+                    details={"model": name, "version": version, "aliases": pointing},
+                )
+            s.delete(row)
+
+    # -- aliases -------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int) -> Alias:
+        """Point ``alias`` at ``version``; deployments following the alias switch to it."""
+        check_alias_name(alias)
+        with self.db.transaction() as s:
+            model = self._model_row(s, name)
+            target = self._version_row(s, model, version)
+            if target.status != "ready":
+                raise Conflict(
+                    f"version {version} of {name!r} is {target.status}; only ready versions can take an alias",
+                    details={"model": name, "version": version, "status": target.status},
+                )
+            row = next((a for a in model.aliases if a.name == alias), None)
+            if row is None:
+                row = AliasRow(model_id=model.id, name=alias, version=version, previous_version=None)
+                s.add(row)
+            elif row.version != version:
+                row.previous_version, row.version = row.version, version
+            row.updated_at = utcnow()
+            self.db.bump_revision(s)
+            s.flush()
+            return _alias(row, name)
+
+    def list_aliases(self, name: str) -> list[Alias]:
+        with self.db.transaction() as s:
+            return [_alias(a, name) for a in self._model_row(s, name).aliases]
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        with self.db.transaction() as s:
+            model = self._model_row(s, name)
+            row = next((a for a in model.aliases if a.name == alias), None)
+            if row is None:
+                raise NotFound(f"model {name!r} has no alias {alias!r}", details={"alias": alias})
+            used = s.scalars(
+                select(DeploymentRow.name).where(DeploymentRow.model_id == model.id, DeploymentRow.alias == alias)
+            ).all()
+            if used:
+                raise Conflict(
+                    f"alias {alias!r} is followed by deployments {sorted(used)}",
+                    details={"alias": alias, "deployments": sorted(used)},
+                )
+            s.delete(row)
+            self.db.bump_revision(s)
+
+    # -- compare -------------------------------------------------------------------------
+
+    def compare(self, name: str, a: VersionRef, b: VersionRef) -> Comparison:
+        """Metrics, parameters, signature and size of two versions, and how far their
+        predictions agree on the first version's stored input example."""
+        va, vb = self.get_version(name, a), self.get_version(name, b)
+        same_signature = va.signature == vb.signature
+        agreement: list[OutputAgreement] = []
+        rows = 0
+        if same_signature and va.example["inputs"]:
+            inputs = decode_tensors(va.example["inputs"], field="example")
+            rows = int(next(iter(inputs.values())).shape[0]) if inputs else 0
+            out_a = OnnxModel(self.load_artifact(va)).run(inputs)
+            out_b = OnnxModel(self.load_artifact(vb)).run(inputs)
+            agreement = [_agreement(k, out_a[k], out_b[k]) for k in out_a]
+        return Comparison(
+            model=name,
+            a=va,
+            b=vb,
+            metrics=_side_by_side(va.metrics, vb.metrics),
+            params=_side_by_side(va.params, vb.params),
+            same_signature=same_signature,
+            size_ratio=vb.artifact_size_bytes / max(va.artifact_size_bytes, 1),
+            agreement=agreement,
+            example_rows=rows,
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def resolve_version(self, name: str, ref: VersionRef) -> int:
+        with self.db.transaction() as s:
+            return self._resolve(self._model_row(s, name), ref)
+
+    @staticmethod
+    def _model_row(s: Session, name: str) -> ModelRow:
+        row = s.scalar(select(ModelRow).where(ModelRow.name == name))
+        if row is None:
+            raise NotFound(f"model {name!r} not found", details={"model": name})
+        return row
+
+    @staticmethod
+    def _version_row(s: Session, model: ModelRow, version: int) -> ModelVersionRow:
+        row = s.scalar(
+            select(ModelVersionRow).where(
+                ModelVersionRow.model_id == model.id, ModelVersionRow.version == version
+            )
+        )
+        if row is None:
+            raise NotFound(
+                f"model {model.name!r} has no version {version}",
+                details={"model": model.name, "version": version},
+            )
+        return row
+
+    @staticmethod
+    def _resolve(model: ModelRow, ref: VersionRef) -> int:
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            return ref
+        if isinstance(ref, str) and ref.isdigit():
+            return int(ref)
+        if ref == "latest":
+            if not model.versions:
+                raise NotFound(f"model {model.name!r} has no versions yet", details={"model": model.name})
+            return model.versions[-1].version
+        for alias in model.aliases:
+            if alias.name == ref:
+                return alias.version
+        raise NotFound(
+            f"model {model.name!r} has no version or alias {ref!r}",
+            details={"model": model.name, "version": ref},
+        )
+
+    @staticmethod
+    def _refuse_if_deployed(s: Session, model: ModelRow, version: int, action: str) -> None:
+        aliases = [a.name for a in model.aliases if a.version == version]
+        used = s.scalars(
+            select(DeploymentRow.name).where(
+                DeploymentRow.model_id == model.id,
+                or_(DeploymentRow.version == version, DeploymentRow.alias.in_(aliases)),
+            )
+        ).all()
+        if used:
+            raise Conflict(
+                f"cannot {action} version {version} of {model.name!r}: deployments {sorted(used)} serve it",
+                details={"model": model.name, "version": version, "deployments": sorted(used)},
+            )
+
+
+def _check_json_dict(value: Any, field: str) -> None:
+    if value is not None and not isinstance(value, dict):
+        raise InvalidArgument(
+            f"{field} must be an object of name → value; got {type(value).__name__}",
+            details={"field": field},
+        )
+
+
+def _aliases_by_version(model: ModelRow) -> dict[int, tuple[str, ...]]:
+    out: dict[int, list[str]] = {}
+    for a in model.aliases:
+        out.setdefault(a.version, []).append(a.name)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _model(row: ModelRow) -> Model:
+    return Model(
+        name=row.name,
+        description=row.description,
+        tags=dict(row.tags or {}),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        latest_version=row.versions[-1].version if row.versions else None,
+        aliases={a.name: a.version for a in row.aliases},
+    )
+
+
+def _version(row: ModelVersionRow, model: str, aliases: tuple[str, ...]) -> ModelVersion:
+    return ModelVersion(
+        model=model,
+        version=row.version,
+        status=row.status,
+        flavor=row.flavor,
+        artifact_digest=row.artifact_digest,
+        artifact_size_bytes=row.artifact_size_bytes,
+        signature=dict(row.signature),
+        example=dict(row.example),
+        metrics=dict(row.metrics or {}),
+        params=dict(row.params or {}),
+        description=row.description,
+        source=row.source,
+        parent_version=row.parent_version,
+        created_at=row.created_at,
+        aliases=aliases,
+    )
+
+
+def _alias(row: AliasRow, model: str) -> Alias:
+    return Alias(
+        model=model,
+        name=row.name,
+        version=row.version,
+        previous_version=row.previous_version,
+        updated_at=row.updated_at,
+    )
+
+
+def _side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        entry: dict[str, Any] = {"a": va, "b": vb}
+        if isinstance(va, int | float) and isinstance(vb, int | float) and not isinstance(va, bool):
+            entry["delta"] = vb - va
+        out[key] = entry
+    return out
+
+
+def _agreement(name: str, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> OutputAgreement:
+    if a.shape != b.shape:
+        return OutputAgreement(output=name, equal_fraction=0.0, max_abs_diff=None)
+    if a.dtype.kind in "fc" or b.dtype.kind in "fc":
+        diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        close = np.isclose(a, b, rtol=1e-5, atol=1e-6)
+        rows = close.reshape(close.shape[0], -1).all(axis=1) if close.ndim else close
+        return OutputAgreement(name, float(np.mean(rows)), float(diff.max()) if diff.size else 0.0)
+    equal = a == b
+    rows = equal.reshape(equal.shape[0], -1).all(axis=1) if equal.ndim else equal
+    return OutputAgreement(name, float(np.mean(rows)), None)
