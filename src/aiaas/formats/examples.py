@@ -6,7 +6,7 @@ dtype exactly (a float32 example stays float32) and is what a client would send 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ def encode_tensors(arrays: Mapping[str, np.ndarray[Any, Any]]) -> list[dict[str,
     return out
 
 
-def decode_tensors(tensors: list[Mapping[str, Any]], *, field: str = "inputs") -> dict[str, np.ndarray[Any, Any]]:
+def decode_tensors(tensors: Sequence[Mapping[str, Any]], *, field: str = "inputs") -> dict[str, np.ndarray[Any, Any]]:
     """V2 tensors (flat or nested ``data``) → arrays, checking that data and shape agree.
 
     Raises:
@@ -93,7 +93,8 @@ def to_array(
         else:
             if raw.size and (raw.dtype.kind not in "iuf"):
                 raise ValueError("data must be numbers")
-            if dtype.kind in "iu" and raw.dtype.kind == "f":
+            # An empty list parses as float64: no value is a non-integer, so it still fits.
+            if dtype.kind in "iu" and raw.size and raw.dtype.kind == "f":
                 raise ValueError("data must be integers")
             flat = raw.astype(dtype, copy=False)
     except (ValueError, TypeError, OverflowError) as exc:

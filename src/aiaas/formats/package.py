@@ -8,6 +8,7 @@ unpickle a user's object.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,13 +122,17 @@ def _from_onnx(model: Any, example: Any) -> ModelPackage:
 
 def _from_sklearn(model: Any, example: np.ndarray[Any, Any]) -> ModelPackage:
     from skl2onnx import to_onnx
+    from sklearn.base import is_classifier
 
     # Floats go in as FP32: scikit-learn's trees compare in float32 themselves, so this
     # is exact for them, and it is what clients send most cheaply.
     if example.dtype.kind == "f":
         example = example.astype(np.float32)
+    # Only classifiers have a zipmap option (skl2onnx rejects it for anything else); without
+    # it their probabilities come out as a plain tensor, the only output kind we serve.
+    options = {"zipmap": False} if is_classifier(model) else None
     try:
-        proto = to_onnx(model, example[:1], options={"zipmap": False}, target_opset={"": 17, "ai.onnx.ml": 3})
+        proto = to_onnx(model, example[:1], options=options, target_opset={"": 17, "ai.onnx.ml": 3})
     except Exception as exc:
         raise InvalidArgument(
             f"cannot export this {type(model).__name__} to ONNX with skl2onnx: {exc}",
@@ -152,11 +157,15 @@ def _from_torch(model: Any, example: np.ndarray[Any, Any]) -> ModelPackage:
     model.eval()
     buffer = io.BytesIO()
     try:
-        with torch.no_grad():
+        # The TorchScript exporter is chosen on purpose (the dynamo one needs onnxscript).
+        # Its deprecation notices say nothing the caller can act on, and the first one is
+        # attributed to this module, so under -W error it would fail every export.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
                 model,
                 (torch.from_numpy(example),),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # accepts file-like objects at run time
                 input_names=["input"],
                 output_names=["output"],
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},

@@ -8,6 +8,7 @@ inference server notices it with one cheap query.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -95,7 +96,7 @@ class DeploymentService:
             s.delete(_deployment_row(s, name))
             self.db.bump_revision(s)
 
-    def desired_state(self) -> list[ServedTarget]:
+    def desired_state(self) -> builtins.list[ServedTarget]:
         """Every deployment resolved to the version it should serve, in one read."""
         with self.db.transaction() as s:
             out = []

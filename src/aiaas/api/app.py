@@ -1,0 +1,73 @@
+"""The control plane's FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import RedirectResponse
+
+import aiaas
+from aiaas import schemas
+from aiaas.api.deps import Services, check_api_key
+from aiaas.api.errors import install_error_handlers
+from aiaas.api.routers import deployments, models
+from aiaas.config import Settings
+from aiaas.registry import Registry
+from aiaas.serving import DeploymentService
+from aiaas.store import Database, open_artifact_store
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+The aiaas control plane: register models and their versions, move aliases (promote, roll
+back), compare versions and deploy them. Predictions are served by the separate inference
+server (KServe V2 at `/v2/...`, V1 at `/v1/...`), which follows the deployments made here.
+
+Errors are `{"error": {"code", "message", "details"}}` with the matching HTTP status.
+"""
+
+
+def build_services(settings: Settings) -> Services:
+    """Open (and migrate) the metadata DB and the artifact store."""
+    db = Database(settings.resolved_database_url())
+    db.upgrade()
+    registry = Registry(db, open_artifact_store(settings.resolved_artifact_root()))
+    return Services(settings=settings, registry=registry, deployments=DeploymentService(registry))
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The app, with its database migrated when it starts serving."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = build_services(settings)
+        yield
+        app.state.services.registry.db.dispose()
+
+    app = FastAPI(
+        title="aiaas control plane",
+        version=aiaas.__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("/health", tags=["health"], summary="Liveness of the control plane")
+    def health() -> schemas.Health:
+        return schemas.Health(status="ok", version=aiaas.__version__)
+
+    secured = APIRouter(dependencies=[Depends(check_api_key)])
+    secured.include_router(models.router)
+    secured.include_router(deployments.router)
+    api.include_router(secured)
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

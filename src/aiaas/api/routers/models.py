@@ -1,0 +1,182 @@
+"""``/api/v1/models``: models, their versions (upload of ``.onnx`` files), aliases and compare."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
+from pydantic import ValidationError
+
+from aiaas import schemas
+from aiaas.api.deps import ServicesDep
+from aiaas.errors import InvalidArgument, PayloadTooLarge
+from aiaas.formats import FLAVORS, decode_tensors, package_model
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+_CHUNK = 1024 * 1024
+
+
+@router.get("", summary="List models")
+def list_models(services: ServicesDep) -> schemas.ModelList:
+    models = services.registry.list_models()
+    return schemas.ModelList(models=[schemas.Model.model_validate(m) for m in models])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a model (versions may also create it)")
+def create_model(body: schemas.ModelCreate, services: ServicesDep) -> schemas.Model:
+    model = services.registry.create_model(body.name, description=body.description, tags=body.tags)
+    return schemas.Model.model_validate(model)
+
+
+@router.get("/{name}", summary="Show a model")
+def get_model(name: str, services: ServicesDep) -> schemas.Model:
+    return schemas.Model.model_validate(services.registry.get_model(name))
+
+
+@router.patch("/{name}", summary="Change a model's description or tags")
+def update_model(name: str, body: schemas.ModelUpdate, services: ServicesDep) -> schemas.Model:
+    model = services.registry.update_model(name, description=body.description, tags=body.tags)
+    return schemas.Model.model_validate(model)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a model and its versions")
+def delete_model(name: str, services: ServicesDep) -> Response:
+    services.registry.delete_model(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{name}/versions", summary="List a model's versions")
+def list_versions(name: str, services: ServicesDep) -> schemas.ModelVersionList:
+    versions = services.registry.list_versions(name)
+    return schemas.ModelVersionList(versions=[schemas.ModelVersion.model_validate(v) for v in versions])
+
+
+@router.post(
+    "/{name}/versions",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a new version from an .onnx file",
+    description="Multipart upload: `file` is the ONNX model, `metadata` a JSON object "
+    "(flavor, example as V2 tensors, metrics, params, description, source, parent_version). "
+    "The model is created on its first version.",
+)
+async def register_version(
+    name: str,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="The model as ONNX.")],
+    metadata: Annotated[str, Form(description="JSON object, see VersionMetadata.")] = "{}",
+) -> schemas.ModelVersion:
+    data = await _read_limited(file, services.settings.max_upload_bytes)
+    meta = _parse_metadata(metadata)
+    example = decode_tensors(meta.example, field="example") if meta.example else None
+    package = dataclasses.replace(package_model(data, example), flavor=meta.flavor)
+    version = services.registry.register_version(
+        name,
+        package,
+        metrics=meta.metrics,
+        params=meta.params,
+        description=meta.description,
+        source=meta.source or (file.filename or ""),
+        parent_version=meta.parent_version,
+    )
+    return schemas.ModelVersion.model_validate(version)
+
+
+@router.get("/{name}/versions/{ref}", summary="Show a version (by number, alias or 'latest')")
+def get_version(name: str, ref: str, services: ServicesDep) -> schemas.ModelVersion:
+    return schemas.ModelVersion.model_validate(services.registry.get_version(name, ref))
+
+
+@router.get(
+    "/{name}/versions/{ref}/artifact",
+    summary="Download a version's ONNX file",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_artifact(name: str, ref: str, services: ServicesDep) -> Response:
+    version = services.registry.get_version(name, ref)
+    data = services.registry.load_artifact(version)
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"content-disposition": f'attachment; filename="{name}-v{version.version}.onnx"'},
+    )
+
+
+@router.post("/{name}/versions/{version}/archive", summary="Archive a version (refused while deployed)")
+def archive_version(name: str, version: int, services: ServicesDep) -> schemas.ModelVersion:
+    return schemas.ModelVersion.model_validate(services.registry.archive_version(name, version))
+
+
+@router.delete(
+    "/{name}/versions/{version}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a version (refused while deployed or aliased)",
+)
+def delete_version(name: str, version: int, services: ServicesDep) -> Response:
+    services.registry.delete_version(name, version)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{name}/aliases", summary="List a model's aliases")
+def list_aliases(name: str, services: ServicesDep) -> schemas.AliasList:
+    aliases = services.registry.list_aliases(name)
+    return schemas.AliasList(aliases=[schemas.Alias.model_validate(a) for a in aliases])
+
+
+@router.put(
+    "/{name}/aliases/{alias}",
+    summary="Point an alias at a version",
+    description="Moving an alias switches every deployment that follows it; moving it back is a rollback.",
+)
+def set_alias(name: str, alias: str, body: schemas.AliasSet, services: ServicesDep) -> schemas.Alias:
+    return schemas.Alias.model_validate(services.registry.set_alias(name, alias, body.version))
+
+
+@router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an alias")
+def delete_alias(name: str, alias: str, services: ServicesDep) -> Response:
+    services.registry.delete_alias(name, alias)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{name}/compare", summary="Compare two versions")
+def compare(name: str, a: str, b: str, services: ServicesDep) -> schemas.Comparison:
+    return schemas.Comparison.model_validate(services.registry.compare(name, a, b))
+
+
+async def _read_limited(file: UploadFile, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await file.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"file is larger than the upload limit of {limit} bytes (AIAAS_MAX_UPLOAD_BYTES)",
+                details={"field": "file", "limit": limit},
+            )
+        chunks.append(chunk)
+    if not size:
+        raise InvalidArgument("file is empty: upload an .onnx model", details={"field": "file"})
+    return b"".join(chunks)
+
+
+def _parse_metadata(text: str) -> schemas.VersionMetadata:
+    try:
+        meta = schemas.VersionMetadata.model_validate(orjson.loads(text or "{}"))
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"metadata is not valid JSON: {exc}", details={"field": "metadata"}) from None
+    except ValidationError as exc:
+        problems = [f"metadata.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise InvalidArgument(
+            "; ".join(problems), details={"field": "metadata", "errors": problems}
+        ) from None
+    if meta.flavor not in FLAVORS:
+        raise InvalidArgument(
+            f"metadata.flavor must be one of {list(FLAVORS)}; got {meta.flavor!r}",
+            details={"field": "metadata.flavor", "expected": list(FLAVORS)},
+        )
+    return meta

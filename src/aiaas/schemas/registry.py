@@ -1,0 +1,135 @@
+"""Models, versions, aliases and comparisons on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from aiaas.schemas._base import Wire, WireIn
+
+__all__ = [
+    "Alias",
+    "AliasList",
+    "AliasSet",
+    "Comparison",
+    "Health",
+    "Model",
+    "ModelCreate",
+    "ModelList",
+    "ModelUpdate",
+    "ModelVersion",
+    "ModelVersionList",
+    "OutputAgreement",
+    "VersionMetadata",
+]
+
+
+class Health(Wire):
+    status: str
+    version: str
+
+
+class Model(Wire):
+    name: str
+    description: str
+    tags: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    latest_version: int | None = None
+    aliases: dict[str, int] = Field(default_factory=dict)
+
+
+class ModelList(Wire):
+    models: list[Model]
+
+
+class ModelCreate(WireIn):
+    name: str = Field(description="Letters, digits, '-', '_' and '.'; starts with a letter or digit.")
+    description: str = ""
+    tags: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelUpdate(WireIn):
+    description: str | None = None
+    tags: dict[str, Any] | None = None
+
+
+class ModelVersion(Wire):
+    """One immutable version. ``signature`` holds its input and output tensors; ``example``
+    its stored input example as V2 tensors (``{"inputs": [...]}``)."""
+
+    model: str
+    version: int
+    status: str
+    flavor: str
+    artifact_digest: str
+    artifact_size_bytes: int
+    signature: dict[str, Any]
+    example: dict[str, Any]
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    description: str
+    source: str
+    parent_version: int | None
+    created_at: datetime
+    aliases: tuple[str, ...] = ()
+
+
+class ModelVersionList(Wire):
+    versions: list[ModelVersion]
+
+
+class VersionMetadata(WireIn):
+    """The ``metadata`` form field sent beside an uploaded ``.onnx`` file.
+
+    The signature is always read from the ONNX graph itself, never taken from the client.
+    """
+
+    flavor: str = Field(default="onnx", description="Where the model came from: sklearn, pytorch or onnx.")
+    example: list[dict[str, Any]] = Field(
+        default_factory=list, description="Input example as V2 tensors {name, datatype, shape, data}."
+    )
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+    source: str = Field(default="", description="Where the version came from (a file, a job, a notebook).")
+    parent_version: int | None = Field(default=None, description="The version this one was derived from.")
+
+
+class Alias(Wire):
+    model: str
+    name: str
+    version: int
+    previous_version: int | None
+    updated_at: datetime
+
+
+class AliasList(Wire):
+    aliases: list[Alias]
+
+
+class AliasSet(WireIn):
+    version: int = Field(description="The version the alias should point at.", ge=1)
+
+
+class OutputAgreement(Wire):
+    output: str
+    equal_fraction: float
+    max_abs_diff: float | None
+
+
+class Comparison(Wire):
+    """Two versions side by side; ``agreement`` is how their predictions on version a's
+    stored example agree, output by output (empty when the signatures differ)."""
+
+    model: str
+    a: ModelVersion
+    b: ModelVersion
+    metrics: dict[str, dict[str, Any]]
+    params: dict[str, dict[str, Any]]
+    same_signature: bool
+    size_ratio: float
+    agreement: list[OutputAgreement]
+    example_rows: int

@@ -1,0 +1,61 @@
+"""HTTP plumbing of the SDK: one place that turns error responses back into exceptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from aiaas.errors import (
+    AiaasError,
+    InvalidArgument,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    Unavailable,
+    error_class,
+)
+
+__all__ = ["raise_for_error", "request"]
+
+# The inference protocols carry only a message ({"error": "..."}); their status says the kind.
+_BY_STATUS: dict[int, type[AiaasError]] = {
+    400: InvalidArgument,
+    401: Unauthenticated,
+    404: NotFound,
+    413: PayloadTooLarge,
+    422: InvalidArgument,
+    503: Unavailable,
+}
+
+
+def raise_for_error(response: httpx.Response) -> None:
+    """Raise the platform exception an error response stands for; return on success."""
+    if response.is_success:
+        return
+    try:
+        body: Any = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and "code" in error:
+        cls = error_class(str(error["code"]))
+        raise cls(str(error.get("message", "")), details=error.get("details") or {})
+    message = error if isinstance(error, str) else response.text[:500] or response.reason_phrase
+    cls = _BY_STATUS.get(response.status_code, AiaasError)
+    raise cls(f"{message} (HTTP {response.status_code} from {response.request.url})")
+
+
+def request(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Send a request; an unreachable server becomes :class:`Unavailable` naming the URL."""
+    try:
+        response = http.request(method, url, **kwargs)
+    except httpx.TransportError as exc:
+        base = f"{http.base_url}".rstrip("/")
+        raise Unavailable(
+            f"cannot reach {base}: {exc or type(exc).__name__}; is the server running (aiaas up)?",
+            details={"url": base},
+        ) from None
+    raise_for_error(response)
+    return response

@@ -1,0 +1,306 @@
+"""``aiaas.Client``: everything the REST API and the inference server offer, typed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from aiaas import schemas
+from aiaas.config import load_settings
+from aiaas.errors import InvalidArgument, NotFound, Unavailable
+from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model
+from aiaas.sdk._http import request
+
+__all__ = ["Client"]
+
+Arrays = dict[str, np.ndarray[Any, Any]]
+
+
+class Client:
+    """A client of a running aiaas (``aiaas up``).
+
+    Args:
+        url: the control plane, default ``AIAAS_CONTROL_PLANE_URL`` or ``http://127.0.0.1:8000``.
+        api_key: sent as a bearer token, default ``AIAAS_API_KEY``.
+        inference_url: the inference server, default ``AIAAS_INFERENCE_URL`` or ``http://127.0.0.1:8080``.
+        timeout: seconds per HTTP request.
+
+    Example:
+        >>> client = aiaas.Client("http://127.0.0.1:8000")  # doctest: +SKIP
+        >>> v = client.register_model("iris", clf, example=X[:5])  # doctest: +SKIP
+        >>> client.deploy("iris", model="iris", version=v.version)  # doctest: +SKIP
+        >>> client.predict("iris", X[:2])["probabilities"]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        inference_url: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        settings = load_settings()
+        self.url = (url or settings.resolved_control_plane_url()).rstrip("/")
+        self.inference_url = (inference_url or settings.resolved_inference_url()).rstrip("/")
+        key = api_key or settings.api_key
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        self._api = httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout)
+        self._infer = httpx.Client(base_url=self.inference_url, headers=headers, timeout=timeout)
+        self._signatures: dict[str, dict[str, str]] = {}
+
+    def close(self) -> None:
+        self._api.close()
+        self._infer.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- models and versions -------------------------------------------------------------
+
+    def health(self) -> schemas.Health:
+        return schemas.Health.model_validate_json(self._get("/health").content)
+
+    def list_models(self) -> list[schemas.Model]:
+        return schemas.ModelList.model_validate_json(self._get("/models").content).models
+
+    def get_model(self, name: str) -> schemas.Model:
+        return schemas.Model.model_validate_json(self._get(f"/models/{name}").content)
+
+    def create_model(
+        self, name: str, *, description: str = "", tags: Mapping[str, Any] | None = None
+    ) -> schemas.Model:
+        body = schemas.ModelCreate(name=name, description=description, tags=dict(tags or {}))
+        return schemas.Model.model_validate_json(self._send("POST", "/models", body).content)
+
+    def delete_model(self, name: str) -> None:
+        request(self._api, "DELETE", f"/models/{name}")
+
+    def register_model(
+        self,
+        name: str,
+        model: Any,
+        *,
+        example: Any = None,
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        source: str | None = None,
+        parent_version: int | None = None,
+    ) -> schemas.ModelVersion:
+        """Register ``model`` as the next version of ``name`` (the model is created if new).
+
+        ``model`` is a fitted scikit-learn estimator or pipeline, a PyTorch ``nn.Module``,
+        ONNX bytes or a path to an ``.onnx`` file. It is converted to ONNX here, on the
+        client, so only the ONNX graph travels: nothing is ever unpickled on the server.
+        ``example`` (a few input rows) is needed to trace scikit-learn and PyTorch models
+        and is stored with the version.
+        """
+        package = package_model(model, example)
+        metadata = schemas.VersionMetadata(
+            flavor=package.flavor,
+            example=encode_tensors(package.example),
+            metrics=dict(metrics or {}),
+            params=dict(params or {}),
+            description=description or "",
+            source=source or (str(model) if isinstance(model, str | Path) else ""),
+            parent_version=parent_version,
+        )
+        response = request(
+            self._api,
+            "POST",
+            f"/models/{name}/versions",
+            files={"file": (f"{name}.onnx", package.onnx, "application/octet-stream")},
+            data={"metadata": metadata.model_dump_json()},
+        )
+        return schemas.ModelVersion.model_validate_json(response.content)
+
+    def list_versions(self, name: str) -> list[schemas.ModelVersion]:
+        return schemas.ModelVersionList.model_validate_json(
+            self._get(f"/models/{name}/versions").content
+        ).versions
+
+    def get_version(self, name: str, ref: int | str = "latest") -> schemas.ModelVersion:
+        """A version by number, alias or ``"latest"``."""
+        return schemas.ModelVersion.model_validate_json(self._get(f"/models/{name}/versions/{ref}").content)
+
+    def download_artifact(self, name: str, ref: int | str = "latest") -> bytes:
+        """The version's ONNX file, as stored."""
+        return self._get(f"/models/{name}/versions/{ref}/artifact").content
+
+    def archive_version(self, name: str, version: int) -> schemas.ModelVersion:
+        response = request(self._api, "POST", f"/models/{name}/versions/{version}/archive")
+        return schemas.ModelVersion.model_validate_json(response.content)
+
+    def delete_version(self, name: str, version: int) -> None:
+        request(self._api, "DELETE", f"/models/{name}/versions/{version}")
+
+    # -- aliases and compare ---------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int) -> schemas.Alias:
+        """Point ``alias`` at ``version``: promote, or roll back by pointing it back."""
+        body = schemas.AliasSet(version=version)
+        return schemas.Alias.model_validate_json(
+            self._send("PUT", f"/models/{name}/aliases/{alias}", body).content
+        )
+
+    def list_aliases(self, name: str) -> list[schemas.Alias]:
+        return schemas.AliasList.model_validate_json(self._get(f"/models/{name}/aliases").content).aliases
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        request(self._api, "DELETE", f"/models/{name}/aliases/{alias}")
+
+    def compare(self, name: str, v1: int | str, v2: int | str) -> schemas.Comparison:
+        response = self._get(f"/models/{name}/compare", params={"a": str(v1), "b": str(v2)})
+        return schemas.Comparison.model_validate_json(response.content)
+
+    # -- deployments -----------------------------------------------------------------------
+
+    def deploy(
+        self, name: str, *, model: str, version: int | None = None, alias: str | None = None
+    ) -> schemas.Deployment:
+        """Serve ``model`` under ``name`` at a pinned ``version`` or following ``alias``
+        (neither: the latest version). Use :meth:`wait_until_served` to wait for the
+        inference server to pick it up."""
+        body = schemas.DeploymentCreate(name=name, model=model, version=version, alias=alias)
+        return schemas.Deployment.model_validate_json(self._send("POST", "/deployments", body).content)
+
+    def update_deployment(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> schemas.Deployment:
+        body = schemas.DeploymentUpdate(version=version, alias=alias)
+        return schemas.Deployment.model_validate_json(
+            self._send("PATCH", f"/deployments/{name}", body).content
+        )
+
+    def list_deployments(self) -> list[schemas.Deployment]:
+        return schemas.DeploymentList.model_validate_json(self._get("/deployments").content).deployments
+
+    def get_deployment(self, name: str) -> schemas.Deployment:
+        return schemas.Deployment.model_validate_json(self._get(f"/deployments/{name}").content)
+
+    def delete_deployment(self, name: str) -> None:
+        request(self._api, "DELETE", f"/deployments/{name}")
+
+    # -- inference -------------------------------------------------------------------------
+
+    def served_version(self, deployment: str) -> int | None:
+        """The version the inference server serves for ``deployment`` now (None: not yet)."""
+        try:
+            response = request(self._infer, "GET", f"/v2/models/{deployment}")
+        except (NotFound, Unavailable):
+            return None
+        versions = response.json().get("versions") or []
+        return int(versions[0]) if versions else None
+
+    def wait_until_served(self, deployment: str, version: int | None = None, *, timeout: float = 60.0) -> int:
+        """Block until the inference server serves ``deployment`` (at ``version``, if given).
+
+        Deployments and alias moves are reconciled asynchronously (within a fraction of a
+        second); this is how a script knows that its next request hits the new version.
+        """
+        if version is None:
+            version = self.get_deployment(deployment).serving_version
+        deadline = time.monotonic() + timeout
+        while True:
+            served = self.served_version(deployment)
+            if served == version:
+                self._signatures.pop(deployment, None)
+                return version
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"deployment {deployment!r} was not serving version {version} after {timeout:.0f}s "
+                    f"(serving: {served}); check the inference server's log",
+                    details={"deployment": deployment, "version": version, "served": served},
+                )
+            time.sleep(0.05)
+
+    def predict(
+        self,
+        deployment: str,
+        inputs: Any,
+        *,
+        version: int | None = None,
+        outputs: list[str] | None = None,
+    ) -> Arrays:
+        """Run ``deployment`` on ``inputs`` over the V2 protocol; returns output name → array.
+
+        ``inputs`` is an array-like (models with one input) or a mapping input name →
+        array-like; values are cast to the datatypes of the model's signature.
+        """
+        datatypes = self._input_datatypes(deployment)
+        arrays = _named_inputs(inputs, list(datatypes))
+        tensors = []
+        for name, array in arrays.items():
+            datatype = datatypes.get(name)
+            if datatype is None:
+                raise InvalidArgument(
+                    f"unknown input {name!r}; {deployment!r} takes {list(datatypes)}",
+                    details={"field": name, "expected": list(datatypes)},
+                )
+            if datatype != "BYTES":
+                array = np.ascontiguousarray(array, dtype=numpy_dtype(datatype))
+                data: Any = array.reshape(-1)
+            else:
+                data = [str(v) for v in array.reshape(-1)]
+            tensors.append({"name": name, "datatype": datatype, "shape": list(array.shape), "data": data})
+        body: dict[str, Any] = {"inputs": tensors}
+        if outputs:
+            body["outputs"] = [{"name": o} for o in outputs]
+        path = f"/v2/models/{deployment}" + (f"/versions/{version}" if version is not None else "") + "/infer"
+        response = request(
+            self._infer,
+            "POST",
+            path,
+            content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+            headers={"content-type": "application/json"},
+        )
+        return decode_tensors(orjson.loads(response.content)["outputs"], field="outputs")
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _input_datatypes(self, deployment: str) -> dict[str, str]:
+        cached = self._signatures.get(deployment)
+        if cached is None:
+            meta = request(self._infer, "GET", f"/v2/models/{deployment}").json()
+            cached = {t["name"]: t["datatype"] for t in meta["inputs"]}
+            self._signatures[deployment] = cached
+        return cached
+
+    def _get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return request(self._api, "GET", path, **kwargs)
+
+    def _send(self, method: str, path: str, body: Any) -> httpx.Response:
+        return request(
+            self._api,
+            method,
+            path,
+            content=body.model_dump_json(exclude_none=method == "PATCH"),
+            headers={"content-type": "application/json"},
+        )
+
+
+def _named_inputs(inputs: Any, names: list[str]) -> Arrays:
+    if isinstance(inputs, Mapping):
+        return {str(k): _as_array(v) for k, v in inputs.items()}
+    if len(names) != 1:
+        raise InvalidArgument(
+            f"this model takes several inputs {names}: pass a mapping from input name to array",
+            details={"field": "inputs", "expected": names},
+        )
+    return {names[0]: _as_array(inputs)}
+
+
+def _as_array(value: Any) -> np.ndarray[Any, Any]:
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
