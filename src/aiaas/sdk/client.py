@@ -266,6 +266,33 @@ class Client:
         )
         return decode_tensors(orjson.loads(response.content)["outputs"], field="outputs")
 
+    def infer_json(
+        self, deployment: str, body: Mapping[str, Any], *, protocol: str = "v2", version: int | None = None
+    ) -> dict[str, Any]:
+        """Send a ready-made V2 (``{"inputs": [tensors]}``) or V1 (``{"instances": [...]}``)
+        request body and return the response body, as a script or ``aiaas predict`` would."""
+        if protocol == "v2":
+            path = (
+                f"/v2/models/{deployment}"
+                + (f"/versions/{version}" if version is not None else "")
+                + "/infer"
+            )
+        elif protocol == "v1":
+            path = f"/v1/models/{deployment}:predict"
+        else:
+            raise InvalidArgument(
+                f"protocol must be 'v1' or 'v2'; got {protocol!r}", details={"field": "protocol"}
+            )
+        response = request(
+            self._infer,
+            "POST",
+            path,
+            content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+            headers={"content-type": "application/json"},
+        )
+        result: dict[str, Any] = orjson.loads(response.content)
+        return result
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _input_datatypes(self, deployment: str) -> dict[str, str]:

@@ -1,0 +1,30 @@
+"""Options every client command shares, and the SDK client built from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from aiaas.sdk import Client
+
+__all__ = ["Connection", "JsonOption", "client"]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables (for scripts).")]
+
+
+@dataclass
+class Connection:
+    url: str | None = None
+    inference_url: str | None = None
+    api_key: str | None = None
+
+
+def client(ctx: typer.Context) -> Client:
+    """The SDK client for the servers named on the command line or in AIAAS_* variables."""
+    from aiaas.sdk import Client
+
+    conn = ctx.find_root().obj or Connection()
+    return Client(conn.url, conn.api_key, inference_url=conn.inference_url)

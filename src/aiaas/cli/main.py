@@ -1,0 +1,83 @@
+"""The ``aiaas`` command: global options, sub-commands, and turning errors into messages."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from aiaas.cli.context import Connection
+from aiaas.cli.deployments import deploy, deployments_app, predict
+from aiaas.cli.models import models_app, register
+from aiaas.cli.output import err
+from aiaas.cli.platform import api, db_app, serve, up
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="aiaas",
+    help="aiaas: register, version, deploy and serve models. Start with [bold]aiaas up --demo[/].",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import aiaas
+
+        typer.echo(f"aiaas {aiaas.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AIAAS_CONTROL_PLANE_URL", help="Control plane URL (default http://127.0.0.1:8000)."
+        ),
+    ] = None,
+    inference_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AIAAS_INFERENCE_URL", help="Inference server URL (default http://127.0.0.1:8080)."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="AIAAS_API_KEY", help="API key, if the server requires one.")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = Connection(url=url, inference_url=inference_url, api_key=api_key)
+
+
+app.command(rich_help_panel="Platform")(up)
+app.command(rich_help_panel="Platform")(api)
+app.command(rich_help_panel="Platform")(serve)
+app.add_typer(db_app, name="db", rich_help_panel="Platform")
+app.add_typer(models_app, name="models", rich_help_panel="Registry")
+app.command(rich_help_panel="Registry")(register)
+app.command(rich_help_panel="Serving")(deploy)
+app.add_typer(deployments_app, name="deployments", rich_help_panel="Serving")
+app.command(rich_help_panel="Serving")(predict)
+
+
+def main() -> None:
+    """Entry point of the console script: platform errors become one red line and exit code 1."""
+    from aiaas.errors import AiaasError
+
+    try:
+        app()
+    except AiaasError as exc:
+        err.print(f"[red]error:[/] {exc.message}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""``aiaas up``, ``aiaas api``, ``aiaas serve`` and ``aiaas db``: running the platform itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+
+from aiaas.cli.output import console, err
+
+__all__ = ["api", "db_app", "serve", "up"]
+
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+
+HostOption = Annotated[str | None, typer.Option(help="Interface to bind (AIAAS_HOST, default 127.0.0.1).")]
+PortOption = Annotated[int | None, typer.Option(help="Control plane port (AIAAS_PORT, default 8000).")]
+InferencePortOption = Annotated[
+    int | None, typer.Option(help="Inference server port (AIAAS_INFERENCE_PORT, default 8080).")
+]
+HomeOption = Annotated[
+    Path | None, typer.Option(help="Where the embedded DB and artifacts live (AIAAS_HOME, default ~/.aiaas).")
+]
+
+_MAX_RESTARTS = 5
+_READY_TIMEOUT_S = 120.0
+
+
+@dataclass
+class _Child:
+    """One supervised server process."""
+
+    label: str
+    module: str
+    ready_url: str
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env)
+
+    def exited(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def up(
+    port: PortOption = None,
+    inference_port: InferencePortOption = None,
+    host: HostOption = None,
+    home: HomeOption = None,
+    demo: Annotated[
+        bool, typer.Option(help="Train, register and deploy an iris classifier, then call it over V2 and V1.")
+    ] = False,
+) -> None:
+    """Run the platform: control plane and inference server, until Ctrl-C.
+
+    The database is migrated once, then both servers start as separate processes (a slow
+    API call never slows inference); a server that crashes is restarted.
+    """
+    from aiaas.config import load_settings
+    from aiaas.store import Database
+
+    settings = load_settings(port=port, inference_port=inference_port, host=host, home=home)
+    for label, value in (("--port", settings.port), ("--inference-port", settings.inference_port)):
+        if value and not _port_free(settings.host, value):
+            raise typer.BadParameter(
+                f"{settings.host}:{value} is already in use; pick another port", param_hint=label
+            )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with console.status(f"migrating the metadata database in {settings.home}..."):
+        Database(settings.resolved_database_url()).upgrade()
+
+    env = dict(os.environ)
+    env.update(
+        AIAAS_HOME=str(settings.home),
+        AIAAS_HOST=settings.host,
+        AIAAS_PORT=str(settings.port),
+        AIAAS_INFERENCE_PORT=str(settings.inference_port),
+    )
+    api_url, inference_url = settings.resolved_control_plane_url(), settings.resolved_inference_url()
+    children = [
+        _Child("control plane", "aiaas.api", f"{api_url}/api/v1/health", env),
+        _Child("inference server", "aiaas.serving", f"{inference_url}/v2/health/ready", env),
+    ]
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for child in children:
+            child.start()
+        with console.status("starting the control plane and the inference server..."):
+            for child in children:
+                _wait_ready(child)
+        if demo:
+            from aiaas.cli.demo import run_demo
+            from aiaas.sdk import Client
+
+            with Client(api_url, settings.api_key, inference_url=inference_url) as client:
+                run_demo(client, console)
+        console.print(
+            Panel.fit(
+                f"control plane   {api_url}  (API docs: {api_url}/docs)\n"
+                f"inference       {inference_url}/v2/models/NAME/infer  (V2)\n"
+                f"                {inference_url}/v1/models/NAME:predict  (V1)\n"
+                f"home            {settings.home}\n\n"
+                "Press Ctrl-C to stop.",
+                title="aiaas is up",
+            )
+        )
+        _supervise(children)
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for child in reversed(children):
+            child.stop()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_ready(child: _Child) -> None:
+    import httpx
+
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        code = child.exited()
+        if code is not None:
+            raise typer.Exit(_fail(f"the {child.label} exited with status {code} while starting (see above)"))
+        try:
+            if httpx.get(child.ready_url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise typer.Exit(
+        _fail(f"the {child.label} was not ready after {_READY_TIMEOUT_S:.0f}s ({child.ready_url})")
+    )
+
+
+def _supervise(children: list[_Child]) -> None:
+    """Restart a crashed server (at most 5 times a minute); stop everything if it keeps crashing."""
+    while True:
+        time.sleep(0.5)
+        for child in children:
+            code = child.exited()
+            if code is None:
+                continue
+            now = time.monotonic()
+            child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+            if len(child.restarts) > _MAX_RESTARTS:
+                raise typer.Exit(_fail(f"the {child.label} keeps exiting (status {code}); giving up"))
+            err.print(f"[yellow]the {child.label} exited with status {code}; restarting it[/]")
+            child.start()
+
+
+def _fail(message: str) -> int:
+    err.print(f"[red]error:[/] {message}")
+    return 1
+
+
+def api(port: PortOption = None, host: HostOption = None, home: HomeOption = None) -> None:
+    """Run only the control plane (REST API and docs), in the foreground."""
+    from aiaas.api.server import run
+    from aiaas.config import load_settings
+
+    run(load_settings(port=port, host=host, home=home))
+
+
+def serve(
+    inference_port: InferencePortOption = None, host: HostOption = None, home: HomeOption = None
+) -> None:
+    """Run only the inference server (V2 and V1 protocols), in the foreground."""
+    from aiaas.config import load_settings
+    from aiaas.serving.server import run
+
+    run(load_settings(inference_port=inference_port, host=host, home=home))
+
+
+@db_app.command("upgrade")
+def db_upgrade(home: HomeOption = None) -> None:
+    """Apply pending migrations (the servers also do this when they start)."""
+    from aiaas.config import load_settings
+    from aiaas.store import Database
+
+    settings = load_settings(home=home)
+    db = Database(settings.resolved_database_url())
+    db.upgrade()
+    console.print(
+        f"database {_redact(settings.resolved_database_url())} is at revision {db.current_revision()}"
+    )
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest and ":" in rest.split("@", 1)[0]:
+        user = rest.split("@", 1)[0].split(":", 1)[0]
+        rest = f"{user}:***@{rest.split('@', 1)[1]}"
+    return f"{scheme}{sep}{rest}"
