@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,14 +49,16 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, home: Path, pg_skip_reason: str | None) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
+@contextmanager
+def fresh_database(kind: str, home: Path) -> Iterator[str]:
+    """A fresh, empty database URL: a SQLite file in ``home``, or a new PostgreSQL database
+    dropped afterwards (skips the test, saying why, when PostgreSQL is not reachable)."""
+    if kind == "sqlite":
         yield f"sqlite:///{home / 'aiaas.db'}"
         return
-    if pg_skip_reason:
-        pytest.skip(pg_skip_reason)
+    reason = _pg_reachable()
+    if reason:
+        pytest.skip(reason)
     import psycopg
 
     name = f"aiaas_test_{uuid.uuid4().hex[:12]}"
@@ -69,9 +72,18 @@ def database_url(request: pytest.FixtureRequest, home: Path, pg_skip_reason: str
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def server_env(home: Path, database_url: str) -> dict[str, str]:
-    """Environment for server subprocesses: this test's home and database, nothing inherited."""
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, home: Path) -> Iterator[str]:
+    """A fresh, empty database for one test, on SQLite and on PostgreSQL."""
+    with fresh_database(request.param, home) as url:
+        yield url
+
+
+def server_environment(home: Path, database_url: str) -> dict[str, str]:
+    """Environment for server subprocesses: this home and database, no inherited AIAAS_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
     env.update(
         AIAAS_HOME=str(home),
@@ -80,6 +92,12 @@ def server_env(home: Path, database_url: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+@pytest.fixture
+def server_env(home: Path, database_url: str) -> dict[str, str]:
+    """Environment for server subprocesses: this test's home and database, nothing inherited."""
+    return server_environment(home, database_url)
 
 
 def port_is_free(port: int) -> bool:

@@ -26,5 +26,8 @@ def client(ctx: typer.Context) -> Client:
     """The SDK client for the servers named on the command line or in AIAAS_* variables."""
     from aiaas.sdk import Client
 
-    conn = ctx.find_root().obj or Connection()
-    return Client(conn.url, conn.api_key, inference_url=conn.inference_url)
+    root = ctx.find_root()
+    conn = root.obj or Connection()
+    c = Client(conn.url, conn.api_key, inference_url=conn.inference_url)
+    root.call_on_close(c.close)
+    return c

@@ -63,7 +63,7 @@ def run_demo(client: Client, console: Console) -> dict[str, Any]:
     with console.status("demo: waiting for the inference server to load it..."):
         client.wait_until_served(DEMO_MODEL)
 
-    rows = X[[0, 75, 149]].astype("float32")
+    rows = X[[0, 75, 149]]
     input_name = version.signature["inputs"][0]["name"]
     v2_request = {
         "inputs": [

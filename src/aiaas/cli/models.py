@@ -79,8 +79,10 @@ def compare(
             ["output", "rows equal", "max |diff|"],
             [(g.output, f"{g.equal_fraction:.1%}", g.max_abs_diff) for g in cmp.agreement],
         )
-    else:
+    elif not cmp.same_signature:
         console.print("[yellow]signatures differ: predictions not compared[/]")
+    else:
+        console.print("[yellow]neither version has a stored input example: predictions not compared[/]")
 
 
 @models_app.command("alias")

@@ -67,7 +67,8 @@ class OutputAgreement:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two versions side by side; ``agreement`` is empty when their signatures differ."""
+    """Two versions side by side; ``agreement`` is empty when their signatures differ or
+    neither has a stored input example (``example_rows`` is then 0)."""
 
     model: str
     a: ModelVersion

@@ -1,0 +1,5 @@
+"""``python -m aiaas.cli``: the same as the ``aiaas`` command."""
+
+from aiaas.cli.main import main
+
+main()

@@ -1,0 +1,65 @@
+"""``aiaas up --demo``: what ``make run`` does on a fresh machine."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from aiaas.sdk import Client
+from tests._servers import ServerProcess, free_port, spawn, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def _up(home: Path, port: int, inference_port: int, log: Path) -> ServerProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
+    env.update(AIAAS_HOME=str(home), PYTHONUNBUFFERED="1", COLUMNS="200")
+    server = spawn(
+        ["-m", "aiaas.cli", "up", "--demo", "--port", str(port), "--inference-port", str(inference_port)],
+        env=env,
+        ready_url=f"http://127.0.0.1:{port}/api/v1/health",
+        log=log,
+        timeout=180,
+    )
+    wait_until(lambda: "aiaas is up" in server.output() or not server.alive(), timeout=180, what="the demo")
+    assert server.alive(), server.output()
+    return server
+
+
+def _port_closed(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_up_demo_serves_predictions_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    home = tmp_path / "home"  # does not exist yet: a fresh machine
+    port, inference_port = free_port(), free_port()
+    server = _up(home, port, inference_port, tmp_path / "up.log")
+    try:
+        out = server.output()
+        assert "/v2/models/iris/infer" in out and "/v1/models/iris:predict" in out
+        assert '"model_name":"iris","model_version":"1"' in out.replace(" ", "").replace("\n", "").replace(
+            "│", ""
+        )
+        assert f"http://127.0.0.1:{port}/docs" in out
+        assert (home / "aiaas.db").is_file(), "the embedded default database lives under AIAAS_HOME"
+        with Client(f"http://127.0.0.1:{port}", inference_url=f"http://127.0.0.1:{inference_port}") as c:
+            assert [d.name for d in c.list_deployments()] == ["iris"]
+            assert c.predict("iris", [[5.1, 3.5, 1.4, 0.2]])["label"].tolist() == [0]
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0, server.output()
+    assert _port_closed(port) and _port_closed(inference_port), "Ctrl-C must stop both servers"
+
+    # again on the same home: everything is still there and nothing is registered twice
+    server = _up(home, port, inference_port, tmp_path / "up2.log")
+    try:
+        assert "already registered" in server.output()
+        with Client(f"http://127.0.0.1:{port}", inference_url=f"http://127.0.0.1:{inference_port}") as c:
+            assert [v.version for v in c.list_versions("iris")] == [1]
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0
