@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aiaas import errors
+from aiaas._version import __version__
 
 if TYPE_CHECKING:
     from aiaas.sdk import Client
 
 __all__ = ["Client", "__version__", "errors"]
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import RedirectResponse
 
-import aiaas
 from aiaas import schemas
+from aiaas._version import __version__
 from aiaas.api.deps import Services, check_api_key
 from aiaas.api.errors import install_error_handlers
 from aiaas.api.routers import deployments, models
@@ -48,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="aiaas control plane",
-        version=aiaas.__version__,
+        version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
     )
@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @api.get("/health", tags=["health"], summary="Liveness of the control plane")
     def health() -> schemas.Health:
-        return schemas.Health(status="ok", version=aiaas.__version__)
+        return schemas.Health(status="ok", version=__version__)
 
     secured = APIRouter(dependencies=[Depends(check_api_key)])
     secured.include_router(models.router)

@@ -1,0 +1,35 @@
+# Two commands for a fresh machine:
+#   make run    install everything into .venv and run the platform with a demo (Ctrl-C stops it)
+#   make test   install everything into .venv and run the whole test suite (lint, types, layers, tests)
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint check-layers pytest clean
+
+install: $(STAMP)
+
+# Pinned: requirements.lock constrains every package (torch==2.13.0 is the CPU wheel).
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/aiaas up --demo
+
+test: lint pytest
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+pytest: install
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
