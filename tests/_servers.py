@@ -78,7 +78,9 @@ def spawn(
         [sys.executable, *args], env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=os.getcwd()
     )
     handle.close()
-    server = ServerProcess(proc=proc, url=ready_url.split("/", 3)[0] + "//" + ready_url.split("/")[2], log=log, args=args)
+    server = ServerProcess(
+        proc=proc, url=ready_url.split("/", 3)[0] + "//" + ready_url.split("/")[2], log=log, args=args
+    )
 
     def ready() -> bool:
         if proc.poll() is not None:

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from aiaas.serving.app import MODEL_VERSION_HEADER, create_app, create_pool
 from aiaas.serving.deployments import Deployment, DeploymentService, ServedTarget
+from aiaas.serving.pool import LoadedVersion, ModelPool
 
-__all__ = ["Deployment", "DeploymentService", "ServedTarget"]
+__all__ = [
+    "MODEL_VERSION_HEADER",
+    "Deployment",
+    "DeploymentService",
+    "LoadedVersion",
+    "ModelPool",
+    "ServedTarget",
+    "create_app",
+    "create_pool",
+]

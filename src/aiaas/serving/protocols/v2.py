@@ -60,9 +60,7 @@ def _requested_outputs(outputs: Any, signature: Signature) -> list[str] | None:
     if outputs is None:
         return None
     if not isinstance(outputs, list) or not all(isinstance(o, Mapping) and "name" in o for o in outputs):
-        raise InvalidArgument(
-            "outputs must be a list of objects with a name", details={"field": "outputs"}
-        )
+        raise InvalidArgument("outputs must be a list of objects with a name", details={"field": "outputs"})
     known = signature.output_names()
     names = [o["name"] for o in outputs]
     for name in names:

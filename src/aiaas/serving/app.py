@@ -1,0 +1,325 @@
+"""The inference server's ASGI app: KServe V2 (Open Inference Protocol) and KServe V1.
+
+Plain Starlette rather than FastAPI: the hot path is one route-table lookup in the
+:class:`~aiaas.serving.pool.ModelPool`, a body read with a size cap, and one call into a
+worker thread that decodes, runs and encodes with the protocol codecs (orjson, numpy). No
+pydantic model and no DB query stands between a request and the model.
+
+The work runs in a thread pool rather than on the event loop so that ONNX Runtime (which
+releases the GIL) uses every core under concurrent load, and so that health checks keep
+answering while a large model runs.
+
+Errors use the Open Inference Protocol shape ``{"error": "<message>"}``, with the status
+taken from :data:`aiaas.errors.HTTP_STATUS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from aiaas._version import __version__
+from aiaas.config import Settings
+from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, PayloadTooLarge
+from aiaas.registry import Registry
+from aiaas.serving.deployments import DeploymentService
+from aiaas.serving.pool import LoadedVersion, ModelPool
+from aiaas.serving.protocols import decode_v1, decode_v2, encode_v1, encode_v2
+from aiaas.store import Database, open_artifact_store
+
+__all__ = ["MODEL_VERSION_HEADER", "create_app", "create_pool"]
+
+logger = logging.getLogger("aiaas.serving.app")
+
+#: Response header naming the model version that answered (V1 has no field for it).
+MODEL_VERSION_HEADER = "x-aiaas-model-version"
+
+_JSON = "application/json"
+_PLATFORM = "onnxruntime_onnx"
+# Triton's binary tensor extension announces itself with this header.
+_BINARY_HEADER = "inference-header-content-length"
+
+_T = TypeVar("_T")
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def create_pool(settings: Settings) -> ModelPool:
+    """A model pool reading the desired state from the settings' DB and artifact store."""
+    db = Database(settings.resolved_database_url())
+    registry = Registry(db, open_artifact_store(settings.resolved_artifact_root()))
+    return ModelPool(
+        DeploymentService(registry),
+        interval_s=settings.reconcile_interval_s,
+        intra_op_threads=settings.ort_intra_op_threads,
+    )
+
+
+def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
+    """Build the inference server app.
+
+    Args:
+        settings: limits (``max_request_bytes``) and, when ``pool`` is not given, where the
+            DB and artifacts are.
+        pool: the model pool to serve from; its owner starts and stops it. When ``None``,
+            the app builds one from ``settings`` and runs it for its own lifespan.
+
+    Example:
+        >>> app = create_app(load_settings())  # doctest: +SKIP
+        >>> uvicorn.run(app, port=8080)  # doctest: +SKIP
+    """
+    owns_pool = pool is None
+    models = pool if pool is not None else create_pool(settings)
+    max_bytes = settings.max_request_bytes
+    executor = ThreadPoolExecutor(max_workers=_usable_cpus(), thread_name_prefix="aiaas-infer")
+
+    async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+    # -- server ------------------------------------------------------------------------
+
+    async def server_metadata(request: Request) -> Response:
+        return _json({"name": "aiaas", "version": __version__, "extensions": []})
+
+    async def live(request: Request) -> Response:
+        return _json({"live": True})
+
+    async def ready(request: Request) -> Response:
+        if models.ready:
+            return _json({"ready": True})
+        return _error(503, "the inference server is still loading its deployments; retry shortly")
+
+    # -- V2 model endpoints ------------------------------------------------------------
+
+    async def resolve(request: Request) -> LoadedVersion:
+        name: str = request.path_params["name"]
+        version = request.path_params.get("version")
+        if version is None:
+            return models.get(name)
+        return await in_worker(models.get_version, name, _version_number(version))
+
+    async def model_metadata(request: Request) -> Response:
+        return _json(_metadata(await resolve(request)))
+
+    async def model_ready(request: Request) -> Response:
+        loaded = await resolve(request)
+        return _json({"name": request.path_params["name"], "ready": True}, loaded)
+
+    async def infer_v2(request: Request) -> Response:
+        _refuse_binary_tensors(request)
+        name: str = request.path_params["name"]
+        version = request.path_params.get("version")
+        if version is None:
+            loaded = models.get(name)  # an unknown model is refused before its body is read
+            payload = await in_worker(_infer_v2, loaded, await _read_body(request, max_bytes))
+        else:
+            number = _version_number(version)
+            body = await _read_body(request, max_bytes)
+            loaded, payload = await in_worker(_infer_v2_version, models, name, number, body)
+        return Response(payload, media_type=_JSON, headers={MODEL_VERSION_HEADER: str(loaded.version)})
+
+    # -- V1 ----------------------------------------------------------------------------
+
+    async def list_v1(request: Request) -> Response:
+        return _json({"models": sorted(models.routes)})
+
+    async def model_v1(request: Request) -> Response:
+        target: str = request.path_params["target"]
+        name, _, verb = target.partition(":")
+        if request.method == "GET":
+            if verb:
+                raise HTTPException(405)
+            loaded = models.get(name)
+            return _json({"name": name, "ready": True}, loaded)
+        if verb != "predict":
+            raise NotFound(
+                f"unknown V1 verb {verb!r} in {target!r}; use POST /v1/models/{name}:predict",
+                details={"field": "path", "value": target},
+            )
+        loaded = models.get(name)
+        body = await _read_body(request, max_bytes)
+        payload = await in_worker(_predict_v1, loaded, body)
+        return Response(payload, media_type=_JSON, headers={MODEL_VERSION_HEADER: str(loaded.version)})
+
+    v2_model = "/v2/models/{name}"
+    v2_version = "/v2/models/{name}/versions/{version}"
+    routes = [
+        Route("/v2", _guard(server_metadata), methods=["GET"]),
+        Route("/v2/health/live", _guard(live), methods=["GET"]),
+        Route("/v2/health/ready", _guard(ready), methods=["GET"]),
+        Route(v2_model, _guard(model_metadata), methods=["GET"]),
+        Route(v2_model + "/ready", _guard(model_ready), methods=["GET"]),
+        Route(v2_model + "/infer", _guard(infer_v2), methods=["POST"]),
+        Route(v2_version, _guard(model_metadata), methods=["GET"]),
+        Route(v2_version + "/ready", _guard(model_ready), methods=["GET"]),
+        Route(v2_version + "/infer", _guard(infer_v2), methods=["POST"]),
+        Route("/v1/models", _guard(list_v1), methods=["GET"]),
+        # One route for both forms: Starlette's {target} also swallows the ":predict" suffix.
+        Route("/v1/models/{target}", _guard(model_v1), methods=["GET", "POST"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if owns_pool:
+            models.start()
+        try:
+            yield
+        finally:
+            if owns_pool:
+                models.stop()
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception},  # type: ignore[dict-item]
+        lifespan=lifespan,
+    )
+    app.state.pool = models
+    return app
+
+
+# -- work done in the thread pool -------------------------------------------------------
+
+
+def _infer_v2(loaded: LoadedVersion, body: bytes) -> bytes:
+    request = decode_v2(body, loaded.signature)
+    results = loaded.run(request.inputs, request.outputs)
+    return encode_v2(loaded.deployment, loaded.version, results, request.id)
+
+
+def _infer_v2_version(pool: ModelPool, name: str, version: int, body: bytes) -> tuple[LoadedVersion, bytes]:
+    loaded = pool.get_version(name, version)
+    return loaded, _infer_v2(loaded, body)
+
+
+def _predict_v1(loaded: LoadedVersion, body: bytes) -> bytes:
+    request = decode_v1(body, loaded.signature)
+    return encode_v1(loaded.run(request.inputs), row_format=request.row_format)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _metadata(loaded: LoadedVersion) -> dict[str, Any]:
+    signature = loaded.signature.to_dict()
+    return {
+        "name": loaded.deployment,
+        "versions": [str(loaded.version)],
+        "platform": _PLATFORM,
+        "inputs": signature["inputs"],
+        "outputs": signature["outputs"],
+    }
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _version_number(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise InvalidArgument(
+            f"model version must be a positive integer; got {text!r}",
+            details={"field": "version", "value": text},
+        )
+    return int(text)
+
+
+def _refuse_binary_tensors(request: Request) -> None:
+    if _BINARY_HEADER in request.headers:
+        raise InvalidArgument(
+            "the binary tensor data extension is not supported; send tensors as JSON data "
+            "(tritonclient: binary_data=False)",
+            details={"field": "headers", "value": _BINARY_HEADER},
+        )
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refusing it as soon as it is known to exceed ``max_bytes``.
+
+    Content-Length is checked first so an honest large upload is refused before it is
+    read; the running count catches chunked bodies and lying headers.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise InvalidArgument(
+                f"Content-Length must be an integer; got {declared!r}",
+                details={"field": "content-length"},
+            ) from None
+        if size > max_bytes:
+            raise _too_large(size, max_bytes)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > max_bytes:
+            raise _too_large(received, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"request body of {size} bytes or more exceeds the limit of {max_bytes} bytes "
+        "(AIAAS_MAX_REQUEST_BYTES); send fewer rows per request",
+        details={"field": "body", "limit": max_bytes},
+    )
+
+
+def _json(body: dict[str, Any], loaded: LoadedVersion | None = None) -> Response:
+    headers = {MODEL_VERSION_HEADER: str(loaded.version)} if loaded is not None else None
+    return Response(orjson.dumps(body), media_type=_JSON, headers=headers)
+
+
+def _error(status: int, message: str) -> Response:
+    headers = {"retry-after": "1"} if status == 503 else None
+    return Response(orjson.dumps({"error": message}), status_code=status, media_type=_JSON, headers=headers)
+
+
+def _guard(endpoint: Endpoint) -> Endpoint:
+    """Turn platform errors into OIP error responses, and anything else into a logged 500."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except AiaasError as exc:
+            status = HTTP_STATUS.get(exc.code, 500)
+            if status >= 500 and status != 503:
+                logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+            return _error(status, exc.message)
+        except HTTPException:
+            raise
+        except ClientDisconnect:
+            # The client went away mid-body: nobody is left to read an answer or to blame.
+            return Response(status_code=400)
+        except Exception as exc:
+            logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
+            return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
+
+    guarded.__name__ = endpoint.__name__
+    return guarded
+
+
+async def _http_exception(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404:
+        return _error(404, f"no endpoint {request.url.path}")
+    if exc.status_code == 405:
+        return _error(405, f"method {request.method} is not allowed on {request.url.path}")
+    return _error(exc.status_code, str(exc.detail))
