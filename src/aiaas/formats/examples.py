@@ -95,7 +95,17 @@ def to_array(
                 raise ValueError("data must be numbers")
             # An empty list parses as float64: no value is a non-integer, so it still fits.
             if dtype.kind in "iu" and raw.size and raw.dtype.kind == "f":
-                raise ValueError("data must be integers")
+                # Integers past int64 (UINT64's upper half) beside small ones parse as
+                # floats too: read them again as exact Python ints before refusing.
+                exact = np.asarray(data, dtype=object)
+                if not all(isinstance(v, int) for v in exact.reshape(-1)):
+                    raise ValueError("data must be integers")
+                raw = exact
+            if dtype.kind in "iu" and raw.size:
+                # Casting wraps silently (300 as UINT8 would become 44): refuse instead.
+                info = np.iinfo(dtype)
+                if raw.min() < info.min or raw.max() > info.max:
+                    raise ValueError(f"values must lie in [{info.min}, {info.max}]")
             flat = raw.astype(dtype, copy=False)
     except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidArgument(

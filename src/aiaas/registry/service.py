@@ -119,6 +119,11 @@ class Registry:
                         model = ModelRow(name=name, description="", tags={})
                         s.add(model)
                         s.flush()
+                    # Writing the model row first takes its lock (a row lock on PostgreSQL,
+                    # the write lock on SQLite), so concurrent registrations of one model
+                    # read the highest number one after another instead of racing for it.
+                    model.updated_at = utcnow()
+                    s.flush()
                     if parent_version is not None:
                         self._version_row(s, model, parent_version)
                     last = s.scalar(
@@ -140,7 +145,6 @@ class Registry:
                         parent_version=parent_version,
                     )
                     s.add(row)
-                    model.updated_at = utcnow()
                     s.flush()
                     return _version(row, name, ())
             except IntegrityError:
@@ -235,13 +239,14 @@ class Registry:
 
     def compare(self, name: str, a: VersionRef, b: VersionRef) -> Comparison:
         """Metrics, parameters, signature and size of two versions, and how far their
-        predictions agree on the first version's stored input example."""
+        predictions agree on the stored input example (the first version's, else the second's)."""
         va, vb = self.get_version(name, a), self.get_version(name, b)
         same_signature = va.signature == vb.signature
         agreement: list[OutputAgreement] = []
         rows = 0
-        if same_signature and va.example["inputs"]:
-            inputs = decode_tensors(va.example["inputs"], field="example")
+        example = va.example.get("inputs") or vb.example.get("inputs")
+        if same_signature and example:
+            inputs = decode_tensors(example, field="example")
             rows = int(next(iter(inputs.values())).shape[0]) if inputs else 0
             out_a = OnnxModel(self.load_artifact(va)).run(inputs)
             out_b = OnnxModel(self.load_artifact(vb)).run(inputs)

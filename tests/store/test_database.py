@@ -1,0 +1,211 @@
+"""The metadata database: migrations, WAL mode, transactions and the serving revision."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, inspect, select
+
+from aiaas.errors import InvalidArgument, Unavailable
+from aiaas.store import Base, Database, ModelRow, StateRevisionRow, utcnow
+
+TABLES = {"models", "model_versions", "aliases", "deployments", "state_revision", "alembic_version"}
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+def _revision_rows(database: Database) -> int:
+    with database.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(StateRevisionRow)) or 0)
+
+
+def test_upgrade_creates_the_schema(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        assert database.current_revision() is None
+        database.upgrade()
+        assert set(inspect(database.engine).get_table_names()) >= TABLES
+        assert database.revision() == 0
+    finally:
+        database.dispose()
+
+
+def test_current_revision_is_head_after_upgrade(db: Database) -> None:
+    assert db.head_revision() is not None
+    assert db.current_revision() == db.head_revision()
+
+
+def test_upgrade_twice_is_a_no_op(db: Database) -> None:
+    with db.transaction() as s:
+        db.bump_revision(s)
+    db.upgrade()
+    assert db.current_revision() == db.head_revision()
+    assert _revision_rows(db) == 1
+    assert db.revision() == 1
+
+
+def test_upgrade_from_two_threads_at_once(database_url: str) -> None:
+    databases = [Database(database_url) for _ in range(2)]
+    start = threading.Barrier(len(databases))
+    failures: list[BaseException] = []
+
+    def migrate(database: Database) -> None:
+        start.wait()
+        try:
+            database.upgrade()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(d,)) for d in databases]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert failures == []
+        assert databases[0].current_revision() == databases[0].head_revision()
+        assert _revision_rows(databases[0]) == 1
+    finally:
+        for d in databases:
+            d.dispose()
+
+
+def test_upgrade_from_two_processes_at_once(database_url: str) -> None:
+    code = (
+        "import sys\n"
+        "from aiaas.store import Database\n"
+        "db = Database(sys.argv[1])\n"
+        "db.upgrade()\n"
+        "print(db.current_revision())\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+        assert out.strip() == "0001"
+    database = Database(database_url)
+    try:
+        assert _revision_rows(database) == 1
+    finally:
+        database.dispose()
+
+
+def test_orm_tables_match_the_migrations(db: Database) -> None:
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_sqlite_runs_in_wal_mode(home: Path) -> None:
+    database = Database(f"sqlite:///{home / 'nested' / 'aiaas.db'}")
+    try:
+        database.upgrade()
+        with database.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert (home / "nested" / "aiaas.db").is_file()
+    finally:
+        database.dispose()
+
+
+def test_revision_increases_after_a_committed_bump(db: Database) -> None:
+    before = db.revision()
+    with db.transaction() as s:
+        db.bump_revision(s)
+    assert db.revision() == before + 1
+    with db.transaction() as s:
+        db.bump_revision(s)
+    assert db.revision() == before + 2
+
+
+def test_revision_unchanged_after_a_rolled_back_bump(db: Database) -> None:
+    before = db.revision()
+    with pytest.raises(RuntimeError, match="abort"), db.transaction() as s:
+        db.bump_revision(s)
+        raise RuntimeError("abort")
+    assert db.revision() == before
+
+
+def test_exception_inside_a_transaction_rolls_back(db: Database) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), db.transaction() as s:
+        s.add(ModelRow(name="half-done", description="", tags={}))
+        s.flush()
+        raise Boom
+    with db.transaction() as s:
+        assert s.scalars(select(ModelRow.name)).all() == []
+
+
+def test_committed_transaction_is_visible_to_a_second_connection(db: Database, database_url: str) -> None:
+    with db.transaction() as s:
+        s.add(ModelRow(name="kept", description="", tags={"k": "v"}))
+    other = Database(database_url)
+    try:
+        with other.transaction() as s:
+            row = s.scalar(select(ModelRow).where(ModelRow.name == "kept"))
+            assert row is not None
+            assert row.tags == {"k": "v"}
+    finally:
+        other.dispose()
+
+
+def test_timestamps_come_back_timezone_aware_in_utc(db: Database) -> None:
+    written = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2)))
+    with db.transaction() as s:
+        s.add(ModelRow(name="m", description="", tags={}, created_at=written, updated_at=utcnow()))
+    with db.transaction() as s:
+        row = s.scalar(select(ModelRow).where(ModelRow.name == "m"))
+        assert row is not None
+        assert row.created_at == written
+        assert row.created_at.utcoffset() == timedelta(0)
+        assert row.updated_at.tzinfo is not None
+
+
+def test_postgresql_url_gets_the_psycopg_driver() -> None:
+    database = Database("postgresql://user@127.0.0.1:5432/x")
+    try:
+        assert database.url.drivername == "postgresql+psycopg"
+        assert not database.is_sqlite
+    finally:
+        database.dispose()
+
+
+def test_malformed_url_is_an_invalid_argument() -> None:
+    with pytest.raises(InvalidArgument, match="AIAAS_DATABASE_URL") as info:
+        Database("not a url")
+    assert info.value.details["field"] == "database_url"
+
+
+def test_unreachable_database_is_unavailable() -> None:
+    # Port 1 on localhost refuses at once: no server, no wait.
+    database = Database("postgresql://nobody@127.0.0.1:1/none")
+    try:
+        with pytest.raises(Unavailable, match="metadata database unavailable") as info:
+            database.revision()
+        assert info.value.code == "UNAVAILABLE"
+    finally:
+        database.dispose()
