@@ -31,7 +31,9 @@ def encode_tensors(arrays: Mapping[str, np.ndarray[Any, Any]]) -> list[dict[str,
     return out
 
 
-def decode_tensors(tensors: Sequence[Mapping[str, Any]], *, field: str = "inputs") -> dict[str, np.ndarray[Any, Any]]:
+def decode_tensors(
+    tensors: Sequence[Mapping[str, Any]], *, field: str = "inputs"
+) -> dict[str, np.ndarray[Any, Any]]:
     """V2 tensors (flat or nested ``data``) → arrays, checking that data and shape agree.
 
     Raises:
@@ -68,9 +70,7 @@ def decode_tensors(tensors: Sequence[Mapping[str, Any]], *, field: str = "inputs
     return arrays
 
 
-def to_array(
-    data: Any, dtype: np.dtype[Any], shape: list[int] | None, *, name: str
-) -> np.ndarray[Any, Any]:
+def to_array(data: Any, dtype: np.dtype[Any], shape: list[int] | None, *, name: str) -> np.ndarray[Any, Any]:
     """Turn JSON data (flat or nested lists) into an array of ``dtype`` and ``shape``.
 
     numpy parses the nested lists in C, which is what keeps this cheap on the hot path.
@@ -114,7 +114,9 @@ def to_array(
         ) from None
     if shape is None:
         if flat.dtype.kind == "O" and flat.ndim and any(isinstance(v, list) for v in flat.reshape(-1)):
-            raise InvalidArgument(f"input {name!r}: rows must all have the same length", details={"field": name})
+            raise InvalidArgument(
+                f"input {name!r}: rows must all have the same length", details={"field": name}
+            )
         return flat
     expected = int(np.prod(shape)) if shape else 1
     if flat.size != expected:

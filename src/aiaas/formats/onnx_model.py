@@ -42,8 +42,9 @@ def parse_onnx(data: bytes) -> onnx.ModelProto:
         proto = onnx.load_model_from_string(data)
         onnx.checker.check_model(proto)
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidArgument(
-            f"file is not a valid ONNX model: {str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"file is not a valid ONNX model: {reason}",
             details={"field": "file"},
         ) from None
     return proto
@@ -65,9 +66,7 @@ def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
             f"{onnx.TensorProto.DataType.Name(tensor.elem_type)}, which has no OIP datatype",
             details={"field": value.name},
         )
-    shape = tuple(
-        d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim
-    )
+    shape = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim)
     return TensorSpec(name=value.name, datatype=datatype, shape=shape)
 
 
@@ -110,9 +109,7 @@ class OnnxModel:
     ) -> dict[str, np.ndarray[Any, Any]]:
         """Run the model; inputs must already satisfy :attr:`signature`."""
         names = list(output_names) if output_names else self.signature.output_names()
-        feed = {
-            name: (a.astype(str) if a.dtype == object else a) for name, a in inputs.items()
-        }
+        feed = {name: (a.astype(str) if a.dtype == object else a) for name, a in inputs.items()}
         try:
             values = self.session.run(names, feed)
         except Exception as exc:  # ORT raises its own Fail/InvalidArgument types

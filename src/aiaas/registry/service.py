@@ -45,13 +45,17 @@ class Registry:
 
     def create_model(self, name: str, *, description: str = "", tags: dict[str, Any] | None = None) -> Model:
         check_name(name)
-        with self.db.transaction() as s:
-            if s.scalar(select(ModelRow.id).where(ModelRow.name == name)) is not None:
-                raise AlreadyExists(f"model {name!r} already exists", details={"model": name})
-            row = ModelRow(name=name, description=description, tags=dict(tags or {}))
-            s.add(row)
-            s.flush()
-            return _model(row)
+        exists = AlreadyExists(f"model {name!r} already exists", details={"model": name})
+        try:
+            with self.db.transaction() as s:
+                if s.scalar(select(ModelRow.id).where(ModelRow.name == name)) is not None:
+                    raise exists
+                row = ModelRow(name=name, description=description, tags=dict(tags or {}))
+                s.add(row)
+                s.flush()
+                return _model(row)
+        except IntegrityError:  # created by a concurrent request between the check and the insert
+            raise exists from None
 
     def get_model(self, name: str) -> Model:
         with self.db.transaction() as s:
@@ -200,7 +204,8 @@ class Registry:
             target = self._version_row(s, model, version)
             if target.status != "ready":
                 raise Conflict(
-                    f"version {version} of {name!r} is {target.status}; only ready versions can take an alias",
+                    f"version {version} of {name!r} is {target.status}; "
+                    "only ready versions can take an alias",
                     details={"model": name, "version": version, "status": target.status},
                 )
             row = next((a for a in model.aliases if a.name == alias), None)
@@ -225,7 +230,9 @@ class Registry:
             if row is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}", details={"alias": alias})
             used = s.scalars(
-                select(DeploymentRow.name).where(DeploymentRow.model_id == model.id, DeploymentRow.alias == alias)
+                select(DeploymentRow.name).where(
+                    DeploymentRow.model_id == model.id, DeploymentRow.alias == alias
+                )
             ).all()
             if used:
                 raise Conflict(

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
@@ -57,19 +58,25 @@ class DeploymentService:
         self.registry = registry
         self.db = registry.db
 
-    def create(self, name: str, *, model: str, version: int | None = None, alias: str | None = None) -> Deployment:
+    def create(
+        self, name: str, *, model: str, version: int | None = None, alias: str | None = None
+    ) -> Deployment:
         """Serve ``model`` at a pinned ``version`` or following ``alias`` (default: latest, pinned)."""
         check_name(name, field="name")
-        with self.db.transaction() as s:
-            if s.scalar(select(DeploymentRow.id).where(DeploymentRow.name == name)) is not None:
-                raise AlreadyExists(f"deployment {name!r} already exists", details={"deployment": name})
-            model_row = _model_row(s, model)
-            version, alias = self._check_target(s, model_row, version, alias)
-            row = DeploymentRow(name=name, model_id=model_row.id, version=version, alias=alias)
-            s.add(row)
-            self.db.bump_revision(s)
-            s.flush()
-            return _deployment(row, model_row)
+        exists = AlreadyExists(f"deployment {name!r} already exists", details={"deployment": name})
+        try:
+            with self.db.transaction() as s:
+                if s.scalar(select(DeploymentRow.id).where(DeploymentRow.name == name)) is not None:
+                    raise exists
+                model_row = _model_row(s, model)
+                version, alias = self._check_target(s, model_row, version, alias)
+                row = DeploymentRow(name=name, model_id=model_row.id, version=version, alias=alias)
+                s.add(row)
+                self.db.bump_revision(s)
+                s.flush()
+                return _deployment(row, model_row)
+        except IntegrityError:  # created by a concurrent request between the check and the insert
+            raise exists from None
 
     def update(self, name: str, *, version: int | None = None, alias: str | None = None) -> Deployment:
         """Switch a deployment to another version or alias; served without a restart."""
@@ -145,7 +152,9 @@ class DeploymentService:
             return None, alias
         if version is None:
             if not model.versions:
-                raise Conflict(f"model {model.name!r} has no versions to deploy", details={"model": model.name})
+                raise Conflict(
+                    f"model {model.name!r} has no versions to deploy", details={"model": model.name}
+                )
             version = model.versions[-1].version
         row = _version_row(model, version)
         if row.status != "ready":

@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aiaas.errors import InvalidArgument, Unavailable
@@ -81,8 +81,15 @@ class Database:
         try:
             with self._sessions.begin() as session:
                 yield session
-        except OperationalError as exc:
+        except IntegrityError:
+            raise  # a constraint, not an outage: callers turn it into AlreadyExists or retry
+        except (OperationalError, InterfaceError) as exc:
             raise Unavailable(f"metadata database unavailable: {exc.orig}") from exc
+        except DatabaseError as exc:
+            if type(exc) is not DatabaseError:
+                raise
+            # what SQLite raises for a damaged or replaced file ("file is not a database")
+            raise Unavailable(f"metadata database unreadable: {exc.orig}") from exc
 
     def bump_revision(self, session: Session) -> None:
         """Mark that what should be served changed; call inside the changing transaction."""

@@ -29,9 +29,7 @@ def upgrade() -> None:
     op.create_table(
         "model_versions",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column(
-            "model_id", sa.Integer(), sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("model_id", sa.Integer(), sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("flavor", sa.String(32), nullable=False),
@@ -51,9 +49,7 @@ def upgrade() -> None:
     op.create_table(
         "aliases",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column(
-            "model_id", sa.Integer(), sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("model_id", sa.Integer(), sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
         sa.Column("name", sa.String(64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("previous_version", sa.Integer(), nullable=True),
