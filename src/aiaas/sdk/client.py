@@ -256,15 +256,8 @@ class Client:
         body: dict[str, Any] = {"inputs": tensors}
         if outputs:
             body["outputs"] = [{"name": o} for o in outputs]
-        path = f"/v2/models/{deployment}" + (f"/versions/{version}" if version is not None else "") + "/infer"
-        response = request(
-            self._infer,
-            "POST",
-            path,
-            content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-            headers={"content-type": "application/json"},
-        )
-        return decode_tensors(orjson.loads(response.content)["outputs"], field="outputs")
+        response = self.infer_json(deployment, body, protocol="v2", version=version)
+        return decode_tensors(response["outputs"], field="outputs")
 
     def infer_json(
         self, deployment: str, body: Mapping[str, Any], *, protocol: str = "v2", version: int | None = None
