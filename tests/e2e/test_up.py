@@ -14,11 +14,12 @@ from tests._servers import ServerProcess, free_port, spawn, wait_until
 pytestmark = pytest.mark.e2e
 
 
-def _up(home: Path, port: int, inference_port: int, log: Path) -> ServerProcess:
+def _up(home: Path, port: int, inference_port: int, log: Path, *, demo: bool = True) -> ServerProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
     env.update(AIAAS_HOME=str(home), PYTHONUNBUFFERED="1", COLUMNS="200")
     server = spawn(
-        ["-m", "aiaas.cli", "up", "--demo", "--port", str(port), "--inference-port", str(inference_port)],
+        ["-m", "aiaas.cli", "up", "--port", str(port), "--inference-port", str(inference_port)]
+        + (["--demo"] if demo else []),
         env=env,
         ready_url=f"http://127.0.0.1:{port}/api/v1/health",
         log=log,
@@ -63,3 +64,14 @@ def test_up_demo_serves_predictions_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.proc.returncode == 0
+
+
+def test_servers_do_not_outlive_a_killed_up(tmp_path: Path) -> None:
+    port, inference_port = free_port(), free_port()
+    server = _up(tmp_path / "home", port, inference_port, tmp_path / "up.log", demo=False)
+    server.kill()  # SIGKILL: up cannot stop its servers itself
+    wait_until(
+        lambda: _port_closed(port) and _port_closed(inference_port),
+        timeout=30,
+        what="both servers to stop after up was killed",
+    )

@@ -47,7 +47,14 @@ class _Child:
     restarts: list[float] = field(default_factory=list)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env)
+        # A session of its own: Ctrl-C reaches only ``up``, which then stops each server
+        # once, in order (a second SIGINT would make uvicorn abandon its graceful drain).
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=_stop_with_parent,
+        )
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
@@ -132,6 +139,16 @@ def up(
         signal.signal(signal.SIGTERM, previous)
         for child in reversed(children):
             child.stop()
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when ``up`` dies, even by SIGKILL,
+    so that no orphaned server keeps holding its port."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
