@@ -1,0 +1,70 @@
+"""The README's quickstart blocks run as written (against this test's servers)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aiaas.cli import app
+from aiaas.formats import package_model
+from aiaas.sdk import Client
+from tests._models import iris, iris_classifier
+from tests.e2e.conftest import Platform
+
+pytestmark = pytest.mark.e2e
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _blocks(language: str) -> list[str]:
+    """The fenced code blocks tagged ``language`` ("" for untagged ones), in order."""
+    blocks, current, tag = [], None, ""
+    for line in README.read_text().splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current, tag = [], line[3:].strip()
+            else:
+                if tag == language:
+                    blocks.append("\n".join(current) + "\n")
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def test_python_quickstart_runs(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    (code,) = [b for b in _blocks("python") if "aiaas.Client" in b]
+    monkeypatch.setenv("AIAAS_INFERENCE_URL", platform.inference_url)
+    namespace: dict[str, object] = {}
+    exec(compile(code.replace("http://127.0.0.1:8000", platform.api_url), "README.md", "exec"), namespace)
+    client = namespace["client"]
+    assert isinstance(client, Client)
+    try:
+        # the block ends by rolling production back to version 1
+        aliases = [(a.name, a.version, a.previous_version) for a in client.list_aliases("flowers")]
+        assert aliases == [("production", 1, 2)]
+    finally:
+        client.close()
+
+
+def test_cli_quickstart_runs(platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    X, _ = iris()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.onnx").write_bytes(package_model(iris_classifier(), X[:3]).onnx)
+    (block,) = [b for b in _blocks("") if b.lstrip().startswith("aiaas register")]
+    runner = CliRunner()
+    for line in block.strip().splitlines():
+        stdin = None
+        if line.startswith("echo "):
+            echoed, line = line.split(" | ", 1)
+            stdin = shlex.split(echoed)[1]
+        args = shlex.split(line.split("#")[0])[1:]
+        result = runner.invoke(
+            app, ["--url", platform.api_url, "--inference-url", platform.inference_url, *args], input=stdin
+        )
+        assert result.exit_code == 0, f"{line}\n{result.output}"
+        if args[0] == "predict":
+            assert '"predictions"' in result.stdout
