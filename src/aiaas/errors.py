@@ -13,8 +13,10 @@ and the SDK turns that JSON back into the same class, so a caller catches
     ├── NotFound                404
     ├── AlreadyExists           409
     ├── Conflict                409  the request is valid but the current state forbids it
+    ├── ResourceExhausted       429  a queue or quota is full: retry later (Retry-After)
     ├── ArtifactCorrupted       500  a stored blob no longer matches its SHA-256
-    └── Unavailable             503  a dependency (database, replica) cannot serve now
+    ├── Unavailable             503  a dependency (database, replica) cannot serve now
+    └── DeadlineExceeded        504  the work did not finish within its timeout
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ __all__ = [
     "AlreadyExists",
     "ArtifactCorrupted",
     "Conflict",
+    "DeadlineExceeded",
     "InvalidArgument",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
     "error_class",
@@ -85,6 +89,14 @@ class Conflict(AiaasError):
     code = "CONFLICT"
 
 
+class ResourceExhausted(AiaasError):
+    code = "RESOURCE_EXHAUSTED"
+
+
+class DeadlineExceeded(AiaasError):
+    code = "DEADLINE_EXCEEDED"
+
+
 class ArtifactCorrupted(AiaasError):
     code = "ARTIFACT_CORRUPTED"
 
@@ -103,6 +115,8 @@ HTTP_STATUS: dict[str, int] = {
     NotFound.code: 404,
     AlreadyExists.code: 409,
     Conflict.code: 409,
+    ResourceExhausted.code: 429,
+    DeadlineExceeded.code: 504,
     ArtifactCorrupted.code: 500,
     Unavailable.code: 503,
 }
@@ -118,6 +132,8 @@ _BY_CODE: dict[str, type[AiaasError]] = {
         NotFound,
         AlreadyExists,
         Conflict,
+        ResourceExhausted,
+        DeadlineExceeded,
         ArtifactCorrupted,
         Unavailable,
     )

@@ -9,9 +9,11 @@ import orjson
 
 from aiaas.errors import (
     AiaasError,
+    DeadlineExceeded,
     InvalidArgument,
     NotFound,
     PayloadTooLarge,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
     error_class,
@@ -26,7 +28,9 @@ _BY_STATUS: dict[int, type[AiaasError]] = {
     404: NotFound,
     413: PayloadTooLarge,
     422: InvalidArgument,
+    429: ResourceExhausted,
     503: Unavailable,
+    504: DeadlineExceeded,
 }
 
 
