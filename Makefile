@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint check-layers pytest clean
+.PHONY: install run test lint check-layers pytest clean bench
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ lint: install
 
 pytest: install
 	$(BIN)/pytest
+
+# Serving benchmark against the FastAPI + ONNX Runtime baseline; report in benchmarks/results/.
+# Extra flags: make bench BENCH_ARGS="--quick"
+bench: install
+	$(BIN)/python benchmarks/serving.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

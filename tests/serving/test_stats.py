@@ -35,10 +35,8 @@ def test_prometheus_exposition_has_labelled_series() -> None:
     s.record_success(rows=5, total_s=0.003, queue_s=0.001, compute_s=0.001)
     s.record_execution(batch_rows=5, compute_s=0.001)
     text = metrics.exposition().decode()
-    assert (
-        'aiaas_inference_requests_total{deployment="iris",model="iris-model",outcome="success",version="7"} 1.0'
-        in text
-    )
+    series = 'deployment="iris",model="iris-model",outcome="success",version="7"'
+    assert f"aiaas_inference_requests_total{{{series}}} 1.0" in text
     assert 'aiaas_inference_rows_total{deployment="iris",model="iris-model",version="7"} 5.0' in text
     assert (
         'aiaas_batch_size_rows_bucket{deployment="iris",le="8.0",model="iris-model",version="7"} 1.0' in text
