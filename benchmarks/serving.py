@@ -1,0 +1,718 @@
+"""Serving benchmark: the aiaas inference server against a hand-rolled FastAPI + ONNX Runtime baseline.
+
+Every performance claim needs a peer measured in the same run on the same machine, so one
+invocation does all of it:
+
+1. builds the two reference models (``reference_models.py``: ``tabular``, 30 features;
+   ``mlp``, 784 → 1024 → 1024 → 10) as ONNX into a scratch folder;
+2. for each model, starts each server in turn, alone on the machine:
+   ``baseline``, the FastAPI + ONNX Runtime service of ``baseline_fastapi_ort.py`` (uvicorn,
+   1 worker, no access log, ``POST /predict {"inputs": [[...]]}``), and ``aiaas``,
+   ``python -m aiaas.serving`` on a fresh ``AIAAS_HOME`` holding the model registered and
+   deployed as a V2 deployment (``POST /v2/models/<model>/infer``, asking for the same first
+   output the baseline returns);
+3. per server: cold start (process launch → first 2xx prediction, median of several
+   launches; the last one stays up), a check that the reply holds the model's real output,
+   then the load generator at each concurrency (single-row requests, closed loop), then the
+   RSS/PSS of the server's process tree once idle after the load;
+4. writes a markdown report (and the raw JSON beside it) to ``benchmarks/results/`` and
+   prints it, with MLflow/BentoML figures quoted from the anchor run for reference.
+
+Servers run in the interpreter running this script (the project's virtualenv), so both get
+uvicorn with uvloop and httptools; load generators run in their own processes. The machine
+should be otherwise idle: the generator shares its cores with the server.
+
+Examples:
+    .venv/bin/python benchmarks/serving.py                 # default: -d 10 -w 3, c = 1 and 32
+    .venv/bin/python benchmarks/serving.py --quick         # a smoke run of a few seconds per cell
+    .venv/bin/python benchmarks/serving.py -g aiohttp wrk  # add wrk (apt-get install wrk)
+    .venv/bin/python benchmarks/serving.py --profile --py-spy /tmp/venv-pyspy/bin/py-spy
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import peers
+import profile_summary
+import psutil
+import reference_models
+from reference_models import ReferenceModel
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SERVERS = ("baseline", "aiaas")
+GENERATORS = {"aiohttp": HERE / "load.py", "wrk": HERE / "wrk.py"}
+#: How often the cold-start probe retries (the peer harness's interval, for comparable figures).
+_PROBE_INTERVAL_S = 0.05
+#: Pause after a server stops or a load run ends, so the next step starts on a quiet machine.
+_SETTLE_S = 1.0
+_PROFILE_RATE_HZ = 100
+
+
+@dataclass
+class LoadRun:
+    """One load-generator run against one server (the generator's JSON line)."""
+
+    generator: str
+    concurrency: int
+    rps: float
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    errors: int
+    requests: int
+
+
+@dataclass
+class ServerResult:
+    """Everything measured for one server serving one model."""
+
+    server: str
+    model: str
+    command: list[str]
+    cold_starts_s: list[float] = field(default_factory=list)
+    reply_ok: bool | None = None
+    sample_reply: str = ""
+    rss_after_start_mb: float | None = None
+    rss_after_load_mb: float | None = None
+    pss_after_load_mb: float | None = None
+    processes: int = 0
+    runs: list[LoadRun] = field(default_factory=list)
+    profile: str | None = None
+    error: str | None = None
+
+    @property
+    def cold_start_s(self) -> float | None:
+        """Median of the timed launches."""
+        return statistics.median(self.cold_starts_s) if self.cold_starts_s else None
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to launch one server for one model and what to send it."""
+
+    name: str
+    model: ReferenceModel
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    path: str
+    body: bytes
+    #: Pulls the predicted values out of a reply body, to check them against the model's.
+    predictions: Callable[[Any], Any]
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}{self.path}"
+
+
+# -- the two servers -------------------------------------------------------------------
+
+
+def baseline_spec(model: ReferenceModel) -> ServerSpec:
+    """The hand-rolled FastAPI + ONNX Runtime baseline, launched as in the anchor run."""
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "baseline_fastapi_ort:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--workers",
+        "1",
+        "--no-access-log",
+        # Named, not left to auto-detection, so both servers run the same loop and parser.
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+    ]
+    return ServerSpec(
+        name="baseline",
+        model=model,
+        argv=argv,
+        env=_clean_env(BENCH_ONNX=str(model.onnx_path)),
+        cwd=HERE,
+        path="/predict",
+        body=json.dumps({"inputs": [model.row]}).encode(),
+        predictions=lambda reply: reply["predictions"],
+    )
+
+
+def aiaas_spec(model: ReferenceModel, home: Path) -> ServerSpec:
+    """The aiaas inference server on ``home``, which :func:`prepare_aiaas_home` filled."""
+    body = {
+        "inputs": [
+            {"name": model.input_name, "datatype": "FP32", "shape": [1, len(model.row)], "data": model.row}
+        ],
+        # The baseline returns only the first output; asking aiaas for the same keeps the
+        # work and the reply size alike (tabular also has a probabilities output).
+        "outputs": [{"name": model.output_name}],
+    }
+    return ServerSpec(
+        name="aiaas",
+        model=model,
+        argv=[sys.executable, "-m", "aiaas.serving", "--port", "{port}"],
+        env=_clean_env(AIAAS_HOME=str(home)),
+        cwd=REPO,
+        path=f"/v2/models/{model.name}/infer",
+        body=json.dumps(body).encode(),
+        predictions=lambda reply: reply["outputs"][0]["data"],
+    )
+
+
+def prepare_aiaas_home(home: Path, model: ReferenceModel) -> None:
+    """Register ``model`` and deploy it under its own name, through the Python API.
+
+    Each model gets its own home so that each aiaas process, like each baseline process,
+    loads and serves exactly one model: cold start and memory then compare one to one.
+    """
+    from aiaas.formats import package_model
+    from aiaas.registry import Registry
+    from aiaas.serving import DeploymentService
+    from aiaas.store import Database, open_artifact_store
+
+    home.mkdir(parents=True, exist_ok=True)
+    db = Database(f"sqlite:///{home / 'aiaas.db'}")
+    try:
+        db.upgrade()
+        registry = Registry(db, open_artifact_store(str(home / "artifacts")))
+        example = np.asarray([model.row], dtype=np.float32)
+        version = registry.register_version(model.name, package_model(model.onnx_path, example))
+        DeploymentService(registry).create(model.name, model=model.name, version=version.version)
+    finally:
+        db.dispose()
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    # An AIAAS_* variable left in the caller's shell (a PostgreSQL URL, another home) would
+    # point the server somewhere else than the scratch home this run prepared.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
+    env.update(extra)
+    return env
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port nobody listens on now (the server binds it a moment later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def post(url: str, body: bytes, timeout_s: float = 5.0) -> tuple[int, bytes]:
+    """One JSON POST; urllib raises on non-2xx, which the probe treats as not ready yet."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout_s) as reply:
+        return int(reply.status), reply.read()
+
+
+def start(spec: ServerSpec, log: Path, timeout_s: float) -> tuple[subprocess.Popen[bytes], int, float, bytes]:
+    """Launch the server in a new process group and wait for its first 2xx prediction.
+
+    Returns:
+        the process, its port, seconds from launch to that first 2xx reply, and the reply.
+
+    Raises:
+        RuntimeError: the server exited, or gave no 2xx reply within ``timeout_s``; it is
+            stopped first, and the message ends with the tail of its log.
+    """
+    port = free_port()
+    argv = [a.replace("{port}", str(port)) for a in spec.argv]
+    with log.open("ab") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, cwd=spec.cwd, env=spec.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = spec.url(port)
+    while time.perf_counter() - t0 < timeout_s and proc.poll() is None:
+        try:
+            status, reply = post(url, spec.body)
+            if 200 <= status < 300:
+                return proc, port, time.perf_counter() - t0, reply
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(_PROBE_INTERVAL_S)
+    exit_code = proc.poll()
+    stop(proc)
+    why = (
+        f"exited with {exit_code}" if exit_code is not None else f"gave no 2xx reply within {timeout_s:.0f}s"
+    )
+    tail = log.read_text(errors="replace")[-1500:]
+    raise RuntimeError(f"{spec.name} ({spec.model.name}) {why}; its log ends with:\n{tail}")
+
+
+def stop(proc: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
+    """SIGTERM the process group this script created; SIGKILL it after ``grace_s``."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def memory_mb(pid: int) -> tuple[float, float, int]:
+    """RSS and PSS of a process and its descendants, in MiB, and how many processes.
+
+    RSS counts shared pages once per process; PSS splits them fairly, so it is the better
+    "memory cost" when a server forks workers.
+    """
+    root = psutil.Process(pid)
+    rss = pss = 0
+    procs = [root, *root.children(recursive=True)]
+    for p in procs:
+        info = p.memory_full_info()
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss / 2**20, pss / 2**20, len(procs)
+
+
+# -- measuring -------------------------------------------------------------------------
+
+
+def run_load(
+    generator: str, url: str, payload: Path, concurrency: int, duration_s: float, warmup_s: float
+) -> LoadRun:
+    """Run one generator in its own process, so it never shares an interpreter with this one."""
+    argv = [sys.executable, str(GENERATORS[generator]), url, str(payload)]
+    argv += ["-c", str(concurrency), "-d", str(duration_s), "-w", str(warmup_s)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{generator} load run failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return LoadRun(
+        generator=generator,
+        concurrency=concurrency,
+        rps=float(out["rps"]),
+        p50_ms=out["p50_ms"],
+        p90_ms=out["p90_ms"],
+        p99_ms=out["p99_ms"],
+        errors=int(out["errors"]),
+        requests=int(out["requests"]),
+    )
+
+
+def check_reply(spec: ServerSpec, reply: bytes) -> bool:
+    """Whether the reply carries what ONNX Runtime itself computes for the request row.
+
+    A server that answers fast but wrong (another output, a mangled input) must not pass
+    as a result.
+    """
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(spec.model.onnx_path), providers=["CPUExecutionProvider"])
+    row = np.asarray([spec.model.row], dtype=np.float32)
+    expected = np.asarray(session.run([spec.model.output_name], {spec.model.input_name: row})[0])
+    try:
+        got = np.asarray(spec.predictions(json.loads(reply)), dtype=np.float64)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return False
+    return got.size == expected.size and bool(np.allclose(got.reshape(-1), expected.reshape(-1), atol=1e-4))
+
+
+def bench_server(spec: ServerSpec, args: argparse.Namespace, scratch: Path) -> ServerResult:
+    """Cold starts, reply check, load runs, memory and (optionally) a profile of one server."""
+    result = ServerResult(server=spec.name, model=spec.model.name, command=spec.argv)
+    log = scratch / f"{spec.name}-{spec.model.name}.log"
+    payload = scratch / f"{spec.name}-{spec.model.name}.json"
+    payload.write_bytes(spec.body)
+    print(f"== {spec.name} / {spec.model.name}: {' '.join(spec.argv)}", flush=True)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        for launch in range(args.cold_starts):
+            proc, port, cold_s, reply = start(spec, log, args.start_timeout)
+            result.cold_starts_s.append(round(cold_s, 3))
+            print(f"   cold start {launch + 1}/{args.cold_starts}: {cold_s:.2f}s", flush=True)
+            if launch < args.cold_starts - 1:
+                stop(proc)
+                proc = None
+                time.sleep(_SETTLE_S)
+        assert proc is not None
+        result.sample_reply = reply[:200].decode(errors="replace")
+        result.reply_ok = check_reply(spec, reply)
+        if not result.reply_ok:
+            print(f"   WARNING: reply does not match the model's output: {result.sample_reply}", flush=True)
+        time.sleep(_SETTLE_S)
+        result.rss_after_start_mb = round(memory_mb(proc.pid)[0], 1)
+        url = spec.url(port)
+        for generator in args.generators:
+            for concurrency in args.concurrency:
+                run = run_load(generator, url, payload, concurrency, args.duration, args.warmup)
+                result.runs.append(run)
+                print(
+                    f"   {generator:7} c={concurrency:<3} {run.rps:>9.1f} req/s  p50 {run.p50_ms} ms  "
+                    f"p99 {run.p99_ms} ms  errors {run.errors}",
+                    flush=True,
+                )
+                time.sleep(_SETTLE_S)
+        rss, pss, result.processes = memory_mb(proc.pid)
+        result.rss_after_load_mb, result.pss_after_load_mb = round(rss, 1), round(pss, 1)
+        if args.profile:
+            result.profile = profile(spec, proc.pid, url, payload, args)
+    except RuntimeError as exc:
+        result.error = str(exc)
+        print(f"   FAILED: {exc}", flush=True)
+    finally:
+        if proc is not None:
+            stop(proc)
+        time.sleep(_SETTLE_S)
+    return result
+
+
+def profile(spec: ServerSpec, pid: int, url: str, payload: Path, args: argparse.Namespace) -> str:
+    """Sample the server with py-spy under the highest concurrency; not part of the table.
+
+    The run is separate from the measured ones because sampling slows the server a little.
+    """
+    concurrency = max(args.concurrency)
+    args.profile_dir.mkdir(parents=True, exist_ok=True)
+    raw = args.profile_dir / f"{spec.name}-{spec.model.name}-c{concurrency}.txt"
+    seconds = max(2, round(args.duration))
+    spy = subprocess.Popen(
+        [
+            *(args.py_spy, "record", "--pid", str(pid), "--format", "raw", "--threads"),
+            *("--rate", str(_PROFILE_RATE_HZ), "--duration", str(seconds), "-o", str(raw)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The load outlasts the recording on both ends, so every sample is taken under load.
+    run = run_load("aiohttp", url, payload, concurrency, seconds + 1, 0.5)
+    _, spy_err = spy.communicate(timeout=seconds + 60)
+    if spy.returncode != 0 or not raw.exists():
+        return f"py-spy failed ({spy.returncode}): {spy_err.strip()[-500:]}"
+    summary = profile_summary.summarize(raw)
+    shown = raw.relative_to(REPO) if raw.is_relative_to(REPO) else raw
+    head = (
+        f"`{shown}`: {seconds}s at {_PROFILE_RATE_HZ} Hz under aiohttp c={concurrency} "
+        f"({run.rps:.0f} req/s while sampled)."
+    )
+    return head + "\n\n" + profile_summary.render(summary, top=args.profile_top, duration_s=seconds)
+
+
+# -- report ----------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    return "" if value is None or not base else f"{value / base:.2f}x"
+
+
+def render_report(results: list[ServerResult], args: argparse.Namespace, meta: dict[str, str]) -> str:
+    """The markdown report: this run's table, start-up and memory, the quoted peers, how it ran."""
+    lines = [
+        f"# Serving benchmark, {meta['date']}" + (" (quick run: not for comparison)" if args.quick else "")
+    ]
+    lines += [
+        "",
+        f"aiaas {meta['aiaas']} ({meta['commit']}) against the hand-rolled FastAPI + ONNX Runtime baseline, "
+        f"same machine, same run: {meta['machine']}. Single-row requests, closed loop, "
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up per cell; servers one at a time.",
+        "",
+        "## This run",
+        "",
+        "req/s ratio: aiaas ÷ baseline, higher is better; p99 ratio: aiaas ÷ baseline, lower is better. "
+        f"Rows marked ⚠ are below the {args.target_ratio:g}x req/s target.",
+        "",
+        "| server | model | gen | c | req/s | p50 ms | p99 ms | errors "
+        "| req/s vs baseline | p99 vs baseline |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    base_runs = {
+        (r.model, run.generator, run.concurrency): run
+        for r in results
+        if r.server == "baseline"
+        for run in r.runs
+    }
+    for r in results:
+        if r.error and not r.runs:
+            lines.append(f"| {r.server} | {r.model} | | | failed: see below | | | | | |")
+        for run in r.runs:
+            base = base_runs.get((r.model, run.generator, run.concurrency))
+            rps_ratio = _ratio(run.rps, base.rps if base else None)
+            low = base is not None and r.server != "baseline" and run.rps < args.target_ratio * base.rps
+            lines.append(
+                f"| {r.server} | {r.model} | {run.generator} | {run.concurrency} | {run.rps:,.0f} | "
+                f"{_fmt(run.p50_ms)} | {_fmt(run.p99_ms)} | {run.errors} | "
+                f"{rps_ratio}{' ⚠' if low else ''} | {_ratio(run.p99_ms, base.p99_ms if base else None)} |"
+            )
+    lines += [
+        "",
+        "### Start-up and memory",
+        "",
+        f"Cold start: process launch → first 2xx prediction (median of {args.cold_starts}; warm page cache). "
+        "Memory: the server's process tree, idle, after start-up and after the load runs.",
+        "",
+        "| server | model | cold start s | each launch s | reply correct | RSS MB after start | "
+        "RSS MB after load | PSS MB after load | processes |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        launches = " / ".join(f"{c:.2f}" for c in r.cold_starts_s)
+        ok = "" if r.reply_ok is None else ("yes" if r.reply_ok else "**no**")
+        lines.append(
+            f"| {r.server} | {r.model} | {_fmt(r.cold_start_s)} | {launches} | {ok} | "
+            f"{_fmt(r.rss_after_start_mb, 0)} | {_fmt(r.rss_after_load_mb, 0)} | "
+            f"{_fmt(r.pss_after_load_mb, 0)} | {r.processes or ''} |"
+        )
+    lines += _peer_section(args)
+    lines += [
+        "",
+        "## How this was run",
+        "",
+        f"* Command: `{meta['command']}`",
+        f"* Versions: {meta['versions']}.",
+        "* baseline: `benchmarks/baseline_fastapi_ort.py` under uvicorn, 1 worker, no access log, uvloop + "
+        'httptools; `POST /predict {"inputs": [[...]]}`; ONNX Runtime defaults, run on the event loop.',
+        "* aiaas: `python -m aiaas.serving` on a fresh `AIAAS_HOME` (SQLite + file artifacts) holding only "
+        "this model, registered and deployed through the Python API; V2 JSON body asking for the first "
+        "output only (what the baseline returns); server defaults otherwise.",
+        "* Load: `benchmarks/load.py` (aiohttp, the anchor run's generator) and, where listed, "
+        "`benchmarks/wrk.py` (wrk, 1 thread), each in its own process on the same cores as the server.",
+        "* Models: `benchmarks/reference_models.py`, the anchor run's models rebuilt deterministically "
+        "and checked against the native ones; each reply above was checked against ONNX Runtime's output.",
+    ]
+    failures = [r for r in results if r.error]
+    if failures:
+        lines += ["", "## Failures", ""]
+        for r in failures:
+            lines += [f"### {r.server} / {r.model}", "", "```", r.error or "", "```"]
+    profiled = [r for r in results if r.profile]
+    if profiled:
+        lines += ["", "## Profiles (py-spy, separate run under load; not part of the table)"]
+        for r in profiled:
+            lines += ["", f"### {r.server} / {r.model}", "", r.profile or ""]
+    return "\n".join(lines) + "\n"
+
+
+def _peer_section(args: argparse.Namespace) -> list[str]:
+    lines = [
+        "",
+        f"## Reference: peers in the anchor run ({peers.ANCHOR_DATE}; quoted, not re-run)",
+        "",
+        "From the peer harness's RESULTS.md (2 vCPU box, 20 s after 5 s warm-up). Ratios there are to "
+        "that run's own FastAPI + ONNX Runtime baseline (`fastapi-ort`), listed too so it can be set "
+        "beside this run's baseline.",
+        "",
+        "| server | model | gen | c | req/s | p50 ms | p99 ms | errors | req/s vs anchor baseline | "
+        "p99 vs anchor baseline |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    anchor = {(p.model, p.generator, p.concurrency): p for p in peers.PEER_RUNS if p.server == "fastapi-ort"}
+    for p in peers.PEER_RUNS:
+        if (
+            p.model not in args.models
+            or p.generator not in args.generators
+            or p.concurrency not in args.concurrency
+        ):
+            continue
+        base = anchor[(p.model, p.generator, p.concurrency)]
+        lines.append(
+            f"| {p.server} | {p.model} | {p.generator} | {p.concurrency} | {p.rps:,.0f} | {p.p50_ms:.2f} | "
+            f"{p.p99_ms:.2f} | {p.errors} | {_ratio(p.rps, base.rps)} | {_ratio(p.p99_ms, base.p99_ms)} |"
+        )
+    lines += [
+        "",
+        "| server | model | cold start s | RSS MB after load | processes |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for s in peers.PEER_SERVERS:
+        if s.model in args.models:
+            lines.append(
+                f"| {s.server} | {s.model} | {s.cold_start_s:.2f} | {s.rss_after_mb} | {s.processes} |"
+            )
+    return lines
+
+
+def run_metadata(argv: Sequence[str]) -> dict[str, str]:
+    """Date, code revision, machine and package versions, so a report can be reproduced."""
+    names = [
+        "onnxruntime",
+        "numpy",
+        "orjson",
+        "starlette",
+        "fastapi",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "aiohttp",
+    ]
+    versions = ", ".join(f"{n} {_version(n)}" for n in names)
+    return {
+        "date": datetime.date.today().isoformat(),
+        "aiaas": _version("aiaas"),
+        "commit": _git_revision(),
+        "machine": (
+            f"{platform.system()} {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs usable, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}"
+        ),
+        "versions": versions,
+        "command": " ".join(["python", os.path.relpath(__file__, REPO), *argv]),
+    }
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git_revision() -> str:
+    def git(*cmd: str) -> str:
+        done = subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "commit unknown"
+    return f"commit {commit}" + (
+        " + uncommitted changes" if git("status", "--porcelain", "--", "src") else ""
+    )
+
+
+# -- command line ----------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line; ``--quick`` overrides durations and the number of cold starts."""
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/serving.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-d", "--duration", type=float, default=10.0, help="measured seconds per cell (default 10)"
+    )
+    parser.add_argument(
+        "-w", "--warmup", type=float, default=3.0, help="warm-up seconds per cell (default 3)"
+    )
+    parser.add_argument(
+        "-c", "--concurrency", type=int, nargs="+", default=[1, 32], help="connections (default: 1 32)"
+    )
+    parser.add_argument(
+        "-g",
+        "--generators",
+        nargs="+",
+        choices=sorted(GENERATORS),
+        default=["aiohttp"],
+        help="load generators (default: aiohttp; wrk needs the wrk binary)",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=reference_models.MODEL_NAMES,
+        default=list(reference_models.MODEL_NAMES),
+    )
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
+    parser.add_argument("--cold-starts", type=int, default=3, help="launches timed per server (default 3)")
+    parser.add_argument(
+        "--start-timeout", type=float, default=120.0, help="seconds to wait for a first reply"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: -d 2 -w 1, one cold start, report name ends in -quick",
+    )
+    parser.add_argument(
+        "--target-ratio", type=float, default=0.8, help="req/s vs baseline to flag below (0.8)"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="report path (default benchmarks/results/serving-<date>.md)"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="keep models, homes, logs and profiles here (default: temp dir)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="also record each server with py-spy under load"
+    )
+    parser.add_argument(
+        "--py-spy", default="py-spy", help="py-spy executable for --profile (default: on PATH)"
+    )
+    parser.add_argument("--profile-top", type=int, default=12, help="functions listed per profile table")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.cold_starts = 2.0, 1.0, 1
+    if args.duration <= 0 or args.warmup < 0 or args.cold_starts < 1 or min(args.concurrency) < 1:
+        parser.error("need -d > 0, -w >= 0, --cold-starts >= 1 and every -c >= 1")
+    if "wrk" in args.generators and shutil.which("wrk") is None:
+        parser.error("-g wrk needs the wrk binary (Debian/Ubuntu: apt-get install -y wrk)")
+    if args.profile and shutil.which(args.py_spy) is None:
+        parser.error(
+            f"--profile needs py-spy; {args.py_spy!r} not found (pip install py-spy, then --py-spy PATH)"
+        )
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; exit status 1 when a server failed or answered wrongly."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    meta = run_metadata(argv)
+    output = args.output or HERE / "results" / f"serving-{meta['date']}{'-quick' if args.quick else ''}.md"
+    # Raw profiles go beside the report: the scratch folder is deleted at the end.
+    args.profile_dir = output.parent / f"{output.stem}-profiles"
+    with tempfile.TemporaryDirectory(prefix="aiaas-bench-") as tmp:
+        scratch = args.workdir or Path(tmp)
+        scratch.mkdir(parents=True, exist_ok=True)
+        print(f"building reference models {args.models} in {scratch}", flush=True)
+        models = reference_models.build(scratch / "models", tuple(args.models))
+        results: list[ServerResult] = []
+        for name in args.models:
+            for server in args.servers:
+                if server == "baseline":
+                    spec = baseline_spec(models[name])
+                else:
+                    home = scratch / f"aiaas-home-{name}"
+                    shutil.rmtree(home, ignore_errors=True)
+                    prepare_aiaas_home(home, models[name])
+                    spec = aiaas_spec(models[name], home)
+                results.append(bench_server(spec, args, scratch))
+        report = render_report(results, args, meta)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(report)
+    raw: dict[str, Any] = {
+        "meta": meta,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "results": [dataclasses.asdict(r) | {"cold_start_s": r.cold_start_s} for r in results],
+    }
+    output.with_suffix(".json").write_text(json.dumps(raw, indent=1) + "\n")
+    print("\n" + report)
+    print(f"report written to {output} (raw: {output.with_suffix('.json').name})")
+    return 1 if any(r.error or r.reply_ok is False for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
