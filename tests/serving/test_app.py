@@ -77,7 +77,11 @@ def error_of(response: httpx.Response, status: int) -> str:
 
 def test_server_metadata_live_and_ready(served: Served) -> None:
     http = served.http
-    assert http.get("/v2").json() == {"name": "aiaas", "version": aiaas.__version__, "extensions": []}
+    assert http.get("/v2").json() == {
+        "name": "aiaas",
+        "version": aiaas.__version__,
+        "extensions": ["binary_tensor_data"],
+    }
     assert http.get("/v2/health/live").status_code == 200
     assert http.get("/v2/health/ready").status_code == 200
 
@@ -279,13 +283,28 @@ def test_chunked_body_over_limit_is_413(served: Served, still_serves: None) -> N
     assert str(MAX_REQUEST_BYTES) in error_of(r, 413)
 
 
-def test_binary_tensor_extension_is_refused_clearly(served: Served, still_serves: None) -> None:
+def test_binary_tensor_extension_is_accepted(served: Served, still_serves: None) -> None:
+    """The binary form is served (tests/serving/test_binary.py covers it); a bad header is a 400."""
+    x = served.x[:2]
+    head = orjson.dumps(
+        {
+            "inputs": [
+                {"name": "X", "datatype": "FP32", "shape": [2, 4], "parameters": {"binary_data_size": 32}}
+            ]
+        }
+    )
+    r = served.http.post(
+        "/v2/models/iris/infer",
+        content=head + x.tobytes(),
+        headers={"Inference-Header-Content-Length": str(len(head))},
+    )
+    np.testing.assert_allclose(outputs_of(r)["probabilities"], served.iris.proba(x), rtol=RTOL, atol=ATOL)
     r = served.http.post(
         "/v2/models/iris/infer",
         content=orjson.dumps(tensor()),
-        headers={"Inference-Header-Content-Length": "10"},
+        headers={"Inference-Header-Content-Length": "10000"},
     )
-    assert "binary" in error_of(r, 400)
+    assert "Inference-Header-Content-Length" in error_of(r, 400)
 
 
 # -- a standard Open Inference Protocol client ------------------------------------------

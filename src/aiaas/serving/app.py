@@ -1,5 +1,9 @@
 """The inference server's ASGI app: KServe V2 (Open Inference Protocol) and KServe V1.
 
+V2 also speaks Triton's binary tensor data extension: a request with the
+``Inference-Header-Content-Length`` header goes through the binary codec, every other one
+through the JSON codec as before.
+
 Plain Starlette rather than FastAPI: the hot path is one route-table lookup in the
 :class:`~aiaas.serving.pool.ModelPool`, a body read with a size cap, and one call into a
 worker thread that decodes, runs and encodes with the protocol codecs (orjson, numpy). No
@@ -36,7 +40,17 @@ from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, Pay
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.pool import LoadedVersion, ModelPool
-from aiaas.serving.protocols import decode_v1, decode_v2, encode_v1, encode_v2
+from aiaas.serving.protocols import (
+    BINARY_HEADER,
+    BINARY_MEDIA_TYPE,
+    decode_binary_v2,
+    decode_v1,
+    decode_v2,
+    encode_binary_v2,
+    encode_v1,
+    encode_v2,
+    parse_header_length,
+)
 from aiaas.store import Database, open_artifact_store
 
 __all__ = ["MODEL_VERSION_HEADER", "create_app", "create_pool"]
@@ -48,8 +62,8 @@ MODEL_VERSION_HEADER = "x-aiaas-model-version"
 
 _JSON = "application/json"
 _PLATFORM = "onnxruntime_onnx"
-# Triton's binary tensor extension announces itself with this header.
-_BINARY_HEADER = "inference-header-content-length"
+#: Extensions of the Open Inference Protocol this server speaks (in the /v2 metadata).
+_EXTENSIONS = ["binary_tensor_data"]
 
 _T = TypeVar("_T")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -90,7 +104,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     # -- server ------------------------------------------------------------------------
 
     async def server_metadata(request: Request) -> Response:
-        return _json({"name": "aiaas", "version": __version__, "extensions": []})
+        return _json({"name": "aiaas", "version": __version__, "extensions": _EXTENSIONS})
 
     async def live(request: Request) -> Response:
         return _json({"live": True})
@@ -117,17 +131,24 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         return _json({"name": request.path_params["name"], "ready": True}, loaded)
 
     async def infer_v2(request: Request) -> Response:
-        _refuse_binary_tensors(request)
+        json_length = _binary_header_length(request)
         name: str = request.path_params["name"]
         version = request.path_params.get("version")
         if version is None:
             loaded = models.get(name)  # an unknown model is refused before its body is read
-            payload = await in_worker(_infer_v2, loaded, await _read_body(request, max_bytes))
+            body = await _read_body(request, max_bytes)
+            payload, binary_json_length = await in_worker(_infer_v2, loaded, body, json_length)
         else:
             number = _version_number(version)
             body = await _read_body(request, max_bytes)
-            loaded, payload = await in_worker(_infer_v2_version, models, name, number, body)
-        return Response(payload, media_type=_JSON, headers={MODEL_VERSION_HEADER: str(loaded.version)})
+            loaded, (payload, binary_json_length) = await in_worker(
+                _infer_v2_version, models, name, number, body, json_length
+            )
+        headers = {MODEL_VERSION_HEADER: str(loaded.version)}
+        if binary_json_length is None:
+            return Response(payload, media_type=_JSON, headers=headers)
+        headers[BINARY_HEADER] = str(binary_json_length)
+        return Response(payload, media_type=BINARY_MEDIA_TYPE, headers=headers)
 
     # -- V1 ----------------------------------------------------------------------------
 
@@ -192,15 +213,29 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
 # -- work done in the thread pool -------------------------------------------------------
 
 
-def _infer_v2(loaded: LoadedVersion, body: bytes) -> bytes:
-    request = decode_v2(body, loaded.signature)
+def _infer_v2(loaded: LoadedVersion, body: bytes, json_length: int | None) -> tuple[bytes, int | None]:
+    """The response body, and the size of its JSON object when binary outputs follow it.
+
+    ``json_length`` is the request's ``Inference-Header-Content-Length``: ``None`` for a
+    JSON-only body, which then takes the JSON codec's path unchanged.
+    """
+    if json_length is None:
+        request = decode_v2(body, loaded.signature)
+    else:
+        request = decode_binary_v2(body, json_length, loaded.signature)
     results = loaded.run(request.inputs, request.outputs)
-    return encode_v2(loaded.deployment, loaded.version, results, request.id)
+    if request.binary_outputs:
+        return encode_binary_v2(
+            loaded.deployment, loaded.version, results, request.id, request.binary_outputs
+        )
+    return encode_v2(loaded.deployment, loaded.version, results, request.id), None
 
 
-def _infer_v2_version(pool: ModelPool, name: str, version: int, body: bytes) -> tuple[LoadedVersion, bytes]:
+def _infer_v2_version(
+    pool: ModelPool, name: str, version: int, body: bytes, json_length: int | None
+) -> tuple[LoadedVersion, tuple[bytes, int | None]]:
     loaded = pool.get_version(name, version)
-    return loaded, _infer_v2(loaded, body)
+    return loaded, _infer_v2(loaded, body, json_length)
 
 
 def _predict_v1(loaded: LoadedVersion, body: bytes) -> bytes:
@@ -239,13 +274,10 @@ def _version_number(text: str) -> int:
     return int(text)
 
 
-def _refuse_binary_tensors(request: Request) -> None:
-    if _BINARY_HEADER in request.headers:
-        raise InvalidArgument(
-            "the binary tensor data extension is not supported; send tensors as JSON data "
-            "(tritonclient: binary_data=False)",
-            details={"field": "headers", "value": _BINARY_HEADER},
-        )
+def _binary_header_length(request: Request) -> int | None:
+    """The JSON object's size in a binary tensor data body; ``None`` for a JSON-only body."""
+    value = request.headers.get(BINARY_HEADER)
+    return None if value is None else parse_header_length(value)
 
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:
