@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from aiaas.cli.context import JsonOption, client
-from aiaas.cli.output import console, print_json, table
+from aiaas.cli.output import console, fmt, print_json
+
+if TYPE_CHECKING:
+    from aiaas import schemas
 
 __all__ = ["deploy", "deployments_app", "predict"]
 
@@ -24,17 +28,87 @@ def deploy(
     alias: Annotated[
         str | None, typer.Option(help="Follow this alias (e.g. production) as it moves.")
     ] = None,
+    canary: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--canary",
+            metavar="VERSION:WEIGHT",
+            help="Send WEIGHT percent of requests to VERSION (a number or an alias) instead of the "
+            "primary, e.g. --canary 3:10; repeat for more routes. Replaces the canaries of an existing "
+            "deployment.",
+        ),
+    ] = None,
+    no_canary: Annotated[bool, typer.Option("--no-canary", help="Remove every canary route.")] = False,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            metavar="VERSION",
+            help="Send a copy of every request to VERSION (a number or an alias); its responses are dropped.",
+        ),
+    ] = None,
+    no_shadow: Annotated[bool, typer.Option("--no-shadow", help="Stop shadowing.")] = False,
+    batching: Annotated[
+        bool | None,
+        typer.Option(
+            "--batching/--no-batching",
+            help="Run requests that arrive together as one batch (default: off; unchanged when omitted).",
+        ),
+    ] = None,
+    max_batch_size: Annotated[
+        int | None, typer.Option(help="Most requests in one batch (default 32).")
+    ] = None,
+    max_queue_delay_ms: Annotated[
+        float | None,
+        typer.Option(help="Milliseconds a batch waits to fill up (default 2)."),
+    ] = None,
+    max_queue_size: Annotated[
+        int | None,
+        typer.Option(help="Requests that may wait before the server answers 429 (default 1024)."),
+    ] = None,
+    timeout_s: Annotated[
+        float | None,
+        typer.Option(help="Seconds a request may take before it is answered 504 (default 30)."),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the inference server serves it.")] = True,
     json: JsonOption = False,
 ) -> None:
-    """Deploy a model (latest version unless --version or --alias), or switch an existing deployment."""
+    """Deploy a model (latest version unless --version or --alias), or change an existing deployment.
+
+    On an existing deployment, options left out keep their value (no option at all: latest version).
+    """
     from aiaas.errors import AlreadyExists
+
+    if canary and no_canary:
+        raise typer.BadParameter("give --canary or --no-canary, not both", param_hint="--canary")
+    if shadow is not None and no_shadow:
+        raise typer.BadParameter("give --shadow or --no-shadow, not both", param_hint="--shadow")
+    traffic = [] if no_canary else [_canary(c) for c in canary] if canary else None
+    shadow_ref = {} if no_shadow else None if shadow is None else _ref(shadow)
+    batch = {
+        k: v
+        for k, v in {
+            "enabled": batching,
+            "max_batch_size": max_batch_size,
+            "max_queue_delay_ms": max_queue_delay_ms,
+        }.items()
+        if v is not None
+    }
+    settings: dict[str, Any] = {
+        "traffic": traffic,
+        "shadow": shadow_ref,
+        "max_queue_size": max_queue_size,
+        "timeout_s": timeout_s,
+    }
 
     c = client(ctx)
     try:
-        result = c.deploy(name, model=model or name, version=version, alias=alias)
+        result = c.deploy(
+            name, model=model or name, version=version, alias=alias, batching=batch or None, **settings
+        )
     except AlreadyExists:
-        result = c.update_deployment(name, version=version, alias=alias)
+        if batch:  # the options given change the current batching; the others keep their value
+            batch = {**c.get_deployment(name).batching.model_dump(), **batch}
+        result = c.update_deployment(name, version=version, alias=alias, batching=batch or None, **settings)
     if wait:
         with console.status(f"waiting for the inference server to serve {name} v{result.serving_version}..."):
             c.wait_until_served(name, result.serving_version)
@@ -46,35 +120,69 @@ def deploy(
         f"  V2: POST {c.inference_url}/v2/models/{result.name}/infer\n"
         f"  V1: POST {c.inference_url}/v1/models/{result.name}:predict"
     )
+    if result.traffic:
+        console.print(f"  routes: {_routes(result)}")
+    if result.shadow:
+        console.print(f"  shadow: {_shadow(result)}")
 
 
 @deployments_app.command("list")
 def list_deployments(ctx: typer.Context, json: JsonOption = False) -> None:
-    """List deployments and the version each serves."""
+    """List deployments, what each follows and where its requests go (routes and shadow)."""
     items = client(ctx).list_deployments()
     if json:
         return print_json(items)
-    table(
-        "Deployments",
-        ["name", "model", "follows", "serving", "updated"],
-        [
-            (
-                d.name,
-                d.model,
-                f"@{d.alias}" if d.alias else f"v{d.version}",
-                d.serving_version,
-                d.updated_at.strftime("%F %T"),
-            )
-            for d in items
-        ],
+    # Built here rather than with output.table so the routes column never wraps: a split
+    # such as "v2 90% · v3 10%" folded over two lines is easy to misread.
+    out = Table(title="Deployments", title_justify="left", header_style="bold")
+    for column in ("name", "model", "follows"):
+        out.add_column(column, overflow="fold")
+    out.add_column("routes", no_wrap=True)
+    out.add_column("shadow", overflow="fold")
+    out.add_column("updated", overflow="fold")
+    for d in items:
+        follows = f"@{d.alias}" if d.alias else f"v{d.version}"
+        shadow = _shadow(d) if d.shadow else "-"
+        out.add_row(d.name, d.model, follows, _routes(d), shadow, d.updated_at.strftime("%F %T"))
+    console.print(out)
+
+
+@deployments_app.command("show")
+def show_deployment(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment to show.")],
+    json: JsonOption = False,
+) -> None:
+    """Show one deployment: its target, routes, shadow and serving settings."""
+    c = client(ctx)
+    d = c.get_deployment(name)
+    if json:
+        return print_json(d)
+    follows = f"@{d.alias}" if d.alias else f"v{d.version}"
+    b = d.batching
+    batching = (
+        f"on: up to {b.max_batch_size} requests, waits up to {b.max_queue_delay_ms:g} ms"
+        if b.enabled
+        else "off"
     )
-
-
-@deployments_app.command("delete")
-def delete_deployment(ctx: typer.Context, name: str) -> None:
-    """Stop serving a deployment."""
-    client(ctx).delete_deployment(name)
-    console.print(f"deleted deployment {name}")
+    rows = [
+        ("model", d.model),
+        ("follows", follows),
+        ("routes", _routes(d)),
+        ("canaries", ", ".join(f"{_ref_text(r.version, r.alias)} {r.weight}%" for r in d.traffic) or None),
+        ("shadow", _shadow(d) if d.shadow else None),
+        ("batching", batching),
+        ("max queue size", d.max_queue_size),
+        ("timeout", f"{d.timeout_s:g} s"),
+        ("V2", f"POST {c.inference_url}/v2/models/{d.name}/infer"),
+        ("updated", d.updated_at.strftime("%F %T")),
+    ]
+    out = Table(title=f"Deployment {d.name}", title_justify="left", show_header=False)
+    out.add_column(style="bold")
+    out.add_column(overflow="fold")
+    for key, value in rows:
+        out.add_row(key, fmt(value))
+    console.print(out)
 
 
 def predict(
@@ -122,3 +230,37 @@ def _protocol_of(body: dict[str, Any]) -> str:
         and all(isinstance(t, dict) and "datatype" in t for t in inputs)
     )
     return "v2" if is_v2 else "v1"
+
+
+def _canary(text: str) -> dict[str, Any]:
+    """``3:10`` or ``staging:10`` → a traffic route."""
+    target, sep, weight = text.rpartition(":")
+    if not sep or not target or not weight.strip().isdigit():
+        raise typer.BadParameter(
+            f"expected VERSION:WEIGHT such as 3:10 (10% of requests to version 3); got {text!r}",
+            param_hint="--canary",
+        )
+    return {**_ref(target), "weight": int(weight)}
+
+
+def _ref(text: str) -> dict[str, Any]:
+    """A version number, or else an alias name (aliases never look like numbers)."""
+    text = text.strip()
+    return {"version": int(text)} if text.isdigit() else {"alias": text}
+
+
+def _ref_text(version: int | None, alias: str | None) -> str:
+    return f"@{alias}" if alias else f"v{version}"
+
+
+def _routes(d: schemas.Deployment) -> str:
+    """``v2 90% · v3 10%``: where requests go now, primary first."""
+    if not d.routes:  # a server that predates traffic splitting
+        return f"v{d.serving_version} 100%"
+    return " · ".join(f"v{r.version} {r.weight}%" for r in d.routes)
+
+
+def _shadow(d: schemas.Deployment) -> str:
+    assert d.shadow is not None
+    ref = _ref_text(d.shadow.version, d.shadow.alias)
+    return ref if d.shadow.version is not None else f"{ref} → v{d.shadow_version}"

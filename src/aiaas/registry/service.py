@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -229,15 +229,12 @@ class Registry:
             row = next((a for a in model.aliases if a.name == alias), None)
             if row is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}", details={"alias": alias})
-            used = s.scalars(
-                select(DeploymentRow.name).where(
-                    DeploymentRow.model_id == model.id, DeploymentRow.alias == alias
-                )
-            ).all()
+            used = sorted(d.name for d in _model_deployments(s, model) if alias in _deployment_refs(d)[1])
             if used:
                 raise Conflict(
-                    f"alias {alias!r} is followed by deployments {sorted(used)}",
-                    details={"alias": alias, "deployments": sorted(used)},
+                    f"alias {alias!r} is followed by deployments {used} (as their target, a traffic "
+                    "route or their shadow); change them first",
+                    details={"alias": alias, "deployments": used},
                 )
             s.delete(row)
             self.db.bump_revision(s)
@@ -317,18 +314,38 @@ class Registry:
 
     @staticmethod
     def _refuse_if_deployed(s: Session, model: ModelRow, version: int, action: str) -> None:
-        aliases = [a.name for a in model.aliases if a.version == version]
-        used = s.scalars(
-            select(DeploymentRow.name).where(
-                DeploymentRow.model_id == model.id,
-                or_(DeploymentRow.version == version, DeploymentRow.alias.in_(aliases)),
-            )
-        ).all()
+        """A version is in use while a deployment sends it requests: as its target, as a
+        weighted traffic route or as its shadow, named by number or by an alias on it."""
+        aliases = {a.name for a in model.aliases if a.version == version}
+        used = []
+        for d in _model_deployments(s, model):
+            versions, names = _deployment_refs(d)
+            if version in versions or aliases & names:
+                used.append(d.name)
         if used:
             raise Conflict(
-                f"cannot {action} version {version} of {model.name!r}: deployments {sorted(used)} serve it",
+                f"cannot {action} version {version} of {model.name!r}: deployments {sorted(used)} serve it "
+                "(as their target, a traffic route or their shadow)",
                 details={"model": model.name, "version": version, "deployments": sorted(used)},
             )
+
+
+def _model_deployments(s: Session, model: ModelRow) -> list[DeploymentRow]:
+    return list(s.scalars(select(DeploymentRow).where(DeploymentRow.model_id == model.id)).all())
+
+
+def _deployment_refs(row: DeploymentRow) -> tuple[set[int], set[str]]:
+    """The version numbers and alias names a deployment sends requests to.
+
+    Traffic routes and the shadow live in JSON columns, which SQLite and PostgreSQL query
+    differently; a model has few deployments, so they are read and looked at here instead.
+    """
+    refs: list[Any] = [{"version": row.version, "alias": row.alias}, *(row.traffic or [])]
+    if row.shadow:
+        refs.append(row.shadow)
+    versions = {r["version"] for r in refs if isinstance(r, dict) and r.get("version") is not None}
+    names = {r["alias"] for r in refs if isinstance(r, dict) and r.get("alias") is not None}
+    return versions, names
 
 
 def _check_json_dict(value: Any, field: str) -> None:

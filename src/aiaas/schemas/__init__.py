@@ -6,7 +6,16 @@ OpenAPI document at ``/openapi.json`` is generated from exactly what the SDK par
 
 from __future__ import annotations
 
-from aiaas.schemas.deployments import Deployment, DeploymentCreate, DeploymentList, DeploymentUpdate
+from aiaas.schemas.deployments import (
+    Batching,
+    Deployment,
+    DeploymentCreate,
+    DeploymentList,
+    DeploymentUpdate,
+    Route,
+    RouteRef,
+    TrafficRoute,
+)
 from aiaas.schemas.registry import (
     Alias,
     AliasList,
@@ -27,6 +36,7 @@ __all__ = [
     "Alias",
     "AliasList",
     "AliasSet",
+    "Batching",
     "Comparison",
     "Deployment",
     "DeploymentCreate",
@@ -40,5 +50,8 @@ __all__ = [
     "ModelVersion",
     "ModelVersionList",
     "OutputAgreement",
+    "Route",
+    "RouteRef",
+    "TrafficRoute",
     "VersionMetadata",
 ]

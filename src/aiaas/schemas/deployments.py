@@ -1,4 +1,10 @@
-"""Deployments on the wire."""
+"""Deployments on the wire.
+
+Field bounds here document the contract in the OpenAPI schema and refuse a value out of
+range before it reaches the service; the rules that need the registry or the whole body
+(a route's version exists and takes the primary's inputs, weights add up to at most
+100, no route twice) are checked by the deployment service, whatever the client.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,58 @@ from pydantic import Field
 
 from aiaas.schemas._base import Wire, WireIn
 
-__all__ = ["Deployment", "DeploymentCreate", "DeploymentList", "DeploymentUpdate"]
+__all__ = [
+    "Batching",
+    "Deployment",
+    "DeploymentCreate",
+    "DeploymentList",
+    "DeploymentUpdate",
+    "Route",
+    "RouteRef",
+    "TrafficRoute",
+]
+
+
+class RouteRef(WireIn):
+    """A version of the deployment's model, by number or by alias (an alias is followed as it moves).
+
+    In an update, ``{}`` (neither) means "no shadow".
+    """
+
+    version: int | None = Field(default=None, ge=1, description="A version number.")
+    alias: str | None = Field(default=None, description="An alias, followed as it moves.")
+
+
+class TrafficRoute(RouteRef):
+    """A canary route: ``weight`` percent of requests go to this version instead of the primary."""
+
+    weight: int = Field(ge=0, le=100, description="Percent of requests, 0-100.")
+
+
+class Batching(WireIn):
+    """Dynamic batching: requests arriving together are run as one batch.
+
+    Given in a request, it replaces the whole batching setting: keys left out take the
+    defaults shown (``{}`` restores them all).
+    """
+
+    enabled: bool = Field(default=False, description="Batch requests (default: off).")
+    max_batch_size: int = Field(default=32, ge=1, le=4096, description="Most requests in one batch.")
+    max_queue_delay_ms: float = Field(
+        default=2.0, ge=0, le=1000, description="How long a batch waits to fill up, in milliseconds."
+    )
+
+
+class Route(Wire):
+    """Where a share of requests goes now: the version an alias or number resolves to, and its percent."""
+
+    version: int
+    weight: int
 
 
 class Deployment(Wire):
-    """What a deployment asks for (``version`` or ``alias``) and what that resolves to now."""
+    """What a deployment asks for (``version`` or ``alias``, canaries, shadow, settings) and
+    what that resolves to now (``serving_version``, ``routes``, ``shadow_version``)."""
 
     name: str
     model: str
@@ -21,6 +74,15 @@ class Deployment(Wire):
     serving_version: int
     created_at: datetime
     updated_at: datetime
+    traffic: list[TrafficRoute] = Field(default_factory=list, description="Canary routes as configured.")
+    shadow: RouteRef | None = Field(default=None, description="Gets a copy of every request.")
+    batching: Batching = Field(default_factory=Batching)
+    max_queue_size: int = Field(default=1024, description="Requests waiting before 429.")
+    timeout_s: float = Field(default=30.0, description="Seconds before a request gets 504.")
+    routes: list[Route] = Field(
+        default_factory=list, description="Every route resolved now, primary first; weights add up to 100."
+    )
+    shadow_version: int | None = Field(default=None, description="The version the shadow resolves to now.")
 
 
 class DeploymentList(Wire):
@@ -32,8 +94,33 @@ class DeploymentCreate(WireIn):
     model: str
     version: int | None = Field(default=None, ge=1, description="Pin this version.")
     alias: str | None = Field(default=None, description="Follow this alias as it moves.")
+    traffic: list[TrafficRoute] | None = Field(
+        default=None,
+        description="Canary routes; the primary gets 100 minus the sum of their weights.",
+    )
+    shadow: RouteRef | None = Field(
+        default=None, description="A version that gets a copy of every request; its responses are dropped."
+    )
+    batching: Batching | None = Field(default=None, description="Dynamic batching (default: off).")
+    max_queue_size: int | None = Field(
+        default=None, ge=1, le=100_000, description="Requests waiting before 429 (default 1024)."
+    )
+    timeout_s: float | None = Field(
+        default=None, ge=0.001, le=3600, description="Seconds before a request gets 504 (default 30)."
+    )
 
 
 class DeploymentUpdate(WireIn):
+    """A change: fields left out (or null) keep their value; ``traffic: []`` removes the
+    canaries, ``shadow: {}`` stops shadowing, ``batching: {}`` restores its defaults. A body
+    with no field at all pins the latest version (as it always has)."""
+
     version: int | None = Field(default=None, ge=1)
     alias: str | None = None
+    traffic: list[TrafficRoute] | None = Field(
+        default=None, description="Replaces the canary routes; [] removes them."
+    )
+    shadow: RouteRef | None = Field(default=None, description="Replaces the shadow; {} removes it.")
+    batching: Batching | None = Field(default=None, description="Replaces the batching setting.")
+    max_queue_size: int | None = Field(default=None, ge=1, le=100_000)
+    timeout_s: float | None = Field(default=None, ge=0.001, le=3600)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
 import orjson
+from pydantic import BaseModel, ValidationError
 
 from aiaas import schemas
 from aiaas.config import load_settings
@@ -20,6 +21,7 @@ from aiaas.sdk._http import request
 __all__ = ["Client"]
 
 Arrays = dict[str, np.ndarray[Any, Any]]
+_Body = TypeVar("_Body", bound=BaseModel)
 
 
 class Client:
@@ -166,18 +168,75 @@ class Client:
     # -- deployments -----------------------------------------------------------------------
 
     def deploy(
-        self, name: str, *, model: str, version: int | None = None, alias: str | None = None
+        self,
+        name: str,
+        *,
+        model: str,
+        version: int | None = None,
+        alias: str | None = None,
+        traffic: Sequence[schemas.TrafficRoute | Mapping[str, Any]] | None = None,
+        shadow: schemas.RouteRef | Mapping[str, Any] | None = None,
+        batching: schemas.Batching | Mapping[str, Any] | None = None,
+        max_queue_size: int | None = None,
+        timeout_s: float | None = None,
     ) -> schemas.Deployment:
         """Serve ``model`` under ``name`` at a pinned ``version`` or following ``alias``
         (neither: the latest version). Use :meth:`wait_until_served` to wait for the
-        inference server to pick it up."""
-        body = schemas.DeploymentCreate(name=name, model=model, version=version, alias=alias)
+        inference server to pick it up.
+
+        Args:
+            traffic: canary routes such as ``[{"version": 3, "weight": 10}]``; the primary
+                gets 100 minus the sum of their weights.
+            shadow: ``{"version": N}`` or ``{"alias": A}``: gets a copy of every request.
+            batching: ``{"enabled": True, "max_batch_size": 32, "max_queue_delay_ms": 2.0}``.
+            max_queue_size: requests waiting before the server answers 429 (default 1024).
+            timeout_s: seconds before a request is answered 504 (default 30).
+
+        Raises:
+            InvalidArgument: a value out of range (checked here first, then by the server).
+        """
+        body = _body(
+            schemas.DeploymentCreate,
+            name=name,
+            model=model,
+            version=version,
+            alias=alias,
+            traffic=traffic,
+            shadow=shadow,
+            batching=batching,
+            max_queue_size=max_queue_size,
+            timeout_s=timeout_s,
+        )
         return schemas.Deployment.model_validate_json(self._send("POST", "/deployments", body).content)
 
     def update_deployment(
-        self, name: str, *, version: int | None = None, alias: str | None = None
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
+        traffic: Sequence[schemas.TrafficRoute | Mapping[str, Any]] | None = None,
+        shadow: schemas.RouteRef | Mapping[str, Any] | None = None,
+        batching: schemas.Batching | Mapping[str, Any] | None = None,
+        max_queue_size: int | None = None,
+        timeout_s: float | None = None,
     ) -> schemas.Deployment:
-        body = schemas.DeploymentUpdate(version=version, alias=alias)
+        """Change a deployment; arguments left as ``None`` keep their value.
+
+        ``traffic=[]`` removes the canary routes, ``shadow={}`` stops shadowing and
+        ``batching={}`` restores the batching defaults. With no argument at all, the
+        deployment is pinned to the latest version. Arguments are as for :meth:`deploy`.
+        """
+        body = _body(
+            schemas.DeploymentUpdate,
+            version=version,
+            alias=alias,
+            traffic=traffic,
+            shadow=shadow,
+            batching=batching,
+            max_queue_size=max_queue_size,
+            timeout_s=timeout_s,
+        )
         return schemas.Deployment.model_validate_json(
             self._send("PATCH", f"/deployments/{name}", body).content
         )
@@ -307,6 +366,29 @@ class Client:
             content=body.model_dump_json(exclude_none=method == "PATCH"),
             headers={"content-type": "application/json"},
         )
+
+
+def _body(schema: type[_Body], /, **fields: Any) -> _Body:
+    """A request body built from plain values or schema objects; a value the schema refuses
+    becomes :class:`InvalidArgument` naming the field, as the server would answer it."""
+    values = {
+        k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v for k, v in fields.items()
+    }
+    if isinstance(values.get("traffic"), Sequence):
+        values["traffic"] = [
+            r.model_dump(exclude_unset=True) if isinstance(r, BaseModel) else r for r in values["traffic"]
+        ]
+    try:
+        return schema.model_validate(values)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}; got {e.get('input')!r}"
+            for e in exc.errors()
+        ]
+        field = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else "body"
+        raise InvalidArgument(
+            "invalid request: " + "; ".join(problems), details={"field": field, "errors": problems}
+        ) from None
 
 
 def _named_inputs(inputs: Any, names: list[str]) -> Arrays:

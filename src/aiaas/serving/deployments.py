@@ -1,17 +1,27 @@
 """Deployments: the desired state of what the inference server serves.
 
-A deployment names a model and either pins a version or follows an alias. The control
-plane writes these rows; the inference server reads them (see :mod:`.reconciler`) and
-converges. Every change bumps the serving revision in the same transaction, so the
-inference server notices it with one cheap query.
+A deployment names a model and either pins a version or follows an alias: its *primary*
+target. It may also split traffic with weighted canary routes, mirror every request to
+a shadow version, and carry its serving settings (dynamic batching, queue bound,
+timeout). The control plane writes these rows; the inference server reads them (see
+:mod:`.pool`) and converges. Every change bumps the serving revision in the same
+transaction, so the inference server notices it with one cheap query.
+
+All validation of the serving configuration lives here, in :class:`DeploymentService`:
+the REST schemas only bound single values for the OpenAPI document, while the rules
+that need the registry (a route's version exists, is ready, takes the primary's inputs)
+or the whole configuration (weights add up, no route twice) can only be checked here,
+so every client (API, SDK, CLI, in-process callers) gets the same answer.
 """
 
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,11 +31,62 @@ from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.registry import Registry, check_alias_name, check_name
 from aiaas.store import DeploymentRow, ModelRow, ModelVersionRow, utcnow
 
-__all__ = ["Deployment", "DeploymentService", "ServedTarget"]
+__all__ = [
+    "DEFAULT_MAX_BATCH_SIZE",
+    "DEFAULT_MAX_QUEUE_DELAY_MS",
+    "DEFAULT_MAX_QUEUE_SIZE",
+    "DEFAULT_TIMEOUT_S",
+    "Deployment",
+    "DeploymentService",
+    "Route",
+    "RouteTarget",
+    "ServedTarget",
+    "default_batching",
+]
+
+#: Requests one batch may hold when batching is enabled (bounds: 1..4096).
+DEFAULT_MAX_BATCH_SIZE = 32
+#: How long the first request of a batch waits for others, in milliseconds (0..1000).
+DEFAULT_MAX_QUEUE_DELAY_MS = 2.0
+#: Requests a deployment holds waiting before it answers 429 (1..100000).
+DEFAULT_MAX_QUEUE_SIZE = 1024
+#: Seconds a request may take before it is answered 504 (0.001..3600).
+DEFAULT_TIMEOUT_S = 30.0
+
+_WEIGHT_TOTAL = 100
+_BATCH_SIZE_RANGE = (1, 4096)
+_QUEUE_DELAY_MS_RANGE = (0.0, 1000.0)
+_QUEUE_SIZE_RANGE = (1, 100_000)
+_TIMEOUT_S_RANGE = (0.001, 3600.0)
+
+
+def default_batching() -> dict[str, Any]:
+    """The batching settings of a deployment that gave none: off, with sensible bounds."""
+    return {
+        "enabled": False,
+        "max_batch_size": DEFAULT_MAX_BATCH_SIZE,
+        "max_queue_delay_ms": DEFAULT_MAX_QUEUE_DELAY_MS,
+    }
+
+
+class Route(NamedTuple):
+    """One route of a deployment resolved now: the version and its share of requests (%)."""
+
+    version: int
+    weight: int
 
 
 @dataclass(frozen=True)
 class Deployment:
+    """A deployment as configured, with what it resolves to now.
+
+    ``version``/``alias`` is the primary target. ``traffic`` and ``shadow`` are kept as
+    configured (``{"version": N}`` or ``{"alias": A}``, plus ``"weight"`` for traffic) so an
+    alias route keeps following its alias; ``routes`` and ``shadow_version`` are what they
+    resolve to at this moment. ``batching``, ``max_queue_size`` and ``timeout_s`` have
+    their defaults filled in.
+    """
+
     name: str
     model: str
     version: int | None
@@ -33,25 +94,75 @@ class Deployment:
     serving_version: int
     created_at: datetime
     updated_at: datetime
+    traffic: list[dict[str, Any]] = field(default_factory=list)
+    shadow: dict[str, Any] | None = None
+    batching: dict[str, Any] = field(default_factory=default_batching)
+    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    routes: list[Route] = field(default_factory=list)
+    shadow_version: int | None = None
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    """One version a deployment sends requests to, with everything needed to load it.
+
+    ``weight`` is its percentage of requests (0 for a shadow, which gets copies).
+    """
+
+    version: int
+    artifact_digest: str
+    signature: dict[str, Any]
+    weight: int
 
 
 @dataclass(frozen=True)
 class ServedTarget:
-    """What one deployment resolves to right now: everything needed to load it."""
+    """What one deployment resolves to right now: everything needed to load and serve it.
+
+    ``version``, ``artifact_digest`` and ``signature`` describe the primary route, as they
+    always have, so a reader that knows nothing of traffic splitting serves the primary.
+    ``routes`` lists every weighted route, primary first (weights add up to 100); when not
+    given it is the primary alone at 100%, which is what a deployment without canaries
+    and the per-version targets of :meth:`DeploymentService.target` are.
+    """
 
     deployment: str
     model: str
     version: int
     artifact_digest: str
     signature: dict[str, Any]
+    routes: tuple[RouteTarget, ...] = ()
+    shadow: RouteTarget | None = None
+    batching: dict[str, Any] = field(default_factory=default_batching)
+    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if not self.routes:
+            primary = RouteTarget(self.version, self.artifact_digest, self.signature, _WEIGHT_TOTAL)
+            object.__setattr__(self, "routes", (primary,))
 
 
 class DeploymentService:
     """Create, change and list deployments; resolve them to concrete versions.
 
+    Serving settings, accepted by :meth:`create` and :meth:`update`:
+
+    - ``traffic``: extra weighted routes, e.g. ``[{"version": 3, "weight": 10},
+      {"alias": "staging", "weight": 5}]``. Weights are integers 0..100 adding up to at
+      most 100; the primary gets the rest (``100 - sum``). Each route names another ready
+      version (or alias) of the same model that takes the same inputs as the primary.
+    - ``shadow``: ``{"version": N}`` or ``{"alias": A}``, a version that gets a copy of every
+      request; its responses are dropped.
+    - ``batching``: ``{"enabled": bool, "max_batch_size": 1..4096, "max_queue_delay_ms":
+      0..1000}``; keys left out take their defaults (off, 32, 2.0 ms).
+    - ``max_queue_size`` (1..100000, default 1024) and ``timeout_s`` (0.001..3600, default 30).
+
     Example:
         >>> deployments = DeploymentService(registry)  # doctest: +SKIP
         >>> deployments.create("iris", model="iris", alias="production")  # doctest: +SKIP
+        >>> deployments.update("iris", traffic=[{"version": 3, "weight": 10}])  # doctest: +SKIP
     """
 
     def __init__(self, registry: Registry) -> None:
@@ -59,10 +170,25 @@ class DeploymentService:
         self.db = registry.db
 
     def create(
-        self, name: str, *, model: str, version: int | None = None, alias: str | None = None
+        self,
+        name: str,
+        *,
+        model: str,
+        version: int | None = None,
+        alias: str | None = None,
+        traffic: Sequence[Mapping[str, Any]] | None = None,
+        shadow: Mapping[str, Any] | None = None,
+        batching: Mapping[str, Any] | None = None,
+        max_queue_size: int | None = None,
+        timeout_s: float | None = None,
     ) -> Deployment:
-        """Serve ``model`` at a pinned ``version`` or following ``alias`` (default: latest, pinned)."""
+        """Serve ``model`` at a pinned ``version`` or following ``alias`` (default: latest, pinned).
+
+        The serving settings are described on the class; any left as ``None`` take their
+        defaults, and an empty ``traffic``/``shadow``/``batching`` means the same as ``None``.
+        """
         check_name(name, field="name")
+        settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s)
         exists = AlreadyExists(f"deployment {name!r} already exists", details={"deployment": name})
         try:
             with self.db.transaction() as s:
@@ -71,6 +197,8 @@ class DeploymentService:
                 model_row = _model_row(s, model)
                 version, alias = self._check_target(s, model_row, version, alias)
                 row = DeploymentRow(name=name, model_id=model_row.id, version=version, alias=alias)
+                _apply(row, settings)
+                _check_routes(row, model_row)
                 s.add(row)
                 self.db.bump_revision(s)
                 s.flush()
@@ -78,11 +206,37 @@ class DeploymentService:
         except IntegrityError:  # created by a concurrent request between the check and the insert
             raise exists from None
 
-    def update(self, name: str, *, version: int | None = None, alias: str | None = None) -> Deployment:
-        """Switch a deployment to another version or alias; served without a restart."""
+    def update(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
+        traffic: Sequence[Mapping[str, Any]] | None = None,
+        shadow: Mapping[str, Any] | None = None,
+        batching: Mapping[str, Any] | None = None,
+        max_queue_size: int | None = None,
+        timeout_s: float | None = None,
+    ) -> Deployment:
+        """Change a deployment; served without a restart.
+
+        A setting left as ``None`` keeps its current value; a setting given replaces it
+        whole. ``traffic=[]`` removes every canary route, ``shadow={}`` stops shadowing and
+        ``batching={}`` restores the batching defaults. ``version``/``alias`` switch the
+        primary target; when neither they nor any setting is given, the deployment is
+        pinned to the latest version (what ``update(name)`` has always done).
+
+        Whatever changed, the whole resulting configuration is checked again (a new
+        primary must still take the same inputs as the routes kept), and nothing is
+        stored unless all of it holds.
+        """
+        settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s)
         with self.db.transaction() as s:
             row = _deployment_row(s, name)
-            row.version, row.alias = self._check_target(s, row.model, version, alias)
+            if version is not None or alias is not None or not settings:
+                row.version, row.alias = self._check_target(s, row.model, version, alias)
+            _apply(row, settings)
+            _check_routes(row, row.model)
             row.updated_at = utcnow()
             self.db.bump_revision(s)
             s.flush()
@@ -104,25 +258,39 @@ class DeploymentService:
             self.db.bump_revision(s)
 
     def desired_state(self) -> builtins.list[ServedTarget]:
-        """Every deployment resolved to the version it should serve, in one read."""
+        """Every deployment resolved to the versions it should serve now, in one read.
+
+        Aliases are resolved here, on every read, so a route following an alias moves
+        with it (and rolls back with it) without the deployment being touched.
+        """
         with self.db.transaction() as s:
             out = []
             for row in s.scalars(select(DeploymentRow).order_by(DeploymentRow.name)).all():
-                version = _target_version(row, row.model)
-                v = next(x for x in row.model.versions if x.version == version)
+                routes = tuple(
+                    _route_target(_version_row(row.model, r.version), r.weight)
+                    for r in _routes(row, row.model)
+                )
+                shadow = _shadow_version(row, row.model)
+                primary = routes[0]
                 out.append(
                     ServedTarget(
                         deployment=row.name,
                         model=row.model.name,
-                        version=v.version,
-                        artifact_digest=v.artifact_digest,
-                        signature=dict(v.signature),
+                        version=primary.version,
+                        artifact_digest=primary.artifact_digest,
+                        signature=primary.signature,
+                        routes=routes,
+                        shadow=None if shadow is None else _route_target(shadow, 0),
+                        **_served_settings(row),
                     )
                 )
             return out
 
     def target(self, deployment: str, version: int) -> ServedTarget:
-        """A specific version of a deployment's model (``/v2/models/{d}/versions/{v}``)."""
+        """A specific version of a deployment's model (``/v2/models/{d}/versions/{v}``).
+
+        It is served with the deployment's settings, as the only route (no split, no shadow).
+        """
         with self.db.transaction() as s:
             row = _deployment_row(s, deployment)
             v = _version_row(row.model, version)
@@ -132,6 +300,7 @@ class DeploymentService:
                 version=v.version,
                 artifact_digest=v.artifact_digest,
                 signature=dict(v.signature),
+                **_served_settings(row),
             )
 
     @staticmethod
@@ -165,6 +334,209 @@ class DeploymentService:
         return version, None
 
 
+# -- settings: the checks that need no database ---------------------------------------------
+
+
+def _check_settings(
+    traffic: Sequence[Mapping[str, Any]] | None,
+    shadow: Mapping[str, Any] | None,
+    batching: Mapping[str, Any] | None,
+    max_queue_size: int | None,
+    timeout_s: float | None,
+) -> dict[str, Any]:
+    """The settings given (not ``None``), checked on their own and in their stored form:
+    column name → value, where a stored ``None`` means the default. Everything that needs
+    the registry is left to :func:`_check_routes`."""
+    given: dict[str, Any] = {}
+    if traffic is not None:
+        given["traffic"] = _check_traffic(traffic)
+    if shadow is not None:
+        given["shadow"] = _check_shadow(shadow)
+    if batching is not None:
+        given["batching"] = _check_batching(batching)
+    if max_queue_size is not None:
+        given["max_queue_size"] = _check_int(max_queue_size, "max_queue_size", _QUEUE_SIZE_RANGE)
+    if timeout_s is not None:
+        given["timeout_s"] = _check_float(timeout_s, "timeout_s", _TIMEOUT_S_RANGE)
+    return given
+
+
+def _apply(row: DeploymentRow, settings: Mapping[str, Any]) -> None:
+    for column, value in settings.items():
+        setattr(row, column, value)
+
+
+def _invalid(field: str, rule: str, value: Any, **details: Any) -> InvalidArgument:
+    return InvalidArgument(
+        f"{field} {rule}; got {value!r}", details={"field": field, "value": _jsonable(value), **details}
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` if the error's JSON can carry it, else its repr (details go over the wire)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return repr(value)
+
+
+def _check_int(value: Any, field: str, bounds: tuple[int, int]) -> int:
+    lo, hi = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise _invalid(field, f"must be an integer from {lo} to {hi}", value)
+    return value
+
+
+def _check_float(value: Any, field: str, bounds: tuple[float, float]) -> float:
+    lo, hi = bounds
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not lo <= value <= hi:
+        raise _invalid(field, f"must be a number from {lo:g} to {hi:g}", value)
+    return float(value)
+
+
+def _check_ref(value: Any, field: str, *, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``{"version": N}`` or ``{"alias": A}`` (plus the ``extra`` keys, checked by the caller)."""
+    if not isinstance(value, Mapping):
+        raise _invalid(field, 'must be an object such as {"version": 3} or {"alias": "staging"}', value)
+    unknown = sorted(str(k) for k in value if k not in ("version", "alias", *extra))
+    if unknown:
+        allowed = ", ".join(("version", "alias", *extra))
+        raise _invalid(f"{field}.{unknown[0]}", f"is not a known key (known: {allowed})", value[unknown[0]])
+    version, alias = value.get("version"), value.get("alias")
+    if (version is None) == (alias is None):
+        raise _invalid(field, "must name exactly one of version or alias", dict(value))
+    if version is not None:
+        return {"version": _check_int(version, f"{field}.version", (1, 2**31 - 1))}
+    return {"alias": check_alias_name(value["alias"], field=f"{field}.alias")}
+
+
+def _check_traffic(value: Any) -> list[dict[str, Any]] | None:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise _invalid("traffic", 'must be a list of routes such as [{"version": 3, "weight": 10}]', value)
+    routes: list[dict[str, Any]] = []
+    seen: dict[tuple[str, Any], int] = {}
+    for i, item in enumerate(value):
+        at = f"traffic[{i}]"
+        ref = _check_ref(item, at, extra=("weight",))
+        if "weight" not in item:
+            raise InvalidArgument(
+                f"{at}.weight is required: the route's share of requests, 0 to 100; "
+                f"got a route without one: {dict(item)!r}",
+                details={"field": f"{at}.weight", "value": None},
+            )
+        weight = _check_int(item["weight"], f"{at}.weight", (0, _WEIGHT_TOTAL))
+        ((kind, target),) = ref.items()
+        if (kind, target) in seen:
+            raise _invalid(
+                f"{at}.{kind}",
+                f"must name each route once, but {kind} {target!r} is also traffic[{seen[kind, target]}]",
+                target,
+            )
+        seen[kind, target] = i
+        routes.append({**ref, "weight": weight})
+    total = sum(r["weight"] for r in routes)
+    if total > _WEIGHT_TOTAL:
+        raise _invalid(
+            "traffic",
+            f"weights must add up to at most {_WEIGHT_TOTAL} (the primary gets {_WEIGHT_TOTAL} minus "
+            f"their sum), but they add up to {total}; lower them",
+            [r["weight"] for r in routes],
+        )
+    return routes or None
+
+
+def _check_shadow(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, Mapping) and not value:
+        return None
+    return _check_ref(value, "shadow")
+
+
+def _check_batching(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        raise _invalid("batching", 'must be an object such as {"enabled": true, "max_batch_size": 32}', value)
+    known = tuple(default_batching())
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        at = f"batching.{key}"
+        if key not in known:
+            raise _invalid(at, f"is not a known key (known: {', '.join(known)})", item)
+        if item is None:  # the default
+            continue
+        if key == "enabled":
+            if not isinstance(item, bool):
+                raise _invalid(at, "must be true or false", item)
+            out[key] = item
+        elif key == "max_batch_size":
+            out[key] = _check_int(item, at, _BATCH_SIZE_RANGE)
+        else:
+            out[key] = _check_float(item, at, _QUEUE_DELAY_MS_RANGE)
+    return out or None
+
+
+# -- routes: the checks against the registry ------------------------------------------------
+
+
+def _check_routes(row: DeploymentRow, model: ModelRow) -> None:
+    """Every traffic and shadow route names another ready version taking the primary's inputs."""
+    primary_ref = {"version": row.version} if row.version is not None else {"alias": row.alias}
+    primary = _version_row(model, _target_version(row, model))
+    refs = [
+        (f"traffic[{i}]", {k: v for k, v in r.items() if k != "weight"})
+        for i, r in enumerate(row.traffic or [])
+    ]
+    if row.shadow:
+        refs.append(("shadow", dict(row.shadow)))
+    for at, ref in refs:
+        ((kind, target),) = ref.items()
+        where = f"{at}.{kind}"
+        if ref == primary_ref:
+            raise _invalid(
+                where,
+                f"must differ from the primary target, which is already {kind} {target!r} "
+                "(remove the route, or name another version)",
+                target,
+            )
+        version = _ref_version(model, kind, target, where)
+        if version.status != "ready":
+            raise Conflict(
+                f"{where}: version {version.version} of {model.name!r} is {version.status} and cannot "
+                "take requests; give a ready version",
+                details={"field": where, "value": target, "status": version.status},
+            )
+        if _inputs(version) != _inputs(primary):
+            raise Conflict(
+                f"{where}: version {version.version} of {model.name!r} takes inputs "
+                f"{_inputs(version)}, but the primary (version {primary.version}) takes "
+                f"{_inputs(primary)}; every route must accept the same requests",
+                details={"field": where, "value": target, "primary_version": primary.version},
+            )
+
+
+def _ref_version(model: ModelRow, kind: str, target: Any, field: str) -> ModelVersionRow:
+    if kind == "alias":
+        alias = next((a for a in model.aliases if a.name == target), None)
+        if alias is None:
+            raise _invalid(field, f"must be an alias of model {model.name!r} (create it first)", target)
+        target = alias.version
+    version = next((v for v in model.versions if v.version == target), None)
+    if version is None:
+        raise _invalid(field, f"must be a version of model {model.name!r}", target)
+    return version
+
+
+def _inputs(version: ModelVersionRow) -> list[Any]:
+    return list((version.signature or {}).get("inputs") or [])
+
+
+# -- reading rows -------------------------------------------------------------------------------
+
+
 def _model_row(s: Session, name: str) -> ModelRow:
     row = s.scalar(select(ModelRow).where(ModelRow.name == name))
     if row is None:
@@ -188,22 +560,72 @@ def _version_row(model: ModelRow, version: int) -> ModelVersionRow:
     )
 
 
+def _alias_version(model: ModelRow, alias: str | None) -> int:
+    for a in model.aliases:
+        if a.name == alias:
+            return a.version
+    raise NotFound(f"alias {alias!r} of model {model.name!r} is gone", details={"alias": alias})
+
+
 def _target_version(row: DeploymentRow, model: ModelRow) -> int:
     if row.version is not None:
         return row.version
-    for a in model.aliases:
-        if a.name == row.alias:
-            return a.version
-    raise NotFound(f"alias {row.alias!r} of model {model.name!r} is gone", details={"alias": row.alias})
+    return _alias_version(model, row.alias)
+
+
+def _ref_target(model: ModelRow, ref: Mapping[str, Any]) -> int:
+    """The version a stored ``{"version": N}`` / ``{"alias": A}`` points at now."""
+    if ref.get("version") is not None:
+        return int(ref["version"])
+    return _alias_version(model, ref.get("alias"))
+
+
+def _routes(row: DeploymentRow, model: ModelRow) -> list[Route]:
+    """Primary first, with what the canary routes leave it; then the canaries as configured."""
+    canaries = [Route(_ref_target(model, r), int(r["weight"])) for r in row.traffic or []]
+    primary = Route(_target_version(row, model), _WEIGHT_TOTAL - sum(r.weight for r in canaries))
+    return [primary, *canaries]
+
+
+def _shadow_version(row: DeploymentRow, model: ModelRow) -> ModelVersionRow | None:
+    return None if not row.shadow else _version_row(model, _ref_target(model, row.shadow))
+
+
+def _batching(row: DeploymentRow) -> dict[str, Any]:
+    return {**default_batching(), **(row.batching or {})}
+
+
+def _served_settings(row: DeploymentRow) -> dict[str, Any]:
+    return {
+        "batching": _batching(row),
+        "max_queue_size": DEFAULT_MAX_QUEUE_SIZE if row.max_queue_size is None else row.max_queue_size,
+        "timeout_s": DEFAULT_TIMEOUT_S if row.timeout_s is None else row.timeout_s,
+    }
+
+
+def _route_target(version: ModelVersionRow, weight: int) -> RouteTarget:
+    return RouteTarget(
+        version=version.version,
+        artifact_digest=version.artifact_digest,
+        signature=dict(version.signature),
+        weight=weight,
+    )
 
 
 def _deployment(row: DeploymentRow, model: ModelRow) -> Deployment:
+    routes = _routes(row, model)
+    shadow = _shadow_version(row, model)
     return Deployment(
         name=row.name,
         model=model.name,
         version=row.version,
         alias=row.alias,
-        serving_version=_target_version(row, model),
+        serving_version=routes[0].version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        traffic=[dict(r) for r in row.traffic or []],
+        shadow=None if not row.shadow else dict(row.shadow),
+        routes=routes,
+        shadow_version=None if shadow is None else shadow.version,
+        **_served_settings(row),
     )

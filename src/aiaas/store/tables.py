@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -129,6 +130,14 @@ class DeploymentRow(Base):
     alias: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Serving configuration (migration 0002). NULL means "the default", so rows written
+    # before it existed, and settings never given, follow the defaults of the serving code;
+    # none_as_null stores a cleared setting as SQL NULL rather than the JSON value null.
+    traffic: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    shadow: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    batching: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    max_queue_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     model: Mapped[ModelRow] = relationship()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from aiaas import schemas
@@ -23,11 +25,12 @@ def list_deployments(services: ServicesDep) -> schemas.DeploymentList:
     status_code=status.HTTP_201_CREATED,
     summary="Deploy a model",
     description="Serve a model at a pinned `version` or following an `alias` (neither: the latest "
-    "version, pinned). The inference server picks it up without a restart.",
+    "version, pinned), optionally with weighted canary routes (`traffic`), a `shadow` version and "
+    "its serving settings. The inference server picks it up without a restart.",
 )
 def create_deployment(body: schemas.DeploymentCreate, services: ServicesDep) -> schemas.Deployment:
     deployment = services.deployments.create(
-        body.name, model=body.model, version=body.version, alias=body.alias
+        body.name, model=body.model, version=body.version, alias=body.alias, **_settings(body)
     )
     return schemas.Deployment.model_validate(deployment)
 
@@ -37,9 +40,15 @@ def get_deployment(name: str, services: ServicesDep) -> schemas.Deployment:
     return schemas.Deployment.model_validate(services.deployments.get(name))
 
 
-@router.patch("/{name}", summary="Switch a deployment to another version or alias")
+@router.patch(
+    "/{name}",
+    summary="Change a deployment: its version or alias, canaries, shadow or settings",
+    description="Fields left out keep their value; `traffic: []` removes the canary routes, "
+    "`shadow: {}` stops shadowing and `batching: {}` restores the batching defaults. An empty body "
+    "pins the latest version.",
+)
 def update_deployment(name: str, body: schemas.DeploymentUpdate, services: ServicesDep) -> schemas.Deployment:
-    deployment = services.deployments.update(name, version=body.version, alias=body.alias)
+    deployment = services.deployments.update(name, version=body.version, alias=body.alias, **_settings(body))
     return schemas.Deployment.model_validate(deployment)
 
 
@@ -47,3 +56,15 @@ def update_deployment(name: str, body: schemas.DeploymentUpdate, services: Servi
 def delete_deployment(name: str, services: ServicesDep) -> Response:
     services.deployments.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _settings(body: schemas.DeploymentCreate | schemas.DeploymentUpdate) -> dict[str, Any]:
+    """The serving settings of a request body as the service takes them: plain JSON values,
+    None where not given, so the service alone decides what is valid."""
+    return {
+        "traffic": None if body.traffic is None else [r.model_dump(exclude_none=True) for r in body.traffic],
+        "shadow": None if body.shadow is None else body.shadow.model_dump(exclude_none=True),
+        "batching": None if body.batching is None else body.batching.model_dump(exclude_unset=True),
+        "max_queue_size": body.max_queue_size,
+        "timeout_s": body.timeout_s,
+    }
