@@ -214,3 +214,18 @@ def test_unsupported_object_is_an_invalid_argument_with_a_hint(model: object, ty
     assert "torch.nn.Module" in info.value.message
     assert "ONNX" in info.value.message
     assert info.value.details["field"] == "model"
+
+
+def test_a_model_onnx_runtime_cannot_load_is_refused_at_registration() -> None:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["X"], ["Y"])],
+        "too-new",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", 2])],
+    )
+    # onnx's default IR version (14) is newer than this ONNX Runtime reads (13)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(InvalidArgument, match="ONNX Runtime cannot load"):
+        package_model(proto.SerializeToString())

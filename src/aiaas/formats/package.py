@@ -35,11 +35,13 @@ class ModelPackage:
     example: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
 
     def check(self) -> None:
-        """Fail early when the example does not fit the model or the model cannot run it."""
+        """Fail early, at registration, when ONNX Runtime cannot load the model (an IR version
+        or operator it does not know), or the example does not fit it or cannot run."""
+        model = OnnxModel(self.onnx)
         if not self.example:
             return
         self.signature.check_inputs(self.example)
-        OnnxModel(self.onnx).run(self.example)
+        model.run(self.example)
 
 
 def package_model(model: Any, example: Any = None) -> ModelPackage:
