@@ -140,7 +140,14 @@ def test_v2_versioned_infer(served: Served) -> None:
 
 @pytest.mark.parametrize("path", ["/v2/models/iris", "/v2/models/iris/versions/1"])
 def test_v2_model_metadata(served: Served, path: str) -> None:
-    assert served.http.get(path).json() == {
+    body = served.http.get(path).json()
+    parameters = body.pop("parameters", None)
+    if path.endswith("/versions/1"):
+        assert parameters is None, "a pinned version has no deployment-level serving parameters"
+    else:
+        assert parameters["routes"] == [{"version": 1, "weight": 100}]
+        assert parameters["batching"]["enabled"] is False and parameters["shadow_version"] is None
+    assert body == {
         "name": "iris",
         "versions": ["1"],
         "platform": "onnxruntime_onnx",

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -39,10 +40,12 @@ from aiaas.config import Settings
 from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, PayloadTooLarge
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
-from aiaas.serving.pool import LoadedVersion, ModelPool
+from aiaas.serving.dispatch import Dispatcher
+from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool, ServingConfig
 from aiaas.serving.protocols import (
     BINARY_HEADER,
     BINARY_MEDIA_TYPE,
+    V2Request,
     decode_binary_v2,
     decode_v1,
     decode_v2,
@@ -51,6 +54,7 @@ from aiaas.serving.protocols import (
     encode_v2,
     parse_header_length,
 )
+from aiaas.serving.stats import PROMETHEUS_CONTENT_TYPE, ServingMetrics
 from aiaas.store import Database, open_artifact_store
 
 __all__ = ["MODEL_VERSION_HEADER", "create_app", "create_pool"]
@@ -97,6 +101,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     models = pool if pool is not None else create_pool(settings)
     max_bytes = settings.max_request_bytes
     executor = ThreadPoolExecutor(max_workers=_usable_cpus(), thread_name_prefix="aiaas-infer")
+    metrics = ServingMetrics()
+    dispatcher = Dispatcher(executor, metrics)
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
@@ -124,7 +130,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         return await in_worker(models.get_version, name, _version_number(version))
 
     async def model_metadata(request: Request) -> Response:
-        return _json(_metadata(await resolve(request)))
+        body = _metadata(await resolve(request))
+        served = models.served.get(request.path_params["name"])
+        if served is not None and "version" not in request.path_params:
+            body["parameters"] = _serving_parameters(served)
+        return _json(body)
 
     async def model_ready(request: Request) -> Response:
         loaded = await resolve(request)
@@ -134,21 +144,42 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         json_length = _binary_header_length(request)
         name: str = request.path_params["name"]
         version = request.path_params.get("version")
+        shadow: LoadedVersion | None = None
         if version is None:
-            loaded = models.get(name)  # an unknown model is refused before its body is read
+            served = models.route(name)  # an unknown model is refused before its body is read
             body = await _read_body(request, max_bytes)
-            payload, binary_json_length = await in_worker(_infer_v2, loaded, body, json_length)
+            loaded, config, shadow = served.pick(random.random()), served.config, served.shadow
         else:
             number = _version_number(version)
             body = await _read_body(request, max_bytes)
-            loaded, (payload, binary_json_length) = await in_worker(
-                _infer_v2_version, models, name, number, body, json_length
-            )
+            loaded = await in_worker(models.get_version, name, number)
+            config = _config_of(models, name)
+        decoded = _decode_v2(loaded, body, json_length)
+        results = await dispatcher.run(loaded, config, decoded.inputs, decoded.outputs)
+        if shadow is not None:
+            dispatcher.mirror(shadow, config, decoded.inputs)
+        payload, binary_json_length = _encode_v2(loaded, decoded, results)
         headers = {MODEL_VERSION_HEADER: str(loaded.version)}
         if binary_json_length is None:
             return Response(payload, media_type=_JSON, headers=headers)
         headers[BINARY_HEADER] = str(binary_json_length)
         return Response(payload, media_type=BINARY_MEDIA_TYPE, headers=headers)
+
+    # -- statistics ----------------------------------------------------------------------
+
+    async def model_stats(request: Request) -> Response:
+        name = request.path_params.get("name")
+        version = request.path_params.get("version")
+        if name is None:
+            return _json({"model_stats": [e for d in sorted(models.routes) for e in metrics.model_stats(d)]})
+        number = _version_number(version) if version is not None else None
+        entries = metrics.model_stats(name, number)
+        if not entries:
+            models.get(name)  # an unknown deployment is a 404; a known one has no requests yet
+        return _json({"model_stats": entries})
+
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=PROMETHEUS_CONTENT_TYPE)
 
     # -- V1 ----------------------------------------------------------------------------
 
@@ -168,9 +199,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
                 f"unknown V1 verb {verb!r} in {target!r}; use POST /v1/models/{name}:predict",
                 details={"field": "path", "value": target},
             )
-        loaded = models.get(name)
+        served = models.route(name)
         body = await _read_body(request, max_bytes)
-        payload = await in_worker(_predict_v1, loaded, body)
+        loaded = served.pick(random.random())
+        decoded = decode_v1(body, loaded.signature)
+        results = await dispatcher.run(loaded, served.config, decoded.inputs, None)
+        if served.shadow is not None:
+            dispatcher.mirror(served.shadow, served.config, decoded.inputs)
+        payload = encode_v1(results, row_format=decoded.row_format)
         return Response(payload, media_type=_JSON, headers={MODEL_VERSION_HEADER: str(loaded.version)})
 
     v2_model = "/v2/models/{name}"
@@ -179,7 +215,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         Route("/v2", _guard(server_metadata), methods=["GET"]),
         Route("/v2/health/live", _guard(live), methods=["GET"]),
         Route("/v2/health/ready", _guard(ready), methods=["GET"]),
+        Route("/v2/models/stats", _guard(model_stats), methods=["GET"]),
         Route(v2_model, _guard(model_metadata), methods=["GET"]),
+        Route(v2_model + "/stats", _guard(model_stats), methods=["GET"]),
+        Route(v2_version + "/stats", _guard(model_stats), methods=["GET"]),
+        Route("/metrics", _guard(prometheus), methods=["GET"]),
         Route(v2_model + "/ready", _guard(model_ready), methods=["GET"]),
         Route(v2_model + "/infer", _guard(infer_v2), methods=["POST"]),
         Route(v2_version, _guard(model_metadata), methods=["GET"]),
@@ -199,6 +239,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         finally:
             if owns_pool:
                 models.stop()
+            dispatcher.close()
             executor.shutdown(wait=False, cancel_futures=True)
 
     app = Starlette(
@@ -207,23 +248,25 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.pool = models
+    app.state.metrics = metrics
     return app
 
 
 # -- work done in the thread pool -------------------------------------------------------
 
 
-def _infer_v2(loaded: LoadedVersion, body: bytes, json_length: int | None) -> tuple[bytes, int | None]:
-    """The response body, and the size of its JSON object when binary outputs follow it.
-
-    ``json_length`` is the request's ``Inference-Header-Content-Length``: ``None`` for a
-    JSON-only body, which then takes the JSON codec's path unchanged.
-    """
+def _decode_v2(loaded: LoadedVersion, body: bytes, json_length: int | None) -> V2Request:
+    """``json_length`` is the request's ``Inference-Header-Content-Length``: ``None`` for a
+    JSON-only body, which then takes the JSON codec's path unchanged."""
     if json_length is None:
-        request = decode_v2(body, loaded.signature)
-    else:
-        request = decode_binary_v2(body, json_length, loaded.signature)
-    results = loaded.run(request.inputs, request.outputs)
+        return decode_v2(body, loaded.signature)
+    return decode_binary_v2(body, json_length, loaded.signature)
+
+
+def _encode_v2(
+    loaded: LoadedVersion, request: V2Request, results: dict[str, Any]
+) -> tuple[bytes, int | None]:
+    """The response body, and the size of its JSON object when binary outputs follow it."""
     if request.binary_outputs:
         return encode_binary_v2(
             loaded.deployment, loaded.version, results, request.id, request.binary_outputs
@@ -231,16 +274,10 @@ def _infer_v2(loaded: LoadedVersion, body: bytes, json_length: int | None) -> tu
     return encode_v2(loaded.deployment, loaded.version, results, request.id), None
 
 
-def _infer_v2_version(
-    pool: ModelPool, name: str, version: int, body: bytes, json_length: int | None
-) -> tuple[LoadedVersion, tuple[bytes, int | None]]:
-    loaded = pool.get_version(name, version)
-    return loaded, _infer_v2(loaded, body, json_length)
-
-
-def _predict_v1(loaded: LoadedVersion, body: bytes) -> bytes:
-    request = decode_v1(body, loaded.signature)
-    return encode_v1(loaded.run(request.inputs), row_format=request.row_format)
+def _config_of(pool: ModelPool, deployment: str) -> ServingConfig:
+    """A pinned-version request runs under its deployment's config (defaults if it has none)."""
+    served = pool.served.get(deployment)
+    return served.config if served is not None else ServingConfig()
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -254,6 +291,23 @@ def _metadata(loaded: LoadedVersion) -> dict[str, Any]:
         "platform": _PLATFORM,
         "inputs": signature["inputs"],
         "outputs": signature["outputs"],
+    }
+
+
+def _serving_parameters(served: DeploymentRoutes) -> dict[str, Any]:
+    """How the deployment is served now, beside the OIP metadata: routes by weight, shadow,
+    batching and limits. Clients (and tests) read it to see a config change take effect."""
+    target, config = served.target, served.config
+    return {
+        "routes": [{"version": r.version, "weight": r.weight} for r in target.routes],
+        "shadow_version": target.shadow.version if target.shadow is not None else None,
+        "batching": {
+            "enabled": config.batching,
+            "max_batch_size": config.max_batch_size,
+            "max_queue_delay_ms": config.max_queue_delay_ms,
+        },
+        "max_queue_size": config.max_queue_size,
+        "timeout_s": config.timeout_s,
     }
 
 
@@ -321,7 +375,7 @@ def _json(body: dict[str, Any], loaded: LoadedVersion | None = None) -> Response
 
 
 def _error(status: int, message: str) -> Response:
-    headers = {"retry-after": "1"} if status == 503 else None
+    headers = {"retry-after": "1"} if status in (429, 503) else None
     return Response(orjson.dumps({"error": message}), status_code=status, media_type=_JSON, headers=headers)
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,10 +28,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aiaas.errors import AiaasError, NotFound, Unavailable
 from aiaas.formats import OnnxModel, Signature
-from aiaas.serving.deployments import DeploymentService, ServedTarget
+from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarget
 from aiaas.store import ArtifactStore
 
-__all__ = ["LoadedVersion", "ModelPool"]
+__all__ = ["DeploymentRoutes", "LoadedVersion", "ModelPool", "ServingConfig"]
 
 logger = logging.getLogger("aiaas.serving.pool")
 
@@ -76,11 +76,63 @@ class LoadedVersion:
 
 
 @dataclass(frozen=True)
+class ServingConfig:
+    """How a deployment's requests are run: batching, queue bound and timeout."""
+
+    batching: bool = False
+    max_batch_size: int = 32
+    max_queue_delay_ms: float = 2.0
+    max_queue_size: int = 1024
+    timeout_s: float = 30.0
+
+    @classmethod
+    def of(cls, target: ServedTarget) -> ServingConfig:
+        b = target.batching
+        return cls(
+            batching=bool(b.get("enabled", False)),
+            max_batch_size=int(b.get("max_batch_size", cls.max_batch_size)),
+            max_queue_delay_ms=float(b.get("max_queue_delay_ms", cls.max_queue_delay_ms)),
+            max_queue_size=target.max_queue_size,
+            timeout_s=target.timeout_s,
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentRoutes:
+    """Everything one deployment serves: weighted versions, an optional shadow, its config.
+
+    ``primary`` is the version a deployment is said to serve (metadata, readiness);
+    :meth:`pick` draws the version for one request by weight.
+    """
+
+    target: ServedTarget
+    primary: LoadedVersion
+    choices: tuple[LoadedVersion, ...]
+    cumulative_weights: tuple[int, ...]
+    shadow: LoadedVersion | None
+    config: ServingConfig
+
+    def pick(self, draw: float) -> LoadedVersion:
+        """The version for a request, given ``draw`` uniform in [0, 1)."""
+        if len(self.choices) == 1:
+            return self.choices[0]
+        point = draw * self.cumulative_weights[-1]
+        for loaded, upto in zip(self.choices, self.cumulative_weights, strict=True):
+            if point < upto:
+                return loaded
+        return self.choices[-1]
+
+
+@dataclass(frozen=True)
 class _Table:
     """What requests read; replaced as a whole, never mutated."""
 
-    routes: dict[str, LoadedVersion] = field(default_factory=dict)
+    served: dict[str, DeploymentRoutes] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def routes(self) -> dict[str, LoadedVersion]:
+        return {name: r.primary for name, r in self.served.items()}
 
 
 class ModelPool:
@@ -137,6 +189,11 @@ class ModelPool:
         return self._table.routes
 
     @property
+    def served(self) -> dict[str, DeploymentRoutes]:
+        """Deployment name → everything it serves now (a snapshot; do not mutate)."""
+        return self._table.served
+
+    @property
     def errors(self) -> dict[str, str]:
         """Deployment name → why its desired version could not be loaded (a snapshot)."""
         return self._table.errors
@@ -149,10 +206,14 @@ class ModelPool:
             Unavailable: the pool has not loaded anything yet, or the deployment's version
                 could not be loaded and it has no older one to serve.
         """
+        return self.route(deployment).primary
+
+    def route(self, deployment: str) -> DeploymentRoutes:
+        """Everything a deployment serves now: one dict lookup, no I/O (raises as :meth:`get`)."""
         table = self._table
-        loaded = table.routes.get(deployment)
-        if loaded is not None:
-            return loaded
+        served = table.served.get(deployment)
+        if served is not None:
+            return served
         raise self._missing(table, deployment)
 
     def get_version(self, deployment: str, version: int) -> LoadedVersion:
@@ -166,10 +227,12 @@ class ModelPool:
             Unavailable: the version cannot be loaded, or the DB cannot be reached.
         """
         table = self._table
-        current = table.routes.get(deployment)
-        if current is not None and current.version == version:
-            return current
-        if current is None and deployment not in table.errors:
+        served = table.served.get(deployment)
+        if served is not None:
+            for loaded in (*served.choices, served.shadow):
+                if loaded is not None and loaded.version == version:
+                    return loaded
+        if served is None and deployment not in table.errors:
             raise self._missing(table, deployment)
         key = (deployment, version)
         with self._pinned_lock:
@@ -242,45 +305,83 @@ class ModelPool:
     def _apply(self, targets: list[ServedTarget]) -> None:
         old = self._table
         runtimes = self._known_runtimes()
-        routes: dict[str, LoadedVersion] = {}
+        served: dict[str, DeploymentRoutes] = {}
         errors: dict[str, str] = {}
         for target in targets:
-            before = old.routes.get(target.deployment)
-            if before is not None and _model_key(target) == _route_key(before):
-                routes[target.deployment] = before  # unchanged: keep the very same object
+            before = old.served.get(target.deployment)
+            if before is not None and before.target == target:
+                served[target.deployment] = before  # unchanged: keep the very same objects
                 continue
             try:
-                loaded = self._loaded(target, runtimes)
-            except Exception as exc:
-                errors[target.deployment] = _load_error(target, exc)
-                if before is not None and before.model == target.model:
-                    routes[target.deployment] = before
-                    logger.error("%s; it keeps serving version %d", errors[target.deployment], before.version)
+                routes = self._routes(target, runtimes)
+            except _LoadFailed as failed:
+                errors[target.deployment] = failed.message
+                if before is not None and before.target.model == target.model:
+                    served[target.deployment] = before
+                    logger.error("%s; it keeps serving version %d", failed.message, before.primary.version)
                 else:
-                    logger.error("%s; it is not servable", errors[target.deployment])
+                    logger.error("%s; it is not servable", failed.message)
                 continue
-            runtimes[_model_key(target)] = loaded.runtime
-            routes[target.deployment] = loaded
+            served[target.deployment] = routes
+            split = ", ".join(f"v{r.version} {r.weight}%" for r in target.routes)
+            shadow = f", shadow v{target.shadow.version}" if target.shadow is not None else ""
             logger.info(
-                "deployment %r now serves model %r version %d",
-                target.deployment,
-                target.model,
-                target.version,
+                "deployment %r now serves model %r: %s%s", target.deployment, target.model, split, shadow
             )
-        for gone in old.routes.keys() - {t.deployment for t in targets}:
+        for gone in old.served.keys() - {t.deployment for t in targets}:
             logger.info("deployment %r is no longer served", gone)
         if errors:
             self._failed_at = time.monotonic()
         # The one assignment requests can observe: old table or new table, never a mix.
-        self._table = _Table(routes=routes, errors=errors)
+        self._table = _Table(served=served, errors=errors)
         models = {t.deployment: t.model for t in targets}
         with self._pinned_lock:
             for d, v in list(self._pinned):
                 if models.get(d) != self._pinned[(d, v)].model:
                     del self._pinned[(d, v)]
 
+    def _routes(self, target: ServedTarget, runtimes: dict[_ModelKey, OnnxModel]) -> DeploymentRoutes:
+        """Load every version ``target`` routes to (and its shadow); all or nothing."""
+
+        def load(route: RouteTarget) -> LoadedVersion:
+            one = replace(
+                target,
+                version=route.version,
+                artifact_digest=route.artifact_digest,
+                signature=route.signature,
+                routes=(),
+                shadow=None,
+            )
+            try:
+                loaded = self._loaded(one, runtimes)
+            except Exception as exc:
+                raise _LoadFailed(_load_error(one, exc)) from None
+            runtimes[_model_key(one)] = loaded.runtime
+            return loaded
+
+        weighted = [r for r in target.routes if r.weight > 0] or list(target.routes[:1])
+        choices = tuple(load(r) for r in weighted)
+        primary = choices[0] if weighted[0] is target.routes[0] else load(target.routes[0])
+        cumulative, total = [], 0
+        for r in weighted:
+            total += r.weight
+            cumulative.append(total)
+        return DeploymentRoutes(
+            target=target,
+            primary=primary,
+            choices=choices,
+            cumulative_weights=tuple(cumulative) if total else (1,),
+            shadow=load(target.shadow) if target.shadow is not None else None,
+            config=ServingConfig.of(target),
+        )
+
     def _known_runtimes(self) -> dict[_ModelKey, OnnxModel]:
-        runtimes = {_route_key(lv): lv.runtime for lv in self._table.routes.values()}
+        runtimes = {
+            _route_key(lv): lv.runtime
+            for r in self._table.served.values()
+            for lv in (*r.choices, r.primary, r.shadow)
+            if lv is not None
+        }
         with self._pinned_lock:
             for lv in self._pinned.values():
                 runtimes.setdefault(_route_key(lv), lv.runtime)
@@ -349,6 +450,12 @@ def _model_key(target: ServedTarget) -> _ModelKey:
 
 def _route_key(loaded: LoadedVersion) -> _ModelKey:
     return (loaded.model, loaded.version, loaded.artifact_digest)
+
+
+class _LoadFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def _load_error(target: ServedTarget, exc: Exception) -> str:

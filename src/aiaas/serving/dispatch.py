@@ -1,0 +1,206 @@
+"""Running requests on loaded versions: batched, inline or on the worker threads.
+
+The HTTP layer decodes a request and hands its arrays here; this module decides how the
+model runs and keeps the books (statistics, back-pressure, timeouts):
+
+- **Batched**, when the deployment turns batching on: a :class:`DynamicBatcher` per served
+  version groups concurrent requests into one model call.
+- **Inline** on the event loop, for models measured to run in under
+  :data:`INLINE_BELOW_S`: handing a 5 µs model to a thread costs far more than running it
+  (the thread hop, not the model, was where the time went in ``benchmarks/serving.py``).
+- **On the worker threads** otherwise, so large models use every core and health checks
+  keep answering while they run.
+
+Every path is bounded: at most ``max_queue_size`` requests wait or run per version (429
+with Retry-After above that), and each request gets ``timeout_s`` (504 after it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from aiaas.errors import DeadlineExceeded, ResourceExhausted
+from aiaas.serving.batcher import BatchingConfig, BatchRecord, DynamicBatcher, supports_batching
+from aiaas.serving.pool import LoadedVersion, ServingConfig
+from aiaas.serving.stats import ServingMetrics, VersionStats
+
+__all__ = ["INLINE_BELOW_S", "Dispatcher"]
+
+logger = logging.getLogger("aiaas.serving.dispatch")
+
+#: Models whose measured run time stays below this run on the event loop itself.
+INLINE_BELOW_S = 0.0002
+#: How many runs on the worker threads measure a model before it may run inline.
+_MEASURED_RUNS = 8
+_EWMA = 0.2
+
+Arrays = dict[str, np.ndarray[Any, Any]]
+
+
+class _Runner:
+    """How one served version runs, with its statistics and in-flight count."""
+
+    def __init__(
+        self, loaded: LoadedVersion, config: ServingConfig, executor: Executor, stats: VersionStats
+    ) -> None:
+        self.loaded = loaded
+        self.config = config
+        self.executor = executor
+        self.stats = stats
+        self.in_flight = 0
+        self.runs = 0
+        self.mean_compute_s = 0.0
+        self.batcher: DynamicBatcher | None = None
+        if config.batching and config.max_batch_size >= 2 and supports_batching(loaded.signature):
+            self.batcher = DynamicBatcher(
+                loaded.run,
+                BatchingConfig(
+                    max_batch_size=config.max_batch_size,
+                    max_queue_delay_ms=config.max_queue_delay_ms,
+                    max_queue_size=config.max_queue_size,
+                ),
+                executor=executor,
+                signature=loaded.signature,
+                on_batch=self._on_batch,
+            )
+
+    def _on_batch(self, record: BatchRecord) -> None:
+        if record.error is None:
+            self.stats.record_execution(batch_rows=record.rows, compute_s=record.compute_s)
+
+    async def run(self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None) -> Arrays:
+        started = time.perf_counter()
+        try:
+            if self.batcher is not None:
+                result = await self.batcher.submit(inputs, outputs, timeout_s=self.config.timeout_s)
+                compute_s = 0.0  # the batch's run time is recorded per batch
+            else:
+                result, compute_s = await self._run_alone(inputs, outputs)
+        except BaseException:
+            self.stats.record_failure(total_s=time.perf_counter() - started)
+            raise
+        total_s = time.perf_counter() - started
+        self.stats.record_success(
+            rows=_rows(inputs), total_s=total_s, queue_s=max(total_s - compute_s, 0.0), compute_s=compute_s
+        )
+        return result
+
+    async def _run_alone(
+        self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None
+    ) -> tuple[Arrays, float]:
+        if self.in_flight >= self.config.max_queue_size:
+            raise ResourceExhausted(
+                f"deployment {self.loaded.deployment!r} already has {self.in_flight} requests in "
+                f"flight (max_queue_size {self.config.max_queue_size}); retry shortly",
+                details={"max_queue_size": self.config.max_queue_size, "retry_after_s": 1},
+            )
+        self.in_flight += 1
+        try:
+            if self.runs >= _MEASURED_RUNS and self.mean_compute_s < INLINE_BELOW_S:
+                result, compute_s = _timed_run(self.loaded, inputs, outputs)
+            else:
+                future = asyncio.get_running_loop().run_in_executor(
+                    self.executor, _timed_run, self.loaded, inputs, outputs
+                )
+                try:
+                    result, compute_s = await asyncio.wait_for(future, self.config.timeout_s)
+                except TimeoutError:
+                    raise DeadlineExceeded(
+                        f"deployment {self.loaded.deployment!r} did not answer within "
+                        f"timeout_s={self.config.timeout_s}",
+                        details={"timeout_s": self.config.timeout_s},
+                    ) from None
+        finally:
+            self.in_flight -= 1
+        self.runs += 1
+        self.mean_compute_s = (
+            compute_s if self.runs == 1 else (1 - _EWMA) * self.mean_compute_s + _EWMA * compute_s
+        )
+        self.stats.record_execution(batch_rows=_rows(inputs), compute_s=compute_s)
+        return result, compute_s
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+
+
+class Dispatcher:
+    """Runs requests for every served version of one inference server.
+
+    Runners are created on first use and replaced when a version's serving config changes
+    (the old batcher is closed; requests it already queued fail with 503 and are retried
+    by clients, which is why config changes are rare and deliberate).
+
+    Example:
+        >>> dispatcher = Dispatcher(executor, ServingMetrics())  # doctest: +SKIP
+        >>> await dispatcher.run(loaded, config, {"X": x}, None)  # doctest: +SKIP
+    """
+
+    def __init__(self, executor: Executor, metrics: ServingMetrics) -> None:
+        self.executor = executor
+        self.metrics = metrics
+        self._runners: dict[tuple[str, int, str], _Runner] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def run(
+        self,
+        loaded: LoadedVersion,
+        config: ServingConfig,
+        inputs: Mapping[str, np.ndarray[Any, Any]],
+        outputs: Sequence[str] | None,
+    ) -> Arrays:
+        """Run one request on ``loaded`` under ``config``; raises 429/504 errors when bounded out."""
+        return await self._runner(loaded, config).run(inputs, outputs)
+
+    def mirror(
+        self, loaded: LoadedVersion, config: ServingConfig, inputs: Mapping[str, np.ndarray[Any, Any]]
+    ) -> None:
+        """Send a copy of a request to a shadow version; its answer and errors are only counted."""
+        task = asyncio.get_running_loop().create_task(self._shadow(loaded, config, inputs))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _shadow(
+        self, loaded: LoadedVersion, config: ServingConfig, inputs: Mapping[str, np.ndarray[Any, Any]]
+    ) -> None:
+        try:
+            await self.run(loaded, config, inputs, None)
+        except Exception as exc:  # a shadow must never affect the real answer
+            logger.debug("shadow request to %s v%d failed: %s", loaded.deployment, loaded.version, exc)
+
+    def _runner(self, loaded: LoadedVersion, config: ServingConfig) -> _Runner:
+        key = (loaded.deployment, loaded.version, loaded.artifact_digest)
+        runner = self._runners.get(key)
+        if runner is None or runner.config != config:
+            if runner is not None:
+                runner.close()
+            stats = self.metrics.for_version(loaded.deployment, loaded.model, loaded.version)
+            runner = _Runner(loaded, config, self.executor, stats)
+            self._runners[key] = runner
+        return runner
+
+    def close(self) -> None:
+        for runner in self._runners.values():
+            runner.close()
+        self._runners.clear()
+
+
+def _timed_run(
+    loaded: LoadedVersion, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None
+) -> tuple[Arrays, float]:
+    started = time.perf_counter()
+    result = loaded.run(inputs, outputs)
+    return result, time.perf_counter() - started
+
+
+def _rows(inputs: Mapping[str, np.ndarray[Any, Any]]) -> int:
+    for array in inputs.values():
+        return int(array.shape[0]) if array.ndim else 1
+    return 0
