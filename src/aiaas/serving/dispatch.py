@@ -36,7 +36,7 @@ __all__ = ["INLINE_BELOW_S", "Dispatcher"]
 logger = logging.getLogger("aiaas.serving.dispatch")
 
 #: Models whose measured run time stays below this run on the event loop itself.
-INLINE_BELOW_S = 0.0002
+INLINE_BELOW_S = 0.00005
 #: How many runs on the worker threads measure a model before it may run inline.
 _MEASURED_RUNS = 8
 _EWMA = 0.2
