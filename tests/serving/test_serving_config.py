@@ -3,6 +3,7 @@ back-pressure, timeouts, and the statistics that show it."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -239,3 +240,53 @@ def test_statistics_and_prometheus_metrics_count_requests(
 
     text = stack.http.get("/metrics").text
     assert f'aiaas_inference_rows_total{{deployment="{model}",model="{model}",version="1"}} 6.0' in text
+
+
+def test_changing_batching_and_version_under_load_fails_no_request(
+    stack: Stack, iris_model: Callable[[float], IrisModel], iris_x: np.ndarray[Any, Any]
+) -> None:
+    model, one, two = _two_versions(stack, iris_model)
+    stack.deployments.create(
+        model,
+        model=model,
+        version=1,
+        batching={"enabled": True, "max_batch_size": 8, "max_queue_delay_ms": 20},
+    )
+    _wait_parameters(stack, model, lambda p: p.get("batching", {}).get("max_batch_size") == 8)
+    expected = {"1": one.proba(iris_x[:2]), "2": two.proba(iris_x[:2])}
+    stop = threading.Event()
+    failures: list[str] = []
+    seen: Counter[str] = Counter()
+
+    def client() -> None:
+        with httpx.Client(base_url=stack.url, timeout=30) as http:
+            while not stop.is_set():
+                r = http.post(f"/v2/models/{model}/infer", json=_v2(iris_x[:2]))
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code} {r.text}")
+                    continue
+                version = r.json()["model_version"]
+                seen[version] += 1
+                if not np.allclose(_probabilities(r), expected[version], rtol=1e-5, atol=1e-7):
+                    failures.append(f"wrong answer from version {version}")
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: seen["1"] >= 50, timeout=30, what="traffic on version 1")
+        stack.deployments.update(
+            model, batching={"enabled": True, "max_batch_size": 16, "max_queue_delay_ms": 5}
+        )
+        _wait_parameters(stack, model, lambda p: p.get("batching", {}).get("max_batch_size") == 16)
+        stack.deployments.update(model, version=2)
+        wait_until(lambda: seen["2"] >= 50, timeout=30, what="traffic on version 2")
+        stack.deployments.update(model, batching={"enabled": False})
+        _wait_parameters(stack, model, lambda p: p.get("batching", {}).get("enabled") is False)
+        seen.clear()
+        wait_until(lambda: seen["2"] >= 50, timeout=30, what="traffic after batching was switched off")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []

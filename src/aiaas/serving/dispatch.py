@@ -134,9 +134,8 @@ class _Runner:
 class Dispatcher:
     """Runs requests for every served version of one inference server.
 
-    Runners are created on first use and replaced when a version's serving config changes
-    (the old batcher is closed; requests it already queued fail with 503 and are retried
-    by clients, which is why config changes are rare and deliberate).
+    Runners are created on first use and replaced when a version's serving config changes;
+    the replaced one finishes the requests it already queued before it is closed.
 
     Example:
         >>> dispatcher = Dispatcher(executor, ServingMetrics())  # doctest: +SKIP
@@ -180,16 +179,35 @@ class Dispatcher:
         runner = self._runners.get(key)
         if runner is None or runner.config != config:
             if runner is not None:
-                runner.close()
+                self._retire(runner)
             stats = self.metrics.for_version(loaded.deployment, loaded.model, loaded.version)
             runner = _Runner(loaded, config, self.executor, stats)
             self._runners[key] = runner
         return runner
 
+    def _retire(self, runner: _Runner) -> None:
+        """Let a replaced runner finish what it queued, then close it: a config change
+        under load fails no request."""
+        if runner.batcher is None:
+            return
+        task = asyncio.get_running_loop().create_task(_drain_then_close(runner))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def close(self) -> None:
         for runner in self._runners.values():
             runner.close()
         self._runners.clear()
+
+
+async def _drain_then_close(runner: _Runner) -> None:
+    assert runner.batcher is not None
+    while True:
+        stats = runner.batcher.stats()
+        if not stats["queued_requests"] and not stats["running_batches"]:
+            break
+        await asyncio.sleep(runner.config.max_queue_delay_ms / 1000 + 0.001)
+    runner.close()
 
 
 def _timed_run(
