@@ -1,7 +1,9 @@
 """Serving benchmark: the aiaas inference server against a hand-rolled FastAPI + ONNX Runtime baseline.
 
 Every performance claim needs a peer measured in the same run on the same machine, so one
-invocation does all of it:
+invocation does all of it. Two scenarios, both run by default (``--scenario``):
+
+``serving``, aiaas against the baseline on the peer anchors' models:
 
 1. builds the two reference models (``reference_models.py``: ``tabular``, 30 features;
    ``mlp``, 784 → 1024 → 1024 → 10) as ONNX into a scratch folder;
@@ -18,12 +20,27 @@ invocation does all of it:
 4. writes a markdown report (and the raw JSON beside it) to ``benchmarks/results/`` and
    prints it, with MLflow/BentoML figures quoted from the anchor run for reference.
 
+``batching``, dynamic batching on a compute-bound model (``mlp_wide``, 784 → 4096 → 4096 →
+10), where one model call on 32 rows costs far less than 32 calls on one:
+
+1. one aiaas inference server, one model version, several deployments of it: one with
+   batching off and one per ``--batch-configs`` entry (``SIZE:DELAY_MS``, default ``32:2``);
+2. waits until ``GET /v2/models/<deployment>`` reports each deployment's batching settings
+   (the server reads them from the database), checks each reply against ONNX Runtime;
+3. drives each deployment in turn with the same load generator, single-row requests, at
+   each concurrency, and reads the batch-size distribution and per-batch compute time from
+   ``GET /v2/models/<deployment>/stats`` (``batch_stats``) around each load run;
+4. runs the baseline on the same model at the highest concurrency, for reference;
+5. writes ``serving-batching-<date>.md`` (and its JSON) beside the other report.
+
 Servers run in the interpreter running this script (the project's virtualenv), so both get
 uvicorn with uvloop and httptools; load generators run in their own processes. The machine
 should be otherwise idle: the generator shares its cores with the server.
 
 Examples:
     .venv/bin/python benchmarks/serving.py                 # default: -d 10 -w 3, c = 1 and 32
+    .venv/bin/python benchmarks/serving.py --scenario batching -d 8 -w 3
+    .venv/bin/python benchmarks/serving.py --scenario batching --batch-configs 32:2 64:2 32:5
     .venv/bin/python benchmarks/serving.py --quick         # a smoke run of a few seconds per cell
     .venv/bin/python benchmarks/serving.py -g aiohttp wrk  # add wrk (apt-get install wrk)
     .venv/bin/python benchmarks/serving.py --profile --py-spy /tmp/venv-pyspy/bin/py-spy
@@ -32,6 +49,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import datetime
 import json
@@ -63,6 +81,7 @@ from reference_models import ReferenceModel
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SERVERS = ("baseline", "aiaas")
+SCENARIOS = ("serving", "batching")
 GENERATORS = {"aiohttp": HERE / "load.py", "wrk": HERE / "wrk.py"}
 #: How often the cold-start probe retries (the peer harness's interval, for comparable figures).
 _PROBE_INTERVAL_S = 0.05
@@ -162,8 +181,12 @@ def baseline_spec(model: ReferenceModel) -> ServerSpec:
     )
 
 
-def aiaas_spec(model: ReferenceModel, home: Path) -> ServerSpec:
-    """The aiaas inference server on ``home``, which :func:`prepare_aiaas_home` filled."""
+def aiaas_spec(model: ReferenceModel, home: Path, deployment: str | None = None) -> ServerSpec:
+    """The aiaas inference server on ``home``, which :func:`prepare_aiaas_home` filled.
+
+    Requests go to ``deployment`` (default: the deployment named after the model).
+    """
+    deployment = deployment or model.name
     body = {
         "inputs": [
             {"name": model.input_name, "datatype": "FP32", "shape": [1, len(model.row)], "data": model.row}
@@ -178,7 +201,7 @@ def aiaas_spec(model: ReferenceModel, home: Path) -> ServerSpec:
         argv=[sys.executable, "-m", "aiaas.serving", "--port", "{port}"],
         env=_clean_env(AIAAS_HOME=str(home)),
         cwd=REPO,
-        path=f"/v2/models/{model.name}/infer",
+        path=f"/v2/models/{deployment}/infer",
         body=json.dumps(body).encode(),
         predictions=lambda reply: reply["outputs"][0]["data"],
     )
@@ -419,6 +442,215 @@ def profile(spec: ServerSpec, pid: int, url: str, payload: Path, args: argparse.
     return head + "\n\n" + profile_summary.render(summary, top=args.profile_top, duration_s=seconds)
 
 
+# -- the batching scenario -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """The ``/v2/models/<deployment>/stats`` counters the batching table reads.
+
+    ``batches`` maps a batch size (rows per model call) to how many calls ran that size and
+    their total compute time in ns. The counters only grow, so the difference of two
+    snapshots is what happened between them.
+    """
+
+    batches: dict[int, tuple[int, int]] = field(default_factory=dict)
+    requests: int = 0
+    #: Summed time of the answered requests inside the model's dispatch: waiting for a model
+    #: call plus running it. (The stats' own ``queue`` is not comparable across deployments:
+    #: a batched request records its batch's run time there too, and zero as compute.)
+    server_ns: int = 0
+
+    def __sub__(self, before: BatchStats) -> BatchStats:
+        batches = {}
+        for size, (count, ns) in self.batches.items():
+            count0, ns0 = before.batches.get(size, (0, 0))
+            if count > count0:
+                batches[size] = (count - count0, ns - ns0)
+        return BatchStats(
+            batches=batches,
+            requests=self.requests - before.requests,
+            server_ns=self.server_ns - before.server_ns,
+        )
+
+    @property
+    def executions(self) -> int:
+        return sum(count for count, _ in self.batches.values())
+
+    @property
+    def rows(self) -> int:
+        return sum(size * count for size, (count, _) in self.batches.items())
+
+
+@dataclass
+class BatchingRun:
+    """One load run against one deployment, with what the server says it batched."""
+
+    deployment: str
+    batching: dict[str, Any]
+    run: LoadRun
+    stats: BatchStats
+
+
+@dataclass
+class BatchingResult:
+    """Everything the batching scenario measured."""
+
+    model: str
+    baseline: ServerResult | None = None
+    runs: list[BatchingRun] = field(default_factory=list)
+    reply_ok: dict[str, bool] = field(default_factory=dict)
+    error: str | None = None
+
+
+def parse_batch_config(text: str) -> dict[str, Any]:
+    """``"32:2"`` → the batching settings of a deployment: max batch size 32, 2 ms delay."""
+    try:
+        size, delay = text.split(":")
+        config = {"enabled": True, "max_batch_size": int(size), "max_queue_delay_ms": float(delay)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SIZE:DELAY_MS such as 32:2, got {text!r}") from None
+    return config
+
+
+def batching_deployments(model: str, configs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Deployment name → batching settings: batching off first, then one per config."""
+    out: dict[str, dict[str, Any]] = {f"{model}-unbatched": {"enabled": False}}
+    for c in configs:
+        out[f"{model}-batched-{c['max_batch_size']}-{c['max_queue_delay_ms']:g}ms"] = c
+    return out
+
+
+def prepare_batching_home(home: Path, model: ReferenceModel, deployments: dict[str, dict[str, Any]]) -> None:
+    """Register ``model`` once and deploy that one version under every name of ``deployments``.
+
+    One version and one server for all of them, so the deployments differ in their batching
+    settings alone.
+    """
+    from aiaas.formats import package_model
+    from aiaas.registry import Registry
+    from aiaas.serving import DeploymentService
+    from aiaas.store import Database, open_artifact_store
+
+    home.mkdir(parents=True, exist_ok=True)
+    db = Database(f"sqlite:///{home / 'aiaas.db'}")
+    try:
+        db.upgrade()
+        registry = Registry(db, open_artifact_store(str(home / "artifacts")))
+        example = np.asarray([model.row], dtype=np.float32)
+        version = registry.register_version(model.name, package_model(model.onnx_path, example))
+        service = DeploymentService(registry)
+        for name, batching in deployments.items():
+            service.create(name, model=model.name, version=version.version, batching=batching)
+    finally:
+        db.dispose()
+
+
+def get_json(url: str, timeout_s: float = 5.0) -> Any:
+    """One GET whose reply is JSON; urllib raises on non-2xx."""
+    with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+        return json.loads(reply.read())
+
+
+def wait_for_batching(port: int, deployment: str, expected: dict[str, Any], timeout_s: float) -> None:
+    """Wait until the server reports ``expected`` as the deployment's batching settings.
+
+    What was written to the database is only what the server should do; the table must
+    describe what it does, so every setting given is checked against ``parameters.batching``.
+
+    Raises:
+        RuntimeError: the settings were not reported within ``timeout_s``.
+    """
+    url = f"http://127.0.0.1:{port}/v2/models/{deployment}"
+    seen: Any = None
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        try:
+            seen = get_json(url).get("parameters", {}).get("batching")
+            if isinstance(seen, dict) and all(seen.get(k) == v for k, v in expected.items()):
+                return
+        except (OSError, urllib.error.URLError, ValueError):
+            pass
+        time.sleep(_PROBE_INTERVAL_S)
+    raise RuntimeError(f"{deployment}: batching never reported as {expected}; last seen {seen}")
+
+
+def batch_stats(port: int, deployment: str) -> BatchStats:
+    """The deployment's counters now, summed over its versions (there is one here)."""
+    reply = get_json(f"http://127.0.0.1:{port}/v2/models/{deployment}/stats")
+    batches: dict[int, tuple[int, int]] = {}
+    requests = server_ns = 0
+    for entry in reply["model_stats"]:
+        for b in entry["batch_stats"]:
+            count, ns = batches.get(int(b["batch_size"]), (0, 0))
+            batches[int(b["batch_size"])] = (
+                count + b["compute_infer"]["count"],
+                ns + b["compute_infer"]["ns"],
+            )
+        requests += entry["inference_stats"]["success"]["count"]
+        server_ns += entry["inference_stats"]["success"]["ns"]
+    return BatchStats(batches, requests, server_ns)
+
+
+def bench_batching(model: ReferenceModel, args: argparse.Namespace, scratch: Path) -> BatchingResult:
+    """Batching off against each batching config: one server, one model, load on one at a time."""
+    result = BatchingResult(model=model.name)
+    deployments = batching_deployments(model.name, args.batch_configs)
+    home = scratch / f"aiaas-home-{model.name}-batching"
+    shutil.rmtree(home, ignore_errors=True)
+    prepare_batching_home(home, model, deployments)
+    specs = {name: aiaas_spec(model, home, name) for name in deployments}
+    first = next(iter(specs.values()))
+    log = scratch / f"aiaas-{model.name}-batching.log"
+    print(f"== aiaas / {model.name}: {' '.join(first.argv)}; deployments {list(deployments)}", flush=True)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc, port, cold_s, _ = start(first, log, args.start_timeout)
+        print(f"   up in {cold_s:.2f}s", flush=True)
+        for name, spec in specs.items():
+            wait_for_batching(port, name, deployments[name], args.start_timeout)
+            _, reply = post(spec.url(port), spec.body)
+            result.reply_ok[name] = check_reply(spec, reply)
+            if not result.reply_ok[name]:
+                print(
+                    f"   WARNING: {name} reply does not match the model's output: {reply[:200]!r}", flush=True
+                )
+        for name, spec in specs.items():
+            payload = scratch / f"aiaas-{name}.json"
+            payload.write_bytes(spec.body)
+            for generator in args.generators:
+                for concurrency in args.concurrency:
+                    # Counters are read around the whole load run, warm-up included: the
+                    # server cannot tell the generator's phases apart.
+                    before = batch_stats(port, name)
+                    run = run_load(
+                        generator, spec.url(port), payload, concurrency, args.duration, args.warmup
+                    )
+                    stats = batch_stats(port, name) - before
+                    result.runs.append(BatchingRun(name, deployments[name], run, stats))
+                    mean_rows = stats.rows / stats.executions if stats.executions else 0.0
+                    print(
+                        f"   {name:32} {generator:7} c={concurrency:<3} {run.rps:>8.1f} req/s  "
+                        f"p50 {run.p50_ms} ms  p99 {run.p99_ms} ms  errors {run.errors}  "
+                        f"mean batch {mean_rows:.1f} rows",
+                        flush=True,
+                    )
+                    time.sleep(_SETTLE_S)
+    except (RuntimeError, OSError, urllib.error.URLError) as exc:
+        result.error = str(exc)
+        print(f"   FAILED: {exc}", flush=True)
+    finally:
+        if proc is not None:
+            stop(proc)
+        time.sleep(_SETTLE_S)
+    if "baseline" in args.servers:
+        # For reference only: the baseline runs each request alone, at the highest concurrency.
+        base_args = copy.copy(args)
+        base_args.concurrency, base_args.cold_starts, base_args.profile = [max(args.concurrency)], 1, False
+        result.baseline = bench_server(baseline_spec(model), base_args, scratch)
+    return result
+
+
 # -- report ----------------------------------------------------------------------------
 
 
@@ -514,6 +746,136 @@ def render_report(results: list[ServerResult], args: argparse.Namespace, meta: d
         lines += ["", "## Profiles (py-spy, separate run under load; not part of the table)"]
         for r in profiled:
             lines += ["", f"### {r.server} / {r.model}", "", r.profile or ""]
+    return "\n".join(lines) + "\n"
+
+
+def _size_buckets(batches: dict[int, tuple[int, int]]) -> list[tuple[str, int, int, int]]:
+    """Batch sizes grouped by power of two: (label, model calls, rows, compute ns) each.
+
+    A closed loop of 32 clients makes batches of every size near the top; one line per
+    size would drown the shape of the distribution.
+    """
+    groups: dict[int, list[int]] = {}
+    for size in sorted(batches):
+        groups.setdefault(size.bit_length(), []).append(size)
+    out = []
+    for sizes in groups.values():
+        label = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+        calls = sum(batches[s][0] for s in sizes)
+        rows = sum(s * batches[s][0] for s in sizes)
+        out.append((label, calls, rows, sum(batches[s][1] for s in sizes)))
+    return out
+
+
+def _batching_label(batching: dict[str, Any]) -> str:
+    if not batching.get("enabled"):
+        return "off"
+    return f"max {batching['max_batch_size']}, {batching['max_queue_delay_ms']:g} ms"
+
+
+def render_batching_report(result: BatchingResult, args: argparse.Namespace, meta: dict[str, str]) -> str:
+    """The batching report: throughput against batching off, then what the server batched."""
+    top = max(args.concurrency)
+    unbatched = {
+        (r.run.generator, r.run.concurrency): r.run for r in result.runs if not r.batching.get("enabled")
+    }
+    lines = [
+        f"# Serving benchmark: dynamic batching, {meta['date']}"
+        + (" (quick run: not for comparison)" if args.quick else ""),
+        "",
+        f"aiaas {meta['aiaas']} ({meta['commit']}), {meta['machine']}. Model `{result.model}` "
+        "(784 → 4096 → 4096 → 10, ONNX, dynamic batch axis), one version deployed several times on one "
+        "inference server, differing only in batching. Single-row V2 requests, closed loop, "
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up per cell; one deployment under load "
+        "at a time.",
+        "",
+        f"Target (issue #4): at c={top}, batching on gives ≥ {args.batching_target:g}x the req/s of batching "
+        "off. Rows marked ⚠ miss it.",
+        "",
+        "## This run",
+        "",
+        "req/s vs unbatched: this row ÷ the batching-off row of the same generator and concurrency. "
+        "Model calls, rows per call, model ms and compute come from `GET /v2/models/<deployment>/stats`, "
+        "read before and after each load run (warm-up included). Model ms/req: mean time a request spent "
+        "waiting for its model call and in it (`inference_stats.success`; the rest of its latency is HTTP, "
+        "JSON and the event loop); compute ms/call: mean run time of one model call (`batch_stats`).",
+        "",
+        "| server | deployment | batching | gen | c | req/s | p50 ms | p99 ms | errors | req/s vs unbatched "
+        "| model calls | rows per call | model ms/req | compute ms/call |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result.runs:
+        run, st = r.run, r.stats
+        base = unbatched.get((run.generator, run.concurrency))
+        low = (
+            r.batching.get("enabled")
+            and run.concurrency == top
+            and base is not None
+            and run.rps < args.batching_target * base.rps
+        )
+        rows_per_call = st.rows / st.executions if st.executions else None
+        model_ms = st.server_ns / st.requests / 1e6 if st.requests else None
+        compute_ms = sum(ns for _, ns in st.batches.values()) / st.executions / 1e6 if st.executions else None
+        lines.append(
+            f"| aiaas | {r.deployment} | {_batching_label(r.batching)} | {run.generator} | "
+            f"{run.concurrency} | {run.rps:,.0f} | {_fmt(run.p50_ms)} | {_fmt(run.p99_ms)} | {run.errors} | "
+            f"{_ratio(run.rps, base.rps if base else None)}{' ⚠' if low else ''} | {st.executions:,} | "
+            f"{_fmt(rows_per_call, 1)} | {_fmt(model_ms)} | {_fmt(compute_ms)} |"
+        )
+    if result.baseline is not None:
+        b = result.baseline
+        if b.error and not b.runs:
+            lines.append(
+                f"| baseline | | one call per request | | {top} | failed: see below | | | | | | | | |"
+            )
+        for run in b.runs:
+            base = unbatched.get((run.generator, run.concurrency))
+            lines.append(
+                f"| baseline | | one call per request | {run.generator} | {run.concurrency} | "
+                f"{run.rps:,.0f} | {_fmt(run.p50_ms)} | {_fmt(run.p99_ms)} | {run.errors} | "
+                f"{_ratio(run.rps, base.rps if base else None)} | | | | |"
+            )
+    lines += [
+        "",
+        "### Batch sizes",
+        "",
+        "Model calls by rows per call (sizes grouped by power of two), from `batch_stats`. ms per row = "
+        "compute of those calls ÷ their rows: what batching saves is the gap between the size-1 line and "
+        "the others.",
+        "",
+        "| deployment | gen | c | rows per call | calls | share of rows | ms per call | ms per row |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in result.runs:
+        total_rows = r.stats.rows
+        for label, calls, rows, ns in _size_buckets(r.stats.batches):
+            lines.append(
+                f"| {r.deployment} | {r.run.generator} | {r.run.concurrency} | {label} | {calls:,} | "
+                f"{100 * rows / total_rows:.1f}% | {ns / calls / 1e6:.2f} | {ns / rows / 1e6:.2f} |"
+            )
+    reply = ", ".join(f"{name} {'yes' if ok else '**no**'}" for name, ok in result.reply_ok.items())
+    lines += [
+        "",
+        "## How this was run",
+        "",
+        f"* Command: `{meta['command']}`",
+        f"* Versions: {meta['versions']}.",
+        "* aiaas: `python -m aiaas.serving` on a fresh `AIAAS_HOME` (SQLite + file artifacts); the model "
+        "registered once and deployed under each name above through `DeploymentService.create(..., "
+        "batching=...)`; each deployment's `parameters.batching` checked on `GET /v2/models/<deployment>` "
+        "before any load; server defaults otherwise (one ONNX Runtime intra-op thread per model).",
+        f"* Replies checked against ONNX Runtime's output: {reply or 'none (the server failed)'}.",
+        "* baseline: `benchmarks/baseline_fastapi_ort.py` on the same model (ONNX Runtime defaults, every "
+        "request its own model call), for reference.",
+        "* Load: `benchmarks/load.py` (aiohttp) in its own process on the same cores as the server.",
+    ]
+    failures = [(name, err) for name, err in (("aiaas", result.error),) if err]
+    if result.baseline is not None and result.baseline.error:
+        failures.append(("baseline", result.baseline.error))
+    if failures:
+        lines += ["", "## Failures", ""]
+        for name, err in failures:
+            lines += [f"### {name}", "", "```", err, "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -631,10 +993,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="load generators (default: aiohttp; wrk needs the wrk binary)",
     )
     parser.add_argument(
+        "--scenario",
+        dest="scenarios",
+        nargs="+",
+        choices=SCENARIOS,
+        default=list(SCENARIOS),
+        help="serving: aiaas against the baseline; batching: batching on against off (default: both)",
+    )
+    parser.add_argument(
         "--models",
         nargs="+",
-        choices=reference_models.MODEL_NAMES,
-        default=list(reference_models.MODEL_NAMES),
+        choices=reference_models.PEER_MODELS,
+        default=list(reference_models.PEER_MODELS),
+        help="models of the serving scenario (the batching one always uses mlp_wide)",
+    )
+    parser.add_argument(
+        "--batch-configs",
+        nargs="+",
+        type=parse_batch_config,
+        default=[parse_batch_config("32:2")],
+        metavar="SIZE:DELAY_MS",
+        help="batching scenario: one batched deployment per entry (default: 32:2)",
+    )
+    parser.add_argument(
+        "--batching-target",
+        type=float,
+        default=3.0,
+        help="batched ÷ unbatched req/s at the highest -c to flag below (3.0)",
     )
     parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
     parser.add_argument("--cold-starts", type=int, default=3, help="launches timed per server (default 3)")
@@ -650,7 +1035,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--target-ratio", type=float, default=0.8, help="req/s vs baseline to flag below (0.8)"
     )
     parser.add_argument(
-        "-o", "--output", type=Path, help="report path (default benchmarks/results/serving-<date>.md)"
+        "-o",
+        "--output",
+        type=Path,
+        help="serving report path (default benchmarks/results/serving-<date>.md)",
+    )
+    parser.add_argument(
+        "--batching-output",
+        type=Path,
+        help="batching report path (default: serving-batching-<date>.md beside the serving report)",
     )
     parser.add_argument(
         "--workdir", type=Path, help="keep models, homes, logs and profiles here (default: temp dir)"
@@ -681,37 +1074,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     meta = run_metadata(argv)
-    output = args.output or HERE / "results" / f"serving-{meta['date']}{'-quick' if args.quick else ''}.md"
+    suffix = "-quick" if args.quick else ""
+    output = args.output or HERE / "results" / f"serving-{meta['date']}{suffix}.md"
+    batching_output = args.batching_output or output.parent / f"serving-batching-{meta['date']}{suffix}.md"
     # Raw profiles go beside the report: the scratch folder is deleted at the end.
     args.profile_dir = output.parent / f"{output.stem}-profiles"
+    failed = False
     with tempfile.TemporaryDirectory(prefix="aiaas-bench-") as tmp:
         scratch = args.workdir or Path(tmp)
         scratch.mkdir(parents=True, exist_ok=True)
-        print(f"building reference models {args.models} in {scratch}", flush=True)
-        models = reference_models.build(scratch / "models", tuple(args.models))
-        results: list[ServerResult] = []
-        for name in args.models:
-            for server in args.servers:
-                if server == "baseline":
-                    spec = baseline_spec(models[name])
-                else:
-                    home = scratch / f"aiaas-home-{name}"
-                    shutil.rmtree(home, ignore_errors=True)
-                    prepare_aiaas_home(home, models[name])
-                    spec = aiaas_spec(models[name], home)
-                results.append(bench_server(spec, args, scratch))
-        report = render_report(results, args, meta)
+        names = list(args.models) if "serving" in args.scenarios else []
+        if "batching" in args.scenarios:
+            names.append(reference_models.BATCHING_MODEL)
+        print(f"building reference models {names} in {scratch}", flush=True)
+        models = reference_models.build(scratch / "models", tuple(names))
+        if "serving" in args.scenarios:
+            results = [bench_server(spec, args, scratch) for spec in serving_specs(models, args, scratch)]
+            raw: dict[str, Any] = {
+                "results": [dataclasses.asdict(r) | {"cold_start_s": r.cold_start_s} for r in results]
+            }
+            write_report(output, render_report(results, args, meta), raw, args, meta)
+            failed |= any(r.error or r.reply_ok is False for r in results)
+        if "batching" in args.scenarios:
+            batching = bench_batching(models[reference_models.BATCHING_MODEL], args, scratch)
+            write_report(
+                batching_output,
+                render_batching_report(batching, args, meta),
+                {"batching": dataclasses.asdict(batching)},
+                args,
+                meta,
+            )
+            failed |= bool(batching.error) or not all(batching.reply_ok.values())
+            failed |= batching.baseline is not None and bool(
+                batching.baseline.error or batching.baseline.reply_ok is False
+            )
+    return 1 if failed else 0
+
+
+def serving_specs(
+    models: dict[str, ReferenceModel], args: argparse.Namespace, scratch: Path
+) -> list[ServerSpec]:
+    """The serving scenario's servers, model by model; each aiaas one gets a fresh home."""
+    specs = []
+    for name in args.models:
+        for server in args.servers:
+            if server == "baseline":
+                specs.append(baseline_spec(models[name]))
+            else:
+                home = scratch / f"aiaas-home-{name}"
+                shutil.rmtree(home, ignore_errors=True)
+                prepare_aiaas_home(home, models[name])
+                specs.append(aiaas_spec(models[name], home))
+    return specs
+
+
+def write_report(
+    output: Path, report: str, raw: dict[str, Any], args: argparse.Namespace, meta: dict[str, str]
+) -> None:
+    """Write the markdown report and its raw figures (``.json`` beside it), and print it."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
-    raw: dict[str, Any] = {
-        "meta": meta,
-        "args": {k: str(v) for k, v in vars(args).items()},
-        "results": [dataclasses.asdict(r) | {"cold_start_s": r.cold_start_s} for r in results],
-    }
-    output.with_suffix(".json").write_text(json.dumps(raw, indent=1) + "\n")
+    everything = {"meta": meta, "args": {k: str(v) for k, v in vars(args).items()}, **raw}
+    output.with_suffix(".json").write_text(json.dumps(everything, indent=1) + "\n")
     print("\n" + report)
-    print(f"report written to {output} (raw: {output.with_suffix('.json').name})")
-    return 1 if any(r.error or r.reply_ok is False for r in results) else 0
+    print(f"report written to {output} (raw: {output.with_suffix('.json').name})", flush=True)
 
 
 if __name__ == "__main__":
