@@ -38,6 +38,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "error_class",
+    "error_class_for_status",
 ]
 
 
@@ -143,3 +144,25 @@ _BY_CODE: dict[str, type[AiaasError]] = {
 def error_class(code: str) -> type[AiaasError]:
     """The exception class for a wire error code; unknown codes fall back to the base."""
     return _BY_CODE.get(code, AiaasError)
+
+
+# Where an error arrives with a status but no code (the inference protocols' {"error": msg},
+# a framework's own 404), the status alone says the kind; 409 and 500 are ambiguous and
+# fall back to Conflict and the base class.
+_BY_STATUS: dict[int, type[AiaasError]] = {
+    400: InvalidArgument,
+    401: Unauthenticated,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: InvalidArgument,
+    429: ResourceExhausted,
+    503: Unavailable,
+    504: DeadlineExceeded,
+}
+
+
+def error_class_for_status(status: int) -> type[AiaasError]:
+    """The exception class for an HTTP error status that came without a code."""
+    return _BY_STATUS.get(status, AiaasError)

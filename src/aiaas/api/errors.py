@@ -13,13 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound
+from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, error_class_for_status
 
 __all__ = ["install_error_handlers"]
 
 log = logging.getLogger("aiaas.api")
-
-_BY_STATUS: dict[int, type[AiaasError]] = {404: NotFound}
 
 
 def _respond(error: AiaasError) -> JSONResponse:
@@ -50,7 +48,7 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    cls = _BY_STATUS.get(exc.status_code, AiaasError)
+    cls = error_class_for_status(exc.status_code)
     message = str(exc.detail)
     if exc.status_code in (404, 405):
         message = f"{message}: {request.method} {request.url.path}; the API is listed at /docs"

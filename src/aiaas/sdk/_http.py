@@ -7,31 +7,9 @@ from typing import Any
 import httpx
 import orjson
 
-from aiaas.errors import (
-    AiaasError,
-    DeadlineExceeded,
-    InvalidArgument,
-    NotFound,
-    PayloadTooLarge,
-    ResourceExhausted,
-    Unauthenticated,
-    Unavailable,
-    error_class,
-)
+from aiaas.errors import Unavailable, error_class, error_class_for_status
 
 __all__ = ["raise_for_error", "request"]
-
-# The inference protocols carry only a message ({"error": "..."}); their status says the kind.
-_BY_STATUS: dict[int, type[AiaasError]] = {
-    400: InvalidArgument,
-    401: Unauthenticated,
-    404: NotFound,
-    413: PayloadTooLarge,
-    422: InvalidArgument,
-    429: ResourceExhausted,
-    503: Unavailable,
-    504: DeadlineExceeded,
-}
 
 
 def raise_for_error(response: httpx.Response) -> None:
@@ -47,7 +25,7 @@ def raise_for_error(response: httpx.Response) -> None:
         cls = error_class(str(error["code"]))
         raise cls(str(error.get("message", "")), details=error.get("details") or {})
     message = error if isinstance(error, str) else response.text[:500] or response.reason_phrase
-    cls = _BY_STATUS.get(response.status_code, AiaasError)
+    cls = error_class_for_status(response.status_code)
     raise cls(f"{message} (HTTP {response.status_code} from {response.request.url})")
 
 
