@@ -18,7 +18,16 @@ from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.formats import ModelPackage, OnnxModel, decode_tensors, encode_tensors
 from aiaas.registry.entities import Alias, Comparison, Model, ModelVersion, OutputAgreement
 from aiaas.registry.names import check_alias_name, check_name
-from aiaas.store import AliasRow, ArtifactStore, Database, DeploymentRow, ModelRow, ModelVersionRow, utcnow
+from aiaas.store import (
+    AliasRow,
+    ArtifactStore,
+    Database,
+    DeploymentRow,
+    ModelRow,
+    ModelVersionRow,
+    model_row,
+    utcnow,
+)
 
 __all__ = ["Registry", "VersionRef"]
 
@@ -59,7 +68,7 @@ class Registry:
 
     def get_model(self, name: str) -> Model:
         with self.db.transaction() as s:
-            return _model(self._model_row(s, name))
+            return _model(model_row(s, name))
 
     def list_models(self) -> list[Model]:
         with self.db.transaction() as s:
@@ -70,7 +79,7 @@ class Registry:
         self, name: str, *, description: str | None = None, tags: dict[str, Any] | None = None
     ) -> Model:
         with self.db.transaction() as s:
-            row = self._model_row(s, name)
+            row = model_row(s, name)
             if description is not None:
                 row.description = description
             if tags is not None:
@@ -82,7 +91,7 @@ class Registry:
     def delete_model(self, name: str) -> None:
         """Delete a model and all its versions, unless a deployment serves it."""
         with self.db.transaction() as s:
-            row = self._model_row(s, name)
+            row = model_row(s, name)
             used = s.scalars(select(DeploymentRow.name).where(DeploymentRow.model_id == row.id)).all()
             if used:
                 raise Conflict(
@@ -157,14 +166,14 @@ class Registry:
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         with self.db.transaction() as s:
-            model = self._model_row(s, name)
+            model = model_row(s, name)
             aliases = _aliases_by_version(model)
             return [_version(v, name, aliases.get(v.version, ())) for v in model.versions]
 
     def get_version(self, name: str, ref: VersionRef) -> ModelVersion:
         """A version by number, alias or ``"latest"``."""
         with self.db.transaction() as s:
-            model = self._model_row(s, name)
+            model = model_row(s, name)
             row = self._version_row(s, model, self._resolve(model, ref))
             return _version(row, name, _aliases_by_version(model).get(row.version, ()))
 
@@ -174,7 +183,7 @@ class Registry:
 
     def archive_version(self, name: str, version: int) -> ModelVersion:
         with self.db.transaction() as s:
-            model = self._model_row(s, name)
+            model = model_row(s, name)
             row = self._version_row(s, model, version)
             self._refuse_if_deployed(s, model, version, "archive")
             row.status = "archived"
@@ -183,7 +192,7 @@ class Registry:
 
     def delete_version(self, name: str, version: int) -> None:
         with self.db.transaction() as s:
-            model = self._model_row(s, name)
+            model = model_row(s, name)
             row = self._version_row(s, model, version)
             self._refuse_if_deployed(s, model, version, "delete")
             pointing = [a.name for a in model.aliases if a.version == version]
@@ -200,7 +209,7 @@ class Registry:
         """Point ``alias`` at ``version``; deployments following the alias switch to it."""
         check_alias_name(alias)
         with self.db.transaction() as s:
-            model = self._model_row(s, name)
+            model = model_row(s, name)
             target = self._version_row(s, model, version)
             if target.status != "ready":
                 raise Conflict(
@@ -221,11 +230,11 @@ class Registry:
 
     def list_aliases(self, name: str) -> list[Alias]:
         with self.db.transaction() as s:
-            return [_alias(a, name) for a in self._model_row(s, name).aliases]
+            return [_alias(a, name) for a in model_row(s, name).aliases]
 
     def delete_alias(self, name: str, alias: str) -> None:
         with self.db.transaction() as s:
-            model = self._model_row(s, name)
+            model = model_row(s, name)
             row = next((a for a in model.aliases if a.name == alias), None)
             if row is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}", details={"alias": alias})
@@ -271,14 +280,7 @@ class Registry:
 
     def resolve_version(self, name: str, ref: VersionRef) -> int:
         with self.db.transaction() as s:
-            return self._resolve(self._model_row(s, name), ref)
-
-    @staticmethod
-    def _model_row(s: Session, name: str) -> ModelRow:
-        row = s.scalar(select(ModelRow).where(ModelRow.name == name))
-        if row is None:
-            raise NotFound(f"model {name!r} not found", details={"model": name})
-        return row
+            return self._resolve(model_row(s, name), ref)
 
     @staticmethod
     def _version_row(s: Session, model: ModelRow, version: int) -> ModelVersionRow:

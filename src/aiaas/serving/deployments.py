@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.registry import Registry, check_alias_name, check_name
-from aiaas.store import DeploymentRow, ModelRow, ModelVersionRow, utcnow
+from aiaas.store import DeploymentRow, ModelRow, ModelVersionRow, model_row, utcnow
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
@@ -194,15 +194,15 @@ class DeploymentService:
             with self.db.transaction() as s:
                 if s.scalar(select(DeploymentRow.id).where(DeploymentRow.name == name)) is not None:
                     raise exists
-                model_row = _model_row(s, model)
-                version, alias = self._check_target(s, model_row, version, alias)
-                row = DeploymentRow(name=name, model_id=model_row.id, version=version, alias=alias)
+                served_model = model_row(s, model)
+                version, alias = self._check_target(s, served_model, version, alias)
+                row = DeploymentRow(name=name, model_id=served_model.id, version=version, alias=alias)
                 _apply(row, settings)
-                _check_routes(row, model_row)
+                _check_routes(row, served_model)
                 s.add(row)
                 self.db.bump_revision(s)
                 s.flush()
-                return _deployment(row, model_row)
+                return _deployment(row, served_model)
         except IntegrityError:  # created by a concurrent request between the check and the insert
             raise exists from None
 
@@ -535,13 +535,6 @@ def _inputs(version: ModelVersionRow) -> list[Any]:
 
 
 # -- reading rows -------------------------------------------------------------------------------
-
-
-def _model_row(s: Session, name: str) -> ModelRow:
-    row = s.scalar(select(ModelRow).where(ModelRow.name == name))
-    if row is None:
-        raise NotFound(f"model {name!r} not found", details={"model": name})
-    return row
 
 
 def _deployment_row(s: Session, name: str) -> DeploymentRow:

@@ -243,8 +243,8 @@ class ModelPool:
         try:
             target = self.deployments.target(deployment, version)
         except SQLAlchemyError as exc:
-            # Only OperationalError arrives as Unavailable; a damaged SQLite file raises
-            # DatabaseError, which is just as much "the DB cannot answer now".
+            # Connection and damaged-file errors already arrive as Unavailable from the
+            # store; any other DB error here is just as much "the DB cannot answer now".
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise Unavailable(
                 f"cannot resolve version {version} of deployment {deployment!r}: metadata "

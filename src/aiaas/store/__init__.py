@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiaas.store.artifacts import ArtifactStore, FileArtifactStore, open_artifact_store
 from aiaas.store.database import Database
+from aiaas.store.queries import model_row
 from aiaas.store.tables import (
     AliasRow,
     Base,
@@ -24,6 +25,7 @@ __all__ = [
     "ModelRow",
     "ModelVersionRow",
     "StateRevisionRow",
+    "model_row",
     "open_artifact_store",
     "utcnow",
 ]
