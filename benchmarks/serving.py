@@ -213,21 +213,7 @@ def prepare_aiaas_home(home: Path, model: ReferenceModel) -> None:
     Each model gets its own home so that each aiaas process, like each baseline process,
     loads and serves exactly one model: cold start and memory then compare one to one.
     """
-    from aiaas.formats import package_model
-    from aiaas.registry import Registry
-    from aiaas.serving import DeploymentService
-    from aiaas.store import Database, open_artifact_store
-
-    home.mkdir(parents=True, exist_ok=True)
-    db = Database(f"sqlite:///{home / 'aiaas.db'}")
-    try:
-        db.upgrade()
-        registry = Registry(db, open_artifact_store(str(home / "artifacts")))
-        example = np.asarray([model.row], dtype=np.float32)
-        version = registry.register_version(model.name, package_model(model.onnx_path, example))
-        DeploymentService(registry).create(model.name, model=model.name, version=version.version)
-    finally:
-        db.dispose()
+    prepare_batching_home(home, model, {model.name: {}})
 
 
 def _clean_env(**extra: str) -> dict[str, str]:

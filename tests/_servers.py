@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -78,9 +79,8 @@ def spawn(
         [sys.executable, *args], env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=os.getcwd()
     )
     handle.close()
-    server = ServerProcess(
-        proc=proc, url=ready_url.split("/", 3)[0] + "//" + ready_url.split("/")[2], log=log, args=args
-    )
+    origin = urlsplit(ready_url)
+    server = ServerProcess(proc=proc, url=f"{origin.scheme}://{origin.netloc}", log=log, args=args)
 
     def ready() -> bool:
         if proc.poll() is not None:

@@ -4,7 +4,6 @@ and real server processes on free ports."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,11 +33,6 @@ def _pg_reachable() -> str | None:
 
 def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
-
-
-@pytest.fixture(scope="session")
-def pg_skip_reason() -> str | None:
-    return _pg_reachable()
 
 
 @pytest.fixture
@@ -98,8 +92,3 @@ def server_environment(home: Path, database_url: str) -> dict[str, str]:
 def server_env(home: Path, database_url: str) -> dict[str, str]:
     """Environment for server subprocesses: this test's home and database, nothing inherited."""
     return server_environment(home, database_url)
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
