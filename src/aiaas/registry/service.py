@@ -112,6 +112,7 @@ class Registry:
         description: str = "",
         source: str = "",
         parent_version: int | None = None,
+        lineage: dict[str, Any] | None = None,
     ) -> ModelVersion:
         """Store the artifact, then record the next version number (creating the model).
 
@@ -121,6 +122,7 @@ class Registry:
         check_name(name)
         _check_json_dict(metrics, "metrics")
         _check_json_dict(params, "params")
+        _check_json_dict(lineage, "lineage")
         package.check()
         digest = self.artifacts.put(package.onnx)
         example = encode_tensors(package.example)
@@ -156,6 +158,7 @@ class Registry:
                         description=description,
                         source=source,
                         parent_version=parent_version,
+                        lineage=lineage,
                     )
                     s.add(row)
                     s.flush()
@@ -394,6 +397,7 @@ def _version(row: ModelVersionRow, model: str, aliases: tuple[str, ...]) -> Mode
         parent_version=row.parent_version,
         created_at=row.created_at,
         aliases=aliases,
+        lineage=dict(row.lineage) if row.lineage is not None else None,
     )
 
 

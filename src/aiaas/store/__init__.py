@@ -12,6 +12,9 @@ from aiaas.store.tables import (
     ModelRow,
     ModelVersionRow,
     StateRevisionRow,
+    TrainingJobLogRow,
+    TrainingJobMetricRow,
+    TrainingJobRow,
     utcnow,
 )
 
@@ -25,6 +28,9 @@ __all__ = [
     "ModelRow",
     "ModelVersionRow",
     "StateRevisionRow",
+    "TrainingJobLogRow",
+    "TrainingJobMetricRow",
+    "TrainingJobRow",
     "model_row",
     "open_artifact_store",
     "utcnow",
