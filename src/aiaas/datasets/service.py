@@ -128,7 +128,7 @@ class DatasetService:
                 with self.db.transaction() as s:
                     dataset = s.scalar(select(DatasetRow).where(DatasetRow.name == name))
                     if dataset is None:
-                        dataset = DatasetRow(name=name, description="", tags={})
+                        dataset = DatasetRow(name=name, description=description, tags={})
                         s.add(dataset)
                         s.flush()
                     # Writing the dataset row first takes its lock, so concurrent uploads
