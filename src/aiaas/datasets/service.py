@@ -92,13 +92,61 @@ class DatasetService:
                 or column and what was expected. ``PayloadTooLarge`` over ``max_bytes``.
         """
         check_name(name)
-        check_split_options(validation_fraction, seed)
         if len(data) > self.max_bytes:
             raise PayloadTooLarge(
                 f"file is {len(data)} bytes, over the dataset limit of {self.max_bytes} bytes "
                 "(AIAAS_MAX_DATASET_BYTES)",
                 details={"field": "file", "limit": self.max_bytes, "size": len(data)},
             )
+        return self._create(
+            name,
+            data,
+            filename=filename,
+            target=target,
+            description=description,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            metadata=metadata,
+        )
+
+    def create_sample_version(
+        self, name: str, sample: str, *, validation_fraction: float = 0.2, seed: int = 0
+    ) -> DatasetVersion:
+        """Register one of scikit-learn's bundled datasets (see ``SAMPLES``) as a version of
+        ``name``, with target column ``target``, through the same path as an upload (the
+        size limit, which guards uploads, does not apply to the bundled files).
+
+        Raises:
+            InvalidArgument: an unknown sample (the message lists them) or a bad option.
+        """
+        check_name(name)
+        check_split_options(validation_fraction, seed)
+        data, metadata = sample_csv(sample)
+        return self._create(
+            name,
+            data,
+            filename=f"{sample}.csv",
+            target=TARGET,
+            description=str(metadata["description"]),
+            validation_fraction=validation_fraction,
+            seed=seed,
+            metadata=metadata,
+        )
+
+    def _create(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        filename: str,
+        target: str | None,
+        description: str,
+        validation_fraction: float,
+        seed: int,
+        metadata: dict[str, Any] | None,
+    ) -> DatasetVersion:
+        check_name(name)
+        check_split_options(validation_fraction, seed)
         fmt = detect_format(filename, data)
         table = read_table(data, fmt)
         task = _check_target(table, target) if target is not None else None
@@ -164,29 +212,6 @@ class DatasetService:
             except IntegrityError:
                 continue  # another upload took this number (or created the dataset): retry
         raise Conflict(f"could not allocate a version number for dataset {name!r}; try again")
-
-    def create_sample_version(
-        self, name: str, sample: str, *, validation_fraction: float = 0.2, seed: int = 0
-    ) -> DatasetVersion:
-        """Register one of scikit-learn's bundled datasets (see ``SAMPLES``) as a version of
-        ``name``, with target column ``target``, through the same path as an upload.
-
-        Raises:
-            InvalidArgument: an unknown sample (the message lists them) or a bad option.
-        """
-        check_name(name)
-        check_split_options(validation_fraction, seed)
-        data, metadata = sample_csv(sample)
-        return self.create_version(
-            name,
-            data,
-            filename=f"{sample}.csv",
-            target=TARGET,
-            description=str(metadata["description"]),
-            validation_fraction=validation_fraction,
-            seed=seed,
-            metadata=metadata,
-        )
 
     # -- reading -------------------------------------------------------------------------
 

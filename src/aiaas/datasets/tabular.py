@@ -86,14 +86,30 @@ def read_table(data: bytes, fmt: str, *, field: str = "file") -> Table:
             details={"field": field},
         )
     try:
-        reader = pq.read_table if fmt == "parquet" else pa_csv.read_csv
-        arrow = reader(io.BytesIO(data))
+        if fmt == "parquet":
+            arrow = pq.read_table(io.BytesIO(data))
+        else:  # an empty cell is a missing value in a text column too, not the label ""
+            options = pa_csv.ConvertOptions(strings_can_be_null=True)
+            arrow = pa_csv.read_csv(io.BytesIO(data), convert_options=options)
     except (pa.ArrowException, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidArgument(
             f"{field} could not be parsed as {fmt.upper()}: {reason}",
             details={"field": field, "format": fmt},
         ) from None
+    if fmt == "csv":
+        # pyarrow reads text that is not UTF-8 as a binary column rather than failing.
+        binary = [
+            str(f.name)
+            for f in arrow.schema
+            if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+        ]
+        if binary:
+            raise InvalidArgument(
+                f"{field} could not be parsed as CSV: columns {binary} hold text that is not UTF-8; "
+                "save the file as UTF-8",
+                details={"field": field, "format": fmt, "columns": binary},
+            )
     if arrow.num_columns == 0:
         raise InvalidArgument(f"{field} has no columns", details={"field": field})
     if arrow.num_rows == 0:
