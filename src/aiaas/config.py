@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest model artifact the control plane accepts on upload.",
     )
+    max_dataset_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="Largest dataset file (CSV or Parquet) the control plane accepts (413 above it).",
+    )
     ort_intra_op_threads: int = Field(
         default=1,
         ge=0,

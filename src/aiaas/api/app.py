@@ -12,8 +12,9 @@ from aiaas import schemas
 from aiaas._version import __version__
 from aiaas.api.deps import Services, check_api_key
 from aiaas.api.errors import install_error_handlers
-from aiaas.api.routers import deployments, models
+from aiaas.api.routers import datasets, deployments, models
 from aiaas.config import Settings
+from aiaas.datasets import DatasetService
 from aiaas.registry import Registry
 from aiaas.serving import DeploymentService
 from aiaas.store import Database, open_artifact_store
@@ -21,9 +22,10 @@ from aiaas.store import Database, open_artifact_store
 __all__ = ["create_app"]
 
 _DESCRIPTION = """\
-The aiaas control plane: register models and their versions, move aliases (promote, roll
-back), compare versions and deploy them. Predictions are served by the separate inference
-server (KServe V2 at `/v2/...`, V1 at `/v1/...`), which follows the deployments made here.
+The aiaas control plane: register datasets (CSV/Parquet or bundled samples) and models and
+their versions, move aliases (promote, roll back), compare versions and deploy them.
+Predictions are served by the separate inference server (KServe V2 at `/v2/...`, V1 at
+`/v1/...`), which follows the deployments made here.
 
 Errors are `{"error": {"code", "message", "details"}}` with the matching HTTP status.
 """
@@ -33,8 +35,14 @@ def build_services(settings: Settings) -> Services:
     """Open (and migrate) the metadata DB and the artifact store."""
     db = Database(settings.resolved_database_url())
     db.upgrade()
-    registry = Registry(db, open_artifact_store(settings.resolved_artifact_root()))
-    return Services(settings=settings, registry=registry, deployments=DeploymentService(registry))
+    artifacts = open_artifact_store(settings.resolved_artifact_root())
+    registry = Registry(db, artifacts)
+    return Services(
+        settings=settings,
+        registry=registry,
+        deployments=DeploymentService(registry),
+        datasets=DatasetService(db, artifacts, max_bytes=settings.max_dataset_bytes),
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -63,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured = APIRouter(dependencies=[Depends(check_api_key)])
     secured.include_router(models.router)
     secured.include_router(deployments.router)
+    secured.include_router(datasets.router)
     api.include_router(secured)
     app.include_router(api)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from aiaas.config import Settings
+from aiaas.datasets import DatasetService
 from aiaas.errors import Unauthenticated
 from aiaas.registry import Registry
 from aiaas.serving import DeploymentService
@@ -23,6 +24,7 @@ class Services:
     settings: Settings
     registry: Registry
     deployments: DeploymentService
+    datasets: DatasetService
 
 
 def _services(request: Request) -> Services:

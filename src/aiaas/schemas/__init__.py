@@ -6,6 +6,15 @@ OpenAPI document at ``/openapi.json`` is generated from exactly what the SDK par
 
 from __future__ import annotations
 
+from aiaas.schemas.datasets import (
+    Dataset,
+    DatasetColumn,
+    DatasetList,
+    DatasetSampleCreate,
+    DatasetSplit,
+    DatasetVersion,
+    DatasetVersionList,
+)
 from aiaas.schemas.deployments import (
     Batching,
     Deployment,
@@ -38,6 +47,13 @@ __all__ = [
     "AliasSet",
     "Batching",
     "Comparison",
+    "Dataset",
+    "DatasetColumn",
+    "DatasetList",
+    "DatasetSampleCreate",
+    "DatasetSplit",
+    "DatasetVersion",
+    "DatasetVersionList",
     "Deployment",
     "DeploymentCreate",
     "DeploymentList",

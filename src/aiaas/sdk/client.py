@@ -250,6 +250,86 @@ class Client:
     def delete_deployment(self, name: str) -> None:
         request(self._api, "DELETE", f"/deployments/{name}")
 
+    # -- datasets --------------------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        name: str,
+        path_or_bytes: str | Path | bytes | None = None,
+        *,
+        sample: str | None = None,
+        target: str | None = None,
+        description: str = "",
+        validation_fraction: float = 0.2,
+        seed: int = 0,
+        filename: str | None = None,
+    ) -> schemas.DatasetVersion:
+        """Register a CSV/Parquet file (a path or its bytes) or a bundled ``sample`` (iris,
+        wine, breast_cancer, digits, diabetes) as the next version of dataset ``name``.
+
+        The same file with the same ``target``, ``validation_fraction`` and ``seed`` gives
+        back the version that already holds it. ``filename`` names bytes (default
+        ``data.csv``; Parquet is recognised by its content either way).
+
+        Raises:
+            InvalidArgument: neither or both of a file and a sample, or bad data (the
+                server's message names the column or field).
+        """
+        if (path_or_bytes is None) == (sample is None):
+            raise InvalidArgument(
+                "give either a file (path or bytes) or sample=..., not both or neither",
+                details={"field": "sample"},
+            )
+        if sample is not None:
+            body = _body(
+                schemas.DatasetSampleCreate, sample=sample, validation_fraction=validation_fraction, seed=seed
+            )
+            response = self._send("POST", f"/datasets/{name}/versions", body)
+            return schemas.DatasetVersion.model_validate_json(response.content)
+        if isinstance(path_or_bytes, bytes):
+            data, fname = path_or_bytes, filename or "data.csv"
+        else:
+            path = Path(str(path_or_bytes))
+            data, fname = path.read_bytes(), filename or path.name
+        form = {
+            "description": description,
+            "validation_fraction": str(validation_fraction),
+            "seed": str(seed),
+        }
+        if target is not None:
+            form["target"] = target
+        response = request(
+            self._api,
+            "POST",
+            f"/datasets/{name}/versions",
+            files={"file": (fname, data, "application/octet-stream")},
+            data=form,
+        )
+        return schemas.DatasetVersion.model_validate_json(response.content)
+
+    def datasets(self) -> list[schemas.Dataset]:
+        return schemas.DatasetList.model_validate_json(self._get("/datasets").content).datasets
+
+    def dataset(self, name: str) -> schemas.Dataset:
+        return schemas.Dataset.model_validate_json(self._get(f"/datasets/{name}").content)
+
+    def dataset_versions(self, name: str) -> list[schemas.DatasetVersion]:
+        return schemas.DatasetVersionList.model_validate_json(
+            self._get(f"/datasets/{name}/versions").content
+        ).versions
+
+    def dataset_version(self, name: str, version: int | None = None) -> schemas.DatasetVersion:
+        """A version with its schema, statistics and split; ``None`` is the latest."""
+        ref = "latest" if version is None else str(version)
+        return schemas.DatasetVersion.model_validate_json(
+            self._get(f"/datasets/{name}/versions/{ref}").content
+        )
+
+    def download_dataset(self, name: str, version: int | None = None) -> bytes:
+        """The version's data file, as uploaded."""
+        ref = "latest" if version is None else str(version)
+        return self._get(f"/datasets/{name}/versions/{ref}/data").content
+
     # -- inference -------------------------------------------------------------------------
 
     def served_version(self, deployment: str) -> int | None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from aiaas.store.artifacts import ArtifactStore, FileArtifactStore, open_artifact_store
 from aiaas.store.database import Database
+from aiaas.store.names import check_name
 from aiaas.store.queries import model_row
 from aiaas.store.tables import (
     AliasRow,
     Base,
+    DatasetRow,
+    DatasetVersionRow,
     DeploymentRow,
     ModelRow,
     ModelVersionRow,
@@ -23,6 +26,8 @@ __all__ = [
     "ArtifactStore",
     "Base",
     "Database",
+    "DatasetRow",
+    "DatasetVersionRow",
     "DeploymentRow",
     "FileArtifactStore",
     "ModelRow",
@@ -31,6 +36,7 @@ __all__ = [
     "TrainingJobLogRow",
     "TrainingJobMetricRow",
     "TrainingJobRow",
+    "check_name",
     "model_row",
     "open_artifact_store",
     "utcnow",
