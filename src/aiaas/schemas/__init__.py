@@ -31,6 +31,14 @@ from aiaas.schemas.registry import (
     OutputAgreement,
     VersionMetadata,
 )
+from aiaas.schemas.training import (
+    EarlyStoppingSpec,
+    JobSpec,
+    ModelSpec,
+    OptimizerSpec,
+    ScheduleSpec,
+    WarmStartRef,
+)
 
 __all__ = [
     "Alias",
@@ -42,16 +50,22 @@ __all__ = [
     "DeploymentCreate",
     "DeploymentList",
     "DeploymentUpdate",
+    "EarlyStoppingSpec",
     "Health",
+    "JobSpec",
     "Model",
     "ModelCreate",
     "ModelList",
+    "ModelSpec",
     "ModelUpdate",
     "ModelVersion",
     "ModelVersionList",
+    "OptimizerSpec",
     "OutputAgreement",
     "Route",
     "RouteRef",
+    "ScheduleSpec",
     "TrafficRoute",
     "VersionMetadata",
+    "WarmStartRef",
 ]
