@@ -16,6 +16,7 @@ returned metrics, package and state are those of the weights returned.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -159,7 +160,7 @@ def train_torch(
 
     model: torch.nn.Module = network
     if group.distributed:
-        model = torch.nn.parallel.DistributedDataParallel(network, broadcast_buffers=False)
+        model = torch.nn.parallel.DistributedDataParallel(network, forward_sync_buffers=False)
     x_train = torch.from_numpy(data.x_train).to(device)
     y_train = torch.from_numpy(data.y_train).to(device)
     if not classification:
@@ -232,6 +233,9 @@ def train_torch(
     if best_weights and spec.early_stopping is not None and spec.early_stopping.restore_best:
         network.load_state_dict(best_weights)
         reporter.log(f"restored the weights of epoch {stopping.best_epoch}")
+    digests = _rank_digests(network, group)
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"data-parallel ranks ended with different parameters: {digests}")
     final = _evaluate(network, data, device)
     final.pop("loss", None)
     labels = data.integer_labels() if classification else None
@@ -254,6 +258,7 @@ def train_torch(
             "batch_size": spec.batch_size,
             "seed": spec.seed,
             "workers": group.world_size,
+            "parameter_digests": digests,
             "classes": data.classes
             if data.classes is not None
             else list(range(data.n_classes))
@@ -263,6 +268,22 @@ def train_torch(
         history=history,
         state=snapshot(epoch),
     )
+
+
+def _rank_digests(network: Network, group: Group) -> list[str]:
+    """SHA-256 of this rank's parameters and buffers, gathered from every rank (rank order)."""
+    digest = hashlib.sha256()
+    for name, tensor in network.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    mine = digest.hexdigest()
+    if not group.distributed:
+        return [mine]
+    # Gather the first 8 bytes of each digest: enough to tell ranks apart.
+    local = torch.tensor([int(mine[:15], 16)], dtype=torch.int64, device=group.device)
+    gathered = [torch.zeros_like(local) for _ in range(group.world_size)]
+    torch.distributed.all_gather(gathered, local)
+    return [format(int(t.item()), "015x") for t in gathered]
 
 
 def _mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
