@@ -40,6 +40,14 @@ from aiaas.schemas.registry import (
     OutputAgreement,
     VersionMetadata,
 )
+from aiaas.schemas.training import (
+    EarlyStoppingSpec,
+    JobSpec,
+    ModelSpec,
+    OptimizerSpec,
+    ScheduleSpec,
+    WarmStartRef,
+)
 
 __all__ = [
     "Alias",
@@ -58,16 +66,22 @@ __all__ = [
     "DeploymentCreate",
     "DeploymentList",
     "DeploymentUpdate",
+    "EarlyStoppingSpec",
     "Health",
+    "JobSpec",
     "Model",
     "ModelCreate",
     "ModelList",
+    "ModelSpec",
     "ModelUpdate",
     "ModelVersion",
     "ModelVersionList",
+    "OptimizerSpec",
     "OutputAgreement",
     "Route",
     "RouteRef",
+    "ScheduleSpec",
     "TrafficRoute",
     "VersionMetadata",
+    "WarmStartRef",
 ]

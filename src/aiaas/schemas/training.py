@@ -1,0 +1,289 @@
+"""The training job spec: what a user writes (JSON or YAML) to ask for a trained model.
+
+Every field is checked here, before a job is queued, so a typo or an out-of-range value is a
+400 naming the field path (``model.hidden_sizes.1``, ``optimizer.lr``) rather than a job that
+fails minutes later. Rules that need the dataset (the target column exists, the task fits the
+family when ``task`` is left to inference) are checked by the trainer when the data is known.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import yaml  # type: ignore[import-untyped]
+from pydantic import Field, ValidationError, model_validator
+
+from aiaas.errors import InvalidArgument
+from aiaas.schemas._base import WireIn
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "REGRESSION_METRICS",
+    "SKLEARN_FAMILIES",
+    "TORCH_FAMILIES",
+    "EarlyStoppingSpec",
+    "JobSpec",
+    "ModelSpec",
+    "OptimizerSpec",
+    "ScheduleSpec",
+    "WarmStartRef",
+]
+
+Family = Literal["logistic", "linear", "random_forest", "gradient_boosting", "mlp", "cnn"]
+TORCH_FAMILIES = ("mlp", "cnn")
+SKLEARN_FAMILIES = ("logistic", "linear", "random_forest", "gradient_boosting")
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+REGRESSION_METRICS = ("mse", "mae", "r2")
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+_DATASET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(:[1-9][0-9]*)?$"
+
+# Which hyper-parameters mean something to which family: a value given for another family is
+# refused, since silently ignoring ``n_estimators`` on an MLP hides a mistake in the spec.
+_FAMILY_PARAMS: dict[str, frozenset[str]] = {
+    "logistic": frozenset({"C", "max_iter"}),
+    "linear": frozenset({"alpha"}),
+    "random_forest": frozenset({"n_estimators", "max_depth", "min_samples_leaf"}),
+    "gradient_boosting": frozenset(
+        {"n_estimators", "max_depth", "min_samples_leaf", "learning_rate", "subsample"}
+    ),
+    "mlp": frozenset({"hidden_sizes", "dropout", "activation"}),
+    "cnn": frozenset({"channels", "hidden_sizes", "dropout", "activation"}),
+}
+
+
+class ModelSpec(WireIn):
+    """The model family and its hyper-parameters; only those of the chosen family may be set.
+
+    Defaults (given when left out): ``C=1.0, max_iter=200`` (logistic), ``alpha=1.0``
+    (linear, a ridge regression), ``n_estimators=100, max_depth=None`` (trees),
+    ``learning_rate=0.1, subsample=1.0`` (gradient boosting), ``hidden_sizes=[64]`` (mlp) or
+    ``[64]`` after ``channels=[16, 32]`` (cnn), ``dropout=0.0``, ``activation="relu"``.
+    """
+
+    family: Family = Field(description="Model family.")
+    C: float | None = Field(default=None, gt=0, description="Inverse regularisation (logistic).")
+    max_iter: int | None = Field(default=None, ge=1, le=100_000, description="Solver iterations (logistic).")
+    alpha: float | None = Field(default=None, ge=0, description="L2 penalty (linear).")
+    n_estimators: int | None = Field(default=None, ge=1, le=10_000, description="Trees or stages.")
+    max_depth: int | None = Field(default=None, ge=1, le=1_000, description="Tree depth (none: unlimited).")
+    min_samples_leaf: int | None = Field(default=None, ge=1, description="Samples per leaf.")
+    learning_rate: float | None = Field(
+        default=None, gt=0, le=10, description="Shrinkage (gradient boosting)."
+    )
+    subsample: float | None = Field(default=None, gt=0, le=1, description="Row fraction per stage.")
+    hidden_sizes: list[int] | None = Field(
+        default=None, max_length=16, description="Widths of the hidden layers (mlp, cnn head)."
+    )
+    channels: list[int] | None = Field(
+        default=None, min_length=1, max_length=8, description="Output channels of each conv layer (cnn)."
+    )
+    dropout: float | None = Field(default=None, ge=0, lt=1, description="Dropout probability.")
+    activation: Literal["relu", "tanh", "gelu"] | None = Field(default=None, description="Activation.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSpec:
+        allowed = _FAMILY_PARAMS[self.family]
+        for name in type(self).model_fields:
+            if name != "family" and getattr(self, name) is not None and name not in allowed:
+                raise _field_error(
+                    name, f"is not a hyper-parameter of {self.family!r} (it takes {sorted(allowed)})"
+                )
+        for name in ("hidden_sizes", "channels"):
+            for i, size in enumerate(getattr(self, name) or []):
+                if not 1 <= size <= 65_536:
+                    raise _field_error(f"{name}.{i}", f"must be between 1 and 65536; got {size}")
+        return self
+
+
+class OptimizerSpec(WireIn):
+    """The optimizer of the PyTorch families (the scikit-learn ones use their own solvers)."""
+
+    name: Literal["sgd", "momentum", "adam", "adamw"] = Field(default="adam", description="Optimizer.")
+    lr: float = Field(default=1e-3, gt=0, le=10, description="Learning rate.")
+    weight_decay: float = Field(default=0.0, ge=0, le=1, description="L2 penalty (decoupled for adamw).")
+    momentum: float | None = Field(
+        default=None, ge=0, lt=1, description="Momentum of 'momentum' (default 0.9); only for it."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimizerSpec:
+        if self.momentum is not None and self.name != "momentum":
+            raise _field_error("momentum", f"applies only to the 'momentum' optimizer, not {self.name!r}")
+        return self
+
+
+class ScheduleSpec(WireIn):
+    """How the learning rate moves from epoch to epoch (stepped once per epoch)."""
+
+    name: Literal["constant", "step", "cosine", "exponential"] = Field(description="Schedule.")
+    step_size: int | None = Field(default=None, ge=1, description="Epochs between decays ('step').")
+    gamma: float | None = Field(default=None, gt=0, le=1, description="Decay factor ('step', 'exponential').")
+
+    @model_validator(mode="after")
+    def _check(self) -> ScheduleSpec:
+        if self.step_size is not None and self.name != "step":
+            raise _field_error("step_size", f"applies only to the 'step' schedule, not {self.name!r}")
+        if self.gamma is not None and self.name not in ("step", "exponential"):
+            raise _field_error("gamma", f"applies only to 'step' and 'exponential', not {self.name!r}")
+        return self
+
+
+class EarlyStoppingSpec(WireIn):
+    """Stop when a validation metric has not improved for ``patience`` epochs.
+
+    ``restore_best`` (default true) puts back the weights of the best epoch at the end, so
+    the registered model is the best one seen rather than the last.
+    """
+
+    metric: str = Field(default="val_loss", description="'loss', 'val_loss' or 'val_<metric>'.")
+    patience: int = Field(default=5, ge=1, le=10_000, description="Epochs without improvement.")
+    min_delta: float = Field(default=0.0, ge=0, description="Smallest change that counts.")
+    mode: Literal["min", "max"] | None = Field(
+        default=None, description="Default: 'min' for losses and errors, 'max' otherwise."
+    )
+    restore_best: bool = Field(default=True, description="Keep the best epoch's weights.")
+
+    @model_validator(mode="after")
+    def _check(self) -> EarlyStoppingSpec:
+        known = ("loss", "val_loss", *(f"val_{m}" for m in CLASSIFICATION_METRICS + REGRESSION_METRICS))
+        if self.metric not in known:
+            raise _field_error("metric", f"must be one of {list(known)}; got {self.metric!r}")
+        return self
+
+    def effective_mode(self) -> str:
+        """'min' or 'max', from ``mode`` or from the metric's name."""
+        if self.mode is not None:
+            return self.mode
+        return "min" if self.metric in ("loss", "val_loss", "val_mse", "val_mae") else "max"
+
+
+class WarmStartRef(WireIn):
+    """A registered model version whose weights a job starts from."""
+
+    model: str = Field(pattern=_NAME_PATTERN, description="Registered model name.")
+    version: int = Field(ge=1, description="Version number.")
+
+
+class JobSpec(WireIn):
+    """A training job: which data, which model, how to optimise it.
+
+    Example (YAML)::
+
+        dataset: digits:1
+        model: {family: cnn, channels: [16, 32], dropout: 0.1}
+        optimizer: {name: adamw, lr: 0.003, weight_decay: 0.01}
+        schedule: {name: cosine}
+        epochs: 20
+        batch_size: 64
+        early_stopping: {metric: val_accuracy, patience: 4}
+        workers: 2
+    """
+
+    dataset: str = Field(pattern=_DATASET_PATTERN, description="'name' or 'name:version'.")
+    target: str | None = Field(default=None, min_length=1, description="Default: the dataset's target.")
+    task: Literal["classification", "regression"] | None = Field(
+        default=None, description="Default: inferred from the dataset."
+    )
+    model: ModelSpec
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    schedule: ScheduleSpec | None = None
+    epochs: int = Field(default=10, ge=1, le=100_000, description="Passes over the training split.")
+    batch_size: int = Field(
+        default=32, ge=1, le=1_000_000, description="Samples per step, all workers together."
+    )
+    early_stopping: EarlyStoppingSpec | None = None
+    seed: int = Field(default=0, ge=0, lt=2**31, description="Seeds initialisation and shuffling.")
+    workers: int = Field(default=1, ge=1, le=256, description="Data-parallel processes (torch families).")
+    register_as: str | None = Field(default=None, pattern=_NAME_PATTERN, description="Model name.")
+    warm_start: WarmStartRef | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> JobSpec:
+        family = self.model.family
+        if self.workers > 1 and family in SKLEARN_FAMILIES:
+            raise _field_error(
+                "workers", f"must be 1 for {family!r}: scikit-learn families train in one process"
+            )
+        if self.task is not None:
+            fits = {"logistic": "classification", "linear": "regression"}
+            if fits.get(family, self.task) != self.task:
+                raise _field_error(
+                    "model.family", f"{family!r} is for {fits[family]}, but task is {self.task!r}"
+                )
+        if self.early_stopping is not None and self.task is not None:
+            names = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+            metric = self.early_stopping.metric
+            if metric.startswith("val_") and metric != "val_loss" and metric[4:] not in names:
+                raise _field_error(
+                    "early_stopping.metric", f"{metric!r} is not a {self.task} metric ({list(names)})"
+                )
+        return self
+
+    @classmethod
+    def from_text(cls, text: str) -> JobSpec:
+        """Parse and validate a spec written in JSON or YAML.
+
+        Raises:
+            InvalidArgument: the text is not JSON/YAML of a mapping, or fields are wrong; the
+                message names each bad field path and what was expected, and ``details``
+                holds them as ``{"errors": [{"field", "message"}]}``.
+        """
+        try:
+            data: Any = json.loads(text)
+        except ValueError:
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise InvalidArgument(
+                    f"job spec is neither JSON nor YAML: {exc}", details={"field": "spec"}
+                ) from None
+        if not isinstance(data, dict):
+            raise InvalidArgument(
+                f"job spec must be a mapping of fields; got {type(data).__name__}",
+                details={"field": "spec"},
+            )
+        return cls.parse(data)
+
+    @classmethod
+    def parse(cls, data: Any) -> JobSpec:
+        """Validate an already-decoded spec, turning pydantic's errors into one InvalidArgument."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise spec_error(exc) from None
+
+
+class _FieldError(ValueError):
+    """A rule of a validator that concerns one field (relative to the model that checks it)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.rule = message
+
+
+def _field_error(field: str, message: str) -> _FieldError:
+    return _FieldError(field, message)
+
+
+def spec_error(exc: ValidationError) -> InvalidArgument:
+    """One InvalidArgument listing every bad field of a spec, each with what was expected."""
+    errors = []
+    for error in exc.errors(include_url=False):
+        path = [str(p) for p in error["loc"]]
+        message = error["msg"]
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, _FieldError):
+            path.append(cause.field)
+            message = cause.rule
+        elif error["type"] == "extra_forbidden":
+            message = "is not a known field (check its spelling)"
+        elif error["type"] == "missing":
+            message = "is required"
+        else:
+            message = f"{message}; got {error.get('input')!r}"
+        errors.append({"field": ".".join(path) or "spec", "message": message})
+    text = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return InvalidArgument(f"invalid job spec: {text}", details={"errors": errors})

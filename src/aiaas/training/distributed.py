@@ -1,0 +1,226 @@
+"""Data-parallel training: DistributedDataParallel over N processes.
+
+Two ways to get a process group:
+
+* **Local** (``workers: N``, no torch distributed environment): the calling process is
+  rank 0. It writes the spec, the arrays (an ``.npz``, no pickle) and any resume/warm-start
+  bytes to a temporary folder, starts ranks 1..N-1 as ``python -m aiaas.training.distributed
+  FOLDER`` with ``MASTER_ADDR``/``MASTER_PORT`` (a free port)/``RANK``/``WORLD_SIZE`` in their
+  environment, and joins them. If anything fails, the children are killed and the error
+  (with their stderr) is raised.
+* **External** (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` already set, by
+  ``torchrun`` or by hand on several machines): ``train`` joins that group and spawns nothing;
+  ``WORLD_SIZE`` decides the number of ranks. Rank 0 is the one whose reporter is used.
+
+The backend is NCCL when every local rank can have its own CUDA device, gloo on CPU otherwise.
+This module reads the process environment because that is the torch distributed contract.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from aiaas.errors import AiaasError, InvalidArgument
+from aiaas.schemas.training import JobSpec
+from aiaas.training.data import TrainingData
+from aiaas.training.torch_trainer import Group
+
+__all__ = ["ENV_KEYS", "external_env", "joined_group", "launch_local"]
+
+ENV_KEYS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+#: How long a rank waits for the others (to join, or at a collective) before failing.
+TIMEOUT_S = 300
+
+
+def external_env(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """The torch distributed variables when all four are set, else None."""
+    env = os.environ if environ is None else environ
+    if all(env.get(k) for k in ENV_KEYS):
+        return {k: env[k] for k in ENV_KEYS}
+    return None
+
+
+def _device_for(rank: int, world_size: int) -> tuple[str, str]:
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    if torch.cuda.is_available() and torch.cuda.device_count() >= min(world_size, local_rank + 1):
+        return "nccl", f"cuda:{local_rank}"
+    return "gloo", "cpu"
+
+
+@contextmanager
+def joined_group(rank: int, world_size: int, init_method: str) -> Iterator[Group]:
+    """Join (and at the end leave) a process group, unless the caller already made one."""
+    backend, device = _device_for(rank, world_size)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group(
+            backend,
+            init_method=init_method,
+            rank=rank,
+            world_size=world_size,
+            timeout=datetime.timedelta(seconds=TIMEOUT_S),
+        )
+    try:
+        yield Group(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device)
+    finally:
+        if created and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _write_job(
+    folder: Path,
+    spec: JobSpec,
+    data: TrainingData,
+    resume: bytes | None,
+    warm_start: bytes | None,
+    threads: int | None,
+) -> None:
+    np.savez(
+        folder / "data.npz",
+        x_train=data.x_train,
+        y_train=data.y_train,
+        x_val=data.x_val,
+        y_val=data.y_val,
+    )
+    meta = {
+        "spec": spec.model_dump(mode="json"),
+        "feature_names": data.feature_names,
+        "task": data.task,
+        "classes": data.classes,
+        "image_shape": list(data.image_shape) if data.image_shape else None,
+        "threads": threads,
+    }
+    (folder / "job.json").write_text(json.dumps(meta))
+    if resume is not None:
+        (folder / "resume.bin").write_bytes(resume)
+    if warm_start is not None:
+        (folder / "warm_start.bin").write_bytes(warm_start)
+
+
+def _read_job(folder: Path) -> tuple[JobSpec, TrainingData, bytes | None, bytes | None, int | None]:
+    meta = json.loads((folder / "job.json").read_text())
+    with np.load(folder / "data.npz", allow_pickle=False) as arrays:
+        data = TrainingData(
+            arrays["x_train"],
+            arrays["y_train"],
+            arrays["x_val"],
+            arrays["y_val"],
+            meta["feature_names"],
+            meta["task"],
+            classes=meta["classes"],
+            image_shape=tuple(meta["image_shape"]) if meta["image_shape"] else None,
+        )
+    resume = (folder / "resume.bin").read_bytes() if (folder / "resume.bin").exists() else None
+    warm = (folder / "warm_start.bin").read_bytes() if (folder / "warm_start.bin").exists() else None
+    return JobSpec.model_validate(meta["spec"]), data, resume, warm, meta["threads"]
+
+
+def launch_local(
+    spec: JobSpec,
+    data: TrainingData,
+    run: Callable[[Group], Any],
+    *,
+    resume: bytes | None,
+    warm_start: bytes | None,
+    threads: int | None,
+) -> Any:
+    """Start ranks 1..N-1 as subprocesses, run ``run`` as rank 0, and collect the children.
+
+    Raises:
+        AiaasError: a child failed (its stderr tail is in the message); the others are killed.
+    """
+    world_size = spec.workers
+    folder = Path(tempfile.mkdtemp(prefix="aiaas-ddp-"))
+    children: list[tuple[subprocess.Popen[bytes], Path]] = []
+    try:
+        _write_job(folder, spec, data, resume, warm_start, threads)
+        port = _free_port()
+        for rank in range(1, world_size):
+            env = {
+                **os.environ,
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                "RANK": str(rank),
+                "LOCAL_RANK": str(rank),
+                "WORLD_SIZE": str(world_size),
+            }
+            log = folder / f"rank{rank}.log"
+            with log.open("wb") as out:
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "aiaas.training.distributed", str(folder)],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            children.append((child, log))
+        with joined_group(0, world_size, f"tcp://127.0.0.1:{port}") as group:
+            result = run(group)
+        for child, log in children:
+            if child.wait(timeout=TIMEOUT_S) != 0:
+                raise AiaasError(f"data-parallel rank failed: {_tail(log)}")
+        return result
+    except Exception as exc:
+        failed = [_tail(log) for child, log in children if child.poll() not in (None, 0)]
+        if failed and not isinstance(exc, AiaasError):
+            raise AiaasError(f"data-parallel training failed: {exc}; a rank said: {failed[0]}") from exc
+        raise
+    finally:
+        for child, _ in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _tail(log: Path, size: int = 2000) -> str:
+    try:
+        return log.read_bytes()[-size:].decode(errors="replace").strip()
+    except OSError:
+        return "(no output)"
+
+
+def _main(argv: list[str]) -> int:
+    """Entry point of ranks 1..N-1 in local mode (the environment names the rank)."""
+    from aiaas.training.reporter import NullReporter
+    from aiaas.training.trainer import train
+
+    if len(argv) != 1 or external_env() is None:
+        print(
+            "usage: RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. "
+            "python -m aiaas.training.distributed DIR"
+        )
+        return 2
+    spec, data, resume, warm, threads = _read_job(Path(argv[0]))
+    try:
+        train(spec, data, NullReporter(), resume=resume, warm_start=warm, threads=threads)
+    except InvalidArgument as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,33 @@
+"""What a finished training run hands back to the orchestrator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiaas.formats import ModelPackage
+
+__all__ = ["TrainingResult"]
+
+
+@dataclass
+class TrainingResult:
+    """A trained model, ready to register.
+
+    Attributes:
+        package: the ONNX package. Classifiers output ``label`` (int64: the original label
+            when every class label is an integer, else the class index) and
+            ``probabilities`` (n, classes, in class-index order); regressors output
+            ``variable`` (n, 1), like scikit-learn packages.
+        metrics: evaluation of the returned model on the validation split.
+        params: effective hyper-parameters and facts of the run (``family``, ``task``,
+            ``epochs_run``, ``best_epoch``, ``classes``, ...), for lineage.
+        history: one dict of metrics per epoch, as reported.
+        state: final state bytes, the ``warm_start`` input of a later run.
+    """
+
+    package: ModelPackage
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    state: bytes = b""

@@ -1,0 +1,325 @@
+"""The epoch loop of the PyTorch families (MLP, CNN), single-process or data-parallel.
+
+Exact resume: the model is initialised from ``seed``; each epoch's order comes from a
+:class:`~torch.utils.data.DistributedSampler` seeded with ``seed`` and ``set_epoch(epoch)``
+(so it depends on (seed, epoch) only, never on what ran before); and each checkpoint holds
+the model, optimiser, scheduler, early-stopping state, history and the torch/numpy/Python
+RNG states (dropout draws from torch's). Loading the checkpoint of epoch k and running on
+therefore repeats exactly the arithmetic of an uninterrupted run, on the same thread count
+and device. (In a data-parallel run the RNG state saved is rank 0's; ranks > 0 restart
+their dropout streams from it, so resumed multi-worker runs with dropout are close to, not
+bit-equal to, an uninterrupted one.)
+
+Early stopping restores the best epoch's weights by default (``restore_best``); the
+returned metrics, package and state are those of the weights returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DistributedSampler, TensorDataset
+
+from aiaas.errors import InvalidArgument
+from aiaas.schemas.training import JobSpec
+from aiaas.training.checkpoint import capture_rng, load_torch_state, restore_rng, save_torch_state
+from aiaas.training.data import TrainingData
+from aiaas.training.export import export_network
+from aiaas.training.metrics import classification_metrics, regression_metrics
+from aiaas.training.networks import Network, build_network
+from aiaas.training.optim import build_optimizer, build_scheduler
+from aiaas.training.reporter import Reporter
+from aiaas.training.result import TrainingResult
+
+__all__ = ["Group", "torch_params", "train_torch"]
+
+_EVAL_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process' place in a data-parallel run (rank 0 of 1 when alone)."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: str = "cpu"
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def torch_params(spec: JobSpec) -> dict[str, Any]:
+    """Effective hyper-parameters of a PyTorch family, defaults filled in."""
+    m = spec.model
+    params: dict[str, Any] = {
+        "hidden_sizes": list(m.hidden_sizes) if m.hidden_sizes is not None else [64],
+        "dropout": m.dropout if m.dropout is not None else 0.0,
+        "activation": m.activation or "relu",
+    }
+    if m.family == "cnn":
+        params["channels"] = list(m.channels) if m.channels is not None else [16, 32]
+    return params
+
+
+class _EarlyStopping:
+    def __init__(self, spec: JobSpec) -> None:
+        es = spec.early_stopping
+        self.spec = es
+        self.mode = es.effective_mode() if es is not None else "min"
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.stopped = False
+
+    def update(self, epoch: int, metrics: dict[str, float]) -> bool:
+        """Record an epoch; True when it is the best so far."""
+        if self.spec is None:
+            return False
+        value = metrics.get(self.spec.metric, math.nan)
+        delta = self.spec.min_delta
+        better = value < self.best - delta if self.mode == "min" else value > self.best + delta
+        if better and not math.isnan(value):
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True
+        self.bad_epochs += 1
+        self.stopped = self.bad_epochs >= self.spec.patience
+        return False
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "stopped": self.stopped,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.stopped = bool(state["stopped"])
+
+
+def train_torch(
+    spec: JobSpec,
+    data: TrainingData,
+    reporter: Reporter,
+    *,
+    resume: bytes | None = None,
+    warm_start: bytes | None = None,
+    group: Group | None = None,
+) -> TrainingResult:
+    """Train an MLP or CNN; see the module docstring for what resume guarantees.
+
+    In a data-parallel run (``group.world_size > 1``, process group initialised) every rank
+    calls this; only rank 0 reports and checkpoints, and every rank returns the same result.
+    """
+    group = group or Group()
+    family = spec.model.family
+    classification = data.task == "classification"
+    params = torch_params(spec)
+    device = torch.device(group.device)
+
+    torch.manual_seed(spec.seed)
+    np.random.seed(spec.seed)
+    import random
+
+    random.seed(spec.seed)
+    network = build_network(family, params, data.n_features, data.n_classes, data.image_shape)
+    network.set_scaling(data.x_train, None if classification else data.y_train)
+    arch = {"family": family, "n_features": data.n_features, "n_outputs": data.n_classes}
+    if warm_start is not None and resume is None:
+        _load_weights(network, load_torch_state(warm_start, field="warm_start"), arch, field="warm_start")
+        reporter.log("warm start: loaded the weights of the given state")
+    network.to(device)
+    optimizer = build_optimizer(spec.optimizer, network.parameters())
+    scheduler = build_scheduler(spec.schedule, optimizer, spec.epochs)
+    stopping = _EarlyStopping(spec)
+    history: list[dict[str, float]] = []
+    best_weights: dict[str, torch.Tensor] = {}
+    start = 0
+    if resume is not None:
+        state = load_torch_state(resume, field="resume")
+        _load_weights(network, state, arch, field="resume")
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        stopping.load(state["early_stopping"])
+        history = [dict(h) for h in state["history"]]
+        best_weights = dict(state["best_model"])
+        start = int(state["epoch"])
+        restore_rng(state["rng"])
+        reporter.log(f"resumed after epoch {start}")
+
+    model: torch.nn.Module = network
+    if group.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(network, forward_sync_buffers=False)
+    x_train = torch.from_numpy(data.x_train).to(device)
+    y_train = torch.from_numpy(data.y_train).to(device)
+    if not classification:
+        y_train = (y_train - network.y_mean) / network.y_scale
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        TensorDataset(x_train), num_replicas=group.world_size, rank=group.rank, shuffle=True, seed=spec.seed
+    )
+    per_rank_batch = max(1, math.ceil(spec.batch_size / group.world_size))
+    loss_fn = F.cross_entropy if classification else _mse
+
+    def snapshot(epoch: int) -> bytes:
+        return save_torch_state(
+            {
+                **arch,
+                "epoch": epoch,
+                "params": params,
+                "model": network.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "early_stopping": stopping.state(),
+                "best_model": best_weights,
+                "history": history,
+                "rng": capture_rng(),
+            }
+        )
+
+    epoch = start
+    for epoch in range(start + 1, spec.epochs + 1):
+        if stopping.stopped:
+            break
+        began = time.perf_counter()
+        sampler.set_epoch(epoch)
+        order = torch.tensor(list(iter(sampler)), dtype=torch.int64, device=device)
+        model.train()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        for i in range(0, len(order), per_rank_batch):
+            idx = order[i : i + per_rank_batch]
+            xb, yb = x_train[idx], y_train[idx]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            loss_sum += loss.detach().double() * len(idx)
+        totals = torch.stack([loss_sum, torch.tensor(float(len(order)), dtype=torch.float64, device=device)])
+        if group.distributed:
+            torch.distributed.all_reduce(totals)
+        train_s = time.perf_counter() - began
+        lr = float(optimizer.param_groups[0]["lr"])
+        scheduler.step()
+        metrics = {
+            "loss": float(totals[0] / totals[1]),
+            **{f"val_{k}": v for k, v in _evaluate(network, data, device).items()},
+            "samples_per_s": float(totals[1]) / train_s if train_s > 0 else math.inf,
+            "lr": lr,
+        }
+        if stopping.update(epoch, metrics) and spec.early_stopping and spec.early_stopping.restore_best:
+            best_weights = {k: v.detach().clone() for k, v in network.state_dict().items()}
+        metrics["epoch_s"] = time.perf_counter() - began
+        history.append(metrics)
+        if group.rank == 0:
+            reporter.epoch(epoch, metrics)
+            reporter.checkpoint(epoch, snapshot(epoch))
+        if stopping.stopped:
+            reporter.log(
+                f"early stopping after epoch {epoch}: {stopping.spec.metric if stopping.spec else ''} "
+                f"best at epoch {stopping.best_epoch}"
+            )
+            break
+
+    if best_weights and spec.early_stopping is not None and spec.early_stopping.restore_best:
+        network.load_state_dict(best_weights)
+        reporter.log(f"restored the weights of epoch {stopping.best_epoch}")
+    digests = _rank_digests(network, group)
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"data-parallel ranks ended with different parameters: {digests}")
+    final = _evaluate(network, data, device)
+    final.pop("loss", None)
+    labels = data.integer_labels() if classification else None
+    if classification and labels is None:
+        labels = np.arange(data.n_classes)
+    package = export_network(network, data.x_train[:5], labels=labels, classification=classification)
+    network.to(device)
+    return TrainingResult(
+        package=package,
+        metrics=final,
+        params={
+            **arch,
+            "task": data.task,
+            **params,
+            "optimizer": spec.optimizer.model_dump(),
+            "schedule": spec.schedule.model_dump() if spec.schedule else {"name": "constant"},
+            "epochs": spec.epochs,
+            "epochs_run": len(history),
+            "best_epoch": stopping.best_epoch or len(history),
+            "batch_size": spec.batch_size,
+            "seed": spec.seed,
+            "workers": group.world_size,
+            "parameter_digests": digests,
+            "classes": data.classes
+            if data.classes is not None
+            else list(range(data.n_classes))
+            if classification
+            else None,
+        },
+        history=history,
+        state=snapshot(epoch),
+    )
+
+
+def _rank_digests(network: Network, group: Group) -> list[str]:
+    """SHA-256 of this rank's parameters and buffers, gathered from every rank (rank order)."""
+    digest = hashlib.sha256()
+    for name, tensor in network.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    mine = digest.hexdigest()
+    if not group.distributed:
+        return [mine]
+    # Gather the first 8 bytes of each digest: enough to tell ranks apart.
+    local = torch.tensor([int(mine[:15], 16)], dtype=torch.int64, device=group.device)
+    gathered = [torch.zeros_like(local) for _ in range(group.world_size)]
+    torch.distributed.all_gather(gathered, local)
+    return [format(int(t.item()), "015x") for t in gathered]
+
+
+def _mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(out.squeeze(1), target)
+
+
+def _load_weights(network: Network, state: dict[str, Any], arch: dict[str, Any], *, field: str) -> None:
+    for key, value in arch.items():
+        if state.get(key) != value:
+            raise InvalidArgument(
+                f"{field} holds a state with {key}={state.get(key)!r}, but this job has {key}={value!r}",
+                details={"field": field},
+            )
+    try:
+        network.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as exc:
+        raise InvalidArgument(
+            f"{field} does not fit this model's layers (hidden sizes, channels): {exc}",
+            details={"field": field},
+        ) from None
+
+
+@torch.no_grad()
+def _evaluate(network: Network, data: TrainingData, device: torch.device) -> dict[str, float]:
+    """Validation loss (the training loss' definition) and the task's metrics."""
+    network.eval()
+    outs = [
+        network(torch.from_numpy(data.x_val[i : i + _EVAL_BATCH]).to(device))
+        for i in range(0, len(data.x_val), _EVAL_BATCH)
+    ]
+    out = torch.cat(outs)
+    y = torch.from_numpy(data.y_val).to(device)
+    if data.task == "classification":
+        loss = float(F.cross_entropy(out, y))
+        probabilities = torch.softmax(out, dim=1).cpu().numpy()
+        return {"loss": loss, **classification_metrics(data.y_val, probabilities)}
+    loss = float(_mse(out, (y - network.y_mean) / network.y_scale))
+    predictions = (out * network.y_scale + network.y_mean).squeeze(1).cpu().numpy()
+    return {"loss": loss, **regression_metrics(data.y_val, predictions)}
