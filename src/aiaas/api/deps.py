@@ -13,6 +13,7 @@ from aiaas.datasets import DatasetService
 from aiaas.errors import Unauthenticated
 from aiaas.registry import Registry
 from aiaas.serving import DeploymentService
+from aiaas.training import JobStore, TrainingService
 
 __all__ = ["Services", "ServicesDep", "check_api_key"]
 
@@ -25,6 +26,8 @@ class Services:
     registry: Registry
     deployments: DeploymentService
     datasets: DatasetService
+    jobs: JobStore
+    training: TrainingService
 
 
 def _services(request: Request) -> Services:

@@ -13,6 +13,7 @@ from aiaas.cli.deployments import deploy, deployments_app, predict
 from aiaas.cli.models import models_app, register
 from aiaas.cli.output import err
 from aiaas.cli.platform import api, db_app, serve, up
+from aiaas.cli.training import jobs_app, train
 
 __all__ = ["app", "main"]
 
@@ -65,6 +66,8 @@ app.add_typer(db_app, name="db", rich_help_panel="Platform")
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 app.command(rich_help_panel="Registry")(register)
 app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")
+app.command(rich_help_panel="Training")(train)
+app.add_typer(jobs_app, name="jobs", rich_help_panel="Training")
 app.command(rich_help_panel="Serving")(deploy)
 app.add_typer(deployments_app, name="deployments", rich_help_panel="Serving")
 app.command(rich_help_panel="Serving")(predict)

@@ -25,6 +25,7 @@ from aiaas.schemas.deployments import (
     RouteRef,
     TrafficRoute,
 )
+from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList
 from aiaas.schemas.registry import (
     Alias,
     AliasList,
@@ -68,6 +69,12 @@ __all__ = [
     "DeploymentUpdate",
     "EarlyStoppingSpec",
     "Health",
+    "Job",
+    "JobList",
+    "JobLogLine",
+    "JobLogs",
+    "JobMetrics",
+    "JobMetricsList",
     "JobSpec",
     "Model",
     "ModelCreate",

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from aiaas import schemas
 from aiaas.config import load_settings
-from aiaas.errors import InvalidArgument, NotFound, Unavailable
+from aiaas.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
 from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model
 from aiaas.sdk._http import request
 
@@ -329,6 +329,60 @@ class Client:
         """The version's data file, as uploaded."""
         ref = "latest" if version is None else str(version)
         return self._get(f"/datasets/{name}/versions/{ref}/data").content
+
+    # -- training jobs ---------------------------------------------------------------------
+
+    def submit_job(self, spec: schemas.JobSpec | Mapping[str, Any] | str | Path) -> schemas.Job:
+        """Queue a training job; ``spec`` is a :class:`~aiaas.schemas.JobSpec`, a mapping, the
+        text of a YAML/JSON spec, or the path of a spec file. It is validated here first, so a
+        bad field is reported before anything is sent."""
+        if isinstance(spec, Path):
+            spec = schemas.JobSpec.from_text(spec.read_text())
+        elif isinstance(spec, str):
+            spec = schemas.JobSpec.from_text(spec)
+        elif not isinstance(spec, schemas.JobSpec):
+            spec = _body(schemas.JobSpec, **dict(spec))
+        return schemas.Job.model_validate_json(self._send("POST", "/jobs", spec).content)
+
+    def list_jobs(self, status: str | None = None, *, limit: int = 100) -> list[schemas.Job]:
+        params: dict[str, Any] = {"limit": limit}
+        if status is not None:
+            params["status"] = status
+        return schemas.JobList.model_validate_json(self._get("/jobs", params=params).content).jobs
+
+    def get_job(self, job_id: int) -> schemas.Job:
+        return schemas.Job.model_validate_json(self._get(f"/jobs/{job_id}").content)
+
+    def job_metrics(self, job_id: int) -> list[schemas.JobMetrics]:
+        return schemas.JobMetricsList.model_validate_json(
+            self._get(f"/jobs/{job_id}/metrics").content
+        ).metrics
+
+    def job_logs(self, job_id: int, *, after: int = 0, limit: int = 1000) -> schemas.JobLogs:
+        """Log lines after ``after``; pass the returned ``next_after`` to get only new ones."""
+        response = self._get(f"/jobs/{job_id}/logs", params={"after": after, "limit": limit})
+        return schemas.JobLogs.model_validate_json(response.content)
+
+    def cancel_job(self, job_id: int) -> schemas.Job:
+        return schemas.Job.model_validate_json(request(self._api, "POST", f"/jobs/{job_id}/cancel").content)
+
+    def wait_for_job(self, job_id: int, *, timeout: float | None = None, poll_s: float = 0.25) -> schemas.Job:
+        """Block until the job has ended (succeeded, failed or cancelled); returns it.
+
+        Raises:
+            DeadlineExceeded: ``timeout`` seconds passed first (the job keeps running).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job.finished:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded(
+                    f"job {job_id} was still {job.status} after {timeout:.0f}s",
+                    details={"job": job_id, "status": job.status},
+                )
+            time.sleep(poll_s)
 
     # -- inference -------------------------------------------------------------------------
 

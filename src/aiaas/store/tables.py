@@ -175,6 +175,7 @@ class TrainingJobRow(Base):
     dataset_version: Mapped[int] = mapped_column(Integer)
     register_as: Mapped[str] = mapped_column(String(128))
     workers: Mapped[int] = mapped_column(Integer)
+    launcher: Mapped[str] = mapped_column(String(16), default="scheduler")
     epochs: Mapped[int] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -63,6 +63,7 @@ class Job:
     epochs: int
     attempts: int
     cancel_requested: bool
+    launcher: str
     pid: int | None
     error: str
     checkpoint_epoch: int | None
@@ -118,26 +119,33 @@ class JobStore:
 
     # -- callers (API) ------------------------------------------------------------------------
 
-    def create(self, new: NewJob) -> Job:
+    def create(self, new: NewJob, *, external: str | None = None) -> Job:
+        """Queue a job for the scheduler, or, with ``external`` (who runs it), record a job that
+        is already running outside it (a ``torchrun`` launch): no scheduler ever touches it."""
         with self.db.transaction() as s:
             now = utcnow()
             row = TrainingJobRow(
-                status=QUEUED,
+                status=QUEUED if external is None else RUNNING,
+                launcher="scheduler" if external is None else "external",
                 spec=new.spec,
                 dataset=new.dataset,
                 dataset_version=new.dataset_version,
                 register_as=new.register_as,
                 workers=new.workers,
                 epochs=new.epochs,
-                attempts=0,
+                attempts=0 if external is None else 1,
                 cancel_requested=False,
                 error="",
                 created_at=now,
+                started_at=None if external is None else now,
                 updated_at=now,
             )
             s.add(row)
             s.flush()
-            s.add(TrainingJobLogRow(job_id=row.id, message=f"queued: needs {new.workers} CPU slot(s)"))
+            message = (
+                f"queued: needs {new.workers} CPU slot(s)" if external is None else f"started by {external}"
+            )
+            s.add(TrainingJobLogRow(job_id=row.id, message=message))
             return _job(row)
 
     def get(self, job_id: int) -> Job:
@@ -213,8 +221,13 @@ class JobStore:
             return [_job(row) for row in rows]
 
     def running(self) -> list[Job]:
+        """Running jobs that a scheduler started (external launches are their launcher's)."""
         with self.db.transaction() as s:
-            rows = s.scalars(select(TrainingJobRow).where(TrainingJobRow.status == RUNNING))
+            rows = s.scalars(
+                select(TrainingJobRow).where(
+                    TrainingJobRow.status == RUNNING, TrainingJobRow.launcher == "scheduler"
+                )
+            )
             return [_job(row) for row in rows]
 
     def claim(self, job_id: int) -> bool:
@@ -266,7 +279,8 @@ class JobStore:
         with self.db.transaction() as s:
             s.add(TrainingJobLogRow(job_id=job_id, message=message[:_MAX_LOG_CHARS]))
 
-    def record_epoch(self, job_id: int, epoch: int, metrics: dict[str, Any]) -> None:
+    def record_epoch(self, job_id: int, epoch: int, metrics: dict[str, Any]) -> bool:
+        """Store one epoch's metrics; returns whether a cancel was requested meanwhile."""
         with self.db.transaction() as s:
             s.execute(
                 delete(TrainingJobMetricRow).where(
@@ -274,7 +288,9 @@ class JobStore:
                 )
             )
             s.add(TrainingJobMetricRow(job_id=job_id, epoch=epoch, metrics=metrics))
-            s.execute(update(TrainingJobRow).where(TrainingJobRow.id == job_id).values(updated_at=utcnow()))
+            row = _row(s, job_id)
+            row.updated_at = utcnow()
+            return row.cancel_requested
 
     def save_checkpoint(self, job_id: int, epoch: int, state: bytes) -> None:
         """Write the state, then point the job at it: a crash in between leaves the old checkpoint."""
@@ -342,6 +358,7 @@ def _job(
         dataset_version=row.dataset_version,
         register_as=row.register_as,
         workers=row.workers,
+        launcher=row.launcher,
         epochs=row.epochs,
         attempts=row.attempts,
         cancel_requested=row.cancel_requested,

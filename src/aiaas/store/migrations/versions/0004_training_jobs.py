@@ -30,6 +30,9 @@ def upgrade() -> None:
         sa.Column("dataset_version", sa.Integer(), nullable=False),
         sa.Column("register_as", sa.String(128), nullable=False),
         sa.Column("workers", sa.Integer(), nullable=False),
+        # "scheduler": started here as a child process; "external": launched by torchrun or by
+        # hand across machines, never started, requeued or recovered by a scheduler.
+        sa.Column("launcher", sa.String(16), nullable=False),
         sa.Column("epochs", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
