@@ -235,3 +235,45 @@ def _zombie(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def test_continue_training_a_version_on_a_new_dataset_version(platform: Platform) -> None:
+    """Online update: warm start from a registered version's weights; the result's parent is it."""
+    c = platform.client
+    c.create_dataset("iris-online", sample="iris")
+    first = c.wait_for_job(c.submit_job(_online_spec(epochs=15)).id, timeout=300)
+    assert first.status == "succeeded", first.error
+    x, y = load_iris(return_X_y=True)
+    fresh = _iris_csv(x, y).encode()
+    update = c.create_dataset("iris-online", fresh, filename="more-iris.csv", target="target", seed=1)
+    assert update.version == 2
+
+    spec = _online_spec(epochs=3, dataset="iris-online:2") + (
+        f"warm_start: {{model: iris-online-mlp, version: {first.result_version}}}\n"
+    )
+    warm = c.wait_for_job(c.submit_job(spec).id, timeout=300)
+    cold = c.wait_for_job(c.submit_job(_online_spec(epochs=3, dataset="iris-online:2")).id, timeout=300)
+    assert warm.status == cold.status == "succeeded", (warm.error, cold.error)
+
+    version = c.get_version("iris-online-mlp", warm.result_version or 0)
+    assert version.parent_version == first.result_version
+    assert (version.lineage or {})["parent"] == {"model": "iris-online-mlp", "version": first.result_version}
+    assert (version.lineage or {})["dataset"]["version"] == 2
+    # It really started from the old weights: far better after one epoch than a cold start.
+    warm_first = c.job_metrics(warm.id)[0].metrics["val_loss"]
+    cold_first = c.job_metrics(cold.id)[0].metrics["val_loss"]
+    assert warm_first < 0.5 * cold_first
+
+
+def _online_spec(*, epochs: int, dataset: str = "iris-online:1") -> str:
+    return (
+        f"dataset: {dataset}\nmodel: {{family: mlp, hidden_sizes: [16]}}\n"
+        f"optimizer: {{name: adam, lr: 0.02}}\nepochs: {epochs}\nbatch_size: 16\nseed: 5\n"
+        "register_as: iris-online-mlp\n"
+    )
+
+
+def _iris_csv(x: np.ndarray, y: np.ndarray) -> str:
+    names = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+    rows = [",".join([*(f"{v:.1f}" for v in row), str(int(label))]) for row, label in zip(x, y, strict=True)]
+    return "\n".join([",".join([*names, "target"]), *rows]) + "\n"
