@@ -236,6 +236,10 @@ def test_cli_creates_lists_and_shows_datasets(control_plane: ControlPlane, tmp_p
     ).items()
     code, out, _ = aiaas(control_plane, "datasets", "show", "cli:1", "--json")
     assert json.loads(out)["target"] == "kind"
+    code, out, _ = aiaas(control_plane, "datasets", "show", "cli:latest", "--json")
+    assert json.loads(out)["version"] == 2
+    code, _, err = aiaas(control_plane, "datasets", "show", "cli:first")
+    assert code != 0 and "VERSION must be a number or 'latest'" in err
     code, out, _ = aiaas(control_plane, "datasets", "show", "cli")
     # (the table folds long names at the terminal width, so only their start is checked)
     assert code == 0 and "Schema" in out and "sepal_len" in out and "(target)" in out
