@@ -104,14 +104,18 @@ def versions(ctx: typer.Context, name: str, json: JsonOption = False) -> None:
 @datasets_app.command("show")
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="NAME[:VERSION]", help="Dataset, optionally :version.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="NAME[:VERSION]", help="Dataset, optionally :version (default latest).")
+    ],
     json: JsonOption = False,
 ) -> None:
     """Show a dataset version: its schema with statistics, and its split."""
     name, _, number = ref.partition(":")
-    if number and not number.isdigit():
-        raise typer.BadParameter(f"VERSION must be a number; got {number!r}", param_hint="NAME[:VERSION]")
-    version = client(ctx).dataset_version(name, int(number) if number else None)
+    if number and not (number.isdigit() or number == "latest"):
+        raise typer.BadParameter(
+            f"VERSION must be a number or 'latest'; got {number!r}", param_hint="NAME[:VERSION]"
+        )
+    version = client(ctx).dataset_version(name, int(number) if number.isdigit() else None)
     if json:
         return print_json(version)
     console.print(

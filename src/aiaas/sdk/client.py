@@ -290,6 +290,11 @@ class Client:
             data, fname = path_or_bytes, filename or "data.csv"
         else:
             path = Path(str(path_or_bytes))
+            if not path.is_file():
+                raise InvalidArgument(
+                    f"dataset file {str(path)!r} does not exist or is not a file",
+                    details={"field": "path_or_bytes", "value": str(path)},
+                )
             data, fname = path.read_bytes(), filename or path.name
         form = {
             "description": description,

@@ -40,7 +40,7 @@ _UPLOAD_BODY: dict[str, Any] = {
                     },
                 }
             },
-            "application/json": {"schema": {"$ref": "#/components/schemas/DatasetSampleCreate"}},
+            "application/json": {"schema": schemas.DatasetSampleCreate.model_json_schema()},
         },
     }
 }
