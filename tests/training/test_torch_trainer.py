@@ -36,8 +36,11 @@ def _network_outputs(result: TrainingResult, data: TrainingData) -> Any:
 
 def test_mlp_learns_iris_and_reports_every_epoch(iris: TrainingData) -> None:
     reporter = MemoryReporter()
-    result = train(spec(model={"family": "mlp", "hidden_sizes": [16]}, epochs=30, batch_size=16,
-                        optimizer={"lr": 0.01}), iris, reporter)
+    result = train(
+        spec(model={"family": "mlp", "hidden_sizes": [16]}, epochs=30, batch_size=16, optimizer={"lr": 0.01}),
+        iris,
+        reporter,
+    )
     assert result.metrics["accuracy"] >= 0.9
     assert [e for e, _ in reporter.epochs] == list(range(1, 31))
     assert [e for e, _ in reporter.checkpoints] == list(range(1, 31))
@@ -63,8 +66,12 @@ def test_onnx_package_matches_torch_for_classification(iris: TrainingData) -> No
 
 def test_cnn_learns_digits_and_exports_the_flat_signature(digits: TrainingData) -> None:
     result = train(
-        spec(model={"family": "cnn", "channels": [8, 16], "hidden_sizes": [32]}, epochs=3, batch_size=64,
-             optimizer={"name": "adamw", "lr": 0.005, "weight_decay": 0.01}),
+        spec(
+            model={"family": "cnn", "channels": [8, 16], "hidden_sizes": [32]},
+            epochs=3,
+            batch_size=64,
+            optimizer={"name": "adamw", "lr": 0.005, "weight_decay": 0.01},
+        ),
         digits,
         MemoryReporter(),
     )
@@ -80,8 +87,13 @@ def test_cnn_learns_digits_and_exports_the_flat_signature(digits: TrainingData) 
 def test_mlp_regression_on_diabetes_in_target_units(diabetes: TrainingData) -> None:
     reporter = MemoryReporter()
     result = train(
-        spec(model={"family": "mlp", "hidden_sizes": [32]}, epochs=40, batch_size=32,
-             optimizer={"name": "momentum", "lr": 0.01}, schedule={"name": "cosine"}),
+        spec(
+            model={"family": "mlp", "hidden_sizes": [32]},
+            epochs=40,
+            batch_size=32,
+            optimizer={"name": "momentum", "lr": 0.01},
+            schedule={"name": "cosine"},
+        ),
         diabetes,
         reporter,
     )
@@ -98,14 +110,25 @@ def test_mlp_regression_on_diabetes_in_target_units(diabetes: TrainingData) -> N
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adamw"])
 def test_every_optimizer_and_schedule_steps_the_learning_rate(iris: TrainingData, optimizer: str) -> None:
-    schedule = {"sgd": {"name": "step", "step_size": 1, "gamma": 0.5}, "momentum": {"name": "exponential"},
-                "adam": {"name": "cosine"}, "adamw": {"name": "constant"}}[optimizer]
+    schedule = {
+        "sgd": {"name": "step", "step_size": 1, "gamma": 0.5},
+        "momentum": {"name": "exponential"},
+        "adam": {"name": "cosine"},
+        "adamw": {"name": "constant"},
+    }[optimizer]
     reporter = MemoryReporter()
-    train(spec(model={"family": "mlp"}, optimizer={"name": optimizer, "lr": 0.1}, schedule=schedule),
-          iris, reporter)
+    train(
+        spec(model={"family": "mlp"}, optimizer={"name": optimizer, "lr": 0.1}, schedule=schedule),
+        iris,
+        reporter,
+    )
     lrs = [m["lr"] for _, m in reporter.epochs]
-    expected = {"sgd": [0.1, 0.05, 0.025], "momentum": [0.1, 0.095, 0.09025],
-                "adam": [0.1, 0.075, 0.025], "adamw": [0.1, 0.1, 0.1]}[optimizer]
+    expected = {
+        "sgd": [0.1, 0.05, 0.025],
+        "momentum": [0.1, 0.095, 0.09025],
+        "adam": [0.1, 0.075, 0.025],
+        "adamw": [0.1, 0.1, 0.1],
+    }[optimizer]
     assert lrs == pytest.approx(expected)
 
 
@@ -130,14 +153,28 @@ class _StopAfter(MemoryReporter):
 def test_resume_from_a_checkpoint_ends_exactly_like_an_uninterrupted_run(
     digits: TrainingData, family: str
 ) -> None:
-    small = TrainingData(digits.x_train[:400], digits.y_train[:400], digits.x_val, digits.y_val,
-                         digits.feature_names, "classification", digits.classes, digits.image_shape)
+    small = TrainingData(
+        digits.x_train[:400],
+        digits.y_train[:400],
+        digits.x_val,
+        digits.y_val,
+        digits.feature_names,
+        "classification",
+        digits.classes,
+        digits.image_shape,
+    )
     model: dict[str, Any] = {"family": family, "hidden_sizes": [32], "dropout": 0.2}
     if family == "cnn":
         model["channels"] = [4]
-    job = spec(model=model, epochs=5, batch_size=32, seed=3, optimizer={"name": "adam", "lr": 0.01},
-               schedule={"name": "step", "step_size": 2, "gamma": 0.5},
-               early_stopping={"metric": "val_loss", "patience": 10, "restore_best": False})
+    job = spec(
+        model=model,
+        epochs=5,
+        batch_size=32,
+        seed=3,
+        optimizer={"name": "adam", "lr": 0.01},
+        schedule={"name": "step", "step_size": 2, "gamma": 0.5},
+        early_stopping={"metric": "val_loss", "patience": 10, "restore_best": False},
+    )
     full = train(job, small, MemoryReporter())
 
     interrupted = _StopAfter(2)
@@ -161,8 +198,16 @@ def test_resume_from_a_checkpoint_ends_exactly_like_an_uninterrupted_run(
 def test_early_stopping_stops_and_restores_the_best_epoch(iris: TrainingData) -> None:
     reporter = MemoryReporter()
     # A learning rate this high makes validation loss bounce, so it stops early.
-    result = train(spec(model={"family": "mlp"}, epochs=60, optimizer={"name": "sgd", "lr": 3.0},
-                        early_stopping={"metric": "val_loss", "patience": 2}), iris, reporter)
+    result = train(
+        spec(
+            model={"family": "mlp"},
+            epochs=60,
+            optimizer={"name": "sgd", "lr": 3.0},
+            early_stopping={"metric": "val_loss", "patience": 2},
+        ),
+        iris,
+        reporter,
+    )
     losses = [m["val_loss"] for _, m in reporter.epochs]
     best = int(np.argmin(losses)) + 1
     assert len(losses) < 60
@@ -177,8 +222,12 @@ def test_warm_start_begins_from_the_old_weights(iris: TrainingData) -> None:
     first = train(job, iris, MemoryReporter())
     cold, warm = MemoryReporter(), MemoryReporter()
     train(spec(model={"family": "mlp"}, epochs=1, optimizer={"lr": 0.01}, seed=5), iris, cold)
-    train(spec(model={"family": "mlp"}, epochs=1, optimizer={"lr": 0.01}, seed=5), iris, warm,
-          warm_start=first.state)
+    train(
+        spec(model={"family": "mlp"}, epochs=1, optimizer={"lr": 0.01}, seed=5),
+        iris,
+        warm,
+        warm_start=first.state,
+    )
     assert warm.epochs[0][1]["loss"] < cold.epochs[0][1]["loss"] / 3
     assert warm.epochs[0][1]["val_accuracy"] >= 0.9
 
@@ -186,8 +235,12 @@ def test_warm_start_begins_from_the_old_weights(iris: TrainingData) -> None:
 def test_warm_start_of_another_architecture_is_refused(iris: TrainingData) -> None:
     first = train(spec(model={"family": "mlp", "hidden_sizes": [8]}, epochs=1), iris, MemoryReporter())
     with pytest.raises(InvalidArgument, match="warm_start") as info:
-        train(spec(model={"family": "mlp", "hidden_sizes": [16]}, epochs=1), iris, MemoryReporter(),
-              warm_start=first.state)
+        train(
+            spec(model={"family": "mlp", "hidden_sizes": [16]}, epochs=1),
+            iris,
+            MemoryReporter(),
+            warm_start=first.state,
+        )
     assert info.value.details["field"] == "warm_start"
 
 
@@ -209,8 +262,11 @@ def test_spec_that_does_not_fit_the_data_is_refused_before_any_report(
         (spec(model={"family": "cnn"}), iris, "model.family"),
         (spec(model={"family": "mlp"}, task="regression"), iris, "task"),
         (spec(model={"family": "logistic"}), diabetes, "model.family"),
-        (spec(model={"family": "mlp"}, early_stopping={"metric": "val_accuracy"}), diabetes,
-         "early_stopping.metric"),
+        (
+            spec(model={"family": "mlp"}, early_stopping={"metric": "val_accuracy"}),
+            diabetes,
+            "early_stopping.metric",
+        ),
     ]
     for job, data, field in cases:
         reporter = MemoryReporter()

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aiaas.training import MemoryReporter, TrainingData, train
+from aiaas.training.distributed import _write_job, external_env
+from tests.training.conftest import spec
+
+JOB = {
+    "model": {"family": "mlp", "hidden_sizes": [64]},
+    "epochs": 6,
+    "batch_size": 64,
+    "seed": 1,
+    "optimizer": {"name": "adam", "lr": 0.003},
+}
+
+
+@pytest.mark.slow
+def test_two_workers_end_with_identical_parameters_and_single_process_accuracy(digits: TrainingData) -> None:
+    single = train(spec(**JOB), digits, MemoryReporter())
+    reporter = MemoryReporter()
+    parallel = train(spec(**JOB, workers=2), digits, reporter)
+
+    digests = parallel.params["parameter_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert parallel.params["workers"] == 2
+    assert abs(parallel.metrics["accuracy"] - single.metrics["accuracy"]) <= 0.02
+    # Rank 0 alone reports and checkpoints, once per epoch; samples/s counts both ranks' rows.
+    assert [e for e, _ in reporter.epochs] == list(range(1, 7))
+    assert [e for e, _ in reporter.checkpoints] == list(range(1, 7))
+    assert any("over 2 processes" in line for line in reporter.logs)
+
+
+def test_external_env_needs_all_four_variables() -> None:
+    full = {"RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
+    assert external_env(full) == full
+    assert external_env({**full, "MASTER_PORT": ""}) is None
+    assert external_env({"RANK": "0"}) is None
+
+
+@pytest.mark.slow
+def test_ranks_started_by_hand_join_one_group(digits: TrainingData, tmp_path: Path) -> None:
+    """The torchrun way: every rank is its own process with the four variables set."""
+    from tests import _servers
+
+    job = spec(**{**JOB, "epochs": 2}, workers=2)
+    _write_job(tmp_path, job, digits, None, None, 1)
+    port = _servers.free_port()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RANK_SCRIPT, str(tmp_path)],
+            env={
+                **os.environ,
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                "RANK": str(rank),
+                "WORLD_SIZE": "2",
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    lines = [next(line for line in out.splitlines() if line.startswith("digests")) for out in outputs]
+    assert lines[0] == lines[1]
+    assert "epochs 2" in outputs[0] and "epochs 0" in outputs[1]  # rank 1 does not report
+
+
+_RANK_SCRIPT = """
+import sys
+from pathlib import Path
+from aiaas.training import MemoryReporter, train
+from aiaas.training.distributed import _read_job
+spec, data, resume, warm, threads = _read_job(Path(sys.argv[1]))
+reporter = MemoryReporter()
+result = train(spec, data, reporter, threads=threads)
+print("digests", result.params["parameter_digests"])
+print("epochs", len(reporter.epochs))
+"""
