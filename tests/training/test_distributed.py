@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 
 from aiaas.training import MemoryReporter, TrainingData, train
-from aiaas.training.distributed import _write_job, external_env
+from aiaas.training.distributed import external_env, write_job_folder
 from tests.training.conftest import spec
 
 JOB = {
@@ -48,12 +51,11 @@ def test_ranks_started_by_hand_join_one_group(digits: TrainingData, tmp_path: Pa
     """The torchrun way: every rank is its own process with the four variables set."""
     from tests import _servers
 
-    job = spec(**{**JOB, "epochs": 2}, workers=2)
-    _write_job(tmp_path, job, digits, None, None, 1)
+    write_job_folder(tmp_path, spec(**{**JOB, "epochs": 2}, workers=2), digits, threads=1)
     port = _servers.free_port()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _RANK_SCRIPT, str(tmp_path)],
+            [sys.executable, "-m", "aiaas.training.distributed", str(tmp_path)],
             env={
                 **os.environ,
                 "MASTER_ADDR": "127.0.0.1",
@@ -69,19 +71,12 @@ def test_ranks_started_by_hand_join_one_group(digits: TrainingData, tmp_path: Pa
     ]
     outputs = [p.communicate(timeout=240)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    lines = [next(line for line in out.splitlines() if line.startswith("digests")) for out in outputs]
-    assert lines[0] == lines[1]
-    assert "epochs 2" in outputs[0] and "epochs 0" in outputs[1]  # rank 1 does not report
-
-
-_RANK_SCRIPT = """
-import sys
-from pathlib import Path
-from aiaas.training import MemoryReporter, train
-from aiaas.training.distributed import _read_job
-spec, data, resume, warm, threads = _read_job(Path(sys.argv[1]))
-reporter = MemoryReporter()
-result = train(spec, data, reporter, threads=threads)
-print("digests", result.params["parameter_digests"])
-print("epochs", len(reporter.epochs))
-"""
+    result = json.loads((tmp_path / "result.json").read_text())
+    digests = result["params"]["parameter_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert [json.loads(line)["epoch"] for line in outputs[0].splitlines() if '"epoch"' in line] == [1, 2]
+    assert '"epoch"' not in outputs[1]  # only rank 0 reports
+    assert (tmp_path / "checkpoint.bin").stat().st_size > 0
+    session = ort.InferenceSession((tmp_path / "model.onnx").read_bytes(), providers=["CPUExecutionProvider"])
+    label, _ = session.run(None, {"input": digits.x_val})
+    assert float(np.mean(label == digits.y_val)) == pytest.approx(result["metrics"]["accuracy"])
