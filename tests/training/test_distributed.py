@@ -39,6 +39,24 @@ def test_two_workers_end_with_identical_parameters_and_single_process_accuracy(d
     assert any("over 2 processes" in line for line in reporter.logs)
 
 
+@pytest.mark.slow
+def test_a_failing_rank_0_kills_the_other_ranks(digits: TrainingData) -> None:
+    import psutil
+
+    class Cancelled(Exception):
+        pass
+
+    class CancelAfterFirst(MemoryReporter):
+        def checkpoint(self, epoch: int, state: bytes) -> None:
+            raise Cancelled
+
+    me = psutil.Process()
+    with pytest.raises(Cancelled):
+        train(spec(**JOB, workers=2), digits, CancelAfterFirst())
+    ranks = [p for p in me.children(recursive=True) if "aiaas.training.distributed" in " ".join(p.cmdline())]
+    assert ranks == []
+
+
 def test_external_env_needs_all_four_variables() -> None:
     full = {"RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
     assert external_env(full) == full
