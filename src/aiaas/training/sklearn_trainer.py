@@ -16,7 +16,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from aiaas.errors import InvalidArgument
 from aiaas.formats import package_model
@@ -107,6 +106,8 @@ def train_sklearn(
         _warm(estimator, load_npz(warm_start, field="warm_start"), data, labels)
         reporter.log("warm start: continuing from the stored coefficients")
     reporter.log(f"fitting {type(estimator).__name__} on {len(data.x_train)} rows")
+    from sklearn.exceptions import ConvergenceWarning
+
     began = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         # A solver that stops at max_iter is the user's choice (a warm start may want just
