@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
 
 from aiaas.schemas import JobSpec
@@ -18,6 +20,16 @@ def split(x: Any, y: Any, task: str, val_fraction: float = 0.25, **kwargs: Any) 
     cut = int(len(x) * (1 - val_fraction))
     names = [f"f{i}" for i in range(x.shape[1])]
     return TrainingData(x[:cut], y[:cut], x[cut:], y[cut:], names, task, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine, spinning OpenMP threads make tiny
+    models ten times slower, and results must not depend on the thread count anyway."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -112,7 +112,7 @@ class TrainingData:
             )
 
     def integer_labels(self) -> Array | None:
-        """The class labels as int64 when every original label is an integer, else None.
+        """The class labels as int64 when they are increasing integers, else None.
 
         Models then output these labels (as scikit-learn's packages do); with other labels
         (strings, fractions) they output the class index and ``classes`` maps it back.
@@ -124,9 +124,14 @@ class TrainingData:
             values = [float(c) for c in classes]
         except (TypeError, ValueError):
             return None
-        if any(isinstance(c, str) or not v.is_integer() for c, v in zip(classes, values, strict=True)):
+        if any(isinstance(c, str | bool) or not v.is_integer() for c, v in zip(classes, values, strict=True)):
             return None
-        return np.asarray([int(v) for v in values], dtype=np.int64)
+        labels = np.asarray([int(v) for v in values], dtype=np.int64)
+        # Increasing, so class index order is scikit-learn's sorted ``classes_`` order and the
+        # probability columns of every family mean the same classes.
+        if np.any(np.diff(labels) <= 0):
+            return None
+        return labels
 
 
 def _bad(field: str, message: str) -> InvalidArgument:

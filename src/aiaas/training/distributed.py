@@ -14,6 +14,13 @@ Two ways to get a process group:
 
 The backend is NCCL when every local rank can have its own CUDA device, gloo on CPU otherwise.
 This module reads the process environment because that is the torch distributed contract.
+
+Across machines with ``torchrun`` (the same folder, written by :func:`write_job_folder`, on
+every machine; rank 0 writes the results there)::
+
+    # machine A (rank 0, reachable as 10.0.0.1), and machine B with --node-rank=1
+    torchrun --nnodes=2 --nproc-per-node=1 --node-rank=0 \\
+        --master-addr=10.0.0.1 --master-port=29500 -m aiaas.training.distributed /data/job
 """
 
 from __future__ import annotations
@@ -40,7 +47,15 @@ from aiaas.schemas.training import JobSpec
 from aiaas.training.data import TrainingData
 from aiaas.training.torch_trainer import Group
 
-__all__ = ["ENV_KEYS", "external_env", "joined_group", "launch_local"]
+__all__ = [
+    "ENV_KEYS",
+    "FolderReporter",
+    "external_env",
+    "joined_group",
+    "launch_local",
+    "read_job_folder",
+    "write_job_folder",
+]
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 #: How long a rank waits for the others (to join, or at a collective) before failing.
@@ -90,14 +105,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _write_job(
+def write_job_folder(
     folder: Path,
     spec: JobSpec,
     data: TrainingData,
-    resume: bytes | None,
-    warm_start: bytes | None,
-    threads: int | None,
+    resume: bytes | None = None,
+    warm_start: bytes | None = None,
+    threads: int | None = None,
 ) -> None:
+    """Write what ``python -m aiaas.training.distributed FOLDER`` needs: ``job.json`` (spec,
+    names, classes, threads), ``data.npz`` (plain arrays), ``resume.bin``/``warm_start.bin``."""
     np.savez(
         folder / "data.npz",
         x_train=data.x_train,
@@ -120,7 +137,8 @@ def _write_job(
         (folder / "warm_start.bin").write_bytes(warm_start)
 
 
-def _read_job(folder: Path) -> tuple[JobSpec, TrainingData, bytes | None, bytes | None, int | None]:
+def read_job_folder(folder: Path) -> tuple[JobSpec, TrainingData, bytes | None, bytes | None, int | None]:
+    """Read a folder of :func:`write_job_folder` (arrays without pickle, spec re-validated)."""
     meta = json.loads((folder / "job.json").read_text())
     with np.load(folder / "data.npz", allow_pickle=False) as arrays:
         data = TrainingData(
@@ -156,7 +174,7 @@ def launch_local(
     folder = Path(tempfile.mkdtemp(prefix="aiaas-ddp-"))
     children: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
-        _write_job(folder, spec, data, resume, warm_start, threads)
+        write_job_folder(folder, spec, data, resume, warm_start, threads)
         port = _free_port()
         for rank in range(1, world_size):
             env = {
@@ -202,23 +220,70 @@ def _tail(log: Path, size: int = 2000) -> str:
         return "(no output)"
 
 
+class FolderReporter:
+    """Rank 0's reporter of a job run from a folder: JSON lines on stdout and in
+    ``metrics.jsonl``, the last checkpoint in ``checkpoint.bin`` (written to a temporary file,
+    fsync'ed, then renamed, so a killed run leaves the previous one whole)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _line(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record)
+        print(line, flush=True)
+        with (self.folder / "metrics.jsonl").open("a") as f:
+            f.write(line + "\n")
+
+    def log(self, message: str) -> None:
+        self._line({"log": message})
+
+    def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        self._line({"epoch": epoch, **metrics})
+
+    def checkpoint(self, epoch: int, state: bytes) -> None:
+        _write_atomic(self.folder / "checkpoint.bin", state)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
 def _main(argv: list[str]) -> int:
-    """Entry point of ranks 1..N-1 in local mode (the environment names the rank)."""
+    """Run one rank of the job in a folder; the environment names the rank.
+
+    Used for ranks 1..N-1 of a local run, and on every rank under ``torchrun``. Rank 0 (when
+    it is this entry point, not a caller of ``train``) writes ``model.onnx``, ``state.bin``
+    and ``result.json`` (metrics, params, history) into the folder.
+    """
     from aiaas.training.reporter import NullReporter
     from aiaas.training.trainer import train
 
     if len(argv) != 1 or external_env() is None:
         print(
             "usage: RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. "
-            "python -m aiaas.training.distributed DIR"
+            "python -m aiaas.training.distributed DIR",
+            file=sys.stderr,
         )
         return 2
-    spec, data, resume, warm, threads = _read_job(Path(argv[0]))
+    folder = Path(argv[0])
+    spec, data, resume, warm, threads = read_job_folder(folder)
+    rank = int(os.environ["RANK"])
+    reporter = FolderReporter(folder) if rank == 0 else NullReporter()
     try:
-        train(spec, data, NullReporter(), resume=resume, warm_start=warm, threads=threads)
+        result = train(spec, data, reporter, resume=resume, warm_start=warm, threads=threads)
     except InvalidArgument as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
+    if rank == 0:
+        _write_atomic(folder / "model.onnx", result.package.onnx)
+        _write_atomic(folder / "state.bin", result.state)
+        summary = {"metrics": result.metrics, "params": result.params, "history": result.history}
+        _write_atomic(folder / "result.json", json.dumps(summary).encode())
     return 0
 
 

@@ -12,6 +12,7 @@ exact anyway, so the other families refuse a warm start.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -105,9 +106,17 @@ def train_sklearn(
         _warm(estimator, load_npz(warm_start, field="warm_start"), data, labels)
         reporter.log("warm start: continuing from the stored coefficients")
     reporter.log(f"fitting {type(estimator).__name__} on {len(data.x_train)} rows")
+    from sklearn.exceptions import ConvergenceWarning
+
     began = time.perf_counter()
-    estimator.fit(data.x_train, y_fit)
+    with warnings.catch_warnings(record=True) as caught:
+        # A solver that stops at max_iter is the user's choice (a warm start may want just
+        # that): it goes to the job's log instead of being raised or lost on stderr.
+        warnings.simplefilter("always", ConvergenceWarning)
+        estimator.fit(data.x_train, y_fit)
     fit_s = time.perf_counter() - began
+    for warning in caught:
+        reporter.log(f"{warning.category.__name__}: {str(warning.message).splitlines()[0]}")
     if classification:
         metrics = classification_metrics(data.y_val, estimator.predict_proba(data.x_val))
         val_loss = _log_loss(data.y_val, estimator.predict_proba(data.x_val))
@@ -135,7 +144,9 @@ def train_sklearn(
             "seed": spec.seed,
             "n_features": data.n_features,
             "epochs_run": 1,
-            "n_iter": int(np.max(estimator.n_iter_)) if hasattr(estimator, "n_iter_") else None,
+            "n_iter": int(np.max(estimator.n_iter_))
+            if getattr(estimator, "n_iter_", None) is not None
+            else None,
             "classes": (data.classes if data.classes is not None else list(range(data.n_classes)))
             if classification
             else None,
