@@ -29,6 +29,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +44,7 @@ import torch
 import torch.distributed as dist
 
 from aiaas.errors import AiaasError, InvalidArgument
+from aiaas.processes import die_with_parent
 from aiaas.schemas.training import JobSpec
 from aiaas.training.data import TrainingData
 from aiaas.training.torch_trainer import Group
@@ -192,6 +194,9 @@ def launch_local(
                     env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
+                    # A rank whose rank 0 was killed (kill -9 of the job) would otherwise wait
+                    # in a collective until the group's timeout.
+                    preexec_fn=die_with_parent(signal.SIGKILL),
                 )
             children.append((child, log))
         with joined_group(0, world_size, f"tcp://127.0.0.1:{port}") as group:
