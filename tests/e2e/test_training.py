@@ -277,3 +277,15 @@ def _iris_csv(x: np.ndarray, y: np.ndarray) -> str:
     names = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
     rows = [",".join([*(f"{v:.1f}" for v in row), str(int(label))]) for row, label in zip(x, y, strict=True)]
     return "\n".join([",".join([*names, "target"]), *rows]) + "\n"
+
+
+@pytest.mark.slow
+def test_a_data_parallel_job_runs_through_the_scheduler(training: Training) -> None:
+    spec = SLOW_SPEC.replace("REGISTER_AS", "blobs-ddp").replace("epochs: 8", "epochs: 2") + "workers: 2\n"
+    job = training.client.wait_for_job(training.client.submit_job(spec).id, timeout=300)
+    assert job.status == "succeeded", job.error
+    assert job.workers == 2
+    log = "\n".join(line.message for line in training.client.job_logs(job.id).lines)
+    assert "data-parallel training over 2 processes" in log
+    version = training.client.get_version("blobs-ddp", job.result_version or 0)
+    assert version.metrics["accuracy"] > 0.5
