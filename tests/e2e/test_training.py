@@ -289,3 +289,21 @@ def test_a_data_parallel_job_runs_through_the_scheduler(training: Training) -> N
     assert "data-parallel training over 2 processes" in log
     version = training.client.get_version("blobs-ddp", job.result_version or 0)
     assert version.metrics["accuracy"] > 0.5
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_running_job_and_frees_its_slot(training: Training) -> None:
+    job_id = training.submit("blobs-cancelled")
+    _wait_for_checkpoint(training, job_id, 1)
+    (pid,) = training.worker_pids()
+    job = training.client.cancel_job(job_id)
+    assert job.cancel_requested
+    job = training.client.wait_for_job(job_id, timeout=60)
+    assert job.status == "cancelled"
+    assert job.result_version is None
+    wait_until(lambda: not psutil.pid_exists(pid) or _zombie(pid), what="the worker to stop")
+    # The slot is free again: the next job starts and finishes.
+    follow_up = training.client.submit_job(
+        SLOW_SPEC.replace("REGISTER_AS", "blobs-after-cancel").replace("epochs: 8", "epochs: 1")
+    )
+    assert training.client.wait_for_job(follow_up.id, timeout=300).status == "succeeded"
