@@ -138,6 +138,11 @@ class DeploymentRow(Base):
     batching: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     max_queue_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Replica processes and autoscaling (migration 0005); NULL means "the default".
+    min_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    scale_down_delay_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     model: Mapped[ModelRow] = relationship()
 

@@ -67,4 +67,8 @@ def _settings(body: schemas.DeploymentCreate | schemas.DeploymentUpdate) -> dict
         "batching": None if body.batching is None else body.batching.model_dump(exclude_unset=True),
         "max_queue_size": body.max_queue_size,
         "timeout_s": body.timeout_s,
+        "min_replicas": body.min_replicas,
+        "max_replicas": body.max_replicas,
+        "target_in_flight": body.target_in_flight,
+        "scale_down_delay_s": body.scale_down_delay_s,
     }

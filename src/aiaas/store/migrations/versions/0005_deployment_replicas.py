@@ -1,0 +1,35 @@
+"""Deployment replicas: min/max replica processes, autoscaling target and delay.
+
+Every new column is nullable and NULL means "the default" (one replica, no autoscaling),
+so deployments created before this revision keep serving as they did.
+
+Revision ID: 0005
+Revises: 0002
+Create Date: 2026-11-23
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deployments") as batch:
+        batch.add_column(sa.Column("min_replicas", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("max_replicas", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("target_in_flight", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("scale_down_delay_s", sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deployments") as batch:
+        batch.drop_column("scale_down_delay_s")
+        batch.drop_column("target_in_flight")
+        batch.drop_column("max_replicas")
+        batch.drop_column("min_replicas")
