@@ -158,3 +158,47 @@ def test_killed_single_replica_is_retried_on_its_successor(
     assert load.failures == []
     for _, proba in load.answers:
         np.testing.assert_allclose(proba, model.proba(load.x), rtol=RTOL, atol=ATOL)
+
+
+def test_version_switch_under_load_starts_new_replicas_first_and_drains_the_old(
+    stack: Stack, iris_model: Callable[[float], IrisModel], iris_x: np.ndarray[Any, Any]
+) -> None:
+    models = {"1": iris_model(2.0), "2": iris_model(0.02)}
+    stack.registry.register_version("swap", models["1"].package)
+    stack.registry.register_version("swap", models["2"].package)
+    stack.deployments.create("swap", model="swap", version=1, min_replicas=2, max_replicas=2)
+    stack.wait_served("swap", 1)
+    wait_until(lambda: len(replica_pids(stack, "swap", 1)) == 2, timeout=30, what="2 replicas of v1")
+    old = replica_pids(stack, "swap", 1)
+
+    with Load(stack.url, "swap", iris_x[::5], clients=6) as load:
+        load.wait_for_more(100, "traffic on version 1")
+        stack.deployments.update("swap", version=2)
+        wait_until(
+            lambda: (bool(load.answers) and load.answers[-1][0] == "2") or bool(load.failures),
+            timeout=30,
+            what="version 2 to be served",
+        )
+        # The old processes exit once drained, while the load goes on.
+        wait_until(
+            lambda: not any(psutil.pid_exists(p) and _alive(p) for p in old),
+            timeout=30,
+            what="the old replicas to exit",
+        )
+        load.wait_for_more(100, "traffic on version 2")
+
+    assert load.failures == []
+    assert len(replica_pids(stack, "swap", 2)) == 2
+    versions = [v for v, _ in load.answers]
+    switch = versions.index("2")
+    assert set(versions[:switch]) == {"1"} and switch >= 100
+    assert "1" not in versions[switch + 6 :]  # at most one straggler per client after the switch
+    for version, proba in load.answers:
+        np.testing.assert_allclose(proba, models[version].proba(load.x), rtol=RTOL, atol=ATOL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
