@@ -14,6 +14,8 @@ from aiaas.schemas.deployments import (
     DeploymentUpdate,
     Route,
     RouteRef,
+    ScalingEvent,
+    ScalingEventList,
     TrafficRoute,
 )
 from aiaas.schemas.registry import (
@@ -52,6 +54,8 @@ __all__ = [
     "OutputAgreement",
     "Route",
     "RouteRef",
+    "ScalingEvent",
+    "ScalingEventList",
     "TrafficRoute",
     "VersionMetadata",
 ]

@@ -22,6 +22,8 @@ __all__ = [
     "DeploymentUpdate",
     "Route",
     "RouteRef",
+    "ScalingEvent",
+    "ScalingEventList",
     "TrafficRoute",
 ]
 
@@ -93,6 +95,21 @@ class Deployment(Wire):
         default_factory=list, description="Every route resolved now, primary first; weights add up to 100."
     )
     shadow_version: int | None = Field(default=None, description="The version the shadow resolves to now.")
+
+
+class ScalingEvent(Wire):
+    """One autoscaling decision of the inference server."""
+
+    deployment: str
+    version: int = Field(description="The model version whose replicas changed.")
+    at: datetime
+    from_replicas: int
+    to_replicas: int
+    reason: str = Field(description="Why, in words: the load seen and the target.")
+
+
+class ScalingEventList(Wire):
+    events: list[ScalingEvent]
 
 
 class DeploymentList(Wire):

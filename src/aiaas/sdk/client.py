@@ -268,6 +268,11 @@ class Client:
     def get_deployment(self, name: str) -> schemas.Deployment:
         return schemas.Deployment.model_validate_json(self._get(f"/deployments/{name}").content)
 
+    def scaling_events(self, name: str, *, limit: int = 50) -> list[schemas.ScalingEvent]:
+        """The inference server's autoscaling decisions for deployment ``name``, newest first."""
+        response = self._get(f"/deployments/{name}/scaling-events", params={"limit": str(limit)})
+        return schemas.ScalingEventList.model_validate_json(response.content).events
+
     def delete_deployment(self, name: str) -> None:
         request(self._api, "DELETE", f"/deployments/{name}")
 

@@ -55,6 +55,7 @@ from aiaas.serving.protocols import (
     parse_header_length,
 )
 from aiaas.serving.replicas import ReplicaManager
+from aiaas.serving.scaling import ScalingEvents, ScalingRecorder
 from aiaas.serving.stats import PROMETHEUS_CONTENT_TYPE, ServingMetrics
 from aiaas.store import Database, open_artifact_store
 
@@ -80,7 +81,11 @@ def create_pool(settings: Settings) -> ModelPool:
     registry = Registry(db, open_artifact_store(settings.resolved_artifact_root()))
     replicas = None
     if settings.replica_processes:
-        replicas = ReplicaManager(intra_op_threads=settings.ort_intra_op_threads)
+        replicas = ReplicaManager(
+            intra_op_threads=settings.ort_intra_op_threads,
+            cpu_budget=settings.cpu_budget,
+            on_scaling=ScalingRecorder(ScalingEvents(db)),
+        )
     return ModelPool(
         DeploymentService(registry),
         interval_s=settings.reconcile_interval_s,

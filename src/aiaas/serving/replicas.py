@@ -15,7 +15,11 @@ A :class:`ReplicaSet` holds the replicas of one version of one deployment. It
 - **supervises**: a replica that dies is logged and replaced, with a backoff that grows
   while replacements keep dying young;
 - **drains** when retired: new replicas of the next version are already serving, the
-  retired set finishes what it has in flight, then its processes stop.
+  retired set finishes what it has in flight, then its processes stop;
+- **scales** between ``min_replicas`` and ``max_replicas`` as its :class:`Autoscaler`
+  decides from the requests it has in flight (the manager samples every set each tick and
+  keeps the node within its CPU budget). Requests that arrive while a set is scaled to
+  zero wait for the cold start.
 
 Everything here runs on the front's event loop. :class:`ReplicaManager` is the door from
 other threads (the pool's reconciler): it waits for the loop to be bound, then runs the
@@ -36,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +50,7 @@ import numpy as np
 
 from aiaas.errors import DeadlineExceeded, Unavailable, error_class
 from aiaas.serving import ipc
+from aiaas.serving.autoscaler import Autoscaler, ScalingDecision, ScalingPolicy
 
 __all__ = ["Replica", "ReplicaManager", "ReplicaSet", "ReplicaSettings"]
 
@@ -87,6 +93,14 @@ class ReplicaSettings:
     max_replicas: int = 1
     target_in_flight: int = 4
     scale_down_delay_s: float = 30.0
+
+    def policy(self) -> ScalingPolicy:
+        return ScalingPolicy(
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            target_in_flight=self.target_in_flight,
+            scale_down_delay_s=self.scale_down_delay_s,
+        )
 
 
 class _Connection(asyncio.Protocol):
@@ -198,10 +212,17 @@ class ReplicaSet:
         #: How many replicas the set should run now (the supervisor restores this count).
         self.desired = max(settings.min_replicas, 1)
         self.restarts = 0
+        #: Requests running or waiting for a replica now, and received so far: the autoscaler's input.
+        self.active = 0
+        self.requests = 0
+        self.autoscaler = Autoscaler(settings.policy(), now=time.monotonic())  # restarted by start()
+        #: The last scaling decisions, newest last.
+        self.decisions: deque[ScalingDecision] = deque(maxlen=20)
         #: Per-request timeout used by :meth:`run_blocking` (the deployment's ``timeout_s``).
         self.timeout_s = 30.0
         self.retired = False
         self.closed = False
+        self.started = False
         self.last_request_at = time.monotonic()
         self._starting = 0
         self._backoff_s = _BACKOFF_FIRST_S
@@ -241,6 +262,7 @@ class ReplicaSet:
         """
         self._loop = asyncio.get_running_loop()
         self._ready_changed = asyncio.Event()
+        self.started = True
         started = await asyncio.gather(*(self._spawn() for _ in range(self.desired)), return_exceptions=True)
         errors = [e for e in started if isinstance(e, BaseException)]
         if errors:
@@ -249,12 +271,16 @@ class ReplicaSet:
             if isinstance(error, Unavailable):
                 raise error
             raise Unavailable(f"{self.label} could not start a replica: {error}") from None
+        # Idle time counts from now: a set that took long to start is not idle yet.
+        self.autoscaler = Autoscaler(self.settings.policy(), now=time.monotonic())
 
     async def _spawn(self) -> Replica:
         """One replica: process, connection, LOAD, READY."""
         loop = asyncio.get_running_loop()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Counted as starting until it is in self.replicas, never as both.
         self._starting += 1
+        counted = True
         try:
             try:
                 process = subprocess.Popen(
@@ -274,6 +300,8 @@ class ReplicaSet:
             _, connection = await loop.create_unix_connection(lambda: _Connection(lost), sock=parent)
             replica = Replica(process, connection)
             self.replicas.append(replica)
+            self._starting -= 1
+            counted = False
             frame = ipc.encode_load(self._model_bytes, self.intra_op_threads)
             answer = connection.send(0, frame)
             try:
@@ -299,7 +327,8 @@ class ReplicaSet:
             self._ready_changed.set()
             return replica
         finally:
-            self._starting -= 1
+            if counted:
+                self._starting -= 1
 
     # -- serving ------------------------------------------------------------------------
 
@@ -313,6 +342,16 @@ class ReplicaSet:
             Unavailable: the set was stopped, or the retried request lost its replica too.
             InvalidArgument: the model rejected the inputs.
         """
+        self.active += 1
+        self.requests += 1
+        try:
+            return await self._run(inputs, outputs, timeout_s)
+        finally:
+            self.active -= 1
+
+    async def _run(
+        self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None, timeout_s: float
+    ) -> tuple[Arrays, float]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         self.last_request_at = time.monotonic()
@@ -385,8 +424,7 @@ class ReplicaSet:
             )
         loop = asyncio.get_running_loop()
         assert self._ready_changed is not None
-        if not self.replicas and not self._starting and self.desired == 0:
-            self.scale_to(1)  # scaled to zero: this request pays for the cold start
+        # Scaled to zero: the autoscaler sees this request waiting and starts a replica.
         while True:
             replica = self._pick(avoid) or self._pick(None)
             if replica is not None:
@@ -428,7 +466,8 @@ class ReplicaSet:
 
     async def _replace(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
-        if self.closed or len(self.replicas) + self._starting >= self.desired:
+        live = sum(1 for r in self.replicas if not r.stopping)
+        if self.closed or live + self._starting >= self.desired:
             return
         self.restarts += 1
         try:
@@ -548,22 +587,77 @@ class ReplicaManager:
     The pool's reconciler runs in its own thread; it calls :meth:`start_set` (blocking until
     the set is ready) and :meth:`retire` (returns at once; the set drains on the loop).
 
+    It also runs the autoscaler: every ``tick_s`` it samples each set's load, applies the
+    decisions of its :class:`Autoscaler`, logs them and hands them to ``on_scaling``.
+
     Args:
         intra_op_threads: ONNX Runtime intra-op threads in each replica.
         python: the interpreter replicas run with (the server's own by default).
+        cpu_budget: replicas the autoscaler may run on this node, every set together
+            (0: one per CPU this process may use). ``min_replicas`` are always honoured.
+        on_scaling: called on the loop with each decision applied (to record it).
+        tick_s: how often the autoscaler samples.
     """
 
-    def __init__(self, *, intra_op_threads: int = 1, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        *,
+        intra_op_threads: int = 1,
+        python: str = sys.executable,
+        cpu_budget: int = 0,
+        on_scaling: Callable[[ReplicaSet, ScalingDecision], None] | None = None,
+        tick_s: float = 0.1,
+    ) -> None:
         self.intra_op_threads = intra_op_threads
         self.python = python
+        self.cpu_budget = cpu_budget or _usable_cpus()
+        self.on_scaling = on_scaling
+        self.tick_s = tick_s
         self.sets: set[ReplicaSet] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._bound = threading.Event()
+        self._autoscaling: asyncio.Task[None] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run replica work on ``loop`` (the server's); call from that loop at startup."""
         self._loop = loop
         self._bound.set()
+        self._autoscaling = loop.create_task(self._autoscale())
+
+    async def _autoscale(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                self.autoscale_once(time.monotonic())
+            except Exception:  # the policy must never take the server down
+                logger.exception("autoscaling tick failed")
+
+    def autoscale_once(self, now: float) -> None:
+        """One autoscaler tick over every live set, within the node's CPU budget."""
+        live = [s for s in self.sets if not s.retired and not s.closed and s.started]
+        total = sum(s.desired for s in live)
+        for replica_set in sorted(live, key=lambda s: (s.deployment, s.version)):
+            decision = replica_set.autoscaler.step(
+                now,
+                in_flight=replica_set.active,
+                requests=replica_set.requests,
+                current=replica_set.desired,
+                spare=self.cpu_budget - total,
+            )
+            if decision is None:
+                continue
+            total += decision.desired - decision.current
+            logger.info(
+                "%s: scaling %d -> %d replicas: %s",
+                replica_set.label,
+                decision.current,
+                decision.desired,
+                decision.reason,
+            )
+            replica_set.decisions.append(decision)
+            replica_set.scale_to(decision.desired)
+            if self.on_scaling is not None:
+                self.on_scaling(replica_set, decision)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -605,9 +699,7 @@ class ReplicaManager:
 
         def apply() -> None:
             replica_set.settings = settings
-            count = min(max(replica_set.desired, settings.min_replicas, 1), settings.max_replicas)
-            if count != replica_set.desired:
-                replica_set.scale_to(count)
+            replica_set.autoscaler.policy = settings.policy()  # it brings the count into bounds
 
         self.loop.call_soon_threadsafe(apply)
 
@@ -618,5 +710,14 @@ class ReplicaManager:
 
     async def close(self) -> None:
         """Stop every replica of every set (the server is shutting down)."""
+        if self._autoscaling is not None:
+            self._autoscaling.cancel()
         sets, self.sets = list(self.sets), set()
         await asyncio.gather(*(s.close() for s in sets), return_exceptions=True)
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -11,6 +11,7 @@ from aiaas.store.tables import (
     DeploymentRow,
     ModelRow,
     ModelVersionRow,
+    ScalingEventRow,
     StateRevisionRow,
     utcnow,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "FileArtifactStore",
     "ModelRow",
     "ModelVersionRow",
+    "ScalingEventRow",
     "StateRevisionRow",
     "model_row",
     "open_artifact_store",

@@ -31,6 +31,7 @@ __all__ = [
     "DeploymentRow",
     "ModelRow",
     "ModelVersionRow",
+    "ScalingEventRow",
     "StateRevisionRow",
     "utcnow",
 ]
@@ -145,6 +146,24 @@ class DeploymentRow(Base):
     scale_down_delay_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     model: Mapped[ModelRow] = relationship()
+
+
+class ScalingEventRow(Base):
+    """One autoscaling decision of the inference server (migration 0005).
+
+    Keyed by deployment *name*, not id: the history of a deployment that was deleted and
+    created again reads as one, and a deleted deployment leaves no dangling key behind.
+    """
+
+    __tablename__ = "scaling_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    from_replicas: Mapped[int] = mapped_column(Integer)
+    to_replicas: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class StateRevisionRow(Base):
