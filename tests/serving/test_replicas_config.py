@@ -86,3 +86,43 @@ def test_bad_replica_settings_are_refused_naming_the_field(
     assert updated.value.details["field"] == field
     kept = deployments.get("good")
     assert (kept.min_replicas, kept.max_replicas) == (1, 2)
+
+
+def test_migration_0005_gives_existing_deployments_the_defaults_and_downgrades(
+    database_url: str, home: Path
+) -> None:
+    from sqlalchemy import inspect, text
+
+    from tests.serving.test_deployment_config import _downgrade_to, _upgrade_to
+
+    x, y = load_iris(return_X_y=True)
+    db = Database(database_url)
+    try:
+        _upgrade_to(db, "0002")
+        assert "min_replicas" not in {c["name"] for c in inspect(db.engine).get_columns("deployments")}
+        registry = Registry(db, FileArtifactStore(home / "artifacts"))
+        db.upgrade()
+        assert db.current_revision() == db.head_revision()
+        registry.register_version("iris", package_model(LogisticRegression(max_iter=500).fit(x, y), x[:3]))
+        deployments = DeploymentService(registry)
+        deployments.create("old", model="iris")
+        with db.engine.begin() as conn:  # a row as written before 0005: every new column NULL
+            conn.execute(
+                text(
+                    "UPDATE deployments SET min_replicas = NULL, max_replicas = NULL, "
+                    "target_in_flight = NULL, scale_down_delay_s = NULL"
+                )
+            )
+        old = deployments.get("old")
+        assert (old.min_replicas, old.max_replicas, old.target_in_flight, old.scale_down_delay_s) == (
+            1,
+            1,
+            4,
+            30.0,
+        )
+        deployments.delete("old")
+        _downgrade_to(db, "0002")
+        assert "scaling_events" not in inspect(db.engine).get_table_names()
+        assert "min_replicas" not in {c["name"] for c in inspect(db.engine).get_columns("deployments")}
+    finally:
+        db.dispose()
