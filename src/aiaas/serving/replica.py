@@ -48,7 +48,7 @@ class _Model:
         import onnxruntime as ort  # imported here: the time it takes is the LOAD's, not the spawn's
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, intra_op_threads)
+        options.intra_op_num_threads = intra_op_threads  # 0: ONNX Runtime's default, one per core
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Spinning threads burn a core waiting for work: wrong for several replicas per node.
