@@ -80,7 +80,10 @@ from reference_models import ReferenceModel
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SERVERS = ("baseline", "aiaas")
+#: ``aiaas`` runs the model in replica processes (the default deployment: one replica);
+#: ``aiaas-inprocess`` in the server process itself (``AIAAS_REPLICA_PROCESSES=false``).
+SERVERS = ("baseline", "aiaas", "aiaas-inprocess")
+DEFAULT_SERVERS = ("baseline", "aiaas")
 SCENARIOS = ("serving", "batching")
 GENERATORS = {"aiohttp": HERE / "load.py", "wrk": HERE / "wrk.py"}
 #: How often the cold-start probe retries (the peer harness's interval, for comparable figures).
@@ -181,10 +184,13 @@ def baseline_spec(model: ReferenceModel) -> ServerSpec:
     )
 
 
-def aiaas_spec(model: ReferenceModel, home: Path, deployment: str | None = None) -> ServerSpec:
+def aiaas_spec(
+    model: ReferenceModel, home: Path, deployment: str | None = None, *, in_process: bool = False
+) -> ServerSpec:
     """The aiaas inference server on ``home``, which :func:`prepare_aiaas_home` filled.
 
-    Requests go to ``deployment`` (default: the deployment named after the model).
+    Requests go to ``deployment`` (default: the deployment named after the model). The model
+    runs in a replica process, unless ``in_process`` (``AIAAS_REPLICA_PROCESSES=false``).
     """
     deployment = deployment or model.name
     body = {
@@ -196,10 +202,10 @@ def aiaas_spec(model: ReferenceModel, home: Path, deployment: str | None = None)
         "outputs": [{"name": model.output_name}],
     }
     return ServerSpec(
-        name="aiaas",
+        name="aiaas-inprocess" if in_process else "aiaas",
         model=model,
         argv=[sys.executable, "-m", "aiaas.serving", "--port", "{port}"],
-        env=_clean_env(AIAAS_HOME=str(home)),
+        env=_clean_env(AIAAS_HOME=str(home), AIAAS_REPLICA_PROCESSES=str(not in_process).lower()),
         cwd=REPO,
         path=f"/v2/models/{deployment}/infer",
         body=json.dumps(body).encode(),
@@ -1007,7 +1013,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=3.0,
         help="batched ÷ unbatched req/s at the highest -c to flag below (3.0)",
     )
-    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        choices=SERVERS,
+        default=list(DEFAULT_SERVERS),
+        help="aiaas: models in replica processes (the default); aiaas-inprocess: in the server "
+        "process (AIAAS_REPLICA_PROCESSES=false); default: baseline aiaas",
+    )
     parser.add_argument("--cold-starts", type=int, default=3, help="launches timed per server (default 3)")
     parser.add_argument(
         "--start-timeout", type=float, default=120.0, help="seconds to wait for a first reply"
@@ -1107,10 +1120,10 @@ def serving_specs(
             if server == "baseline":
                 specs.append(baseline_spec(models[name]))
             else:
-                home = scratch / f"aiaas-home-{name}"
+                home = scratch / f"{server}-home-{name}"
                 shutil.rmtree(home, ignore_errors=True)
                 prepare_aiaas_home(home, models[name])
-                specs.append(aiaas_spec(models[name], home))
+                specs.append(aiaas_spec(models[name], home, in_process=server == "aiaas-inprocess"))
     return specs
 
 

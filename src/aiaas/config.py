@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the training scheduler looks for finished, cancelled and queued jobs.",
     )
+    replica_processes: bool = Field(
+        default=True,
+        description="Run each deployment's model in its own replica processes (crash isolation, "
+        "min_replicas..max_replicas per deployment). false runs every model inside the inference "
+        "server process: one process, no isolation, replica settings ignored.",
+    )
+    cpu_budget: int = Field(
+        default=0,
+        ge=0,
+        description="Replica processes the autoscaler may run on this node, all deployments "
+        "together (0 = one per CPU core).",
+    )
     control_plane_url: str | None = Field(
         default=None,
         description="URL the CLI and SDK talk to; default: http://<host>:<port>.",

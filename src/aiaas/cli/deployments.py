@@ -69,6 +69,19 @@ def deploy(
         float | None,
         typer.Option(help="Seconds a request may take before it is answered 504 (default 30)."),
     ] = None,
+    min_replicas: Annotated[
+        int | None,
+        typer.Option(help="Replica processes kept even when idle (default 1; 0 = scale to zero when idle)."),
+    ] = None,
+    max_replicas: Annotated[
+        int | None, typer.Option(help="The most replica processes the autoscaler may run (default 1).")
+    ] = None,
+    target_in_flight: Annotated[
+        int | None, typer.Option(help="Requests in flight per replica the autoscaler aims for (default 4).")
+    ] = None,
+    scale_down_delay_s: Annotated[
+        float | None, typer.Option(help="Seconds of low load before a replica is removed (default 30).")
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the inference server serves it.")] = True,
     json: JsonOption = False,
 ) -> None:
@@ -98,6 +111,10 @@ def deploy(
         "shadow": shadow_ref,
         "max_queue_size": max_queue_size,
         "timeout_s": timeout_s,
+        "min_replicas": min_replicas,
+        "max_replicas": max_replicas,
+        "target_in_flight": target_in_flight,
+        "scale_down_delay_s": scale_down_delay_s,
     }
 
     c = client(ctx)
@@ -174,6 +191,8 @@ def show_deployment(
         ("batching", batching),
         ("max queue size", d.max_queue_size),
         ("timeout", f"{d.timeout_s:g} s"),
+        ("replicas", f"{d.min_replicas}..{d.max_replicas}, {d.target_in_flight} in flight each"),
+        ("scale down after", f"{d.scale_down_delay_s:g} s"),
         ("V2", f"POST {c.inference_url}/v2/models/{d.name}/infer"),
         ("updated", d.updated_at.strftime("%F %T")),
     ]

@@ -23,6 +23,8 @@ from aiaas.schemas.deployments import (
     DeploymentUpdate,
     Route,
     RouteRef,
+    ScalingEvent,
+    ScalingEventList,
     TrafficRoute,
 )
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList
@@ -87,6 +89,8 @@ __all__ = [
     "OutputAgreement",
     "Route",
     "RouteRef",
+    "ScalingEvent",
+    "ScalingEventList",
     "ScheduleSpec",
     "TrafficRoute",
     "VersionMetadata",

@@ -22,6 +22,8 @@ __all__ = [
     "DeploymentUpdate",
     "Route",
     "RouteRef",
+    "ScalingEvent",
+    "ScalingEventList",
     "TrafficRoute",
 ]
 
@@ -79,10 +81,35 @@ class Deployment(Wire):
     batching: Batching = Field(default_factory=Batching)
     max_queue_size: int = Field(default=1024, description="Requests waiting before 429.")
     timeout_s: float = Field(default=30.0, description="Seconds before a request gets 504.")
+    min_replicas: int = Field(
+        default=1, description="Replica processes kept even when idle (0: scale to zero)."
+    )
+    max_replicas: int = Field(default=1, description="The most replica processes the autoscaler may run.")
+    target_in_flight: int = Field(
+        default=4, description="Requests in flight per replica the autoscaler aims for."
+    )
+    scale_down_delay_s: float = Field(
+        default=30.0, description="Seconds of low load before a replica is removed."
+    )
     routes: list[Route] = Field(
         default_factory=list, description="Every route resolved now, primary first; weights add up to 100."
     )
     shadow_version: int | None = Field(default=None, description="The version the shadow resolves to now.")
+
+
+class ScalingEvent(Wire):
+    """One autoscaling decision of the inference server."""
+
+    deployment: str
+    version: int = Field(description="The model version whose replicas changed.")
+    at: datetime
+    from_replicas: int
+    to_replicas: int
+    reason: str = Field(description="Why, in words: the load seen and the target.")
+
+
+class ScalingEventList(Wire):
+    events: list[ScalingEvent]
 
 
 class DeploymentList(Wire):
@@ -108,6 +135,21 @@ class DeploymentCreate(WireIn):
     timeout_s: float | None = Field(
         default=None, ge=0.001, le=3600, description="Seconds before a request gets 504 (default 30)."
     )
+    min_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Replica processes kept even when idle (default 1; 0: scale to zero).",
+    )
+    max_replicas: int | None = Field(
+        default=None, ge=1, le=64, description="The most replica processes (default 1; >= min_replicas)."
+    )
+    target_in_flight: int | None = Field(
+        default=None, ge=1, le=10_000, description="Requests in flight per replica to aim for (default 4)."
+    )
+    scale_down_delay_s: float | None = Field(
+        default=None, ge=0, le=86_400, description="Seconds of low load before scaling down (default 30)."
+    )
 
 
 class DeploymentUpdate(WireIn):
@@ -124,3 +166,7 @@ class DeploymentUpdate(WireIn):
     batching: Batching | None = Field(default=None, description="Replaces the batching setting.")
     max_queue_size: int | None = Field(default=None, ge=1, le=100_000)
     timeout_s: float | None = Field(default=None, ge=0.001, le=3600)
+    min_replicas: int | None = Field(default=None, ge=0, le=64)
+    max_replicas: int | None = Field(default=None, ge=1, le=64)
+    target_in_flight: int | None = Field(default=None, ge=1, le=10_000)
+    scale_down_delay_s: float | None = Field(default=None, ge=0, le=86_400)

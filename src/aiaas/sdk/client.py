@@ -179,6 +179,10 @@ class Client:
         batching: schemas.Batching | Mapping[str, Any] | None = None,
         max_queue_size: int | None = None,
         timeout_s: float | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        target_in_flight: int | None = None,
+        scale_down_delay_s: float | None = None,
     ) -> schemas.Deployment:
         """Serve ``model`` under ``name`` at a pinned ``version`` or following ``alias``
         (neither: the latest version). Use :meth:`wait_until_served` to wait for the
@@ -191,6 +195,11 @@ class Client:
             batching: ``{"enabled": True, "max_batch_size": 32, "max_queue_delay_ms": 2.0}``.
             max_queue_size: requests waiting before the server answers 429 (default 1024).
             timeout_s: seconds before a request is answered 504 (default 30).
+            min_replicas: replica processes kept even when idle (default 1; 0 scales an idle
+                deployment to zero, and its next request waits for a cold start).
+            max_replicas: the most replica processes the autoscaler may run (default 1).
+            target_in_flight: requests in flight per replica the autoscaler aims for (default 4).
+            scale_down_delay_s: seconds of low load before a replica is removed (default 30).
 
         Raises:
             InvalidArgument: a value out of range (checked here first, then by the server).
@@ -206,6 +215,10 @@ class Client:
             batching=batching,
             max_queue_size=max_queue_size,
             timeout_s=timeout_s,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            target_in_flight=target_in_flight,
+            scale_down_delay_s=scale_down_delay_s,
         )
         return schemas.Deployment.model_validate_json(self._send("POST", "/deployments", body).content)
 
@@ -220,6 +233,10 @@ class Client:
         batching: schemas.Batching | Mapping[str, Any] | None = None,
         max_queue_size: int | None = None,
         timeout_s: float | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        target_in_flight: int | None = None,
+        scale_down_delay_s: float | None = None,
     ) -> schemas.Deployment:
         """Change a deployment; arguments left as ``None`` keep their value.
 
@@ -236,6 +253,10 @@ class Client:
             batching=batching,
             max_queue_size=max_queue_size,
             timeout_s=timeout_s,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            target_in_flight=target_in_flight,
+            scale_down_delay_s=scale_down_delay_s,
         )
         return schemas.Deployment.model_validate_json(
             self._send("PATCH", f"/deployments/{name}", body).content
@@ -246,6 +267,11 @@ class Client:
 
     def get_deployment(self, name: str) -> schemas.Deployment:
         return schemas.Deployment.model_validate_json(self._get(f"/deployments/{name}").content)
+
+    def scaling_events(self, name: str, *, limit: int = 50) -> list[schemas.ScalingEvent]:
+        """The inference server's autoscaling decisions for deployment ``name``, newest first."""
+        response = self._get(f"/deployments/{name}/scaling-events", params={"limit": str(limit)})
+        return schemas.ScalingEventList.model_validate_json(response.content).events
 
     def delete_deployment(self, name: str) -> None:
         request(self._api, "DELETE", f"/deployments/{name}")

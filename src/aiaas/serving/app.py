@@ -54,6 +54,8 @@ from aiaas.serving.protocols import (
     encode_v2,
     parse_header_length,
 )
+from aiaas.serving.replicas import ReplicaManager
+from aiaas.serving.scaling import ScalingEvents, ScalingRecorder
 from aiaas.serving.stats import PROMETHEUS_CONTENT_TYPE, ServingMetrics
 from aiaas.store import Database, open_artifact_store
 
@@ -77,10 +79,18 @@ def create_pool(settings: Settings) -> ModelPool:
     """A model pool reading the desired state from the settings' DB and artifact store."""
     db = Database(settings.resolved_database_url())
     registry = Registry(db, open_artifact_store(settings.resolved_artifact_root()))
+    replicas = None
+    if settings.replica_processes:
+        replicas = ReplicaManager(
+            intra_op_threads=settings.ort_intra_op_threads,
+            cpu_budget=settings.cpu_budget,
+            on_scaling=ScalingRecorder(ScalingEvents(db)),
+        )
     return ModelPool(
         DeploymentService(registry),
         interval_s=settings.reconcile_interval_s,
         intra_op_threads=settings.ort_intra_op_threads,
+        replicas=replicas,
     )
 
 
@@ -232,6 +242,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if models.replicas is not None:
+            models.replicas.bind(asyncio.get_running_loop())
         if owns_pool:
             models.start()
         try:
@@ -240,6 +252,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             if owns_pool:
                 models.stop()
             dispatcher.close()
+            if models.replicas is not None:
+                await models.replicas.close()
             executor.shutdown(wait=False, cancel_futures=True)
 
     app = Starlette(
@@ -308,6 +322,23 @@ def _serving_parameters(served: DeploymentRoutes) -> dict[str, Any]:
         },
         "max_queue_size": config.max_queue_size,
         "timeout_s": config.timeout_s,
+        "replicas": _replica_parameters(served),
+    }
+
+
+def _replica_parameters(served: DeploymentRoutes) -> dict[str, Any]:
+    """The replica settings, and how many replica processes serve the primary version now
+    (``null`` counts when the server runs models in-process)."""
+    settings, replicas = served.replica_settings, served.primary.replicas
+    return {
+        "min_replicas": settings.min_replicas,
+        "max_replicas": settings.max_replicas,
+        "target_in_flight": settings.target_in_flight,
+        "scale_down_delay_s": settings.scale_down_delay_s,
+        "in_process": replicas is None,
+        "running": None if replicas is None else len(replicas.ready_replicas()),
+        "desired": None if replicas is None else replicas.desired,
+        "restarts": None if replicas is None else replicas.restarts,
     }
 
 

@@ -35,6 +35,10 @@ __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
     "DEFAULT_MAX_QUEUE_DELAY_MS",
     "DEFAULT_MAX_QUEUE_SIZE",
+    "DEFAULT_MAX_REPLICAS",
+    "DEFAULT_MIN_REPLICAS",
+    "DEFAULT_SCALE_DOWN_DELAY_S",
+    "DEFAULT_TARGET_IN_FLIGHT",
     "DEFAULT_TIMEOUT_S",
     "Deployment",
     "DeploymentService",
@@ -53,7 +57,20 @@ DEFAULT_MAX_QUEUE_SIZE = 1024
 #: Seconds a request may take before it is answered 504 (0.001..3600).
 DEFAULT_TIMEOUT_S = 30.0
 
+#: Replica processes kept running even when idle (0..64; 0 = scale to zero when idle).
+DEFAULT_MIN_REPLICAS = 1
+#: The most replica processes the autoscaler may run for one deployment (1..64).
+DEFAULT_MAX_REPLICAS = 1
+#: Requests in flight per replica the autoscaler aims for (1..10000).
+DEFAULT_TARGET_IN_FLIGHT = 4
+#: Seconds of low load before the autoscaler removes a replica (0..86400).
+DEFAULT_SCALE_DOWN_DELAY_S = 30.0
+
 _WEIGHT_TOTAL = 100
+_MIN_REPLICAS_RANGE = (0, 64)
+_MAX_REPLICAS_RANGE = (1, 64)
+_TARGET_IN_FLIGHT_RANGE = (1, 10_000)
+_SCALE_DOWN_DELAY_S_RANGE = (0.0, 86_400.0)
 _BATCH_SIZE_RANGE = (1, 4096)
 _QUEUE_DELAY_MS_RANGE = (0.0, 1000.0)
 _QUEUE_SIZE_RANGE = (1, 100_000)
@@ -99,6 +116,10 @@ class Deployment:
     batching: dict[str, Any] = field(default_factory=default_batching)
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
     timeout_s: float = DEFAULT_TIMEOUT_S
+    min_replicas: int = DEFAULT_MIN_REPLICAS
+    max_replicas: int = DEFAULT_MAX_REPLICAS
+    target_in_flight: int = DEFAULT_TARGET_IN_FLIGHT
+    scale_down_delay_s: float = DEFAULT_SCALE_DOWN_DELAY_S
     routes: list[Route] = field(default_factory=list)
     shadow_version: int | None = None
 
@@ -137,6 +158,10 @@ class ServedTarget:
     batching: dict[str, Any] = field(default_factory=default_batching)
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
     timeout_s: float = DEFAULT_TIMEOUT_S
+    min_replicas: int = DEFAULT_MIN_REPLICAS
+    max_replicas: int = DEFAULT_MAX_REPLICAS
+    target_in_flight: int = DEFAULT_TARGET_IN_FLIGHT
+    scale_down_delay_s: float = DEFAULT_SCALE_DOWN_DELAY_S
 
     def __post_init__(self) -> None:
         if not self.routes:
@@ -158,6 +183,11 @@ class DeploymentService:
     - ``batching``: ``{"enabled": bool, "max_batch_size": 1..4096, "max_queue_delay_ms":
       0..1000}``; keys left out take their defaults (off, 32, 2.0 ms).
     - ``max_queue_size`` (1..100000, default 1024) and ``timeout_s`` (0.001..3600, default 30).
+    - ``min_replicas`` (0..64, default 1; 0 lets an idle deployment scale to zero) and
+      ``max_replicas`` (1..64, default 1, at least ``min_replicas``): how many replica
+      processes serve the deployment; ``target_in_flight`` (1..10000, default 4) requests in
+      flight per replica the autoscaler aims for; ``scale_down_delay_s`` (0..86400, default
+      30) of low load before it removes a replica.
 
     Example:
         >>> deployments = DeploymentService(registry)  # doctest: +SKIP
@@ -181,6 +211,10 @@ class DeploymentService:
         batching: Mapping[str, Any] | None = None,
         max_queue_size: int | None = None,
         timeout_s: float | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        target_in_flight: int | None = None,
+        scale_down_delay_s: float | None = None,
     ) -> Deployment:
         """Serve ``model`` at a pinned ``version`` or following ``alias`` (default: latest, pinned).
 
@@ -188,7 +222,9 @@ class DeploymentService:
         defaults, and an empty ``traffic``/``shadow``/``batching`` means the same as ``None``.
         """
         check_name(name, field="name")
-        settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s)
+        settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s) | _check_replicas(
+            min_replicas, max_replicas, target_in_flight, scale_down_delay_s
+        )
         exists = AlreadyExists(f"deployment {name!r} already exists", details={"deployment": name})
         try:
             with self.db.transaction() as s:
@@ -198,6 +234,7 @@ class DeploymentService:
                 version, alias = self._check_target(s, served_model, version, alias)
                 row = DeploymentRow(name=name, model_id=served_model.id, version=version, alias=alias)
                 _apply(row, settings)
+                _check_replica_bounds(row)
                 _check_routes(row, served_model)
                 s.add(row)
                 self.db.bump_revision(s)
@@ -217,6 +254,10 @@ class DeploymentService:
         batching: Mapping[str, Any] | None = None,
         max_queue_size: int | None = None,
         timeout_s: float | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        target_in_flight: int | None = None,
+        scale_down_delay_s: float | None = None,
     ) -> Deployment:
         """Change a deployment; served without a restart.
 
@@ -230,12 +271,15 @@ class DeploymentService:
         primary must still take the same inputs as the routes kept), and nothing is
         stored unless all of it holds.
         """
-        settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s)
+        settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s) | _check_replicas(
+            min_replicas, max_replicas, target_in_flight, scale_down_delay_s
+        )
         with self.db.transaction() as s:
             row = _deployment_row(s, name)
             if version is not None or alias is not None or not settings:
                 row.version, row.alias = self._check_target(s, row.model, version, alias)
             _apply(row, settings)
+            _check_replica_bounds(row)
             _check_routes(row, row.model)
             row.updated_at = utcnow()
             self.db.bump_revision(s)
@@ -359,6 +403,45 @@ def _check_settings(
     if timeout_s is not None:
         given["timeout_s"] = _check_float(timeout_s, "timeout_s", _TIMEOUT_S_RANGE)
     return given
+
+
+def _check_replicas(
+    min_replicas: int | None,
+    max_replicas: int | None,
+    target_in_flight: int | None,
+    scale_down_delay_s: float | None,
+) -> dict[str, Any]:
+    """The replica settings given, each checked on its own (the pair by :func:`_check_replica_bounds`)."""
+    given: dict[str, Any] = {}
+    if min_replicas is not None:
+        given["min_replicas"] = _check_int(min_replicas, "min_replicas", _MIN_REPLICAS_RANGE)
+    if max_replicas is not None:
+        given["max_replicas"] = _check_int(max_replicas, "max_replicas", _MAX_REPLICAS_RANGE)
+    if target_in_flight is not None:
+        given["target_in_flight"] = _check_int(target_in_flight, "target_in_flight", _TARGET_IN_FLIGHT_RANGE)
+    if scale_down_delay_s is not None:
+        given["scale_down_delay_s"] = _check_float(
+            scale_down_delay_s, "scale_down_delay_s", _SCALE_DOWN_DELAY_S_RANGE
+        )
+    return given
+
+
+def _check_replica_bounds(row: DeploymentRow) -> None:
+    """``min_replicas <= max_replicas`` once the change is applied (an update may give one of them)."""
+    low, high = _replica_counts(row)
+    if low > high:
+        raise _invalid(
+            "max_replicas",
+            f"must be at least min_replicas ({low}); raise max_replicas or lower min_replicas",
+            high,
+            min_replicas=low,
+        )
+
+
+def _replica_counts(row: DeploymentRow) -> tuple[int, int]:
+    low = DEFAULT_MIN_REPLICAS if row.min_replicas is None else row.min_replicas
+    high = DEFAULT_MAX_REPLICAS if row.max_replicas is None else row.max_replicas
+    return low, high
 
 
 def _apply(row: DeploymentRow, settings: Mapping[str, Any]) -> None:
@@ -593,6 +676,14 @@ def _served_settings(row: DeploymentRow) -> dict[str, Any]:
         "batching": _batching(row),
         "max_queue_size": DEFAULT_MAX_QUEUE_SIZE if row.max_queue_size is None else row.max_queue_size,
         "timeout_s": DEFAULT_TIMEOUT_S if row.timeout_s is None else row.timeout_s,
+        "min_replicas": _replica_counts(row)[0],
+        "max_replicas": _replica_counts(row)[1],
+        "target_in_flight": (
+            DEFAULT_TARGET_IN_FLIGHT if row.target_in_flight is None else row.target_in_flight
+        ),
+        "scale_down_delay_s": (
+            DEFAULT_SCALE_DOWN_DELAY_S if row.scale_down_delay_s is None else row.scale_down_delay_s
+        ),
     }
 
 

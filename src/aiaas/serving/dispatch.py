@@ -3,8 +3,12 @@
 The HTTP layer decodes a request and hands its arrays here; this module decides how the
 model runs and keeps the books (statistics, back-pressure, timeouts):
 
+- **On replica processes**, when the version is served by a
+  :class:`~aiaas.serving.replicas.ReplicaSet`: the request's arrays go to a replica over its
+  socket and the event loop awaits the answer (no thread hop). A replica that dies under a
+  request costs it a retry, not an error.
 - **Batched**, when the deployment turns batching on: a :class:`DynamicBatcher` per served
-  version groups concurrent requests into one model call.
+  version groups concurrent requests into one model call (one replica call, with replicas).
 - **Inline** on the event loop, for models measured to run in under
   :data:`INLINE_BELOW_S`: handing a 5 µs model to a thread costs far more than running it
   (the thread hop, not the model, was where the time went in ``benchmarks/serving.py``).
@@ -103,7 +107,10 @@ class _Runner:
             )
         self.in_flight += 1
         try:
-            if self.runs >= _MEASURED_RUNS and self.mean_compute_s < INLINE_BELOW_S:
+            replicas = self.loaded.replicas
+            if replicas is not None:
+                result, compute_s = await replicas.run(inputs, outputs, self.config.timeout_s)
+            elif self.runs >= _MEASURED_RUNS and self.mean_compute_s < INLINE_BELOW_S:
                 result, compute_s = _timed_run(self.loaded, inputs, outputs)
             else:
                 future = asyncio.get_running_loop().run_in_executor(
@@ -177,7 +184,8 @@ class Dispatcher:
     def _runner(self, loaded: LoadedVersion, config: ServingConfig) -> _Runner:
         key = (loaded.deployment, loaded.version, loaded.artifact_digest)
         runner = self._runners.get(key)
-        if runner is None or runner.config != config:
+        # A version served again after a switch away and back has new replica processes.
+        if runner is None or runner.config != config or runner.loaded.replicas is not loaded.replicas:
             if runner is not None:
                 self._retire(runner)
             stats = self.metrics.for_version(loaded.deployment, loaded.model, loaded.version)

@@ -11,6 +11,13 @@ Serving never depends on the DB staying up. A DB error keeps the current table a
 retried on the next tick; a version that cannot be loaded (corrupted or missing artifact,
 invalid ONNX) is recorded in :attr:`ModelPool.errors` and its deployment keeps serving the
 version it had, if any.
+
+Where the models run: with a :class:`~aiaas.serving.replicas.ReplicaManager` (what the
+inference server uses unless ``AIAAS_REPLICA_PROCESSES=false``), every served version of
+every deployment gets its own replica processes, started and ready *before* the route table
+that uses them is swapped in; sets the new table no longer uses then drain and stop.
+Without one (the explicit in-process mode, and unit tests of the pool itself), versions
+are loaded as ONNX Runtime sessions in this process: faster to load, no crash isolation.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from aiaas.errors import AiaasError, NotFound, Unavailable
 from aiaas.formats import OnnxModel, Signature
 from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarget
+from aiaas.serving.replicas import ReplicaManager, ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
 
 __all__ = ["DeploymentRoutes", "LoadedVersion", "ModelPool", "ServingConfig"]
@@ -41,22 +49,24 @@ logger = logging.getLogger("aiaas.serving.pool")
 RETRY_FAILED_LOADS_S = 10.0
 
 _ModelKey = tuple[str, int, str]  # (model, version, artifact digest)
+_SetKey = tuple[str, str, int, str]  # (deployment, model, version, artifact digest)
 
 
 @dataclass(frozen=True)
 class LoadedVersion:
     """One model version loaded for one deployment: everything a request needs.
 
-    :meth:`run` is the single call point for inference, so batching or replica processes
-    can later slot in behind it without touching the HTTP layer.
+    :meth:`run` is the single call point for inference. The model runs either in this
+    process (``runtime``) or in replica processes (``replicas``), never both.
     """
 
     deployment: str
     model: str
     version: int
     artifact_digest: str
-    runtime: OnnxModel
+    runtime: OnnxModel | None
     signature: Signature
+    replicas: ReplicaSet | None = None
 
     def run(
         self,
@@ -71,7 +81,13 @@ class LoadedVersion:
 
         Returns:
             output name → array, in the order asked for.
+
+        Runs in a worker thread (a batcher's batch): with replicas, it waits there for the
+        replica's answer while the event loop does the I/O.
         """
+        if self.replicas is not None:
+            return self.replicas.run_blocking(inputs, output_names)
+        assert self.runtime is not None
         return self.runtime.run(inputs, output_names)
 
 
@@ -111,6 +127,7 @@ class DeploymentRoutes:
     cumulative_weights: tuple[int, ...]
     shadow: LoadedVersion | None
     config: ServingConfig
+    replica_settings: ReplicaSettings = field(default_factory=ReplicaSettings)
 
     def pick(self, draw: float) -> LoadedVersion:
         """The version for a request, given ``draw`` uniform in [0, 1)."""
@@ -143,6 +160,8 @@ class ModelPool:
             its registry).
         interval_s: how often the reconciler polls the serving revision.
         intra_op_threads: ONNX Runtime intra-op threads for each loaded model.
+        replicas: run every served version in replica processes started by this manager;
+            ``None`` loads them in this process (no crash isolation).
         max_pinned_versions: how many explicitly addressed versions
             (``/v2/models/{d}/versions/{v}``) stay loaded besides the routed ones.
 
@@ -159,6 +178,7 @@ class ModelPool:
         interval_s: float = 0.5,
         intra_op_threads: int = 1,
         max_pinned_versions: int = 8,
+        replicas: ReplicaManager | None = None,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0; got {interval_s!r}")
@@ -169,6 +189,9 @@ class ModelPool:
         self.interval_s = interval_s
         self.intra_op_threads = intra_op_threads
         self.max_pinned_versions = max_pinned_versions
+        self.replicas = replicas
+        self._sets: dict[_SetKey, ReplicaSet] = {}
+        self._sets_lock = threading.Lock()
         #: True once the first reconcile completed; the server's readiness.
         self.ready = False
         self._table = _Table()
@@ -263,6 +286,7 @@ class ModelPool:
                 self._pinned.move_to_end(key)
                 while len(self._pinned) > self.max_pinned_versions:
                     self._pinned.popitem(last=False)
+        self._retire_unused()
         return loaded
 
     def _missing(self, table: _Table, deployment: str) -> AiaasError:
@@ -339,6 +363,27 @@ class ModelPool:
             for d, v in list(self._pinned):
                 if models.get(d) != self._pinned[(d, v)].model:
                     del self._pinned[(d, v)]
+        self._retire_unused()
+
+    def _retire_unused(self) -> None:
+        """Drain and stop the replica sets that neither the routes nor the pinned versions use."""
+        if self.replicas is None:
+            return
+        table = self._table
+        used = {
+            id(lv.replicas)
+            for r in table.served.values()
+            for lv in (*r.choices, r.primary, r.shadow)
+            if lv is not None and lv.replicas is not None
+        }
+        with self._pinned_lock:
+            used |= {id(lv.replicas) for lv in self._pinned.values() if lv.replicas is not None}
+        with self._sets_lock:
+            unused = [(k, rs) for k, rs in self._sets.items() if id(rs) not in used]
+            for key, _ in unused:
+                del self._sets[key]
+        for _, replica_set in unused:
+            self.replicas.retire(replica_set, max_wait_s=replica_set.timeout_s + 1.0)
 
     def _routes(self, target: ServedTarget, runtimes: dict[_ModelKey, OnnxModel]) -> DeploymentRoutes:
         """Load every version ``target`` routes to (and its shadow); all or nothing."""
@@ -356,7 +401,8 @@ class ModelPool:
                 loaded = self._loaded(one, runtimes)
             except Exception as exc:
                 raise _LoadFailed(_load_error(one, exc)) from None
-            runtimes[_model_key(one)] = loaded.runtime
+            if loaded.runtime is not None:
+                runtimes[_model_key(one)] = loaded.runtime
             return loaded
 
         weighted = [r for r in target.routes if r.weight > 0] or list(target.routes[:1])
@@ -373,6 +419,7 @@ class ModelPool:
             cumulative_weights=tuple(cumulative) if total else (1,),
             shadow=load(target.shadow) if target.shadow is not None else None,
             config=ServingConfig.of(target),
+            replica_settings=_replica_settings(target),
         )
 
     def _known_runtimes(self) -> dict[_ModelKey, OnnxModel]:
@@ -380,16 +427,27 @@ class ModelPool:
             _route_key(lv): lv.runtime
             for r in self._table.served.values()
             for lv in (*r.choices, r.primary, r.shadow)
-            if lv is not None
+            if lv is not None and lv.runtime is not None
         }
         with self._pinned_lock:
             for lv in self._pinned.values():
-                runtimes.setdefault(_route_key(lv), lv.runtime)
+                if lv.runtime is not None:
+                    runtimes.setdefault(_route_key(lv), lv.runtime)
         return runtimes
 
     def _loaded(self, target: ServedTarget, runtimes: Mapping[_ModelKey, OnnxModel]) -> LoadedVersion:
         """The target with its model, reusing an already loaded one for the same artifact."""
         signature = Signature.from_dict(target.signature)
+        if self.replicas is not None:
+            return LoadedVersion(
+                deployment=target.deployment,
+                model=target.model,
+                version=target.version,
+                artifact_digest=target.artifact_digest,
+                runtime=None,
+                signature=signature,
+                replicas=self._replica_set(target, self.replicas),
+            )
         runtime = runtimes.get(_model_key(target))
         if runtime is None:
             data = self.artifacts.get(target.artifact_digest)  # verifies the SHA-256
@@ -402,6 +460,29 @@ class ModelPool:
             runtime=runtime,
             signature=signature,
         )
+
+    def _replica_set(self, target: ServedTarget, manager: ReplicaManager) -> ReplicaSet:
+        """The running replica set for ``target``'s version, started (and ready) if new."""
+        key = (target.deployment, target.model, target.version, target.artifact_digest)
+        settings = _replica_settings(target)
+        with self._sets_lock:
+            replica_set = self._sets.get(key)
+        if replica_set is not None:
+            if replica_set.settings != settings:
+                manager.configure(replica_set, settings)
+            replica_set.timeout_s = target.timeout_s
+            return replica_set
+        data = self.artifacts.get(target.artifact_digest)  # verifies the SHA-256
+        replica_set = manager.start_set(target.deployment, target.model, target.version, data, settings)
+        replica_set.timeout_s = target.timeout_s
+        with self._sets_lock:
+            self._sets[key] = replica_set
+        return replica_set
+
+    def replica_sets(self) -> list[ReplicaSet]:
+        """Every replica set the pool runs now (routed, shadow and pinned versions)."""
+        with self._sets_lock:
+            return list(self._sets.values())
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -442,6 +523,15 @@ class ModelPool:
                 self.interval_s,
             )
             self._last_problem = problem
+
+
+def _replica_settings(target: ServedTarget) -> ReplicaSettings:
+    return ReplicaSettings(
+        min_replicas=target.min_replicas,
+        max_replicas=target.max_replicas,
+        target_in_flight=target.target_in_flight,
+        scale_down_delay_s=target.scale_down_delay_s,
+    )
 
 
 def _model_key(target: ServedTarget) -> _ModelKey:

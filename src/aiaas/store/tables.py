@@ -35,6 +35,7 @@ __all__ = [
     "DeploymentRow",
     "ModelRow",
     "ModelVersionRow",
+    "ScalingEventRow",
     "StateRevisionRow",
     "TrainingJobLogRow",
     "TrainingJobMetricRow",
@@ -146,8 +147,31 @@ class DeploymentRow(Base):
     batching: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     max_queue_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Replica processes and autoscaling (migration 0005); NULL means "the default".
+    min_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    scale_down_delay_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     model: Mapped[ModelRow] = relationship()
+
+
+class ScalingEventRow(Base):
+    """One autoscaling decision of the inference server (migration 0005).
+
+    Keyed by deployment *name*, not id: the history of a deployment that was deleted and
+    created again reads as one, and a deleted deployment leaves no dangling key behind.
+    """
+
+    __tablename__ = "scaling_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    from_replicas: Mapped[int] = mapped_column(Integer)
+    to_replicas: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class StateRevisionRow(Base):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
+from aiaas.serving.scaling import KEEP_EVENTS, ScalingEvents
 
 __all__ = ["router"]
 
@@ -40,6 +41,23 @@ def get_deployment(name: str, services: ServicesDep) -> schemas.Deployment:
     return schemas.Deployment.model_validate(services.deployments.get(name))
 
 
+@router.get(
+    "/{name}/scaling-events",
+    summary="The autoscaler's decisions for a deployment, newest first",
+    description="Each time the inference server changes how many replica processes serve a version "
+    "of this deployment (load above `target_in_flight` per replica, low load for "
+    "`scale_down_delay_s`, scale to zero, a cold start), it records the change and why.",
+)
+def scaling_events(
+    name: str,
+    services: ServicesDep,
+    limit: int = Query(default=50, ge=1, le=KEEP_EVENTS, description="How many, newest first."),
+) -> schemas.ScalingEventList:
+    services.deployments.get(name)  # an unknown deployment is a 404, not an empty history
+    events = ScalingEvents(services.deployments.db).list(name, limit=limit)
+    return schemas.ScalingEventList(events=[schemas.ScalingEvent.model_validate(e) for e in events])
+
+
 @router.patch(
     "/{name}",
     summary="Change a deployment: its version or alias, canaries, shadow or settings",
@@ -67,4 +85,8 @@ def _settings(body: schemas.DeploymentCreate | schemas.DeploymentUpdate) -> dict
         "batching": None if body.batching is None else body.batching.model_dump(exclude_unset=True),
         "max_queue_size": body.max_queue_size,
         "timeout_s": body.timeout_s,
+        "min_replicas": body.min_replicas,
+        "max_replicas": body.max_replicas,
+        "target_in_flight": body.target_in_flight,
+        "scale_down_delay_s": body.scale_down_delay_s,
     }

@@ -1,0 +1,147 @@
+"""A replica process: one ONNX Runtime session answering run requests from the front.
+
+The inference server (the front) starts it as a plain script, ``python replica.py FD PPID
+DEPLOYMENT/vVERSION`` (the last argument only names it in ``ps``),
+with one end of a Unix socket pair as file descriptor ``FD``. It imports the standard
+library, numpy, ONNX Runtime and the frame codec (:mod:`.ipc`) only: not the ``aiaas``
+package, whose ``serving`` package pulls in SQLAlchemy and Starlette. That keeps a replica
+quick to start and small when idle, which is what makes several replicas per deployment,
+and scaling from zero, affordable.
+
+The protocol (see :mod:`.ipc`): the first frame is LOAD with the model's bytes; the replica
+answers READY, then answers each RUN frame with RESULT or ERROR, in order. It reads every
+frame that has arrived before running any, and writes the answers of one read in one
+``sendall``: under load, many requests cost one system call each way.
+
+The replica lives exactly as long as its connection: end of file on the socket (the front
+closed it, or died) ends the process. SIGINT and SIGTERM are ignored so that a Ctrl-C in
+a terminal, which reaches the whole process group, lets the front drain its replicas in
+order instead of killing them under in-flight requests; the parent-death signal covers a
+front that dies without closing the socket.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+if __package__:
+    from aiaas.serving import ipc
+else:  # run as a script by the front: the sibling module, without the aiaas package
+    import ipc  # type: ignore[import-not-found,no-redef]
+
+__all__ = ["main"]
+
+_READ_SIZE = 1 << 18
+
+
+class _Model:
+    """An ONNX Runtime session and its output names."""
+
+    def __init__(self, data: bytes, intra_op_threads: int) -> None:
+        import onnxruntime as ort  # imported here: the time it takes is the LOAD's, not the spawn's
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads  # 0: ONNX Runtime's default, one per core
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Spinning threads burn a core waiting for work: wrong for several replicas per node.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, inputs: dict[str, Any], outputs: list[str] | None) -> dict[str, Any]:
+        names = outputs or self.output_names
+        feed = {name: (a.astype(str) if a.dtype == object else a) for name, a in inputs.items()}
+        values = self.session.run(names, feed)
+        return {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
+
+
+def _answer(model: _Model | None, kind: int, request_id: int, body: memoryview) -> bytes:
+    if kind == ipc.RUN:
+        if model is None:
+            return ipc.encode_error(request_id, "UNAVAILABLE", "the replica has no model loaded yet")
+        try:
+            inputs, outputs = ipc.decode_run(body)
+            started = time.perf_counter()
+            results = model.run(inputs, outputs)
+            return ipc.encode_result(request_id, results, time.perf_counter() - started)
+        except Exception as exc:  # ORT raises its own Fail/InvalidArgument types
+            return ipc.encode_error(
+                request_id, "INVALID_ARGUMENT", f"the model rejected the input: {str(exc).strip()}"
+            )
+    return ipc.encode_error(request_id, "INTERNAL", f"unknown frame kind {kind}")
+
+
+def serve(sock: socket.socket) -> None:
+    """Answer frames on ``sock`` until the front closes it."""
+    model: _Model | None = None
+    pending = bytearray()
+    chunk = bytearray(_READ_SIZE)
+    view = memoryview(chunk)
+    while True:
+        n = sock.recv_into(chunk)
+        if n == 0:
+            return
+        pending += view[:n]
+        frames, used = ipc.split_frames(pending)
+        if not used:
+            continue
+        del pending[:used]
+        answers: list[bytes] = []
+        for kind, request_id, body in frames:
+            if kind == ipc.LOAD:
+                started = time.perf_counter()
+                data, threads = ipc.decode_load(body)
+                try:
+                    model = _Model(data, threads)
+                except Exception as exc:
+                    answers.append(
+                        ipc.encode_error(0, "INVALID_ARGUMENT", f"ONNX Runtime cannot load it: {exc}")
+                    )
+                else:
+                    load_ms = int((time.perf_counter() - started) * 1000)
+                    answers.append(
+                        ipc.encode_frame(ipc.READY, request_id, ipc.encode_ready(os.getpid(), load_ms))
+                    )
+            else:
+                answers.append(_answer(model, kind, request_id, body))
+        sock.sendall(b"".join(answers) if len(answers) > 1 else answers[0])
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when the front dies, then check it had not already."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: end of file on the socket still ends us
+        pass
+    if os.getppid() != parent:
+        raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``replica.py FD PARENT_PID [TAG]``: serve the socket inherited as ``FD``."""
+    args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent(int(args[1]))
+    sock = socket.socket(fileno=int(args[0]))
+    try:
+        serve(sock)
+    except (ConnectionError, BrokenPipeError):
+        pass
+    finally:
+        sock.close()
+
+
+if __name__ == "__main__":
+    main()
