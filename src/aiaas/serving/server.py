@@ -44,6 +44,7 @@ def run(settings: Settings) -> None:
             banner="aiaas inference server listening on {url}",
             loop="uvloop",
             http="httptools",
+            ws="none",  # no WebSocket endpoints: skips importing the websockets package
         )
     finally:
         pool.stop()
