@@ -146,3 +146,22 @@ def test_batched_requests_report_their_queue_wait_and_their_batch_run_time(
     assert compute_count == queue_count == requests
     assert compute_sum == pytest.approx(compute_ns / 1e9, rel=1e-3, abs=1e-6)
     assert queue_sum == pytest.approx(queue_ns / 1e9, rel=1e-3, abs=1e-6)
+
+
+def test_histogram_buckets_count_a_value_on_a_bound_in_that_bound() -> None:
+    """Prometheus buckets are "less than or equal"; the counts are cumulative."""
+    metrics = ServingMetrics()
+    s = metrics.for_version("d", "m", 1)
+    for rows in (8, 9, 2000):
+        s.record_execution(batch_rows=rows, compute_s=0.001)
+    text = metrics.exposition().decode()
+
+    def bucket(le: str) -> str:
+        return f'aiaas_batch_size_rows_bucket{{deployment="d",le="{le}",model="m",version="1"}}'
+
+    assert f"{bucket('4.0')} 0.0" in text
+    assert f"{bucket('8.0')} 1.0" in text
+    assert f"{bucket('16.0')} 2.0" in text
+    assert f"{bucket('1024.0')} 2.0" in text
+    assert f"{bucket('+Inf')} 3.0" in text
+    assert 'aiaas_batch_size_rows_sum{deployment="d",model="m",version="1"} 2017.0' in text
