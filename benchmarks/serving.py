@@ -49,6 +49,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import datetime
@@ -115,6 +116,9 @@ class ServerResult:
     model: str
     command: list[str]
     cold_starts_s: list[float] = field(default_factory=list)
+    #: CPU seconds the server's process tree used from launch to the first 2xx reply:
+    #: what a cold start costs, much less swayed than wall time by other work on the box.
+    cold_start_cpu_s: list[float] = field(default_factory=list)
     reply_ok: bool | None = None
     sample_reply: str = ""
     rss_after_start_mb: float | None = None
@@ -129,6 +133,10 @@ class ServerResult:
     def cold_start_s(self) -> float | None:
         """Median of the timed launches."""
         return statistics.median(self.cold_starts_s) if self.cold_starts_s else None
+
+    @property
+    def cold_start_cpu_median_s(self) -> float | None:
+        return statistics.median(self.cold_start_cpu_s) if self.cold_start_cpu_s else None
 
 
 @dataclass(frozen=True)
@@ -247,11 +255,14 @@ def post(url: str, body: bytes, timeout_s: float = 5.0) -> tuple[int, bytes]:
         return int(reply.status), reply.read()
 
 
-def start(spec: ServerSpec, log: Path, timeout_s: float) -> tuple[subprocess.Popen[bytes], int, float, bytes]:
+def start(
+    spec: ServerSpec, log: Path, timeout_s: float
+) -> tuple[subprocess.Popen[bytes], int, float, bytes, float]:
     """Launch the server in a new process group and wait for its first 2xx prediction.
 
     Returns:
-        the process, its port, seconds from launch to that first 2xx reply, and the reply.
+        the process, its port, seconds from launch to that first 2xx reply, the reply, and
+        the CPU seconds the server's process tree had used by then.
 
     Raises:
         RuntimeError: the server exited, or gave no 2xx reply within ``timeout_s``; it is
@@ -269,7 +280,7 @@ def start(spec: ServerSpec, log: Path, timeout_s: float) -> tuple[subprocess.Pop
         try:
             status, reply = post(url, spec.body)
             if 200 <= status < 300:
-                return proc, port, time.perf_counter() - t0, reply
+                return proc, port, time.perf_counter() - t0, reply, cpu_seconds(proc.pid)
         except (OSError, urllib.error.URLError):
             pass
         time.sleep(_PROBE_INTERVAL_S)
@@ -292,6 +303,21 @@ def stop(proc: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
         proc.wait()
     except ProcessLookupError:
         pass
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants so far."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def memory_mb(pid: int) -> tuple[float, float, int]:
@@ -363,9 +389,11 @@ def bench_server(spec: ServerSpec, args: argparse.Namespace, scratch: Path) -> S
     proc: subprocess.Popen[bytes] | None = None
     try:
         for launch in range(args.cold_starts):
-            proc, port, cold_s, reply = start(spec, log, args.start_timeout)
+            proc, port, cold_s, reply, cpu_s = start(spec, log, args.start_timeout)
             result.cold_starts_s.append(round(cold_s, 3))
-            print(f"   cold start {launch + 1}/{args.cold_starts}: {cold_s:.2f}s", flush=True)
+            result.cold_start_cpu_s.append(round(cpu_s, 3))
+            took = f"{cold_s:.2f}s, {cpu_s:.2f} CPU s"
+            print(f"   cold start {launch + 1}/{args.cold_starts}: {took}", flush=True)
             if launch < args.cold_starts - 1:
                 stop(proc)
                 proc = None
@@ -597,7 +625,7 @@ def bench_batching(model: ReferenceModel, args: argparse.Namespace, scratch: Pat
     print(f"== aiaas / {model.name}: {' '.join(first.argv)}; deployments {list(deployments)}", flush=True)
     proc: subprocess.Popen[bytes] | None = None
     try:
-        proc, port, cold_s, _ = start(first, log, args.start_timeout)
+        proc, port, cold_s, _, _ = start(first, log, args.start_timeout)
         print(f"   up in {cold_s:.2f}s", flush=True)
         for name, spec in specs.items():
             wait_for_batching(port, name, deployments[name], args.start_timeout)
@@ -697,17 +725,20 @@ def render_report(results: list[ServerResult], args: argparse.Namespace, meta: d
         "### Start-up and memory",
         "",
         f"Cold start: process launch → first 2xx prediction (median of {args.cold_starts}; warm page cache). "
+        "CPU s: CPU time the server's process tree used until that reply (median), which other "
+        "work on a shared box inflates far less than the wall time. "
         "Memory: the server's process tree, idle, after start-up and after the load runs.",
         "",
-        "| server | model | cold start s | each launch s | reply correct | RSS MB after start | "
-        "RSS MB after load | PSS MB after load | processes |",
-        "|---|---|---:|---|---|---:|---:|---:|---:|",
+        "| server | model | cold start s | each launch s | CPU s to first reply | reply correct | "
+        "RSS MB after start | RSS MB after load | PSS MB after load | processes |",
+        "|---|---|---:|---|---:|---|---:|---:|---:|---:|",
     ]
     for r in results:
         launches = " / ".join(f"{c:.2f}" for c in r.cold_starts_s)
         ok = "" if r.reply_ok is None else ("yes" if r.reply_ok else "**no**")
         lines.append(
-            f"| {r.server} | {r.model} | {_fmt(r.cold_start_s)} | {launches} | {ok} | "
+            f"| {r.server} | {r.model} | {_fmt(r.cold_start_s)} | {launches} | "
+            f"{_fmt(r.cold_start_cpu_median_s)} | {ok} | "
             f"{_fmt(r.rss_after_start_mb, 0)} | {_fmt(r.rss_after_load_mb, 0)} | "
             f"{_fmt(r.pss_after_load_mb, 0)} | {r.processes or ''} |"
         )

@@ -43,3 +43,34 @@ def test_signature_excludes_initializers(iris_package: ModelPackage) -> None:
     proto = parse_onnx(iris_package.onnx)
     assert [i.name for i in proto.graph.input] == ["X"]
     assert signature_of(proto).input_names() == ["X"]
+
+
+def test_a_loaded_model_reports_the_signature_read_from_its_graph(iris_package: ModelPackage) -> None:
+    """Serving takes the signature from ONNX Runtime (no onnx import); it must be the same."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["ids"], ["as_float"], to=TensorProto.FLOAT),
+            helper.make_node("Add", ["as_float", "x"], ["y"]),
+            helper.make_node("Identity", ["flag"], ["same_flag"]),
+        ],
+        "mixed",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 3]),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3]),
+            helper.make_tensor_value_info("flag", TensorProto.BOOL, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("same_flag", TensorProto.BOOL, [2]),
+        ],
+    )
+    mixed = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    for data in (iris_package.onnx, mixed.SerializeToString()):
+        assert OnnxModel(data).signature == signature_of(parse_onnx(data))
+    assert [spec.shape for spec in OnnxModel(mixed.SerializeToString()).signature.inputs] == [
+        (-1, 3),
+        (-1, 3),
+        (2,),
+    ]

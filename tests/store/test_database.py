@@ -209,3 +209,45 @@ def test_unreachable_database_is_unavailable() -> None:
         assert info.value.code == "UNAVAILABLE"
     finally:
         database.dispose()
+
+
+def test_the_fast_check_reads_the_same_head_as_alembic(db: Database) -> None:
+    from aiaas.store.database import _linear_head
+
+    assert _linear_head() == db.head_revision()
+    assert db.is_current()
+
+
+def test_a_schema_behind_the_head_is_not_current_and_upgrade_brings_it_there(database_url: str) -> None:
+    from alembic import command
+
+    database = Database(database_url)
+    try:
+        assert not database.is_current(), "an empty database is behind"
+        database.upgrade()
+        cfg = database._alembic_config()
+        with database.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
+        assert database.current_revision() == "0001"
+        assert not database.is_current()
+        database.upgrade()
+        assert database.current_revision() == database.head_revision()
+        assert database.is_current()
+    finally:
+        database.dispose()
+
+
+def test_starting_on_a_current_schema_does_not_load_alembic(db: Database, database_url: str) -> None:
+    """What keeps server start-up quick: Alembic is imported only when there is a migration."""
+    code = (
+        "import sys\n"
+        "from aiaas.store import Database\n"
+        "Database(sys.argv[1]).upgrade()\n"
+        "print(sorted(m for m in sys.modules if m == 'alembic' or m.startswith('alembic.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, database_url], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -171,6 +171,7 @@ class _Request:
     items: list[_Item] = field(default_factory=list)
     unstarted: int = 0
     waiting: bool = True
+    compute_s: float = 0.0  # run time of the batches its rows ran in
 
 
 @dataclass(eq=False, slots=True)
@@ -273,6 +274,25 @@ class DynamicBatcher:
     ) -> dict[str, _Array]:
         """Run one request as part of a batch and return its own outputs.
 
+        The same as :meth:`submit_timed`, without the run time.
+        """
+        outputs, _ = await self.submit_timed(inputs, output_names, timeout_s=timeout_s)
+        return outputs
+
+    async def submit_timed(
+        self,
+        inputs: Mapping[str, _Array],
+        output_names: Sequence[str] | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> tuple[dict[str, _Array], float]:
+        """Run one request as part of a batch; return its own outputs and its compute time.
+
+        The compute time is what per-request statistics report as ``compute_infer`` (as
+        Triton does): the full run time of the batch the request ran in, or the sum over
+        the batches its chunks ran in when it was split. Everything else the request spent
+        here is waiting for its batch to start.
+
         Args:
             inputs: input name → array, already checked against the model's signature;
                 axis 0 is the row axis.
@@ -281,7 +301,8 @@ class DynamicBatcher:
                 ``None`` waits as long as it takes.
 
         Returns:
-            output name → array holding this request's rows only, as ``run`` names them.
+            output name → array holding this request's rows only, as ``run`` names them,
+            and the seconds its batches ran.
 
         Raises:
             ResourceExhausted: ``max_queue_size`` requests are already waiting; ``details``
@@ -309,7 +330,8 @@ class DynamicBatcher:
         deadline = asyncio.timeout(timeout_s)
         try:
             async with deadline:
-                return await self._execute(request, arrays, names)
+                outputs = await self._execute(request, arrays, names)
+            return outputs, request.compute_s
         except TimeoutError:
             if not deadline.expired():
                 raise  # raised by the model itself, not our deadline
@@ -539,6 +561,7 @@ class DynamicBatcher:
             if not row_wise:
                 self._stop_batching("its outputs do not have the batch axis first")
             for item, result in zip(batch, results, strict=True):
+                item.request.compute_s += timing[0]
                 if not item.future.done():
                     item.future.set_result(result)
         finally:

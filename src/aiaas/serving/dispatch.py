@@ -83,8 +83,9 @@ class _Runner:
         started = time.perf_counter()
         try:
             if self.batcher is not None:
-                result = await self.batcher.submit(inputs, outputs, timeout_s=self.config.timeout_s)
-                compute_s = 0.0  # the batch's run time is recorded per batch
+                result, compute_s = await self.batcher.submit_timed(
+                    inputs, outputs, timeout_s=self.config.timeout_s
+                )
             else:
                 result, compute_s = await self._run_alone(inputs, outputs)
         except BaseException:

@@ -5,18 +5,24 @@ statistics extension (what tritonclient's ``get_inference_statistics`` reads), a
 Prometheus metrics on ``/metrics``. Each app owns its own :class:`ServingMetrics` and
 Prometheus registry, so tests and several apps in one process never share counters.
 
-Recording is a handful of integer additions under a lock plus one histogram observation,
-so it can stay on in the hot path.
+Recording is a handful of additions under one lock per request: the histograms' buckets
+are counted here, and the Prometheus families are built from these counts only when
+``/metrics`` is scraped. Updating prometheus_client's own metric objects instead (five
+calls, each with its own lock, per request) was a visible share of the event loop's time
+per request in ``benchmarks/serving.py``, so statistics can stay on in the hot path.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "ServingMetrics", "VersionStats"]
 
@@ -40,6 +46,30 @@ class _Duration:
         return {"count": self.count, "ns": self.ns}
 
 
+class _Histogram:
+    """Observations counted per bucket (the last one is +Inf), and their sum."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        # Prometheus buckets are "less than or equal": the first bound >= value.
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        buckets, total = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            total += count
+            # How prometheus_client writes a bound: 8 -> "8.0", infinity -> "+Inf".
+            buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), float(total)))
+        return buckets
+
+
 @dataclass
 class VersionStats:
     """Counters of one deployment's version; shared by every request that version serves."""
@@ -47,7 +77,6 @@ class VersionStats:
     deployment: str
     model: str
     version: int
-    _metrics: ServingMetrics
     success: _Duration = field(default_factory=_Duration)
     fail: _Duration = field(default_factory=_Duration)
     queue: _Duration = field(default_factory=_Duration)
@@ -56,18 +85,11 @@ class VersionStats:
     execution_count: int = 0
     last_inference_ms: int = 0
     batch_sizes: dict[int, _Duration] = field(default_factory=dict)
+    _request_seconds: _Histogram = field(default_factory=lambda: _Histogram(_LATENCY_BUCKETS_S))
+    _queue_seconds: _Histogram = field(default_factory=lambda: _Histogram(_LATENCY_BUCKETS_S))
+    _compute_seconds: _Histogram = field(default_factory=lambda: _Histogram(_LATENCY_BUCKETS_S))
+    _batch_rows: _Histogram = field(default_factory=lambda: _Histogram(_BATCH_BUCKETS))
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        labels = (self.deployment, self.model, str(self.version))
-        m = self._metrics
-        self._requests_ok = m.requests.labels(*labels, "success")
-        self._requests_failed = m.requests.labels(*labels, "failure")
-        self._rows = m.rows.labels(*labels)
-        self._latency = m.request_seconds.labels(*labels)
-        self._queue = m.queue_seconds.labels(*labels)
-        self._compute = m.compute_seconds.labels(*labels)
-        self._batch = m.batch_size.labels(*labels)
 
     def record_success(self, *, rows: int, total_s: float, queue_s: float, compute_s: float) -> None:
         """One request answered: ``rows`` inferences; ``queue_s`` of it waiting, ``compute_s`` running."""
@@ -77,23 +99,20 @@ class VersionStats:
             self.compute.add(compute_s)
             self.inference_count += rows
             self.last_inference_ms = int(time.time() * 1000)
-        self._requests_ok.inc()
-        self._rows.inc(rows)
-        self._latency.observe(total_s)
-        self._queue.observe(queue_s)
-        self._compute.observe(compute_s)
+            self._request_seconds.observe(total_s)
+            self._queue_seconds.observe(queue_s)
+            self._compute_seconds.observe(compute_s)
 
     def record_failure(self, *, total_s: float) -> None:
         with self._lock:
             self.fail.add(total_s)
-        self._requests_failed.inc()
 
     def record_execution(self, *, batch_rows: int, compute_s: float) -> None:
         """One run of the model (a batch of ``batch_rows`` rows, or one request unbatched)."""
         with self._lock:
             self.execution_count += 1
             self.batch_sizes.setdefault(batch_rows, _Duration()).add(compute_s)
-        self._batch.observe(batch_rows)
+            self._batch_rows.observe(batch_rows)
 
     def snapshot(self) -> dict[str, Any]:
         """This version's entry of the V2 statistics extension response."""
@@ -132,37 +151,9 @@ class ServingMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "aiaas_inference_requests", "Inference requests answered.", [*_LABELS, "outcome"], registry=r
-        )
-        self.rows = Counter("aiaas_inference_rows", "Rows (inferences) computed.", _LABELS, registry=r)
-        self.request_seconds = Histogram(
-            "aiaas_request_duration_seconds",
-            "Request time in the server.",
-            _LABELS,
-            buckets=_LATENCY_BUCKETS_S,
-            registry=r,
-        )
-        self.queue_seconds = Histogram(
-            "aiaas_queue_duration_seconds",
-            "Time waiting for a model run.",
-            _LABELS,
-            buckets=_LATENCY_BUCKETS_S,
-            registry=r,
-        )
-        self.compute_seconds = Histogram(
-            "aiaas_compute_duration_seconds",
-            "Model run time of a request's batch.",
-            _LABELS,
-            buckets=_LATENCY_BUCKETS_S,
-            registry=r,
-        )
-        self.batch_size = Histogram(
-            "aiaas_batch_size_rows", "Rows per model run.", _LABELS, buckets=_BATCH_BUCKETS, registry=r
-        )
         self._versions: dict[tuple[str, str, int], VersionStats] = {}
         self._lock = threading.Lock()
+        self.registry.register(_Collector(self))
 
     def for_version(self, deployment: str, model: str, version: int) -> VersionStats:
         """The counters of one served version, created on first use and kept for the process."""
@@ -172,7 +163,7 @@ class ServingMetrics:
             with self._lock:
                 stats = self._versions.get(key)
                 if stats is None:
-                    stats = VersionStats(deployment, model, version, self)
+                    stats = VersionStats(deployment, model, version)
                     self._versions[key] = stats
         return stats
 
@@ -184,6 +175,48 @@ class ServingMetrics:
             if d == deployment and (version is None or v == version)
         ]
 
+    def versions(self) -> list[VersionStats]:
+        """Every version's counters, in a stable order."""
+        with self._lock:
+            return [self._versions[key] for key in sorted(self._versions)]
+
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""
         return generate_latest(self.registry)
+
+
+class _Collector:
+    """Builds the Prometheus metric families from the versions' counters at scrape time."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "aiaas_inference_requests", "Inference requests answered.", labels=[*_LABELS, "outcome"]
+        )
+        rows = CounterMetricFamily("aiaas_inference_rows", "Rows (inferences) computed.", labels=_LABELS)
+        request_seconds = HistogramMetricFamily(
+            "aiaas_request_duration_seconds", "Request time in the server.", labels=_LABELS
+        )
+        queue_seconds = HistogramMetricFamily(
+            "aiaas_queue_duration_seconds", "Time waiting for a model run.", labels=_LABELS
+        )
+        compute_seconds = HistogramMetricFamily(
+            "aiaas_compute_duration_seconds", "Model run time of a request's batch.", labels=_LABELS
+        )
+        batch_size = HistogramMetricFamily("aiaas_batch_size_rows", "Rows per model run.", labels=_LABELS)
+        for s in self._metrics.versions():
+            labels = [s.deployment, s.model, str(s.version)]
+            with s._lock:
+                requests.add_metric([*labels, "success"], s.success.count)
+                requests.add_metric([*labels, "failure"], s.fail.count)
+                rows.add_metric(labels, s.inference_count)
+                for family, histogram in (
+                    (request_seconds, s._request_seconds),
+                    (queue_seconds, s._queue_seconds),
+                    (compute_seconds, s._compute_seconds),
+                    (batch_size, s._batch_rows),
+                ):
+                    family.add_metric(labels, histogram.cumulative(), histogram.sum)
+        yield from (requests, rows, request_seconds, queue_seconds, compute_seconds, batch_size)
