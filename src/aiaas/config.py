@@ -50,9 +50,10 @@ class Settings(BaseSettings):
         default=8080, ge=0, le=65535, description="Inference server (V1/V2 protocols) port."
     )
     reconcile_interval_s: float = Field(
-        default=0.5,
+        default=0.25,
         gt=0,
-        description="How often the inference server reads desired deployments from the DB.",
+        description="How often the inference server reads desired deployments from the DB (one "
+        "indexed read of a revision counter; a deployment is served at most this long after it is made).",
     )
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024,
