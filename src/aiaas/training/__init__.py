@@ -16,8 +16,19 @@ Example::
 from __future__ import annotations
 
 from aiaas.training.data import TrainingData
+from aiaas.training.distributed import FolderReporter, read_job_folder, write_job_folder
 from aiaas.training.reporter import MemoryReporter, NullReporter, Reporter
 from aiaas.training.result import TrainingResult
 from aiaas.training.trainer import train
 
-__all__ = ["MemoryReporter", "NullReporter", "Reporter", "TrainingData", "TrainingResult", "train"]
+__all__ = [
+    "FolderReporter",
+    "MemoryReporter",
+    "NullReporter",
+    "Reporter",
+    "TrainingData",
+    "TrainingResult",
+    "read_job_folder",
+    "train",
+    "write_job_folder",
+]

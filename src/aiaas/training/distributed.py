@@ -71,8 +71,15 @@ def external_env(environ: Mapping[str, str] | None = None) -> dict[str, str] | N
 
 
 def _device_for(rank: int, world_size: int) -> tuple[str, str]:
+    """NCCL with one GPU per rank when this machine has a GPU for each of its ranks, else gloo.
+
+    Every rank must choose the same backend, so the rule depends only on what torchrun
+    tells every rank alike (``LOCAL_WORLD_SIZE``, the ranks per machine) and on the GPU
+    count, which is assumed equal on every machine.
+    """
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    if torch.cuda.is_available() and torch.cuda.device_count() >= min(world_size, local_rank + 1):
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    if torch.cuda.is_available() and torch.cuda.device_count() >= local_world:
         return "nccl", f"cuda:{local_rank}"
     return "gloo", "cpu"
 
@@ -183,6 +190,7 @@ def launch_local(
                 "MASTER_PORT": str(port),
                 "RANK": str(rank),
                 "LOCAL_RANK": str(rank),
+                "LOCAL_WORLD_SIZE": str(world_size),
                 "WORLD_SIZE": str(world_size),
             }
             log = folder / f"rank{rank}.log"
