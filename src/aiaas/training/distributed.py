@@ -4,8 +4,8 @@ Two ways to get a process group:
 
 * **Local** (``workers: N``, no torch distributed environment): the calling process is
   rank 0. It writes the spec, the arrays (an ``.npz``, no pickle) and any resume/warm-start
-  bytes to a temporary folder, starts ranks 1..N-1 as ``python -m aiaas.training.distributed
-  FOLDER`` with ``MASTER_ADDR``/``MASTER_PORT`` (a free port)/``RANK``/``WORLD_SIZE`` in their
+  bytes to a temporary folder, starts ranks 1..N-1 as ``python -m aiaas.training FOLDER``
+  with ``MASTER_ADDR``/``MASTER_PORT`` (a free port)/``RANK``/``WORLD_SIZE`` in their
   environment, and joins them. If anything fails, the children are killed and the error
   (with their stderr) is raised.
 * **External** (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` already set, by
@@ -20,7 +20,7 @@ every machine; rank 0 writes the results there)::
 
     # machine A (rank 0, reachable as 10.0.0.1), and machine B with --node-rank=1
     torchrun --nnodes=2 --nproc-per-node=1 --node-rank=0 \\
-        --master-addr=10.0.0.1 --master-port=29500 -m aiaas.training.distributed /data/job
+        --master-addr=10.0.0.1 --master-port=29500 -m aiaas.training /data/job
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ __all__ = [
     "joined_group",
     "launch_local",
     "read_job_folder",
+    "run_job_folder",
     "write_job_folder",
 ]
 
@@ -120,7 +121,7 @@ def write_job_folder(
     warm_start: bytes | None = None,
     threads: int | None = None,
 ) -> None:
-    """Write what ``python -m aiaas.training.distributed FOLDER`` needs: ``job.json`` (spec,
+    """Write what ``python -m aiaas.training FOLDER`` needs: ``job.json`` (spec,
     names, classes, threads), ``data.npz`` (plain arrays), ``resume.bin``/``warm_start.bin``."""
     np.savez(
         folder / "data.npz",
@@ -196,7 +197,7 @@ def launch_local(
             log = folder / f"rank{rank}.log"
             with log.open("wb") as out:
                 child = subprocess.Popen(
-                    [sys.executable, "-m", "aiaas.training.distributed", str(folder)],
+                    [sys.executable, "-m", "aiaas.training", str(folder)],
                     env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -261,24 +262,26 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _main(argv: list[str]) -> int:
+def run_job_folder(folder: Path) -> int:
     """Run one rank of the job in a folder; the environment names the rank.
 
-    Used for ranks 1..N-1 of a local run, and on every rank under ``torchrun``. Rank 0 (when
-    it is this entry point, not a caller of ``train``) writes ``model.onnx``, ``state.bin``
-    and ``result.json`` (metrics, params, history) into the folder.
+    This is ``python -m aiaas.training DIR``: ranks 1..N-1 of a local run, and every rank
+    under ``torchrun``. Rank 0 (when it is this entry point, not a caller of ``train``)
+    reports through a :class:`FolderReporter` and writes ``model.onnx``, ``state.bin`` and
+    ``result.json`` (metrics, params, history) into the folder.
+
+    Returns:
+        the process exit status: 0 done, 1 the job was refused, 2 no distributed environment.
     """
     from aiaas.training.reporter import NullReporter
     from aiaas.training.trainer import train
 
-    if len(argv) != 1 or external_env() is None:
+    if external_env() is None:
         print(
-            "usage: RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. "
-            "python -m aiaas.training.distributed DIR",
+            "usage: RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. python -m aiaas.training DIR",
             file=sys.stderr,
         )
         return 2
-    folder = Path(argv[0])
     spec, data, resume, warm, threads = read_job_folder(folder)
     rank = int(os.environ["RANK"])
     reporter = FolderReporter(folder) if rank == 0 else NullReporter()
@@ -293,7 +296,3 @@ def _main(argv: list[str]) -> int:
         summary = {"metrics": result.metrics, "params": result.params, "history": result.history}
         _write_atomic(folder / "result.json", json.dumps(summary).encode())
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
