@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -130,8 +131,6 @@ def train_torch(
 
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
-    import random
-
     random.seed(spec.seed)
     network = build_network(family, params, data.n_features, data.n_classes, data.image_shape)
     network.set_scaling(data.x_train, None if classification else data.y_train)
