@@ -8,6 +8,7 @@ so ``aiaas up`` needs no other service.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,33 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest model artifact the control plane accepts on upload.",
     )
+    max_dataset_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="Largest dataset file (CSV or Parquet) the control plane accepts (413 above it).",
+    )
     ort_intra_op_threads: int = Field(
         default=1,
         ge=0,
         description="ONNX Runtime intra-op threads per loaded model (0 = one per core). One "
         "keeps single-row latency low when many requests run side by side.",
+    )
+    training_slots: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        gt=0,
+        description="CPU slots the training scheduler may fill (default: the CPU count). A job "
+        "with `workers: N` waits until N slots are free.",
+    )
+    training_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Times a training job is started before a job whose process keeps dying "
+        "(killed, out of memory) is marked failed. Each attempt resumes from the last checkpoint.",
+    )
+    scheduler_interval_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="How often the training scheduler looks for finished, cancelled and queued jobs.",
     )
     control_plane_url: str | None = Field(
         default=None,

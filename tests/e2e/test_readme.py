@@ -75,3 +75,23 @@ def test_cli_quickstart_runs(platform: Platform, tmp_path: Path, monkeypatch: py
             assert '"predictions"' in result.stdout
         if args[:2] == ["deployments", "show"]:
             assert "v2" in result.stdout and "10%" in result.stdout
+
+
+def test_training_blocks_run(platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (spec,) = [b for b in _blocks("yaml") if "register_as: digits-cnn" in b]
+    (commands,) = [b for b in _blocks("") if b.lstrip().startswith("aiaas datasets create digits --sample")]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits-cnn.yaml").write_text(spec)
+    runner = CliRunner()
+    for line in commands.strip().splitlines():
+        args = shlex.split(line.split("#")[0])[1:]
+        result = runner.invoke(
+            app, ["--url", platform.api_url, "--inference-url", platform.inference_url, *args]
+        )
+        assert result.exit_code == 0, f"{line}\n{result.output}"
+        if args[0] == "train":
+            assert "succeeded: registered digits-cnn version 1" in result.stdout
+    with Client(platform.api_url) as client:
+        version = client.get_version("digits-cnn", 1)
+    assert (version.lineage or {})["dataset"]["name"] == "digits"
+    assert version.metrics["accuracy"] > 0.8

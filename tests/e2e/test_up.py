@@ -50,6 +50,12 @@ def test_up_demo_serves_predictions_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         with Client(f"http://127.0.0.1:{port}", inference_url=f"http://127.0.0.1:{inference_port}") as c:
             assert [d.name for d in c.list_deployments()] == ["iris"]
             assert c.predict("iris", [[5.1, 3.5, 1.4, 0.2]])["label"].tolist() == [0]
+            # The demo's training job runs under the platform's scheduler and registers its model.
+            (job,) = c.list_jobs()
+            assert f"aiaas jobs logs -f {job.id}" in out
+            job = c.wait_for_job(job.id, timeout=180)
+            assert job.status == "succeeded", job.error
+            assert c.get_version("iris-mlp", job.result_version or 0).lineage is not None
     finally:
         server.stop()
     assert server.proc.returncode == 0, server.output()
@@ -61,6 +67,7 @@ def test_up_demo_serves_predictions_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert "already registered" in server.output()
         with Client(f"http://127.0.0.1:{port}", inference_url=f"http://127.0.0.1:{inference_port}") as c:
             assert [v.version for v in c.list_versions("iris")] == [1]
+            assert len(c.list_jobs()) == 1
     finally:
         server.stop()
     assert server.proc.returncode == 0

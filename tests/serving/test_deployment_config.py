@@ -133,7 +133,7 @@ def test_migration_keeps_deployments_made_before_it_with_the_defaults(
 
         db.upgrade()
 
-        assert db.current_revision() == db.head_revision() == "0002"
+        assert db.current_revision() == db.head_revision()  # 0002 and any later revision
         assert _columns(db) >= NEW_COLUMNS
         deployments = DeploymentService(registry)
         pinned = deployments.get("pinned")
@@ -476,6 +476,26 @@ def test_a_route_taking_other_inputs_than_the_primary_is_a_conflict(
     with pytest.raises(Conflict, match=r"shadow\.version: version 4"):
         deployments.create("iris", model="iris", version=1, shadow={"version": 4})
     assert deployments.list() == []
+
+
+def test_moving_an_alias_a_route_follows_is_checked_against_the_other_routes(
+    deployments: DeploymentService, registry: Registry
+) -> None:
+    registry.set_alias("iris", "production", 1)
+    registry.set_alias("iris", "canary", 2)
+    deployments.create("iris", model="iris", alias="production", traffic=[{"alias": "canary", "weight": 10}])
+    before = (registry.db.revision(), _served(deployments))
+    with pytest.raises(
+        Conflict, match=r"moving alias 'canary' of 'iris' to version 4 would leave deployment"
+    ) as e:
+        registry.set_alias("iris", "canary", 4)
+    assert e.value.details == {"model": "iris", "alias": "canary", "deployment": "iris"}
+    with pytest.raises(Conflict, match=r"its primary \(version 4\)"):
+        registry.set_alias("iris", "production", 4)  # the primary moves away from the canary's inputs
+    assert (registry.db.revision(), _served(deployments)) == before
+    assert {a.name: a.version for a in registry.list_aliases("iris")} == {"production": 1, "canary": 2}
+    registry.set_alias("iris", "canary", 3)  # same inputs: fine
+    assert [(r.version, r.weight) for r in deployments.desired_state()[0].routes] == [(1, 90), (3, 10)]
 
 
 def test_switching_the_primary_is_checked_against_the_routes_kept(

@@ -53,7 +53,7 @@ def test_a_failing_rank_0_kills_the_other_ranks(digits: TrainingData) -> None:
     me = psutil.Process()
     with pytest.raises(Cancelled):
         train(spec(**JOB, workers=2), digits, CancelAfterFirst())
-    ranks = [p for p in me.children(recursive=True) if "aiaas.training" in " ".join(p.cmdline())]
+    ranks = [p for p in me.children(recursive=True) if "aiaas.training.distributed" in " ".join(p.cmdline())]
     assert ranks == []
 
 
@@ -106,7 +106,7 @@ def test_ranks_started_by_hand_join_one_group(digits: TrainingData, tmp_path: Pa
     port = _servers.free_port()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "aiaas.training", str(tmp_path)],
+            [sys.executable, "-m", "aiaas.training.distributed", str(tmp_path)],
             env={
                 **os.environ,
                 "MASTER_ADDR": "127.0.0.1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,18 +13,21 @@ from aiaas import schemas
 from aiaas._version import __version__
 from aiaas.api.deps import Services, check_api_key
 from aiaas.api.errors import install_error_handlers
-from aiaas.api.routers import deployments, models
+from aiaas.api.routers import datasets, deployments, jobs, models
 from aiaas.config import Settings
+from aiaas.datasets import DatasetService
 from aiaas.registry import Registry
 from aiaas.serving import DeploymentService
 from aiaas.store import Database, open_artifact_store
+from aiaas.training import JobStore, Scheduler, TrainingService
 
 __all__ = ["create_app"]
 
 _DESCRIPTION = """\
-The aiaas control plane: register models and their versions, move aliases (promote, roll
-back), compare versions and deploy them. Predictions are served by the separate inference
-server (KServe V2 at `/v2/...`, V1 at `/v1/...`), which follows the deployments made here.
+The aiaas control plane: register datasets (CSV/Parquet or bundled samples) and models and
+their versions, move aliases (promote, roll back), compare versions and deploy them.
+Predictions are served by the separate inference server (KServe V2 at `/v2/...`, V1 at
+`/v1/...`), which follows the deployments made here.
 
 Errors are `{"error": {"code", "message", "details"}}` with the matching HTTP status.
 """
@@ -33,8 +37,37 @@ def build_services(settings: Settings) -> Services:
     """Open (and migrate) the metadata DB and the artifact store."""
     db = Database(settings.resolved_database_url())
     db.upgrade()
-    registry = Registry(db, open_artifact_store(settings.resolved_artifact_root()))
-    return Services(settings=settings, registry=registry, deployments=DeploymentService(registry))
+    artifacts = open_artifact_store(settings.resolved_artifact_root())
+    registry = Registry(db, artifacts)
+    datasets = DatasetService(db, artifacts, max_bytes=settings.max_dataset_bytes)
+    jobs = JobStore(db, artifacts)
+    return Services(
+        settings=settings,
+        registry=registry,
+        deployments=DeploymentService(registry),
+        datasets=datasets,
+        jobs=jobs,
+        training=TrainingService(jobs, datasets, registry, artifacts, slots=settings.training_slots),
+    )
+
+
+def build_scheduler(settings: Settings, jobs: JobStore) -> Scheduler:
+    """The training scheduler; its workers get this app's database and artifact store."""
+    env = dict(os.environ)
+    env.update(
+        AIAAS_HOME=str(settings.home),
+        AIAAS_DATABASE_URL=settings.resolved_database_url(),
+        AIAAS_ARTIFACT_ROOT=settings.resolved_artifact_root(),
+        AIAAS_TRAINING_SLOTS=str(settings.training_slots),
+    )
+    return Scheduler(
+        jobs,
+        slots=settings.training_slots,
+        env=env,
+        log_dir=settings.home / "jobs",
+        interval_s=settings.scheduler_interval_s,
+        max_attempts=settings.training_max_attempts,
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -42,9 +75,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = build_services(settings)
-        yield
-        app.state.services.registry.db.dispose()
+        services = app.state.services = build_services(settings)
+        scheduler = build_scheduler(settings, services.jobs)
+        scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.stop()  # running jobs go back to the queue and resume on the next start
+            services.registry.db.dispose()
 
     app = FastAPI(
         title="aiaas control plane",
@@ -63,6 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
     secured = APIRouter(dependencies=[Depends(check_api_key)])
     secured.include_router(models.router)
     secured.include_router(deployments.router)
+    secured.include_router(datasets.router)
+    secured.include_router(jobs.router)
     api.include_router(secured)
     app.include_router(api)
 

@@ -9,9 +9,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from aiaas.config import Settings
+from aiaas.datasets import DatasetService
 from aiaas.errors import Unauthenticated
 from aiaas.registry import Registry
 from aiaas.serving import DeploymentService
+from aiaas.training import JobStore, TrainingService
 
 __all__ = ["Services", "ServicesDep", "check_api_key"]
 
@@ -23,6 +25,9 @@ class Services:
     settings: Settings
     registry: Registry
     deployments: DeploymentService
+    datasets: DatasetService
+    jobs: JobStore
+    training: TrainingService
 
 
 def _services(request: Request) -> Services:

@@ -80,7 +80,34 @@ def run_demo(client: Client, console: Console) -> dict[str, Any]:
     console.print(
         Panel.fit(_show(v1_request, v1_response), title=f"V1  POST {base}/v1/models/{DEMO_MODEL}:predict")
     )
-    return {"v2": v2_response, "v1": v1_response}
+    job = _demo_training_job(client)
+    console.print(
+        f"demo: training job {job.id} ({job.status}) trains an MLP on the iris dataset and registers it "
+        f"as {job.register_as}: follow it with [bold]aiaas jobs logs -f {job.id}[/]"
+    )
+    return {"v2": v2_response, "v1": v1_response, "job": job.id}
+
+
+#: The demo's training job: a small MLP on the bundled iris sample, a few seconds of work.
+DEMO_JOB = """\
+dataset: iris
+model: {family: mlp, hidden_sizes: [32]}
+optimizer: {name: adam, lr: 0.02}
+schedule: {name: cosine}
+epochs: 30
+batch_size: 16
+early_stopping: {metric: val_loss, patience: 8}
+register_as: iris-mlp
+"""
+
+
+def _demo_training_job(client: Client) -> Any:
+    """The demo's training job: submitted on the first run, found again on later ones."""
+    for job in client.list_jobs():
+        if job.register_as == "iris-mlp":
+            return job
+    client.create_dataset("iris", sample="iris")
+    return client.submit_job(DEMO_JOB)
 
 
 def _show(request: dict[str, Any], response: dict[str, Any]) -> str:

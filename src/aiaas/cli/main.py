@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from aiaas.cli.context import Connection
+from aiaas.cli.datasets import datasets_app
 from aiaas.cli.deployments import deploy, deployments_app, predict
 from aiaas.cli.models import models_app, register
 from aiaas.cli.output import err
 from aiaas.cli.platform import api, db_app, serve, up
+from aiaas.cli.training import jobs_app, train
 
 __all__ = ["app", "main"]
 
@@ -63,6 +65,9 @@ app.command(rich_help_panel="Platform")(serve)
 app.add_typer(db_app, name="db", rich_help_panel="Platform")
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 app.command(rich_help_panel="Registry")(register)
+app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")
+app.command(rich_help_panel="Training")(train)
+app.add_typer(jobs_app, name="jobs", rich_help_panel="Training")
 app.command(rich_help_panel="Serving")(deploy)
 app.add_typer(deployments_app, name="deployments", rich_help_panel="Serving")
 app.command(rich_help_panel="Serving")(predict)

@@ -17,6 +17,7 @@ import typer
 from rich.panel import Panel
 
 from aiaas.cli.output import console, err
+from aiaas.processes import die_with_parent
 
 __all__ = ["api", "db_app", "serve", "up"]
 
@@ -53,7 +54,7 @@ class _Child:
             [sys.executable, "-m", self.module],
             env=self.env,
             start_new_session=True,
-            preexec_fn=_stop_with_parent,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # no orphan keeps holding its port
         )
 
     def exited(self) -> int | None:
@@ -139,16 +140,6 @@ def up(
         signal.signal(signal.SIGTERM, previous)
         for child in reversed(children):
             child.stop()
-
-
-def _stop_with_parent() -> None:
-    """In the child, before exec: ask Linux for SIGTERM when ``up`` dies, even by SIGKILL,
-    so that no orphaned server keeps holding its port."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

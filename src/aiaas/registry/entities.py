@@ -54,6 +54,8 @@ class ModelVersion:
     parent_version: int | None
     created_at: datetime
     aliases: tuple[str, ...] = ()
+    #: For trained versions: the dataset version, job, spec and reference statistics.
+    lineage: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -10,22 +10,12 @@ from __future__ import annotations
 import re
 
 from aiaas.errors import InvalidArgument
+from aiaas.store import check_name
 
 __all__ = ["check_alias_name", "check_name"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 RESERVED_ALIASES = frozenset({"latest"})
-
-
-def check_name(name: str, *, field: str = "name") -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidArgument(
-            f"{field} must be 1-128 characters of letters, digits, '.', '_' or '-', starting "
-            f"with a letter or digit; got {name!r}",
-            details={"field": field, "value": name},
-        )
-    return name
 
 
 def check_alias_name(alias: str, *, field: str = "alias") -> str:

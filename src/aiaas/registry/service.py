@@ -112,6 +112,7 @@ class Registry:
         description: str = "",
         source: str = "",
         parent_version: int | None = None,
+        lineage: dict[str, Any] | None = None,
     ) -> ModelVersion:
         """Store the artifact, then record the next version number (creating the model).
 
@@ -121,6 +122,7 @@ class Registry:
         check_name(name)
         _check_json_dict(metrics, "metrics")
         _check_json_dict(params, "params")
+        _check_json_dict(lineage, "lineage")
         package.check()
         digest = self.artifacts.put(package.onnx)
         example = encode_tensors(package.example)
@@ -156,6 +158,7 @@ class Registry:
                         description=description,
                         source=source,
                         parent_version=parent_version,
+                        lineage=lineage,
                     )
                     s.add(row)
                     s.flush()
@@ -217,6 +220,7 @@ class Registry:
                     "only ready versions can take an alias",
                     details={"model": name, "version": version, "status": target.status},
                 )
+            _check_routes_after_move(s, model, alias, version)
             row = next((a for a in model.aliases if a.name == alias), None)
             if row is None:
                 row = AliasRow(model_id=model.id, name=alias, version=version, previous_version=None)
@@ -336,17 +340,56 @@ def _model_deployments(s: Session, model: ModelRow) -> list[DeploymentRow]:
     return list(s.scalars(select(DeploymentRow).where(DeploymentRow.model_id == model.id)).all())
 
 
+def _route_refs(row: DeploymentRow) -> list[dict[str, Any]]:
+    """A deployment's routes, primary first: each ``{"version": n}`` or ``{"alias": name}``."""
+    refs: list[Any] = [{"version": row.version, "alias": row.alias}, *(row.traffic or [])]
+    if row.shadow:
+        refs.append(row.shadow)
+    return [r for r in refs if isinstance(r, dict)]
+
+
+def _check_routes_after_move(s: Session, model: ModelRow, alias: str, version: int) -> None:
+    """Refuse an alias move that would leave a deployment with routes taking different inputs.
+
+    A deployment checks at creation that its canary and shadow routes accept the primary's
+    requests; a route that follows an alias must keep doing so when the alias moves.
+    """
+    pointing = {a.name: a.version for a in model.aliases} | {alias: version}
+    for deployment in _model_deployments(s, model):
+        refs = _route_refs(deployment)
+        if not any(r.get("alias") == alias for r in refs):
+            continue
+        numbers = [
+            r["version"] if r.get("version") is not None else pointing.get(r.get("alias", "")) for r in refs
+        ]
+        if any(n is None for n in numbers):
+            continue  # a route whose alias is gone is reported by the inference server
+        rows = [Registry._version_row(s, model, n) for n in numbers if n is not None]
+        primary = rows[0]
+        for route in rows[1:]:
+            if _inputs(route) != _inputs(primary):
+                raise Conflict(
+                    f"moving alias {alias!r} of {model.name!r} to version {version} would leave deployment "
+                    f"{deployment.name!r} with routes that take different inputs: version {route.version} "
+                    f"takes {_inputs(route)}, its primary (version {primary.version}) takes "
+                    f"{_inputs(primary)}; change the deployment's routes first",
+                    details={"model": model.name, "alias": alias, "deployment": deployment.name},
+                )
+
+
+def _inputs(row: ModelVersionRow) -> list[Any]:
+    return list((row.signature or {}).get("inputs") or [])
+
+
 def _deployment_refs(row: DeploymentRow) -> tuple[set[int], set[str]]:
     """The version numbers and alias names a deployment sends requests to.
 
     Traffic routes and the shadow live in JSON columns, which SQLite and PostgreSQL query
     differently; a model has few deployments, so they are read and looked at here instead.
     """
-    refs: list[Any] = [{"version": row.version, "alias": row.alias}, *(row.traffic or [])]
-    if row.shadow:
-        refs.append(row.shadow)
-    versions = {r["version"] for r in refs if isinstance(r, dict) and r.get("version") is not None}
-    names = {r["alias"] for r in refs if isinstance(r, dict) and r.get("alias") is not None}
+    refs = _route_refs(row)
+    versions = {r["version"] for r in refs if r.get("version") is not None}
+    names = {r["alias"] for r in refs if r.get("alias") is not None}
     return versions, names
 
 
@@ -394,6 +437,7 @@ def _version(row: ModelVersionRow, model: str, aliases: tuple[str, ...]) -> Mode
         parent_version=row.parent_version,
         created_at=row.created_at,
         aliases=aliases,
+        lineage=dict(row.lineage) if row.lineage is not None else None,
     )
 
 

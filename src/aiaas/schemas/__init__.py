@@ -6,6 +6,15 @@ OpenAPI document at ``/openapi.json`` is generated from exactly what the SDK par
 
 from __future__ import annotations
 
+from aiaas.schemas.datasets import (
+    Dataset,
+    DatasetColumn,
+    DatasetList,
+    DatasetSampleCreate,
+    DatasetSplit,
+    DatasetVersion,
+    DatasetVersionList,
+)
 from aiaas.schemas.deployments import (
     Batching,
     Deployment,
@@ -16,6 +25,7 @@ from aiaas.schemas.deployments import (
     RouteRef,
     TrafficRoute,
 )
+from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList
 from aiaas.schemas.registry import (
     Alias,
     AliasList,
@@ -46,12 +56,25 @@ __all__ = [
     "AliasSet",
     "Batching",
     "Comparison",
+    "Dataset",
+    "DatasetColumn",
+    "DatasetList",
+    "DatasetSampleCreate",
+    "DatasetSplit",
+    "DatasetVersion",
+    "DatasetVersionList",
     "Deployment",
     "DeploymentCreate",
     "DeploymentList",
     "DeploymentUpdate",
     "EarlyStoppingSpec",
     "Health",
+    "Job",
+    "JobList",
+    "JobLogLine",
+    "JobLogs",
+    "JobMetrics",
+    "JobMetricsList",
     "JobSpec",
     "Model",
     "ModelCreate",

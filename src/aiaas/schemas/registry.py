@@ -75,6 +75,11 @@ class ModelVersion(Wire):
     parent_version: int | None
     created_at: datetime
     aliases: tuple[str, ...] = ()
+    lineage: dict[str, Any] | None = Field(
+        default=None,
+        description="For versions made by a training job: the dataset version, the job and its spec, "
+        "the state to continue training from, and the training data's reference statistics.",
+    )
 
 
 class ModelVersionList(Wire):

@@ -286,4 +286,5 @@ def spec_error(exc: ValidationError) -> InvalidArgument:
             message = f"{message}; got {error.get('input')!r}"
         errors.append({"field": ".".join(path) or "spec", "message": message})
     text = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return InvalidArgument(f"invalid job spec: {text}", details={"errors": errors})
+    first = errors[0]["field"] if errors else "spec"
+    return InvalidArgument(f"invalid job spec: {text}", details={"field": first, "errors": errors})

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from aiaas import schemas
 from aiaas.config import load_settings
-from aiaas.errors import InvalidArgument, NotFound, Unavailable
+from aiaas.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
 from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model
 from aiaas.sdk._http import request
 
@@ -249,6 +249,145 @@ class Client:
 
     def delete_deployment(self, name: str) -> None:
         request(self._api, "DELETE", f"/deployments/{name}")
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        name: str,
+        path_or_bytes: str | Path | bytes | None = None,
+        *,
+        sample: str | None = None,
+        target: str | None = None,
+        description: str = "",
+        validation_fraction: float = 0.2,
+        seed: int = 0,
+        filename: str | None = None,
+    ) -> schemas.DatasetVersion:
+        """Register a CSV/Parquet file (a path or its bytes) or a bundled ``sample`` (iris,
+        wine, breast_cancer, digits, diabetes) as the next version of dataset ``name``.
+
+        The same file with the same ``target``, ``validation_fraction`` and ``seed`` gives
+        back the version that already holds it. ``filename`` names bytes (default
+        ``data.csv``; Parquet is recognised by its content either way).
+
+        Raises:
+            InvalidArgument: neither or both of a file and a sample, or bad data (the
+                server's message names the column or field).
+        """
+        if (path_or_bytes is None) == (sample is None):
+            raise InvalidArgument(
+                "give either a file (path or bytes) or sample=..., not both or neither",
+                details={"field": "sample"},
+            )
+        if sample is not None:
+            body = _body(
+                schemas.DatasetSampleCreate, sample=sample, validation_fraction=validation_fraction, seed=seed
+            )
+            response = self._send("POST", f"/datasets/{name}/versions", body)
+            return schemas.DatasetVersion.model_validate_json(response.content)
+        if isinstance(path_or_bytes, bytes):
+            data, fname = path_or_bytes, filename or "data.csv"
+        else:
+            path = Path(str(path_or_bytes))
+            if not path.is_file():
+                raise InvalidArgument(
+                    f"dataset file {str(path)!r} does not exist or is not a file",
+                    details={"field": "path_or_bytes", "value": str(path)},
+                )
+            data, fname = path.read_bytes(), filename or path.name
+        form = {
+            "description": description,
+            "validation_fraction": str(validation_fraction),
+            "seed": str(seed),
+        }
+        if target is not None:
+            form["target"] = target
+        response = request(
+            self._api,
+            "POST",
+            f"/datasets/{name}/versions",
+            files={"file": (fname, data, "application/octet-stream")},
+            data=form,
+        )
+        return schemas.DatasetVersion.model_validate_json(response.content)
+
+    def datasets(self) -> list[schemas.Dataset]:
+        return schemas.DatasetList.model_validate_json(self._get("/datasets").content).datasets
+
+    def dataset(self, name: str) -> schemas.Dataset:
+        return schemas.Dataset.model_validate_json(self._get(f"/datasets/{name}").content)
+
+    def dataset_versions(self, name: str) -> list[schemas.DatasetVersion]:
+        return schemas.DatasetVersionList.model_validate_json(
+            self._get(f"/datasets/{name}/versions").content
+        ).versions
+
+    def dataset_version(self, name: str, version: int | None = None) -> schemas.DatasetVersion:
+        """A version with its schema, statistics and split; ``None`` is the latest."""
+        ref = "latest" if version is None else str(version)
+        return schemas.DatasetVersion.model_validate_json(
+            self._get(f"/datasets/{name}/versions/{ref}").content
+        )
+
+    def download_dataset(self, name: str, version: int | None = None) -> bytes:
+        """The version's data file, as uploaded."""
+        ref = "latest" if version is None else str(version)
+        return self._get(f"/datasets/{name}/versions/{ref}/data").content
+
+    # -- training jobs ---------------------------------------------------------------------
+
+    def submit_job(self, spec: schemas.JobSpec | Mapping[str, Any] | str | Path) -> schemas.Job:
+        """Queue a training job; ``spec`` is a :class:`~aiaas.schemas.JobSpec`, a mapping, the
+        text of a YAML/JSON spec, or the path of a spec file. It is validated here first, so a
+        bad field is reported before anything is sent."""
+        if isinstance(spec, Path):
+            spec = schemas.JobSpec.from_text(spec.read_text())
+        elif isinstance(spec, str):
+            spec = schemas.JobSpec.from_text(spec)
+        elif not isinstance(spec, schemas.JobSpec):
+            spec = _body(schemas.JobSpec, **dict(spec))
+        return schemas.Job.model_validate_json(self._send("POST", "/jobs", spec).content)
+
+    def list_jobs(self, status: str | None = None, *, limit: int = 100) -> list[schemas.Job]:
+        params: dict[str, Any] = {"limit": limit}
+        if status is not None:
+            params["status"] = status
+        return schemas.JobList.model_validate_json(self._get("/jobs", params=params).content).jobs
+
+    def get_job(self, job_id: int) -> schemas.Job:
+        return schemas.Job.model_validate_json(self._get(f"/jobs/{job_id}").content)
+
+    def job_metrics(self, job_id: int) -> list[schemas.JobMetrics]:
+        return schemas.JobMetricsList.model_validate_json(
+            self._get(f"/jobs/{job_id}/metrics").content
+        ).metrics
+
+    def job_logs(self, job_id: int, *, after: int = 0, limit: int = 1000) -> schemas.JobLogs:
+        """Log lines after ``after``; pass the returned ``next_after`` to get only new ones."""
+        response = self._get(f"/jobs/{job_id}/logs", params={"after": after, "limit": limit})
+        return schemas.JobLogs.model_validate_json(response.content)
+
+    def cancel_job(self, job_id: int) -> schemas.Job:
+        return schemas.Job.model_validate_json(request(self._api, "POST", f"/jobs/{job_id}/cancel").content)
+
+    def wait_for_job(self, job_id: int, *, timeout: float | None = None, poll_s: float = 0.25) -> schemas.Job:
+        """Block until the job has ended (succeeded, failed or cancelled); returns it.
+
+        Raises:
+            DeadlineExceeded: ``timeout`` seconds passed first (the job keeps running).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job.finished:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded(
+                    f"job {job_id} was still {job.status} after {timeout:.0f}s",
+                    details={"job": job_id, "status": job.status},
+                )
+            time.sleep(poll_s)
 
     # -- inference -------------------------------------------------------------------------
 

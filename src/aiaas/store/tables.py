@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -28,10 +30,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "AliasRow",
     "Base",
+    "DatasetRow",
+    "DatasetVersionRow",
     "DeploymentRow",
     "ModelRow",
     "ModelVersionRow",
     "StateRevisionRow",
+    "TrainingJobLogRow",
+    "TrainingJobMetricRow",
+    "TrainingJobRow",
     "utcnow",
 ]
 
@@ -101,6 +108,7 @@ class ModelVersionRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(Text, default="")
     parent_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lineage: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     model: Mapped[ModelRow] = relationship(back_populates="versions")
@@ -153,3 +161,98 @@ class StateRevisionRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TrainingJobRow(Base):
+    """A training job: its spec, where it stands, and its last checkpoint (to resume from)."""
+
+    __tablename__ = "training_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dataset: Mapped[str] = mapped_column(String(128))
+    dataset_version: Mapped[int] = mapped_column(Integer)
+    register_as: Mapped[str] = mapped_column(String(128))
+    workers: Mapped[int] = mapped_column(Integer)
+    launcher: Mapped[str] = mapped_column(String(16), default="scheduler")
+    epochs: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    checkpoint_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    checkpoint_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    result_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TrainingJobMetricRow(Base):
+    """One epoch's metrics of a job; a resumed job rewrites the epochs after its checkpoint."""
+
+    __tablename__ = "training_job_metrics"
+    __table_args__ = (UniqueConstraint("job_id", "epoch", name="uq_training_job_metrics_epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TrainingJobLogRow(Base):
+    """One log line of a job; the row id orders lines and is the cursor of ``logs -f``."""
+
+    __tablename__ = "training_job_logs"
+    __table_args__ = (Index("ix_training_job_logs_job_id_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DatasetRow(Base):
+    """A named dataset (migration 0003); its data lives in its versions."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    versions: Mapped[list[DatasetVersionRow]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", order_by="DatasetVersionRow.version"
+    )
+
+
+class DatasetVersionRow(Base):
+    """One immutable dataset version: its data file, schema, statistics and split."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    artifact_digest: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    schema: Mapped[list[Any]] = mapped_column(JSON)
+    statistics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    target: Mapped[str | None] = mapped_column(Text, nullable=True)
+    task: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    split: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # "metadata" is taken by SQLAlchemy's declarative base, hence the attribute name.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    dataset: Mapped[DatasetRow] = relationship(back_populates="versions")

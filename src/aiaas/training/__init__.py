@@ -1,8 +1,14 @@
-"""The training engine: trains a model from a job spec and arrays, packages it for the registry.
+"""Training: job specs become trained, registered model versions.
 
-No database here: the orchestrator (jobs, scheduler, workers) builds :class:`TrainingData`
-from a dataset version, passes a :class:`Reporter` that persists progress, and registers
-the :class:`TrainingResult`.
+Two halves. The engine (:func:`train`, :class:`TrainingData`, :class:`Reporter`) trains a model
+from a spec and arrays and packages it for the registry; it knows no database, so it is tested
+on plain numpy arrays. The orchestration (:class:`JobStore`, :class:`Scheduler`,
+:class:`TrainingService`, the ``worker`` and ``launch`` entry points) turns a dataset version into
+those arrays, runs jobs as child processes within CPU slots, persists progress and checkpoints,
+resumes killed jobs, and registers the result with its lineage.
+
+The engine pulls in PyTorch and scikit-learn; they are imported on first use of :func:`train`,
+so the control plane, which only queues and schedules, starts without them.
 
 Example::
 
@@ -15,20 +21,39 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from aiaas.training.data import TrainingData
-from aiaas.training.distributed import FolderReporter, read_job_folder, write_job_folder
+from aiaas.training.jobs import JOB_STATUSES, Job, JobLogLine, JobMetrics, JobStore, NewJob
 from aiaas.training.reporter import MemoryReporter, NullReporter, Reporter
 from aiaas.training.result import TrainingResult
-from aiaas.training.trainer import train
+from aiaas.training.scheduler import Scheduler
+from aiaas.training.service import TrainingService
+
+if TYPE_CHECKING:
+    from aiaas.training.trainer import train
 
 __all__ = [
-    "FolderReporter",
+    "JOB_STATUSES",
+    "Job",
+    "JobLogLine",
+    "JobMetrics",
+    "JobStore",
     "MemoryReporter",
+    "NewJob",
     "NullReporter",
     "Reporter",
+    "Scheduler",
     "TrainingData",
     "TrainingResult",
-    "read_job_folder",
+    "TrainingService",
     "train",
-    "write_job_folder",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "train":
+        from aiaas.training.trainer import train
+
+        return train
+    raise AttributeError(f"module 'aiaas.training' has no attribute {name!r}")

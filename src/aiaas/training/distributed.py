@@ -4,7 +4,7 @@ Two ways to get a process group:
 
 * **Local** (``workers: N``, no torch distributed environment): the calling process is
   rank 0. It writes the spec, the arrays (an ``.npz``, no pickle) and any resume/warm-start
-  bytes to a temporary folder, starts ranks 1..N-1 as ``python -m aiaas.training FOLDER``
+  bytes to a temporary folder, starts ranks 1..N-1 as ``python -m aiaas.training.distributed FOLDER``
   with ``MASTER_ADDR``/``MASTER_PORT`` (a free port)/``RANK``/``WORLD_SIZE`` in their
   environment, and joins them. If anything fails, the children are killed and the error
   (with their stderr) is raised.
@@ -20,7 +20,7 @@ every machine; rank 0 writes the results there)::
 
     # machine A (rank 0, reachable as 10.0.0.1), and machine B with --node-rank=1
     torchrun --nnodes=2 --nproc-per-node=1 --node-rank=0 \\
-        --master-addr=10.0.0.1 --master-port=29500 -m aiaas.training /data/job
+        --master-addr=10.0.0.1 --master-port=29500 -m aiaas.training.distributed /data/job
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +44,7 @@ import torch
 import torch.distributed as dist
 
 from aiaas.errors import AiaasError, InvalidArgument
+from aiaas.processes import die_with_parent
 from aiaas.schemas.training import JobSpec
 from aiaas.training.data import TrainingData
 from aiaas.training.torch_trainer import Group
@@ -121,7 +123,7 @@ def write_job_folder(
     warm_start: bytes | None = None,
     threads: int | None = None,
 ) -> None:
-    """Write what ``python -m aiaas.training FOLDER`` needs: ``job.json`` (spec,
+    """Write what ``python -m aiaas.training.distributed FOLDER`` needs: ``job.json`` (spec,
     names, classes, threads), ``data.npz`` (plain arrays), ``resume.bin``/``warm_start.bin``."""
     np.savez(
         folder / "data.npz",
@@ -197,10 +199,13 @@ def launch_local(
             log = folder / f"rank{rank}.log"
             with log.open("wb") as out:
                 child = subprocess.Popen(
-                    [sys.executable, "-m", "aiaas.training", str(folder)],
+                    [sys.executable, "-m", "aiaas.training.distributed", str(folder)],
                     env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
+                    # A rank whose rank 0 was killed (kill -9 of the job) would otherwise wait
+                    # in a collective until the group's timeout.
+                    preexec_fn=die_with_parent(signal.SIGKILL),
                 )
             children.append((child, log))
         with joined_group(0, world_size, f"tcp://127.0.0.1:{port}") as group:
@@ -265,7 +270,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def run_job_folder(folder: Path) -> int:
     """Run one rank of the job in a folder; the environment names the rank.
 
-    This is ``python -m aiaas.training DIR``: ranks 1..N-1 of a local run, and every rank
+    This is ``python -m aiaas.training.distributed DIR``: ranks 1..N-1 of a local run, and every rank
     under ``torchrun``. Rank 0 (when it is this entry point, not a caller of ``train``)
     reports through a :class:`FolderReporter` and writes ``model.onnx``, ``state.bin`` and
     ``result.json`` (metrics, params, history) into the folder.
@@ -278,7 +283,8 @@ def run_job_folder(folder: Path) -> int:
 
     if external_env() is None:
         print(
-            "usage: RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. python -m aiaas.training DIR",
+            "usage: RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. "
+            "python -m aiaas.training.distributed DIR",
             file=sys.stderr,
         )
         return 2
@@ -296,3 +302,10 @@ def run_job_folder(folder: Path) -> int:
         summary = {"metrics": result.metrics, "params": result.params, "history": result.history}
         _write_atomic(folder / "result.json", json.dumps(summary).encode())
     return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: python -m aiaas.training.distributed DIR", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run_job_folder(Path(sys.argv[1])))

@@ -1,0 +1,204 @@
+"""``/api/v1/datasets``: datasets, their versions (CSV/Parquet upload or a bundled sample),
+schema, statistics, split and the stored data file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response, status
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from aiaas import schemas
+from aiaas.api.deps import ServicesDep
+from aiaas.errors import InvalidArgument, PayloadTooLarge
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+_CHUNK = 1024 * 1024
+_FORM_FIELDS = ("target", "description", "validation_fraction", "seed")
+_MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "CSV or Parquet."},
+                        "target": {"type": "string", "description": "Label column (optional)."},
+                        "description": {"type": "string"},
+                        "validation_fraction": {"type": "number", "default": 0.2},
+                        "seed": {"type": "integer", "default": 0},
+                    },
+                }
+            },
+            "application/json": {"schema": schemas.DatasetSampleCreate.model_json_schema()},
+        },
+    }
+}
+
+
+@router.get("", summary="List datasets")
+def list_datasets(services: ServicesDep) -> schemas.DatasetList:
+    items = services.datasets.list_datasets()
+    return schemas.DatasetList(datasets=[schemas.Dataset.model_validate(d) for d in items])
+
+
+@router.get("/{name}", summary="Show a dataset")
+def get_dataset(name: str, services: ServicesDep) -> schemas.Dataset:
+    return schemas.Dataset.model_validate(services.datasets.get_dataset(name))
+
+
+@router.get("/{name}/versions", summary="List a dataset's versions")
+def list_versions(name: str, services: ServicesDep) -> schemas.DatasetVersionList:
+    items = services.datasets.list_versions(name)
+    return schemas.DatasetVersionList(versions=[schemas.DatasetVersion.model_validate(v) for v in items])
+
+
+@router.post(
+    "/{name}/versions",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a dataset version from a CSV/Parquet upload or a bundled sample",
+    description="Multipart upload: `file` (CSV or Parquet) and optional form fields `target`, "
+    '`description`, `validation_fraction`, `seed`. Or a JSON body `{"sample": "iris"}` '
+    "(iris, wine, breast_cancer, digits, diabetes). The dataset is created on its first version. "
+    "The same file with the same target and split options returns the existing version.",
+    openapi_extra=_UPLOAD_BODY,
+)
+async def create_version(name: str, request: Request, services: ServicesDep) -> schemas.DatasetVersion:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    datasets = services.datasets
+    if content_type == "application/json":
+        body = _sample_body(await request.body())
+        # Parsing and statistics are CPU work: off the event loop, like the sync endpoints.
+        version = await run_in_threadpool(
+            datasets.create_sample_version,
+            name,
+            body.sample,
+            validation_fraction=body.validation_fraction,
+            seed=body.seed,
+        )
+        return schemas.DatasetVersion.model_validate(version)
+    if content_type != "multipart/form-data":
+        raise InvalidArgument(
+            "send the dataset as multipart/form-data (field 'file', a CSV or Parquet file) or a "
+            f'JSON body {{"sample": ...}}; got content-type {content_type or "none"!r}',
+            details={"field": "content-type", "value": content_type},
+        )
+    limit = datasets.max_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + _CHUNK:  # refuse before reading it all
+        raise _too_large(limit)
+    async with request.form(max_files=1, max_fields=16) as form:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise InvalidArgument(
+                "field 'file' is missing: attach the CSV or Parquet file as multipart field 'file'",
+                details={"field": "file"},
+            )
+        unknown = sorted(k for k in form if k not in ("file", *_FORM_FIELDS))
+        if unknown:
+            raise InvalidArgument(
+                f"unknown form fields {unknown}; expected file, {', '.join(_FORM_FIELDS)}",
+                details={"field": unknown[0], "expected": ["file", *_FORM_FIELDS]},
+            )
+        data = await _read_limited(file, limit)
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        filename = file.filename or "data"
+    version = await run_in_threadpool(
+        datasets.create_version,
+        name,
+        data,
+        filename=filename,
+        target=fields.get("target") or None,
+        description=fields.get("description", ""),
+        validation_fraction=_number(fields, "validation_fraction", float, 0.2),
+        seed=_number(fields, "seed", int, 0),
+    )
+    return schemas.DatasetVersion.model_validate(version)
+
+
+@router.get(
+    "/{name}/versions/{ref}", summary="Show a version (number or 'latest'): schema, statistics, split"
+)
+def get_version(name: str, ref: str, services: ServicesDep) -> schemas.DatasetVersion:
+    return schemas.DatasetVersion.model_validate(services.datasets.get_version(name, _version_ref(ref)))
+
+
+@router.get(
+    "/{name}/versions/{ref}/data",
+    summary="Download a version's data file, as uploaded",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+)
+def download_data(name: str, ref: str, services: ServicesDep) -> Response:
+    version = services.datasets.get_version(name, _version_ref(ref))
+    data = services.datasets.load_data(version)
+    return Response(
+        data,
+        media_type=_MEDIA_TYPES.get(version.format, "application/octet-stream"),
+        headers={"content-disposition": f'attachment; filename="{name}-v{version.version}.{version.format}"'},
+    )
+
+
+def _version_ref(ref: str) -> int | None:
+    if ref == "latest":
+        return None
+    if ref.isdigit() and int(ref) >= 1:
+        return int(ref)
+    raise InvalidArgument(
+        f"version must be a number from 1 or 'latest'; got {ref!r}",
+        details={"field": "version", "value": ref},
+    )
+
+
+def _sample_body(raw: bytes) -> schemas.DatasetSampleCreate:
+    try:
+        return schemas.DatasetSampleCreate.model_validate(orjson.loads(raw or b"{}"))
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"body is not valid JSON: {exc}", details={"field": "body"}) from None
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
+        first = ".".join(map(str, exc.errors()[0]["loc"])) or "body"
+        raise InvalidArgument(
+            "invalid request: " + "; ".join(problems), details={"field": first, "errors": problems}
+        ) from None
+
+
+def _number(fields: dict[str, str], name: str, kind: type[float] | type[int], default: float) -> Any:
+    text = fields.get(name, "").strip()
+    if not text:
+        return kind(default)
+    try:
+        return kind(text)
+    except ValueError:
+        expected = "an integer" if kind is int else "a number"
+        raise InvalidArgument(
+            f"{name} must be {expected}; got {text!r}", details={"field": name, "value": text}
+        ) from None
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"file is larger than the dataset limit of {limit} bytes (AIAAS_MAX_DATASET_BYTES)",
+        details={"field": "file", "limit": limit},
+    )
+
+
+async def _read_limited(file: UploadFile, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await file.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

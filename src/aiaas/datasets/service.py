@@ -1,0 +1,375 @@
+"""Datasets and their immutable, numbered versions.
+
+Creating a version checks everything first (name, options, size, parse, target, feature
+types) and computes the schema, statistics and split in memory; only then are the data
+file and the split indices written to the content-addressed artifact store, and the
+version recorded in one transaction. A failure at any step leaves no version behind; at
+worst an unreferenced blob, which is harmless and would be reused by the same upload.
+
+Uploading the same bytes with the same target and split options to the same dataset
+again returns the version that already holds them instead of making a new one: a retried
+upload (a timeout, a re-run script) must not multiply versions, and a version is fully
+determined by those inputs. Different options, or another dataset, make a new version that
+shares the stored file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aiaas.datasets.entities import Dataset, DatasetVersion
+from aiaas.datasets.loaded import FEATURE_KINDS, LoadedDataset
+from aiaas.datasets.samples import TARGET, sample_csv
+from aiaas.datasets.split import check_split_options, decode_indices, encode_indices, make_split
+from aiaas.datasets.statistics import schema_of, statistics_of
+from aiaas.datasets.tabular import Column, Table, detect_format, read_table
+from aiaas.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge
+from aiaas.store import ArtifactStore, Database, DatasetRow, DatasetVersionRow, check_name, utcnow
+
+__all__ = ["DEFAULT_MAX_DATASET_BYTES", "MAX_CLASSES", "DatasetService", "task_hint"]
+
+DEFAULT_MAX_DATASET_BYTES = 256 * 1024 * 1024
+
+#: An integer target with at most this many distinct values is taken as class labels.
+MAX_CLASSES = 20
+
+_MAX_CREATE_RETRIES = 5
+
+
+class DatasetService:
+    """Datasets, backed by the metadata DB and the artifact store.
+
+    A training process opens its own: ``DatasetService(Database(url), open_artifact_store(root))``.
+
+    Example:
+        >>> datasets = DatasetService(db, artifacts)  # doctest: +SKIP
+        >>> v = datasets.create_version("flowers", csv_bytes, filename="iris.csv", target="species")
+        >>> x, names = datasets.load("flowers", v.version).features()
+    """
+
+    def __init__(
+        self, db: Database, artifacts: ArtifactStore, *, max_bytes: int = DEFAULT_MAX_DATASET_BYTES
+    ) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.max_bytes = max_bytes
+
+    # -- creating versions ---------------------------------------------------------------
+
+    def create_version(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        filename: str,
+        target: str | None = None,
+        description: str = "",
+        validation_fraction: float = 0.2,
+        seed: int = 0,
+        metadata: dict[str, Any] | None = None,
+    ) -> DatasetVersion:
+        """Register ``data`` (CSV or Parquet, told apart by ``filename`` and content) as the
+        next version of ``name``, creating the dataset on its first version.
+
+        Args:
+            target: the label column; when given, every other column must be numeric or bool.
+            validation_fraction: share of rows in the validation split, in (0, 1).
+            seed: seed of the split; same file, seed and fraction give the same split.
+            metadata: extra JSON stored with the version (``filename`` is added).
+
+        Returns:
+            the new version, or the existing one holding the same file, target and split
+            options (see the module docstring).
+
+        Raises:
+            InvalidArgument: a bad name or option, or bad data; the message names the field
+                or column and what was expected. ``PayloadTooLarge`` over ``max_bytes``.
+        """
+        check_name(name)
+        if len(data) > self.max_bytes:
+            raise PayloadTooLarge(
+                f"file is {len(data)} bytes, over the dataset limit of {self.max_bytes} bytes "
+                "(AIAAS_MAX_DATASET_BYTES)",
+                details={"field": "file", "limit": self.max_bytes, "size": len(data)},
+            )
+        return self._create(
+            name,
+            data,
+            filename=filename,
+            target=target,
+            description=description,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            metadata=metadata,
+        )
+
+    def create_sample_version(
+        self, name: str, sample: str, *, validation_fraction: float = 0.2, seed: int = 0
+    ) -> DatasetVersion:
+        """Register one of scikit-learn's bundled datasets (see ``SAMPLES``) as a version of
+        ``name``, with target column ``target``, through the same path as an upload (the
+        size limit, which guards uploads, does not apply to the bundled files).
+
+        Raises:
+            InvalidArgument: an unknown sample (the message lists them) or a bad option.
+        """
+        check_name(name)
+        check_split_options(validation_fraction, seed)
+        data, metadata = sample_csv(sample)
+        return self._create(
+            name,
+            data,
+            filename=f"{sample}.csv",
+            target=TARGET,
+            description=str(metadata["description"]),
+            validation_fraction=validation_fraction,
+            seed=seed,
+            metadata=metadata,
+        )
+
+    def _create(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        filename: str,
+        target: str | None,
+        description: str,
+        validation_fraction: float,
+        seed: int,
+        metadata: dict[str, Any] | None,
+    ) -> DatasetVersion:
+        check_name(name)
+        check_split_options(validation_fraction, seed)
+        digest = hashlib.sha256(data).hexdigest()
+        # A retried upload skips the parse: the same inputs were valid and recorded before.
+        existing = self._identical(name, digest, target, validation_fraction, seed)
+        if existing is not None:
+            return existing
+        fmt = detect_format(filename, data)
+        table = read_table(data, fmt)
+        task = _check_target(table, target) if target is not None else None
+        labels = table.column(target).values if target is not None and task == "classification" else None
+        split = make_split(table.row_count, validation_fraction, seed, labels)
+        schema, statistics = schema_of(table), statistics_of(table)
+        meta = {"filename": filename} | dict(metadata or {})
+
+        # Artifacts first: a crash before the transaction leaves blobs nobody references.
+        self.artifacts.put(data)
+        indices_digest = self.artifacts.put(encode_indices(split))
+        split_json = {
+            "seed": seed,
+            "validation_fraction": float(validation_fraction),
+            "stratified": split.stratified,
+            "train_rows": len(split.train),
+            "validation_rows": len(split.validation),
+            "indices_digest": indices_digest,
+        }
+        for _ in range(_MAX_CREATE_RETRIES):
+            try:
+                with self.db.transaction() as s:
+                    dataset = s.scalar(select(DatasetRow).where(DatasetRow.name == name))
+                    if dataset is None:
+                        dataset = DatasetRow(name=name, description=description, tags={})
+                        s.add(dataset)
+                        s.flush()
+                    # Writing the dataset row first takes its lock, so concurrent uploads
+                    # to one dataset number their versions one after another.
+                    dataset.updated_at = utcnow()
+                    s.flush()
+                    same = _identical_row(s, dataset.id, digest, target, validation_fraction, seed)
+                    if same is not None:
+                        return _version(same, name)
+                    last = s.scalar(
+                        select(func.max(DatasetVersionRow.version)).where(
+                            DatasetVersionRow.dataset_id == dataset.id
+                        )
+                    )
+                    row = DatasetVersionRow(
+                        dataset_id=dataset.id,
+                        version=(last or 0) + 1,
+                        artifact_digest=digest,
+                        format=fmt,
+                        size_bytes=len(data),
+                        row_count=table.row_count,
+                        schema=schema,
+                        statistics=statistics,
+                        target=target,
+                        task=task,
+                        split=split_json,
+                        meta=meta,
+                        description=description,
+                    )
+                    s.add(row)
+                    s.flush()
+                    return _version(row, name)
+            except IntegrityError:
+                continue  # another upload took this number (or created the dataset): retry
+        raise Conflict(f"could not allocate a version number for dataset {name!r}; try again")
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list_datasets(self) -> list[Dataset]:
+        with self.db.transaction() as s:
+            rows = s.scalars(select(DatasetRow).order_by(DatasetRow.name)).all()
+            return [_dataset(r) for r in rows]
+
+    def get_dataset(self, name: str) -> Dataset:
+        with self.db.transaction() as s:
+            return _dataset(_dataset_row(s, name))
+
+    def list_versions(self, name: str) -> list[DatasetVersion]:
+        with self.db.transaction() as s:
+            return [_version(v, name) for v in _dataset_row(s, name).versions]
+
+    def get_version(self, name: str, version: int | None = None) -> DatasetVersion:
+        """Version ``version`` of ``name``; ``None`` is the latest.
+
+        Raises:
+            NotFound: no such dataset, or no such version (the message lists the versions).
+        """
+        with self.db.transaction() as s:
+            dataset = _dataset_row(s, name)
+            if not dataset.versions:
+                raise NotFound(f"dataset {name!r} has no versions", details={"dataset": name})
+            if version is None:
+                return _version(dataset.versions[-1], name)
+            for row in dataset.versions:
+                if row.version == version:
+                    return _version(row, name)
+            known = [v.version for v in dataset.versions]
+            raise NotFound(
+                f"dataset {name!r} has no version {version}; its versions are {known}",
+                details={"dataset": name, "version": version, "versions": known},
+            )
+
+    def load_data(self, version: DatasetVersion) -> bytes:
+        """The version's data file as uploaded, verified against its SHA-256."""
+        return self.artifacts.get(version.artifact_digest)
+
+    def load(self, name: str, version: int | None = None) -> LoadedDataset:
+        """Read a version back: its columns as numpy arrays and its stored split.
+
+        Works in any process that opens the same database and artifact store.
+        """
+        entry = self.get_version(name, version)
+        table = read_table(self.load_data(entry), entry.format)
+        split = entry.split
+        train, validation = decode_indices(
+            self.artifacts.get(split["indices_digest"]), split["train_rows"], split["validation_rows"]
+        )
+        return LoadedDataset(
+            version=entry,
+            columns={c.name: c.values for c in table.columns},
+            train_indices=train,
+            validation_indices=validation,
+        )
+
+    def _identical(
+        self, name: str, digest: str, target: str | None, fraction: float, seed: int
+    ) -> DatasetVersion | None:
+        with self.db.transaction() as s:
+            dataset_id = s.scalar(select(DatasetRow.id).where(DatasetRow.name == name))
+            if dataset_id is None:
+                return None
+            row = _identical_row(s, dataset_id, digest, target, fraction, seed)
+            return None if row is None else _version(row, name)
+
+
+def task_hint(column: Column) -> str:
+    """``classification`` for string or bool labels and for integers with few distinct values
+    (at most :data:`MAX_CLASSES`), else ``regression``. Jobs may still choose either."""
+    if column.kind in ("string", "bool"):
+        return "classification"
+    if column.dtype.startswith(("int", "uint")) and len(np.unique(column.values)) <= MAX_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _check_target(table: Table, target: str) -> str:
+    if target not in table.names:
+        raise InvalidArgument(
+            f"target column {target!r} is not in the file; its columns are {table.names}",
+            details={"field": "target", "value": target, "expected": table.names},
+        )
+    column = table.column(target)
+    if column.kind == "other":
+        raise InvalidArgument(
+            f"target column {target!r} has dtype {column.dtype}; a target must be numeric, bool or string",
+            details={"field": "target", "column": target, "dtype": column.dtype},
+        )
+    if column.null_count:
+        raise InvalidArgument(
+            f"target column {target!r} has {column.null_count} missing values; every row needs a label",
+            details={"field": "target", "column": target, "null_count": column.null_count},
+        )
+    bad = [c for c in table.columns if c.name != target and c.kind not in FEATURE_KINDS]
+    if bad:
+        described = ", ".join(f"{c.name!r} ({c.dtype})" for c in bad)
+        raise InvalidArgument(
+            f"feature columns must be numeric or bool; not so: {described}. Drop or encode them, "
+            f"or upload without a target",
+            details={"field": "file", "columns": [c.name for c in bad], "dtypes": [c.dtype for c in bad]},
+        )
+    return task_hint(column)
+
+
+def _identical_row(
+    s: Session, dataset_id: int, digest: str, target: str | None, fraction: float, seed: int
+) -> DatasetVersionRow | None:
+    rows = s.scalars(
+        select(DatasetVersionRow).where(
+            DatasetVersionRow.dataset_id == dataset_id, DatasetVersionRow.artifact_digest == digest
+        )
+    ).all()
+    for row in rows:
+        if (
+            row.target == target
+            and row.split.get("seed") == seed
+            and row.split.get("validation_fraction") == float(fraction)
+        ):
+            return row
+    return None
+
+
+def _dataset_row(s: Session, name: str) -> DatasetRow:
+    row = s.scalar(select(DatasetRow).where(DatasetRow.name == name))
+    if row is None:
+        raise NotFound(f"dataset {name!r} not found", details={"dataset": name})
+    return row
+
+
+def _dataset(row: DatasetRow) -> Dataset:
+    return Dataset(
+        name=row.name,
+        description=row.description,
+        tags=dict(row.tags or {}),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        latest_version=row.versions[-1].version if row.versions else None,
+    )
+
+
+def _version(row: DatasetVersionRow, name: str) -> DatasetVersion:
+    return DatasetVersion(
+        dataset=name,
+        version=row.version,
+        artifact_digest=row.artifact_digest,
+        format=row.format,
+        size_bytes=row.size_bytes,
+        row_count=row.row_count,
+        schema=list(row.schema),
+        statistics=dict(row.statistics),
+        target=row.target,
+        task=row.task,
+        split=dict(row.split),
+        metadata=dict(row.meta or {}),
+        description=row.description,
+        created_at=row.created_at,
+    )

@@ -1,0 +1,81 @@
+"""``python -m aiaas.training.launch SPEC``: one rank of a data-parallel job across machines.
+
+Run it under ``torchrun`` (or with ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK`` and ``WORLD_SIZE``
+set by hand) on every machine, all pointing at the same metadata database and artifact store
+(``AIAAS_DATABASE_URL=postgresql+psycopg://...``, ``AIAAS_ARTIFACT_ROOT`` on a shared file
+system). Every rank reads the same pinned dataset version; rank 0 records the job (as an
+``external`` job that no scheduler starts or requeues), reports its metrics and checkpoints,
+and registers the result, exactly as a job run by the scheduler would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+from aiaas.config import load_settings
+from aiaas.datasets import DatasetService
+from aiaas.errors import AiaasError
+from aiaas.registry import Registry
+from aiaas.schemas.training import JobSpec
+from aiaas.store import Database, open_artifact_store
+from aiaas.training.jobs import CANCELLED, FAILED, JobStore
+from aiaas.training.service import JobCancelled, TrainingService
+
+__all__ = ["main"]
+
+_DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m aiaas.training.launch",
+        description="Run one rank of a data-parallel training job (under torchrun, on each machine).",
+    )
+    parser.add_argument("spec", help="job spec file (YAML or JSON); the same file on every machine")
+    args = parser.parse_args(argv)
+    missing = [name for name in _DIST_VARS if not os.environ.get(name)]
+    if missing:
+        parser.error(f"{', '.join(missing)} not set: start it with torchrun, or set them on every machine")
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    with open(args.spec) as handle:
+        spec = JobSpec.from_text(handle.read())
+    if spec.workers != world_size:
+        spec = spec.model_copy(update={"workers": world_size})
+    settings = load_settings()
+    db = Database(settings.resolved_database_url())
+    artifacts = open_artifact_store(settings.resolved_artifact_root())
+    jobs = JobStore(db, artifacts)
+    service = TrainingService(
+        jobs, DatasetService(db, artifacts), Registry(db, artifacts), artifacts, slots=world_size
+    )
+    job_id = None
+    try:
+        if rank == 0:
+            job = service.submit(spec, external=f"torchrun rank 0 on {socket.gethostname()}")
+            job_id = job.id
+            print(f"job {job.id}: {world_size} ranks, registering as {job.register_as}", flush=True)
+            version = service.run(job.id)
+            if version is not None:
+                print(f"registered {version.model} version {version.version}", flush=True)
+        else:
+            service.run_rank(spec)
+    except JobCancelled as exc:
+        print(str(exc), file=sys.stderr)
+        if job_id is not None:
+            jobs.finish(job_id, CANCELLED, str(exc))
+        return 1
+    except AiaasError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if job_id is not None:
+            jobs.finish(job_id, FAILED, f"failed: {exc.message}", error=exc.message)
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""``python -m aiaas.training.worker JOB_ID``: one attempt at one job, in its own process.
+
+The scheduler starts it with the platform's settings in the environment. It trains (resuming
+from the job's checkpoint), registers the result and marks the job succeeded; a job that
+cannot work (bad data, a bug) is marked failed with the reason and exit status 1. A worker
+killed by a signal marks nothing: the scheduler sees the signal and requeues the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from types import FrameType
+
+from aiaas.config import load_settings
+from aiaas.datasets import DatasetService
+from aiaas.errors import AiaasError
+from aiaas.registry import Registry
+from aiaas.store import Database, open_artifact_store
+from aiaas.training.jobs import CANCELLED, FAILED, JobStore
+from aiaas.training.service import JobCancelled, TrainingService
+
+__all__ = ["main"]
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (cancel, control plane stopping): leave without marking the job, quickly and
+    # quietly; the checkpoint already on disk is where the next attempt resumes.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m aiaas.training.worker JOB_ID", file=sys.stderr)
+        return 2
+    job_id = int(args[0])
+    signal.signal(signal.SIGTERM, _stop)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    db = Database(settings.resolved_database_url())
+    artifacts = open_artifact_store(settings.resolved_artifact_root())
+    jobs = JobStore(db, artifacts)
+    registry = Registry(db, artifacts)
+    service = TrainingService(
+        jobs, DatasetService(db, artifacts), registry, artifacts, slots=settings.training_slots
+    )
+    try:
+        service.run(job_id)
+    except JobCancelled as exc:
+        jobs.finish(job_id, CANCELLED, str(exc))
+        return 0
+    except AiaasError as exc:
+        jobs.finish(job_id, FAILED, f"failed: {exc.message}", error=exc.message)
+        return 1
+    except Exception as exc:
+        traceback.print_exc()
+        jobs.finish(job_id, FAILED, f"failed: {type(exc).__name__}: {exc}", error=traceback.format_exc())
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Migration 0003: it adds the dataset tables, and its downgrade removes them cleanly."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import inspect
+
+from aiaas.store import Database
+
+DATASET_TABLES = {"datasets", "dataset_versions"}
+
+
+def _migrate(db: Database, to: str, *, down: bool = False) -> None:
+    cfg = db._alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, to)
+
+
+def test_migration_0003_upgrades_and_downgrades(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        db.upgrade()
+        assert db.current_revision() == db.head_revision()
+        assert set(inspect(db.engine).get_table_names()) >= DATASET_TABLES
+        _migrate(db, "0002", down=True)
+        assert db.current_revision() == "0002"
+        assert not DATASET_TABLES & set(inspect(db.engine).get_table_names())
+        assert "models" in inspect(db.engine).get_table_names()
+        _migrate(db, "head")
+        assert set(inspect(db.engine).get_table_names()) >= DATASET_TABLES
+    finally:
+        db.dispose()
