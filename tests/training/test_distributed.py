@@ -57,6 +57,39 @@ def test_a_failing_rank_0_kills_the_other_ranks(digits: TrainingData) -> None:
     assert ranks == []
 
 
+@pytest.mark.slow
+def test_two_workers_resume_exactly_with_dropout(digits: TrainingData) -> None:
+    import torch
+
+    from aiaas.training.checkpoint import load_torch_state
+    from tests.training.test_torch_trainer import _Crash, _StopAfter
+
+    small = TrainingData(
+        digits.x_train[:300],
+        digits.y_train[:300],
+        digits.x_val,
+        digits.y_val,
+        digits.feature_names,
+        "classification",
+        digits.classes,
+    )
+    job = spec(
+        model={"family": "mlp", "hidden_sizes": [32], "dropout": 0.3},
+        epochs=3,
+        batch_size=32,
+        workers=2,
+        optimizer={"name": "momentum", "lr": 0.05},
+    )
+    full = train(job, small, MemoryReporter())
+    interrupted = _StopAfter(1)
+    with pytest.raises(_Crash):
+        train(job, small, interrupted)
+    resumed = train(job, small, MemoryReporter(), resume=interrupted.checkpoints[-1][1])
+    assert resumed.metrics == full.metrics
+    a, b = (load_torch_state(r.state, field="state")["model"] for r in (full, resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_external_env_needs_all_four_variables() -> None:
     full = {"RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
     assert external_env(full) == full

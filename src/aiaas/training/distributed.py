@@ -4,8 +4,8 @@ Two ways to get a process group:
 
 * **Local** (``workers: N``, no torch distributed environment): the calling process is
   rank 0. It writes the spec, the arrays (an ``.npz``, no pickle) and any resume/warm-start
-  bytes to a temporary folder, starts ranks 1..N-1 as ``python -m aiaas.training.distributed
-  FOLDER`` with ``MASTER_ADDR``/``MASTER_PORT`` (a free port)/``RANK``/``WORLD_SIZE`` in their
+  bytes to a temporary folder, starts ranks 1..N-1 as ``python -m aiaas.training.distributed FOLDER``
+  with ``MASTER_ADDR``/``MASTER_PORT`` (a free port)/``RANK``/``WORLD_SIZE`` in their
   environment, and joins them. If anything fails, the children are killed and the error
   (with their stderr) is raised.
 * **External** (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` already set, by
@@ -56,6 +56,7 @@ __all__ = [
     "joined_group",
     "launch_local",
     "read_job_folder",
+    "run_job_folder",
     "write_job_folder",
 ]
 
@@ -73,8 +74,15 @@ def external_env(environ: Mapping[str, str] | None = None) -> dict[str, str] | N
 
 
 def _device_for(rank: int, world_size: int) -> tuple[str, str]:
+    """NCCL with one GPU per rank when this machine has a GPU for each of its ranks, else gloo.
+
+    Every rank must choose the same backend, so the rule depends only on what torchrun
+    tells every rank alike (``LOCAL_WORLD_SIZE``, the ranks per machine) and on the GPU
+    count, which is assumed equal on every machine.
+    """
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    if torch.cuda.is_available() and torch.cuda.device_count() >= min(world_size, local_rank + 1):
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    if torch.cuda.is_available() and torch.cuda.device_count() >= local_world:
         return "nccl", f"cuda:{local_rank}"
     return "gloo", "cpu"
 
@@ -185,6 +193,7 @@ def launch_local(
                 "MASTER_PORT": str(port),
                 "RANK": str(rank),
                 "LOCAL_RANK": str(rank),
+                "LOCAL_WORLD_SIZE": str(world_size),
                 "WORLD_SIZE": str(world_size),
             }
             log = folder / f"rank{rank}.log"
@@ -258,24 +267,27 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _main(argv: list[str]) -> int:
+def run_job_folder(folder: Path) -> int:
     """Run one rank of the job in a folder; the environment names the rank.
 
-    Used for ranks 1..N-1 of a local run, and on every rank under ``torchrun``. Rank 0 (when
-    it is this entry point, not a caller of ``train``) writes ``model.onnx``, ``state.bin``
-    and ``result.json`` (metrics, params, history) into the folder.
+    This is ``python -m aiaas.training.distributed DIR``: ranks 1..N-1 of a local run, and every rank
+    under ``torchrun``. Rank 0 (when it is this entry point, not a caller of ``train``)
+    reports through a :class:`FolderReporter` and writes ``model.onnx``, ``state.bin`` and
+    ``result.json`` (metrics, params, history) into the folder.
+
+    Returns:
+        the process exit status: 0 done, 1 the job was refused, 2 no distributed environment.
     """
     from aiaas.training.reporter import NullReporter
     from aiaas.training.trainer import train
 
-    if len(argv) != 1 or external_env() is None:
+    if external_env() is None:
         print(
             "usage: RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. "
             "python -m aiaas.training.distributed DIR",
             file=sys.stderr,
         )
         return 2
-    folder = Path(argv[0])
     spec, data, resume, warm, threads = read_job_folder(folder)
     rank = int(os.environ["RANK"])
     reporter = FolderReporter(folder) if rank == 0 else NullReporter()
@@ -293,4 +305,7 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
+    if len(sys.argv) != 2:
+        print("usage: python -m aiaas.training.distributed DIR", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run_job_folder(Path(sys.argv[1])))

@@ -6,9 +6,9 @@ Exact resume: the model is initialised from ``seed``; each epoch's order comes f
 the model, optimiser, scheduler, early-stopping state, history and the torch/numpy/Python
 RNG states (dropout draws from torch's). Loading the checkpoint of epoch k and running on
 therefore repeats exactly the arithmetic of an uninterrupted run, on the same thread count
-and device. (In a data-parallel run the RNG state saved is rank 0's; ranks > 0 restart
-their dropout streams from it, so resumed multi-worker runs with dropout are close to, not
-bit-equal to, an uninterrupted one.)
+and device. That holds for data-parallel runs too (on the same number of ranks): every rank
+seeds its generators alike and draws the same amounts (equal per-rank batches), so rank 0's
+saved RNG state is every rank's, and each rank restores it.
 
 Early stopping restores the best epoch's weights by default (``restore_best``); the
 returned metrics, package and state are those of the weights returned.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -130,8 +131,6 @@ def train_torch(
 
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
-    import random
-
     random.seed(spec.seed)
     network = build_network(family, params, data.n_features, data.n_classes, data.image_shape)
     network.set_scaling(data.x_train, None if classification else data.y_train)

@@ -46,7 +46,8 @@ def train(
             data: PyTorch families continue after that epoch and end exactly as an
             uninterrupted run would; scikit-learn families fit again from the start.
         warm_start: the ``state`` of an earlier result, to continue training from its
-            weights (PyTorch families and logistic regression; the others refuse it).
+            weights (PyTorch families and logistic regression; the others refuse it). A
+            PyTorch network keeps the input/target standardisation it was trained with.
             Ignored when ``resume`` is given (the checkpoint already holds it).
         threads: intra-op threads (``torch.set_num_threads``; ``n_jobs`` of random forests),
             restored afterwards. Default: torch's current setting; a local data-parallel run
