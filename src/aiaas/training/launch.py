@@ -16,13 +16,9 @@ import socket
 import sys
 
 from aiaas.config import load_settings
-from aiaas.datasets import DatasetService
 from aiaas.errors import AiaasError
-from aiaas.registry import Registry
 from aiaas.schemas.training import JobSpec
-from aiaas.store import Database, open_artifact_store
-from aiaas.training.jobs import CANCELLED, FAILED, JobStore
-from aiaas.training.service import JobCancelled, TrainingService
+from aiaas.training.worker import open_service, run_recorded
 
 __all__ = ["main"]
 
@@ -44,37 +40,19 @@ def main(argv: list[str] | None = None) -> int:
         spec = JobSpec.from_text(handle.read())
     if spec.workers != world_size:
         spec = spec.model_copy(update={"workers": world_size})
-    settings = load_settings()
-    db = Database(settings.resolved_database_url())
-    artifacts = open_artifact_store(settings.resolved_artifact_root())
-    jobs = JobStore(db, artifacts)
-    service = TrainingService(
-        jobs, DatasetService(db, artifacts), Registry(db, artifacts), artifacts, slots=world_size
-    )
-    job_id = None
+    service = open_service(load_settings(), slots=world_size)
     try:
-        if rank == 0:
-            job = service.submit(spec, external=f"torchrun rank 0 on {socket.gethostname()}")
-            job_id = job.id
-            print(f"job {job.id}: {world_size} ranks, registering as {job.register_as}", flush=True)
-            version = service.run(job.id)
-            if version is not None:
-                print(f"registered {version.model} version {version.version}", flush=True)
-        else:
-            service.run_rank(spec)
-    except JobCancelled as exc:
-        print(str(exc), file=sys.stderr)
-        if job_id is not None:
-            jobs.finish(job_id, CANCELLED, str(exc))
-        return 1
+        if rank != 0:
+            service.run_rank(spec)  # rank 0 reports, checkpoints and registers for the group
+            return 0
+        job = service.submit(spec, external=f"torchrun rank 0 on {socket.gethostname()}")
+        print(f"job {job.id}: {world_size} ranks, registering as {job.register_as}", flush=True)
+        return run_recorded(service, job.id)
     except AiaasError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        if job_id is not None:
-            jobs.finish(job_id, FAILED, f"failed: {exc.message}", error=exc.message)
         return 1
     finally:
-        db.dispose()
-    return 0
+        service.jobs.db.dispose()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 import traceback
 from types import FrameType
 
-from aiaas.config import load_settings
+from aiaas.config import Settings, load_settings
 from aiaas.datasets import DatasetService
 from aiaas.errors import AiaasError
 from aiaas.registry import Registry
@@ -22,7 +22,44 @@ from aiaas.store import Database, open_artifact_store
 from aiaas.training.jobs import CANCELLED, FAILED, JobStore
 from aiaas.training.service import JobCancelled, TrainingService
 
-__all__ = ["main"]
+__all__ = ["main", "open_service", "run_recorded"]
+
+
+def open_service(settings: Settings, *, slots: int | None = None) -> TrainingService:
+    """The training service on the database and artifact store ``settings`` name."""
+    db = Database(settings.resolved_database_url())
+    artifacts = open_artifact_store(settings.resolved_artifact_root())
+    return TrainingService(
+        JobStore(db, artifacts),
+        DatasetService(db, artifacts),
+        Registry(db, artifacts),
+        artifacts,
+        slots=slots or settings.training_slots,
+    )
+
+
+def run_recorded(service: TrainingService, job_id: int) -> int:
+    """Run the job; how it ended is written to its row (cancelled, failed with the reason).
+
+    Returns the exit status: 0 when it succeeded or was cancelled, 1 when it failed.
+    """
+    jobs = service.jobs
+    try:
+        version = service.run(job_id)
+    except JobCancelled as exc:
+        jobs.finish(job_id, CANCELLED, str(exc))
+        return 0
+    except AiaasError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        jobs.finish(job_id, FAILED, f"failed: {exc.message}", error=exc.message)
+        return 1
+    except Exception as exc:
+        traceback.print_exc()
+        jobs.finish(job_id, FAILED, f"failed: {type(exc).__name__}: {exc}", error=traceback.format_exc())
+        return 1
+    if version is not None:
+        print(f"registered {version.model} version {version.version}", flush=True)
+    return 0
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -36,32 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python -m aiaas.training.worker JOB_ID", file=sys.stderr)
         return 2
-    job_id = int(args[0])
     signal.signal(signal.SIGTERM, _stop)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings()
-    db = Database(settings.resolved_database_url())
-    artifacts = open_artifact_store(settings.resolved_artifact_root())
-    jobs = JobStore(db, artifacts)
-    registry = Registry(db, artifacts)
-    service = TrainingService(
-        jobs, DatasetService(db, artifacts), registry, artifacts, slots=settings.training_slots
-    )
+    service = open_service(load_settings())
     try:
-        service.run(job_id)
-    except JobCancelled as exc:
-        jobs.finish(job_id, CANCELLED, str(exc))
-        return 0
-    except AiaasError as exc:
-        jobs.finish(job_id, FAILED, f"failed: {exc.message}", error=exc.message)
-        return 1
-    except Exception as exc:
-        traceback.print_exc()
-        jobs.finish(job_id, FAILED, f"failed: {type(exc).__name__}: {exc}", error=traceback.format_exc())
-        return 1
+        return run_recorded(service, int(args[0]))
     finally:
-        db.dispose()
-    return 0
+        service.jobs.db.dispose()
 
 
 if __name__ == "__main__":
