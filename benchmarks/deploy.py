@@ -76,7 +76,12 @@ def deploy_rounds(models: dict[str, Any], rounds: int, scratch: Path, timeout_s:
     log = scratch / "aiaas-deploy.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            argv, cwd=spec.cwd, env=_clean_env(AIAAS_HOME=str(home)), stdout=out, stderr=subprocess.STDOUT
+            argv,
+            cwd=spec.cwd,
+            env=_clean_env(AIAAS_HOME=str(home)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # stop() signals the process group
         )
     results: dict[str, Any] = {}
     try:
