@@ -237,9 +237,9 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def test_continue_training_a_version_on_a_new_dataset_version(platform: Platform) -> None:
+def test_continue_training_a_version_on_a_new_dataset_version(training: Training) -> None:
     """Online update: warm start from a registered version's weights; the result's parent is it."""
-    c = platform.client
+    c = training.client
     c.create_dataset("iris-online", sample="iris")
     first = c.wait_for_job(c.submit_job(_online_spec(epochs=15)).id, timeout=300)
     assert first.status == "succeeded", first.error
