@@ -60,15 +60,23 @@ class _Child:
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+    def interrupt(self) -> None:
+        """Ask it to stop (Ctrl-C): it drains and exits; see :meth:`wait_or_kill`."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
+    def wait_or_kill(self, deadline: float) -> None:
+        if self.proc is None:
             return
-        self.proc.send_signal(signal.SIGINT)
         try:
-            self.proc.wait(timeout=15)
+            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+#: Seconds the servers get to drain after Ctrl-C before they are killed.
+_STOP_TIMEOUT_S = 15
 
 
 def up(
@@ -138,8 +146,12 @@ def up(
         console.print("stopping...")
     finally:
         signal.signal(signal.SIGTERM, previous)
-        for child in reversed(children):
-            child.stop()
+        # Both at once: each drains on its own, so stopping takes the longest drain, not the sum.
+        for child in children:
+            child.interrupt()
+        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        for child in children:
+            child.wait_or_kill(deadline)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

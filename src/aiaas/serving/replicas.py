@@ -368,10 +368,14 @@ class ReplicaSet:
                 answer = replica.call(frame_for)
             except _ReplicaDied:
                 answer = None
+            # Set by the deadline's timer: the loop's clock may read a hair before the deadline
+            # when the timer fires (uvloop's timers have millisecond granularity), so whether
+            # the deadline passed is what the timer says, not a comparison of clock readings.
+            expired: list[bool] = []
             try:
                 if answer is None:
                     raise _ReplicaDied()
-                timer = loop.call_at(deadline, _expire, answer)
+                timer = loop.call_at(deadline, _expire, answer, expired)
                 try:
                     kind, body = await answer
                 finally:
@@ -389,7 +393,7 @@ class ReplicaSet:
                 avoid = replica
                 continue
             except asyncio.CancelledError:
-                if loop.time() >= deadline and not _cancelled_by_caller():
+                if expired and not _cancelled_by_caller():
                     raise _deadline(self, timeout_s) from None
                 raise
             if kind == ipc.RESULT:
@@ -564,8 +568,9 @@ class ReplicaSet:
         task.add_done_callback(self._tasks.discard)
 
 
-def _expire(future: asyncio.Future[Any]) -> None:
+def _expire(future: asyncio.Future[Any], expired: list[bool]) -> None:
     if not future.done():
+        expired.append(True)
         future.cancel()
 
 
