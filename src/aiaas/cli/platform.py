@@ -118,7 +118,10 @@ def up(
         _Child("control plane", "aiaas.api", f"{api_url}/api/v1/health", env),
         _Child("inference server", "aiaas.serving", f"{inference_url}/v2/health/ready", env),
     ]
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGINT too, explicitly: a process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Python then leaves it ignored, so Ctrl-C (or a supervisor's
+    # SIGINT) would never reach this loop.
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for child in children:
             child.start()
@@ -145,7 +148,8 @@ def up(
     except KeyboardInterrupt:
         console.print("stopping...")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         # Both at once: each drains on its own, so stopping takes the longest drain, not the sum.
         for child in children:
             child.interrupt()
