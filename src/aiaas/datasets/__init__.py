@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from aiaas.datasets.entities import Dataset, DatasetVersion
-from aiaas.datasets.loaded import LoadedDataset
+from aiaas.datasets.loaded import FEATURE_KINDS, LoadedDataset
 from aiaas.datasets.samples import SAMPLES
 from aiaas.datasets.service import DEFAULT_MAX_DATASET_BYTES, DatasetService, task_hint
 from aiaas.datasets.statistics import HISTOGRAM_BINS, QUANTILES, TOP_CATEGORIES
 
 __all__ = [
     "DEFAULT_MAX_DATASET_BYTES",
+    "FEATURE_KINDS",
     "HISTOGRAM_BINS",
     "QUANTILES",
     "SAMPLES",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from aiaas.datasets import DatasetService, DatasetVersion
+from aiaas.datasets import FEATURE_KINDS, DatasetService, DatasetVersion
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.registry import ModelVersion, Registry, check_name
 from aiaas.schemas.training import JobSpec
@@ -22,9 +22,6 @@ from aiaas.training.data import TrainingData
 from aiaas.training.jobs import RUNNING, Job, JobStore, NewJob
 
 __all__ = ["JobCancelled", "JobReporter", "TrainingService"]
-
-#: Column kinds a feature may have (what ``LoadedDataset.features`` accepts).
-_FEATURE_KINDS = ("numeric", "bool")
 
 
 class JobCancelled(Exception):
@@ -363,7 +360,7 @@ def _check_features(version: DatasetVersion, target: str) -> None:
             details={"field": "dataset"},
         )
     for column in features:
-        if column["kind"] not in _FEATURE_KINDS:
+        if column["kind"] not in FEATURE_KINDS:
             raise InvalidArgument(
                 f"dataset: feature column {column['name']!r} has dtype {column['dtype']}; features must "
                 "be numeric or bool: drop the column or encode it as numbers",
