@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from aiaas.cli import app
 from aiaas.formats import package_model
 from tests._models import iris, iris_classifier
+from tests.e2e._cli import assert_readable, console_script
 from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
@@ -146,9 +148,155 @@ def test_cli_errors_are_one_line_and_exit_non_zero(platform: Platform, tmp_path:
         ["deploy"],
         ["deployments", "list"],
         ["predict"],
+        ["undeploy"],
+        ["deployments", "show"],
+        ["deployments", "events"],
+        ["deployments", "stats"],
+        ["models", "rollback"],
+        ["models", "unalias"],
+        ["models", "archive"],
+        ["models", "delete"],
+        ["models", "download"],
+        ["datasets", "create"],
+        ["train"],
+        ["jobs", "cancel"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.stdout and "--help" in result.stdout
+
+
+# -- the whole lifecycle, and tables an 80-column terminal can read --------------------------------
+
+LONG = "iris-logistic-regression-candidate"
+
+
+def test_the_model_lifecycle_from_the_cli(platform: Platform, onnx_file: Path, tmp_path: Path) -> None:
+    c = platform.client
+    X, _ = iris()
+    clf = iris_classifier()
+    example = tmp_path / "example.json"
+    example.write_text(json.dumps(X[:3].tolist()))
+    for parent in ("", "1", "2"):
+        code, out, err = aiaas(
+            platform,
+            "register",
+            str(onnx_file),
+            "--name",
+            LONG,
+            "--example",
+            str(example),
+            "--metrics",
+            '{"accuracy": 0.9666666666666667, "f1": 0.9665831244778613}',
+            *(["--parent", parent] if parent else []),
+        )
+        assert code == 0, err
+
+    # Aliases: a new one, an unchanged one, a move, and a rollback.
+    code, out, _ = aiaas(platform, "models", "alias", LONG, "production", "1")
+    assert code == 0 and f"{LONG}@production → v1 (new alias)" in out
+    code, out, _ = aiaas(platform, "models", "alias", LONG, "production", "1")
+    assert code == 0 and f"{LONG}@production → v1 (unchanged)" in out and "was" not in out
+    code, out, _ = aiaas(platform, "models", "alias", LONG, "production", "2")
+    assert code == 0 and f"{LONG}@production → v2 (was v1)" in out
+    code, out, _ = aiaas(platform, "models", "rollback", LONG, "production")
+    assert code == 0 and f"{LONG}@production rolled back: v2 → v1" in out
+    assert next(a for a in c.list_aliases(LONG) if a.name == "production").version == 1
+    code, out, _ = aiaas(platform, "models", "alias", LONG, "staging", "3")
+    result = runner.invoke(app, ["--url", platform.api_url, "models", "rollback", LONG, "staging"])
+    assert result.exit_code != 0
+    assert "has pointed at v3 only; there is nothing to roll back to" in result.exception.message  # type: ignore[union-attr]
+
+    # Deploy, call it with inline JSON, read its statistics and scaling events.
+    code, out, err = aiaas(platform, "deploy", LONG, "--alias", "production")
+    assert code == 0, err
+    inline = json.dumps({"instances": X[:3].tolist()})
+    code, out, err = aiaas(platform, "predict", LONG, inline, "--json")
+    assert code == 0, err
+    assert [p["label"] for p in json.loads(out)["predictions"]] == clf.predict(X[:3]).tolist()
+    code, out, err = aiaas(platform, "deployments", "stats", LONG, "--json")
+    assert code == 0, err
+    (entry,) = json.loads(out)
+    assert (entry["version"], entry["inference_count"]) == ("1", 3)
+    assert entry["inference_stats"]["success"]["count"] == 1
+    stats = console_script(platform, "deployments", "stats", LONG)
+    assert_readable(stats, "Inference statistics of")
+    assert re.search(r"^\s*1\s+1\s+0\s+3\s", stats, re.M), stats  # version 1: 1 ok, 0 failed, 3 rows
+    code, out, err = aiaas(platform, "deployments", "events", LONG, "--json")
+    assert code == 0, err
+    assert json.loads(out) == [e.model_dump(mode="json") for e in c.scaling_events(LONG)]
+
+    # Download the artifact: the very bytes registered.
+    target = tmp_path / "out.onnx"
+    code, out, err = aiaas(platform, "models", "download", f"{LONG}:2", "-o", str(target))
+    assert code == 0, err
+    assert target.read_bytes() == onnx_file.read_bytes() == c.download_artifact(LONG, 2)
+    code, _, err = aiaas(platform, "models", "download", f"{LONG}:2", "-o", str(target))
+    assert code == 2 and "--force" in err
+    piped = runner.invoke(
+        app, ["--url", platform.api_url, "models", "download", f"{LONG}:production", "-o", "-"]
+    )
+    assert piped.exit_code == 0 and piped.stdout_bytes == onnx_file.read_bytes()
+
+    # One version in full, and the model with its aliases, at 80 columns.
+    version = console_script(platform, "models", "show", f"{LONG}:2")
+    assert_readable(version, f"{LONG} version 2", "accuracy=0.9667", "f1=0.9666", "parent", "v1")
+    assert "sha256:" in version and "Signature" in version
+    model = console_script(platform, "models", "show", LONG)
+    assert_readable(model, LONG, "@production → v1 (was v2)", "@staging → v3", "accuracy=0.9667", "from v1")
+    listing = console_script(platform, "models", "list")
+    assert_readable(listing, LONG, "production→v1", "staging→v3")
+    deployments = console_script(platform, "deployments", "list")
+    assert_readable(deployments, LONG, "@production", "v1 100%")
+
+    # Archive and delete versions; an alias a deployment follows stays until it is undeployed.
+    code, out, err = aiaas(platform, "models", "unalias", LONG, "staging")
+    assert code == 0 and f"deleted alias {LONG}@staging" in out
+    code, out, err = aiaas(platform, "models", "archive", f"{LONG}:3")
+    assert code == 0 and f"archived {LONG} version 3" in out
+    assert c.get_version(LONG, 3).status == "archived"
+    code, out, err = aiaas(platform, "models", "delete", f"{LONG}:3")
+    assert code == 0 and f"deleted {LONG} version 3" in out
+    assert [v.version for v in c.list_versions(LONG)] == [1, 2]
+    result = runner.invoke(app, ["--url", platform.api_url, "models", "unalias", LONG, "production"])
+    assert result.exit_code != 0 and "followed by deployments" in result.exception.message  # type: ignore[union-attr]
+    code, out, err = aiaas(platform, "undeploy", LONG)
+    assert code == 0 and f"deleted deployment {LONG}" in out
+    assert all(d.name != LONG for d in c.list_deployments())
+    code, out, err = aiaas(platform, "models", "delete", LONG, input="n\n")
+    assert code == 1 and f"delete model '{LONG}' and its 2 version(s)?" in err
+    assert [v.version for v in c.list_versions(LONG)] == [1, 2], "not deleted without a yes"
+    code, out, err = aiaas(platform, "models", "delete", LONG, "--yes")
+    assert code == 0 and f"deleted model {LONG}" in out
+    assert all(m.name != LONG for m in c.list_models())
+
+
+def test_recreating_an_identical_dataset_says_nothing_new_was_stored(
+    platform: Platform, tmp_path: Path
+) -> None:
+    data = tmp_path / "petals.csv"
+    data.write_text("length,width,kind\n1.4,0.2,a\n4.7,1.4,b\n1.3,0.2,a\n4.5,1.5,b\n1.5,0.2,a\n4.9,1.5,b\n")
+    code, out, err = aiaas(platform, "datasets", "create", "petals", "--file", str(data), "--target", "kind")
+    assert code == 0, err
+    assert "dataset petals version 1: 6 rows" in out and "nothing new" not in out
+    code, out, err = aiaas(platform, "datasets", "create", "petals", "--file", str(data), "--target", "kind")
+    assert code == 0, err
+    assert "nothing new stored: dataset petals version 1 already holds this data" in out
+    assert [v.version for v in platform.client.dataset_versions("petals")] == [1]
+    code, out, err = aiaas(platform, "datasets", "create", "petals", "--file", str(data), "--seed", "3")
+    assert code == 0 and "dataset petals version 2" in out and "nothing new" not in out
+    shown = console_script(platform, "datasets", "show", "petals:1")
+    assert_readable(shown, "kind (target)", "length", "width")
+
+
+def test_help_shows_no_type_after_flags() -> None:
+    for command in (["models", "list"], ["train"], ["deploy"], ["models", "delete"], []):
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+        assert result.exit_code == 0, result.output
+        assert "<bool>" not in result.stdout, result.stdout
+        assert ("--help" in result.stdout and "--json" in result.stdout) or command in (
+            ["models", "delete"],
+            [],
+        )

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aiaas.cli import app
+from tests.e2e._cli import assert_readable, console_script
 from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
@@ -158,8 +159,18 @@ def test_a_spec_without_register_as_says_the_model_it_will_add_to(platform: Plat
     assert named.registration.note == "the result is registered as 'mine', a new model"
     # Not in what GET answers: it describes the submission.
     assert c.get_job(job.id).registration is None
-    c.wait_for_job(job.id, timeout=300)
-    c.wait_for_job(named.id, timeout=300)
+    assert c.wait_for_job(job.id, timeout=300).result_version == 3
+    assert c.wait_for_job(named.id, timeout=300).status == "succeeded"
+
+    # The trained version's lineage and metrics, readable at 80 columns (not only in --json).
+    model = console_script(platform, "models", "show", "rosso-gradient-boosting")
+    assert_readable(model, "rosso-gradient-boosting", f"job {job.id} on", "rosso:1", "accuracy=")
+    version = console_script(platform, "models", "show", "rosso-gradient-boosting:3")
+    assert_readable(version, f"job {job.id}", "rosso:1", "gradient_boosting", "classification", "alcohol")
+    trained = c.get_version("rosso-gradient-boosting", 3)
+    assert f"accuracy={trained.metrics['accuracy']:.4g}" in version
+    jobs = console_script(platform, "jobs", "list")
+    assert_readable(jobs, "rosso-gradient-boosting:3", "succeeded")
 
 
 def test_dataset_typo_and_yaml_errors_read_well(platform: Platform, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import orjson
 from pydantic import BaseModel
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["console", "err", "fmt", "fmt_mapping", "fmt_time", "print_json", "print_pairs", "table"]
@@ -71,28 +72,93 @@ def _scalar(value: Any) -> str:
     return fmt(value)
 
 
+#: Width a column adds besides its text (no outer edge): one space of padding, one divider.
+_GAP = 2
+
+
 def table(
     title: str | None,
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     *,
     keep: Sequence[str] = (),
+    trim: bool = False,
 ) -> None:
-    """A table of rows; ``keep`` names columns never wrapped (names and numbers: the other
-    columns give way first, and wrap between words)."""
-    out = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in columns:
-        out.add_column(column, no_wrap=column in keep)
-    for row in rows:
-        out.add_row(*(fmt(v) for v in row))
+    """A table of rows that fits the terminal.
+
+    ``keep`` names columns never wrapped (names, numbers); the others wrap between words, the
+    widest first, never below their longest word. When even that does not fit: with ``trim``
+    the last columns are left out (and named below the table), otherwise each row is printed
+    as a block of ``column value`` lines (a table squeezed further would cut or fold words).
+    """
+    cells = [[fmt(v) for v in row] for row in rows]
+    shown = list(columns)
+    widths = _fit(shown, cells, keep, console.width)
+    while widths is None and trim and len(shown) > 2:
+        shown.pop()
+        widths = _fit(shown, cells, keep, console.width)
+    if widths is None:
+        _records(title, columns, cells)
+        return
+    out = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column, width in zip(shown, widths, strict=True):
+        out.add_column(column, width=width, no_wrap=column in keep)
+    for row in cells:
+        out.add_row(*row[: len(shown)])
     console.print(out)
+    if len(shown) < len(columns):
+        left_out = ", ".join(columns[len(shown) :])
+        console.print(f"[dim]not shown at this width: {escape(left_out)} (--json has every column)[/]")
+
+
+def _fit(
+    columns: Sequence[str], cells: list[list[str]], keep: Sequence[str], available: int
+) -> list[int] | None:
+    """Column widths within ``available``, or None when the words alone do not fit."""
+    natural, least = [], []
+    for i, header in enumerate(columns):
+        lines = [line for row in cells for line in row[i].splitlines()] + [header]
+        words = [word for line in lines for word in line.split()] or [""]
+        natural.append(max(len(line) for line in lines))
+        least.append(natural[-1] if header in keep else max(len(word) for word in words))
+    widths = list(natural)
+    budget = available - _GAP * (len(columns) - 1)
+    while sum(widths) > budget:
+        shrinkable = [i for i, width in enumerate(widths) if width > least[i]]
+        if not shrinkable:
+            return None
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+    return widths
+
+
+def _records(title: str | None, columns: Sequence[str], cells: list[list[str]]) -> None:
+    if title:
+        console.print(f"[bold]{escape(title)}[/]", highlight=False)
+    for row in cells:
+        block = Table.grid(padding=(0, 2))
+        block.add_column(style="bold", no_wrap=True)
+        block.add_column(overflow="fold")
+        for column, value in zip(columns, row, strict=True):
+            block.add_row(column or "-", value)
+        console.print(block)
+        console.print()
 
 
 def print_pairs(title: str | None, pairs: Iterable[tuple[str, Any]]) -> None:
     """A two-column ``field  value`` table: one thing shown in full."""
     out = Table(title=title, title_justify="left", show_header=False, box=box.SIMPLE, pad_edge=False)
     out.add_column(style="bold", no_wrap=True)
-    out.add_column()
+    # Wrapped between words; only a word wider than the whole column (a digest) is folded.
+    out.add_column(overflow="fold")
     for key, value in pairs:
         out.add_row(key, fmt(value))
     console.print(out)

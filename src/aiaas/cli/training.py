@@ -76,16 +76,15 @@ def list_jobs(
         return print_json(jobs)
     table(
         "Training jobs",
-        ["id", "status", "dataset", "model", "epoch", "workers", "result", "created"],
+        ["id", "status", "family", "epoch", "data → model", "created"],
         [
             (
                 j.id,
                 j.status,
-                f"{j.dataset}:{j.dataset_version}",
                 j.spec.get("model", {}).get("family"),
                 f"{j.checkpoint_epoch or 0}/{j.epochs}",
-                j.workers,
-                f"{j.register_as}:{j.result_version}" if j.result_version else None,
+                f"{j.dataset}:{j.dataset_version} → {j.register_as}"
+                + (f":{j.result_version}" if j.result_version else ""),
                 j.created_at,
             )
             for j in jobs
@@ -224,9 +223,14 @@ def _bar_metrics(values: dict[str, Any]) -> str:
 
 
 def _metrics_table(items: list[Any]) -> None:
-    names: list[str] = []
+    # The metrics beside the progress bar first: when the terminal is narrow, the rest go.
+    names = [k for k in _BAR_METRICS if any(k in m.metrics for m in items)]
     for item in items:
         names += [k for k in item.metrics if k not in names]
     table(
-        "Metrics per epoch", ["epoch", *names], [(m.epoch, *(m.metrics.get(k) for k in names)) for m in items]
+        "Metrics per epoch",
+        ["epoch", *names],
+        [(m.epoch, *(m.metrics.get(k) for k in names)) for m in items],
+        keep=["epoch", *names],
+        trim=True,
     )
