@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -300,3 +301,78 @@ def test_help_shows_no_type_after_flags() -> None:
             ["models", "delete"],
             [],
         )
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _python_blocks() -> list[str]:
+    blocks, current = [], None
+    for line in README.read_text().splitlines():
+        if line.startswith("```"):
+            if current is None and line[3:].strip() == "python":
+                current = []
+            elif current is not None:
+                blocks.append("\n".join(current) + "\n")
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def test_the_readme_onnx_exports_give_files_the_registry_accepts(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+
+    import torch
+
+    exports = [b for b in _python_blocks() if "to_onnx(" in b or "torch.onnx.export(" in b]
+    assert len(exports) == 2
+    monkeypatch.chdir(tmp_path)
+    spaces: list[dict[str, Any]] = [{}, {}]
+    for block, space in zip(exports, spaces, strict=True):
+        with warnings.catch_warnings():
+            # torch's notice that the TorchScript exporter is legacy (the other one needs
+            # onnxscript, which is not installed): for the reader, not a failure.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            exec(compile(block, "README.md", "exec"), space)
+    forest, net = spaces[0]["clf"], spaces[1]["net"]
+    X, _ = iris()
+    with torch.no_grad():
+        logits = net(torch.from_numpy(X[:5])).numpy()
+    expected = {"forest.onnx": ("probabilities", forest.predict_proba(X[:5])), "net.onnx": ("logits", logits)}
+    for file, (output, want) in expected.items():
+        name = f"readme-{Path(file).stem}"
+        code, out, err = aiaas(platform, "register", file, "--name", name, "--json")
+        assert code == 0, err
+        signature = json.loads(out)["signature"]
+        assert signature["inputs"][0]["shape"][0] in (-1, None), "a dynamic batch axis"
+        code, out, err = aiaas(platform, "deploy", name, "--json")
+        assert code == 0, err
+        body = {"inputs": [{**signature["inputs"][0], "shape": [5, 4], "data": X[:5].ravel().tolist()}]}
+        code, out, err = aiaas(platform, "predict", name, json.dumps(body), "--json")
+        assert code == 0, err
+        got = next(o for o in json.loads(out)["outputs"] if o["name"] == output)
+        np.testing.assert_allclose(np.reshape(got["data"], want.shape), want, rtol=1e-5, atol=1e-6)
+
+
+def _commands(command: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    subs = getattr(command, "commands", None)
+    if not subs:
+        return [prefix]
+    return [path for name, sub in subs.items() for path in _commands(sub, (*prefix, name))]
+
+
+def test_every_command_is_in_the_readme_reference() -> None:
+    import typer.main
+
+    reference = README.read_text().split("The whole command line:", 1)[1].split("###", 1)[0]
+    missing = [
+        " ".join(path)
+        for path in _commands(typer.main.get_command(app))
+        if f"aiaas {' '.join(path)}" not in reference
+        and f"aiaas {' '.join(path[:-1])} " not in reference  # `aiaas jobs list / show / ...`
+        and not (path[-1] in reference and f"aiaas {path[0]}" in reference)
+    ]
+    assert not missing, f"commands missing from the README's command table: {missing}"
