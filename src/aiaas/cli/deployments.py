@@ -156,7 +156,7 @@ def list_deployments(ctx: typer.Context, json: JsonOption = False) -> None:
                 d.name,
                 d.model,
                 f"@{d.alias}" if d.alias else f"v{d.version}",
-                _routes(d).replace(" · ", "\n"),  # one route a line: a split never reads as one
+                _routes(d),  # never wrapped: a split folded over two lines is easy to misread
                 _shadow(d) if d.shadow else None,
                 d.updated_at,
             )
