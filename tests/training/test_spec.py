@@ -113,3 +113,72 @@ def test_several_bad_fields_are_all_reported() -> None:
 def test_text_that_is_not_a_mapping_is_refused(text: str) -> None:
     with pytest.raises(InvalidArgument, match="job spec"):
         JobSpec.from_text(text)
+
+
+@pytest.mark.parametrize("family", ["logistic", "linear", "random_forest", "gradient_boosting"])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("optimizer", {"name": "adam"}),
+        ("schedule", {"name": "cosine"}),
+        ("epochs", 3),
+        ("batch_size", 64),
+        ("early_stopping", {"metric": "val_loss"}),
+    ],
+)
+def test_a_field_the_family_ignores_is_refused_naming_it(family: str, field: str, value: Any) -> None:
+    body = {"dataset": "iris", "model": {"family": family}, field: value}
+    with pytest.raises(InvalidArgument) as info:
+        JobSpec.from_text(json.dumps(body))
+    assert info.value.details["field"] == field
+    message = info.value.message
+    assert f"{field}: is not used by {family!r}" in message
+    assert "['mlp', 'cnn']" in message, "says which families use it"
+
+
+def test_every_ignored_field_is_named_at_once() -> None:
+    text = "dataset: iris\nmodel: {family: random_forest}\noptimizer: {name: adam}\nepochs: 3\n"
+    with pytest.raises(
+        InvalidArgument, match=r"optimizer: is not used by 'random_forest' \(nor are epochs\)"
+    ):
+        JobSpec.from_text(text)
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_the_torch_families_take_those_fields(family: str) -> None:
+    body = {
+        "dataset": "digits",
+        "model": {"family": family},
+        "optimizer": {"name": "sgd"},
+        "schedule": {"name": "step"},
+        "epochs": 3,
+        "batch_size": 8,
+        "early_stopping": {"patience": 2},
+    }
+    spec = JobSpec.from_text(json.dumps(body))
+    assert (spec.optimizer.name, spec.epochs, spec.batch_size) == ("sgd", 3, 8)
+
+
+def test_a_scikit_learn_spec_is_stored_without_the_fields_it_ignores() -> None:
+    spec = JobSpec.from_text("dataset: iris\nmodel: {family: random_forest}\n")
+    stored = spec.stored()
+    assert not {"optimizer", "schedule", "epochs", "batch_size", "early_stopping"} & set(stored)
+    assert JobSpec.from_stored(stored) == spec
+    # A row written before the check, with the ignored defaults in it, still runs.
+    old_row = spec.model_dump(mode="json")
+    assert old_row["optimizer"]["name"] == "adam"
+    assert JobSpec.from_stored(old_row).model.family == "random_forest"
+    torch_spec = JobSpec.from_text("dataset: iris\nmodel: {family: mlp}\n")
+    assert torch_spec.stored()["epochs"] == 10 and torch_spec.stored()["optimizer"]["name"] == "adam"
+
+
+def test_a_yaml_error_names_the_file_and_the_line() -> None:
+    text = "dataset: iris\nmodel: {family: mlp\nepochs: 3\n"
+    with pytest.raises(InvalidArgument) as info:
+        JobSpec.from_text(text, source="specs/iris.yaml")
+    message = info.value.message
+    assert message.startswith("specs/iris.yaml is neither JSON nor YAML: line ")
+    assert "<unicode string>" not in message
+    assert info.value.details == {"field": "spec", "source": "specs/iris.yaml"}
+    with pytest.raises(InvalidArgument, match=r"^job spec is neither JSON nor YAML: line 2, column 4"):
+        JobSpec.from_text("a: b\n  c: d\n")

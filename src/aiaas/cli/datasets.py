@@ -42,9 +42,16 @@ def create(
     """Register a file or a bundled sample as the next version of a dataset."""
     if (file is None) == (sample is None):
         raise typer.BadParameter("give exactly one of --file PATH or --sample NAME", param_hint="--file")
+    from aiaas.errors import NotFound
+
     what = file.name if file is not None else f"sample {sample}"
+    c = client(ctx)
+    try:
+        latest_before = c.dataset(name).latest_version
+    except NotFound:
+        latest_before = None
     with console.status(f"uploading {what}..."):
-        version = client(ctx).create_dataset(
+        version = c.create_dataset(
             name,
             file,
             sample=sample,
@@ -55,12 +62,23 @@ def create(
         )
     if json:
         return print_json(version)
+    # Versions are numbered upwards: an answer at or below the latest number seen before is
+    # a version that already held this data (same file, target and split), not a new one.
+    if latest_before is not None and version.version <= latest_before:
+        console.print(
+            f"nothing new stored: dataset [bold]{version.dataset}[/] version [bold]{version.version}[/] "
+            f"already holds this data with the same target and split "
+            f"(created {version.created_at.strftime('%F %T')})",
+            highlight=False,
+        )
+        return None
     console.print(
         f"dataset [bold]{version.dataset}[/] version [bold]{version.version}[/]: "
         f"{version.row_count:,} rows, {len(version.schema_)} columns, {version.format} "
         f"({version.size_bytes:,} bytes)"
     )
     _show_version(version)
+    return None
 
 
 @datasets_app.command("list")
@@ -72,7 +90,8 @@ def list_datasets(ctx: typer.Context, json: JsonOption = False) -> None:
     table(
         "Datasets",
         ["name", "latest", "description", "updated"],
-        [(d.name, d.latest_version, d.description, d.updated_at.strftime("%F %T")) for d in items],
+        [(d.name, d.latest_version, d.description, d.updated_at) for d in items],
+        keep=["name", "latest"],
     )
 
 
@@ -94,10 +113,11 @@ def versions(ctx: typer.Context, name: str, json: JsonOption = False) -> None:
                 v.target,
                 v.task,
                 f"{v.size_bytes:,} B",
-                v.created_at.strftime("%F %T"),
+                v.created_at,
             )
             for v in items
         ],
+        keep=["version", "format", "rows", "columns", "task"],
     )
 
 
@@ -130,8 +150,9 @@ def _show_version(version: Any) -> None:
     stats = version.statistics.get("columns", {})
     table(
         "Schema",
-        ["column", "dtype", "kind", "nulls", "min", "mean", "max", "distinct", "top"],
+        ["column", "dtype", "nulls", "min", "mean", "max", "values"],
         [_schema_row(c, stats.get(c.name, {}), version.target) for c in version.schema_],
+        keep=["column", "dtype", "nulls", "min", "mean", "max"],
     )
     split = version.split
     how = "stratified by the target" if split.stratified else "random"
@@ -144,14 +165,23 @@ def _show_version(version: Any) -> None:
 
 def _schema_row(column: Any, stats: dict[str, Any], target: str | None) -> tuple[Any, ...]:
     top = stats.get("top") or []
+    distinct = stats.get("distinct_count")
+    values = ", ".join(f"{t['value']} ({t['count']})" for t in top[:3])
+    if distinct is not None:
+        values = f"{distinct} distinct: {values}" if values else f"{distinct} distinct"
     return (
         f"{column.name} (target)" if column.name == target else column.name,
-        column.dtype,
-        column.kind,
+        _dtype(column),
         column.null_count,
         stats.get("min"),
         stats.get("mean"),
         stats.get("max"),
-        stats.get("distinct_count"),
-        ", ".join(f"{t['value']} ({t['count']})" for t in top[:3]) or None,
+        values or None,
     )
+
+
+def _dtype(column: Any) -> str:
+    """``float64``; a column read as text or flags says so (``object (string)``)."""
+    if column.kind == "numeric" or column.kind in column.dtype:
+        return str(column.dtype)
+    return f"{column.dtype} ({column.kind})"

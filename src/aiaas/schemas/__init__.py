@@ -27,7 +27,7 @@ from aiaas.schemas.deployments import (
     ScalingEventList,
     TrafficRoute,
 )
-from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList
+from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
 from aiaas.schemas.registry import (
     Alias,
     AliasList,
@@ -77,6 +77,7 @@ __all__ = [
     "JobLogs",
     "JobMetrics",
     "JobMetricsList",
+    "JobRegistration",
     "JobSpec",
     "Model",
     "ModelCreate",

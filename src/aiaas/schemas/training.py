@@ -22,12 +22,14 @@ __all__ = [
     "REGRESSION_METRICS",
     "SKLEARN_FAMILIES",
     "TORCH_FAMILIES",
+    "TORCH_ONLY_FIELDS",
     "EarlyStoppingSpec",
     "JobSpec",
     "ModelSpec",
     "OptimizerSpec",
     "ScheduleSpec",
     "WarmStartRef",
+    "unused_fields",
 ]
 
 Family = Literal["logistic", "linear", "random_forest", "gradient_boosting", "mlp", "cnn"]
@@ -51,6 +53,17 @@ _FAMILY_PARAMS: dict[str, frozenset[str]] = {
     "mlp": frozenset({"hidden_sizes", "dropout", "activation"}),
     "cnn": frozenset({"channels", "hidden_sizes", "dropout", "activation"}),
 }
+
+
+#: Top-level fields only the PyTorch families read. The scikit-learn families fit in one call
+#: with their own solver: a value given for them would be silently ignored (``epochs: 3`` on a
+#: random forest still trains once), so it is refused instead.
+TORCH_ONLY_FIELDS = ("optimizer", "schedule", "epochs", "batch_size", "early_stopping")
+
+
+def unused_fields(family: str) -> tuple[str, ...]:
+    """The top-level spec fields ``family`` never reads (see :data:`TORCH_ONLY_FIELDS`)."""
+    return TORCH_ONLY_FIELDS if family in SKLEARN_FAMILIES else ()
 
 
 class ModelSpec(WireIn):
@@ -202,6 +215,20 @@ class JobSpec(WireIn):
     @model_validator(mode="after")
     def _check(self) -> JobSpec:
         family = self.model.family
+        # Only what the author wrote counts: the defaults are filled in for every family.
+        ignored = [
+            name
+            for name in unused_fields(family)
+            if name in self.model_fields_set and getattr(self, name) is not None
+        ]
+        if ignored:
+            others = f" (nor are {', '.join(ignored[1:])})" if ignored[1:] else ""
+            raise _field_error(
+                ignored[0],
+                f"is not used by {family!r}{others}: the scikit-learn families fit once with their "
+                f"own solver, and only the PyTorch families {list(TORCH_FAMILIES)} read "
+                f"{', '.join(TORCH_ONLY_FIELDS)}; remove it, or pick one of those families",
+            )
         if self.workers > 1 and family in SKLEARN_FAMILIES:
             raise _field_error(
                 "workers", f"must be 1 for {family!r}: scikit-learn families train in one process"
@@ -222,14 +249,19 @@ class JobSpec(WireIn):
         return self
 
     @classmethod
-    def from_text(cls, text: str) -> JobSpec:
+    def from_text(cls, text: str, *, source: str | None = None) -> JobSpec:
         """Parse and validate a spec written in JSON or YAML.
+
+        Args:
+            text: the spec.
+            source: where the text came from (a file name), named in a syntax error.
 
         Raises:
             InvalidArgument: the text is not JSON/YAML of a mapping, or fields are wrong; the
                 message names each bad field path and what was expected, and ``details``
                 holds them as ``{"errors": [{"field", "message"}]}``.
         """
+        where = source or "job spec"
         try:
             data: Any = json.loads(text)
         except ValueError:
@@ -237,14 +269,32 @@ class JobSpec(WireIn):
                 data = yaml.safe_load(text)
             except yaml.YAMLError as exc:
                 raise InvalidArgument(
-                    f"job spec is neither JSON nor YAML: {exc}", details={"field": "spec"}
+                    f"{where} is neither JSON nor YAML: {_yaml_problem(exc, where)}; "
+                    "check the indentation and the brackets there",
+                    details={"field": "spec", "source": where},
                 ) from None
         if not isinstance(data, dict):
             raise InvalidArgument(
-                f"job spec must be a mapping of fields; got {type(data).__name__}",
-                details={"field": "spec"},
+                f"{where} must be a mapping of fields (such as 'dataset: iris'); got {type(data).__name__}",
+                details={"field": "spec", "source": where},
             )
         return cls.parse(data)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> JobSpec:
+        """A resolved spec read back from a job row.
+
+        Rows written before fields were checked against the family hold the defaults of
+        fields the family ignores (an optimizer on a random forest): dropped here, so such
+        a job still runs.
+        """
+        family = (data.get("model") or {}).get("family", "")
+        return cls.model_validate({k: v for k, v in data.items() if k not in unused_fields(family)})
+
+    def stored(self) -> dict[str, Any]:
+        """The spec as a job row keeps it: defaults filled in, minus the fields its family
+        ignores (which would read as if they had been used)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude=set(unused_fields(self.model.family)))
 
     @classmethod
     def parse(cls, data: Any) -> JobSpec:
@@ -253,6 +303,17 @@ class JobSpec(WireIn):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise spec_error(exc) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError, where: str) -> str:
+    """PyYAML's message, with its ``"<unicode string>"`` replaced by the file's name and the
+    position counted from 1, as editors count."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return str(exc).replace("<unicode string>", where)
+    context = getattr(exc, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
 
 
 class _FieldError(ValueError):

@@ -366,14 +366,27 @@ class Client:
     def submit_job(self, spec: schemas.JobSpec | Mapping[str, Any] | str | Path) -> schemas.Job:
         """Queue a training job; ``spec`` is a :class:`~aiaas.schemas.JobSpec`, a mapping, the
         text of a YAML/JSON spec, or the path of a spec file. It is validated here first, so a
-        bad field is reported before anything is sent."""
+        bad field is reported before anything is sent.
+
+        The job returned has ``registration``: the model its result is registered under (when
+        the spec has no ``register_as``, a derived name) and the versions that model holds.
+        """
         if isinstance(spec, Path):
-            spec = schemas.JobSpec.from_text(spec.read_text())
+            spec = schemas.JobSpec.from_text(spec.read_text(), source=str(spec))
         elif isinstance(spec, str):
             spec = schemas.JobSpec.from_text(spec)
         elif not isinstance(spec, schemas.JobSpec):
             spec = _body(schemas.JobSpec, **dict(spec))
-        return schemas.Job.model_validate_json(self._send("POST", "/jobs", spec).content)
+        # Only the fields written: the server checks them against the family (a default
+        # optimizer is not one the author gave to a random forest) and fills in the rest.
+        response = request(
+            self._api,
+            "POST",
+            "/jobs",
+            content=spec.model_dump_json(exclude_unset=True),
+            headers={"content-type": "application/json"},
+        )
+        return schemas.Job.model_validate_json(response.content)
 
     def list_jobs(self, status: str | None = None, *, limit: int = 100) -> list[schemas.Job]:
         params: dict[str, Any] = {"limit": limit}
@@ -425,6 +438,14 @@ class Client:
             return None
         versions = response.json().get("versions") or []
         return int(versions[0]) if versions else None
+
+    def model_stats(self, deployment: str, version: int | None = None) -> list[dict[str, Any]]:
+        """The inference server's statistics of ``deployment`` (``GET /v2/models/NAME/stats``,
+        the V2 statistics extension): one entry per version it has served since it started,
+        with request counts, queue and compute times, and the batch sizes it ran."""
+        path = f"/v2/models/{deployment}" + (f"/versions/{version}" if version is not None else "") + "/stats"
+        entries: list[dict[str, Any]] = request(self._infer, "GET", path).json()["model_stats"]
+        return entries
 
     def wait_until_served(self, deployment: str, version: int | None = None, *, timeout: float = 60.0) -> int:
         """Block until the inference server serves ``deployment`` (at ``version``, if given).

@@ -9,6 +9,7 @@ checkpoints, and registers the result with its lineage.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,10 @@ import numpy as np
 from aiaas.datasets import FEATURE_KINDS, DatasetService, DatasetVersion
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.registry import ModelVersion, Registry, check_name
-from aiaas.schemas.training import JobSpec
+from aiaas.schemas.training import JobSpec, unused_fields
 from aiaas.store import ArtifactStore
 from aiaas.training.data import TrainingData
-from aiaas.training.jobs import RUNNING, Job, JobStore, NewJob
+from aiaas.training.jobs import RUNNING, Job, JobStore, NewJob, Registration
 
 __all__ = ["JobCancelled", "JobReporter", "TrainingService"]
 
@@ -80,17 +81,55 @@ class TrainingService:
         """Check ``spec`` against the data and registry it names, then queue it (or, with
         ``external`` naming who runs it, record it as running outside the scheduler).
 
+        The job returned carries its :class:`Registration`: the model name the result goes
+        to and the versions that model holds already, so a derived name is never a surprise.
+
         Raises:
             InvalidArgument: naming the field of the spec that cannot work, and why.
         """
-        return self.jobs.create(self._resolve(spec), external=external)
+        new = self._resolve(spec)
+        job = self.jobs.create(new, external=external)
+        return replace(job, registration=self._registration(spec, new))
+
+    def _registration(self, spec: JobSpec, new: NewJob) -> Registration:
+        name, numbers = new.register_as, [v.version for v in self._versions(new.register_as)]
+        latest = max(numbers, default=None)
+        held = (
+            f"which already has {len(numbers)} version{'s' if len(numbers) != 1 else ''} "
+            f"(latest {latest}): the result becomes a new version of it"
+            if numbers
+            else "a new model"
+        )
+        if spec.register_as is not None:
+            note = f"the result is registered as {name!r}, {held}"
+        else:
+            rule = "the warm-start model" if spec.warm_start is not None else "<dataset>-<family>"
+            note = (
+                f"the spec has no register_as: the result is registered as {name!r} ({rule}), "
+                f"{held}; set register_as to choose the name"
+            )
+        return Registration(
+            model=name,
+            defaulted=spec.register_as is None,
+            existing_versions=len(numbers),
+            latest_version=latest,
+            note=note,
+        )
 
     def _resolve(self, spec: JobSpec) -> NewJob:
         name, ref = _dataset_ref(spec.dataset)
         try:
             version = self.datasets.get_version(name, ref)
         except NotFound as exc:
-            raise InvalidArgument(f"dataset: {exc.message}", details={"field": "dataset"}) from None
+            known = (exc.details or {}).get("versions")
+            if ref is not None and known:
+                message = f"dataset: {name!r} has no version {ref}; its versions are {known}"
+            else:
+                message = (
+                    f"dataset: there is no dataset {name!r} to train on; register it first "
+                    f"(aiaas datasets create {name} --file FILE --target COLUMN, or --sample NAME)"
+                )
+            raise InvalidArgument(message, details={"field": "dataset", "value": spec.dataset}) from None
         target = self._target(spec, version)
         task = self._task(spec, version, target)
         _check_features(version, target)
@@ -117,7 +156,7 @@ class TrainingService:
             spec, dataset=f"{name}:{version.version}", target=target, task=task, register_as=register_as
         )
         return NewJob(
-            spec=resolved.model_dump(mode="json", exclude_none=True),
+            spec=resolved.stored(),
             dataset=name,
             dataset_version=version.version,
             register_as=register_as,
@@ -138,7 +177,7 @@ class TrainingService:
         job = self.jobs.begin_attempt(job_id)
         if job.status != RUNNING:
             raise Conflict(f"job {job_id} is {job.status}, not running", details={"job": job_id})
-        spec = JobSpec.model_validate(job.spec)
+        spec = JobSpec.from_stored(job.spec)
         dataset = self.datasets.get_version(job.dataset, job.dataset_version)
         data = self._training_data(dataset, spec)
         warm_state, parent = self._warm_start_state(spec, data)
@@ -164,7 +203,7 @@ class TrainingService:
         from aiaas.training.trainer import train
 
         new = self._resolve(spec)
-        resolved = JobSpec.model_validate(new.spec)
+        resolved = JobSpec.from_stored(new.spec)
         data = self._training_data(self.datasets.get_version(new.dataset, new.dataset_version), resolved)
         warm_state, _ = self._warm_start_state(resolved, data)
         train(resolved, data, NullReporter(), warm_start=warm_state)
@@ -376,4 +415,5 @@ def _check_features(version: DatasetVersion, target: str) -> None:
 
 def _revalidated(spec: JobSpec, **resolved: Any) -> JobSpec:
     """The spec with defaults settled, checked again (a family may not fit the inferred task)."""
-    return JobSpec.parse({**spec.model_dump(exclude_none=True), **resolved})
+    unused = set(unused_fields(spec.model.family))
+    return JobSpec.parse({**spec.model_dump(exclude_none=True, exclude=unused), **resolved})
