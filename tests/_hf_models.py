@@ -10,6 +10,7 @@ Both take well under a second to build, so tests and benchmarks make their own.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -125,21 +126,31 @@ def make_embedder(path: Path, *, hidden: int = 32, layers: int = 2, seed: int = 
     return path
 
 
-def encode(path: Path, texts: list[str]) -> Any:
-    """sentence-transformers' own ``encode`` of ``texts`` with the model at ``path``."""
+@functools.cache
+def _embedder(path: Path) -> Any:
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-    return model.encode(texts, convert_to_numpy=True)
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
 
+def encode(path: Path, texts: list[str]) -> Any:
+    """sentence-transformers' own ``encode`` of ``texts`` with the model at ``path``."""
+    return _embedder(path).encode(texts, convert_to_numpy=True)
+
+
+@functools.cache
+def _causal_lm(path: Path) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
+
+
+@functools.cache
 def greedy(path: Path, prompt: str, max_new_tokens: int) -> list[int]:
     """A plain PyTorch greedy decode (no batching, no padding): the token ids it generates."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    tokenizer, model = _causal_lm(path)
     ids = torch.tensor([tokenizer.encode(prompt)])
     out: list[int] = []
     with torch.no_grad():

@@ -17,7 +17,12 @@ from aiaas.serving import ipc
 from aiaas.serving.runtimes import create
 from tests._hf_models import greedy, make_causal_lm
 
-PROMPTS = ["hello", "the quick brown fox jumps over", "a", "embeddings turn sentences into vectors of numbers"]
+PROMPTS = [
+    "hello",
+    "the quick brown fox jumps over",
+    "a",
+    "embeddings turn sentences into vectors of numbers",
+]
 
 
 @pytest.fixture(scope="module")

@@ -36,9 +36,8 @@ import sys
 import time
 from typing import Any
 
-import orjson
-
 import numpy as np
+import orjson
 
 if __package__:
     from aiaas.serving import ipc
@@ -99,7 +98,9 @@ def _load_runtime(body: memoryview, request_id: int) -> tuple[Any, bytes]:
     try:
         runtime = runtimes.create(orjson.loads(bytes(body)))
     except Exception as exc:
-        return None, ipc.encode_error(0, "INVALID_ARGUMENT", f"cannot load the model: {type(exc).__name__}: {exc}")
+        return None, ipc.encode_error(
+            0, "INVALID_ARGUMENT", f"cannot load the model: {type(exc).__name__}: {exc}"
+        )
     load_ms = int((time.perf_counter() - started) * 1000)
     info = orjson.dumps(runtime.info)
     return runtime, ipc.encode_frame(ipc.READY, request_id, ipc.encode_ready(os.getpid(), load_ms) + info)

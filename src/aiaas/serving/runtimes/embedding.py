@@ -22,7 +22,7 @@ import orjson
 from . import device as _device
 
 if __package__ == "runtimes":  # in a replica process: the sibling module
-    import ipc  # type: ignore[import-not-found,no-redef]
+    import ipc  # type: ignore[import-not-found]
 else:
     from aiaas.serving import ipc
 
@@ -30,7 +30,7 @@ __all__ = ["EmbeddingRuntime", "load"]
 
 
 def _error(request_id: int, message: str, param: str | None) -> bytes:
-    return ipc.encode_error(
+    return ipc.encode_error(  # type: ignore[no-any-return]
         request_id, "INVALID_ARGUMENT", orjson.dumps({"message": message, "param": param}).decode()
     )
 
@@ -72,7 +72,13 @@ class EmbeddingRuntime:
         if kind == ipc.RUN:
             inputs, _ = ipc.decode_run(body)
             if set(inputs) != {"input"} or inputs["input"].ndim != 1:
-                return [_error(request_id, "this embedding model takes one input 'input': texts, shape [-1]", "inputs")]
+                return [
+                    _error(
+                        request_id,
+                        "this embedding model takes one input 'input': texts, shape [-1]",
+                        "inputs",
+                    )
+                ]
             self.queue.append((request_id, [str(t) for t in inputs["input"]], True))
             return []
         if kind == ipc.CANCEL:

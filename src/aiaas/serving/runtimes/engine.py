@@ -189,9 +189,7 @@ class Engine:
         self.tokens += 1
         seq.pending = token
         text = "" if token in self.eos and not seq.ignore_eos else seq.text.add(token)
-        if token in self.eos and not seq.ignore_eos:
-            seq.finish_reason = "stop"
-        elif seq.text.stopped:
+        if (token in self.eos and not seq.ignore_eos) or seq.text.stopped:
             seq.finish_reason = "stop"
         elif seq.generated >= seq.max_tokens or len(seq.prompt_ids) + seq.generated >= self.context_length:
             seq.finish_reason = "length"
@@ -253,7 +251,7 @@ class Engine:
         index = torch.tensor(keep, device=self.device)
         mask = self._mask.index_select(0, index)
         # Columns that are padding in every remaining row carry nothing: cut them off.
-        used = int(mask.any(dim=0).nonzero()[0])
+        used = int(mask.any(dim=0).nonzero()[0].item())
         self._mask = mask[:, used:]
         for layer in self._cache.layers:
             layer.keys = layer.keys.index_select(0, index)[:, :, used:]
@@ -278,5 +276,5 @@ def _plain_layers(cache: Any) -> bool:
     """True when every layer of the cache is a plain full-attention ``DynamicLayer``."""
     from transformers.cache_utils import DynamicLayer
 
-    layers = getattr(cache, "layers", None)
+    layers = getattr(cache, "layers", None) or []
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)

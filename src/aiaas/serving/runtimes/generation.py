@@ -20,7 +20,7 @@ from .sampling import Sampler, SamplingParams
 from .text import TextStream
 
 if __package__ == "runtimes":  # in a replica process: the sibling module
-    import ipc  # type: ignore[import-not-found,no-redef]
+    import ipc  # type: ignore[import-not-found]
 else:
     from aiaas.serving import ipc
 
@@ -39,7 +39,8 @@ class RequestError(Exception):
 
 def error_frame(request_id: int, code: str, message: str, param: str | None) -> bytes:
     """An ERROR frame whose message is JSON, so the front can say which field is at fault."""
-    return ipc.encode_error(request_id, code, orjson.dumps({"message": message, "param": param}).decode())
+    body = orjson.dumps({"message": message, "param": param}).decode()
+    return ipc.encode_error(request_id, code, body)  # type: ignore[no-any-return]
 
 
 class GenerationRuntime:
@@ -132,14 +133,14 @@ class GenerationRuntime:
     def _frame(self, event: Event) -> bytes:
         if event.finish_reason is None:
             body = {"text": event.text, "tokens": event.tokens, "prompt_tokens": event.prompt_tokens}
-            return ipc.encode_frame(ipc.CHUNK, event.request_id, orjson.dumps(body))
+            return ipc.encode_frame(ipc.CHUNK, event.request_id, orjson.dumps(body))  # type: ignore[no-any-return]
         usage = {
             "prompt_tokens": event.prompt_tokens,
             "completion_tokens": event.tokens,
             "total_tokens": event.prompt_tokens + event.tokens,
         }
         body = {"text": event.text, "finish_reason": event.finish_reason, "usage": usage}
-        return ipc.encode_frame(ipc.FINISH, event.request_id, orjson.dumps(body))
+        return ipc.encode_frame(ipc.FINISH, event.request_id, orjson.dumps(body))  # type: ignore[no-any-return]
 
     # -- requests ------------------------------------------------------------------------
 
@@ -196,9 +197,7 @@ class GenerationRuntime:
             vocabulary = int(self.model.config.vocab_size)
             bad = [t for t in prompt if not isinstance(t, int) or not 0 <= t < vocabulary]
             if bad:
-                raise RequestError(
-                    f"prompt token ids must lie in [0, {vocabulary}); got {bad[:5]}", "prompt"
-                )
+                raise RequestError(f"prompt token ids must lie in [0, {vocabulary}); got {bad[:5]}", "prompt")
             return [int(t) for t in prompt]
         ids = self.tokenizer.encode(str(prompt))
         return ids
@@ -207,4 +206,3 @@ class GenerationRuntime:
 def load(spec: dict[str, Any]) -> GenerationRuntime:
     """The runtime for ``spec`` (``path``, ``device``, ``max_batch_size``, ``threads``)."""
     return GenerationRuntime(spec)
-

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["SamplingParams", "Sampler"]
+__all__ = ["Sampler", "SamplingParams"]
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,10 @@ class SamplingParams:
     @classmethod
     def of(cls, request: dict[str, Any]) -> SamplingParams:
         top_k = request.get("top_k")
+        temperature, top_p = request.get("temperature"), request.get("top_p")
         return cls(
-            temperature=float(request.get("temperature", 1.0) if request.get("temperature") is not None else 1.0),
-            top_p=float(request.get("top_p") if request.get("top_p") is not None else 1.0),
+            temperature=1.0 if temperature is None else float(temperature),
+            top_p=1.0 if top_p is None else float(top_p),
             top_k=int(top_k) if top_k is not None and top_k > 0 else 0,
             seed=request.get("seed"),
             presence_penalty=float(request.get("presence_penalty") or 0.0),
