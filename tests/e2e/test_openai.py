@@ -97,7 +97,10 @@ def reference(lm: Path, prompt: str, max_tokens: int) -> str:
 
 
 def test_inference_server_does_not_import_torch() -> None:
-    code = "import sys, aiaas.serving.app; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    code = (
+        "import sys, aiaas.serving.app; "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
