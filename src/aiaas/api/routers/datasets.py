@@ -155,7 +155,10 @@ async def create_version(name: str, request: Request, services: ServicesDep) -> 
         description=fields.get("description", ""),
         validation_fraction=_number(fields, "validation_fraction", float, 0.2),
         seed=_number(fields, "seed", int, 0),
-        **{k: fields[k] for k in _TEXT_FIELDS if fields.get(k)},
+        text_column=fields.get("text_column") or None,
+        prompt_column=fields.get("prompt_column") or None,
+        response_column=fields.get("response_column") or None,
+        documents=fields.get("documents") or None,
     )
     return schemas.DatasetVersion.model_validate(version)
 
