@@ -103,7 +103,14 @@ def alias(
 
 def register(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The model as an .onnx file.", exists=True, dir_okay=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The model: an .onnx file, or a Hugging Face model folder (config.json, "
+            "*.safetensors, tokenizer files).",
+            exists=True,
+        ),
+    ],
     name: Annotated[str, typer.Option("--name", "-n", help="Model name (default: the file's stem).")] = "",
     example: Annotated[
         Path | None,
@@ -115,9 +122,13 @@ def register(
     params: Annotated[str | None, typer.Option(help="Parameters as JSON.")] = None,
     description: Annotated[str, typer.Option(help="What this version is.")] = "",
     parent: Annotated[int | None, typer.Option(help="The version this one derives from.")] = None,
+    flavor: Annotated[
+        str | None,
+        typer.Option(help="For a folder: hf-causal-lm or hf-embedding (default: read from the folder)."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Register an .onnx file as the next version of a model (created if new)."""
+    """Register an .onnx file or a model folder as the next version of a model (created if new)."""
     from aiaas.formats import decode_tensors
 
     example_value: Any = None
@@ -135,6 +146,7 @@ def register(
             description=description,
             source=str(file),
             parent_version=parent,
+            flavor=flavor,
         )
     if json:
         return print_json(version)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from aiaas import schemas
 from aiaas.config import load_settings
 from aiaas.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
-from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model
+from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model, read_folder
 from aiaas.sdk._http import request
 
 __all__ = ["Client"]
@@ -98,6 +98,7 @@ class Client:
         description: str | None = None,
         source: str | None = None,
         parent_version: int | None = None,
+        flavor: str | None = None,
     ) -> schemas.ModelVersion:
         """Register ``model`` as the next version of ``name`` (the model is created if new).
 
@@ -106,7 +107,24 @@ class Client:
         client, so only the ONNX graph travels: nothing is ever unpickled on the server.
         ``example`` (a few input rows) is needed to trace scikit-learn and PyTorch models
         and is stored with the version.
+
+        ``model`` may also be the path of a Hugging Face model folder (``config.json``,
+        ``*.safetensors``, tokenizer files; a causal language model or a sentence-transformers
+        embedding model, saved with ``save_pretrained``/``save``). Its files are uploaded as
+        they are and checked by the server; ``flavor`` (``hf-causal-lm`` or ``hf-embedding``)
+        is read from the folder unless given.
         """
+        if isinstance(model, str | Path) and Path(model).is_dir():
+            return self._register_folder(
+                name,
+                Path(model),
+                flavor=flavor,
+                metrics=metrics,
+                params=params,
+                description=description,
+                source=source,
+                parent_version=parent_version,
+            )
         package = package_model(model, example)
         metadata = schemas.VersionMetadata(
             flavor=package.flavor,
@@ -122,6 +140,37 @@ class Client:
             "POST",
             f"/models/{name}/versions",
             files={"file": (f"{name}.onnx", package.onnx, "application/octet-stream")},
+            data={"metadata": metadata.model_dump_json()},
+        )
+        return schemas.ModelVersion.model_validate_json(response.content)
+
+    def _register_folder(
+        self,
+        name: str,
+        folder: Path,
+        *,
+        flavor: str | None,
+        metrics: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        description: str | None,
+        source: str | None,
+        parent_version: int | None,
+    ) -> schemas.ModelVersion:
+        files = read_folder(folder)
+        metadata = schemas.VersionMetadata(
+            flavor=flavor or "onnx",  # the default: the server reads the flavor from the folder
+            metrics=dict(metrics or {}),
+            params=dict(params or {}),
+            description=description or "",
+            source=source or str(folder),
+            parent_version=parent_version,
+        )
+        parts = [("files", (path, data, "application/octet-stream")) for path, data in files.items()]
+        response = request(
+            self._api,
+            "POST",
+            f"/models/{name}/versions",
+            files=parts,
             data={"metadata": metadata.model_dump_json()},
         )
         return schemas.ModelVersion.model_validate_json(response.content)
