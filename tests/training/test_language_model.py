@@ -322,3 +322,24 @@ def test_text_and_arrays_go_to_the_families_that_learn_them(iris: TrainingData) 
         train(lm_spec(), TEXT, MemoryReporter(), resume=mlp_state)
     with pytest.raises(InvalidArgument, match="the train split holds no text"):
         train(lm_spec(), TextData(["  ", ""], ["x"]), MemoryReporter())
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_model_and_resume_exactly() -> None:
+    job = lm_spec(model={**MODEL, "dropout": 0.1}, workers=2, seed=2)
+    reporter = MemoryReporter()
+    full = train(job, TEXT, reporter)
+    digests = full.params["parameter_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]  # gloo kept the ranks in step
+    assert full.params["workers"] == 2
+    assert any("over 2 processes" in line for line in reporter.logs)
+    perplexities = [m["val_perplexity"] for _, m in reporter.epochs]
+    assert perplexities[0] > perplexities[1] > perplexities[2], perplexities
+
+    interrupted = _StopAfter(1)
+    with pytest.raises(_Crash):
+        train(job, TEXT, interrupted)
+    resumed = train(job, TEXT, MemoryReporter(), resume=interrupted.checkpoints[-1][1])
+    assert resumed.metrics == full.metrics
+    a, b = (load_torch_state(r.state, field="state")["model"] for r in (full, resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)

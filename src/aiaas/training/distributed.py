@@ -329,7 +329,7 @@ def run_job_folder(folder: Path) -> int:
     if rank == 0:
         if isinstance(result.package, ModelPackage):
             _write_atomic(folder / "model.onnx", result.package.onnx)
-        else:
+        elif result.package is not None:
             for name, content in result.package.files.items():
                 (folder / "model" / name).parent.mkdir(parents=True, exist_ok=True)
                 _write_atomic(folder / "model" / name, content)

@@ -319,7 +319,8 @@ def train_language_model(
     if len(set(digests)) != 1:
         raise RuntimeError(f"data-parallel ranks ended with different parameters: {digests}")
     val_loss = _evaluate(model, val_blocks, device)
-    package = export_folder(model.cpu(), data.tokenizer_files)
+    # transformers saves a model on rank 0 only when a process group exists; so do we.
+    package = export_folder(model.cpu(), data.tokenizer_files) if group.rank == 0 else None
     model.to(device)
     return TrainingResult(
         package=package,

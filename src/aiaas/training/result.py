@@ -19,7 +19,8 @@ class TrainingResult:
             when every class label is an integer, else the class index) and
             ``probabilities`` (n, classes, in class-index order); regressors output
             ``variable`` (n, 1), like scikit-learn packages. A language model is a Hugging
-            Face folder package (``hf-causal-lm``: config, safetensors weights, tokenizer).
+            Face folder package (``hf-causal-lm``: config, safetensors weights, tokenizer),
+            saved by rank 0 only: it is None on the other ranks of a data-parallel run.
         metrics: evaluation of the returned model on the validation split.
         params: effective hyper-parameters and facts of the run (``family``, ``task``,
             ``epochs_run``, ``best_epoch``, ``classes``, ...), for lineage.
@@ -27,7 +28,7 @@ class TrainingResult:
         state: final state bytes, the ``warm_start`` input of a later run.
     """
 
-    package: ModelPackage | FolderPackage
+    package: ModelPackage | FolderPackage | None
     metrics: dict[str, float]
     params: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
