@@ -152,6 +152,10 @@ class LoadedDataset:
             )
         return [v if isinstance(v, str) else None for v in self.columns[column].tolist()]
 
+    def texts_by_column(self) -> dict[str, list[str | None]]:
+        """Every text column's values, by name (empty for tabular data)."""
+        return {name: self.texts(name) for name in self.text_columns}
+
     def labels(self, target: str | None = None) -> np.ndarray[Any, Any]:
         """The target column: int64/float64 numbers, bool, or ``str`` class labels.
 
