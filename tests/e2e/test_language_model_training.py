@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from aiaas.errors import InvalidArgument
+from aiaas.schemas import Job
 from aiaas.sdk import Client
 from tests._servers import free_port, wait_until
 from tests.conftest import fresh_database, server_environment
@@ -222,32 +223,27 @@ def test_a_killed_transformer_job_resumes_exactly(platform: Platform) -> None:
     assert a == pytest.approx(b, rel=1e-9) and len(a) == 6
 
 
-def test_fine_tuning_the_registered_model_on_new_text(platform: Platform) -> None:
+def test_fine_tuning_the_registered_model_on_new_text(platform: Platform, first_job: Job) -> None:
     c = platform.client
-    first = c.wait_for_job(c.submit_job(_spec("stories-parent")).id, timeout=600)
-    assert first.status == "succeeded", first.error
-    parent = c.get_version("stories-parent", first.result_version or 0)
+    parent = c.get_version("stories-lm", first_job.result_version or 0)
     c.create_dataset("more-stories", _corpus(30, seed=7).encode(), filename="more.txt")
     spec = (
         "dataset: more-stories\nmodel: {family: transformer}\noptimizer: {name: adamw, lr: 0.001}\n"
-        f"epochs: 1\nbatch_size: 8\nwarm_start: {{model: stories-parent, version: {parent.version}}}\n"
+        f"epochs: 1\nbatch_size: 8\nwarm_start: {{model: stories-lm, version: {parent.version}}}\n"
     )
     job = c.wait_for_job(c.submit_job(spec).id, timeout=600)
     assert job.status == "succeeded", job.error
     cold_spec = _spec("stories-cold", epochs=1).replace("dataset: stories", "dataset: more-stories")
     cold = c.wait_for_job(c.submit_job(cold_spec).id, timeout=600)
     assert cold.status == "succeeded", cold.error
-    assert job.register_as == "stories-parent"
-    tuned = c.get_version("stories-parent", job.result_version or 0)
+    assert job.register_as == "stories-lm"
+    tuned = c.get_version("stories-lm", job.result_version or 0)
     assert tuned.parent_version == parent.version
-    assert (tuned.lineage or {})["parent"] == {"model": "stories-parent", "version": parent.version}
+    assert (tuned.lineage or {})["parent"] == {"model": "stories-lm", "version": parent.version}
     assert tuned.params["n_layer"] == 2 and tuned.params["context_length"] == 32  # the parent's
     log = "\n".join(line.message for line in c.job_logs(job.id).lines)
     assert "warm start: fine-tuning the weights of the given model, with its tokenizer" in log
-    a, b = (
-        c.download_artifact(name, v)
-        for name, v in (("stories-parent", parent.version), ("stories-parent", tuned.version))
-    )
+    a, b = (c.download_artifact("stories-lm", v) for v in (parent.version, tuned.version))
     assert _member(a, "tokenizer.json") == _member(b, "tokenizer.json")  # the tokenizer is kept
     # It starts from what the parent learnt: after one epoch, far better than a cold start.
     warm_first = c.job_metrics(job.id)[0].metrics["val_perplexity"]

@@ -343,3 +343,22 @@ def test_two_workers_train_one_model_and_resume_exactly() -> None:
     assert resumed.metrics == full.metrics
     a, b = (load_torch_state(r.state, field="state")["model"] for r in (full, resumed))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_chat_dataset_split_becomes_chat_documents() -> None:
+    import numpy as np
+
+    from aiaas.datasets import DatasetVersion
+    from aiaas.training.service import _text_data
+
+    version = DatasetVersion(
+        dataset="chat", version=1, artifact_digest="0" * 64, format="jsonl", size_bytes=1, row_count=4,
+        schema=[], statistics={}, target=None, task="text-generation", split={}, description="",
+        metadata={"text": {"columns": ["q", "a"], "prompt_column": "q", "response_column": "a"}},
+        created_at=None,  # type: ignore[arg-type]
+    )  # fmt: skip
+    texts = {"q": ["hi", "2+2?", None, "colour?"], "a": ["hello", "4", "orphan", "  "]}
+    data = _text_data(version, texts, np.array([0, 2, 3]), np.array([1]))
+    assert data.chat is True
+    assert data.train == [chat_document("hi", "hello")]  # pairs missing a side are left out
+    assert data.validation == ["<|user|>\n2+2?\n<|assistant|>\n4"]
