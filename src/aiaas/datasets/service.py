@@ -49,7 +49,8 @@ DEFAULT_MAX_DATASET_BYTES = 256 * 1024 * 1024
 
 #: An integer target with at most this many distinct values is taken as class labels.
 MAX_CLASSES = 20
-#: The task of a text dataset without a target: text to learn to generate.
+#: The task of a text dataset without a target: text to learn to generate (the same word as a
+#: language model job's ``task``).
 TEXT_GENERATION = "text-generation"
 
 _MAX_CREATE_RETRIES = 5
