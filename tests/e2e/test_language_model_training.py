@@ -96,15 +96,21 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             p.api.stop()
 
 
-def test_a_transformer_job_lowers_perplexity_and_registers_a_folder(
-    platform: Platform, tmp_path: Path
-) -> None:
-    c = platform.client
-    assert (platform.dataset.format, platform.dataset.row_count) == ("text", 80)
-    job = c.submit_job(_spec("stories-lm"))
+@pytest.fixture(scope="module")
+def first_job(platform: Platform) -> Job:
+    """The first language model of the corpus (the parent of the fine-tuning test too)."""
+    job = platform.client.submit_job(_spec("stories-lm"))
     assert (job.spec["task"], job.spec.get("target"), job.epochs) == ("text-generation", None, 3)
-    job = c.wait_for_job(job.id, timeout=600)
+    job = platform.client.wait_for_job(job.id, timeout=600)
     assert job.status == "succeeded", job.error
+    return job
+
+
+def test_a_transformer_job_lowers_perplexity_and_registers_a_folder(
+    platform: Platform, first_job: Job, tmp_path: Path
+) -> None:
+    c, job = platform.client, first_job
+    assert (platform.dataset.format, platform.dataset.row_count) == ("text", 80)
 
     metrics = [m.metrics for m in c.job_metrics(job.id)]
     perplexities = [m["val_perplexity"] for m in metrics]
