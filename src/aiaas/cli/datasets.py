@@ -13,7 +13,8 @@ from aiaas.cli.output import console, print_json, table
 __all__ = ["datasets_app"]
 
 datasets_app = typer.Typer(
-    help="Datasets: CSV/Parquet files or bundled samples, with schema, statistics and split.",
+    help="Datasets: CSV/Parquet/JSONL files, text corpora or bundled samples, with schema, "
+    "statistics and split.",
     no_args_is_help=True,
 )
 
@@ -26,7 +27,13 @@ def create(
     name: Annotated[str, typer.Argument(help="Dataset name (created on its first version).")],
     file: Annotated[
         Path | None,
-        typer.Option("--file", "-f", help="A CSV or Parquet file.", exists=True, dir_okay=False),
+        typer.Option(
+            "--file",
+            "-f",
+            help="A CSV, Parquet or JSONL file, or a .txt corpus (a text dataset).",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     sample: Annotated[str | None, typer.Option(help=f"A bundled sample: {_SAMPLES}.")] = None,
     target: Annotated[
@@ -37,6 +44,19 @@ def create(
     ] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the split (same file and seed, same split).")] = 0,
     description: Annotated[str, typer.Option(help="What this version is.")] = "",
+    text_column: Annotated[
+        str | None, typer.Option(help="The column holding text: makes a text dataset (JSONL/CSV/Parquet).")
+    ] = None,
+    prompt_column: Annotated[
+        str | None, typer.Option(help="Chat pairs: the prompt column (with --response-column).")
+    ] = None,
+    response_column: Annotated[
+        str | None, typer.Option(help="Chat pairs: the response column (with --prompt-column).")
+    ] = None,
+    documents: Annotated[
+        str | None,
+        typer.Option(help="How a .txt corpus is cut: 'paragraph' (at blank lines, default) or 'line'."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Register a file or a bundled sample as the next version of a dataset."""
@@ -59,6 +79,10 @@ def create(
             description=description,
             validation_fraction=validation_fraction,
             seed=seed,
+            text_column=text_column,
+            prompt_column=prompt_column,
+            response_column=response_column,
+            documents=documents,
         )
     if json:
         return print_json(version)
@@ -72,9 +96,10 @@ def create(
             highlight=False,
         )
         return None
+    rows = f"{version.row_count:,} documents" if version.text else f"{version.row_count:,} rows"
     console.print(
         f"dataset [bold]{version.dataset}[/] version [bold]{version.version}[/]: "
-        f"{version.row_count:,} rows, {len(version.schema_)} columns, {version.format} "
+        f"{rows}, {len(version.schema_)} columns, {version.format} "
         f"({version.size_bytes:,} bytes)"
     )
     _show_version(version)
@@ -154,6 +179,15 @@ def _show_version(version: Any) -> None:
         [_schema_row(c, stats.get(c.name, {}), version.target) for c in version.schema_],
         keep=["column", "dtype", "nulls", "min", "mean", "max"],
     )
+    text = version.statistics.get("text")
+    if version.text and text:
+        kind = "chat pairs" if version.text.prompt_column else "text"
+        cut = f", cut by {version.text.documents}" if version.text.documents else ""
+        console.print(
+            f"{kind} in {', '.join(version.text.columns)}{cut}: {text['documents']:,} documents, "
+            f"{text['characters']:,} characters, {text['tokens']:,} tokens "
+            "(min/mean/max of a text column: characters per document)"
+        )
     split = version.split
     how = "stratified by the target" if split.stratified else "random"
     console.print(
@@ -165,6 +199,17 @@ def _show_version(version: Any) -> None:
 
 def _schema_row(column: Any, stats: dict[str, Any], target: str | None) -> tuple[Any, ...]:
     top = stats.get("top") or []
+    if column.kind == "text":  # lengths in characters per document, not the documents themselves
+        lengths = stats.get("characters_per_document") or {}
+        return (
+            column.name,
+            _dtype(column),
+            column.null_count,
+            lengths.get("min"),
+            lengths.get("mean"),
+            lengths.get("max"),
+            None,
+        )
     distinct = stats.get("distinct_count")
     values = ", ".join(f"{t['value']} ({t['count']})" for t in top[:3])
     if distinct is not None:

@@ -24,7 +24,7 @@ jobs_app = typer.Typer(help="Training jobs: list, show, follow logs, metrics, ca
 #: Seconds between polls while following a job.
 _POLL_S = 0.5
 #: Metrics shown beside the progress bar, in this order, when the job reports them.
-_BAR_METRICS = ("loss", "val_loss", "val_accuracy", "val_f1", "val_r2", "samples_per_s")
+_BAR_METRICS = ("loss", "val_loss", "val_accuracy", "val_f1", "val_r2", "val_perplexity", "samples_per_s")
 
 
 def train(

@@ -12,6 +12,7 @@ from aiaas.schemas.datasets import (
     DatasetList,
     DatasetSampleCreate,
     DatasetSplit,
+    DatasetText,
     DatasetVersion,
     DatasetVersionList,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "DatasetList",
     "DatasetSampleCreate",
     "DatasetSplit",
+    "DatasetText",
     "DatasetVersion",
     "DatasetVersionList",
     "Deployment",

@@ -338,13 +338,23 @@ class Client:
         validation_fraction: float = 0.2,
         seed: int = 0,
         filename: str | None = None,
+        text_column: str | None = None,
+        prompt_column: str | None = None,
+        response_column: str | None = None,
+        documents: str | None = None,
     ) -> schemas.DatasetVersion:
-        """Register a CSV/Parquet file (a path or its bytes) or a bundled ``sample`` (iris,
-        wine, breast_cancer, digits, diabetes) as the next version of dataset ``name``.
+        """Register a CSV/Parquet/JSONL file or a ``.txt`` corpus (a path or its bytes) or a
+        bundled ``sample`` (iris, wine, breast_cancer, digits, diabetes) as the next version
+        of dataset ``name``.
 
-        The same file with the same ``target``, ``validation_fraction`` and ``seed`` gives
-        back the version that already holds it. ``filename`` names bytes (default
-        ``data.csv``; Parquet is recognised by its content either way).
+        The same file with the same ``target``, text options, ``validation_fraction`` and
+        ``seed`` gives back the version that already holds it. ``filename`` names bytes
+        (default ``data.csv``; Parquet is recognised by its content either way; ``.jsonl`` and
+        ``.txt`` by the name).
+
+        Text datasets: a ``.txt`` corpus is one (column ``text``), cut into documents at blank
+        lines, or one per line with ``documents="line"``; in other files name the text with
+        ``text_column``, or chat pairs with ``prompt_column`` and ``response_column``.
 
         Raises:
             InvalidArgument: neither or both of a file and a sample, or bad data (the
@@ -378,6 +388,13 @@ class Client:
         }
         if target is not None:
             form["target"] = target
+        text = {
+            "text_column": text_column,
+            "prompt_column": prompt_column,
+            "response_column": response_column,
+            "documents": documents,
+        }
+        form.update({k: v for k, v in text.items() if v is not None})
         response = request(
             self._api,
             "POST",
