@@ -128,3 +128,10 @@ def test_dry_run_deletes_nothing(world: World) -> None:
 def test_negative_grace_is_refused(world: World) -> None:
     with pytest.raises(ValueError, match="grace_s must be >= 0"):
         collect_garbage(world.db, world.store, grace_s=-1)
+
+
+def test_the_cli_default_grace_period_is_the_store_default() -> None:
+    from aiaas.cli.gc import _DEFAULT_GRACE_S
+    from aiaas.store import DEFAULT_GC_GRACE_S
+
+    assert _DEFAULT_GRACE_S == DEFAULT_GC_GRACE_S

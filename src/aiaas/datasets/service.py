@@ -30,7 +30,17 @@ from aiaas.datasets.split import check_split_options, decode_indices, encode_ind
 from aiaas.datasets.statistics import schema_of, statistics_of
 from aiaas.datasets.tabular import Column, Table, detect_format, read_table
 from aiaas.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge
-from aiaas.store import ArtifactStore, Database, DatasetRow, DatasetVersionRow, check_name, utcnow
+from aiaas.store import (
+    ArtifactStore,
+    Database,
+    DatasetRow,
+    DatasetVersionRow,
+    check_json,
+    check_name,
+    check_text,
+    readable_json,
+    utcnow,
+)
 
 __all__ = ["DEFAULT_MAX_DATASET_BYTES", "MAX_CLASSES", "DatasetService", "task_hint"]
 
@@ -147,6 +157,8 @@ class DatasetService:
     ) -> DatasetVersion:
         check_name(name)
         check_split_options(validation_fraction, seed)
+        check_text(description, "description")
+        check_json(metadata, "metadata")
         digest = hashlib.sha256(data).hexdigest()
         # A retried upload skips the parse: the same inputs were valid and recorded before.
         existing = self._identical(name, digest, target, validation_fraction, seed)
@@ -349,7 +361,7 @@ def _dataset(row: DatasetRow) -> Dataset:
     return Dataset(
         name=row.name,
         description=row.description,
-        tags=dict(row.tags or {}),
+        tags=readable_json(dict(row.tags or {})),
         created_at=row.created_at,
         updated_at=row.updated_at,
         latest_version=row.versions[-1].version if row.versions else None,
@@ -369,7 +381,7 @@ def _version(row: DatasetVersionRow, name: str) -> DatasetVersion:
         target=row.target,
         task=row.task,
         split=dict(row.split),
-        metadata=dict(row.meta or {}),
+        metadata=readable_json(dict(row.meta or {})),
         description=row.description,
         created_at=row.created_at,
     )

@@ -25,6 +25,7 @@ from aiaas.schemas.deployments import (
     RouteRef,
     ScalingEvent,
     ScalingEventList,
+    ServedState,
     TrafficRoute,
 )
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList
@@ -92,6 +93,7 @@ __all__ = [
     "ScalingEvent",
     "ScalingEventList",
     "ScheduleSpec",
+    "ServedState",
     "TrafficRoute",
     "VersionMetadata",
     "WarmStartRef",
