@@ -225,6 +225,7 @@ class ModelPool:
         self._resolved: dict[tuple[str, int], ServedTarget] = {}
         self._pinned_lock = threading.Lock()
         self._reconcile_lock = threading.Lock()
+        self._retire_pending = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_problem: str | None = None
@@ -331,7 +332,7 @@ class ModelPool:
         if not owner:
             return pending.result()  # the load another request started; raises as it did
         if evicted:
-            self._retire_unused()
+            self._retire_soon()
         try:
             loaded = self._loaded(target, self._known_runtimes(), on_demand=True)
         except Exception as exc:
@@ -424,6 +425,8 @@ class ModelPool:
                 loop logs it and tries again on its next tick.
         """
         with self._reconcile_lock:
+            if self._retire_pending:
+                self._retire_unused()  # evicted on demand while the last reconcile ran
             revision = self.deployments.db.revision()
             retry_failed = bool(self._table.errors) and (
                 time.monotonic() - self._failed_at >= RETRY_FAILED_LOADS_S
@@ -512,8 +515,25 @@ class ModelPool:
                     self._resolved.pop(key[:2], None)
         self._retire_unused()
 
+    def _retire_soon(self) -> None:
+        """Retire unused sets now, or, while a reconcile runs, on the reconciler's next tick.
+
+        Only the reconciler's thread (holding ``_reconcile_lock``) retires: in the middle of
+        a reconcile, the sets it has just started are not in the route table yet and would
+        look unused to anyone else.
+        """
+        if self._reconcile_lock.acquire(blocking=False):
+            try:
+                self._retire_unused()
+            finally:
+                self._reconcile_lock.release()
+        else:
+            self._retire_pending = True
+
     def _retire_unused(self) -> None:
-        """Drain and stop the replica sets that neither the routes nor the pinned versions use."""
+        """Drain and stop the replica sets that neither the routes nor the pinned versions
+        (loaded or being loaded) use. Call holding ``_reconcile_lock``."""
+        self._retire_pending = False
         if self.replicas is None:
             return
         table = self._table
@@ -525,8 +545,13 @@ class ModelPool:
         }
         with self._pinned_lock:
             used |= {id(lv.replicas) for lv in self._pinned.values() if lv.replicas is not None}
+            loading = set(self._loading)
         with self._sets_lock:
-            unused = [(k, rs) for k, rs in self._sets.items() if id(rs) not in used]
+            unused = [
+                (k, rs)
+                for k, rs in self._sets.items()
+                if id(rs) not in used and (k[0], k[2], k[3]) not in loading
+            ]
             for key, _ in unused:
                 del self._sets[key]
         for _, replica_set in unused:
