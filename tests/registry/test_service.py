@@ -559,3 +559,11 @@ def test_a_record_stored_before_the_limits_does_not_break_reading(
     # The API's response encoder copes with what the registry hands out.
     Model.model_validate(models[0]).model_dump_json()
     ModelVersion.model_validate(registry.get_version("old", 1)).model_dump_json()
+
+
+def test_text_no_response_could_encode_is_refused(registry: Registry, iris_package: ModelPackage) -> None:
+    with pytest.raises(InvalidArgument, match=r"tags holds a lone UTF-16 surrogate .* at tags\.k"):
+        registry.create_model("m", tags={"k": "\ud800"})
+    with pytest.raises(InvalidArgument, match="description holds a lone UTF-16 surrogate"):
+        registry.register_version("m", iris_package, description="\udc00")
+    assert registry.list_models() == []

@@ -288,3 +288,13 @@ def test_migration_0006_starts_each_counter_at_the_models_highest_version(databa
             assert s.get(ModelVersionCounterRow, "m").last_version == 4  # type: ignore[union-attr]
     finally:
         database.dispose()
+
+
+def test_nan_and_infinity_in_json_columns_are_stored_as_null(db: Database) -> None:
+    """Not JSON: PostgreSQL refused the whole row (a 500), SQLite kept unreadable text."""
+    with db.transaction() as s:
+        s.add(ModelRow(name="nan", description="", tags={"loss": float("nan"), "r": [float("inf"), 1.5]}))
+    with db.transaction() as s:
+        row = s.scalar(select(ModelRow).where(ModelRow.name == "nan"))
+        assert row is not None
+        assert row.tags == {"loss": None, "r": [None, 1.5]}

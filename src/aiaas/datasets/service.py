@@ -39,6 +39,7 @@ from aiaas.store import (
     check_name,
     check_text,
     readable_json,
+    readable_text,
     utcnow,
 )
 
@@ -360,7 +361,7 @@ def _dataset_row(s: Session, name: str) -> DatasetRow:
 def _dataset(row: DatasetRow) -> Dataset:
     return Dataset(
         name=row.name,
-        description=row.description,
+        description=readable_text(row.description),
         tags=readable_json(dict(row.tags or {})),
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -382,6 +383,6 @@ def _version(row: DatasetVersionRow, name: str) -> DatasetVersion:
         task=row.task,
         split=dict(row.split),
         metadata=readable_json(dict(row.meta or {})),
-        description=row.description,
+        description=readable_text(row.description),
         created_at=row.created_at,
     )

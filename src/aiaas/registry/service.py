@@ -41,6 +41,7 @@ from aiaas.store import (
     check_text,
     model_row,
     readable_json,
+    readable_text,
     utcnow,
 )
 
@@ -482,7 +483,7 @@ def _aliases_by_version(model: ModelRow) -> dict[int, tuple[str, ...]]:
 def _model(row: ModelRow) -> Model:
     return Model(
         name=row.name,
-        description=row.description,
+        description=readable_text(row.description),
         tags=readable_json(dict(row.tags or {})),
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -503,8 +504,8 @@ def _version(row: ModelVersionRow, model: str, aliases: tuple[str, ...]) -> Mode
         example=dict(row.example),
         metrics=readable_json(dict(row.metrics or {})),
         params=readable_json(dict(row.params or {})),
-        description=row.description,
-        source=row.source,
+        description=readable_text(row.description),
+        source=readable_text(row.source),
         parent_version=row.parent_version,
         created_at=row.created_at,
         aliases=aliases,

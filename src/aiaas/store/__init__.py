@@ -13,6 +13,7 @@ from aiaas.store.limits import (
     check_json,
     check_text,
     readable_json,
+    readable_text,
 )
 from aiaas.store.names import check_name
 from aiaas.store.queries import model_row
@@ -66,6 +67,7 @@ __all__ = [
     "model_row",
     "open_artifact_store",
     "readable_json",
+    "readable_text",
     "referenced_digests",
     "utcnow",
 ]

@@ -6,7 +6,9 @@ accepted and committed, and from then on ``GET /api/v1/models`` answered 500 for
 because the JSON encoder of the response gives up at that depth. So each value is checked
 here *before* anything is written (a 400 naming the field, the limit and what was sent),
 and what is read back is passed through :func:`readable_json`, so that a record stored
-before these limits existed cannot break a read either.
+before these limits existed cannot break a read either. Lone UTF-16 surrogates
+(``"\\ud800"``) are refused for the same reason: JSON parsers accept them, no response
+encoder can write them back.
 
 The limits are far above what real metadata needs (MLflow allows 5,000-8,000 characters per
 tag or param value; nobody nests tags 32 deep) and far below what breaks a reader.
@@ -26,6 +28,7 @@ __all__ = [
     "check_json",
     "check_text",
     "readable_json",
+    "readable_text",
 ]
 
 #: Deepest nesting of objects and arrays in one stored JSON value (``{"a": 1}`` is depth 1).
@@ -79,14 +82,14 @@ def check_json(value: Any, field: str, *, max_bytes: int = MAX_JSON_BYTES) -> No
                             f"{field} must have string keys; got key {key!r} at {where}",
                             details={"field": field, "at": where},
                         )
-                    size += len(key.encode("utf-8", "surrogatepass")) + 4
+                    size += _utf8_size(key, field, where) + 4
                     stack.append((child, depth + 1, f"{where}.{key}"))
             else:
                 for i, child in enumerate(item):
                     size += 1
                     stack.append((child, depth + 1, f"{where}[{i}]"))
         elif isinstance(item, str):
-            size += len(item.encode("utf-8", "surrogatepass")) + 2
+            size += _utf8_size(item, field, where) + 2
         elif item is None or isinstance(item, bool):
             size += 5
         elif isinstance(item, int):
@@ -124,38 +127,82 @@ def check_text(value: Any, field: str, *, max_chars: int = MAX_TEXT_CHARS) -> No
             f"{field} is {len(value)} characters long, over the limit of {max_chars}; shorten it",
             details={"field": field, "limit": max_chars},
         )
+    _utf8_size(value, field, field)
+
+
+def _utf8_size(text: str, field: str, where: str) -> int:
+    """The UTF-8 size of ``text``, refusing lone surrogates (``"\\ud800"`` in JSON): they
+    parse, but no response could ever encode them again."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(
+            f"{field} holds a lone UTF-16 surrogate ({text[exc.start]!r}) at {where}, which is not "
+            "text; send valid Unicode (escape pairs such as \\ud83d\\ude00 must come in pairs)",
+            details={"field": field, "at": where},
+        ) from None
 
 
 def readable_json(value: Any) -> Any:
-    """``value`` as stored, with any part nested deeper than :data:`MAX_JSON_DEPTH` replaced.
+    """``value`` as stored, with any part nested deeper than :data:`MAX_JSON_DEPTH` replaced,
+    and lone surrogates in its strings replaced by U+FFFD.
 
-    New values never nest that deep (:func:`check_json`); this is for records stored before
-    the limit existed, so that one of them cannot break a read of everything around it.
-    The common case (nothing too deep) returns ``value`` itself after one walk.
+    New values never hold either (:func:`check_json`); this is for records stored before
+    the limits existed, so that one of them cannot break a read of everything around it.
+    The common case (nothing wrong) returns ``value`` itself after one walk.
     """
-    if not _deeper_than(value, MAX_JSON_DEPTH):
+    if _readable(value, MAX_JSON_DEPTH):
         return value
-    return _cut(value, MAX_JSON_DEPTH)
+    return _repair(value, MAX_JSON_DEPTH)
 
 
-def _deeper_than(value: Any, limit: int) -> bool:
+def readable_text(value: str) -> str:
+    """Stored text with lone surrogates replaced by U+FFFD (see :func:`readable_json`)."""
+    return value if _encodable(value) else _fix_text(value)
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _fix_text(text: str) -> str:
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _readable(value: Any, limit: int) -> bool:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
+        if isinstance(item, str):
+            if not _encodable(item):
+                return False
+        elif isinstance(item, dict | list):
             if depth + 1 > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
+                return False
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return True
 
 
-def _cut(value: Any, levels: int) -> Any:
+def _repair(value: Any, levels: int) -> Any:
     # Recursion is bounded by MAX_JSON_DEPTH: below that, containers are replaced.
+    if isinstance(value, str):
+        return readable_text(value)
     if not isinstance(value, dict | list):
         return value
     if levels == 0:
         return TOO_DEEP
     if isinstance(value, dict):
-        return {k: _cut(v, levels - 1) for k, v in value.items()}
-    return [_cut(v, levels - 1) for v in value]
+        return {readable_text(k): _repair(v, levels - 1) for k, v in value.items()}
+    return [_repair(v, levels - 1) for v in value]
