@@ -72,8 +72,9 @@ def gc(
             }
         )
     verb = "would delete" if dry_run else "deleted"
+    temp = "" if dry_run else f" and {report.temp_files} abandoned temporary file(s)"
     console.print(
-        f"{verb} {len(report.deleted)} unreferenced blob(s), {report.freed_bytes} bytes; "
-        f"{report.referenced} referenced blob(s) kept; {report.young} unreferenced blob(s) younger "
-        f"than {older_than_s:g} s kept; {report.temp_files} abandoned temporary file(s) removed"
+        f"{verb} {len(report.deleted)} unreferenced blob(s) ({report.freed_bytes} bytes){temp}; kept "
+        f"every blob the records refer to ({report.referenced} digests) and {report.young} "
+        f"unreferenced blob(s) younger than {older_than_s:g} s"
     )
