@@ -16,7 +16,7 @@ import pytest
 
 from aiaas.datasets import DatasetService
 from aiaas.errors import InvalidArgument, NotFound, PayloadTooLarge
-from aiaas.store import Database, FileArtifactStore
+from aiaas.store import MAX_JSON_DEPTH, MAX_TEXT_CHARS, Database, FileArtifactStore
 from tests.datasets.conftest import CSV, parquet_bytes, stored_blobs
 
 # -- creating and reading versions ---------------------------------------------------------
@@ -258,3 +258,15 @@ def test_a_fresh_process_loads_the_same_arrays_and_split(
         here.train_indices.tolist(),
         here.validation_indices.tolist(),
     )
+
+
+def test_description_and_metadata_are_bounded_before_anything_is_stored(datasets: DatasetService) -> None:
+    with pytest.raises(PayloadTooLarge, match=rf"description is {MAX_TEXT_CHARS + 1} characters long"):
+        datasets.create_version("d", CSV, filename="d.csv", description="x" * (MAX_TEXT_CHARS + 1))
+    deep: dict[str, object] = {"leaf": 1}
+    for _ in range(MAX_JSON_DEPTH):
+        deep = {"a": deep}
+    with pytest.raises(InvalidArgument, match=rf"metadata is nested deeper than {MAX_JSON_DEPTH} levels"):
+        datasets.create_version("d", CSV, filename="d.csv", metadata=deep)
+    assert datasets.list_datasets() == []
+    assert list(datasets.artifacts.blobs()) == []  # refused before the data file was stored

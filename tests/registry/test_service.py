@@ -8,11 +8,22 @@ import threading
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
-from aiaas.errors import AlreadyExists, ArtifactCorrupted, Conflict, InvalidArgument, NotFound
+from aiaas.errors import (
+    AlreadyExists,
+    ArtifactCorrupted,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PayloadTooLarge,
+)
 from aiaas.formats import ModelPackage, decode_tensors
 from aiaas.registry import Registry
+from aiaas.schemas import Model, ModelVersion
 from aiaas.serving import DeploymentService
+from aiaas.store import MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_TEXT_CHARS, ModelRow
+from aiaas.store.limits import TOO_DEEP
 from tests.registry.conftest import EXAMPLE_ROWS
 
 # -- models and version numbers ----------------------------------------------------------
@@ -404,8 +415,12 @@ def test_model_served_by_a_deployment_cannot_be_deleted(
     registry.delete_model("iris")
     with pytest.raises(NotFound):
         registry.get_model("iris")
-    # The name is free again and starts over at version 1.
-    assert registry.register_version("iris", iris_package).version == 1
+    # The name is free again, but its numbers stay retired: version 1 of "iris" was
+    # another artifact, and a number always means one artifact.
+    again = registry.register_version("iris", iris_package)
+    assert again.version == 2
+    with pytest.raises(NotFound, match="version 1 of model 'iris' was deleted"):
+        registry.get_version("iris", 1)
 
 
 # -- artifacts ---------------------------------------------------------------------------
@@ -427,3 +442,128 @@ def test_identical_artifacts_are_stored_once(registry: Registry, iris_package: M
     assert a.artifact_digest == b.artifact_digest
     root = registry.artifacts.root  # type: ignore[attr-defined]
     assert len([p for p in root.rglob("*") if p.is_file()]) == 1
+
+
+# -- retired numbers: a number always means one artifact --------------------------------
+
+
+def test_deleting_the_newest_version_retires_its_number(
+    registry: Registry, iris_package: ModelPackage, retrained_package: ModelPackage
+) -> None:
+    for _ in range(3):
+        registry.register_version("iris", iris_package)
+    deleted = registry.get_version("iris", 3)
+    registry.delete_version("iris", 3)
+    with pytest.raises(NotFound, match=r"version 3 of model 'iris' was deleted.*never reused") as info:
+        registry.get_version("iris", 3)
+    assert info.value.details["status"] == "deleted"
+
+    again = registry.register_version("iris", retrained_package)
+    assert again.version == 4
+    assert again.artifact_digest != deleted.artifact_digest
+    assert [v.version for v in registry.list_versions("iris")] == [1, 2, 4]
+    assert registry.get_model("iris").latest_version == 4
+    # A number never given is still just unknown, not "deleted".
+    with pytest.raises(NotFound, match=r"model 'iris' has no version 9$"):
+        registry.get_version("iris", 9)
+
+
+def test_numbers_after_a_retired_one_stay_unique_and_gapless_under_concurrency(
+    registry: Registry, iris_package: ModelPackage
+) -> None:
+    registry.register_version("race", iris_package)
+    registry.register_version("race", iris_package)
+    registry.delete_version("race", 2)
+    writers = 6
+    start = threading.Barrier(writers)
+    numbers: list[int] = []
+    failures: list[BaseException] = []
+
+    def register() -> None:
+        start.wait()
+        try:
+            numbers.append(registry.register_version("race", iris_package).version)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert sorted(numbers) == list(range(3, 3 + writers))
+
+
+# -- limits on free-form JSON and text ------------------------------------------------------
+
+
+def _nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 256, 100_000])
+def test_tags_nested_too_deep_are_refused_before_anything_is_stored(registry: Registry, depth: int) -> None:
+    with pytest.raises(InvalidArgument, match=rf"tags is nested deeper than {MAX_JSON_DEPTH} levels") as info:
+        registry.create_model("deep", tags=_nested(depth))
+    assert info.value.details == {"field": "tags", "limit": MAX_JSON_DEPTH, "at": info.value.details["at"]}
+    assert registry.list_models() == []
+
+    registry.create_model("flat", tags=_nested(MAX_JSON_DEPTH))  # exactly at the limit is fine
+    with pytest.raises(InvalidArgument, match="tags is nested deeper"):
+        registry.update_model("flat", tags=_nested(depth))
+    assert registry.get_model("flat").tags == _nested(MAX_JSON_DEPTH)
+
+
+@pytest.mark.parametrize("field", ["metrics", "params", "lineage"])
+def test_version_json_fields_nested_too_deep_are_refused(
+    registry: Registry, iris_package: ModelPackage, field: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=rf"{field} is nested deeper than {MAX_JSON_DEPTH}"):
+        registry.register_version("iris", iris_package, **{field: _nested(300)})  # type: ignore[arg-type]
+    assert registry.list_models() == []
+
+
+def test_oversized_metadata_is_refused_naming_the_limit(
+    registry: Registry, iris_package: ModelPackage
+) -> None:
+    big = {"blob": "x" * MAX_JSON_BYTES}
+    with pytest.raises(PayloadTooLarge, match=rf"params is larger than the limit of {MAX_JSON_BYTES} bytes"):
+        registry.register_version("iris", iris_package, params=big)
+    with pytest.raises(PayloadTooLarge, match=rf"description is {MAX_TEXT_CHARS + 1} characters long"):
+        registry.register_version("iris", iris_package, description="d" * (MAX_TEXT_CHARS + 1))
+    with pytest.raises(PayloadTooLarge, match="description is"):
+        registry.create_model("iris", description="d" * (MAX_TEXT_CHARS + 1))
+    assert registry.list_models() == []
+
+
+def test_a_record_stored_before_the_limits_does_not_break_reading(
+    registry: Registry, iris_package: ModelPackage
+) -> None:
+    """A value nested 256 deep, committed by an earlier release, reads back cut at the limit."""
+    registry.register_version("old", iris_package)
+    with registry.db.transaction() as s:
+        model = s.scalar(select(ModelRow).where(ModelRow.name == "old"))
+        assert model is not None
+        model.tags = _nested(256)
+        model.versions[0].metrics = {"m": _nested(256)}
+    models = registry.list_models()
+    assert [m.name for m in models] == ["old"]
+    tags = models[0].tags
+    for _ in range(MAX_JSON_DEPTH):  # the 32 levels allowed are kept, the rest replaced
+        tags = tags["a"]
+    assert tags == TOO_DEEP
+    # The API's response encoder copes with what the registry hands out.
+    Model.model_validate(models[0]).model_dump_json()
+    ModelVersion.model_validate(registry.get_version("old", 1)).model_dump_json()
+
+
+def test_text_no_response_could_encode_is_refused(registry: Registry, iris_package: ModelPackage) -> None:
+    with pytest.raises(InvalidArgument, match=r"tags holds a lone UTF-16 surrogate .* at tags\.k"):
+        registry.create_model("m", tags={"k": "\ud800"})
+    with pytest.raises(InvalidArgument, match="description holds a lone UTF-16 surrogate"):
+        registry.register_version("m", iris_package, description="\udc00")
+    assert registry.list_models() == []

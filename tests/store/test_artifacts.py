@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +121,81 @@ def test_unsupported_scheme_is_an_invalid_argument(url: str) -> None:
     with pytest.raises(InvalidArgument, match=f"scheme '{scheme}' is not supported") as info:
         open_artifact_store(url)
     assert info.value.details["field"] == "artifact_root"
+
+
+# -- temporary files of killed writers ----------------------------------------------------
+
+#: A writer that stops inside ``put`` (after creating its temporary file, before the rename),
+#: says so, and finishes when a line arrives on its stdin.
+_WRITER = """
+import os, sys
+from aiaas.store import artifacts
+real_fsync = os.fsync
+def paused(fd):
+    print("writing", flush=True)
+    sys.stdin.readline()
+    real_fsync(fd)
+artifacts.os.fsync = paused
+store = artifacts.FileArtifactStore(sys.argv[1])
+print(store.put(b"model bytes " * 1000), flush=True)
+"""
+
+
+def _writer(root: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "writing"
+    return proc
+
+
+def _temp_files(root: Path) -> list[Path]:
+    return sorted(root.glob("sha256/*/.tmp-*"))
+
+
+def test_a_writer_killed_midway_leaves_a_temp_file_the_sweep_removes(store: FileArtifactStore) -> None:
+    kept = store.put(b"kept")
+    proc = _writer(store.root)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert len(_temp_files(store.root)) == 1  # what a killed upload leaves behind
+    assert store.sweep_temp_files() == 1
+    assert _temp_files(store.root) == []
+    assert store.get(kept) == b"kept"
+    assert [b.digest for b in store.blobs()] == [kept]
+
+
+def test_the_sweep_spares_the_temp_file_of_a_live_writer(store: FileArtifactStore) -> None:
+    proc = _writer(store.root)
+    try:
+        assert store.sweep_temp_files() == 0
+        assert len(_temp_files(store.root)) == 1
+    finally:
+        out, _ = proc.communicate("go\n", timeout=60)
+    assert proc.returncode == 0
+    digest = out.strip()
+    assert store.get(digest) == b"model bytes " * 1000
+    assert _temp_files(store.root) == []
+
+
+def test_put_of_a_stored_blob_renews_its_modification_time(store: FileArtifactStore) -> None:
+    digest = store.put(b"again")
+    old = time.time() - 7200
+    os.utime(store.path(digest), (old, old))
+    assert store.put(b"again") == digest
+    (blob,) = list(store.blobs())
+    assert blob.modified_at > old + 3600
+
+
+def test_delete_blobs_removes_only_what_it_is_told(store: FileArtifactStore) -> None:
+    a, b = store.put(b"a"), store.put(b"bb")
+    assert [x.digest for x in store.delete_blobs(lambda blob: blob.digest == a, dry_run=True)] == [a]
+    assert store.exists(a)
+    deleted = store.delete_blobs(lambda blob: blob.digest == a)
+    assert [(x.digest, x.size_bytes) for x in deleted] == [(a, 1)]
+    assert not store.exists(a)
+    assert store.get(b) == b"bb"

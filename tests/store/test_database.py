@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from aiaas.errors import InvalidArgument, Unavailable
-from aiaas.store import Base, Database, ModelRow, StateRevisionRow, utcnow
+from aiaas.store import Base, Database, ModelRow, ModelVersionCounterRow, StateRevisionRow, utcnow
 
 TABLES = {"models", "model_versions", "aliases", "deployments", "state_revision", "alembic_version"}
 
@@ -251,3 +251,50 @@ def test_starting_on_a_current_schema_does_not_load_alembic(db: Database, databa
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_migration_0006_starts_each_counter_at_the_models_highest_version(database_url: str) -> None:
+    """Existing models keep numbering after their highest version, not from 1."""
+    from alembic import command
+
+    database = Database(database_url)
+    try:
+        database.upgrade()
+        cfg = database._alembic_config()
+        with database.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0005")
+        with database.engine.begin() as conn:
+            now = utcnow()
+            conn.execute(
+                text(
+                    "INSERT INTO models (id, name, description, tags, created_at, updated_at) "
+                    "VALUES (7, 'm', '', '{}', :t, :t)"
+                ),
+                {"t": now},
+            )
+            for number in (1, 4):
+                conn.execute(
+                    text(
+                        "INSERT INTO model_versions (model_id, version, status, flavor, artifact_digest, "
+                        "artifact_size_bytes, signature, example, metrics, params, description, source, "
+                        "created_at) "
+                        "VALUES (7, :n, 'ready', 'onnx', :d, 1, '{}', '{}', '{}', '{}', '', '', :t)"
+                    ),
+                    {"n": number, "d": "0" * 64, "t": now},
+                )
+        database.upgrade()
+        with database.transaction() as s:
+            assert s.get(ModelVersionCounterRow, "m").last_version == 4  # type: ignore[union-attr]
+    finally:
+        database.dispose()
+
+
+def test_nan_and_infinity_in_json_columns_are_stored_as_null(db: Database) -> None:
+    """Not JSON: PostgreSQL refused the whole row (a 500), SQLite kept unreadable text."""
+    with db.transaction() as s:
+        s.add(ModelRow(name="nan", description="", tags={"loss": float("nan"), "r": [float("inf"), 1.5]}))
+    with db.transaction() as s:
+        row = s.scalar(select(ModelRow).where(ModelRow.name == "nan"))
+        assert row is not None
+        assert row.tags == {"loss": None, "r": [None, 1.5]}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,10 +20,12 @@ from aiaas.config import Settings
 from aiaas.datasets import DatasetService
 from aiaas.registry import Registry
 from aiaas.serving import DeploymentService
-from aiaas.store import Database, open_artifact_store
+from aiaas.store import DEFAULT_GC_GRACE_S, Database, collect_garbage, open_artifact_store
 from aiaas.training import JobStore, Scheduler, TrainingService
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("aiaas.api")
 
 _DESCRIPTION = """\
 The aiaas control plane: register datasets (CSV/Parquet or bundled samples) and models and
@@ -51,6 +55,20 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+def start_artifact_maintenance(services: Services) -> None:
+    """Sweep temporary files of uploads killed midway, then collect old unreferenced blobs,
+    in a background thread: a large store must not delay the control plane's start, and a
+    failure is logged, never fatal (``aiaas gc`` does the same on demand)."""
+
+    def run() -> None:
+        try:
+            collect_garbage(services.registry.db, services.registry.artifacts, grace_s=DEFAULT_GC_GRACE_S)
+        except Exception as exc:
+            log.warning("artifact garbage collection at start failed: %s", exc)
+
+    threading.Thread(target=run, name="aiaas-artifact-gc", daemon=True).start()
+
+
 def build_scheduler(settings: Settings, jobs: JobStore) -> Scheduler:
     """The training scheduler; its workers get this app's database and artifact store."""
     env = dict(os.environ)
@@ -76,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = app.state.services = build_services(settings)
+        start_artifact_maintenance(services)
         scheduler = build_scheduler(settings, services.jobs)
         scheduler.start()
         try:

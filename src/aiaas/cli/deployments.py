@@ -189,6 +189,7 @@ def show_deployment(
         ("model", d.model),
         ("follows", follows),
         ("routes", _routes(d)),
+        ("served now", _served(d)),
         ("canaries", ", ".join(f"{_ref_text(r.version, r.alias)} {r.weight}%" for r in d.traffic) or None),
         ("shadow", _shadow(d) if d.shadow else None),
         ("batching", batching),
@@ -299,7 +300,11 @@ def predict(
         str | None, typer.Option(help="v2 or v1 (default: from the body: 'instances' means v1).")
     ] = None,
     version: Annotated[
-        int | None, typer.Option(help="Call this version instead of the deployed one (V2).")
+        int | None,
+        typer.Option(
+            help="Call this version of the deployment's model instead of what the deployment routes to "
+            "(V2 and V1 bodies alike)."
+        ),
     ] = None,
     json: JsonOption = False,
 ) -> None:
@@ -374,6 +379,19 @@ def _routes(d: schemas.Deployment) -> str:
     if not d.routes:  # a server that predates traffic splitting
         return f"v{d.serving_version} 100%"
     return " · ".join(f"v{r.version} {r.weight}%" for r in d.routes)
+
+
+def _served(d: schemas.Deployment) -> str:
+    """What the inference server reported it serves, and why not what was asked."""
+    state = d.served
+    if state is None:
+        return "no report from the inference server yet"
+    text = f"v{state.version}" if state.version is not None else "nothing"
+    if state.error:
+        text += f"; cannot serve v{state.desired_version}: {state.error}"
+    elif not state.up_to_date:
+        text += " (picking up the latest change)"
+    return text
 
 
 def _shadow(d: schemas.Deployment) -> str:

@@ -10,6 +10,7 @@ import typer
 from aiaas.cli.context import Connection
 from aiaas.cli.datasets import datasets_app
 from aiaas.cli.deployments import deploy, deployments_app, predict, undeploy
+from aiaas.cli.gc import gc
 from aiaas.cli.help import HelpGroup
 from aiaas.cli.models import models_app, register
 from aiaas.cli.output import err
@@ -67,6 +68,7 @@ app.command(rich_help_panel="Platform")(up)
 app.command(rich_help_panel="Platform")(api)
 app.command(rich_help_panel="Platform")(serve)
 app.add_typer(db_app, name="db", rich_help_panel="Platform")
+app.command(rich_help_panel="Platform")(gc)
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 app.command(rich_help_panel="Registry")(register)
 app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")

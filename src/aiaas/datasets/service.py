@@ -41,7 +41,18 @@ from aiaas.datasets.text import (
     resolve_text_options,
 )
 from aiaas.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge
-from aiaas.store import ArtifactStore, Database, DatasetRow, DatasetVersionRow, check_name, utcnow
+from aiaas.store import (
+    ArtifactStore,
+    Database,
+    DatasetRow,
+    DatasetVersionRow,
+    check_json,
+    check_name,
+    check_text,
+    readable_json,
+    readable_text,
+    utcnow,
+)
 
 __all__ = ["DEFAULT_MAX_DATASET_BYTES", "MAX_CLASSES", "TEXT_GENERATION", "DatasetService", "task_hint"]
 
@@ -180,6 +191,8 @@ class DatasetService:
     ) -> DatasetVersion:
         check_name(name)
         check_split_options(validation_fraction, seed)
+        check_text(description, "description")
+        check_json(metadata, "metadata")
         digest = hashlib.sha256(data).hexdigest()
         text_json = text.to_json() if text is not None else None
         # A retried upload skips the parse: the same inputs were valid and recorded before.
@@ -409,8 +422,8 @@ def _dataset_row(s: Session, name: str) -> DatasetRow:
 def _dataset(row: DatasetRow) -> Dataset:
     return Dataset(
         name=row.name,
-        description=row.description,
-        tags=dict(row.tags or {}),
+        description=readable_text(row.description),
+        tags=readable_json(dict(row.tags or {})),
         created_at=row.created_at,
         updated_at=row.updated_at,
         latest_version=row.versions[-1].version if row.versions else None,
@@ -430,7 +443,7 @@ def _version(row: DatasetVersionRow, name: str) -> DatasetVersion:
         target=row.target,
         task=row.task,
         split=dict(row.split),
-        metadata=dict(row.meta or {}),
-        description=row.description,
+        metadata=readable_json(dict(row.meta or {})),
+        description=readable_text(row.description),
         created_at=row.created_at,
     )

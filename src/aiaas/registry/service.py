@@ -3,6 +3,16 @@
 Every state change is one transaction. Moving an alias bumps the serving revision in the
 same transaction, which is how the inference server learns that what ``production``
 means has changed; moving it back is a rollback.
+
+Version numbers are never reused. A new version takes the number after the highest one
+the model's *name* was ever given (``model_version_counters``), not after the highest one
+that exists now: numbered ``max + 1``, deleting the newest version freed its number, the
+next registration took it, and clients pinned to ``/versions/3`` were answered by another
+model. A deleted number stays retired, even when the whole model is deleted and its name
+used again, and asking for it says so.
+
+Free-form fields (tags, metrics, params, lineage, descriptions) are checked against the
+limits of :mod:`aiaas.store.limits` before anything is written.
 """
 
 from __future__ import annotations
@@ -27,13 +37,19 @@ from aiaas.formats import (
 from aiaas.registry.entities import Alias, Comparison, Model, ModelVersion, OutputAgreement
 from aiaas.registry.names import check_alias_name, check_name
 from aiaas.store import (
+    MAX_LINEAGE_BYTES,
     AliasRow,
     ArtifactStore,
     Database,
     DeploymentRow,
     ModelRow,
+    ModelVersionCounterRow,
     ModelVersionRow,
+    check_json,
+    check_text,
     model_row,
+    readable_json,
+    readable_text,
     utcnow,
 )
 
@@ -62,6 +78,8 @@ class Registry:
 
     def create_model(self, name: str, *, description: str = "", tags: dict[str, Any] | None = None) -> Model:
         check_name(name)
+        check_text(description, "description")
+        _check_json_dict(tags, "tags")
         exists = AlreadyExists(f"model {name!r} already exists", details={"model": name})
         try:
             with self.db.transaction() as s:
@@ -86,6 +104,8 @@ class Registry:
     def update_model(
         self, name: str, *, description: str | None = None, tags: dict[str, Any] | None = None
     ) -> Model:
+        check_text(description, "description")
+        _check_json_dict(tags, "tags")
         with self.db.transaction() as s:
             row = model_row(s, name)
             if description is not None:
@@ -125,14 +145,18 @@ class Registry:
         """Store the artifact, then record the next version number (creating the model).
 
         The artifact is written first: should the process die between the two steps, an
-        unreferenced blob is left behind, never a version without its artifact. A model
-        folder (:class:`~aiaas.formats.FolderPackage`) is stored as one blob per file and
-        a manifest naming them, written last; the manifest's digest is the version's.
+        unreferenced blob is left behind (collected by ``aiaas gc``), never a version
+        without its artifact. The number is the one after the highest this model name was
+        ever given, so it is never a deleted version's number. A model folder
+        (:class:`~aiaas.formats.FolderPackage`) is stored as one blob per file and a manifest
+        naming them, written last; the manifest's digest is the version's.
         """
         check_name(name)
         _check_json_dict(metrics, "metrics")
         _check_json_dict(params, "params")
-        _check_json_dict(lineage, "lineage")
+        _check_json_dict(lineage, "lineage", max_bytes=MAX_LINEAGE_BYTES)
+        check_text(description, "description")
+        check_text(source, "source")
         package.check()
         digest, size = self._store_artifact(package)
         example = encode_tensors(package.example)
@@ -151,12 +175,10 @@ class Registry:
                     s.flush()
                     if parent_version is not None:
                         self._version_row(s, model, parent_version)
-                    last = s.scalar(
-                        select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model.id)
-                    )
+                    number = _next_number(s, model)
                     row = ModelVersionRow(
                         model_id=model.id,
-                        version=(last or 0) + 1,
+                        version=number,
                         status="ready",
                         flavor=package.flavor,
                         artifact_digest=digest,
@@ -328,9 +350,26 @@ class Registry:
             )
         )
         if row is None:
-            raise NotFound(
-                f"model {model.name!r} has no version {version}",
-                details={"model": model.name, "version": version},
+            raise missing_version(s, model, version)
+        return row
+
+    @staticmethod
+    def servable_row(s: Session, model: ModelRow, version: int) -> ModelVersionRow:
+        """The row of a version that may answer requests addressed to it by number.
+
+        What ``/v2/models/{deployment}/versions/{n}`` serves: a ready version. An archived
+        one is refused (409, naming the state), a deleted one is reported as deleted (404).
+
+        Raises:
+            NotFound: no such version (the message says when it was deleted).
+            Conflict: the version is archived.
+        """
+        row = Registry._version_row(s, model, version)
+        if row.status != "ready":
+            raise Conflict(
+                f"version {version} of model {model.name!r} is {row.status}: {row.status} versions are "
+                "not served; call a ready version, or register this one again to serve it",
+                details={"model": model.name, "version": version, "status": row.status},
             )
         return row
 
@@ -427,12 +466,45 @@ def _deployment_refs(row: DeploymentRow) -> tuple[set[int], set[str]]:
     return versions, names
 
 
-def _check_json_dict(value: Any, field: str) -> None:
-    if value is not None and not isinstance(value, dict):
+def missing_version(s: Session, model: ModelRow, version: int) -> NotFound:
+    """The error for a version number the model does not have: deleted, or never given."""
+    counter = s.get(ModelVersionCounterRow, model.name)
+    if counter is not None and isinstance(version, int) and 1 <= version <= counter.last_version:
+        return NotFound(
+            f"version {version} of model {model.name!r} was deleted; version numbers are never "
+            f"reused (the highest given is {counter.last_version})",
+            details={"model": model.name, "version": version, "status": "deleted"},
+        )
+    return NotFound(
+        f"model {model.name!r} has no version {version}",
+        details={"model": model.name, "version": version},
+    )
+
+
+def _next_number(s: Session, model: ModelRow) -> int:
+    """The next version number of ``model``, recorded as given; call with the model row locked."""
+    counter = s.get(ModelVersionCounterRow, model.name)
+    existing = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model.id))
+    number = max(counter.last_version if counter is not None else 0, existing or 0) + 1
+    if counter is None:
+        s.add(ModelVersionCounterRow(model=model.name, last_version=number))
+    else:
+        counter.last_version = number
+    return number
+
+
+def _check_json_dict(value: Any, field: str, *, max_bytes: int | None = None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
         raise InvalidArgument(
             f"{field} must be an object of name → value; got {type(value).__name__}",
             details={"field": field},
         )
+    if max_bytes is None:
+        check_json(value, field)
+    else:
+        check_json(value, field, max_bytes=max_bytes)
 
 
 def _aliases_by_version(model: ModelRow) -> dict[int, tuple[str, ...]]:
@@ -445,8 +517,8 @@ def _aliases_by_version(model: ModelRow) -> dict[int, tuple[str, ...]]:
 def _model(row: ModelRow) -> Model:
     return Model(
         name=row.name,
-        description=row.description,
-        tags=dict(row.tags or {}),
+        description=readable_text(row.description),
+        tags=readable_json(dict(row.tags or {})),
         created_at=row.created_at,
         updated_at=row.updated_at,
         latest_version=row.versions[-1].version if row.versions else None,
@@ -464,14 +536,14 @@ def _version(row: ModelVersionRow, model: str, aliases: tuple[str, ...]) -> Mode
         artifact_size_bytes=row.artifact_size_bytes,
         signature=dict(row.signature),
         example=dict(row.example),
-        metrics=dict(row.metrics or {}),
-        params=dict(row.params or {}),
-        description=row.description,
-        source=row.source,
+        metrics=readable_json(dict(row.metrics or {})),
+        params=readable_json(dict(row.params or {})),
+        description=readable_text(row.description),
+        source=readable_text(row.source),
         parent_version=row.parent_version,
         created_at=row.created_at,
         aliases=aliases,
-        lineage=dict(row.lineage) if row.lineage is not None else None,
+        lineage=readable_json(dict(row.lineage)) if row.lineage is not None else None,
     )
 
 

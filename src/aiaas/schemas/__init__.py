@@ -26,6 +26,7 @@ from aiaas.schemas.deployments import (
     RouteRef,
     ScalingEvent,
     ScalingEventList,
+    ServedState,
     TrafficRoute,
 )
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
@@ -95,6 +96,7 @@ __all__ = [
     "ScalingEvent",
     "ScalingEventList",
     "ScheduleSpec",
+    "ServedState",
     "TrafficRoute",
     "VersionMetadata",
     "WarmStartRef",

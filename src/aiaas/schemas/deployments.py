@@ -24,6 +24,7 @@ __all__ = [
     "RouteRef",
     "ScalingEvent",
     "ScalingEventList",
+    "ServedState",
     "TrafficRoute",
 ]
 
@@ -65,6 +66,22 @@ class Route(Wire):
     weight: int
 
 
+class ServedState(Wire):
+    """What the inference server reported it really serves for a deployment, and why not
+    what was asked when it could not load it."""
+
+    version: int | None = Field(description="The version it serves now (null: none).")
+    desired_version: int | None = Field(description="The primary version it last tried to serve.")
+    error: str | None = Field(
+        default=None, description="Why desired_version could not be loaded (null: it is served)."
+    )
+    observed_at: datetime
+    up_to_date: bool = Field(
+        description="Whether the server had applied the deployments' latest change when it reported "
+        "(false: a change made since is still being picked up)."
+    )
+
+
 class Deployment(Wire):
     """What a deployment asks for (``version`` or ``alias``, canaries, shadow, settings) and
     what that resolves to now (``serving_version``, ``routes``, ``shadow_version``)."""
@@ -95,6 +112,11 @@ class Deployment(Wire):
         default_factory=list, description="Every route resolved now, primary first; weights add up to 100."
     )
     shadow_version: int | None = Field(default=None, description="The version the shadow resolves to now.")
+    served: ServedState | None = Field(
+        default=None,
+        description="What the inference server reports it serves (null: no report yet, e.g. it is not "
+        "running); compare served.version with serving_version, and read served.error when they differ.",
+    )
 
 
 class ScalingEvent(Wire):

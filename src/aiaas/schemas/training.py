@@ -298,7 +298,8 @@ class JobSpec(WireIn):
             raise _field_error(
                 ignored[0],
                 f"is not used by {family!r}{others}: the scikit-learn families fit once with their "
-                f"own solver, and only the PyTorch families {[*TORCH_FAMILIES, *LANGUAGE_MODEL_FAMILIES]} read "
+                f"own solver, and only the PyTorch families "
+                f"{[*TORCH_FAMILIES, *LANGUAGE_MODEL_FAMILIES]} read "
                 f"{', '.join(TORCH_ONLY_FIELDS)}; remove it, or pick one of those families",
             )
         if self.workers > 1 and family in SKLEARN_FAMILIES:

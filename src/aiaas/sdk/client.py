@@ -22,6 +22,8 @@ __all__ = ["Client"]
 
 Arrays = dict[str, np.ndarray[Any, Any]]
 _Body = TypeVar("_Body", bound=BaseModel)
+#: How often :meth:`Client.wait_until_served` asks the control plane for a load error.
+_STATE_POLL_S = 0.25
 
 
 class Client:
@@ -518,15 +520,24 @@ class Client:
 
         Deployments and alias moves are reconciled asynchronously (within a fraction of a
         second); this is how a script knows that its next request hits the new version.
+
+        Raises:
+            Unavailable: the inference server reported that it cannot load ``version`` (a
+                corrupted or missing artifact, a model that does not load), at once and with
+                its reason; or ``timeout`` seconds passed first.
         """
         if version is None:
             version = self.get_deployment(deployment).serving_version
         deadline = time.monotonic() + timeout
+        check_at = 0.0
         while True:
             served = self.served_version(deployment)
             if served == version:
                 self._signatures.pop(deployment, None)
                 return version
+            if time.monotonic() >= check_at:
+                check_at = time.monotonic() + _STATE_POLL_S
+                self._raise_if_refused(deployment, version, served)
             if time.monotonic() > deadline:
                 raise Unavailable(
                     f"deployment {deployment!r} was not serving version {version} after {timeout:.0f}s "
@@ -534,6 +545,21 @@ class Client:
                     details={"deployment": deployment, "version": version, "served": served},
                 )
             time.sleep(0.05)
+
+    def _raise_if_refused(self, deployment: str, version: int, served: int | None) -> None:
+        """Fail fast when the inference server reported it could not load ``version``."""
+        try:
+            state = self.get_deployment(deployment).served
+        except Unavailable:
+            return  # the control plane is out of reach: keep waiting on the inference server
+        if state is None or state.error is None or state.desired_version != version:
+            return
+        keeps = f"; it keeps serving version {state.version}" if state.version is not None else ""
+        raise Unavailable(
+            f"the inference server cannot serve version {version} of deployment {deployment!r}: "
+            f"{state.error}{keeps}",
+            details={"deployment": deployment, "version": version, "served": served, "error": state.error},
+        )
 
     def predict(
         self,
@@ -574,15 +600,17 @@ class Client:
         self, deployment: str, body: Mapping[str, Any], *, protocol: str = "v2", version: int | None = None
     ) -> dict[str, Any]:
         """Send a ready-made V2 (``{"inputs": [tensors]}``) or V1 (``{"instances": [...]}``)
-        request body and return the response body, as a script or ``aiaas predict`` would."""
+        request body and return the response body, as a script or ``aiaas predict`` would.
+
+        ``version`` calls that version of the deployment's model instead of what the
+        deployment routes to, in either protocol (V1 as TensorFlow Serving spells it:
+        ``/v1/models/{name}/versions/{n}:predict``).
+        """
+        pinned = f"/versions/{version}" if version is not None else ""
         if protocol == "v2":
-            path = (
-                f"/v2/models/{deployment}"
-                + (f"/versions/{version}" if version is not None else "")
-                + "/infer"
-            )
+            path = f"/v2/models/{deployment}{pinned}/infer"
         elif protocol == "v1":
-            path = f"/v1/models/{deployment}:predict"
+            path = f"/v1/models/{deployment}{pinned}:predict"
         else:
             raise InvalidArgument(
                 f"protocol must be 'v1' or 'v2'; got {protocol!r}", details={"field": "protocol"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiaas.serving.app import MODEL_VERSION_HEADER, create_app, create_pool
 from aiaas.serving.deployments import Deployment, DeploymentService, ServedTarget
+from aiaas.serving.observed import ServingState, ServingStates
 from aiaas.serving.pool import LoadedVersion, ModelPool
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "LoadedVersion",
     "ModelPool",
     "ServedTarget",
+    "ServingState",
+    "ServingStates",
     "create_app",
     "create_pool",
 ]

@@ -1,5 +1,8 @@
 """The inference server's ASGI app: KServe V2 (Open Inference Protocol) and KServe V1.
 
+A version can be called by number in both: ``/v2/models/{name}/versions/{n}/infer`` and,
+as TensorFlow Serving spells it, ``/v1/models/{name}/versions/{n}:predict``.
+
 V2 also speaks Triton's binary tensor data extension: a request with the
 ``Inference-Header-Content-Length`` header goes through the binary codec, every other one
 through the JSON codec as before.
@@ -232,6 +235,30 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         payload = encode_v1(results, row_format=decoded.row_format)
         return Response(payload, media_type=_JSON, headers={MODEL_VERSION_HEADER: str(loaded.version)})
 
+    async def model_v1_version(request: Request) -> Response:
+        """TensorFlow Serving's ``/v1/models/{name}/versions/{n}[:predict]``: one version, by number."""
+        name: str = request.path_params["name"]
+        target: str = request.path_params["target"]
+        number_text, _, verb = target.partition(":")
+        number = _version_number(number_text)
+        if request.method == "GET":
+            if verb:
+                raise HTTPException(405)
+            loaded = await in_worker(models.get_version, name, number)
+            return _json({"name": name, "ready": True}, loaded)
+        if verb != "predict":
+            raise NotFound(
+                f"unknown V1 verb {verb!r} in {target!r}; "
+                f"use POST /v1/models/{name}/versions/{number}:predict",
+                details={"field": "path", "value": target},
+            )
+        body = await _read_body(request, max_bytes)
+        loaded = await in_worker(models.get_version, name, number)
+        decoded = decode_v1(body, loaded.signature)
+        results = await dispatcher.run(loaded, _config_of(models, name), decoded.inputs, None)
+        payload = encode_v1(results, row_format=decoded.row_format)
+        return Response(payload, media_type=_JSON, headers={MODEL_VERSION_HEADER: str(loaded.version)})
+
     v2_model = "/v2/models/{name}"
     v2_version = "/v2/models/{name}/versions/{version}"
     routes = [
@@ -251,6 +278,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         Route("/v1/models", _guard(list_v1), methods=["GET"]),
         # One route for both forms: Starlette's {target} also swallows the ":predict" suffix.
         Route("/v1/models/{target}", _guard(model_v1), methods=["GET", "POST"]),
+        Route("/v1/models/{name}/versions/{target}", _guard(model_v1_version), methods=["GET", "POST"]),
         # OpenAI-compatible API for language and embedding models (serving/openai_api.py).
         *openai_routes(models, lambda request: _read_body(request, max_bytes)),
     ]

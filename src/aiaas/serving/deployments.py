@@ -340,10 +340,15 @@ class DeploymentService:
         """A specific version of a deployment's model (``/v2/models/{d}/versions/{v}``).
 
         It is served with the deployment's settings, as the only route (no split, no shadow).
+
+        Raises:
+            NotFound: no such deployment, or its model has no such version (the message says
+                when the version was deleted: numbers are never reused).
+            Conflict: the version is archived, so it is not served.
         """
         with self.db.transaction() as s:
             row = _deployment_row(s, deployment)
-            v = _version_row(row.model, version)
+            v = Registry.servable_row(s, row.model, version)
             return ServedTarget(
                 deployment=row.name,
                 model=row.model.name,

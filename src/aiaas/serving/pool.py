@@ -10,7 +10,8 @@ already running on the old version finish on it (they hold a reference to it).
 Serving never depends on the DB staying up. A DB error keeps the current table and is
 retried on the next tick; a version that cannot be loaded (corrupted or missing artifact,
 invalid ONNX) is recorded in :attr:`ModelPool.errors` and its deployment keeps serving the
-version it had, if any.
+version it had, if any. What is really served, and why not what was asked, is published to
+the DB after each reconcile (:mod:`.observed`), for the control plane to show.
 
 Where the models run: with a :class:`~aiaas.serving.replicas.ReplicaManager` (what the
 inference server uses unless ``AIAAS_REPLICA_PROCESSES=false``), every served version of
@@ -18,6 +19,20 @@ every deployment gets its own replica processes, started and ready *before* the 
 that uses them is swapped in; sets the new table no longer uses then drain and stop.
 Without one (the explicit in-process mode, and unit tests of the pool itself), versions
 are loaded as ONNX Runtime sessions in this process: faster to load, no crash isolation.
+
+Versions addressed by number (``/v2/models/{d}/versions/{n}``) that the routes do not
+serve are loaded *on demand* and kept in a small LRU. Three rules keep that honest and
+bounded:
+
+- A number is resolved through the DB on every such request (the DB being down, the last
+  resolution is used), and loaded versions are keyed by artifact digest, never by number
+  alone: a deleted version is refused as deleted (404), an archived one as archived (409),
+  and a number can never answer with another model's artifact.
+- On-demand versions run one replica each and share ``AIAAS_CPU_BUDGET`` with the routes:
+  they get what the routes leave, at least one and at most ``max_pinned_versions``. Past
+  that, the least recently used idle one is stopped; when every one is busy, the request
+  is refused with 429 naming the limit instead of starting one more process.
+- Concurrent requests for one version share one load.
 """
 
 from __future__ import annotations
@@ -27,20 +42,22 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
-from aiaas.errors import AiaasError, NotFound, Unavailable
+from aiaas.errors import AiaasError, Conflict, NotFound, ResourceExhausted, Unavailable
 from aiaas.formats import FOLDER_FLAVORS, OnnxModel, Signature
 from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarget
 from aiaas.serving.generative import GenerativeModel, GenerativeModels
+from aiaas.serving.observed import Observation, ServingStates
 from aiaas.serving.replicas import ReplicaManager, ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
 
-__all__ = ["DeploymentRoutes", "LoadedVersion", "ModelPool", "ServingConfig"]
+__all__ = ["DEFAULT_MAX_PINNED_VERSIONS", "DeploymentRoutes", "LoadedVersion", "ModelPool", "ServingConfig"]
 
 logger = logging.getLogger("aiaas.serving.pool")
 
@@ -49,8 +66,12 @@ logger = logging.getLogger("aiaas.serving.pool")
 #: so this is kept long enough not to re-read large blobs all the time).
 RETRY_FAILED_LOADS_S = 10.0
 
+#: The most versions a pool keeps loaded on demand (besides the routed ones).
+DEFAULT_MAX_PINNED_VERSIONS = 8
+
 _ModelKey = tuple[str, int, str]  # (model, version, artifact digest)
 _SetKey = tuple[str, str, int, str]  # (deployment, model, version, artifact digest)
+_PinKey = tuple[str, int, str]  # (deployment, version, artifact digest)
 
 
 @dataclass(frozen=True)
@@ -168,7 +189,8 @@ class ModelPool:
         replicas: run every served version in replica processes started by this manager;
             ``None`` loads them in this process (no crash isolation).
         max_pinned_versions: how many explicitly addressed versions
-            (``/v2/models/{d}/versions/{v}``) stay loaded besides the routed ones.
+            (``/v2/models/{d}/versions/{v}``) stay loaded besides the routed ones; with
+            replicas, also bounded by the CPU budget the routes leave (at least one).
         generative: serves the versions that are model folders (language and embedding
             models, PyTorch replicas under a memory budget); without it they cannot load.
 
@@ -184,14 +206,14 @@ class ModelPool:
         *,
         interval_s: float = 0.5,
         intra_op_threads: int = 1,
-        max_pinned_versions: int = 8,
+        max_pinned_versions: int = DEFAULT_MAX_PINNED_VERSIONS,
         replicas: ReplicaManager | None = None,
         generative: GenerativeModels | None = None,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0; got {interval_s!r}")
-        if max_pinned_versions < 0:
-            raise ValueError(f"max_pinned_versions must be >= 0; got {max_pinned_versions!r}")
+        if max_pinned_versions < 1:
+            raise ValueError(f"max_pinned_versions must be >= 1; got {max_pinned_versions!r}")
         self.deployments = deployments
         self.artifacts: ArtifactStore = deployments.registry.artifacts
         self.interval_s = interval_s
@@ -206,12 +228,20 @@ class ModelPool:
         self._table = _Table()
         self._revision: int | None = None
         self._failed_at = 0.0
-        self._pinned: OrderedDict[tuple[str, int], LoadedVersion] = OrderedDict()
+        self._pinned: OrderedDict[_PinKey, LoadedVersion] = OrderedDict()
+        self._loading: dict[_PinKey, Future[LoadedVersion]] = {}
+        #: What each pinned (deployment, number) resolved to: used while the DB is down.
+        self._resolved: dict[tuple[str, int], ServedTarget] = {}
         self._pinned_lock = threading.Lock()
         self._reconcile_lock = threading.Lock()
+        self._retire_pending = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_problem: str | None = None
+        #: What is served per deployment, as last computed and as last published.
+        self.states = ServingStates(deployments.db)
+        self._observed: dict[str, Observation] = {}
+        self._published: tuple[int, dict[str, Observation]] | None = None
 
     # -- what requests read ------------------------------------------------------------
 
@@ -252,11 +282,16 @@ class ModelPool:
         """A specific version of a deployment's model, loaded on demand if needed.
 
         The routed version is answered without I/O; any other one is resolved through the
-        DB and kept in a small LRU, since clients that pin versions tend to reuse them.
+        DB (so a deleted or archived version is refused at once) and kept in a small LRU
+        keyed by artifact digest, since clients that pin versions tend to reuse them.
 
         Raises:
-            NotFound: unknown deployment, or its model has no such version.
-            Unavailable: the version cannot be loaded, or the DB cannot be reached.
+            NotFound: unknown deployment, or its model has no such version (deleted, or
+                never registered).
+            Conflict: the version is archived.
+            ResourceExhausted: every on-demand slot is busy (see the module docstring).
+            Unavailable: the version cannot be loaded, or the DB cannot be reached and the
+                version was not resolved before.
         """
         table = self._table
         served = table.served.get(deployment)
@@ -266,37 +301,113 @@ class ModelPool:
                     return loaded
         if served is None and deployment not in table.errors:
             raise self._missing(table, deployment)
-        key = (deployment, version)
+        return self._on_demand(self._resolve(deployment, version))
+
+    def _resolve(self, deployment: str, version: int) -> ServedTarget:
+        """What ``version`` of ``deployment`` is now, from the DB; the last answer if it is down."""
+        try:
+            return self.deployments.target(deployment, version)
+        except (NotFound, Conflict):
+            raise
+        except (Unavailable, SQLAlchemyError) as exc:
+            with self._pinned_lock:
+                known = self._resolved.get((deployment, version))
+            if known is not None:
+                return known  # serving goes on while the DB is down
+            # Connection and damaged-file errors arrive as Unavailable from the store; any
+            # other DB error here is just as much "the DB cannot answer now".
+            orig = getattr(exc, "orig", None) if isinstance(exc, SQLAlchemyError) else None
+            text = exc.message if isinstance(exc, AiaasError) else str(orig or exc)
+            reason = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+            raise Unavailable(
+                f"cannot resolve version {version} of deployment {deployment!r}: {reason}",
+                details={"deployment": deployment, "version": version},
+            ) from None
+
+    def _on_demand(self, target: ServedTarget) -> LoadedVersion:
+        """``target`` loaded, from the LRU or by loading it (one load per version at a time)."""
+        key: _PinKey = (target.deployment, target.version, target.artifact_digest)
+        evicted: list[LoadedVersion] = []
         with self._pinned_lock:
             hit = self._pinned.get(key)
             if hit is not None:
                 self._pinned.move_to_end(key)
                 return hit
+            pending = self._loading.get(key)
+            owner = pending is None
+            if pending is None:
+                evicted = self._make_room(target)
+                pending = self._loading[key] = Future()
+        if not owner:
+            return pending.result()  # the load another request started; raises as it did
+        if evicted:
+            self._retire_soon()
         try:
-            target = self.deployments.target(deployment, version)
-        except SQLAlchemyError as exc:
-            # Connection and damaged-file errors already arrive as Unavailable from the
-            # store; any other DB error here is just as much "the DB cannot answer now".
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise Unavailable(
-                f"cannot resolve version {version} of deployment {deployment!r}: metadata "
-                f"database unavailable: {reason}",
-                details={"deployment": deployment, "version": version},
-            ) from None
-        try:
-            loaded = self._loaded(target, self._known_runtimes())
+            loaded = self._loaded(target, self._known_runtimes(), on_demand=True)
         except Exception as exc:
             message = _load_error(target, exc)
             logger.warning("%s", message)
-            raise Unavailable(message, details={"deployment": deployment, "version": version}) from None
-        if self.max_pinned_versions:
+            error = Unavailable(message, details={"deployment": target.deployment, "version": target.version})
             with self._pinned_lock:
-                self._pinned[key] = loaded
-                self._pinned.move_to_end(key)
-                while len(self._pinned) > self.max_pinned_versions:
-                    self._pinned.popitem(last=False)
-        self._retire_unused()
+                del self._loading[key]
+            pending.set_exception(error)
+            raise error from None
+        with self._pinned_lock:
+            del self._loading[key]
+            self._pinned[key] = loaded
+            self._resolved[(target.deployment, target.version)] = target
+        pending.set_result(loaded)
         return loaded
+
+    def _make_room(self, target: ServedTarget) -> list[LoadedVersion]:
+        """Free a slot for one more on-demand version (call holding ``_pinned_lock``).
+
+        Returns:
+            the versions evicted (least recently used, idle ones); retire them after
+            releasing the lock.
+
+        Raises:
+            ResourceExhausted: every slot holds a version that is busy or being loaded.
+        """
+        limit, budget = self._on_demand_limit()
+        evicted: list[LoadedVersion] = []
+        while len(self._pinned) + len(self._loading) >= limit:
+            victim = next((k for k, lv in self._pinned.items() if not _busy(lv)), None)
+            if victim is None:
+                raise ResourceExhausted(
+                    f"cannot load version {target.version} of deployment {target.deployment!r} on "
+                    f"demand: all {limit} on-demand slot(s) are busy with other versions ({budget}); "
+                    "retry shortly, or deploy this version (as a deployment or a traffic route) so "
+                    "it stays loaded",
+                    details={
+                        "deployment": target.deployment,
+                        "version": target.version,
+                        "limit": limit,
+                        "retry_after_s": 1,
+                    },
+                )
+            evicted.append(self._pinned.pop(victim))
+            self._resolved.pop(victim[:2], None)
+        return evicted
+
+    def _on_demand_limit(self) -> tuple[int, str]:
+        """How many versions may be loaded on demand now, and why (for the 429 message)."""
+        if self.replicas is None:
+            return self.max_pinned_versions, f"at most {self.max_pinned_versions} in this process"
+        routed = {
+            id(lv.replicas): lv.replicas
+            for r in self._table.served.values()
+            for lv in (*r.choices, r.primary, r.shadow)
+            if lv is not None and lv.replicas is not None
+        }
+        used = sum(rs.desired for rs in routed.values())
+        budget = self.replicas.cpu_budget
+        limit = max(1, min(self.max_pinned_versions, budget - used))
+        return limit, (
+            f"on-demand versions run one replica each and share AIAAS_CPU_BUDGET={budget} replica "
+            f"processes with the deployments' routes, which use {used}; at least 1 and at most "
+            f"{self.max_pinned_versions} on-demand versions run at a time"
+        )
 
     def _missing(self, table: _Table, deployment: str) -> AiaasError:
         error = table.errors.get(deployment)
@@ -323,17 +434,48 @@ class ModelPool:
                 loop logs it and tries again on its next tick.
         """
         with self._reconcile_lock:
+            if self._retire_pending:
+                self._retire_unused()  # evicted on demand while the last reconcile ran
             revision = self.deployments.db.revision()
             retry_failed = bool(self._table.errors) and (
                 time.monotonic() - self._failed_at >= RETRY_FAILED_LOADS_S
             )
             if self.ready and revision == self._revision and not retry_failed:
+                self._publish()  # a publish that failed on an earlier tick
                 return False
             targets = self.deployments.desired_state()
             self._apply(targets)
             self._revision = revision
             self.ready = True
+            self._observed = {
+                t.deployment: Observation(
+                    desired_version=t.version,
+                    serving_version=(
+                        self._table.served[t.deployment].primary.version
+                        if t.deployment in self._table.served
+                        else None
+                    ),
+                    error=self._table.errors.get(t.deployment),
+                )
+                for t in targets
+            }
+            self._publish()
             return True
+
+    def _publish(self) -> None:
+        """Record what is served in the DB for the control plane (see :mod:`.observed`), when
+        it changed; a DB error leaves it for the next tick and never reaches serving."""
+        if self._revision is None:
+            return
+        snapshot = (self._revision, self._observed)
+        if snapshot == self._published:
+            return
+        try:
+            self.states.publish(self._revision, self._observed)
+        except Exception as exc:
+            logger.debug("cannot publish the served state yet: %s", exc)
+            return
+        self._published = snapshot
 
     def _apply(self, targets: list[ServedTarget]) -> None:
         old = self._table
@@ -368,14 +510,39 @@ class ModelPool:
         # The one assignment requests can observe: old table or new table, never a mix.
         self._table = _Table(served=served, errors=errors)
         models = {t.deployment: t.model for t in targets}
+        routed = {
+            (lv.deployment, lv.version, lv.artifact_digest)
+            for r in served.values()
+            for lv in (*r.choices, r.shadow)
+            if lv is not None
+        }
         with self._pinned_lock:
-            for d, v in list(self._pinned):
-                if models.get(d) != self._pinned[(d, v)].model:
-                    del self._pinned[(d, v)]
+            for key, pinned in list(self._pinned.items()):
+                # Another model behind the deployment's name, or routed now (no longer on demand).
+                if models.get(key[0]) != pinned.model or key in routed:
+                    del self._pinned[key]
+                    self._resolved.pop(key[:2], None)
         self._retire_unused()
 
+    def _retire_soon(self) -> None:
+        """Retire unused sets now, or, while a reconcile runs, on the reconciler's next tick.
+
+        Only the reconciler's thread (holding ``_reconcile_lock``) retires: in the middle of
+        a reconcile, the sets it has just started are not in the route table yet and would
+        look unused to anyone else.
+        """
+        if self._reconcile_lock.acquire(blocking=False):
+            try:
+                self._retire_unused()
+            finally:
+                self._reconcile_lock.release()
+        else:
+            self._retire_pending = True
+
     def _retire_unused(self) -> None:
-        """Drain and stop the replica sets that neither the routes nor the pinned versions use."""
+        """Drain and stop the replica sets that neither the routes nor the pinned versions
+        (loaded or being loaded) use. Call holding ``_reconcile_lock``."""
+        self._retire_pending = False
         self._retire_generative()
         if self.replicas is None:
             return
@@ -388,8 +555,13 @@ class ModelPool:
         }
         with self._pinned_lock:
             used |= {id(lv.replicas) for lv in self._pinned.values() if lv.replicas is not None}
+            loading = set(self._loading)
         with self._sets_lock:
-            unused = [(k, rs) for k, rs in self._sets.items() if id(rs) not in used]
+            unused = [
+                (k, rs)
+                for k, rs in self._sets.items()
+                if id(rs) not in used and (k[0], k[2], k[3]) not in loading
+            ]
             for key, _ in unused:
                 del self._sets[key]
         for _, replica_set in unused:
@@ -454,8 +626,13 @@ class ModelPool:
                     runtimes.setdefault(_route_key(lv), lv.runtime)
         return runtimes
 
-    def _loaded(self, target: ServedTarget, runtimes: Mapping[_ModelKey, OnnxModel]) -> LoadedVersion:
-        """The target with its model, reusing an already loaded one for the same artifact."""
+    def _loaded(
+        self, target: ServedTarget, runtimes: Mapping[_ModelKey, OnnxModel], *, on_demand: bool = False
+    ) -> LoadedVersion:
+        """The target with its model, reusing an already loaded one for the same artifact.
+
+        ``on_demand`` versions run exactly one replica (see the module docstring).
+        """
         signature = Signature.from_dict(target.signature)
         if target.flavor in FOLDER_FLAVORS:
             if self.generative is None:
@@ -477,7 +654,7 @@ class ModelPool:
                 artifact_digest=target.artifact_digest,
                 runtime=None,
                 signature=signature,
-                replicas=self._replica_set(target, self.replicas),
+                replicas=self._replica_set(target, self.replicas, on_demand=on_demand),
             )
         runtime = runtimes.get(_model_key(target))
         if runtime is None:
@@ -492,14 +669,19 @@ class ModelPool:
             signature=signature,
         )
 
-    def _replica_set(self, target: ServedTarget, manager: ReplicaManager) -> ReplicaSet:
-        """The running replica set for ``target``'s version, started (and ready) if new."""
+    def _replica_set(
+        self, target: ServedTarget, manager: ReplicaManager, *, on_demand: bool = False
+    ) -> ReplicaSet:
+        """The running replica set for ``target``'s version, started (and ready) if new.
+
+        An on-demand set runs one replica; a set the routes already run keeps its settings.
+        """
         key = (target.deployment, target.model, target.version, target.artifact_digest)
-        settings = _replica_settings(target)
+        settings = _on_demand_settings(target) if on_demand else _replica_settings(target)
         with self._sets_lock:
             replica_set = self._sets.get(key)
         if replica_set is not None:
-            if replica_set.settings != settings:
+            if replica_set.settings != settings and not on_demand:
                 manager.configure(replica_set, settings)
             replica_set.timeout_s = target.timeout_s
             return replica_set
@@ -563,6 +745,21 @@ def _replica_settings(target: ServedTarget) -> ReplicaSettings:
         target_in_flight=target.target_in_flight,
         scale_down_delay_s=target.scale_down_delay_s,
     )
+
+
+def _on_demand_settings(target: ServedTarget) -> ReplicaSettings:
+    """One replica, never scaled: an on-demand version takes one slot of the CPU budget."""
+    return ReplicaSettings(
+        min_replicas=1,
+        max_replicas=1,
+        target_in_flight=target.target_in_flight,
+        scale_down_delay_s=target.scale_down_delay_s,
+    )
+
+
+def _busy(loaded: LoadedVersion) -> bool:
+    """Whether an on-demand version has requests running or waiting (it is not evicted then)."""
+    return loaded.replicas is not None and loaded.replicas.active > 0
 
 
 def _model_key(target: ServedTarget) -> _ModelKey:

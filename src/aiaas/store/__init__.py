@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from aiaas.store.artifacts import ArtifactStore, FileArtifactStore, open_artifact_store
+from aiaas.store.artifacts import ArtifactStore, Blob, FileArtifactStore, open_artifact_store
 from aiaas.store.database import Database
+from aiaas.store.gc import DEFAULT_GC_GRACE_S, GarbageReport, collect_garbage, referenced_digests
+from aiaas.store.limits import (
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_LINEAGE_BYTES,
+    MAX_TEXT_CHARS,
+    check_json,
+    check_text,
+    readable_json,
+    readable_text,
+)
 from aiaas.store.names import check_name
 from aiaas.store.queries import model_row
 from aiaas.store.tables import (
@@ -12,7 +23,9 @@ from aiaas.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     DeploymentRow,
+    DeploymentStatusRow,
     ModelRow,
+    ModelVersionCounterRow,
     ModelVersionRow,
     ScalingEventRow,
     StateRevisionRow,
@@ -23,23 +36,38 @@ from aiaas.store.tables import (
 )
 
 __all__ = [
+    "DEFAULT_GC_GRACE_S",
+    "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_LINEAGE_BYTES",
+    "MAX_TEXT_CHARS",
     "AliasRow",
     "ArtifactStore",
     "Base",
+    "Blob",
     "Database",
     "DatasetRow",
     "DatasetVersionRow",
     "DeploymentRow",
+    "DeploymentStatusRow",
     "FileArtifactStore",
+    "GarbageReport",
     "ModelRow",
+    "ModelVersionCounterRow",
     "ModelVersionRow",
     "ScalingEventRow",
     "StateRevisionRow",
     "TrainingJobLogRow",
     "TrainingJobMetricRow",
     "TrainingJobRow",
+    "check_json",
     "check_name",
+    "check_text",
+    "collect_garbage",
     "model_row",
     "open_artifact_store",
+    "readable_json",
+    "readable_text",
+    "referenced_digests",
     "utcnow",
 ]

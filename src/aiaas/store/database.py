@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import math
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -68,6 +70,29 @@ def _linear_head() -> str | None:
     return heads.pop()
 
 
+def json_dumps(value: Any) -> str:
+    """How JSON columns are written: strict JSON, with NaN and ±Infinity stored as null.
+
+    Python's encoder writes them as the bare words ``NaN``/``Infinity``, which are not JSON:
+    PostgreSQL refuses the row (a metric of NaN was a 500 there) while SQLite keeps text no
+    strict parser reads back. The API has always shown them as null; now that is what is stored.
+    """
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -107,7 +132,7 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
         else:
             kwargs["pool_pre_ping"] = True
-        self.engine: Engine = create_engine(parsed, **kwargs)
+        self.engine: Engine = create_engine(parsed, json_serializer=json_dumps, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

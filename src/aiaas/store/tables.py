@@ -33,7 +33,9 @@ __all__ = [
     "DatasetRow",
     "DatasetVersionRow",
     "DeploymentRow",
+    "DeploymentStatusRow",
     "ModelRow",
+    "ModelVersionCounterRow",
     "ModelVersionRow",
     "ScalingEventRow",
     "StateRevisionRow",
@@ -129,6 +131,19 @@ class AliasRow(Base):
     model: Mapped[ModelRow] = relationship(back_populates="aliases")
 
 
+class ModelVersionCounterRow(Base):
+    """The highest version number ever given to a model name (migration 0006).
+
+    Keyed by name, not by model id: it outlives the model, so a deleted version's number,
+    or a deleted model's numbers should its name come back, are never given again.
+    """
+
+    __tablename__ = "model_version_counters"
+
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_version: Mapped[int] = mapped_column(Integer)
+
+
 class DeploymentRow(Base):
     __tablename__ = "deployments"
 
@@ -172,6 +187,25 @@ class ScalingEventRow(Base):
     from_replicas: Mapped[int] = mapped_column(Integer)
     to_replicas: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class DeploymentStatusRow(Base):
+    """What the inference server really serves for one deployment (migration 0006).
+
+    Written by the inference server after it reconciles: the serving ``revision`` it
+    applied, the primary version it tried (``desired_version``), the one it serves
+    (``serving_version``, NULL when none) and why the tried one could not be loaded
+    (``error``). Keyed by deployment name, like :class:`ScalingEventRow`.
+    """
+
+    __tablename__ = "deployment_status"
+
+    deployment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    desired_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    serving_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class StateRevisionRow(Base):

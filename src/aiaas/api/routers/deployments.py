@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
+from aiaas.serving import Deployment, ServingState, ServingStates
 from aiaas.serving.scaling import KEEP_EVENTS, ScalingEvents
 
 __all__ = ["router"]
@@ -18,7 +19,9 @@ router = APIRouter(prefix="/deployments", tags=["deployments"])
 @router.get("", summary="List deployments")
 def list_deployments(services: ServicesDep) -> schemas.DeploymentList:
     items = services.deployments.list()
-    return schemas.DeploymentList(deployments=[schemas.Deployment.model_validate(d) for d in items])
+    states = ServingStates(services.deployments.db).all()
+    revision = services.deployments.db.revision()
+    return schemas.DeploymentList(deployments=[_with_state(d, states.get(d.name), revision) for d in items])
 
 
 @router.post(
@@ -36,9 +39,17 @@ def create_deployment(body: schemas.DeploymentCreate, services: ServicesDep) -> 
     return schemas.Deployment.model_validate(deployment)
 
 
-@router.get("/{name}", summary="Show a deployment")
+@router.get(
+    "/{name}",
+    summary="Show a deployment, and what the inference server really serves for it",
+    description="`serving_version` is what the deployment asks for now; `served` is what the "
+    "inference server reported it serves, with the error that kept it from loading the version "
+    "asked for (a corrupted or missing artifact, a model that does not load).",
+)
 def get_deployment(name: str, services: ServicesDep) -> schemas.Deployment:
-    return schemas.Deployment.model_validate(services.deployments.get(name))
+    deployment = services.deployments.get(name)
+    db = services.deployments.db
+    return _with_state(deployment, ServingStates(db).get(name), db.revision())
 
 
 @router.get(
@@ -74,6 +85,20 @@ def update_deployment(name: str, body: schemas.DeploymentUpdate, services: Servi
 def delete_deployment(name: str, services: ServicesDep) -> Response:
     services.deployments.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _with_state(deployment: Deployment, state: ServingState | None, revision: int) -> schemas.Deployment:
+    wire = schemas.Deployment.model_validate(deployment)
+    if state is None:
+        return wire
+    served = schemas.ServedState(
+        version=state.serving_version,
+        desired_version=state.desired_version,
+        error=state.error,
+        observed_at=state.observed_at,
+        up_to_date=state.revision >= revision,
+    )
+    return wire.model_copy(update={"served": served})
 
 
 def _settings(body: schemas.DeploymentCreate | schemas.DeploymentUpdate) -> dict[str, Any]:
