@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from typer.testing import CliRunner
 
+from aiaas.cli.main import app
 from aiaas.sdk import Client
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 
@@ -38,11 +40,27 @@ def _port_closed(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_up_demo_serves_predictions_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def test_up_demo_serves_predictions_and_stops_on_ctrl_c(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIAAS_INFERENCE_URL", raising=False)
+    monkeypatch.delenv("AIAAS_INFERENCE_PORT", raising=False)
     home = tmp_path / "home"  # does not exist yet: a fresh machine
     port, inference_port = free_port(), free_port()
     server = _up(home, port, inference_port, tmp_path / "up.log")
     try:
+        # Regression: given only the control plane on a port of its own, the SDK and CLI sent
+        # predictions to :8080 and reported a timeout; they ask the control plane instead.
+        with Client(f"http://127.0.0.1:{port}") as c:
+            assert c.inference_url == f"http://127.0.0.1:{inference_port}"
+            assert c.wait_until_served("iris", 1) == 1
+            assert c.predict("iris", [[5.1, 3.5, 1.4, 0.2]])["label"].tolist() == [0]
+        body = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+        predicted = CliRunner().invoke(
+            app, ["--url", f"http://127.0.0.1:{port}", "predict", "iris", "--json"], input=body
+        )
+        assert predicted.exit_code == 0, predicted.output
+        assert '"predictions"' in predicted.stdout
         out = server.output()
         assert "/v2/models/iris/infer" in out and "/v1/models/iris:predict" in out
         assert '"model_name":"iris","model_version":"1"' in out.replace(" ", "").replace("\n", "").replace(
