@@ -90,6 +90,9 @@ logger = logging.getLogger("aiaas.serving.batcher")
 _Array = np.ndarray[Any, Any]
 _T = TypeVar("_T")
 
+#: Clock readings this close to a batch's due time count as due (see ``_next_batch``).
+_CLOCK_TOLERANCE_S = 1e-6
+
 #: A model call run in the executor, once per batch: ``LoadedVersion.run`` fits.
 RunFunction = Callable[[dict[str, _Array], list[str] | None], dict[str, _Array]]
 #: A model call awaited on the event loop, once per batch (a replica set's).
@@ -497,13 +500,17 @@ class DynamicBatcher:
     async def _next_batch(self) -> list[_Item]:
         loop = asyncio.get_running_loop()
         delay_s = self.config.max_queue_delay_ms / 1000
+        # The timer that wakes this loop for a due batch may leave the clock a rounding error
+        # short of the delay (uvloop's clock and timers count whole milliseconds): waiting
+        # again for that hair cost a whole extra millisecond per batch.
+        due_s = delay_s - _CLOCK_TOLERANCE_S
         while True:
             now = loop.time()
             due: tuple[float, Hashable, _Group] | None = None
             next_due_at: float | None = None
             for key, group in self._groups.items():
                 oldest = group.items[0].enqueued_at
-                if not self._batching or group.rows >= self.config.max_batch_size or now - oldest >= delay_s:
+                if not self._batching or group.rows >= self.config.max_batch_size or now - oldest >= due_s:
                     if due is None or oldest < due[0]:
                         due = (oldest, key, group)  # the longest-waiting ready group first
                 elif next_due_at is None or oldest + delay_s < next_due_at:
