@@ -697,6 +697,7 @@ class SizesRun:
     rows: int
     run: LoadRun
     stats: BatchStats
+    round: int = 0
 
 
 @dataclass
@@ -713,8 +714,9 @@ class SizesResult:
 def bench_sizes(model: ReferenceModel, args: argparse.Namespace, scratch: Path) -> SizesResult:
     """Batching on against off, per request size and concurrency, on one server.
 
-    For each size and concurrency the two deployments run back to back (off, then on), so
-    whatever else the machine does weighs on both halves of each ratio alike.
+    For each size and concurrency the two deployments run back to back (off, then on),
+    ``--sizes-rounds`` times, so whatever else the machine does weighs on both halves of each
+    ratio alike, and one disturbed pair does not decide the result (the report takes medians).
     """
     batched = args.sizes_batching
     result = SizesResult(model=model.name, batching=batched)
@@ -745,20 +747,21 @@ def bench_sizes(model: ReferenceModel, args: argparse.Namespace, scratch: Path) 
                     )
                 (scratch / f"sizes-{name}-{rows}.json").write_bytes(spec.body)
             for concurrency in args.sizes_concurrency:
-                for name, spec in specs.items():
-                    before = batch_stats(port, name)
-                    payload = scratch / f"sizes-{name}-{rows}.json"
-                    run = run_load(
-                        "aiohttp", spec.url(port), payload, concurrency, args.duration, args.warmup
-                    )
-                    stats = batch_stats(port, name) - before
-                    result.runs.append(SizesRun(name, deployments[name], rows, run, stats))
-                    print(
-                        f"   {name:32} rows={rows:<5} c={concurrency:<3} {run.rps:>8.1f} req/s  "
-                        f"p50 {run.p50_ms} ms  p99 {run.p99_ms} ms  errors {run.errors}",
-                        flush=True,
-                    )
-                    time.sleep(_SETTLE_S)
+                for round_ in range(args.sizes_rounds):
+                    for name, spec in specs.items():
+                        before = batch_stats(port, name)
+                        payload = scratch / f"sizes-{name}-{rows}.json"
+                        url = spec.url(port)
+                        run = run_load("aiohttp", url, payload, concurrency, args.duration, args.warmup)
+                        stats = batch_stats(port, name) - before
+                        result.runs.append(SizesRun(name, deployments[name], rows, run, stats, round_))
+                        print(
+                            f"   {name:32} rows={rows:<5} c={concurrency:<3} round {round_ + 1} "
+                            f"{run.rps:>8.1f} req/s  p50 {run.p50_ms} ms  p99 {run.p99_ms} ms  "
+                            f"errors {run.errors}",
+                            flush=True,
+                        )
+                        time.sleep(_SETTLE_S)
     except (RuntimeError, OSError, urllib.error.URLError) as exc:
         result.error = str(exc)
         print(f"   FAILED: {exc}", flush=True)
@@ -770,11 +773,13 @@ def bench_sizes(model: ReferenceModel, args: argparse.Namespace, scratch: Path) 
 
 
 def render_sizes_report(result: SizesResult, args: argparse.Namespace, meta: dict[str, str]) -> str:
-    """The sizes report: batching on against off, side by side, per request size and concurrency."""
+    """The sizes report: batching on against off, per request size and concurrency, as medians
+    over the rounds (each ratio and difference taken within a round's back-to-back pair)."""
     delay_ms = float(result.batching["max_queue_delay_ms"])
-    cells: dict[tuple[int, int], dict[bool, SizesRun]] = {}
+    pairs: dict[tuple[int, int], dict[int, dict[bool, SizesRun]]] = {}
     for r in result.runs:
-        cells.setdefault((r.rows, r.run.concurrency), {})[bool(r.batching.get("enabled"))] = r
+        cell = pairs.setdefault((r.rows, r.run.concurrency), {})
+        cell.setdefault(r.round, {})[bool(r.batching.get("enabled"))] = r
     lines = [
         f"# Serving benchmark: batching on against off by request size, {meta['date']}"
         + (" (quick run: not for comparison)" if args.quick else ""),
@@ -782,8 +787,8 @@ def render_sizes_report(result: SizesResult, args: argparse.Namespace, meta: dic
         f"aiaas {meta['aiaas']} ({meta['commit']}), {meta['machine']}. Model `{result.model}`, one version "
         f"deployed twice on one inference server: batching off, and batching on "
         f"({_batching_label(result.batching)}). V2 JSON requests of N copies of one row, closed loop, "
-        f"{args.duration:g} s measured after {args.warmup:g} s warm-up per cell; for each size and "
-        "concurrency the two deployments run back to back.",
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up per run; for each size and "
+        f"concurrency the two deployments run back to back, {args.sizes_rounds} round(s).",
         "",
         "Claim: batching never makes a workload slower than batching off by more than its configured "
         f"delay ({delay_ms:g} ms): the batched p50 stays within that of the unbatched p50. Rows marked ⚠ "
@@ -791,26 +796,38 @@ def render_sizes_report(result: SizesResult, args: argparse.Namespace, meta: dic
         "",
         "## This run",
         "",
+        "Medians over the rounds. on ÷ off and p50 on - off are computed within each round's pair, "
+        "then their median is taken; rows per call is that of the batched deployment (`batch_stats`, "
+        "warm-up included).",
+        "",
         "| rows | c | req/s off | req/s on | on ÷ off | p50 ms off | p50 ms on | p50 on - off, ms "
         "| p99 ms off | p99 ms on | errors | rows per call on |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for (rows, concurrency), pair in sorted(cells.items()):
-        off, on = pair.get(False), pair.get(True)
-        if off is None or on is None:
+    for (rows, concurrency), rounds in sorted(pairs.items()):
+        complete = [p for p in rounds.values() if True in p and False in p]
+        if not complete:
             continue
-        gap = (
-            on.run.p50_ms - off.run.p50_ms
-            if on.run.p50_ms is not None and off.run.p50_ms is not None
-            else None
-        )
+        off = [p[False].run for p in complete]
+        on = [p[True].run for p in complete]
+        ratios = [b.rps / a.rps for a, b in zip(off, on, strict=True) if a.rps]
+        gaps = [
+            b.p50_ms - a.p50_ms
+            for a, b in zip(off, on, strict=True)
+            if a.p50_ms is not None and b.p50_ms is not None
+        ]
+        gap = statistics.median(gaps) if gaps else None
         flag = " ⚠" if gap is not None and gap > delay_ms else ""
-        per_call = on.stats.rows / on.stats.executions if on.stats.executions else None
+        calls = sum(p[True].stats.executions for p in complete)
+        per_call = sum(p[True].stats.rows for p in complete) / calls if calls else None
         lines.append(
-            f"| {rows:,} | {concurrency} | {off.run.rps:,.1f} | {on.run.rps:,.1f} | "
-            f"{_ratio(on.run.rps, off.run.rps)} | {_fmt(off.run.p50_ms)} | {_fmt(on.run.p50_ms)} | "
-            f"{_fmt(gap)}{flag} | {_fmt(off.run.p99_ms)} | {_fmt(on.run.p99_ms)} | "
-            f"{off.run.errors + on.run.errors} | {_fmt(per_call, 1)} |"
+            f"| {rows:,} | {concurrency} | {_fmt(_median([r.rps for r in off]), 1)} | "
+            f"{_fmt(_median([r.rps for r in on]), 1)} | "
+            f"{f'{statistics.median(ratios):.2f}x' if ratios else ''} | "
+            f"{_fmt(_median([r.p50_ms for r in off]))} | {_fmt(_median([r.p50_ms for r in on]))} | "
+            f"{_fmt(gap)}{flag} | {_fmt(_median([r.p99_ms for r in off]))} | "
+            f"{_fmt(_median([r.p99_ms for r in on]))} | {sum(r.errors for r in off + on)} | "
+            f"{_fmt(per_call, 1)} |"
         )
     reply = ", ".join(f"{name} {'yes' if ok else '**no**'}" for name, ok in result.reply_ok.items())
     lines += [
@@ -822,14 +839,17 @@ def render_sizes_report(result: SizesResult, args: argparse.Namespace, meta: dic
         "* aiaas: `python -m aiaas.serving` on a fresh `AIAAS_HOME` (SQLite + file artifacts), the model "
         "registered once and deployed twice through `DeploymentService.create(..., batching=...)`; "
         "server defaults otherwise (the model in one replica process, one ONNX Runtime intra-op thread).",
-        "* Rows per call on: rows given to the model per call of the batched deployment "
-        "(`batch_stats`, warm-up included).",
         f"* Replies checked against ONNX Runtime's output: {reply or 'none (the server failed)'}.",
         "* Load: `benchmarks/load.py` (aiohttp) in its own process on the same cores as the server.",
     ]
     if result.error:
         lines += ["", "## Failures", "", "```", result.error, "```"]
     return "\n".join(lines) + "\n"
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 # -- report ----------------------------------------------------------------------------
@@ -1215,6 +1235,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="sizes scenario: connections (default: 1 4 16)",
     )
     parser.add_argument(
+        "--sizes-rounds",
+        type=int,
+        default=3,
+        help="sizes scenario: off/on pairs per size and concurrency; the report takes medians (default 3)",
+    )
+    parser.add_argument(
         "--sizes-model",
         choices=reference_models.PEER_MODELS,
         default="tabular",
@@ -1284,8 +1310,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.duration, args.warmup, args.cold_starts = 2.0, 1.0, 1
     if args.duration <= 0 or args.warmup < 0 or args.cold_starts < 1 or min(args.concurrency) < 1:
         parser.error("need -d > 0, -w >= 0, --cold-starts >= 1 and every -c >= 1")
-    if min(args.sizes_rows) < 1 or min(args.sizes_concurrency) < 1:
-        parser.error("need every --sizes-rows and --sizes-concurrency >= 1")
+    if min(args.sizes_rows) < 1 or min(args.sizes_concurrency) < 1 or args.sizes_rounds < 1:
+        parser.error("need every --sizes-rows and --sizes-concurrency >= 1, and --sizes-rounds >= 1")
     if "wrk" in args.generators and shutil.which("wrk") is None:
         parser.error("-g wrk needs the wrk binary (Debian/Ubuntu: apt-get install -y wrk)")
     if args.profile and shutil.which(args.py_spy) is None:

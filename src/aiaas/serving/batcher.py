@@ -472,7 +472,7 @@ class DynamicBatcher:
                 loop = asyncio.get_running_loop()
                 outputs = await loop.run_in_executor(self._executor, _timed, timing, run, inputs, names)
             return outputs, timing[0]
-        except Exception as exc:
+        except BaseException as exc:  # a timed-out caller too: its call is not counted as done
             error = exc
             raise
         finally:
