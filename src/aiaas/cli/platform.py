@@ -54,9 +54,11 @@ class _Child:
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
-    #: Exits so far; when the next restart is due (None: running, or not started yet).
+    #: When it exited, over the last minute (for the message).
     exits: list[float] = field(default_factory=list)
+    #: When its restart is due; None while it runs.
     restart_at: float | None = None
+    #: The wait before its next restart.
     backoff_s: float = _RESTART_BACKOFF_FIRST_S
     #: Restarted and not yet seen answering on ``ready_url``.
     recovering: bool = False
