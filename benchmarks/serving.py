@@ -85,7 +85,7 @@ REPO = HERE.parent
 #: ``aiaas-inprocess`` in the server process itself (``AIAAS_REPLICA_PROCESSES=false``).
 SERVERS = ("baseline", "aiaas", "aiaas-inprocess")
 DEFAULT_SERVERS = ("baseline", "aiaas")
-SCENARIOS = ("serving", "batching")
+SCENARIOS = ("serving", "batching", "sizes")
 GENERATORS = {"aiohttp": HERE / "load.py", "wrk": HERE / "wrk.py"}
 #: How often the cold-start probe retries (the peer harness's interval, for comparable figures).
 _PROBE_INTERVAL_S = 0.05
@@ -152,6 +152,8 @@ class ServerSpec:
     body: bytes
     #: Pulls the predicted values out of a reply body, to check them against the model's.
     predictions: Callable[[Any], Any]
+    #: Rows per request: the model's row, repeated.
+    rows: int = 1
 
     def url(self, port: int) -> str:
         return f"http://127.0.0.1:{port}{self.path}"
@@ -193,17 +195,28 @@ def baseline_spec(model: ReferenceModel) -> ServerSpec:
 
 
 def aiaas_spec(
-    model: ReferenceModel, home: Path, deployment: str | None = None, *, in_process: bool = False
+    model: ReferenceModel,
+    home: Path,
+    deployment: str | None = None,
+    *,
+    in_process: bool = False,
+    rows: int = 1,
 ) -> ServerSpec:
     """The aiaas inference server on ``home``, which :func:`prepare_aiaas_home` filled.
 
-    Requests go to ``deployment`` (default: the deployment named after the model). The model
-    runs in a replica process, unless ``in_process`` (``AIAAS_REPLICA_PROCESSES=false``).
+    Requests go to ``deployment`` (default: the deployment named after the model) and carry
+    ``rows`` copies of the model's row. The model runs in a replica process, unless
+    ``in_process`` (``AIAAS_REPLICA_PROCESSES=false``).
     """
     deployment = deployment or model.name
     body = {
         "inputs": [
-            {"name": model.input_name, "datatype": "FP32", "shape": [1, len(model.row)], "data": model.row}
+            {
+                "name": model.input_name,
+                "datatype": "FP32",
+                "shape": [rows, len(model.row)],
+                "data": model.row * rows,
+            }
         ],
         # The baseline returns only the first output; asking aiaas for the same keeps the
         # work and the reply size alike (tabular also has a probabilities output).
@@ -218,6 +231,7 @@ def aiaas_spec(
         path=f"/v2/models/{deployment}/infer",
         body=json.dumps(body).encode(),
         predictions=lambda reply: reply["outputs"][0]["data"],
+        rows=rows,
     )
 
 
@@ -370,7 +384,7 @@ def check_reply(spec: ServerSpec, reply: bytes) -> bool:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(spec.model.onnx_path), providers=["CPUExecutionProvider"])
-    row = np.asarray([spec.model.row], dtype=np.float32)
+    row = np.asarray([spec.model.row] * spec.rows, dtype=np.float32)
     expected = np.asarray(session.run([spec.model.output_name], {spec.model.input_name: row})[0])
     try:
         got = np.asarray(spec.predictions(json.loads(reply)), dtype=np.float64)
@@ -669,6 +683,173 @@ def bench_batching(model: ReferenceModel, args: argparse.Namespace, scratch: Pat
         base_args.concurrency, base_args.cold_starts, base_args.profile = [max(args.concurrency)], 1, False
         result.baseline = bench_server(baseline_spec(model), base_args, scratch)
     return result
+
+
+# -- the sizes scenario ----------------------------------------------------------------
+
+
+@dataclass
+class SizesRun:
+    """One load run of the sizes scenario: one deployment, one request size, one concurrency."""
+
+    deployment: str
+    batching: dict[str, Any]
+    rows: int
+    run: LoadRun
+    stats: BatchStats
+    round: int = 0
+
+
+@dataclass
+class SizesResult:
+    """Everything the sizes scenario measured."""
+
+    model: str
+    batching: dict[str, Any]
+    runs: list[SizesRun] = field(default_factory=list)
+    reply_ok: dict[str, bool] = field(default_factory=dict)
+    error: str | None = None
+
+
+def bench_sizes(model: ReferenceModel, args: argparse.Namespace, scratch: Path) -> SizesResult:
+    """Batching on against off, per request size and concurrency, on one server.
+
+    For each size and concurrency the two deployments run back to back (off, then on),
+    ``--sizes-rounds`` times, so whatever else the machine does weighs on both halves of each
+    ratio alike, and one disturbed pair does not decide the result (the report takes medians).
+    """
+    batched = args.sizes_batching
+    result = SizesResult(model=model.name, batching=batched)
+    deployments = batching_deployments(model.name, [batched])
+    home = scratch / f"aiaas-home-{model.name}-sizes"
+    shutil.rmtree(home, ignore_errors=True)
+    prepare_batching_home(home, model, deployments)
+    log = scratch / f"aiaas-{model.name}-sizes.log"
+    first = aiaas_spec(model, home, next(iter(deployments)))
+    print(
+        f"== aiaas / {model.name} sizes: {' '.join(first.argv)}; deployments {list(deployments)}", flush=True
+    )
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc, port, cold_s, _, _ = start(first, log, args.start_timeout)
+        print(f"   up in {cold_s:.2f}s", flush=True)
+        for name, expected in deployments.items():
+            wait_for_batching(port, name, expected, args.start_timeout)
+        for rows in args.sizes_rows:
+            specs = {name: aiaas_spec(model, home, name, rows=rows) for name in deployments}
+            for name, spec in specs.items():
+                _, reply = post(spec.url(port), spec.body, timeout_s=30.0)
+                result.reply_ok[f"{name} x{rows}"] = ok = check_reply(spec, reply)
+                if not ok:
+                    print(
+                        f"   WARNING: {name} ({rows} rows) reply does not match the model's output",
+                        flush=True,
+                    )
+                (scratch / f"sizes-{name}-{rows}.json").write_bytes(spec.body)
+            for concurrency in args.sizes_concurrency:
+                for round_ in range(args.sizes_rounds):
+                    for name, spec in specs.items():
+                        before = batch_stats(port, name)
+                        payload = scratch / f"sizes-{name}-{rows}.json"
+                        url = spec.url(port)
+                        run = run_load("aiohttp", url, payload, concurrency, args.duration, args.warmup)
+                        stats = batch_stats(port, name) - before
+                        result.runs.append(SizesRun(name, deployments[name], rows, run, stats, round_))
+                        print(
+                            f"   {name:32} rows={rows:<5} c={concurrency:<3} round {round_ + 1} "
+                            f"{run.rps:>8.1f} req/s  p50 {run.p50_ms} ms  p99 {run.p99_ms} ms  "
+                            f"errors {run.errors}",
+                            flush=True,
+                        )
+                        time.sleep(_SETTLE_S)
+    except (RuntimeError, OSError, urllib.error.URLError) as exc:
+        result.error = str(exc)
+        print(f"   FAILED: {exc}", flush=True)
+    finally:
+        if proc is not None:
+            stop(proc)
+        time.sleep(_SETTLE_S)
+    return result
+
+
+def render_sizes_report(result: SizesResult, args: argparse.Namespace, meta: dict[str, str]) -> str:
+    """The sizes report: batching on against off, per request size and concurrency, as medians
+    over the rounds (each ratio and difference taken within a round's back-to-back pair)."""
+    delay_ms = float(result.batching["max_queue_delay_ms"])
+    pairs: dict[tuple[int, int], dict[int, dict[bool, SizesRun]]] = {}
+    for r in result.runs:
+        cell = pairs.setdefault((r.rows, r.run.concurrency), {})
+        cell.setdefault(r.round, {})[bool(r.batching.get("enabled"))] = r
+    lines = [
+        f"# Serving benchmark: batching on against off by request size, {meta['date']}"
+        + (" (quick run: not for comparison)" if args.quick else ""),
+        "",
+        f"aiaas {meta['aiaas']} ({meta['commit']}), {meta['machine']}. Model `{result.model}`, one version "
+        f"deployed twice on one inference server: batching off, and batching on "
+        f"({_batching_label(result.batching)}). V2 JSON requests of N copies of one row, closed loop, "
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up per run; for each size and "
+        f"concurrency the two deployments run back to back, {args.sizes_rounds} round(s).",
+        "",
+        "Claim: batching never makes a workload slower than batching off by more than its configured "
+        f"delay ({delay_ms:g} ms): the batched p50 stays within that of the unbatched p50. Rows marked ⚠ "
+        "miss it. A request of max_batch_size rows or more runs at once, alone and whole.",
+        "",
+        "## This run",
+        "",
+        "Medians over the rounds. on ÷ off and p50 on - off are computed within each round's pair, "
+        "then their median is taken; rows per call is that of the batched deployment (`batch_stats`, "
+        "warm-up included).",
+        "",
+        "| rows | c | req/s off | req/s on | on ÷ off | p50 ms off | p50 ms on | p50 on - off, ms "
+        "| p99 ms off | p99 ms on | errors | rows per call on |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (rows, concurrency), rounds in sorted(pairs.items()):
+        complete = [p for p in rounds.values() if True in p and False in p]
+        if not complete:
+            continue
+        off = [p[False].run for p in complete]
+        on = [p[True].run for p in complete]
+        ratios = [b.rps / a.rps for a, b in zip(off, on, strict=True) if a.rps]
+        gaps = [
+            b.p50_ms - a.p50_ms
+            for a, b in zip(off, on, strict=True)
+            if a.p50_ms is not None and b.p50_ms is not None
+        ]
+        gap = statistics.median(gaps) if gaps else None
+        flag = " ⚠" if gap is not None and gap > delay_ms else ""
+        calls = sum(p[True].stats.executions for p in complete)
+        per_call = sum(p[True].stats.rows for p in complete) / calls if calls else None
+        lines.append(
+            f"| {rows:,} | {concurrency} | {_fmt(_median([r.rps for r in off]), 1)} | "
+            f"{_fmt(_median([r.rps for r in on]), 1)} | "
+            f"{f'{statistics.median(ratios):.2f}x' if ratios else ''} | "
+            f"{_fmt(_median([r.p50_ms for r in off]))} | {_fmt(_median([r.p50_ms for r in on]))} | "
+            f"{_fmt(gap)}{flag} | {_fmt(_median([r.p99_ms for r in off]))} | "
+            f"{_fmt(_median([r.p99_ms for r in on]))} | {sum(r.errors for r in off + on)} | "
+            f"{_fmt(per_call, 1)} |"
+        )
+    reply = ", ".join(f"{name} {'yes' if ok else '**no**'}" for name, ok in result.reply_ok.items())
+    lines += [
+        "",
+        "## How this was run",
+        "",
+        f"* Command: `{meta['command']}`",
+        f"* Versions: {meta['versions']}.",
+        "* aiaas: `python -m aiaas.serving` on a fresh `AIAAS_HOME` (SQLite + file artifacts), the model "
+        "registered once and deployed twice through `DeploymentService.create(..., batching=...)`; "
+        "server defaults otherwise (the model in one replica process, one ONNX Runtime intra-op thread).",
+        f"* Replies checked against ONNX Runtime's output: {reply or 'none (the server failed)'}.",
+        "* Load: `benchmarks/load.py` (aiohttp) in its own process on the same cores as the server.",
+    ]
+    if result.error:
+        lines += ["", "## Failures", "", "```", result.error, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 # -- report ----------------------------------------------------------------------------
@@ -1021,7 +1202,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         nargs="+",
         choices=SCENARIOS,
         default=list(SCENARIOS),
-        help="serving: aiaas against the baseline; batching: batching on against off (default: both)",
+        help="serving: aiaas against the baseline; batching: batching on against off; sizes: batching "
+        "on against off by request size (default: all three)",
     )
     parser.add_argument(
         "--models",
@@ -1037,6 +1219,39 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[parse_batch_config("32:2")],
         metavar="SIZE:DELAY_MS",
         help="batching scenario: one batched deployment per entry (default: 32:2)",
+    )
+    parser.add_argument(
+        "--sizes-rows",
+        nargs="+",
+        type=int,
+        default=[1, 1000, 3000],
+        help="sizes scenario: rows per request (default: 1 1000 3000)",
+    )
+    parser.add_argument(
+        "--sizes-concurrency",
+        nargs="+",
+        type=int,
+        default=[1, 4, 16],
+        help="sizes scenario: connections (default: 1 4 16)",
+    )
+    parser.add_argument(
+        "--sizes-rounds",
+        type=int,
+        default=3,
+        help="sizes scenario: off/on pairs per size and concurrency; the report takes medians (default 3)",
+    )
+    parser.add_argument(
+        "--sizes-model",
+        choices=reference_models.PEER_MODELS,
+        default="tabular",
+        help="sizes scenario: the model (default: tabular, 30 features)",
+    )
+    parser.add_argument(
+        "--sizes-batching",
+        type=parse_batch_config,
+        default=parse_batch_config("32:2"),
+        metavar="SIZE:DELAY_MS",
+        help="sizes scenario: the batched deployment's settings (default: 32:2)",
     )
     parser.add_argument(
         "--batching-target",
@@ -1076,6 +1291,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="batching report path (default: serving-batching-<date>.md beside the serving report)",
     )
     parser.add_argument(
+        "--sizes-output",
+        type=Path,
+        help="sizes report path (default: serving-sizes-<date>.md beside the serving report)",
+    )
+    parser.add_argument(
         "--workdir", type=Path, help="keep models, homes, logs and profiles here (default: temp dir)"
     )
     parser.add_argument(
@@ -1090,6 +1310,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.duration, args.warmup, args.cold_starts = 2.0, 1.0, 1
     if args.duration <= 0 or args.warmup < 0 or args.cold_starts < 1 or min(args.concurrency) < 1:
         parser.error("need -d > 0, -w >= 0, --cold-starts >= 1 and every -c >= 1")
+    if min(args.sizes_rows) < 1 or min(args.sizes_concurrency) < 1 or args.sizes_rounds < 1:
+        parser.error("need every --sizes-rows and --sizes-concurrency >= 1, and --sizes-rounds >= 1")
     if "wrk" in args.generators and shutil.which("wrk") is None:
         parser.error("-g wrk needs the wrk binary (Debian/Ubuntu: apt-get install -y wrk)")
     if args.profile and shutil.which(args.py_spy) is None:
@@ -1107,6 +1329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suffix = "-quick" if args.quick else ""
     output = args.output or HERE / "results" / f"serving-{meta['date']}{suffix}.md"
     batching_output = args.batching_output or output.parent / f"serving-batching-{meta['date']}{suffix}.md"
+    sizes_output = args.sizes_output or output.parent / f"serving-sizes-{meta['date']}{suffix}.md"
     # Raw profiles go beside the report: the scratch folder is deleted at the end.
     args.profile_dir = output.parent / f"{output.stem}-profiles"
     failed = False
@@ -1116,6 +1339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = list(args.models) if "serving" in args.scenarios else []
         if "batching" in args.scenarios:
             names.append(reference_models.BATCHING_MODEL)
+        if "sizes" in args.scenarios and args.sizes_model not in names:
+            names.append(args.sizes_model)
         print(f"building reference models {names} in {scratch}", flush=True)
         models = reference_models.build(scratch / "models", tuple(names))
         if "serving" in args.scenarios:
@@ -1138,6 +1363,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed |= batching.baseline is not None and bool(
                 batching.baseline.error or batching.baseline.reply_ok is False
             )
+        if "sizes" in args.scenarios:
+            sizes = bench_sizes(models[args.sizes_model], args, scratch)
+            write_report(
+                sizes_output,
+                render_sizes_report(sizes, args, meta),
+                {"sizes": dataclasses.asdict(sizes)},
+                args,
+                meta,
+            )
+            failed |= bool(sizes.error) or not all(sizes.reply_ok.values())
     return 1 if failed else 0
 
 

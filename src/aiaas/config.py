@@ -135,8 +135,9 @@ class Settings(BaseSettings):
     )
     inference_url: str | None = Field(
         default=None,
-        description="Inference server URL the CLI and SDK use for predictions; "
-        "default: http://<host>:<inference_port>.",
+        description="Inference server URL. The control plane reports it on GET /api/v1/health "
+        "(default: http://<host>:<inference_port>); the CLI and SDK send predictions there "
+        "(default: what the control plane reports).",
     )
     api_key: str | None = Field(default=None, description="API key sent by the CLI and SDK.")
 

@@ -58,9 +58,11 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     """Both servers on free ports, sharing one home and database (SQLite, then PostgreSQL)."""
     home = tmp_path_factory.mktemp("platform")
     with fresh_database(request.param, home) as url:
-        env = server_environment(home, url)
+        inference_port = free_port()
+        # As `aiaas up` does: the control plane knows where its inference server listens.
+        env = {**server_environment(home, url), "AIAAS_INFERENCE_PORT": str(inference_port)}
         api = start_api(env, home, free_port())
-        inference = start_inference(env, home, free_port())
+        inference = start_inference(env, home, inference_port)
         client = Client(api.url, inference_url=inference.url)
         p = Platform(home=home, env=env, api=api, inference=inference, client=client)
         try:

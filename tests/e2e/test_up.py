@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from pathlib import Path
 
+import httpx
+import psutil
 import pytest
+from typer.testing import CliRunner
 
+from aiaas.cli.main import app
 from aiaas.sdk import Client
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 
@@ -35,11 +40,27 @@ def _port_closed(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_up_demo_serves_predictions_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def test_up_demo_serves_predictions_and_stops_on_ctrl_c(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIAAS_INFERENCE_URL", raising=False)
+    monkeypatch.delenv("AIAAS_INFERENCE_PORT", raising=False)
     home = tmp_path / "home"  # does not exist yet: a fresh machine
     port, inference_port = free_port(), free_port()
     server = _up(home, port, inference_port, tmp_path / "up.log")
     try:
+        # Regression: given only the control plane on a port of its own, the SDK and CLI sent
+        # predictions to :8080 and reported a timeout; they ask the control plane instead.
+        with Client(f"http://127.0.0.1:{port}") as c:
+            assert c.inference_url == f"http://127.0.0.1:{inference_port}"
+            assert c.wait_until_served("iris", 1) == 1
+            assert c.predict("iris", [[5.1, 3.5, 1.4, 0.2]])["label"].tolist() == [0]
+        body = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+        predicted = CliRunner().invoke(
+            app, ["--url", f"http://127.0.0.1:{port}", "predict", "iris", "--json"], input=body
+        )
+        assert predicted.exit_code == 0, predicted.output
+        assert '"predictions"' in predicted.stdout
         out = server.output()
         assert "/v2/models/iris/infer" in out and "/v1/models/iris:predict" in out
         assert '"model_name":"iris","model_version":"1"' in out.replace(" ", "").replace("\n", "").replace(
@@ -82,3 +103,64 @@ def test_servers_do_not_outlive_a_killed_up(tmp_path: Path) -> None:
         timeout=30,
         what="both servers to stop after up was killed",
     )
+
+
+def _server_pid(up: ServerProcess, module: str, *, besides: frozenset[int] = frozenset()) -> int | None:
+    """The live child of ``up`` running ``python -m module``, other than those in ``besides``."""
+    for child in psutil.Process(up.proc.pid).children():
+        try:
+            running = child.cmdline()[-2:] == ["-m", module] and child.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            continue
+        if running and child.pid not in besides:
+            return child.pid
+    return None
+
+
+def test_a_crash_looping_control_plane_never_stops_the_inference_server(tmp_path: Path) -> None:
+    # Regression: after 6 exits in a minute, up gave up and stopped the healthy inference
+    # server with it. Here the control plane is killed each time it is started, 6 times.
+    port, inference_port = free_port(), free_port()
+    server = _up(tmp_path / "home", port, inference_port, tmp_path / "up.log", demo=False)
+    inference = f"http://127.0.0.1:{inference_port}"
+    try:
+        inference_pid = _server_pid(server, "aiaas.serving")
+        assert inference_pid is not None
+        killed: set[int] = set()
+        for _ in range(6):
+            wait_until(
+                lambda: _server_pid(server, "aiaas.api", besides=frozenset(killed)) or not server.alive(),
+                timeout=60,
+                what="up to start the control plane again",
+            )
+            victim = _server_pid(server, "aiaas.api", besides=frozenset(killed))
+            assert server.alive() and victim is not None, server.output()
+            os.kill(victim, signal.SIGKILL)
+            killed.add(victim)
+            # Meanwhile predictions keep their server: the same process, ready throughout.
+            assert httpx.get(f"{inference}/v2/health/ready", timeout=5).status_code == 200
+
+        said = "the control plane was killed by SIGKILL (6 exits in the last minute)"
+        wait_until(lambda: said in server.output() or not server.alive(), timeout=10, what=said)
+        assert server.alive(), server.output()
+        assert httpx.get(f"{inference}/v2/health/ready", timeout=5).status_code == 200
+        out = server.output()
+        assert "the inference server keeps running" in out
+        delays = [
+            float(line.split("restarting it in ")[1].split(" s")[0])
+            for line in out.splitlines()
+            if "restarting it in" in line
+        ]
+        assert delays == [0.25, 0.5, 1, 2, 4, 8], "the delay doubles while it keeps exiting"
+        # Left alone, it comes back, and up says so.
+        wait_until(
+            lambda: "the control plane is back" in server.output() or not server.alive(),
+            timeout=60,
+            what="the control plane to be back",
+        )
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code == 200
+        assert _server_pid(server, "aiaas.serving") == inference_pid
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0, server.output()
+    assert _port_closed(port) and _port_closed(inference_port)

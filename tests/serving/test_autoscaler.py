@@ -193,8 +193,51 @@ def test_load_grows_replicas_idle_shrinks_them_to_zero_and_the_next_request_stil
 
     wait_until(lambda: recorded()[-1:] == ["0->1"], timeout=10, what="the cold start to be recorded")
     steps = recorded()
-    assert "1->2" in steps and steps[-2].endswith("->0") and steps[-1] == "0->1", steps
+    # Load grew the set to two replicas: from one, or, when the idle second between deploying
+    # and the first request already scaled it to zero (a slow machine), from zero at once.
+    assert any(s in ("1->2", "0->2") for s in steps), steps
+    assert steps[-2].endswith("->0") and steps[-1] == "0->1", steps
     events = p.client.scaling_events("elastic")
     assert "cold start" in events[0].reason and events[0].version == 1
     with pytest.raises(NotFound):
         p.client.scaling_events("no-such-deployment")
+
+
+@pytest.mark.slow
+def test_batched_load_counts_every_queued_request_and_scales_up(elastic_platform: Platform) -> None:
+    # Regression: with batching on, the replicas saw one call per batch, so 16 clients looked
+    # like one request in flight and the deployment never left its first replica.
+    p = elastic_platform
+    x, _ = iris()
+    model = iris_classifier(C=0.8)
+    p.client.register_model("batched-elastic", model, example=x[:3])
+    p.client.deploy(
+        "batched-elastic",
+        model="batched-elastic",
+        batching={"enabled": True, "max_batch_size": 32, "max_queue_delay_ms": 2.0},
+        min_replicas=1,
+        max_replicas=2,
+        target_in_flight=4,
+    )
+    p.client.wait_until_served("batched-elastic", 1)
+    http = httpx.Client(base_url=p.inference_url, timeout=30)
+
+    def running() -> int:
+        replicas: dict[str, Any] = http.get("/v2/models/batched-elastic").json()["parameters"]["replicas"]
+        return int(replicas["running"])
+
+    try:
+        with Load(p.inference_url, "batched-elastic", x[7:8].astype(np.float32), clients=16) as load:
+            wait_until(lambda: running() == 2 or bool(load.failures), timeout=30, what="a second replica")
+            load.wait_for_more(50, "traffic on two replicas")
+        assert load.failures == []
+        stats = http.get("/v2/models/batched-elastic/stats").json()["model_stats"][0]
+        assert stats["execution_count"] < stats["inference_stats"]["success"]["count"], "requests batched"
+    finally:
+        http.close()
+    np.testing.assert_allclose(load.answers[-1][1], model.predict_proba(x[7:8]), rtol=1e-4, atol=1e-6)
+
+    def recorded() -> list[str]:
+        return [f"{e.from_replicas}->{e.to_replicas}" for e in p.client.scaling_events("batched-elastic")]
+
+    wait_until(lambda: "1->2" in recorded(), timeout=10, what="the scale-up to be recorded")

@@ -167,9 +167,10 @@ def test_mixed_row_counts_match_running_each_request_alone(
         _assert_same(got, want)
     assert stats["requests"] == len(requests)
     assert stats["rows"] == sum(len(x) for x in requests), "every row ran exactly once"
-    chunks = sum(-(-len(x) // 16) for x in requests)  # the 40-row requests are 3 chunks each
-    assert stats["batches"] < chunks, "small requests and chunks shared model calls"
-    assert max(stats["batch_size_counts"]) <= 16
+    sizes = dict(stats["batch_size_counts"])
+    assert sizes.pop(40) == 8, "each 40-row request ran whole, in a call of its own"
+    assert max(sizes) <= 16, "batches of small requests stay within max_batch_size"
+    assert sum(sizes.values()) < 24, "the 24 small requests shared model calls"
     assert sum(size * n for size, n in stats["batch_size_counts"].items()) == stats["rows"]
     assert stats["failed_batches"] == 0 and stats["batching"] is True
 
@@ -209,21 +210,38 @@ def test_concurrent_requests_form_batches_in_the_executor(
     assert stats["queue_ms"] > 0, "requests that formed a batch waited for it"
 
 
-def test_oversized_request_is_split_into_chunks_and_joined_back(
+def test_a_request_of_max_batch_size_rows_or_more_runs_at_once_alone_and_whole(
     iris: OnnxModel, iris_x: Array, executor: ThreadPoolExecutor
 ) -> None:
+    # Regression: such a request was cut into max_batch_size-row chunks queued behind the
+    # running batch, one model call after another: 4x slower than with batching off.
     (big,) = _requests(iris_x, [40])
+    exact = iris_x[40:56]
 
-    async def main() -> tuple[dict[str, Array], dict[str, Any]]:
-        batcher = DynamicBatcher(iris.run, BatchingConfig(max_batch_size=16), executor=executor)
-        result = await batcher.submit({"X": big})
+    async def main() -> tuple[list[dict[str, Array]], dict[str, Any]]:
+        gated = Gated(iris.run)
+        config = BatchingConfig(max_batch_size=16, max_queue_delay_ms=ONLY_FULL_BATCHES_MS)
+        batcher = DynamicBatcher(gated, config, executor=executor)
+        # 16 one-row requests fill a batch, which starts and holds the only batch slot.
+        small = [asyncio.create_task(batcher.submit({"X": iris_x[i : i + 1]})) for i in range(16)]
+        assert await gated.started.get() == 16
+        alone = [asyncio.create_task(batcher.submit({"X": x})) for x in (big, exact)]
+        # Both start while that batch still runs: no queue, no wait for its slot, no chunks.
+        started = [await asyncio.wait_for(gated.started.get(), timeout=10) for _ in alone]
+        assert sorted(started) == [16, 40]
+        stats = batcher.stats()
+        assert stats["queued_requests"] == 0 and stats["running_alone"] == 2
+        assert stats["running_batches"] == 3
+        gated.gate.set()
+        results = await asyncio.gather(*small, *alone)
         await batcher.aclose()
-        return result, batcher.stats()
+        return results, batcher.stats()
 
-    result, stats = run(main)
-    _assert_same(result, iris.run({"X": big}))
-    assert stats["batch_size_counts"] == {16: 2, 8: 1}
-    assert stats["requests"] == 1 and stats["rows"] == 40
+    results, stats = run(main)
+    for got, x in zip(results, [iris_x[i : i + 1] for i in range(16)] + [big, exact], strict=True):
+        _assert_same(got, iris.run({"X": x}))
+    assert stats["batch_size_counts"] == {16: 2, 40: 1}
+    assert stats["requests"] == 18 and stats["rows"] == 72 and stats["running_alone"] == 0
 
 
 def test_output_selection_batches_only_requests_asking_for_the_same_outputs(
@@ -281,7 +299,8 @@ def _column_sums(calls: list[int]) -> Run:
 def test_outputs_without_the_batch_axis_switch_batching_off_and_rerun_alone(
     executor: ThreadPoolExecutor,
 ) -> None:
-    # 17 rows make a 1-row chunk, whose one row of sums looks like one row per input row.
+    # Requests of 16 rows or more run alone and whole; the small ones share batches until the
+    # first batch of several shows one row of sums where there should be one row per input row.
     requests = [np.full((2, 3), i, np.float64) for i in range(5)] + [np.ones((40, 3)), np.ones((17, 3))]
     calls: list[int] = []
 
@@ -384,9 +403,9 @@ def test_a_cancelled_caller_leaves_the_queue(
         batcher = DynamicBatcher(gated, BatchingConfig(max_batch_size=16), executor=executor)
         first = asyncio.create_task(batcher.submit({"X": iris_x[:1]}))
         await gated.started.get()
-        abandoned = asyncio.create_task(batcher.submit({"X": iris_x[:40]}))  # three chunks
+        abandoned = asyncio.create_task(batcher.submit({"X": iris_x[:10]}))
         await _let_ready_tasks_run()
-        assert batcher.stats()["queued_rows"] == 40
+        assert batcher.stats()["queued_rows"] == 10
         abandoned.cancel()
         with pytest.raises(asyncio.CancelledError):
             await abandoned
@@ -487,17 +506,71 @@ def test_max_concurrent_batches_caps_the_batches_running_at_once(
 ) -> None:
     async def main() -> None:
         gated = Gated(iris.run)
-        config = BatchingConfig(max_batch_size=2, max_concurrent_batches=2)
+        config = BatchingConfig(
+            max_batch_size=4, max_queue_delay_ms=ONLY_FULL_BATCHES_MS, max_concurrent_batches=2
+        )
         batcher = DynamicBatcher(gated, config, executor=executor)
-        # Two rows each: every request fills a batch on its own.
-        tasks = [asyncio.create_task(batcher.submit({"X": iris_x[i : i + 2]})) for i in (0, 2, 4)]
-        await gated.started.get()
-        await gated.started.get()
+        # Two rows each: every two requests fill a batch.
+        tasks = [asyncio.create_task(batcher.submit({"X": iris_x[i : i + 2]})) for i in range(0, 12, 2)]
+        assert [await gated.started.get(), await gated.started.get()] == [4, 4]
+        await _let_ready_tasks_run()
         stats = batcher.stats()
-        assert stats["running_batches"] == 2 and stats["queued_requests"] == 1
+        assert stats["running_batches"] == 2 and stats["queued_requests"] == 2
         gated.gate.set()
-        for got, i in zip(await asyncio.gather(*tasks), (0, 2, 4), strict=True):
+        for got, i in zip(await asyncio.gather(*tasks), range(0, 12, 2), strict=True):
             _assert_same(got, iris.run({"X": iris_x[i : i + 2]}))
+        assert gated.calls == [4, 4, 4]
         await batcher.aclose()
 
     run(main)
+
+
+def test_a_concurrency_callable_sets_the_running_batches_as_it_changes(
+    iris: OnnxModel, iris_x: Array, executor: ThreadPoolExecutor
+) -> None:
+    ready = [1]  # as a replica set's ready replica count would change
+
+    async def main() -> None:
+        gated = Gated(iris.run)
+        config = BatchingConfig(max_batch_size=2, max_queue_delay_ms=ONLY_FULL_BATCHES_MS)
+        batcher = DynamicBatcher(gated, config, executor=executor, concurrency=lambda: ready[0])
+        tasks = [asyncio.create_task(batcher.submit({"X": iris_x[i : i + 1]})) for i in range(6)]
+        assert await gated.started.get() == 2
+        await _let_ready_tasks_run()
+        assert batcher.stats()["running_batches"] == 1, "one slot while one replica is ready"
+        ready[0] = 0  # scaled to zero: still one batch, which waits for the cold start
+        assert batcher.max_concurrent_batches() == 1
+        ready[0] = 3
+        gated.gate.set()
+        await asyncio.gather(*tasks)
+        assert gated.calls == [2, 2, 2]
+        await batcher.aclose()
+
+    run(main)
+
+
+def test_a_coroutine_run_is_awaited_on_the_event_loop(iris: OnnxModel, iris_x: Array) -> None:
+    """A replica set's run: batches are joined, awaited and split on the loop, no thread."""
+    calls: list[tuple[int, str]] = []
+
+    async def remote(inputs: dict[str, Array], names: list[str] | None) -> dict[str, Array]:
+        calls.append((len(inputs["X"]), threading.current_thread().name))
+        await asyncio.sleep(0)  # as a socket round trip would yield
+        return iris.run(inputs, names)
+
+    requests = _requests(iris_x, [1, 2, 3] * 6 + [40])
+
+    async def main() -> tuple[list[dict[str, Array]], dict[str, Any]]:
+        batcher = DynamicBatcher(remote, BatchingConfig(max_batch_size=16), signature=iris.signature)
+        results = await asyncio.gather(*(batcher.submit({"X": x}, ["probabilities"]) for x in requests))
+        await batcher.aclose()
+        return results, batcher.stats()
+
+    results, stats = run(main)
+    for got, x in zip(results, requests, strict=True):
+        _assert_same(got, iris.run({"X": x}, ["probabilities"]))
+    loop_thread = threading.current_thread().name
+    assert {thread for _, thread in calls} == {loop_thread}, "never in a worker thread"
+    assert (40, loop_thread) in calls, "the large request ran whole"
+    assert len(calls) < len(requests) and max(rows for rows, _ in calls if rows != 40) <= 16
+    assert stats["rows"] == sum(len(x) for x in requests) and stats["compute_ms"] > 0

@@ -201,11 +201,12 @@ def test_a_deployment_without_settings_serves_its_target_alone_with_the_defaults
         version=2,
         artifact_digest=v2.artifact_digest,
         signature=v2.signature,
-        routes=(RouteTarget(2, v2.artifact_digest, v2.signature, 100),),
+        routes=(RouteTarget(2, v2.artifact_digest, v2.signature, 100, flavor=v2.flavor),),
         shadow=None,
         batching=default_batching(),
         max_queue_size=DEFAULT_MAX_QUEUE_SIZE,
         timeout_s=DEFAULT_TIMEOUT_S,
+        flavor=v2.flavor,
     )
 
 
@@ -235,11 +236,11 @@ def test_create_with_every_setting(deployments: DeploymentService, registry: Reg
     # The primary's fields are what a reader that knows nothing of routes serves.
     assert (served.version, served.artifact_digest, served.signature) == (1, v1.artifact_digest, v1.signature)
     assert served.routes == (
-        RouteTarget(1, v1.artifact_digest, v1.signature, 85),
-        RouteTarget(2, v2.artifact_digest, v2.signature, 10),
-        RouteTarget(3, v3.artifact_digest, v3.signature, 5),
+        RouteTarget(1, v1.artifact_digest, v1.signature, 85, flavor=v1.flavor),
+        RouteTarget(2, v2.artifact_digest, v2.signature, 10, flavor=v2.flavor),
+        RouteTarget(3, v3.artifact_digest, v3.signature, 5, flavor=v3.flavor),
     )
-    assert served.shadow == RouteTarget(3, v3.artifact_digest, v3.signature, 0)
+    assert served.shadow == RouteTarget(3, v3.artifact_digest, v3.signature, 0, flavor=v3.flavor)
     assert (served.batching, served.max_queue_size, served.timeout_s) == (d.batching, 10, 0.5)
 
 

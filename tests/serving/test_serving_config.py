@@ -138,9 +138,11 @@ def test_batching_gives_each_request_its_own_answer_and_batches_form(
     (stats,) = stack.http.get(f"/v2/models/{model}/stats").json()["model_stats"]
     assert stats["inference_count"] == sum(sizes)
     assert stats["inference_stats"]["success"]["count"] == len(sizes)
-    batch_sizes = [b["batch_size"] for b in stats["batch_stats"]]
-    assert max(batch_sizes) <= 8, "a request larger than max_batch_size is split, never run whole"
-    assert stats["execution_count"] < len(sizes) + sum(s // 8 for s in sizes), "requests shared model runs"
+    calls = {b["batch_size"]: b["compute_infer"]["count"] for b in stats["batch_stats"]}
+    assert {size for size in calls if size > 8} == {20}, "only the 20-row requests exceed max_batch_size"
+    assert calls[20] == 4, "each ran whole, in a call of its own, never cut into chunks"
+    assert calls[8] >= 4, "so did each 8-row request"
+    assert stats["execution_count"] < len(sizes), "the small requests shared model runs"
 
 
 def _slow_model() -> bytes:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
 
 from aiaas import schemas
@@ -26,6 +26,8 @@ from aiaas.training import JobStore, Scheduler, TrainingService
 __all__ = ["create_app"]
 
 log = logging.getLogger("aiaas.api")
+#: Hosts that mean "every interface": a server bound there is reached under another name.
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 _DESCRIPTION = """\
 The aiaas control plane: register datasets (CSV/Parquet or bundled samples) and models and
@@ -35,6 +37,20 @@ Predictions are served by the separate inference server (KServe V2 at `/v2/...`,
 
 Errors are `{"error": {"code", "message", "details"}}` with the matching HTTP status.
 """
+
+
+def _inference_url(settings: Settings, requested_host: str | None) -> str:
+    """The inference server's URL as a client of this control plane should use it.
+
+    ``AIAAS_INFERENCE_URL`` when set; otherwise ``AIAAS_HOST`` and ``AIAAS_INFERENCE_PORT``
+    (``aiaas up`` passes both servers' ports). A wildcard host such as ``0.0.0.0`` is no
+    address to connect to, so the host name the client reached this control plane under
+    (``requested_host``) takes its place: both servers run on the same machine.
+    """
+    if settings.inference_url or settings.host not in _WILDCARD_HOSTS or not requested_host:
+        return settings.resolved_inference_url()
+    host = f"[{requested_host}]" if ":" in requested_host else requested_host
+    return f"http://{host}:{settings.inference_port}"
 
 
 def build_services(settings: Settings) -> Services:
@@ -113,9 +129,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     api = APIRouter(prefix="/api/v1")
 
-    @api.get("/health", tags=["health"], summary="Liveness of the control plane")
-    def health() -> schemas.Health:
-        return schemas.Health(status="ok", version=__version__)
+    @api.get(
+        "/health", tags=["health"], summary="Liveness of the control plane, and its inference server's URL"
+    )
+    def health(request: Request) -> schemas.Health:
+        url = _inference_url(settings, request.url.hostname)
+        return schemas.Health(status="ok", version=__version__, inference_url=url)
 
     secured = APIRouter(dependencies=[Depends(check_api_key)])
     secured.include_router(models.router)

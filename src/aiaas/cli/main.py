@@ -51,7 +51,8 @@ def _options(
     inference_url: Annotated[
         str | None,
         typer.Option(
-            envvar="AIAAS_INFERENCE_URL", help="Inference server URL (default http://127.0.0.1:8080)."
+            envvar="AIAAS_INFERENCE_URL",
+            help="Inference server URL (default: the one the control plane reports).",
         ),
     ] = None,
     api_key: Annotated[

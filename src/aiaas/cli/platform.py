@@ -32,8 +32,16 @@ HomeOption = Annotated[
     Path | None, typer.Option(help="Where the embedded DB and artifacts live (AIAAS_HOME, default ~/.aiaas).")
 ]
 
-_MAX_RESTARTS = 5
 _READY_TIMEOUT_S = 120.0
+#: Wait before restarting a server that exited; doubled each time it exits again soon after
+#: a restart, up to :data:`_RESTART_BACKOFF_MAX_S`, so a crash loop costs little CPU and
+#: fills the terminal slowly. ``up`` never gives up: the other server keeps serving.
+_RESTART_BACKOFF_FIRST_S = 0.25
+_RESTART_BACKOFF_MAX_S = 30.0
+#: A server that ran this long before exiting is restarted after the first delay again.
+_STABLE_AFTER_S = 60.0
+#: How often ``up`` looks at its servers.
+_SUPERVISE_INTERVAL_S = 0.25
 
 
 @dataclass
@@ -45,7 +53,15 @@ class _Child:
     ready_url: str
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
-    restarts: list[float] = field(default_factory=list)
+    started_at: float = 0.0
+    #: When it exited, over the last minute (for the message).
+    exits: list[float] = field(default_factory=list)
+    #: When its restart is due; None while it runs.
+    restart_at: float | None = None
+    #: The wait before its next restart.
+    backoff_s: float = _RESTART_BACKOFF_FIRST_S
+    #: Restarted and not yet seen answering on ``ready_url``.
+    recovering: bool = False
 
     def start(self) -> None:
         # A session of its own: Ctrl-C reaches only ``up``, which then stops each server
@@ -56,6 +72,8 @@ class _Child:
             start_new_session=True,
             preexec_fn=die_with_parent(signal.SIGTERM),  # no orphan keeps holding its port
         )
+        self.started_at = time.monotonic()
+        self.restart_at = None
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
@@ -91,7 +109,8 @@ def up(
     """Run the platform: control plane and inference server, until Ctrl-C.
 
     The database is migrated once, then both servers start as separate processes (a slow
-    API call never slows inference); a server that crashes is restarted.
+    API call never slows inference). A server that exits is restarted, after a delay that
+    grows while it keeps exiting (up to 30 s); the other one keeps serving meanwhile.
     """
     from aiaas.config import load_settings
     from aiaas.store import Database
@@ -197,19 +216,61 @@ def _wait_ready(child: _Child) -> None:
 
 
 def _supervise(children: list[_Child]) -> None:
-    """Restart a crashed server (at most 5 times a minute); stop everything if it keeps crashing."""
+    """Restart a server that exited, with a growing delay while it keeps exiting; never give up.
+
+    Each server is watched on its own: while one waits for its restart, the other keeps
+    serving (an inference server has no need of the control plane to answer predictions).
+    """
     while True:
-        time.sleep(0.5)
+        time.sleep(_SUPERVISE_INTERVAL_S)
         for child in children:
-            code = child.exited()
-            if code is None:
-                continue
-            now = time.monotonic()
-            child.restarts = [t for t in child.restarts if now - t < 60] + [now]
-            if len(child.restarts) > _MAX_RESTARTS:
-                raise typer.Exit(_fail(f"the {child.label} keeps exiting (status {code}); giving up"))
-            err.print(f"[yellow]the {child.label} exited with status {code}; restarting it[/]")
+            _supervise_once(child, [c for c in children if c is not child], time.monotonic())
+
+
+def _supervise_once(child: _Child, others: list[_Child], now: float) -> None:
+    """One look at ``child``: notice an exit, restart when due, report when it is back."""
+    if child.restart_at is not None:
+        if now >= child.restart_at:
             child.start()
+            child.recovering = True
+        return
+    code = child.exited()
+    if code is None:
+        if child.recovering and _answers(child.ready_url):
+            child.recovering = False
+            err.print(f"[green]the {child.label} is back[/] ({child.ready_url} answers)")
+        return
+    if now - child.started_at >= _STABLE_AFTER_S:
+        child.backoff_s = _RESTART_BACKOFF_FIRST_S
+    child.exits = [t for t in child.exits if now - t < 60] + [now]
+    delay = child.backoff_s
+    child.restart_at = now + delay
+    child.backoff_s = min(_RESTART_BACKOFF_MAX_S, delay * 2)
+    still = [c.label for c in others if c.exited() is None]
+    err.print(
+        f"[yellow]the {child.label} {_exit_reason(code)}[/] ({len(child.exits)} "
+        f"exit{'s' if len(child.exits) > 1 else ''} in the last minute); restarting it in {delay:g} s"
+        + "".join(f"; the {label} keeps running" for label in still),
+        highlight=False,
+    )
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _fail(message: str) -> int:

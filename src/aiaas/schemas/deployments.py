@@ -53,7 +53,13 @@ class Batching(WireIn):
     """
 
     enabled: bool = Field(default=False, description="Batch requests (default: off).")
-    max_batch_size: int = Field(default=32, ge=1, le=4096, description="Most requests in one batch.")
+    max_batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=4096,
+        description="Most rows in one batch of several requests; a request of this many rows or "
+        "more runs at once, alone and whole.",
+    )
     max_queue_delay_ms: float = Field(
         default=2.0, ge=0, le=1000, description="How long a batch waits to fill up, in milliseconds."
     )

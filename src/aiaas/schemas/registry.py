@@ -27,8 +27,16 @@ __all__ = [
 
 
 class Health(Wire):
+    """The control plane is up; which aiaas it runs, and where its inference server listens."""
+
     status: str
     version: str
+    inference_url: str | None = Field(
+        default=None,
+        description="URL of the inference server this control plane deploys to (what `aiaas up` "
+        "started, or AIAAS_INFERENCE_URL / AIAAS_INFERENCE_PORT); the SDK and CLI send predictions "
+        "there when not given another. Absent from control planes older than this field.",
+    )
 
 
 class Model(Wire):

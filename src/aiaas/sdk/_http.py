@@ -1,7 +1,16 @@
-"""HTTP plumbing of the SDK: one place that turns error responses back into exceptions."""
+"""HTTP plumbing of the SDK: one place that turns failures back into exceptions.
+
+Two kinds: an error response becomes the platform exception it stands for (the server
+wrote its code into the body), and a request that never got a response (nothing listens
+on the port, the host is unknown, no answer in time) becomes
+:class:`~aiaas.errors.Unavailable` at once, naming the server, its URL and the reason, so a
+wrong port reads as a wrong port and not as a slow server.
+"""
 
 from __future__ import annotations
 
+import socket
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -9,7 +18,32 @@ import orjson
 
 from aiaas.errors import Unavailable, error_class, error_class_for_status
 
-__all__ = ["raise_for_error", "request"]
+__all__ = ["CONTROL_PLANE", "INFERENCE_SERVER", "Server", "raise_for_error", "request", "send"]
+
+
+@dataclass(frozen=True)
+class Server:
+    """Which server a client talks to, for messages: its name and how to point at another one.
+
+    ``prefix`` is the path its API lives under, left out of the URL a message shows (the
+    user gave the server's URL, not its API's).
+    """
+
+    name: str
+    hint: str
+    prefix: str = ""
+
+
+CONTROL_PLANE = Server(
+    "the control plane",
+    "start it with `aiaas up`, or give its URL (url=, --url or AIAAS_CONTROL_PLANE_URL)",
+    prefix="/api/v1",
+)
+INFERENCE_SERVER = Server(
+    "the inference server",
+    "`aiaas up` starts it; if it listens elsewhere, give its URL "
+    "(inference_url=, --inference-url or AIAAS_INFERENCE_URL)",
+)
 
 
 def raise_for_error(response: httpx.Response) -> None:
@@ -29,15 +63,44 @@ def raise_for_error(response: httpx.Response) -> None:
     raise cls(f"{message} (HTTP {response.status_code} from {response.request.url})")
 
 
-def request(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """Send a request; an unreachable server becomes :class:`Unavailable` naming the URL."""
+def send(http: httpx.Client, method: str, url: str, *, server: Server, **kwargs: Any) -> httpx.Response:
+    """Send a request and return whatever response comes back, error statuses included.
+
+    Raises:
+        Unavailable: no response at all; the message names ``server``, its URL and why
+            (``connection refused`` when nothing listens there), and ``details`` has
+            ``url`` and ``reason``.
+    """
     try:
-        response = http.request(method, url, **kwargs)
+        return http.request(method, url, **kwargs)
     except httpx.TransportError as exc:
-        base = f"{http.base_url}".rstrip("/")
-        raise Unavailable(
-            f"cannot reach {base}: {exc or type(exc).__name__}; is the server running (aiaas up)?",
-            details={"url": base},
-        ) from None
+        base = f"{http.base_url}".rstrip("/").removesuffix(server.prefix)
+        reason = _reason(exc)
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            message = f"cannot connect to {server.name} at {base}: {reason}; is it running? {server.hint}"
+        else:
+            message = f"no answer from {server.name} at {base}: {reason}; retry, or check its log"
+        raise Unavailable(message, details={"url": base, "reason": reason}) from None
+
+
+def request(
+    http: httpx.Client, method: str, url: str, *, server: Server = CONTROL_PLANE, **kwargs: Any
+) -> httpx.Response:
+    """:func:`send`, then :func:`raise_for_error`: a successful response, or an exception."""
+    response = send(http, method, url, server=server, **kwargs)
     raise_for_error(response)
     return response
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    """What went wrong, in words: the OS error under httpx's, when there is one."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"unknown host ({cause.strerror or cause})"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    return str(exc) or type(exc).__name__

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 from aiaas import schemas
 from aiaas.config import load_settings
-from aiaas.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
+from aiaas.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model, read_folder
-from aiaas.sdk._http import request
+from aiaas.sdk._http import INFERENCE_SERVER, raise_for_error, request, send
 
 __all__ = ["Client"]
 
@@ -32,8 +32,13 @@ class Client:
     Args:
         url: the control plane, default ``AIAAS_CONTROL_PLANE_URL`` or ``http://127.0.0.1:8000``.
         api_key: sent as a bearer token, default ``AIAAS_API_KEY``.
-        inference_url: the inference server, default ``AIAAS_INFERENCE_URL`` or ``http://127.0.0.1:8080``.
+        inference_url: the inference server, default ``AIAAS_INFERENCE_URL`` or else the URL
+            the control plane reports (``GET /api/v1/health``), asked once, on first use.
         timeout: seconds per HTTP request.
+
+    Any call raises :class:`~aiaas.errors.Unavailable` when its server does not answer,
+    at once when nothing listens on its port ("cannot connect to the inference server at
+    URL: connection refused; is it running? ...").
 
     Example:
         >>> client = aiaas.Client("http://127.0.0.1:8000")  # doctest: +SKIP
@@ -52,16 +57,51 @@ class Client:
     ) -> None:
         settings = load_settings()
         self.url = (url or settings.resolved_control_plane_url()).rstrip("/")
-        self.inference_url = (inference_url or settings.resolved_inference_url()).rstrip("/")
+        self._inference_url = (inference_url or settings.inference_url or "").rstrip("/") or None
+        self._default_inference_url = settings.resolved_inference_url()
         key = api_key or settings.api_key
-        headers = {"authorization": f"Bearer {key}"} if key else {}
-        self._api = httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout)
-        self._infer = httpx.Client(base_url=self.inference_url, headers=headers, timeout=timeout)
+        self._headers = {"authorization": f"Bearer {key}"} if key else {}
+        self._timeout = timeout
+        self._api = httpx.Client(base_url=f"{self.url}/api/v1", headers=self._headers, timeout=timeout)
+        self._infer_http: httpx.Client | None = None
         self._signatures: dict[str, dict[str, str]] = {}
+
+    @property
+    def inference_url(self) -> str:
+        """The inference server's URL: as given, else ``AIAAS_INFERENCE_URL``, else the control
+        plane's answer (asked on first use, then kept).
+
+        Raises:
+            Unavailable: it had to be asked and the control plane does not answer.
+        """
+        if self._inference_url is None:
+            self._inference_url = self._discover_inference_url()
+        return self._inference_url
+
+    def _discover_inference_url(self) -> str:
+        try:
+            health = self.health()
+        except Unavailable as exc:
+            raise Unavailable(
+                f"{exc.message} (it was asked where the inference server listens; to call the "
+                "inference server without it, give inference_url= or AIAAS_INFERENCE_URL)",
+                details=exc.details,
+            ) from None
+        # A control plane older than the field: the inference server's default address.
+        return (health.inference_url or self._default_inference_url).rstrip("/")
+
+    @property
+    def _infer(self) -> httpx.Client:
+        if self._infer_http is None:
+            self._infer_http = httpx.Client(
+                base_url=self.inference_url, headers=self._headers, timeout=self._timeout
+            )
+        return self._infer_http
 
     def close(self) -> None:
         self._api.close()
-        self._infer.close()
+        if self._infer_http is not None:
+            self._infer_http.close()
 
     def __enter__(self) -> Client:
         return self
@@ -499,11 +539,16 @@ class Client:
     # -- inference -------------------------------------------------------------------------
 
     def served_version(self, deployment: str) -> int | None:
-        """The version the inference server serves for ``deployment`` now (None: not yet)."""
-        try:
-            response = request(self._infer, "GET", f"/v2/models/{deployment}")
-        except (NotFound, Unavailable):
+        """The version the inference server serves for ``deployment`` now (None: not yet).
+
+        Raises:
+            Unavailable: the inference server does not answer at all (a wrong URL or port
+                is reported at once, not taken for "not served yet").
+        """
+        response = send(self._infer, "GET", f"/v2/models/{deployment}", server=INFERENCE_SERVER)
+        if response.status_code in (404, 503):  # not routed yet, or still loading
             return None
+        raise_for_error(response)
         versions = response.json().get("versions") or []
         return int(versions[0]) if versions else None
 
@@ -619,6 +664,7 @@ class Client:
             self._infer,
             "POST",
             path,
+            server=INFERENCE_SERVER,
             content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
             headers={"content-type": "application/json"},
         )
@@ -630,7 +676,7 @@ class Client:
     def _input_datatypes(self, deployment: str) -> dict[str, str]:
         cached = self._signatures.get(deployment)
         if cached is None:
-            meta = request(self._infer, "GET", f"/v2/models/{deployment}").json()
+            meta = request(self._infer, "GET", f"/v2/models/{deployment}", server=INFERENCE_SERVER).json()
             cached = {t["name"]: t["datatype"] for t in meta["inputs"]}
             self._signatures[deployment] = cached
         return cached

@@ -2,9 +2,9 @@
 
 ONNX Runtime runs 32 rows in little more time than one, so a server that runs each small
 request alone spends most of its CPU on per-call overhead. A :class:`DynamicBatcher` sits
-in front of one version's ``run``: a request waits up to ``max_queue_delay_ms`` for others
-to join it, the batch is concatenated along axis 0, run once in the executor, and each
-request gets its own rows back.
+in front of one version's ``run``: a small request waits up to ``max_queue_delay_ms`` for
+others to join it, the batch is concatenated along axis 0, run once, and each request gets
+its own rows back.
 
 The rules:
 
@@ -13,67 +13,90 @@ The rules:
   the same order). Others wait in their own group, so a batch never needs padding or casts.
 * **When a batch leaves.** As soon as its group holds ``max_batch_size`` rows, or when its
   oldest request has waited ``max_queue_delay_ms``, whichever comes first, and only while
-  fewer than ``max_concurrent_batches`` batches of this batcher are running. Capping
-  running batches makes a burst queue here, where it is batched, rather than oversubscribe
-  the CPU with threads that each run a batch of one.
-* **Oversized requests.** A request with more rows than ``max_batch_size`` is cut into
-  chunks of at most ``max_batch_size`` rows, which are queued and batched like any other
-  request; their results are concatenated back. Nothing is rejected for its size and no
-  batch ever exceeds ``max_batch_size`` rows.
-* **Requests that run alone.** A request whose inputs do not share one leading dimension
-  (a 0-d input, inputs with different row counts, no inputs) or that has zero rows runs on
-  its own, exactly as sent: it has no known row axis, or no rows to share.
+  fewer than ``max_concurrent_batches`` batches of this batcher are running (or as many as
+  the ``concurrency`` callable says, asked before each batch: one per ready replica).
+  Capping running batches makes a burst queue here, where it is batched, rather than
+  oversubscribe the CPU with calls that each run a batch of one.
+* **Requests that run at once, alone.** A request of ``max_batch_size`` rows or more fills
+  a batch on its own: waiting could only delay it. It skips the queue and the cap on
+  running batches and runs whole, in one model call, exactly as it would with batching
+  off. (Cutting it into ``max_batch_size``-row chunks queued one after another made a
+  1,000-row request four times slower than running it whole, in ``benchmarks/serving.py``.)
+  So do requests whose inputs do not share one leading dimension (a 0-d input, inputs with
+  different row counts, no inputs) or that have zero rows, and every request once batching
+  stopped (below): they have no row axis, or nothing to share. A batch formed from several
+  requests therefore never holds more than ``max_batch_size`` rows.
 * **Models that are not batched.** Batching assumes a row-wise model: output row ``i``
   depends on input row ``i`` only, and every output has the batch axis first. The batcher
-  stops batching (every request then runs alone and whole, one model call each) when
+  stops batching (every request then runs alone, one model call each) when
 
   - the ``signature`` it was given has an input or output whose first dimension is not
     dynamic (``-1``), or one of unknown rank or rank 0 (see :func:`supports_batching`); or
-  - a batched run returns an output whose first dimension is not the batch's row count.
-    The requests of that batch (whole, when it held a chunk of theirs) are then run again
-    alone. A batch of several requests, and the first chunk of a split request, holds at
-    least 2 rows (``max_batch_size >= 2``), so an output reduced over rows is always
-    caught; an output whose fixed size happens to equal the row count is not.
+  - a batched run of several requests returns an output whose first dimension is not the
+    batch's row count. Those requests are then run again, each alone. Such a batch holds at
+    least 2 rows, so an output reduced over rows is always caught; an output whose fixed
+    size happens to equal the row count is not.
 
   Give the ``signature`` where there is one. A model that mixes rows but keeps their count
   (normalising over the batch, say) cannot be detected and must not be put behind a batcher.
 
 Back-pressure counts *requests*, not rows: ``max_queue_size`` caps how many
-:meth:`DynamicBatcher.submit` calls may wait at once for their rows to start running. That
-is what an HTTP server has to bound (one waiting coroutine and one body each), and it keeps
-a large request from being refused only because it is large. A full queue raises
-:class:`~aiaas.errors.ResourceExhausted` (HTTP 429) at once, with ``retry_after_s``.
+:meth:`DynamicBatcher.submit` calls may be waiting at once, in the queue or running alone
+(a request running alone may itself wait for a worker thread or a replica, which the
+batcher cannot see). That is what an HTTP server has to bound (one waiting coroutine and
+one body each), and it keeps a large request from being refused only because it is large.
+A full queue raises :class:`~aiaas.errors.ResourceExhausted` (HTTP 429) at once, with
+``retry_after_s``.
 
-Everything except the model call (and the concatenation and splitting around it) runs on
-the event loop thread; a batcher belongs to the loop of its first ``submit``.
+Where the model runs depends on ``run``: a plain function runs in the executor, with the
+concatenation and splitting around it (ONNX Runtime in this process: the event loop keeps
+serving while it computes); a coroutine function is awaited on the event loop, which
+concatenates and splits itself (a replica set: the model runs in another process and the
+loop only waits on a socket, so a hop to a worker thread and back would add latency and
+save nothing). Everything else runs on the event loop thread; a batcher belongs to the loop
+of its first ``submit``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from aiaas.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from aiaas.formats import Signature
 
-__all__ = ["BatchRecord", "BatchingConfig", "DynamicBatcher", "RunFunction", "supports_batching"]
+__all__ = [
+    "AsyncRunFunction",
+    "BatchRecord",
+    "BatchingConfig",
+    "DynamicBatcher",
+    "RunFunction",
+    "supports_batching",
+]
 
 logger = logging.getLogger("aiaas.serving.batcher")
 
 _Array = np.ndarray[Any, Any]
+_T = TypeVar("_T")
 
-#: What a batcher calls, in the executor, once per batch: ``LoadedVersion.run`` fits.
+#: Clock readings this close to a batch's due time count as due (see ``_next_batch``).
+_CLOCK_TOLERANCE_S = 1e-6
+
+#: A model call run in the executor, once per batch: ``LoadedVersion.run`` fits.
 RunFunction = Callable[[dict[str, _Array], list[str] | None], dict[str, _Array]]
+#: A model call awaited on the event loop, once per batch (a replica set's).
+AsyncRunFunction = Callable[[dict[str, _Array], list[str] | None], Awaitable[dict[str, _Array]]]
 
 
 @dataclass(frozen=True)
@@ -81,15 +104,16 @@ class BatchingConfig:
     """How a :class:`DynamicBatcher` trades latency for throughput.
 
     Args:
-        max_batch_size: the most rows one model call receives; larger requests are split.
-            At least 2: one row per call is no batching, and a 1-row chunk is the one case
-            where an output without a row axis (a sum over rows) cannot be told apart.
+        max_batch_size: the most rows a batch of several requests holds; a request of this
+            many rows or more runs at once, alone and whole. At least 2: one row per call
+            is no batching.
         max_queue_delay_ms: how long the oldest waiting request may wait for others to join
             before its batch leaves anyway. ``0`` batches only what is already waiting.
         max_queue_size: the most requests (``submit`` calls, whatever their row count)
-            that may wait for their rows to start running; one more is refused with
+            that may wait at once, queued or running alone; one more is refused with
             :class:`~aiaas.errors.ResourceExhausted`.
-        max_concurrent_batches: the most batches of one batcher running at once.
+        max_concurrent_batches: the most batches of one batcher running at once, unless
+            the batcher is given a ``concurrency`` callable.
 
     Raises:
         InvalidArgument: a value is out of range, naming the field, the rule and the value.
@@ -135,10 +159,11 @@ class BatchRecord:
     """What one model call did; handed to the ``on_batch`` hook (for metrics) as plain data.
 
     Attributes:
-        rows: rows in the batch (the model's batch size).
-        requests: requests in the batch; each chunk of a split request counts as one.
-        queue_s: how long each of those requests waited in the queue, in batch order.
-        compute_s: time in the executor: concatenating, running the model and splitting.
+        rows: rows in the call (the model's batch size).
+        requests: requests in the call: several for a batch, 1 for a request run alone.
+        queue_s: how long each of those requests waited in the queue, in batch order (0 for
+            a request run alone).
+        compute_s: the model call, with concatenating and splitting around it.
         error: what the model raised, or ``None``.
     """
 
@@ -161,33 +186,21 @@ def supports_batching(signature: Signature) -> bool:
 
 
 class _NotRowWise(Exception):
-    """A batched run returned an output without the batch axis first; rerun alone."""
-
-
-@dataclass(eq=False, slots=True)
-class _Request:
-    """One ``submit`` call: its queued items and whether it still counts as waiting."""
-
-    items: list[_Item] = field(default_factory=list)
-    unstarted: int = 0
-    waiting: bool = True
-    compute_s: float = 0.0  # run time of the batches its rows ran in
+    """A batched run returned an output without the batch axis first; rerun each request alone."""
 
 
 @dataclass(eq=False, slots=True)
 class _Item:
-    """A request, or one chunk of a split request, as it waits in the queue."""
+    """One queued request."""
 
-    request: _Request
     key: Hashable
     inputs: dict[str, _Array]
     output_names: list[str] | None
     rows: int
-    whole: bool  # the request itself, not a chunk of it
-    solo: bool  # never shares a model call
     future: asyncio.Future[dict[str, _Array]]
     enqueued_at: float
     queued: bool = True
+    compute_s: float = 0.0  # run time of the batch it ran in
 
 
 @dataclass(eq=False, slots=True)
@@ -202,13 +215,18 @@ class DynamicBatcher:
     """Batches concurrent requests to one model version; see the module docs for the rules.
 
     Args:
-        run: the model call, run once per batch in ``executor``; ``LoadedVersion.run`` fits.
+        run: the model call, once per batch: a plain function runs in ``executor``
+            (``LoadedVersion.run`` fits); a coroutine function is awaited on the event loop
+            (a replica set's ``run``).
         config: batch size, queue delay, queue size and concurrency.
-        executor: where the model runs; ``None`` means the event loop's default executor.
+        executor: where a plain ``run`` runs; ``None`` means the event loop's default executor.
         signature: the model's signature; when given and it does not pass
             :func:`supports_batching`, requests are never batched.
         on_batch: called on the event loop after each model call with a
             :class:`BatchRecord` (to feed metrics); what it raises is logged and ignored.
+        concurrency: how many batches may run at once, asked before each batch leaves;
+            replaces ``config.max_concurrent_batches`` (values below 1 count as 1). A
+            replica set gives its ready replica count, so each replica runs a batch.
 
     Example:
         >>> batcher = DynamicBatcher(  # doctest: +SKIP
@@ -221,23 +239,27 @@ class DynamicBatcher:
 
     def __init__(
         self,
-        run: RunFunction,
+        run: RunFunction | AsyncRunFunction,
         config: BatchingConfig | None = None,
         *,
         executor: Executor | None = None,
         signature: Signature | None = None,
         on_batch: Callable[[BatchRecord], None] | None = None,
+        concurrency: Callable[[], int] | None = None,
     ) -> None:
         self.config = config if config is not None else BatchingConfig()
         self._run = run
+        self._on_loop = inspect.iscoroutinefunction(run)
         self._executor = executor
         self._on_batch = on_batch
+        self._concurrency = concurrency
         self._batching = signature is None or supports_batching(signature)
         self._groups: dict[Hashable, _Group] = {}
         self._queued_requests = 0
         self._queued_rows = 0
+        self._alone = 0  # requests running alone now
         self._wakeup = asyncio.Event()
-        self._slots = asyncio.Semaphore(self.config.max_concurrent_batches)
+        self._slot_freed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -263,6 +285,12 @@ class DynamicBatcher:
         """True after :meth:`close`; ``submit`` then raises Unavailable."""
         return self._closed
 
+    def max_concurrent_batches(self) -> int:
+        """How many batches may run at once now."""
+        if self._concurrency is None:
+            return self.config.max_concurrent_batches
+        return max(1, self._concurrency())
+
     # -- the request path --------------------------------------------------------------
 
     async def submit(
@@ -286,12 +314,11 @@ class DynamicBatcher:
         *,
         timeout_s: float | None = None,
     ) -> tuple[dict[str, _Array], float]:
-        """Run one request as part of a batch; return its own outputs and its compute time.
+        """Run one request, batched or alone; return its own outputs and its compute time.
 
         The compute time is what per-request statistics report as ``compute_infer`` (as
-        Triton does): the full run time of the batch the request ran in, or the sum over
-        the batches its chunks ran in when it was split. Everything else the request spent
-        here is waiting for its batch to start.
+        Triton does): the full run time of the model call the request ran in. Everything
+        else the request spent here is waiting for that call to start.
 
         Args:
             inputs: input name → array, already checked against the model's signature;
@@ -302,7 +329,7 @@ class DynamicBatcher:
 
         Returns:
             output name → array holding this request's rows only, as ``run`` names them,
-            and the seconds its batches ran.
+            and the seconds its model call ran.
 
         Raises:
             ResourceExhausted: ``max_queue_size`` requests are already waiting; ``details``
@@ -312,7 +339,7 @@ class DynamicBatcher:
                 finishes and its result is dropped.
             Unavailable: the batcher is closed, or closed while the request waited.
             InvalidArgument: ``timeout_s`` is not a number > 0.
-            Exception: whatever ``run`` raised for the batch this request was in.
+            Exception: whatever ``run`` raised for the call this request was in.
         """
         if timeout_s is not None and (
             isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0
@@ -326,12 +353,10 @@ class DynamicBatcher:
         arrays = {str(name): np.asarray(value) for name, value in inputs.items()}
         names = list(output_names) if output_names is not None else None
         self._admit()
-        request = _Request()
         deadline = asyncio.timeout(timeout_s)
         try:
             async with deadline:
-                outputs = await self._execute(request, arrays, names)
-            return outputs, request.compute_s
+                return await self._execute(arrays, names)
         except TimeoutError:
             if not deadline.expired():
                 raise  # raised by the model itself, not our deadline
@@ -341,44 +366,20 @@ class DynamicBatcher:
                 "or the model is slow: retry, or allow a longer timeout",
                 details={"timeout_s": timeout_s},
             ) from None
-        finally:
-            self._withdraw(request)
 
     async def _execute(
-        self, request: _Request, inputs: dict[str, _Array], names: list[str] | None
-    ) -> dict[str, _Array]:
+        self, inputs: dict[str, _Array], names: list[str] | None
+    ) -> tuple[dict[str, _Array], float]:
         rows = _leading_rows(inputs)
-        if self._batching and rows:
-            key = _batch_key(inputs, names)
-            size = self.config.max_batch_size
-            items = [
-                self._enqueue(
-                    request,
-                    key,
-                    {name: array[start : start + size] for name, array in inputs.items()},
-                    names,
-                    min(size, rows - start),
-                    whole=rows <= size,
-                    solo=False,
-                )
-                for start in range(0, rows, size)
-            ]
+        if self._batching and rows and rows < self.config.max_batch_size:
+            item = self._enqueue(_batch_key(inputs, names), inputs, names, rows)
             try:
-                parts = await asyncio.gather(*(item.future for item in items))
+                return await item.future, item.compute_s
             except _NotRowWise:
-                # The model turned out not to be row-wise: what already ran is useless,
-                # so run the request again, alone and whole.
-                self._withdraw(request)
-            else:
-                if len(parts) == 1:
-                    return parts[0]
-                return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-        # A key no other item has: this request shares its model call with nobody.
-        # Without a row axis it counts as one row, for the queue and the batch size statistics.
-        item = self._enqueue(
-            request, object(), inputs, names, 1 if rows is None else rows, whole=True, solo=True
-        )
-        return await item.future
+                pass  # the model turned out not to be row-wise: run this request again, alone
+            finally:
+                self._withdraw(item)
+        return await self._run_alone(inputs, names, 1 if rows is None else rows)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -393,119 +394,129 @@ class DynamicBatcher:
 
     def _admit(self) -> None:
         limit = self.config.max_queue_size
-        if self._queued_requests >= limit:
+        waiting = self._queued_requests + self._alone
+        if waiting >= limit:
             self._rejected += 1
             retry_after_s = self._retry_after_s()
             raise ResourceExhausted(
-                f"the model's queue is full ({self._queued_requests} requests waiting, "
+                f"the model's queue is full ({waiting} requests waiting, "
                 f"max_queue_size={limit}); retry after {retry_after_s:.3f}s, or add replicas",
                 details={
                     "max_queue_size": limit,
-                    "queued_requests": self._queued_requests,
+                    "queued_requests": waiting,
                     "retry_after_s": retry_after_s,
                 },
             )
-        self._queued_requests += 1
         self._requests += 1
 
     def _retry_after_s(self) -> float:
         """How long the queue takes to drain, estimated from the mean model call so far."""
         config = self.config
         per_batch_s = self._compute_s / self._batches if self._batches else config.max_queue_delay_ms / 1000
-        batches_ahead = max(1, math.ceil(self._queued_rows / config.max_batch_size))
-        estimate = batches_ahead * per_batch_s / config.max_concurrent_batches
+        batches_ahead = max(1, math.ceil(self._queued_rows / config.max_batch_size)) + self._alone
+        estimate = batches_ahead * per_batch_s / self.max_concurrent_batches()
         return round(max(0.001, config.max_queue_delay_ms / 1000, estimate), 3)
 
-    def _enqueue(
-        self,
-        request: _Request,
-        key: Hashable,
-        inputs: dict[str, _Array],
-        names: list[str] | None,
-        rows: int,
-        *,
-        whole: bool,
-        solo: bool,
-    ) -> _Item:
-        self._check_open()
+    def _enqueue(self, key: Hashable, inputs: dict[str, _Array], names: list[str] | None, rows: int) -> _Item:
         loop = asyncio.get_running_loop()
-        item = _Item(request, key, inputs, names, rows, whole, solo, loop.create_future(), loop.time())
+        item = _Item(key, inputs, names, rows, loop.create_future(), loop.time())
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group()
         group.items.append(item)
         group.rows += rows
         self._queued_rows += rows
-        request.items.append(item)
-        request.unstarted += 1
+        self._queued_requests += 1
         self._wakeup.set()
         if self._dispatcher is None:
             self._dispatcher = loop.create_task(self._dispatch(), name="aiaas-batcher")
             self._dispatcher.add_done_callback(self._dispatcher_done)
         return item
 
-    def _withdraw(self, request: _Request) -> None:
-        """Take a finished, failed or abandoned request's items out of the queue."""
-        for item in request.items:
-            if item.queued:
-                group = self._groups[item.key]
-                group.items.remove(item)
-                self._dequeued(item, group)
-            future = item.future
-            if not future.done():
-                future.cancel()  # a running batch sees this and drops the result
-            elif not future.cancelled():
-                future.exception()  # marks a sibling chunk's error as seen
-        request.items.clear()
-        self._release(request)
+    def _withdraw(self, item: _Item) -> None:
+        """Take a finished, failed or abandoned request out of the queue."""
+        if item.queued:
+            self._dequeued(item, self._groups[item.key])
+        future = item.future
+        if not future.done():
+            future.cancel()  # a running batch sees this and drops the result
+        elif not future.cancelled():
+            future.exception()  # marks the error as seen
 
     def _dequeued(self, item: _Item, group: _Group) -> None:
+        if group.items[0] is item:
+            group.items.popleft()
+        else:
+            group.items.remove(item)  # abandoned while others ahead of it still wait
         item.queued = False
         group.rows -= item.rows
         self._queued_rows -= item.rows
+        self._queued_requests -= 1
         if not group.items:
             del self._groups[item.key]
-        request = item.request
-        request.unstarted -= 1
-        if request.unstarted == 0:
-            self._release(request)
 
-    def _release(self, request: _Request) -> None:
-        if request.waiting:
-            request.waiting = False
-            self._queued_requests -= 1
+    async def _run_alone(
+        self, inputs: dict[str, _Array], names: list[str] | None, rows: int
+    ) -> tuple[dict[str, _Array], float]:
+        """One model call for this request alone, at once: no queue, no cap on running batches."""
+        self._alone += 1
+        start = time.perf_counter()
+        timing: list[float] = []
+        error: BaseException | None = None
+        try:
+            if self._on_loop:
+                outputs = await cast(AsyncRunFunction, self._run)(inputs, names)
+                timing.append(time.perf_counter() - start)
+            else:
+                run = cast(RunFunction, self._run)
+                loop = asyncio.get_running_loop()
+                outputs = await loop.run_in_executor(self._executor, _timed, timing, run, inputs, names)
+            return outputs, timing[0]
+        except BaseException as exc:  # a timed-out caller too: its call is not counted as done
+            error = exc
+            raise
+        finally:
+            self._alone -= 1
+            self._record(rows, (0.0,), timing[0] if timing else time.perf_counter() - start, error)
 
     # -- the dispatcher ----------------------------------------------------------------
 
     async def _dispatch(self) -> None:
         """Form batches one at a time, each as soon as a slot is free and a batch is due."""
+        loop = asyncio.get_running_loop()
         while True:
-            await self._slots.acquire()
-            try:
-                batch = await self._next_batch()
-            except BaseException:
-                self._slots.release()
-                raise
-            task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+            while len(self._running) >= self.max_concurrent_batches():
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+            batch = await self._next_batch()
+            task = loop.create_task(self._run_batch(batch))
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slot_freed.set()
 
     async def _next_batch(self) -> list[_Item]:
         loop = asyncio.get_running_loop()
         delay_s = self.config.max_queue_delay_ms / 1000
+        # The timer that wakes this loop for a due batch may leave the clock a rounding error
+        # short of the delay (uvloop's clock and timers count whole milliseconds): waiting
+        # again for that hair cost a whole extra millisecond per batch.
+        due_s = delay_s - _CLOCK_TOLERANCE_S
         while True:
             now = loop.time()
             due: tuple[float, Hashable, _Group] | None = None
             next_due_at: float | None = None
             for key, group in self._groups.items():
                 oldest = group.items[0].enqueued_at
-                if self._is_full(group) or now - oldest >= delay_s:
+                if not self._batching or group.rows >= self.config.max_batch_size or now - oldest >= due_s:
                     if due is None or oldest < due[0]:
                         due = (oldest, key, group)  # the longest-waiting ready group first
                 elif next_due_at is None or oldest + delay_s < next_due_at:
                     next_due_at = oldest + delay_s
             if due is not None:
-                batch = self._take(due[1], due[2])
+                batch = self._take(due[2])
                 if batch:
                     return batch
                 continue  # every item it held had been abandoned
@@ -517,35 +528,41 @@ class DynamicBatcher:
                     async with asyncio.timeout(next_due_at - now):
                         await self._wakeup.wait()
 
-    def _is_full(self, group: _Group) -> bool:
-        head = group.items[0]
-        return head.solo or not self._batching or group.rows >= self.config.max_batch_size
+    def _take(self, group: _Group) -> list[_Item]:
+        """Pop the oldest items of a group that fit in one batch, in arrival order.
 
-    def _take(self, key: Hashable, group: _Group) -> list[_Item]:
-        """Pop the oldest items of a group that fit in one batch, in arrival order."""
+        Once batching stopped, a batch is one request (it runs alone, but in its turn: it
+        was queued before batching stopped).
+        """
         batch: list[_Item] = []
         rows = 0
         while group.items:
             item = group.items[0]
-            if batch and (item.solo or not self._batching or rows + item.rows > self.config.max_batch_size):
+            if batch and (not self._batching or rows + item.rows > self.config.max_batch_size):
                 break
-            group.items.popleft()
             self._dequeued(item, group)
             if item.future.done():
                 continue  # abandoned (timed out, cancelled) before it started
             batch.append(item)
             rows += item.rows
-            if item.solo:
-                break
         return batch
 
     async def _run_batch(self, batch: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         started_at = loop.time()
+        start = time.perf_counter()
         timing: list[float] = []
         error: BaseException | None = None
         try:
-            results, row_wise = await loop.run_in_executor(self._executor, self._compute, batch, timing)
+            if self._on_loop:
+                inputs, names = _joined(batch)
+                outputs = await cast(AsyncRunFunction, self._run)(inputs, names)
+                results, row_wise = _split(batch, outputs)
+                timing.append(time.perf_counter() - start)
+            else:
+                results, row_wise = await loop.run_in_executor(
+                    self._executor, _timed, timing, self._compute, batch
+                )
         except asyncio.CancelledError:
             error = Unavailable("the model's batcher stopped before this request finished; retry")
             _fail(batch, error)
@@ -561,56 +578,22 @@ class DynamicBatcher:
             if not row_wise:
                 self._stop_batching("its outputs do not have the batch axis first")
             for item, result in zip(batch, results, strict=True):
-                item.request.compute_s += timing[0]
+                item.compute_s = timing[0]
                 if not item.future.done():
                     item.future.set_result(result)
         finally:
-            self._slots.release()
-            self._record(batch, started_at, timing[0] if timing else 0.0, error)
+            rows = sum(item.rows for item in batch)
+            queue_s = tuple(started_at - item.enqueued_at for item in batch)
+            self._record(rows, queue_s, timing[0] if timing else time.perf_counter() - start, error)
 
-    def _compute(self, batch: list[_Item], timing: list[float]) -> tuple[list[dict[str, _Array]], bool]:
-        """Concatenate, run and split: the one part that runs in the executor.
-
-        Returns:
-            each item's outputs, and whether the outputs had the batch axis first.
+    def _compute(self, batch: list[_Item]) -> tuple[list[dict[str, _Array]], bool]:
+        """Concatenate, run and split: what runs in the executor for a plain ``run``.
 
         Raises:
-            _NotRowWise: several items (or a chunk) ran and the outputs cannot be split.
+            _NotRowWise: several requests ran and the outputs cannot be split.
         """
-        start = time.perf_counter()
-        try:
-            first = batch[0]
-            if len(batch) == 1:
-                inputs = dict(first.inputs)
-            else:
-                inputs = {
-                    name: np.concatenate([item.inputs[name] for item in batch]) for name in first.inputs
-                }
-            names = list(first.output_names) if first.output_names is not None else None
-            outputs = self._run(inputs, names)
-            if first.solo:
-                return [outputs], True  # nothing to split, and nothing learnt about rows
-            rows = sum(item.rows for item in batch)
-            bad = next(
-                (
-                    f"output {name!r} has shape {list(value.shape)} for a batch of {rows} rows"
-                    for name, value in outputs.items()
-                    if np.ndim(value) == 0 or np.shape(value)[0] != rows
-                ),
-                None,
-            )
-            if bad is not None:
-                if len(batch) == 1 and first.whole:
-                    return [outputs], False  # it ran alone, so its result is right as it is
-                raise _NotRowWise(bad)
-            results = []
-            offset = 0
-            for item in batch:
-                results.append({name: value[offset : offset + item.rows] for name, value in outputs.items()})
-                offset += item.rows
-            return results, True
-        finally:
-            timing.append(time.perf_counter() - start)
+        inputs, names = _joined(batch)
+        return _split(batch, cast(RunFunction, self._run)(inputs, names))
 
     def _stop_batching(self, reason: str) -> None:
         if self._batching:
@@ -618,10 +601,8 @@ class DynamicBatcher:
             logger.warning("model outputs cannot be split by rows (%s); requests now run one by one", reason)
 
     def _record(
-        self, batch: list[_Item], started_at: float, compute_s: float, error: BaseException | None
+        self, rows: int, queue_s: tuple[float, ...], compute_s: float, error: BaseException | None
     ) -> None:
-        rows = sum(item.rows for item in batch)
-        queue_s = tuple(started_at - item.enqueued_at for item in batch)
         self._batches += 1
         if error is not None:
             self._failed_batches += 1
@@ -631,7 +612,7 @@ class DynamicBatcher:
         self._batch_size_counts[rows] = self._batch_size_counts.get(rows, 0) + 1
         if self._on_batch is not None:
             record = BatchRecord(
-                rows=rows, requests=len(batch), queue_s=queue_s, compute_s=compute_s, error=error
+                rows=rows, requests=len(queue_s), queue_s=queue_s, compute_s=compute_s, error=error
             )
             try:
                 self._on_batch(record)
@@ -650,10 +631,12 @@ class DynamicBatcher:
 
         Returns:
             ``requests`` (admitted), ``rejected`` (queue full), ``timeouts``, ``batches``
-            (model calls), ``failed_batches``, ``rows`` (rows given to the model),
-            ``queue_ms`` and ``compute_ms`` (totals over batched items and model calls),
-            ``batch_size_counts`` (rows per call → number of calls), and the current
-            ``queued_requests``, ``queued_rows``, ``running_batches`` and ``batching``.
+            (model calls, requests run alone included), ``failed_batches``, ``rows`` (rows
+            given to the model), ``queue_ms`` and ``compute_ms`` (totals over requests and
+            model calls), ``batch_size_counts`` (rows per call → number of calls), and the
+            current ``queued_requests``, ``queued_rows``, ``running_alone`` (requests),
+            ``running_batches`` (model calls, those of requests run alone included) and
+            ``batching``.
         """
         return {
             "requests": self._requests,
@@ -667,22 +650,24 @@ class DynamicBatcher:
             "batch_size_counts": dict(sorted(self._batch_size_counts.items())),
             "queued_requests": self._queued_requests,
             "queued_rows": self._queued_rows,
-            "running_batches": len(self._running),
+            "running_alone": self._alone,
+            "running_batches": len(self._running) + self._alone,
             "batching": self._batching,
         }
 
     def close(self) -> None:
-        """Refuse new requests, fail waiting ones with Unavailable, stop the dispatcher.
+        """Refuse new requests, fail queued ones with Unavailable, stop the dispatcher.
 
-        Batches already running finish and deliver their results; :meth:`aclose` waits for
-        them. Call it on the event loop thread. Closing twice does nothing.
+        Model calls already running finish and deliver their results; :meth:`aclose` waits
+        for the batches among them. Call it on the event loop thread. Closing twice does
+        nothing.
         """
         if self._closed:
             return
         self._closed = True
         for group in list(self._groups.values()):
             while group.items:
-                item = group.items.popleft()
+                item = group.items[0]
                 self._dequeued(item, group)
                 if not item.future.done():
                     item.future.set_exception(
@@ -705,6 +690,54 @@ def _fail(batch: list[_Item], error: BaseException) -> None:
     for item in batch:
         if not item.future.done():
             item.future.set_exception(error)
+
+
+def _timed(timing: list[float], call: Callable[..., _T], *args: Any) -> _T:
+    """``call(*args)``, appending its run time to ``timing`` even when it raises."""
+    start = time.perf_counter()
+    try:
+        return call(*args)
+    finally:
+        timing.append(time.perf_counter() - start)
+
+
+def _joined(batch: list[_Item]) -> tuple[dict[str, _Array], list[str] | None]:
+    """The batch's inputs, concatenated along the row axis, and the outputs it asks for."""
+    first = batch[0]
+    if len(batch) == 1:
+        inputs = dict(first.inputs)
+    else:
+        inputs = {name: np.concatenate([item.inputs[name] for item in batch]) for name in first.inputs}
+    return inputs, list(first.output_names) if first.output_names is not None else None
+
+
+def _split(batch: list[_Item], outputs: dict[str, _Array]) -> tuple[list[dict[str, _Array]], bool]:
+    """Each item's rows of the outputs, and whether the outputs had the batch axis first.
+
+    Raises:
+        _NotRowWise: several requests ran and the outputs cannot be split.
+    """
+    rows = sum(item.rows for item in batch)
+    bad = next(
+        (
+            f"output {name!r} has shape {list(value.shape)} for a batch of {rows} rows"
+            for name, value in outputs.items()
+            if np.ndim(value) == 0 or np.shape(value)[0] != rows
+        ),
+        None,
+    )
+    if bad is not None:
+        if len(batch) == 1:
+            return [outputs], False  # it ran alone, so its result is right as it is
+        raise _NotRowWise(bad)
+    if len(batch) == 1:
+        return [outputs], True
+    results = []
+    offset = 0
+    for item in batch:
+        results.append({name: value[offset : offset + item.rows] for name, value in outputs.items()})
+        offset += item.rows
+    return results, True
 
 
 def _leading_rows(inputs: Mapping[str, _Array]) -> int | None:

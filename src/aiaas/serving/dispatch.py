@@ -8,7 +8,10 @@ model runs and keeps the books (statistics, back-pressure, timeouts):
   socket and the event loop awaits the answer (no thread hop). A replica that dies under a
   request costs it a retry, not an error.
 - **Batched**, when the deployment turns batching on: a :class:`DynamicBatcher` per served
-  version groups concurrent requests into one model call (one replica call, with replicas).
+  version groups concurrent small requests into one model call (one replica call, with
+  replicas, awaited on the event loop; one batch per ready replica at a time). A request of
+  ``max_batch_size`` rows or more runs at once, whole, as it would unbatched. Every request
+  counts for the autoscaler from the moment it is queued, not only its batch's one call.
 - **Inline** on the event loop, for models measured to run in under
   :data:`INLINE_BELOW_S`: handing a 5 µs model to a thread costs far more than running it
   (the thread hop, not the model, was where the time went in ``benchmarks/serving.py``).
@@ -63,8 +66,9 @@ class _Runner:
         self.mean_compute_s = 0.0
         self.batcher: DynamicBatcher | None = None
         if config.batching and config.max_batch_size >= 2 and supports_batching(loaded.signature):
+            replicas = loaded.replicas
             self.batcher = DynamicBatcher(
-                loaded.run,
+                loaded.run if replicas is None else self._run_on_replicas,
                 BatchingConfig(
                     max_batch_size=config.max_batch_size,
                     max_queue_delay_ms=config.max_queue_delay_ms,
@@ -73,19 +77,26 @@ class _Runner:
                 executor=executor,
                 signature=loaded.signature,
                 on_batch=self._on_batch,
+                # One batch per ready replica: a replica runs one call at a time, so more
+                # would only queue there instead of here, where they could still be joined.
+                concurrency=None if replicas is None else lambda: len(replicas.ready_replicas()),
             )
 
     def _on_batch(self, record: BatchRecord) -> None:
         if record.error is None:
             self.stats.record_execution(batch_rows=record.rows, compute_s=record.compute_s)
 
+    async def _run_on_replicas(self, inputs: Arrays, outputs: list[str] | None) -> Arrays:
+        """A batch (or a request run alone) on a replica, from the event loop: no thread hop."""
+        assert self.loaded.replicas is not None
+        result, _ = await self.loaded.replicas.run(inputs, outputs, self.config.timeout_s, counted=True)
+        return result
+
     async def run(self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None) -> Arrays:
         started = time.perf_counter()
         try:
             if self.batcher is not None:
-                result, compute_s = await self.batcher.submit_timed(
-                    inputs, outputs, timeout_s=self.config.timeout_s
-                )
+                result, compute_s = await self._run_batched(self.batcher, inputs, outputs)
             else:
                 result, compute_s = await self._run_alone(inputs, outputs)
         except BaseException:
@@ -96,6 +107,20 @@ class _Runner:
             rows=_rows(inputs), total_s=total_s, queue_s=max(total_s - compute_s, 0.0), compute_s=compute_s
         )
         return result
+
+    async def _run_batched(
+        self,
+        batcher: DynamicBatcher,
+        inputs: Mapping[str, np.ndarray[Any, Any]],
+        outputs: Sequence[str] | None,
+    ) -> tuple[Arrays, float]:
+        replicas = self.loaded.replicas
+        if replicas is None:
+            return await batcher.submit_timed(inputs, outputs, timeout_s=self.config.timeout_s)
+        # The replica set sees one call per batch; the autoscaler must see every request,
+        # those still waiting in the batcher's queue included.
+        with replicas.request_in_flight():
+            return await batcher.submit_timed(inputs, outputs, timeout_s=self.config.timeout_s)
 
     async def _run_alone(
         self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None

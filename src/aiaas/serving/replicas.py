@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import logging
 import os
@@ -41,7 +42,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -247,7 +248,8 @@ class ReplicaSet:
         #: How many replicas the set should run now (the supervisor restores this count).
         self.desired = max(settings.min_replicas, 1)
         self.restarts = 0
-        #: Requests running or waiting for a replica now, and received so far: the autoscaler's input.
+        #: Requests running or waiting for a replica now (in a batcher's queue too), and
+        #: received so far: the autoscaler's input.
         self.active = 0
         self.requests = 0
         self.autoscaler = Autoscaler(settings.policy(), now=time.monotonic())  # restarted by start()
@@ -377,21 +379,35 @@ class ReplicaSet:
         timeout_s: float,
         *,
         frame_for: Callable[[int], bytes] | None = None,
+        counted: bool = False,
     ) -> tuple[Arrays, float]:
         """Run one request (or one batch) on a replica; the outputs and the model's run time.
 
-        ``frame_for`` builds the request's frame from its id when it is not a RUN of
-        ``inputs`` (an EMBED of a PyTorch runtime); the answer is still one RESULT.
+        Args:
+            frame_for: builds the request's frame from its id when it is not a RUN of
+                ``inputs`` (an EMBED of a PyTorch runtime); the answer is still one RESULT.
+            counted: the caller already counts the requests this call carries with
+                :meth:`request_in_flight` (a batcher in front of the set does: a batch is
+                one call, but the autoscaler must see each request in it, and each one
+                still waiting in its queue).
 
         Raises:
             DeadlineExceeded: no answer within ``timeout_s`` (waiting for a replica included).
             Unavailable: the set was stopped, or the retried request lost its replica too.
             InvalidArgument: the model rejected the inputs.
         """
+        if counted:
+            return await self._run(inputs, outputs, timeout_s, frame_for)
+        with self.request_in_flight():
+            return await self._run(inputs, outputs, timeout_s, frame_for)
+
+    @contextlib.contextmanager
+    def request_in_flight(self) -> Iterator[None]:
+        """Count one request in :attr:`active` (and :attr:`requests`) while the block runs."""
         self.active += 1
         self.requests += 1
         try:
-            return await self._run(inputs, outputs, timeout_s, frame_for)
+            yield
         finally:
             self.active -= 1
 
