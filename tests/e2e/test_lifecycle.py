@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from aiaas.errors import Conflict, InvalidArgument, NotFound
+from tests._external_data import file_readers
 from tests._models import iris, iris_classifier, torch_mlp, torch_outputs
 from tests.e2e.conftest import Platform
 
@@ -149,3 +150,18 @@ def test_api_errors_come_back_as_the_same_exceptions(platform: Platform) -> None
         data={"metadata": '{"flavor": "pickle"}'},
     )
     assert bad_meta.status_code == 400 and "metadata.flavor" in bad_meta.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("location", ["README.md", "pyproject.toml", "src/aiaas/__init__.py"])
+def test_a_model_naming_a_server_file_is_refused_at_registration(platform: Platform, location: str) -> None:
+    """A curl user uploads a model whose weights 'live' in a file of the server: 400, named."""
+    data, tensor = file_readers(location)["initializer"]
+    name = "reader-" + location.split("/")[-1].split(".")[0].lower()
+    upload = httpx.post(f"{platform.api_url}/api/v1/models/{name}/versions", files={"file": ("m.onnx", data)})
+    assert upload.status_code == 400, upload.text
+    error = upload.json()["error"]
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert f"ONNX tensor {tensor!r}" in error["message"] and location in error["message"]
+    assert error["details"] == {"field": "file", "tensor": tensor, "location": location}
+    with pytest.raises(NotFound):
+        platform.client.get_model(name)  # nothing stored

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiaas.formats.examples import decode_tensors, encode_tensors, to_array
+from aiaas.formats.external_data import isolated_folder
 from aiaas.formats.onnx_model import OnnxModel, parse_onnx, signature_of
 from aiaas.formats.package import FLAVORS, ModelPackage, package_model
 from aiaas.formats.signature import (
@@ -25,6 +26,7 @@ __all__ = [
     "datatype_of",
     "decode_tensors",
     "encode_tensors",
+    "isolated_folder",
     "numpy_dtype",
     "package_model",
     "parse_onnx",

@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from aiaas.errors import InvalidArgument
+from aiaas.formats.external_data import EXTERNAL_DATA_FOLDER_OPTION, check_self_contained, isolated_folder
 from aiaas.formats.signature import Signature, TensorSpec
 
 if TYPE_CHECKING:
@@ -59,20 +60,27 @@ def parse_onnx(data: bytes) -> onnx.ModelProto:
     """Parse and check ONNX bytes.
 
     Raises:
-        InvalidArgument: the bytes are not a valid ONNX model, with the checker's reason.
+        InvalidArgument: the bytes are not a valid ONNX model, with the checker's reason, or
+            a tensor keeps its data in an external file (see :mod:`.external_data`).
     """
     import onnx
 
     try:
         proto = onnx.load_model_from_string(data)
+    except Exception as exc:  # DecodeError
+        raise _invalid(exc) from None
+    # Before the checker: it would look an external file up on this server's disk.
+    check_self_contained(proto)
+    try:
         onnx.checker.check_model(proto)
-    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidArgument(
-            f"file is not a valid ONNX model: {reason}",
-            details={"field": "file"},
-        ) from None
+    except Exception as exc:  # onnx raises ValidationError, ...
+        raise _invalid(exc) from None
     return proto
+
+
+def _invalid(exc: Exception) -> InvalidArgument:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InvalidArgument(f"file is not a valid ONNX model: {reason}", details={"field": "file"})
 
 
 def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
@@ -119,6 +127,9 @@ class OnnxModel:
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # External data resolves against an empty private folder, never this process's
+        # working directory: a model cannot read a file of the server (see .external_data).
+        options.add_session_config_entry(EXTERNAL_DATA_FOLDER_OPTION, isolated_folder())
         try:
             self.session = ort.InferenceSession(
                 data, sess_options=options, providers=["CPUExecutionProvider"]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from aiaas.errors import InvalidArgument
+from aiaas.formats.external_data import check_self_contained, external_tensors
 from aiaas.formats.onnx_model import OnnxModel, parse_onnx, signature_of
 from aiaas.formats.signature import Signature
 
@@ -35,8 +36,16 @@ class ModelPackage:
     example: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
 
     def check(self) -> None:
-        """Fail early, at registration, when ONNX Runtime cannot load the model (an IR version
-        or operator it does not know), or the example does not fit it or cannot run."""
+        """Fail early, at registration, when the model names an external file, ONNX Runtime
+        cannot load it (an IR version or operator it does not know), or the example does not
+        fit it or cannot run."""
+        import onnx
+
+        try:
+            proto = onnx.load_model_from_string(self.onnx)
+        except Exception:  # DecodeError: parse_onnx says why
+            proto = parse_onnx(self.onnx)
+        check_self_contained(proto)
         model = OnnxModel(self.onnx)
         if not self.example:
             return
@@ -49,7 +58,8 @@ def package_model(model: Any, example: Any = None) -> ModelPackage:
 
     Args:
         model: a fitted scikit-learn estimator or pipeline, a PyTorch ``nn.Module``, ONNX
-            bytes, an ``onnx.ModelProto``, or a path to an ``.onnx`` file.
+            bytes, an ``onnx.ModelProto``, or a path to an ``.onnx`` file (whose external
+            data files, if any, are read from beside it and embedded).
         example: a few input rows (array-like, or a mapping name → array for multi-input
             ONNX models). Required for scikit-learn and PyTorch, which need it to trace.
 
@@ -94,10 +104,7 @@ def _require_example(example: Any) -> np.ndarray[Any, Any]:
 
 def _from_onnx(model: Any, example: Any) -> ModelPackage:
     if isinstance(model, str | Path):
-        path = Path(model)
-        if not path.is_file():
-            raise InvalidArgument(f"no ONNX file at {str(path)!r}", details={"field": "model"})
-        data = path.read_bytes()
+        data = _read_onnx_file(Path(model))
     elif isinstance(model, bytes | bytearray):
         data = bytes(model)
     else:
@@ -120,6 +127,29 @@ def _from_onnx(model: Any, example: Any) -> ModelPackage:
 
             arrays[spec.name] = arrays[spec.name].astype(numpy_dtype(spec.datatype))
     return ModelPackage(onnx=data, flavor="onnx", signature=signature, example=arrays)
+
+
+def _read_onnx_file(path: Path) -> bytes:
+    """The file's model with its external data (files beside it, on the caller's machine)
+    embedded, so that what is registered is one self-contained file."""
+    import onnx
+
+    if not path.is_file():
+        raise InvalidArgument(f"no ONNX file at {str(path)!r}", details={"field": "model"})
+    data = path.read_bytes()
+    try:
+        proto = onnx.load_model_from_string(data)
+    except Exception:  # not ONNX: parse_onnx says why
+        return data
+    if next(external_tensors(proto), None) is None:
+        return data
+    try:
+        onnx.load_external_data_for_model(proto, str(path.parent))
+        return bytes(proto.SerializeToString())
+    except Exception as exc:  # a missing file, a path leaving the folder, a model over 2 GB
+        raise InvalidArgument(
+            f"cannot embed the external data of {str(path)!r}: {exc}", details={"field": "model"}
+        ) from None
 
 
 def _from_sklearn(model: Any, example: np.ndarray[Any, Any]) -> ModelPackage:

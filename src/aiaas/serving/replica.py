@@ -13,6 +13,10 @@ answers READY, then answers each RUN frame with RESULT or ERROR, in order. It re
 frame that has arrived before running any, and writes the answers of one read in one
 ``sendall``: under load, many requests cost one system call each way.
 
+The front starts it in an empty private working directory
+(:func:`aiaas.formats.isolated_folder`), and its session resolves ONNX external data
+against that directory: whatever file a model names, there is nothing there to read.
+
 The replica lives exactly as long as its connection: end of file on the socket (the front
 closed it, or died) ends the process. SIGINT and SIGTERM are ignored so that a Ctrl-C in
 a terminal, which reaches the whole process group, lets the front drain its replicas in
@@ -53,6 +57,10 @@ class _Model:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Spinning threads burn a core waiting for work: wrong for several replicas per node.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # External data of a model loaded from bytes resolves against this folder: the empty
+        # working directory the front gives us, never a folder holding the server's files.
+        # (aiaas.formats.external_data.EXTERNAL_DATA_FOLDER_OPTION; not imported: see above.)
+        options.add_session_config_entry("session.model_external_initializers_file_folder_path", os.getcwd())
         self.session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
         self.output_names = [o.name for o in self.session.get_outputs()]
 

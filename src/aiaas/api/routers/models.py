@@ -62,7 +62,8 @@ def list_versions(name: str, services: ServicesDep) -> schemas.ModelVersionList:
     summary="Register a new version from an .onnx file",
     description="Multipart upload: `file` is the ONNX model, `metadata` a JSON object "
     "(flavor, example as V2 tensors, metrics, params, description, source, parent_version). "
-    "The model is created on its first version.",
+    "The model is created on its first version. The file must be self-contained: a tensor "
+    "whose data lives in an external file is refused (400, naming the tensor).",
 )
 async def register_version(
     name: str,
