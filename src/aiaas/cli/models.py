@@ -175,9 +175,12 @@ def _versions_table(items: list[Any]) -> None:
 
 
 def _signature_table(signature: dict[str, Any]) -> None:
-    rows = [("input", t["name"], t["datatype"], t["shape"]) for t in signature.get("inputs", [])]
-    rows += [("output", t["name"], t["datatype"], t["shape"]) for t in signature.get("outputs", [])]
-    table("Signature", ["", "name", "datatype", "shape"], rows)
+    rows = [("input", t["name"], t["datatype"], t["shape"], "") for t in signature.get("inputs", [])]
+    rows += [
+        ("output", t["name"], t["datatype"], t["shape"], ", ".join(map(str, t.get("classes") or [])))
+        for t in signature.get("outputs", [])
+    ]
+    table("Signature", ["", "name", "datatype", "shape", "classes"], rows)
 
 
 def _comparison_rows(cmp: Any) -> list[tuple[Any, ...]]:

@@ -8,12 +8,14 @@ inference server a tenth of a second of start-up and about 12 MB for its lifetim
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
 from aiaas.errors import InvalidArgument
+from aiaas.formats.classes import read_classes
 from aiaas.formats.external_data import EXTERNAL_DATA_FOLDER_OPTION, check_self_contained, isolated_folder
 from aiaas.formats.signature import Signature, TensorSpec
 
@@ -106,11 +108,29 @@ def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
 
 
 def signature_of(proto: onnx.ModelProto) -> Signature:
-    """The graph's real inputs (initializers excluded) and outputs."""
+    """The graph's real inputs (initializers excluded) and outputs, with the class labels
+    of a classifier's score output (see :mod:`.classes`).
+
+    Raises:
+        InvalidArgument: an input or output is not a tensor of an OIP datatype, or the
+            class labels recorded in the model do not fit it.
+    """
     initializers = {i.name for i in proto.graph.initializer}
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    return _with_classes(
+        tuple(_spec(v) for v in proto.graph.input if v.name not in initializers),
+        tuple(_spec(v) for v in proto.graph.output),
+        metadata,
+    )
+
+
+def _with_classes(
+    inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], metadata: Mapping[str, str]
+) -> Signature:
+    classes = read_classes(metadata, outputs)
     return Signature(
-        inputs=tuple(_spec(v) for v in proto.graph.input if v.name not in initializers),
-        outputs=tuple(_spec(v) for v in proto.graph.output),
+        inputs=inputs,
+        outputs=tuple(replace(o, classes=classes[o.name]) if o.name in classes else o for o in outputs),
     )
 
 
@@ -172,7 +192,8 @@ def _session_signature(session: ort.InferenceSession) -> Signature:
         shape = tuple(d if isinstance(d, int) else -1 for d in (arg.shape or ()))
         return TensorSpec(name=arg.name, datatype=datatype, shape=shape)
 
-    return Signature(
-        inputs=tuple(spec(a) for a in session.get_inputs()),
-        outputs=tuple(spec(a) for a in session.get_outputs()),
+    return _with_classes(
+        tuple(spec(a) for a in session.get_inputs()),
+        tuple(spec(a) for a in session.get_outputs()),
+        session.get_modelmeta().custom_metadata_map,
     )

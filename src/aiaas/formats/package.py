@@ -7,16 +7,18 @@ unpickle a user's object.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from aiaas.errors import InvalidArgument
+from aiaas.formats.classes import CLASSES_KEY, label_classes
 from aiaas.formats.external_data import check_self_contained, external_tensors
 from aiaas.formats.onnx_model import OnnxModel, parse_onnx, signature_of
 from aiaas.formats.signature import Signature
@@ -52,8 +54,21 @@ class ModelPackage:
         self.signature.check_inputs(self.example)
         model.run(self.example)
 
+    def with_classes(
+        self,
+        classes: Sequence[Any],
+        *,
+        label_from: Literal["labels", "indices", "scores"] = "labels",
+        scores: str = "probabilities",
+        label: str = "label",
+    ) -> ModelPackage:
+        """This package with the class labels of a classifier recorded, and its ``label``
+        output answering with them (see :func:`aiaas.formats.classes.label_classes`)."""
+        data = label_classes(self.onnx, classes, scores=scores, label=label, label_from=label_from)
+        return dataclasses.replace(self, onnx=data, signature=signature_of(parse_onnx(data)))
 
-def package_model(model: Any, example: Any = None) -> ModelPackage:
+
+def package_model(model: Any, example: Any = None, *, classes: Sequence[Any] | None = None) -> ModelPackage:
     """Convert a model object or file to a :class:`ModelPackage`.
 
     Args:
@@ -62,15 +77,30 @@ def package_model(model: Any, example: Any = None) -> ModelPackage:
             data files, if any, are read from beside it and embedded).
         example: a few input rows (array-like, or a mapping name → array for multi-input
             ONNX models). Required for scikit-learn and PyTorch, which need it to trace.
+        classes: for a PyTorch classifier, the class label of each column of its output
+            (scores or probabilities): the package then also answers ``label``, the label of
+            each row's highest score. scikit-learn classifiers bring their own
+            (``classes_``); an ONNX file records them in its metadata (see
+            :mod:`aiaas.formats.classes`).
 
     Raises:
-        InvalidArgument: the model type is unsupported, or the example does not fit.
+        InvalidArgument: the model type is unsupported, the example does not fit, or the
+            classes do not fit the model.
     """
     module = type(model).__module__.split(".")[0]
+    torch_module = module == "torch" or _is_torch_module(model)
+    if classes is not None and not torch_module:
+        raise InvalidArgument(
+            "classes is only for PyTorch modules: scikit-learn classifiers bring their own classes_, "
+            f"and an ONNX model records them in its metadata_props under {CLASSES_KEY!r}",
+            details={"field": "classes"},
+        )
     if isinstance(model, bytes | bytearray | str | Path) or module == "onnx":
         package = _from_onnx(model, example)
-    elif module == "torch" or _is_torch_module(model):
+    elif torch_module:
         package = _from_torch(model, _require_example(example))
+        if classes is not None:
+            package = package.with_classes(classes, label_from="scores", scores="output")
     elif hasattr(model, "fit") and hasattr(model, "predict"):
         package = _from_sklearn(model, _require_example(example))
     else:
@@ -172,12 +202,35 @@ def _from_sklearn(model: Any, example: np.ndarray[Any, Any]) -> ModelPackage:
         ) from None
     data = proto.SerializeToString()
     signature = signature_of(proto)
-    return ModelPackage(
+    package = ModelPackage(
         onnx=data,
         flavor="sklearn",
         signature=signature,
         example={signature.inputs[0].name: example},
     )
+    return _sklearn_classes(package, model) if is_classifier(model) else package
+
+
+def _sklearn_classes(package: ModelPackage, model: Any) -> ModelPackage:
+    """Record a classifier's ``classes_``, and make its label output answer with them.
+
+    skl2onnx already outputs text and integer labels themselves; booleans come out as
+    0/1, which are their indices ([False, True] is the only order scikit-learn keeps).
+    """
+    classes = np.asarray(getattr(model, "classes_", None))
+    outputs = {o.name: o for o in package.signature.outputs}
+    scores = outputs.get("probabilities")
+    if classes.ndim != 1 or "label" not in outputs or scores is None or len(scores.shape) != 2:
+        return package  # multi-output, or an estimator without scores: nothing to name
+    label_from: Literal["labels", "indices"] = "labels"
+    values: list[Any] = classes.tolist()
+    if classes.dtype.kind == "b":
+        label_from = "indices"
+    elif classes.dtype.kind == "f":
+        if not all(float(v).is_integer() for v in values):
+            return package
+        values = [int(v) for v in values]  # skl2onnx outputs them as INT64
+    return package.with_classes(values, label_from=label_from)
 
 
 def _from_torch(model: Any, example: np.ndarray[Any, Any]) -> ModelPackage:

@@ -98,6 +98,7 @@ class Client:
         description: str | None = None,
         source: str | None = None,
         parent_version: int | None = None,
+        classes: Sequence[Any] | None = None,
     ) -> schemas.ModelVersion:
         """Register ``model`` as the next version of ``name`` (the model is created if new).
 
@@ -105,9 +106,11 @@ class Client:
         ONNX bytes or a path to an ``.onnx`` file. It is converted to ONNX here, on the
         client, so only the ONNX graph travels: nothing is ever unpickled on the server.
         ``example`` (a few input rows) is needed to trace scikit-learn and PyTorch models
-        and is stored with the version.
+        and is stored with the version. A classifier answers with its own labels: a
+        scikit-learn one's ``classes_``, or for a PyTorch module the ``classes`` given here
+        (the label of each output column; a ``label`` output is added).
         """
-        package = package_model(model, example)
+        package = package_model(model, example, classes=classes)
         metadata = schemas.VersionMetadata(
             flavor=package.flavor,
             example=encode_tensors(package.example),
