@@ -1,5 +1,6 @@
 # Two commands for a fresh machine:
 #   make run    install everything into .venv and run the platform with a demo (Ctrl-C stops it)
+#               other ports: make run PORT=18000 INFERENCE_PORT=18080
 #   make test   install everything into .venv and run the whole test suite (lint, types, layers, tests)
 
 PYTHON ?= python3.11
@@ -17,8 +18,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
+# Ports: PORT (control plane, default 8000) and INFERENCE_PORT (default 8080); unset, aiaas up
+# takes AIAAS_PORT / AIAAS_INFERENCE_PORT or its defaults.
 run: install
-	$(BIN)/aiaas up --demo
+	$(BIN)/aiaas up --demo $(if $(PORT),--port $(PORT)) $(if $(INFERENCE_PORT),--inference-port $(INFERENCE_PORT))
 
 test: lint pytest
 

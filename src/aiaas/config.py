@@ -105,6 +105,30 @@ class Settings(BaseSettings):
         description="Replica processes the autoscaler may run on this node, all deployments "
         "together (0 = one per CPU core).",
     )
+    model_memory_budget_bytes: int = Field(
+        default=8 * 1024**3,
+        gt=0,
+        description="Memory the inference server's language and embedding models may take together "
+        "(weights, plus a full batch's KV cache at full context for a language model). A model is "
+        "loaded on its first request; to make room, the least recently used idle ones are stopped.",
+    )
+    torch_device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+        description="Where language and embedding models run: auto (a CUDA GPU in half precision "
+        "when PyTorch sees one, else the CPU), cpu, cuda or cuda:N.",
+    )
+    torch_threads: int = Field(
+        default=0,
+        ge=0,
+        description="PyTorch intra-op threads in each language or embedding model replica "
+        "(0 = PyTorch's default, one per core).",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="Where the files of served model folders are written from the artifact store "
+        "(verified, one folder per artifact digest); default: <home>/model-cache.",
+    )
     control_plane_url: str | None = Field(
         default=None,
         description="URL the CLI and SDK talk to; default: http://<host>:<port>.",
@@ -128,6 +152,10 @@ class Settings(BaseSettings):
     def resolved_artifact_root(self) -> str:
         """The artifact store location, defaulting to a folder under ``home``."""
         return self.artifact_root or str(self.home / "artifacts")
+
+    def resolved_model_cache_dir(self) -> Path:
+        """Where model folders are materialised, defaulting to a folder under ``home``."""
+        return (self.model_cache_dir or self.home / "model-cache").expanduser()
 
     def resolved_control_plane_url(self) -> str:
         return (self.control_plane_url or f"http://{self.host}:{self.port}").rstrip("/")

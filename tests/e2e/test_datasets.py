@@ -310,3 +310,118 @@ def test_readme_datasets_block_runs(
         args = shlex.split(line.split("#")[0])[1:]
         code, out, err = aiaas(control_plane, *args)
         assert code == 0, f"{line}\n{out}{err}"
+
+
+# -- text datasets ---------------------------------------------------------------------------
+
+CORPUS = "\n\n".join(f"Paragraph {i}: the cat sat on mat number {i}.\nA second line." for i in range(20))
+CHAT = b"".join(
+    json.dumps({"q": f"what is {i} plus one?", "a": f"{i + 1}", "lang": "en"}).encode() + b"\n"
+    for i in range(12)
+)
+
+
+def test_text_corpus_and_chat_pairs_over_http(control_plane: ControlPlane) -> None:
+    response = _upload(control_plane, "http-text", CORPUS.encode(), "book.txt", seed="2")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["format"], body["row_count"], body["task"]) == ("text", 20, "text-generation")
+    assert body["text"] == {
+        "columns": ["text"],
+        "text_column": "text",
+        "prompt_column": None,
+        "response_column": None,
+        "documents": "paragraph",
+    }
+    assert body["schema"][0]["kind"] == "text"
+    assert body["statistics"]["text"]["documents"] == 20
+    assert body["statistics"]["text"]["characters"] == len(CORPUS) - 2 * 19  # the blank lines go
+    again = _upload(control_plane, "http-text", CORPUS.encode(), "book.txt", seed="2")
+    assert again.status_code == 201 and again.json() == body  # identical upload, same version
+    lines = _upload(control_plane, "http-text", CORPUS.encode(), "book.txt", documents="line")
+    assert (lines.json()["version"], lines.json()["row_count"]) == (2, 40)
+    data = control_plane.http.get("/datasets/http-text/versions/1/data")
+    assert data.content == CORPUS.encode() and data.headers["content-type"].startswith("text/plain")
+    assert 'filename="http-text-v1.txt"' in data.headers["content-disposition"]
+
+    chat = _upload(control_plane, "http-chat", CHAT, "chat.jsonl", prompt_column="q", response_column="a")
+    assert chat.status_code == 201, chat.text
+    assert chat.json()["text"]["columns"] == ["q", "a"] and chat.json()["format"] == "jsonl"
+    assert [c["kind"] for c in chat.json()["schema"]] == ["text", "text", "string"]
+
+
+BAD_TEXT = [
+    pytest.param(b"  \n\n", "c.txt", {}, 400, "file is empty", id="empty"),
+    pytest.param(b"caf\xe9\n\nau lait", "c.txt", {}, 400, "not UTF-8 text: byte 0xe9", id="not-utf8"),
+    pytest.param(b'{"q": 1}\n[2]\n', "c.jsonl", {}, 400, "could not be parsed as JSONL", id="unparseable"),
+    pytest.param(
+        CHAT, "c.jsonl", {"text_column": "body"}, 400, "text_column 'body' is not in the file", id="no-column"
+    ),
+    pytest.param(CHAT, "c.jsonl", {"documents": "line"}, 400, "applies to .txt corpora only", id="documents"),
+    pytest.param(
+        (CORPUS * 40).encode(),
+        "c.txt",
+        {},
+        413,
+        f"larger than the dataset limit of {LIMIT_BYTES} bytes",
+        id="too-large",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "filename", "form", "status", "message"), BAD_TEXT)
+def test_bad_text_uploads_get_a_4xx_naming_the_problem(
+    control_plane: ControlPlane, data: bytes, filename: str, form: dict[str, str], status: int, message: str
+) -> None:
+    error = _error(_upload(control_plane, "http-bad-text", data, filename, **form), status)
+    assert re.search(message, error["message"]), error
+    assert error["details"].get("field")
+    _error(control_plane.http.get("/datasets/http-bad-text"), 404)
+
+
+def test_sdk_and_cli_register_text_datasets(control_plane: ControlPlane, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(CORPUS)
+    v = control_plane.client.create_dataset("sdk-text", corpus, documents="line", seed=1)
+    assert (v.format, v.row_count, v.text.documents if v.text else None) == ("text", 40, "line")
+    chat = control_plane.client.create_dataset(
+        "sdk-chat", CHAT, filename="chat.jsonl", prompt_column="q", response_column="a"
+    )
+    assert chat.text is not None and (chat.text.prompt_column, chat.text.response_column) == ("q", "a")
+    with pytest.raises(InvalidArgument, match="need both prompt_column and response_column"):
+        control_plane.client.create_dataset("sdk-chat", CHAT, filename="chat.jsonl", prompt_column="q")
+
+    code, out, err = aiaas(control_plane, "datasets", "create", "cli-text", "--file", str(corpus))
+    assert code == 0, err
+    assert "dataset cli-text version 1: 20 documents, 1 columns, text" in out
+    assert "text in text, cut by paragraph: 20 documents" in out
+    jsonl = tmp_path / "reviews.jsonl"
+    jsonl.write_bytes(
+        b"".join(json.dumps({"q": f"review {i}", "lang": "en"}).encode() + b"\n" for i in range(12))
+    )
+    code, out, err = aiaas(
+        control_plane,
+        "datasets",
+        "create",
+        "cli-cls",
+        "--file",
+        str(jsonl),
+        "--text-column",
+        "q",
+        "--target",
+        "lang",
+        "--json",
+    )
+    assert code == 0, err
+    created = json.loads(out)
+    assert (created["target"], created["task"], created["text"]["columns"]) == (
+        "lang",
+        "classification",
+        ["q"],
+    )
+    result = runner.invoke(
+        app,
+        ["--url", control_plane.url, "datasets", "create", "cli-bad", "-f", str(jsonl), "--text-column", "x"],
+    )
+    assert isinstance(result.exception, InvalidArgument)  # `aiaas` prints it as one error line
+    assert "text_column 'x' is not in the file" in str(result.exception)

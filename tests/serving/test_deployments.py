@@ -182,6 +182,7 @@ def test_desired_state_resolves_each_deployment(deployments: DeploymentService, 
             version=2,
             artifact_digest=v2.artifact_digest,
             signature=v2.signature,
+            flavor=v2.flavor,
         ),
         ServedTarget(
             deployment="b-pinned",
@@ -189,6 +190,7 @@ def test_desired_state_resolves_each_deployment(deployments: DeploymentService, 
             version=1,
             artifact_digest=registry.get_version("iris", 1).artifact_digest,
             signature=registry.get_version("iris", 1).signature,
+            flavor=registry.get_version("iris", 1).flavor,
         ),
     ]
 

@@ -11,6 +11,7 @@ import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
 
 from aiaas.schemas import JobSpec
+from aiaas.schemas.training import TORCH_FAMILIES
 from aiaas.training import TrainingData
 
 
@@ -57,5 +58,8 @@ def diabetes() -> TrainingData:
 
 
 def spec(**fields: Any) -> JobSpec:
-    """A valid spec with the given fields over small defaults."""
-    return JobSpec.parse({"dataset": "d", "epochs": 3, "batch_size": 32, **fields})
+    """A valid spec with the given fields over small defaults (epochs and batch size only for
+    the PyTorch families: the scikit-learn ones refuse fields they do not use)."""
+    family = fields.get("model", {}).get("family")
+    small = {"epochs": 3, "batch_size": 32} if family in TORCH_FAMILIES else {}
+    return JobSpec.parse({"dataset": "d", **small, **fields})

@@ -113,3 +113,117 @@ def test_several_bad_fields_are_all_reported() -> None:
 def test_text_that_is_not_a_mapping_is_refused(text: str) -> None:
     with pytest.raises(InvalidArgument, match="job spec"):
         JobSpec.from_text(text)
+
+
+@pytest.mark.parametrize("family", ["logistic", "linear", "random_forest", "gradient_boosting"])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("optimizer", {"name": "adam"}),
+        ("schedule", {"name": "cosine"}),
+        ("epochs", 3),
+        ("batch_size", 64),
+        ("early_stopping", {"metric": "val_loss"}),
+    ],
+)
+def test_a_field_the_family_ignores_is_refused_naming_it(family: str, field: str, value: Any) -> None:
+    body = {"dataset": "iris", "model": {"family": family}, field: value}
+    with pytest.raises(InvalidArgument) as info:
+        JobSpec.from_text(json.dumps(body))
+    assert info.value.details["field"] == field
+    message = info.value.message
+    assert f"{field}: is not used by {family!r}" in message
+    assert "['mlp', 'cnn', 'transformer']" in message, "says which families use it"
+
+
+def test_every_ignored_field_is_named_at_once() -> None:
+    text = "dataset: iris\nmodel: {family: random_forest}\noptimizer: {name: adam}\nepochs: 3\n"
+    with pytest.raises(
+        InvalidArgument, match=r"optimizer: is not used by 'random_forest' \(nor are epochs\)"
+    ):
+        JobSpec.from_text(text)
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_the_torch_families_take_those_fields(family: str) -> None:
+    body = {
+        "dataset": "digits",
+        "model": {"family": family},
+        "optimizer": {"name": "sgd"},
+        "schedule": {"name": "step"},
+        "epochs": 3,
+        "batch_size": 8,
+        "early_stopping": {"patience": 2},
+    }
+    spec = JobSpec.from_text(json.dumps(body))
+    assert (spec.optimizer.name, spec.epochs, spec.batch_size) == ("sgd", 3, 8)
+
+
+def test_a_scikit_learn_spec_is_stored_without_the_fields_it_ignores() -> None:
+    spec = JobSpec.from_text("dataset: iris\nmodel: {family: random_forest}\n")
+    stored = spec.stored()
+    assert not {"optimizer", "schedule", "epochs", "batch_size", "early_stopping"} & set(stored)
+    assert JobSpec.from_stored(stored) == spec
+    # A row written before the check, with the ignored defaults in it, still runs.
+    old_row = spec.model_dump(mode="json")
+    assert old_row["optimizer"]["name"] == "adam"
+    assert JobSpec.from_stored(old_row).model.family == "random_forest"
+    torch_spec = JobSpec.from_text("dataset: iris\nmodel: {family: mlp}\n")
+    assert torch_spec.stored()["epochs"] == 10 and torch_spec.stored()["optimizer"]["name"] == "adam"
+
+
+def test_a_yaml_error_names_the_file_and_the_line() -> None:
+    text = "dataset: iris\nmodel: {family: mlp\nepochs: 3\n"
+    with pytest.raises(InvalidArgument) as info:
+        JobSpec.from_text(text, source="specs/iris.yaml")
+    message = info.value.message
+    assert message.startswith("specs/iris.yaml is neither JSON nor YAML: line ")
+    assert "<unicode string>" not in message
+    assert info.value.details == {"field": "spec", "source": "specs/iris.yaml"}
+    with pytest.raises(InvalidArgument, match=r"^job spec is neither JSON nor YAML: line 2, column 4"):
+        JobSpec.from_text("a: b\n  c: d\n")
+
+
+# -- the transformer family ------------------------------------------------------------------
+
+
+def test_a_transformer_spec_takes_its_own_hyper_parameters() -> None:
+    spec = JobSpec.from_text(
+        "dataset: poems\nmodel: {family: transformer, n_layer: 3, n_head: 4, n_embd: 96, context_length: 64,"
+        " vocab_size: 2000, dropout: 0.1}\nearly_stopping: {metric: val_perplexity}\nworkers: 2\n"
+    )
+    assert (spec.model.n_layer, spec.model.n_head, spec.model.n_embd) == (3, 4, 96)
+    assert (spec.model.context_length, spec.model.vocab_size, spec.model.dropout) == (64, 2000, 0.1)
+    assert spec.early_stopping is not None and spec.early_stopping.effective_mode() == "min"
+    assert JobSpec.parse({"dataset": "d", "model": {"family": "transformer"}, "task": "text-generation"})
+
+
+TRANSFORMER_BAD: list[tuple[dict[str, Any], str, str]] = [
+    ({"model": {"family": "transformer", "n_embd": 100, "n_head": 3}}, "model.n_embd", "multiple of n_head"),
+    ({"model": {"family": "transformer", "n_embd": 90}}, "model.n_embd", "multiple of n_head (4)"),
+    ({"model": {"family": "transformer", "n_layer": 0}}, "model.n_layer", "greater than or equal to 1"),
+    ({"model": {"family": "transformer", "vocab_size": 256}}, "model.vocab_size", "257"),
+    ({"model": {"family": "transformer", "context_length": 100_000}}, "model.context_length", "8192"),
+    (
+        {"model": {"family": "transformer", "hidden_sizes": [8]}},
+        "model.hidden_sizes",
+        "not a hyper-parameter",
+    ),
+    ({"model": {"family": "mlp", "n_layer": 2}}, "model.n_layer", "not a hyper-parameter of 'mlp'"),
+    ({"model": {"family": "transformer"}, "target": "label"}, "target", "has no target"),
+    ({"model": {"family": "transformer"}, "task": "classification"}, "task", "does 'text-generation'"),
+    ({"model": {"family": "mlp"}, "task": "text-generation"}, "task", "task of the 'transformer' family"),
+    (
+        {"model": {"family": "transformer"}, "early_stopping": {"metric": "val_accuracy"}},
+        "early_stopping.metric",
+        "not a language model metric",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "field", "message"), TRANSFORMER_BAD)
+def test_bad_transformer_specs_name_the_field(fields: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        JobSpec.parse({"dataset": "poems", **fields})
+    assert raised.value.details["field"] == field
+    assert message in raised.value.message

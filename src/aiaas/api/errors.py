@@ -7,6 +7,7 @@ the same status everywhere, and the SDK can rebuild the exception from the code.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,10 +35,22 @@ async def _on_aiaas_error(_: Request, exc: Exception) -> JSONResponse:
     return _respond(exc)
 
 
+def _located(error: dict[str, Any]) -> tuple[str, str]:
+    """An error's field path and message; a model-level rule about one field (a validator's
+    error with ``field`` and ``rule``, see ``aiaas.schemas.training``) is put on that field."""
+    loc, message = tuple(error["loc"]), str(error["msg"])
+    cause = (error.get("ctx") or {}).get("error")
+    field, rule = getattr(cause, "field", None), getattr(cause, "rule", None)
+    if isinstance(field, str) and isinstance(rule, str):
+        loc, message = (*loc, field), rule
+    return _field(loc), message
+
+
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [f"{_field(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
-    fields = [_field(tuple(e["loc"])) for e in exc.errors()]
+    located = [_located(e) for e in exc.errors()]
+    problems = [f"{field}: {message}" for field, message in located]
+    fields = [field for field, _ in located]
     return _respond(
         InvalidArgument(
             "invalid request: " + "; ".join(problems),

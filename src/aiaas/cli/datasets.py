@@ -13,7 +13,8 @@ from aiaas.cli.output import console, print_json, table
 __all__ = ["datasets_app"]
 
 datasets_app = typer.Typer(
-    help="Datasets: CSV/Parquet files or bundled samples, with schema, statistics and split.",
+    help="Datasets: CSV/Parquet/JSONL files, text corpora or bundled samples, with schema, "
+    "statistics and split.",
     no_args_is_help=True,
 )
 
@@ -26,7 +27,13 @@ def create(
     name: Annotated[str, typer.Argument(help="Dataset name (created on its first version).")],
     file: Annotated[
         Path | None,
-        typer.Option("--file", "-f", help="A CSV or Parquet file.", exists=True, dir_okay=False),
+        typer.Option(
+            "--file",
+            "-f",
+            help="A CSV, Parquet or JSONL file, or a .txt corpus (a text dataset).",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     sample: Annotated[str | None, typer.Option(help=f"A bundled sample: {_SAMPLES}.")] = None,
     target: Annotated[
@@ -37,14 +44,34 @@ def create(
     ] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the split (same file and seed, same split).")] = 0,
     description: Annotated[str, typer.Option(help="What this version is.")] = "",
+    text_column: Annotated[
+        str | None, typer.Option(help="The column holding text: makes a text dataset (JSONL/CSV/Parquet).")
+    ] = None,
+    prompt_column: Annotated[
+        str | None, typer.Option(help="Chat pairs: the prompt column (with --response-column).")
+    ] = None,
+    response_column: Annotated[
+        str | None, typer.Option(help="Chat pairs: the response column (with --prompt-column).")
+    ] = None,
+    documents: Annotated[
+        str | None,
+        typer.Option(help="How a .txt corpus is cut: 'paragraph' (at blank lines, default) or 'line'."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Register a file or a bundled sample as the next version of a dataset."""
     if (file is None) == (sample is None):
         raise typer.BadParameter("give exactly one of --file PATH or --sample NAME", param_hint="--file")
+    from aiaas.errors import NotFound
+
     what = file.name if file is not None else f"sample {sample}"
+    c = client(ctx)
+    try:
+        latest_before = c.dataset(name).latest_version
+    except NotFound:
+        latest_before = None
     with console.status(f"uploading {what}..."):
-        version = client(ctx).create_dataset(
+        version = c.create_dataset(
             name,
             file,
             sample=sample,
@@ -52,15 +79,31 @@ def create(
             description=description,
             validation_fraction=validation_fraction,
             seed=seed,
+            text_column=text_column,
+            prompt_column=prompt_column,
+            response_column=response_column,
+            documents=documents,
         )
     if json:
         return print_json(version)
+    # Versions are numbered upwards: an answer at or below the latest number seen before is
+    # a version that already held this data (same file, target and split), not a new one.
+    if latest_before is not None and version.version <= latest_before:
+        console.print(
+            f"nothing new stored: dataset [bold]{version.dataset}[/] version [bold]{version.version}[/] "
+            f"already holds this data with the same target and split "
+            f"(created {version.created_at.strftime('%F %T')})",
+            highlight=False,
+        )
+        return None
+    rows = f"{version.row_count:,} documents" if version.text else f"{version.row_count:,} rows"
     console.print(
         f"dataset [bold]{version.dataset}[/] version [bold]{version.version}[/]: "
-        f"{version.row_count:,} rows, {len(version.schema_)} columns, {version.format} "
+        f"{rows}, {len(version.schema_)} columns, {version.format} "
         f"({version.size_bytes:,} bytes)"
     )
     _show_version(version)
+    return None
 
 
 @datasets_app.command("list")
@@ -72,7 +115,8 @@ def list_datasets(ctx: typer.Context, json: JsonOption = False) -> None:
     table(
         "Datasets",
         ["name", "latest", "description", "updated"],
-        [(d.name, d.latest_version, d.description, d.updated_at.strftime("%F %T")) for d in items],
+        [(d.name, d.latest_version, d.description, d.updated_at) for d in items],
+        keep=["name", "latest"],
     )
 
 
@@ -94,10 +138,11 @@ def versions(ctx: typer.Context, name: str, json: JsonOption = False) -> None:
                 v.target,
                 v.task,
                 f"{v.size_bytes:,} B",
-                v.created_at.strftime("%F %T"),
+                v.created_at,
             )
             for v in items
         ],
+        keep=["version", "format", "rows", "columns", "task"],
     )
 
 
@@ -130,9 +175,19 @@ def _show_version(version: Any) -> None:
     stats = version.statistics.get("columns", {})
     table(
         "Schema",
-        ["column", "dtype", "kind", "nulls", "min", "mean", "max", "distinct", "top"],
+        ["column", "dtype", "nulls", "min", "mean", "max", "values"],
         [_schema_row(c, stats.get(c.name, {}), version.target) for c in version.schema_],
+        keep=["column", "dtype", "nulls", "min", "mean", "max"],
     )
+    text = version.statistics.get("text")
+    if version.text and text:
+        kind = "chat pairs" if version.text.prompt_column else "text"
+        cut = f", cut by {version.text.documents}" if version.text.documents else ""
+        console.print(
+            f"{kind} in {', '.join(version.text.columns)}{cut}: {text['documents']:,} documents, "
+            f"{text['characters']:,} characters, {text['tokens']:,} tokens "
+            "(min/mean/max of a text column: characters per document)"
+        )
     split = version.split
     how = "stratified by the target" if split.stratified else "random"
     console.print(
@@ -144,14 +199,34 @@ def _show_version(version: Any) -> None:
 
 def _schema_row(column: Any, stats: dict[str, Any], target: str | None) -> tuple[Any, ...]:
     top = stats.get("top") or []
+    if column.kind == "text":  # lengths in characters per document, not the documents themselves
+        lengths = stats.get("characters_per_document") or {}
+        return (
+            column.name,
+            _dtype(column),
+            column.null_count,
+            lengths.get("min"),
+            lengths.get("mean"),
+            lengths.get("max"),
+            None,
+        )
+    distinct = stats.get("distinct_count")
+    values = ", ".join(f"{t['value']} ({t['count']})" for t in top[:3])
+    if distinct is not None:
+        values = f"{distinct} distinct: {values}" if values else f"{distinct} distinct"
     return (
         f"{column.name} (target)" if column.name == target else column.name,
-        column.dtype,
-        column.kind,
+        _dtype(column),
         column.null_count,
         stats.get("min"),
         stats.get("mean"),
         stats.get("max"),
-        stats.get("distinct_count"),
-        ", ".join(f"{t['value']} ({t['count']})" for t in top[:3]) or None,
+        values or None,
     )
+
+
+def _dtype(column: Any) -> str:
+    """``float64``; a column read as text or flags says so (``object (string)``)."""
+    if column.kind == "numeric" or column.kind in column.dtype:
+        return str(column.dtype)
+    return f"{column.dtype} ({column.kind})"

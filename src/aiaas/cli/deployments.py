@@ -7,15 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from aiaas.cli.context import JsonOption, client
-from aiaas.cli.output import console, fmt, print_json
+from aiaas.cli.output import console, print_json, print_pairs, table
 
 if TYPE_CHECKING:
     from aiaas import schemas
 
-__all__ = ["deploy", "deployments_app", "predict"]
+__all__ = ["deploy", "deployments_app", "predict", "undeploy"]
 
 deployments_app = typer.Typer(help="Deployments: what the inference server serves.", no_args_is_help=True)
 
@@ -149,19 +148,23 @@ def list_deployments(ctx: typer.Context, json: JsonOption = False) -> None:
     items = client(ctx).list_deployments()
     if json:
         return print_json(items)
-    # Built here rather than with output.table so the routes column never wraps: a split
-    # such as "v2 90% · v3 10%" folded over two lines is easy to misread.
-    out = Table(title="Deployments", title_justify="left", header_style="bold")
-    for column in ("name", "model", "follows"):
-        out.add_column(column, overflow="fold")
-    out.add_column("routes", no_wrap=True)
-    out.add_column("shadow", overflow="fold")
-    out.add_column("updated", overflow="fold")
-    for d in items:
-        follows = f"@{d.alias}" if d.alias else f"v{d.version}"
-        shadow = _shadow(d) if d.shadow else "-"
-        out.add_row(d.name, d.model, follows, _routes(d), shadow, d.updated_at.strftime("%F %T"))
-    console.print(out)
+    table(
+        "Deployments",
+        ["name", "model", "follows", "routes", "shadow", "updated"],
+        [
+            (
+                d.name,
+                d.model,
+                f"@{d.alias}" if d.alias else f"v{d.version}",
+                _routes(d),  # never wrapped: a split folded over two lines is easy to misread
+                _shadow(d) if d.shadow else None,
+                d.updated_at,
+            )
+            for d in items
+        ],
+        keep=["name", "follows", "routes"],
+    )
+    return None
 
 
 @deployments_app.command("show")
@@ -194,20 +197,104 @@ def show_deployment(
         ("replicas", f"{d.min_replicas}..{d.max_replicas}, {d.target_in_flight} in flight each"),
         ("scale down after", f"{d.scale_down_delay_s:g} s"),
         ("V2", f"POST {c.inference_url}/v2/models/{d.name}/infer"),
-        ("updated", d.updated_at.strftime("%F %T")),
+        ("updated", d.updated_at),
     ]
-    out = Table(title=f"Deployment {d.name}", title_justify="left", show_header=False)
-    out.add_column(style="bold")
-    out.add_column(overflow="fold")
-    for key, value in rows:
-        out.add_row(key, fmt(value))
-    console.print(out)
+    print_pairs(f"Deployment {d.name}", rows)
+    return None
+
+
+def undeploy(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment to delete.")],
+) -> None:
+    """Stop serving a deployment and delete it; the model and its versions stay."""
+    client(ctx).delete_deployment(name)
+    console.print(f"deleted deployment {name}: the inference server stops serving it", highlight=False)
+
+
+@deployments_app.command("events")
+def scaling_events(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment.")],
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 20,
+    json: JsonOption = False,
+) -> None:
+    """The autoscaler's decisions for a deployment, newest first, each with its reason."""
+    events = client(ctx).scaling_events(name, limit=limit)
+    if json:
+        return print_json(events)
+    if not events:
+        console.print(f"no scaling events for {name} yet", highlight=False)
+        return None
+    table(
+        f"Scaling events of {name}",
+        ["at", "ver", "replicas", "reason"],
+        [
+            (e.at.strftime("%F %T"), e.version, f"{e.from_replicas} → {e.to_replicas}", e.reason)
+            for e in events
+        ],
+        keep=["ver", "replicas"],
+    )
+    return None
+
+
+@deployments_app.command("stats")
+def stats(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment.")],
+    version: Annotated[int | None, typer.Option(help="Only this version.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """What the inference server has answered for a deployment since it started, per version:
+    requests, failures, rows, mean queue and compute time, and the batch sizes it ran."""
+    entries = client(ctx).model_stats(name, version)
+    if json:
+        return print_json(entries)
+    if not entries:
+        console.print(f"{name} has answered no request since the inference server started", highlight=False)
+        return None
+    rows = []
+    for e in entries:
+        s = e["inference_stats"]
+        ok, failed = s["success"]["count"], s["fail"]["count"]
+        batches = ", ".join(f"{b['compute_infer']['count']}x{b['batch_size']}" for b in e["batch_stats"])
+        rows.append(
+            (
+                e["version"],
+                ok,
+                failed,
+                e["inference_count"],
+                _mean_ms(s["success"]),
+                _mean_ms(s["queue"]),
+                _mean_ms(s["compute_infer"]),
+                batches or None,
+            )
+        )
+    table(
+        f"Inference statistics of {name}",
+        ["ver", "ok", "failed", "rows", "ms/req", "queue ms", "compute ms", "runs x rows"],
+        rows,
+        keep=["ver", "ok", "failed", "rows", "ms/req", "queue ms", "compute ms"],
+    )
+    return None
+
+
+def _mean_ms(duration: dict[str, int]) -> str | None:
+    count = duration["count"]
+    return f"{duration['ns'] / count / 1e6:.3g}" if count else None
 
 
 def predict(
     ctx: typer.Context,
     deployment: Annotated[str, typer.Argument(help="Deployment to call.")],
-    file: Annotated[str, typer.Argument(help="JSON request body; '-' reads stdin.")] = "-",
+    body: Annotated[
+        str,
+        typer.Argument(
+            metavar="BODY",
+            help="The JSON request body: inline ('{\"instances\": [[5.1, 3.5, 1.4, 0.2]]}'), "
+            "a file holding it, or '-' for stdin.",
+        ),
+    ] = "-",
     protocol: Annotated[
         str | None, typer.Option(help="v2 or v1 (default: from the body: 'instances' means v1).")
     ] = None,
@@ -216,18 +303,26 @@ def predict(
     ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Send a V2 ({"inputs": \\[tensors]}) or V1 ({"instances": \\[rows]}) request and print the response."""
+    """Send a V2 (`{"inputs": [tensors]}`) or V1 (`{"instances": [rows]}`) request and print
+    the response."""
     import orjson
 
-    text = sys.stdin.read() if file == "-" else _read(file)
+    if body == "-":
+        text = sys.stdin.read()
+    elif body.lstrip().startswith(("{", "[")):
+        text = body  # inline JSON: a file name never starts with a brace
+    else:
+        text = _read(body)
     try:
-        body = orjson.loads(text)
+        request = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise typer.BadParameter(f"request is not valid JSON: {exc}", param_hint="FILE") from None
-    if not isinstance(body, dict):
-        raise typer.BadParameter("request must be a JSON object", param_hint="FILE")
-    chosen = protocol or _protocol_of(body)
-    result = client(ctx).infer_json(deployment, body, protocol=chosen, version=version)
+        raise typer.BadParameter(f"request is not valid JSON: {exc}", param_hint="BODY") from None
+    if not isinstance(request, dict):
+        raise typer.BadParameter(
+            'request must be a JSON object, such as {"instances": [[...]]}', param_hint="BODY"
+        )
+    chosen = protocol or _protocol_of(request)
+    result = client(ctx).infer_json(deployment, request, protocol=chosen, version=version)
     if json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
     else:
@@ -237,7 +332,9 @@ def predict(
 def _read(file: str) -> str:
     path = Path(file)
     if not path.is_file():
-        raise typer.BadParameter(f"no such file: {file}", param_hint="FILE")
+        raise typer.BadParameter(
+            f"no such file: {file} (inline JSON starts with '{{'; '-' reads stdin)", param_hint="BODY"
+        )
     return path.read_text()
 
 

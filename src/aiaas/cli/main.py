@@ -9,7 +9,8 @@ import typer
 
 from aiaas.cli.context import Connection
 from aiaas.cli.datasets import datasets_app
-from aiaas.cli.deployments import deploy, deployments_app, predict
+from aiaas.cli.deployments import deploy, deployments_app, predict, undeploy
+from aiaas.cli.help import HelpGroup
 from aiaas.cli.models import models_app, register
 from aiaas.cli.output import err
 from aiaas.cli.platform import api, db_app, serve, up
@@ -19,9 +20,12 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="aiaas",
-    help="aiaas: register, version, deploy and serve models. Start with [bold]aiaas up --demo[/].",
+    help="aiaas: register, version, deploy and serve models. Start with **aiaas up --demo**.",
+    cls=HelpGroup,
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    # Markdown: paragraphs of a docstring are re-flowed to the terminal's width (the "rich"
+    # mode keeps the docstring's own line breaks, which break mid-sentence at 80 columns).
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 
@@ -69,6 +73,7 @@ app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")
 app.command(rich_help_panel="Training")(train)
 app.add_typer(jobs_app, name="jobs", rich_help_panel="Training")
 app.command(rich_help_panel="Serving")(deploy)
+app.command(rich_help_panel="Serving")(undeploy)
 app.add_typer(deployments_app, name="deployments", rich_help_panel="Serving")
 app.command(rich_help_panel="Serving")(predict)
 

@@ -97,10 +97,15 @@ def up(
     from aiaas.store import Database
 
     settings = load_settings(port=port, inference_port=inference_port, host=host, home=home)
-    for label, value in (("--port", settings.port), ("--inference-port", settings.inference_port)):
+    for label, variable, value in (
+        ("--port", "PORT", settings.port),
+        ("--inference-port", "INFERENCE_PORT", settings.inference_port),
+    ):
         if value and not _port_free(settings.host, value):
             raise typer.BadParameter(
-                f"{settings.host}:{value} is already in use; pick another port", param_hint=label
+                f"{settings.host}:{value} is already in use (another aiaas up?); pick another port: "
+                f"aiaas up {label} N, or under make: make run {variable}=N",
+                param_hint=label,
             )
     settings.home.mkdir(parents=True, exist_ok=True)
     with console.status(f"migrating the metadata database in {settings.home}..."):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aiaas.cli.context import JsonOption, client
@@ -23,7 +24,7 @@ jobs_app = typer.Typer(help="Training jobs: list, show, follow logs, metrics, ca
 #: Seconds between polls while following a job.
 _POLL_S = 0.5
 #: Metrics shown beside the progress bar, in this order, when the job reports them.
-_BAR_METRICS = ("loss", "val_loss", "val_accuracy", "val_f1", "val_r2", "samples_per_s")
+_BAR_METRICS = ("loss", "val_loss", "val_accuracy", "val_f1", "val_r2", "val_perplexity", "samples_per_s")
 
 
 def train(
@@ -47,10 +48,14 @@ def train(
             return print_json(job)
         console.print(
             f"job [bold]{job.id}[/] queued: {job.spec.get('model', {}).get('family', '?')} on "
-            f"{job.dataset}:{job.dataset_version} → {job.register_as}\n"
-            f"follow it: aiaas jobs logs -f {job.id}"
+            f"{job.dataset}:{job.dataset_version} → {job.register_as}",
+            highlight=False,
         )
+        _print_registration(job)
+        console.print(f"follow it: aiaas jobs logs -f {job.id}", highlight=False)
         return None
+    if not json:
+        _print_registration(job)
     job = _follow_with_progress(c, job, quiet=json)
     if json:
         print_json(job)
@@ -71,20 +76,20 @@ def list_jobs(
         return print_json(jobs)
     table(
         "Training jobs",
-        ["id", "status", "dataset", "model", "epoch", "workers", "result", "created"],
+        ["id", "status", "family", "epoch", "data → model", "created"],
         [
             (
                 j.id,
                 j.status,
-                f"{j.dataset}:{j.dataset_version}",
                 j.spec.get("model", {}).get("family"),
                 f"{j.checkpoint_epoch or 0}/{j.epochs}",
-                j.workers,
-                f"{j.register_as}:{j.result_version}" if j.result_version else None,
-                j.created_at.strftime("%F %T"),
+                f"{j.dataset}:{j.dataset_version} → {j.register_as}"
+                + (f":{j.result_version}" if j.result_version else ""),
+                j.created_at,
             )
             for j in jobs
         ],
+        keep=["id", "status", "epoch"],
     )
     return None
 
@@ -193,6 +198,17 @@ def _follow_with_progress(c: Client, job: Job, *, quiet: bool) -> Job:
         raise typer.Exit(130) from None
 
 
+def _print_registration(job: Job) -> None:
+    """Where the result goes, said loudly when the name was derived: a spec without
+    ``register_as`` may add a version to a model that someone else is using."""
+    r = job.registration
+    if r is None:  # a control plane that predates the registration answer
+        return
+    style = "yellow" if r.defaulted and r.existing_versions else "dim" if not r.defaulted else ""
+    text = f"[{style}]{escape(r.note)}[/]" if style else escape(r.note)
+    console.print(text, highlight=False)
+
+
 def _exit_unless_succeeded(job: Job) -> None:
     if job.status == "succeeded":
         console.print(f"[green]succeeded:[/] registered {job.register_as} version {job.result_version}")
@@ -207,9 +223,14 @@ def _bar_metrics(values: dict[str, Any]) -> str:
 
 
 def _metrics_table(items: list[Any]) -> None:
-    names: list[str] = []
+    # The metrics beside the progress bar first: when the terminal is narrow, the rest go.
+    names = [k for k in _BAR_METRICS if any(k in m.metrics for m in items)]
     for item in items:
         names += [k for k in item.metrics if k not in names]
     table(
-        "Metrics per epoch", ["epoch", *names], [(m.epoch, *(m.metrics.get(k) for k in names)) for m in items]
+        "Metrics per epoch",
+        ["epoch", *names],
+        [(m.epoch, *(m.metrics.get(k) for k in names)) for m in items],
+        keep=["epoch", *names],
+        trim=True,
     )

@@ -11,8 +11,9 @@ trainers, the statistics as the drift reference of every model trained on the ve
     [{"name": "sepal_length", "dtype": "float64", "kind": "numeric",
       "nullable": false, "null_count": 0}, ...]
 
-``kind`` is ``"numeric"`` (integers and floats), ``"bool"``, ``"string"`` or ``"other"``
-(dates, nested types: kept in the file, never usable as a feature). ``nullable`` is true
+``kind`` is ``"numeric"`` (integers and floats), ``"bool"``, ``"string"``, ``"text"`` (a
+string column named as the text of a text dataset) or ``"other"`` (dates, nested types: kept
+in the file, never usable as a feature). ``nullable`` is true
 when the column has at least one missing value (NaN counts as missing).
 
 ``split``::
@@ -24,6 +25,8 @@ The indices artifact is one int64 ``.npy`` array (``np.save``, no pickle): the t
 indices, ascending, then the validation row indices, ascending.
 
 ``statistics``: see :mod:`aiaas.datasets.statistics`.
+
+``metadata["text"]`` (text datasets only): see :class:`aiaas.datasets.text.TextOptions`.
 """
 
 from __future__ import annotations
@@ -67,3 +70,15 @@ class DatasetVersion:
     @property
     def column_names(self) -> list[str]:
         return [c["name"] for c in self.schema]
+
+    @property
+    def text(self) -> dict[str, Any] | None:
+        """The text options of a text dataset (``columns``, ``text_column`` or
+        ``prompt_column``/``response_column``, ``documents``); None for tabular data."""
+        text = self.metadata.get("text")
+        return dict(text) if isinstance(text, dict) else None
+
+    @property
+    def text_columns(self) -> list[str]:
+        """The text columns (empty for tabular data)."""
+        return list((self.text or {}).get("columns", []))

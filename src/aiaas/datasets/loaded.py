@@ -118,6 +118,44 @@ class LoadedDataset:
             matrix[:, j] = values
         return matrix, names
 
+    @property
+    def text_columns(self) -> list[str]:
+        """The text columns of a text dataset, in order (prompt before response); else empty."""
+        return self.version.text_columns
+
+    def texts(self, column: str | None = None) -> list[str | None]:
+        """The values of a text column, one per row (``None`` where missing).
+
+        Args:
+            column: default: the version's only text column (a chat dataset has two: name one).
+
+        Raises:
+            InvalidArgument: the version has no text column, or ``column`` is not one of them.
+        """
+        names = self.text_columns
+        if not names:
+            raise InvalidArgument(
+                f"dataset {self.name!r} version {self.version.version} holds no text column; register "
+                "a .txt corpus, or name the text column of a JSONL/CSV/Parquet file (text_column)",
+                details={"field": "dataset", "dataset": self.name},
+            )
+        if column is None:
+            if len(names) != 1:
+                raise InvalidArgument(
+                    f"dataset {self.name!r} has text columns {names}; name one", details={"field": "column"}
+                )
+            column = names[0]
+        if column not in names:
+            raise InvalidArgument(
+                f"column {column!r} is not a text column of dataset {self.name!r}; they are {names}",
+                details={"field": "column", "column": column, "expected": names},
+            )
+        return [v if isinstance(v, str) else None for v in self.columns[column].tolist()]
+
+    def texts_by_column(self) -> dict[str, list[str | None]]:
+        """Every text column's values, by name (empty for tabular data)."""
+        return {name: self.texts(name) for name in self.text_columns}
+
     def labels(self, target: str | None = None) -> np.ndarray[Any, Any]:
         """The target column: int64/float64 numbers, bool, or ``str`` class labels.
 

@@ -6,11 +6,14 @@ file and the split indices written to the content-addressed artifact store, and 
 version recorded in one transaction. A failure at any step leaves no version behind; at
 worst an unreferenced blob, which is harmless and would be reused by the same upload.
 
-Uploading the same bytes with the same target and split options to the same dataset
+Uploading the same bytes with the same target, text and split options to the same dataset
 again returns the version that already holds them instead of making a new one: a retried
 upload (a timeout, a re-run script) must not multiply versions, and a version is fully
 determined by those inputs. Different options, or another dataset, make a new version that
 shares the stored file.
+
+Text datasets (a ``.txt`` corpus, or rows with named text columns) take the same path; see
+:mod:`aiaas.datasets.text` for what their options mean.
 """
 
 from __future__ import annotations
@@ -29,15 +32,26 @@ from aiaas.datasets.samples import TARGET, sample_csv
 from aiaas.datasets.split import check_split_options, decode_indices, encode_indices, make_split
 from aiaas.datasets.statistics import schema_of, statistics_of
 from aiaas.datasets.tabular import Column, Table, detect_format, read_table
+from aiaas.datasets.text import (
+    TEXT_FORMAT,
+    TEXT_KIND,
+    TextOptions,
+    mark_text_columns,
+    read_corpus,
+    resolve_text_options,
+)
 from aiaas.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge
 from aiaas.store import ArtifactStore, Database, DatasetRow, DatasetVersionRow, check_name, utcnow
 
-__all__ = ["DEFAULT_MAX_DATASET_BYTES", "MAX_CLASSES", "DatasetService", "task_hint"]
+__all__ = ["DEFAULT_MAX_DATASET_BYTES", "MAX_CLASSES", "TEXT_GENERATION", "DatasetService", "task_hint"]
 
 DEFAULT_MAX_DATASET_BYTES = 256 * 1024 * 1024
 
 #: An integer target with at most this many distinct values is taken as class labels.
 MAX_CLASSES = 20
+#: The task of a text dataset without a target: text to learn to generate (the same word as a
+#: language model job's ``task``).
+TEXT_GENERATION = "text-generation"
 
 _MAX_CREATE_RETRIES = 5
 
@@ -73,18 +87,28 @@ class DatasetService:
         validation_fraction: float = 0.2,
         seed: int = 0,
         metadata: dict[str, Any] | None = None,
+        text_column: str | None = None,
+        prompt_column: str | None = None,
+        response_column: str | None = None,
+        documents: str | None = None,
     ) -> DatasetVersion:
-        """Register ``data`` (CSV or Parquet, told apart by ``filename`` and content) as the
-        next version of ``name``, creating the dataset on its first version.
+        """Register ``data`` (CSV, Parquet, JSONL or a ``.txt`` corpus, told apart by
+        ``filename`` and content) as the next version of ``name``, creating the dataset on its
+        first version.
 
         Args:
-            target: the label column; when given, every other column must be numeric or bool.
+            target: the label column; when given, every other column must be numeric or bool
+                (or one of the text columns).
             validation_fraction: share of rows in the validation split, in (0, 1).
             seed: seed of the split; same file, seed and fraction give the same split.
             metadata: extra JSON stored with the version (``filename`` is added).
+            text_column: the column holding text (a ``.txt`` corpus is always column ``text``).
+            prompt_column: with ``response_column``, the columns of chat pairs.
+            response_column: the answer to each prompt.
+            documents: how a ``.txt`` corpus is cut: ``paragraph`` (default) or ``line``.
 
         Returns:
-            the new version, or the existing one holding the same file, target and split
+            the new version, or the existing one holding the same file, target, text and split
             options (see the module docstring).
 
         Raises:
@@ -107,6 +131,13 @@ class DatasetService:
             validation_fraction=validation_fraction,
             seed=seed,
             metadata=metadata,
+            text=resolve_text_options(
+                detect_format(filename, data),
+                text_column=text_column,
+                prompt_column=prompt_column,
+                response_column=response_column,
+                documents=documents,
+            ),
         )
 
     def create_sample_version(
@@ -131,6 +162,7 @@ class DatasetService:
             validation_fraction=validation_fraction,
             seed=seed,
             metadata=metadata,
+            text=None,
         )
 
     def _create(
@@ -144,21 +176,29 @@ class DatasetService:
         validation_fraction: float,
         seed: int,
         metadata: dict[str, Any] | None,
+        text: TextOptions | None,
     ) -> DatasetVersion:
         check_name(name)
         check_split_options(validation_fraction, seed)
         digest = hashlib.sha256(data).hexdigest()
+        text_json = text.to_json() if text is not None else None
         # A retried upload skips the parse: the same inputs were valid and recorded before.
-        existing = self._identical(name, digest, target, validation_fraction, seed)
+        existing = self._identical(name, digest, target, validation_fraction, seed, text_json)
         if existing is not None:
             return existing
         fmt = detect_format(filename, data)
-        table = read_table(data, fmt)
+        table = _read(data, fmt, text)
+        if text is not None:
+            table = mark_text_columns(table, text, target)
         task = _check_target(table, target) if target is not None else None
+        if text is not None and target is None:
+            task = TEXT_GENERATION
         labels = table.column(target).values if target is not None and task == "classification" else None
         split = make_split(table.row_count, validation_fraction, seed, labels)
         schema, statistics = schema_of(table), statistics_of(table)
         meta = {"filename": filename} | dict(metadata or {})
+        if text_json is not None:
+            meta["text"] = text_json
 
         # Artifacts first: a crash before the transaction leaves blobs nobody references.
         self.artifacts.put(data)
@@ -183,7 +223,7 @@ class DatasetService:
                     # to one dataset number their versions one after another.
                     dataset.updated_at = utcnow()
                     s.flush()
-                    same = _identical_row(s, dataset.id, digest, target, validation_fraction, seed)
+                    same = _identical_row(s, dataset.id, digest, target, validation_fraction, seed, text_json)
                     if same is not None:
                         return _version(same, name)
                     last = s.scalar(
@@ -259,7 +299,7 @@ class DatasetService:
         Works in any process that opens the same database and artifact store.
         """
         entry = self.get_version(name, version)
-        table = read_table(self.load_data(entry), entry.format)
+        table = _read(self.load_data(entry), entry.format, TextOptions.from_json(entry.metadata.get("text")))
         split = entry.split
         train, validation = decode_indices(
             self.artifacts.get(split["indices_digest"]), split["train_rows"], split["validation_rows"]
@@ -272,14 +312,27 @@ class DatasetService:
         )
 
     def _identical(
-        self, name: str, digest: str, target: str | None, fraction: float, seed: int
+        self,
+        name: str,
+        digest: str,
+        target: str | None,
+        fraction: float,
+        seed: int,
+        text: dict[str, Any] | None,
     ) -> DatasetVersion | None:
         with self.db.transaction() as s:
             dataset_id = s.scalar(select(DatasetRow.id).where(DatasetRow.name == name))
             if dataset_id is None:
                 return None
-            row = _identical_row(s, dataset_id, digest, target, fraction, seed)
+            row = _identical_row(s, dataset_id, digest, target, fraction, seed, text)
             return None if row is None else _version(row, name)
+
+
+def _read(data: bytes, fmt: str, text: TextOptions | None) -> Table:
+    """The file as a table: a ``.txt`` corpus cut into documents, any other format parsed."""
+    if fmt == TEXT_FORMAT:
+        return read_corpus(data, text.documents if text is not None and text.documents else "paragraph")
+    return read_table(data, fmt)
 
 
 def task_hint(column: Column) -> str:
@@ -309,19 +362,26 @@ def _check_target(table: Table, target: str) -> str:
             f"target column {target!r} has {column.null_count} missing values; every row needs a label",
             details={"field": "target", "column": target, "null_count": column.null_count},
         )
-    bad = [c for c in table.columns if c.name != target and c.kind not in FEATURE_KINDS]
+    bad = [c for c in table.columns if c.name != target and c.kind not in (*FEATURE_KINDS, TEXT_KIND)]
     if bad:
         described = ", ".join(f"{c.name!r} ({c.dtype})" for c in bad)
+        text_hint = "" if any(c.kind == TEXT_KIND for c in table.columns) else ", name a text column"
         raise InvalidArgument(
-            f"feature columns must be numeric or bool; not so: {described}. Drop or encode them, "
-            f"or upload without a target",
+            f"feature columns must be numeric or bool; not so: {described}. Drop or encode them"
+            f"{text_hint}, or upload without a target",
             details={"field": "file", "columns": [c.name for c in bad], "dtypes": [c.dtype for c in bad]},
         )
     return task_hint(column)
 
 
 def _identical_row(
-    s: Session, dataset_id: int, digest: str, target: str | None, fraction: float, seed: int
+    s: Session,
+    dataset_id: int,
+    digest: str,
+    target: str | None,
+    fraction: float,
+    seed: int,
+    text: dict[str, Any] | None,
 ) -> DatasetVersionRow | None:
     rows = s.scalars(
         select(DatasetVersionRow).where(
@@ -333,6 +393,7 @@ def _identical_row(
             row.target == target
             and row.split.get("seed") == seed
             and row.split.get("validation_fraction") == float(fraction)
+            and (row.meta or {}).get("text") == text
         ):
             return row
     return None

@@ -1,4 +1,4 @@
-"""Reading an uploaded CSV or Parquet file into columns, with pyarrow and numpy only.
+"""Reading an uploaded CSV, Parquet or JSONL file into columns, with pyarrow and numpy only.
 
 Everything downstream (schema, statistics, split, training) works on the numpy columns
 this module returns, so an upload, a bundled sample and a version loaded back by a
@@ -14,14 +14,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from aiaas.errors import InvalidArgument
 
-__all__ = ["FORMATS", "Column", "Table", "detect_format", "read_table", "table_to_csv"]
+__all__ = ["FORMATS", "Column", "Table", "decode_utf8", "detect_format", "read_table", "table_to_csv"]
 
-#: File formats a dataset version can be stored as.
-FORMATS = ("csv", "parquet")
+#: Table formats :func:`read_table` reads (a ``.txt`` corpus is read by :mod:`aiaas.datasets.text`).
+FORMATS = ("csv", "parquet", "jsonl")
 
 _PARQUET_MAGIC = b"PAR1"
 
@@ -56,7 +57,8 @@ class Table:
 
 
 def detect_format(filename: str, data: bytes) -> str:
-    """``"parquet"`` for a ``.parquet``/``.pq`` name or the Parquet magic bytes, else ``"csv"``.
+    """``"parquet"`` for a ``.parquet``/``.pq`` name or the Parquet magic bytes; ``"jsonl"`` for
+    ``.jsonl``/``.ndjson``/``.json``; ``"text"`` (a corpus) for ``.txt``/``.text``; else ``"csv"``.
 
     The content wins over the name when they disagree in the Parquet direction, because a
     Parquet file is unmistakable (``PAR1`` at both ends) and a CSV file is not.
@@ -66,7 +68,27 @@ def detect_format(filename: str, data: bytes) -> str:
         return "parquet"
     if data[:4] == _PARQUET_MAGIC and data[-4:] == _PARQUET_MAGIC:
         return "parquet"
+    if lower.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if lower.endswith((".txt", ".text")):
+        return "text"
     return "csv"
+
+
+def decode_utf8(data: bytes, *, field: str = "file") -> str:
+    """``data`` decoded as UTF-8, a leading byte-order mark dropped.
+
+    Raises:
+        InvalidArgument: the bytes are not UTF-8; the message gives the first bad offset.
+    """
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"{field} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be "
+            "decoded; save the file as UTF-8",
+            details={"field": field, "offset": exc.start},
+        ) from None
 
 
 def read_table(data: bytes, fmt: str, *, field: str = "file") -> Table:
@@ -82,19 +104,24 @@ def read_table(data: bytes, fmt: str, *, field: str = "file") -> Table:
         )
     if not data.strip():
         raise InvalidArgument(
-            f"{field} is empty: upload a CSV file with a header row, or a Parquet file",
+            f"{field} is empty: upload a CSV file with a header row, a Parquet file, or JSON lines",
             details={"field": field},
         )
+    if fmt == "jsonl":
+        decode_utf8(data, field=field)  # pyarrow would read other bytes as text silently
     try:
         if fmt == "parquet":
             arrow = pq.read_table(io.BytesIO(data))
+        elif fmt == "jsonl":  # one JSON object per line; keys become columns
+            arrow = pa_json.read_json(io.BytesIO(data))
         else:  # an empty cell is a missing value in a text column too, not the label ""
             options = pa_csv.ConvertOptions(strings_can_be_null=True)
             arrow = pa_csv.read_csv(io.BytesIO(data), convert_options=options)
     except (pa.ArrowException, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidArgument(
-            f"{field} could not be parsed as {fmt.upper()}: {reason}",
+            f"{field} could not be parsed as {fmt.upper()}: {reason}"
+            + ("; expected one JSON object per line" if fmt == "jsonl" else ""),
             details={"field": field, "format": fmt},
         ) from None
     if fmt == "csv":

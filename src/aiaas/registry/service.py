@@ -15,7 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from aiaas.formats import ModelPackage, OnnxModel, decode_tensors, encode_tensors
+from aiaas.formats import (
+    FOLDER_FLAVORS,
+    FolderPackage,
+    Manifest,
+    ModelPackage,
+    OnnxModel,
+    decode_tensors,
+    encode_tensors,
+)
 from aiaas.registry.entities import Alias, Comparison, Model, ModelVersion, OutputAgreement
 from aiaas.registry.names import check_alias_name, check_name
 from aiaas.store import (
@@ -105,7 +113,7 @@ class Registry:
     def register_version(
         self,
         name: str,
-        package: ModelPackage,
+        package: ModelPackage | FolderPackage,
         *,
         metrics: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
@@ -117,14 +125,16 @@ class Registry:
         """Store the artifact, then record the next version number (creating the model).
 
         The artifact is written first: should the process die between the two steps, an
-        unreferenced blob is left behind, never a version without its artifact.
+        unreferenced blob is left behind, never a version without its artifact. A model
+        folder (:class:`~aiaas.formats.FolderPackage`) is stored as one blob per file and
+        a manifest naming them, written last; the manifest's digest is the version's.
         """
         check_name(name)
         _check_json_dict(metrics, "metrics")
         _check_json_dict(params, "params")
         _check_json_dict(lineage, "lineage")
         package.check()
-        digest = self.artifacts.put(package.onnx)
+        digest, size = self._store_artifact(package)
         example = encode_tensors(package.example)
         for _ in range(_MAX_REGISTER_RETRIES):
             try:
@@ -150,7 +160,7 @@ class Registry:
                         status="ready",
                         flavor=package.flavor,
                         artifact_digest=digest,
-                        artifact_size_bytes=len(package.onnx),
+                        artifact_size_bytes=size,
                         signature=package.signature.to_dict(),
                         example={"inputs": example},
                         metrics=dict(metrics or {}),
@@ -167,6 +177,30 @@ class Registry:
                 continue  # another writer took this number (or created the model): retry
         raise Conflict(f"could not allocate a version number for {name!r}; try again")
 
+    def _store_artifact(self, package: ModelPackage | FolderPackage) -> tuple[str, int]:
+        """Write the package's blobs; its digest and size in bytes."""
+        if isinstance(package, FolderPackage):
+            for data in package.files.values():
+                self.artifacts.put(data)
+            manifest = package.manifest()
+            return self.artifacts.put(manifest.to_bytes()), manifest.size_bytes
+        return self.artifacts.put(package.onnx), len(package.onnx)
+
+    def load_files(self, version: ModelVersion) -> dict[str, bytes]:
+        """The files of a folder version by relative path, each verified against its SHA-256.
+
+        Raises:
+            InvalidArgument: the version is a single ONNX artifact (use :meth:`load_artifact`).
+        """
+        if version.flavor not in FOLDER_FLAVORS:
+            raise InvalidArgument(
+                f"version {version.version} of {version.model!r} is one {version.flavor} artifact, "
+                "not a folder of files; download it with load_artifact",
+                details={"field": "version", "flavor": version.flavor},
+            )
+        manifest = Manifest.from_bytes(self.artifacts.get(version.artifact_digest))
+        return {path: self.artifacts.get(digest) for path, (digest, _) in manifest.files.items()}
+
     def list_versions(self, name: str) -> list[ModelVersion]:
         with self.db.transaction() as s:
             model = model_row(s, name)
@@ -181,7 +215,7 @@ class Registry:
             return _version(row, name, _aliases_by_version(model).get(row.version, ()))
 
     def load_artifact(self, version: ModelVersion) -> bytes:
-        """The version's ONNX bytes, verified against their SHA-256."""
+        """The version's ONNX bytes (a folder version's manifest), verified against their SHA-256."""
         return self.artifacts.get(version.artifact_digest)
 
     def archive_version(self, name: str, version: int) -> ModelVersion:

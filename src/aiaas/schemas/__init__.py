@@ -12,6 +12,7 @@ from aiaas.schemas.datasets import (
     DatasetList,
     DatasetSampleCreate,
     DatasetSplit,
+    DatasetText,
     DatasetVersion,
     DatasetVersionList,
 )
@@ -27,7 +28,7 @@ from aiaas.schemas.deployments import (
     ScalingEventList,
     TrafficRoute,
 )
-from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList
+from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
 from aiaas.schemas.registry import (
     Alias,
     AliasList,
@@ -63,6 +64,7 @@ __all__ = [
     "DatasetList",
     "DatasetSampleCreate",
     "DatasetSplit",
+    "DatasetText",
     "DatasetVersion",
     "DatasetVersionList",
     "Deployment",
@@ -77,6 +79,7 @@ __all__ = [
     "JobLogs",
     "JobMetrics",
     "JobMetricsList",
+    "JobRegistration",
     "JobSpec",
     "Model",
     "ModelCreate",

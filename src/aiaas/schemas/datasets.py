@@ -19,6 +19,7 @@ __all__ = [
     "DatasetList",
     "DatasetSampleCreate",
     "DatasetSplit",
+    "DatasetText",
     "DatasetVersion",
     "DatasetVersionList",
 ]
@@ -38,8 +39,8 @@ class DatasetList(Wire):
 
 
 class DatasetColumn(Wire):
-    """One column: ``kind`` is numeric, bool, string or other; only numeric and bool
-    columns can be features."""
+    """One column: ``kind`` is numeric, bool, string, text (a named text column of a text
+    dataset) or other; only numeric and bool columns can be tabular features."""
 
     name: str
     dtype: str
@@ -58,6 +59,21 @@ class DatasetSplit(Wire):
     train_rows: int
     validation_rows: int
     indices_digest: str
+
+
+class DatasetText(Wire):
+    """What makes a version a text dataset: its text columns and how they were named.
+
+    ``text_column`` (one text per row; ``text`` for a ``.txt`` corpus) or
+    ``prompt_column`` + ``response_column`` (chat pairs); ``documents`` says how a ``.txt``
+    corpus was cut (``paragraph`` or ``line``).
+    """
+
+    columns: list[str]
+    text_column: str | None = None
+    prompt_column: str | None = None
+    response_column: str | None = None
+    documents: str | None = None
 
 
 class DatasetVersion(Wire):
@@ -82,6 +98,7 @@ class DatasetVersion(Wire):
     metadata: dict[str, Any]
     description: str
     created_at: datetime
+    text: DatasetText | None = Field(default=None, description="Text columns; null for tabular data.")
 
 
 class DatasetVersionList(Wire):

@@ -13,7 +13,19 @@ from pydantic import Field
 
 from aiaas.schemas._base import Wire
 
-__all__ = ["Job", "JobList", "JobLogLine", "JobLogs", "JobMetrics", "JobMetricsList"]
+__all__ = ["Job", "JobList", "JobLogLine", "JobLogs", "JobMetrics", "JobMetricsList", "JobRegistration"]
+
+
+class JobRegistration(Wire):
+    """Where a submitted job's result will be registered (in the answer to a submission)."""
+
+    model: str = Field(description="The model the result is registered under.")
+    defaulted: bool = Field(
+        description="The spec had no register_as: the name is <dataset>-<family> (or the warm-start model)."
+    )
+    existing_versions: int = Field(description="Versions the model holds now; 0: the job creates it.")
+    latest_version: int | None = Field(description="The highest of those versions.")
+    note: str = Field(description="The same in one sentence, for people.")
 
 
 class Job(Wire):
@@ -41,6 +53,11 @@ class Job(Wire):
     updated_at: datetime
     last_epoch: int | None = None
     last_metrics: dict[str, Any] | None = None
+    registration: JobRegistration | None = Field(
+        default=None,
+        description="Only in the answer to a submission: the model the result goes to, and the "
+        "versions it holds already.",
+    )
 
     @property
     def finished(self) -> bool:

@@ -19,22 +19,51 @@ from aiaas.schemas._base import WireIn
 
 __all__ = [
     "CLASSIFICATION_METRICS",
+    "LANGUAGE_MODEL_FAMILIES",
+    "LANGUAGE_MODEL_METRICS",
+    "MAX_CONTEXT_LENGTH",
+    "MAX_VOCAB_SIZE",
+    "MIN_VOCAB_SIZE",
     "REGRESSION_METRICS",
     "SKLEARN_FAMILIES",
+    "TEXT_GENERATION",
     "TORCH_FAMILIES",
+    "TORCH_ONLY_FIELDS",
+    "TRANSFORMER_DEFAULTS",
     "EarlyStoppingSpec",
     "JobSpec",
     "ModelSpec",
     "OptimizerSpec",
     "ScheduleSpec",
     "WarmStartRef",
+    "unused_fields",
 ]
 
-Family = Literal["logistic", "linear", "random_forest", "gradient_boosting", "mlp", "cnn"]
+Family = Literal["logistic", "linear", "random_forest", "gradient_boosting", "mlp", "cnn", "transformer"]
 TORCH_FAMILIES = ("mlp", "cnn")
 SKLEARN_FAMILIES = ("logistic", "linear", "random_forest", "gradient_boosting")
+#: Families that learn text (a decoder-only transformer: the next token of a text dataset).
+LANGUAGE_MODEL_FAMILIES = ("transformer",)
+#: The task of a language model.
+TEXT_GENERATION = "text-generation"
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mse", "mae", "r2")
+#: exp(mean validation cross-entropy per token).
+LANGUAGE_MODEL_METRICS = ("perplexity",)
+#: The longest context a trained transformer may have (tokens); attention costs grow with its square.
+MAX_CONTEXT_LENGTH = 8192
+#: Byte-level BPE starts from 256 byte tokens and one special token (``<|endoftext|>``).
+MIN_VOCAB_SIZE = 257
+MAX_VOCAB_SIZE = 262_144
+#: Hyper-parameters of a fresh transformer when the spec leaves them out.
+TRANSFORMER_DEFAULTS: dict[str, Any] = {
+    "n_layer": 4,
+    "n_head": 4,
+    "n_embd": 128,
+    "context_length": 128,
+    "vocab_size": 4096,
+    "dropout": 0.0,
+}
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _DATASET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(:[1-9][0-9]*)?$"
@@ -50,7 +79,19 @@ _FAMILY_PARAMS: dict[str, frozenset[str]] = {
     ),
     "mlp": frozenset({"hidden_sizes", "dropout", "activation"}),
     "cnn": frozenset({"channels", "hidden_sizes", "dropout", "activation"}),
+    "transformer": frozenset({"n_layer", "n_head", "n_embd", "context_length", "vocab_size", "dropout"}),
 }
+
+
+#: Top-level fields only the PyTorch families read. The scikit-learn families fit in one call
+#: with their own solver: a value given for them would be silently ignored (``epochs: 3`` on a
+#: random forest still trains once), so it is refused instead.
+TORCH_ONLY_FIELDS = ("optimizer", "schedule", "epochs", "batch_size", "early_stopping")
+
+
+def unused_fields(family: str) -> tuple[str, ...]:
+    """The top-level spec fields ``family`` never reads (see :data:`TORCH_ONLY_FIELDS`)."""
+    return TORCH_ONLY_FIELDS if family in SKLEARN_FAMILIES else ()
 
 
 class ModelSpec(WireIn):
@@ -59,7 +100,12 @@ class ModelSpec(WireIn):
     Defaults (given when left out): ``C=1.0, max_iter=200`` (logistic), ``alpha=1.0``
     (linear, a ridge regression), ``n_estimators=100, max_depth=None`` (trees),
     ``learning_rate=0.1, subsample=1.0`` (gradient boosting), ``hidden_sizes=[64]`` (mlp) or
-    ``[64]`` after ``channels=[16, 32]`` (cnn), ``dropout=0.0``, ``activation="relu"``.
+    ``[64]`` after ``channels=[16, 32]`` (cnn), ``dropout=0.0``, ``activation="relu"``;
+    the transformer (a decoder-only, GPT-2-style language model): ``n_layer=4, n_head=4,
+    n_embd=128, context_length=128, vocab_size=4096, dropout=0.0`` (see
+    :data:`TRANSFORMER_DEFAULTS`). A transformer warm-started from a registered model keeps
+    that model's architecture and tokenizer: ``n_layer``, ``n_head``, ``n_embd`` and
+    ``vocab_size`` may then only repeat its values, and ``context_length`` may shorten it.
     """
 
     family: Family = Field(description="Model family.")
@@ -81,6 +127,23 @@ class ModelSpec(WireIn):
     )
     dropout: float | None = Field(default=None, ge=0, lt=1, description="Dropout probability.")
     activation: Literal["relu", "tanh", "gelu"] | None = Field(default=None, description="Activation.")
+    n_layer: int | None = Field(default=None, ge=1, le=128, description="Transformer blocks (transformer).")
+    n_head: int | None = Field(default=None, ge=1, le=256, description="Attention heads (transformer).")
+    n_embd: int | None = Field(
+        default=None,
+        ge=8,
+        le=16_384,
+        description="Width: embedding size, a multiple of n_head (transformer).",
+    )
+    context_length: int | None = Field(
+        default=None, ge=8, le=MAX_CONTEXT_LENGTH, description="Tokens the model attends to (transformer)."
+    )
+    vocab_size: int | None = Field(
+        default=None,
+        ge=MIN_VOCAB_SIZE,
+        le=MAX_VOCAB_SIZE,
+        description="Largest vocabulary of the byte-level BPE tokenizer trained on the data (transformer).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -94,6 +157,14 @@ class ModelSpec(WireIn):
             for i, size in enumerate(getattr(self, name) or []):
                 if not 1 <= size <= 65_536:
                     raise _field_error(f"{name}.{i}", f"must be between 1 and 65536; got {size}")
+        if self.family == "transformer" and (self.n_embd is not None or self.n_head is not None):
+            width = self.n_embd or TRANSFORMER_DEFAULTS["n_embd"]
+            heads = self.n_head or TRANSFORMER_DEFAULTS["n_head"]
+            if width % heads:
+                raise _field_error(
+                    "n_embd",
+                    f"must be a multiple of n_head ({heads}) so each head gets n_embd/n_head; got {width}",
+                )
         return self
 
 
@@ -147,7 +218,11 @@ class EarlyStoppingSpec(WireIn):
 
     @model_validator(mode="after")
     def _check(self) -> EarlyStoppingSpec:
-        known = ("loss", "val_loss", *(f"val_{m}" for m in CLASSIFICATION_METRICS + REGRESSION_METRICS))
+        known = (
+            "loss",
+            "val_loss",
+            *(f"val_{m}" for m in CLASSIFICATION_METRICS + REGRESSION_METRICS + LANGUAGE_MODEL_METRICS),
+        )
         if self.metric not in known:
             raise _field_error("metric", f"must be one of {list(known)}; got {self.metric!r}")
         return self
@@ -156,7 +231,7 @@ class EarlyStoppingSpec(WireIn):
         """'min' or 'max', from ``mode`` or from the metric's name."""
         if self.mode is not None:
             return self.mode
-        return "min" if self.metric in ("loss", "val_loss", "val_mse", "val_mae") else "max"
+        return "min" if self.metric in ("loss", "val_loss", "val_mse", "val_mae", "val_perplexity") else "max"
 
 
 class WarmStartRef(WireIn):
@@ -179,12 +254,22 @@ class JobSpec(WireIn):
         batch_size: 64
         early_stopping: {metric: val_accuracy, patience: 4}
         workers: 2
+
+    A language model on a text dataset (``batch_size`` counts sequences of
+    ``context_length`` tokens)::
+
+        dataset: poems
+        model: {family: transformer, n_layer: 4, n_head: 4, n_embd: 128, context_length: 128}
+        optimizer: {name: adamw, lr: 0.001}
+        epochs: 5
+        batch_size: 16
+        early_stopping: {metric: val_perplexity, patience: 2}
     """
 
     dataset: str = Field(pattern=_DATASET_PATTERN, description="'name' or 'name:version'.")
     target: str | None = Field(default=None, min_length=1, description="Default: the dataset's target.")
-    task: Literal["classification", "regression"] | None = Field(
-        default=None, description="Default: inferred from the dataset."
+    task: Literal["classification", "regression", "text-generation"] | None = Field(
+        default=None, description="Default: inferred from the dataset ('text-generation' for a transformer)."
     )
     model: ModelSpec
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
@@ -202,9 +287,30 @@ class JobSpec(WireIn):
     @model_validator(mode="after")
     def _check(self) -> JobSpec:
         family = self.model.family
+        # Only what the author wrote counts: the defaults are filled in for every family.
+        ignored = [
+            name
+            for name in unused_fields(family)
+            if name in self.model_fields_set and getattr(self, name) is not None
+        ]
+        if ignored:
+            others = f" (nor are {', '.join(ignored[1:])})" if ignored[1:] else ""
+            raise _field_error(
+                ignored[0],
+                f"is not used by {family!r}{others}: the scikit-learn families fit once with their "
+                f"own solver, and only the PyTorch families "
+                f"{[*TORCH_FAMILIES, *LANGUAGE_MODEL_FAMILIES]} read "
+                f"{', '.join(TORCH_ONLY_FIELDS)}; remove it, or pick one of those families",
+            )
         if self.workers > 1 and family in SKLEARN_FAMILIES:
             raise _field_error(
                 "workers", f"must be 1 for {family!r}: scikit-learn families train in one process"
+            )
+        if family in LANGUAGE_MODEL_FAMILIES:
+            return self._check_language_model()
+        if self.task == TEXT_GENERATION:
+            raise _field_error(
+                "task", f"'text-generation' is the task of the 'transformer' family, not of {family!r}"
             )
         if self.task is not None:
             fits = {"logistic": "classification", "linear": "regression"}
@@ -221,15 +327,40 @@ class JobSpec(WireIn):
                 )
         return self
 
+    def _check_language_model(self) -> JobSpec:
+        """A language model learns the text itself: no target, its own task and metrics."""
+        if self.target is not None:
+            raise _field_error(
+                "target",
+                f"a {self.model.family!r} learns to continue the dataset's text, so it has no target "
+                f"column; leave target out (got {self.target!r})",
+            )
+        if self.task not in (None, TEXT_GENERATION):
+            raise _field_error("task", f"a {self.model.family!r} does 'text-generation', not {self.task!r}")
+        if self.early_stopping is not None:
+            known = ("loss", "val_loss", *(f"val_{m}" for m in LANGUAGE_MODEL_METRICS))
+            if self.early_stopping.metric not in known:
+                raise _field_error(
+                    "early_stopping.metric",
+                    f"{self.early_stopping.metric!r} is not a language model metric; "
+                    f"use one of {list(known)}",
+                )
+        return self
+
     @classmethod
-    def from_text(cls, text: str) -> JobSpec:
+    def from_text(cls, text: str, *, source: str | None = None) -> JobSpec:
         """Parse and validate a spec written in JSON or YAML.
+
+        Args:
+            text: the spec.
+            source: where the text came from (a file name), named in a syntax error.
 
         Raises:
             InvalidArgument: the text is not JSON/YAML of a mapping, or fields are wrong; the
                 message names each bad field path and what was expected, and ``details``
                 holds them as ``{"errors": [{"field", "message"}]}``.
         """
+        where = source or "job spec"
         try:
             data: Any = json.loads(text)
         except ValueError:
@@ -237,14 +368,32 @@ class JobSpec(WireIn):
                 data = yaml.safe_load(text)
             except yaml.YAMLError as exc:
                 raise InvalidArgument(
-                    f"job spec is neither JSON nor YAML: {exc}", details={"field": "spec"}
+                    f"{where} is neither JSON nor YAML: {_yaml_problem(exc, where)}; "
+                    "check the indentation and the brackets there",
+                    details={"field": "spec", "source": where},
                 ) from None
         if not isinstance(data, dict):
             raise InvalidArgument(
-                f"job spec must be a mapping of fields; got {type(data).__name__}",
-                details={"field": "spec"},
+                f"{where} must be a mapping of fields (such as 'dataset: iris'); got {type(data).__name__}",
+                details={"field": "spec", "source": where},
             )
         return cls.parse(data)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> JobSpec:
+        """A resolved spec read back from a job row.
+
+        Rows written before fields were checked against the family hold the defaults of
+        fields the family ignores (an optimizer on a random forest): dropped here, so such
+        a job still runs.
+        """
+        family = (data.get("model") or {}).get("family", "")
+        return cls.model_validate({k: v for k, v in data.items() if k not in unused_fields(family)})
+
+    def stored(self) -> dict[str, Any]:
+        """The spec as a job row keeps it: defaults filled in, minus the fields its family
+        ignores (which would read as if they had been used)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude=set(unused_fields(self.model.family)))
 
     @classmethod
     def parse(cls, data: Any) -> JobSpec:
@@ -253,6 +402,17 @@ class JobSpec(WireIn):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise spec_error(exc) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError, where: str) -> str:
+    """PyYAML's message, with its ``"<unicode string>"`` replaced by the file's name and the
+    position counted from 1, as editors count."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return str(exc).replace("<unicode string>", where)
+    context = getattr(exc, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
 
 
 class _FieldError(ValueError):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from aiaas import schemas
 from aiaas.config import load_settings
 from aiaas.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
-from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model
+from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model, read_folder
 from aiaas.sdk._http import request
 
 __all__ = ["Client"]
@@ -98,6 +98,7 @@ class Client:
         description: str | None = None,
         source: str | None = None,
         parent_version: int | None = None,
+        flavor: str | None = None,
         classes: Sequence[Any] | None = None,
     ) -> schemas.ModelVersion:
         """Register ``model`` as the next version of ``name`` (the model is created if new).
@@ -109,7 +110,24 @@ class Client:
         and is stored with the version. A classifier answers with its own labels: a
         scikit-learn one's ``classes_``, or for a PyTorch module the ``classes`` given here
         (the label of each output column; a ``label`` output is added).
+
+        ``model`` may also be the path of a Hugging Face model folder (``config.json``,
+        ``*.safetensors``, tokenizer files; a causal language model or a sentence-transformers
+        embedding model, saved with ``save_pretrained``/``save``). Its files are uploaded as
+        they are and checked by the server; ``flavor`` (``hf-causal-lm`` or ``hf-embedding``)
+        is read from the folder unless given.
         """
+        if isinstance(model, str | Path) and Path(model).is_dir():
+            return self._register_folder(
+                name,
+                Path(model),
+                flavor=flavor,
+                metrics=metrics,
+                params=params,
+                description=description,
+                source=source,
+                parent_version=parent_version,
+            )
         package = package_model(model, example, classes=classes)
         metadata = schemas.VersionMetadata(
             flavor=package.flavor,
@@ -125,6 +143,37 @@ class Client:
             "POST",
             f"/models/{name}/versions",
             files={"file": (f"{name}.onnx", package.onnx, "application/octet-stream")},
+            data={"metadata": metadata.model_dump_json()},
+        )
+        return schemas.ModelVersion.model_validate_json(response.content)
+
+    def _register_folder(
+        self,
+        name: str,
+        folder: Path,
+        *,
+        flavor: str | None,
+        metrics: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        description: str | None,
+        source: str | None,
+        parent_version: int | None,
+    ) -> schemas.ModelVersion:
+        files = read_folder(folder)
+        metadata = schemas.VersionMetadata(
+            flavor=flavor or "onnx",  # the default: the server reads the flavor from the folder
+            metrics=dict(metrics or {}),
+            params=dict(params or {}),
+            description=description or "",
+            source=source or str(folder),
+            parent_version=parent_version,
+        )
+        parts = [("files", (path, data, "application/octet-stream")) for path, data in files.items()]
+        response = request(
+            self._api,
+            "POST",
+            f"/models/{name}/versions",
+            files=parts,
             data={"metadata": metadata.model_dump_json()},
         )
         return schemas.ModelVersion.model_validate_json(response.content)
@@ -292,13 +341,23 @@ class Client:
         validation_fraction: float = 0.2,
         seed: int = 0,
         filename: str | None = None,
+        text_column: str | None = None,
+        prompt_column: str | None = None,
+        response_column: str | None = None,
+        documents: str | None = None,
     ) -> schemas.DatasetVersion:
-        """Register a CSV/Parquet file (a path or its bytes) or a bundled ``sample`` (iris,
-        wine, breast_cancer, digits, diabetes) as the next version of dataset ``name``.
+        """Register a CSV/Parquet/JSONL file or a ``.txt`` corpus (a path or its bytes) or a
+        bundled ``sample`` (iris, wine, breast_cancer, digits, diabetes) as the next version
+        of dataset ``name``.
 
-        The same file with the same ``target``, ``validation_fraction`` and ``seed`` gives
-        back the version that already holds it. ``filename`` names bytes (default
-        ``data.csv``; Parquet is recognised by its content either way).
+        The same file with the same ``target``, text options, ``validation_fraction`` and
+        ``seed`` gives back the version that already holds it. ``filename`` names bytes
+        (default ``data.csv``; Parquet is recognised by its content either way; ``.jsonl`` and
+        ``.txt`` by the name).
+
+        Text datasets: a ``.txt`` corpus is one (column ``text``), cut into documents at blank
+        lines, or one per line with ``documents="line"``; in other files name the text with
+        ``text_column``, or chat pairs with ``prompt_column`` and ``response_column``.
 
         Raises:
             InvalidArgument: neither or both of a file and a sample, or bad data (the
@@ -332,6 +391,13 @@ class Client:
         }
         if target is not None:
             form["target"] = target
+        text = {
+            "text_column": text_column,
+            "prompt_column": prompt_column,
+            "response_column": response_column,
+            "documents": documents,
+        }
+        form.update({k: v for k, v in text.items() if v is not None})
         response = request(
             self._api,
             "POST",
@@ -369,14 +435,27 @@ class Client:
     def submit_job(self, spec: schemas.JobSpec | Mapping[str, Any] | str | Path) -> schemas.Job:
         """Queue a training job; ``spec`` is a :class:`~aiaas.schemas.JobSpec`, a mapping, the
         text of a YAML/JSON spec, or the path of a spec file. It is validated here first, so a
-        bad field is reported before anything is sent."""
+        bad field is reported before anything is sent.
+
+        The job returned has ``registration``: the model its result is registered under (when
+        the spec has no ``register_as``, a derived name) and the versions that model holds.
+        """
         if isinstance(spec, Path):
-            spec = schemas.JobSpec.from_text(spec.read_text())
+            spec = schemas.JobSpec.from_text(spec.read_text(), source=str(spec))
         elif isinstance(spec, str):
             spec = schemas.JobSpec.from_text(spec)
         elif not isinstance(spec, schemas.JobSpec):
             spec = _body(schemas.JobSpec, **dict(spec))
-        return schemas.Job.model_validate_json(self._send("POST", "/jobs", spec).content)
+        # Only the fields written: the server checks them against the family (a default
+        # optimizer is not one the author gave to a random forest) and fills in the rest.
+        response = request(
+            self._api,
+            "POST",
+            "/jobs",
+            content=spec.model_dump_json(exclude_unset=True),
+            headers={"content-type": "application/json"},
+        )
+        return schemas.Job.model_validate_json(response.content)
 
     def list_jobs(self, status: str | None = None, *, limit: int = 100) -> list[schemas.Job]:
         params: dict[str, Any] = {"limit": limit}
@@ -428,6 +507,14 @@ class Client:
             return None
         versions = response.json().get("versions") or []
         return int(versions[0]) if versions else None
+
+    def model_stats(self, deployment: str, version: int | None = None) -> list[dict[str, Any]]:
+        """The inference server's statistics of ``deployment`` (``GET /v2/models/NAME/stats``,
+        the V2 statistics extension): one entry per version it has served since it started,
+        with request counts, queue and compute times, and the batch sizes it ran."""
+        path = f"/v2/models/{deployment}" + (f"/versions/{version}" if version is not None else "") + "/stats"
+        entries: list[dict[str, Any]] = request(self._infer, "GET", path).json()["model_stats"]
+        return entries
 
     def wait_until_served(self, deployment: str, version: int | None = None, *, timeout: float = 60.0) -> int:
         """Block until the inference server serves ``deployment`` (at ``version``, if given).

@@ -42,6 +42,8 @@ from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, Pay
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
+from aiaas.serving.generative import GenerativeModels, GenerativeSettings
+from aiaas.serving.openai_api import openai_routes
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool, ServingConfig
 from aiaas.serving.protocols import (
     BINARY_HEADER,
@@ -87,11 +89,21 @@ def create_pool(settings: Settings) -> ModelPool:
             cpu_budget=settings.cpu_budget,
             on_scaling=ScalingRecorder(ScalingEvents(db)),
         )
+    generative = GenerativeModels(
+        registry.artifacts,
+        GenerativeSettings(
+            cache_dir=settings.resolved_model_cache_dir(),
+            memory_budget_bytes=settings.model_memory_budget_bytes,
+            device=settings.torch_device,
+            threads=settings.torch_threads,
+        ),
+    )
     return ModelPool(
         DeploymentService(registry),
         interval_s=settings.reconcile_interval_s,
         intra_op_threads=settings.ort_intra_op_threads,
         replicas=replicas,
+        generative=generative,
     )
 
 
@@ -239,12 +251,16 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         Route("/v1/models", _guard(list_v1), methods=["GET"]),
         # One route for both forms: Starlette's {target} also swallows the ":predict" suffix.
         Route("/v1/models/{target}", _guard(model_v1), methods=["GET", "POST"]),
+        # OpenAI-compatible API for language and embedding models (serving/openai_api.py).
+        *openai_routes(models, lambda request: _read_body(request, max_bytes)),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if models.replicas is not None:
             models.replicas.bind(asyncio.get_running_loop())
+        if models.generative is not None:
+            models.generative.bind(asyncio.get_running_loop())
         if owns_pool:
             models.start()
         try:
@@ -255,6 +271,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             dispatcher.close()
             if models.replicas is not None:
                 await models.replicas.close()
+            if models.generative is not None:
+                await models.generative.close()
             executor.shutdown(wait=False, cancel_futures=True)
 
     app = _InferenceApp(

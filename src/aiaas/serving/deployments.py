@@ -135,6 +135,8 @@ class RouteTarget:
     artifact_digest: str
     signature: dict[str, Any]
     weight: int
+    #: The version's flavor: ``hf-*`` versions are model folders served by a PyTorch runtime.
+    flavor: str = "onnx"
 
 
 @dataclass(frozen=True)
@@ -162,10 +164,13 @@ class ServedTarget:
     max_replicas: int = DEFAULT_MAX_REPLICAS
     target_in_flight: int = DEFAULT_TARGET_IN_FLIGHT
     scale_down_delay_s: float = DEFAULT_SCALE_DOWN_DELAY_S
+    flavor: str = "onnx"
 
     def __post_init__(self) -> None:
         if not self.routes:
-            primary = RouteTarget(self.version, self.artifact_digest, self.signature, _WEIGHT_TOTAL)
+            primary = RouteTarget(
+                self.version, self.artifact_digest, self.signature, _WEIGHT_TOTAL, self.flavor
+            )
             object.__setattr__(self, "routes", (primary,))
 
 
@@ -323,6 +328,7 @@ class DeploymentService:
                         version=primary.version,
                         artifact_digest=primary.artifact_digest,
                         signature=primary.signature,
+                        flavor=primary.flavor,
                         routes=routes,
                         shadow=None if shadow is None else _route_target(shadow, 0),
                         **_served_settings(row),
@@ -344,6 +350,7 @@ class DeploymentService:
                 version=v.version,
                 artifact_digest=v.artifact_digest,
                 signature=dict(v.signature),
+                flavor=v.flavor,
                 **_served_settings(row),
             )
 
@@ -693,6 +700,7 @@ def _route_target(version: ModelVersionRow, weight: int) -> RouteTarget:
         artifact_digest=version.artifact_digest,
         signature=dict(version.signature),
         weight=weight,
+        flavor=version.flavor,
     )
 
 

@@ -22,9 +22,15 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CANCEL",
+    "CHUNK",
+    "EMBED",
     "ERROR",
+    "FINISH",
+    "GENERATE",
     "HEADER",
     "LOAD",
+    "LOAD_RUNTIME",
     "READY",
     "RESULT",
     "RUN",
@@ -41,6 +47,7 @@ __all__ = [
     "encode_result",
     "encode_run",
     "encode_tensors",
+    "ready_info",
     "split_frames",
 ]
 
@@ -54,6 +61,22 @@ RUN = 3
 RESULT = 4
 #: Replica → front: one RUN (or the LOAD) failed; body: error code and message.
 ERROR = 5
+
+# -- runtimes other than ONNX Runtime (serving/runtimes): JSON bodies -------------------------
+#: Front → replica: load a runtime (body: JSON ``{"runtime": name, ...options}``); READY follows,
+#: its body extended with a JSON object of facts about the loaded model.
+LOAD_RUNTIME = 6
+#: Front → replica: start generating (body: JSON request). Answered by CHUNK frames, then one
+#: FINISH (or one ERROR), all with the request's id.
+GENERATE = 7
+#: Replica → front: newly generated text of one request (JSON ``{"text", "tokens"}``).
+CHUNK = 8
+#: Replica → front: a request finished (JSON ``{"text", "finish_reason", "usage"}``).
+FINISH = 9
+#: Front → replica: stop a request (its client went away); answered by its FINISH.
+CANCEL = 10
+#: Front → replica: embed texts (JSON ``{"texts": [...]}``); answered by RESULT or ERROR.
+EMBED = 11
 
 #: Size prefix, kind and request id of every frame.
 HEADER = struct.Struct("<IBQ")
@@ -183,6 +206,11 @@ def encode_ready(pid: int, load_ms: int) -> bytes:
 def decode_ready(body: memoryview) -> tuple[int, int]:
     pid, load_ms = _READY.unpack_from(body, 0)
     return int(pid), int(load_ms)
+
+
+def ready_info(body: memoryview) -> bytes:
+    """The JSON facts a runtime appends to its READY body (``b""`` for ONNX replicas)."""
+    return bytes(body[_READY.size :])
 
 
 def encode_run(request_id: int, inputs: Mapping[str, Array], outputs: Sequence[str] | None) -> bytes:

@@ -34,8 +34,9 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from aiaas.errors import AiaasError, NotFound, Unavailable
-from aiaas.formats import OnnxModel, Signature
+from aiaas.formats import FOLDER_FLAVORS, OnnxModel, Signature
 from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarget
+from aiaas.serving.generative import GenerativeModel, GenerativeModels
 from aiaas.serving.replicas import ReplicaManager, ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
 
@@ -57,7 +58,8 @@ class LoadedVersion:
     """One model version loaded for one deployment: everything a request needs.
 
     :meth:`run` is the single call point for inference. The model runs either in this
-    process (``runtime``) or in replica processes (``replicas``), never both.
+    process (``runtime``) or in replica processes (``replicas``), never both; a model folder
+    (language or embedding model) runs in the PyTorch replica of its ``generative`` handle.
     """
 
     deployment: str
@@ -67,6 +69,7 @@ class LoadedVersion:
     runtime: OnnxModel | None
     signature: Signature
     replicas: ReplicaSet | None = None
+    generative: GenerativeModel | None = None
 
     def run(
         self,
@@ -87,6 +90,8 @@ class LoadedVersion:
         """
         if self.replicas is not None:
             return self.replicas.run_blocking(inputs, output_names)
+        if self.generative is not None:
+            return self.generative.run_blocking(inputs, output_names)
         assert self.runtime is not None
         return self.runtime.run(inputs, output_names)
 
@@ -164,6 +169,8 @@ class ModelPool:
             ``None`` loads them in this process (no crash isolation).
         max_pinned_versions: how many explicitly addressed versions
             (``/v2/models/{d}/versions/{v}``) stay loaded besides the routed ones.
+        generative: serves the versions that are model folders (language and embedding
+            models, PyTorch replicas under a memory budget); without it they cannot load.
 
     Example:
         >>> pool = ModelPool(DeploymentService(registry), interval_s=0.5)  # doctest: +SKIP
@@ -179,6 +186,7 @@ class ModelPool:
         intra_op_threads: int = 1,
         max_pinned_versions: int = 8,
         replicas: ReplicaManager | None = None,
+        generative: GenerativeModels | None = None,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0; got {interval_s!r}")
@@ -190,6 +198,7 @@ class ModelPool:
         self.intra_op_threads = intra_op_threads
         self.max_pinned_versions = max_pinned_versions
         self.replicas = replicas
+        self.generative = generative
         self._sets: dict[_SetKey, ReplicaSet] = {}
         self._sets_lock = threading.Lock()
         #: True once the first reconcile completed; the server's readiness.
@@ -367,6 +376,7 @@ class ModelPool:
 
     def _retire_unused(self) -> None:
         """Drain and stop the replica sets that neither the routes nor the pinned versions use."""
+        self._retire_generative()
         if self.replicas is None:
             return
         table = self._table
@@ -385,6 +395,14 @@ class ModelPool:
         for _, replica_set in unused:
             self.replicas.retire(replica_set, max_wait_s=replica_set.timeout_s + 1.0)
 
+    def _retire_generative(self) -> None:
+        if self.generative is None:
+            return
+        loaded = [lv for r in self._table.served.values() for lv in (*r.choices, r.primary, r.shadow)]
+        with self._pinned_lock:
+            loaded += list(self._pinned.values())
+        self.generative.retain(lv.generative for lv in loaded if lv is not None and lv.generative is not None)
+
     def _routes(self, target: ServedTarget, runtimes: dict[_ModelKey, OnnxModel]) -> DeploymentRoutes:
         """Load every version ``target`` routes to (and its shadow); all or nothing."""
 
@@ -394,6 +412,7 @@ class ModelPool:
                 version=route.version,
                 artifact_digest=route.artifact_digest,
                 signature=route.signature,
+                flavor=route.flavor,
                 routes=(),
                 shadow=None,
             )
@@ -438,6 +457,18 @@ class ModelPool:
     def _loaded(self, target: ServedTarget, runtimes: Mapping[_ModelKey, OnnxModel]) -> LoadedVersion:
         """The target with its model, reusing an already loaded one for the same artifact."""
         signature = Signature.from_dict(target.signature)
+        if target.flavor in FOLDER_FLAVORS:
+            if self.generative is None:
+                raise Unavailable(f"this server runs no PyTorch runtime for {target.flavor} models")
+            return LoadedVersion(
+                deployment=target.deployment,
+                model=target.model,
+                version=target.version,
+                artifact_digest=target.artifact_digest,
+                runtime=None,
+                signature=signature,
+                generative=self.generative.handle(target),  # loaded on its first request
+            )
         if self.replicas is not None:
             return LoadedVersion(
                 deployment=target.deployment,

@@ -13,6 +13,12 @@ answers READY, then answers each RUN frame with RESULT or ERROR, in order. It re
 frame that has arrived before running any, and writes the answers of one read in one
 ``sendall``: under load, many requests cost one system call each way.
 
+A LOAD_RUNTIME frame loads one of the other runtimes instead (:mod:`.runtimes`: PyTorch
+language and embedding models, from a folder the front materialised). Such a runtime may
+have work of its own between frames (a decoding step of its batch); while it has, the
+replica only peeks at the socket between steps, so new requests join the running batch
+at the next step instead of waiting for it to finish.
+
 The front starts it in an empty private working directory
 (:func:`aiaas.formats.isolated_folder`), and its session resolves ONNX external data
 against that directory: whatever file a model names, there is nothing there to read.
@@ -27,6 +33,7 @@ front that dies without closing the socket.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import sys
@@ -34,6 +41,7 @@ import time
 from typing import Any
 
 import numpy as np
+import orjson
 
 if __package__:
     from aiaas.serving import ipc
@@ -87,13 +95,38 @@ def _answer(model: _Model | None, kind: int, request_id: int, body: memoryview) 
     return ipc.encode_error(request_id, "INTERNAL", f"unknown frame kind {kind}")
 
 
+def _load_runtime(body: memoryview, request_id: int) -> tuple[Any, bytes]:
+    """The runtime a LOAD_RUNTIME frame asks for, and the frame that answers it."""
+    if __package__:
+        from aiaas.serving import runtimes
+    else:
+        import runtimes  # type: ignore[import-not-found,no-redef]
+
+    started = time.perf_counter()
+    try:
+        runtime = runtimes.create(orjson.loads(bytes(body)))
+    except Exception as exc:
+        return None, ipc.encode_error(
+            0, "INVALID_ARGUMENT", f"cannot load the model: {type(exc).__name__}: {exc}"
+        )
+    load_ms = int((time.perf_counter() - started) * 1000)
+    info = orjson.dumps(runtime.info)
+    return runtime, ipc.encode_frame(ipc.READY, request_id, ipc.encode_ready(os.getpid(), load_ms) + info)
+
+
 def serve(sock: socket.socket) -> None:
     """Answer frames on ``sock`` until the front closes it."""
     model: _Model | None = None
+    runtime: Any = None
     pending = bytearray()
     chunk = bytearray(_READ_SIZE)
     view = memoryview(chunk)
     while True:
+        if runtime is not None and runtime.busy() and not select.select([sock], [], [], 0)[0]:
+            produced = runtime.step()
+            if produced:
+                sock.sendall(b"".join(produced))
+            continue
         n = sock.recv_into(chunk)
         if n == 0:
             return
@@ -118,9 +151,15 @@ def serve(sock: socket.socket) -> None:
                     answers.append(
                         ipc.encode_frame(ipc.READY, request_id, ipc.encode_ready(os.getpid(), load_ms))
                     )
+            elif kind == ipc.LOAD_RUNTIME:
+                runtime, answer = _load_runtime(body, request_id)
+                answers.append(answer)
+            elif runtime is not None:
+                answers.extend(runtime.handle(kind, request_id, body))
             else:
                 answers.append(_answer(model, kind, request_id, body))
-        sock.sendall(b"".join(answers) if len(answers) > 1 else answers[0])
+        if answers:
+            sock.sendall(b"".join(answers) if len(answers) > 1 else answers[0])
 
 
 def _die_with_parent(parent: int) -> None:

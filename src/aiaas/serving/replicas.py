@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import numpy as np
+import orjson
 
 from aiaas.errors import DeadlineExceeded, Unavailable, error_class
 from aiaas.formats import isolated_folder
@@ -110,6 +111,10 @@ class _Connection(asyncio.Protocol):
     def __init__(self, on_lost: Callable[[], None]) -> None:
         self.transport: asyncio.Transport | None = None
         self.pending: dict[int, asyncio.Future[tuple[int, memoryview]]] = {}
+        #: Requests answered by several frames (generation): request id → callback that
+        #: takes each frame and says whether it was the last. A lost connection calls it
+        #: with kind -1.
+        self.streams: dict[int, Callable[[int, memoryview], bool]] = {}
         self._buffer = bytearray()
         self._out: list[bytes] = []
         self._flush_scheduled = False
@@ -127,6 +132,11 @@ class _Connection(asyncio.Protocol):
             return
         del self._buffer[:used]
         for kind, request_id, body in frames:
+            stream = self.streams.get(request_id)
+            if stream is not None:
+                if stream(kind, body):
+                    del self.streams[request_id]
+                continue
             future = self.pending.pop(request_id, None)
             if future is not None and not future.done():
                 future.set_result((kind, body))
@@ -137,6 +147,9 @@ class _Connection(asyncio.Protocol):
         for future in pending.values():
             if not future.done():
                 future.set_exception(_ReplicaDied())
+        streams, self.streams = self.streams, {}
+        for stream in streams.values():
+            stream(-1, memoryview(b""))
         self._on_lost()
 
     def send(self, request_id: int, frame: bytes) -> asyncio.Future[tuple[int, memoryview]]:
@@ -145,11 +158,17 @@ class _Connection(asyncio.Protocol):
             raise _ReplicaDied()
         future: asyncio.Future[tuple[int, memoryview]] = self._loop.create_future()
         self.pending[request_id] = future
+        self.write(frame)
+        return future
+
+    def write(self, frame: bytes) -> None:
+        """Queue a frame that needs no answer of its own (or is answered on a stream)."""
+        if self.lost or self.transport is None:
+            raise _ReplicaDied()
         self._out.append(frame)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
-        return future
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -173,11 +192,22 @@ class Replica:
 
     @property
     def in_flight(self) -> int:
-        return len(self.connection.pending)
+        return len(self.connection.pending) + len(self.connection.streams)
 
     def call(self, frame_for: Callable[[int], bytes]) -> asyncio.Future[tuple[int, memoryview]]:
         request_id = next(self._ids)
         return self.connection.send(request_id, frame_for(request_id))
+
+    def stream(self, frame_for: Callable[[int], bytes], on_frame: Callable[[int, memoryview], bool]) -> int:
+        """Send a request answered by several frames, each handed to ``on_frame``; its id."""
+        request_id = next(self._ids)
+        self.connection.streams[request_id] = on_frame
+        try:
+            self.connection.write(frame_for(request_id))
+        except _ReplicaDied:
+            del self.connection.streams[request_id]
+            raise
+        return request_id
 
 
 class ReplicaSet:
@@ -201,6 +231,7 @@ class ReplicaSet:
         *,
         intra_op_threads: int = 1,
         python: str = sys.executable,
+        load_frame: bytes | None = None,
     ) -> None:
         self.deployment = deployment
         self.model = model
@@ -209,6 +240,10 @@ class ReplicaSet:
         self.intra_op_threads = intra_op_threads
         self.python = python
         self._model_bytes = model_bytes
+        #: The LOAD frame sent to every replica; by default ONNX Runtime with ``model_bytes``.
+        self._load_frame = load_frame
+        #: What the last replica to load said about its model (runtimes other than ONNX).
+        self.info: dict[str, Any] = {}
         self.replicas: list[Replica] = []
         #: How many replicas the set should run now (the supervisor restores this count).
         self.desired = max(settings.min_replicas, 1)
@@ -305,7 +340,7 @@ class ReplicaSet:
             self.replicas.append(replica)
             self._starting -= 1
             counted = False
-            frame = ipc.encode_load(self._model_bytes, self.intra_op_threads)
+            frame = self._load_frame or ipc.encode_load(self._model_bytes, self.intra_op_threads)
             answer = connection.send(0, frame)
             try:
                 kind, body = await asyncio.wait_for(answer, START_TIMEOUT_S)
@@ -324,6 +359,9 @@ class ReplicaSet:
                     details={"deployment": self.deployment, "version": self.version},
                 )
             _, load_ms = ipc.decode_ready(body)
+            info = ipc.ready_info(body)
+            if info:
+                self.info = orjson.loads(info)
             replica.ready = True
             logger.info("%s: replica pid %d ready (model loaded in %d ms)", self.label, process.pid, load_ms)
             assert self._ready_changed is not None
@@ -336,9 +374,17 @@ class ReplicaSet:
     # -- serving ------------------------------------------------------------------------
 
     async def run(
-        self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None, timeout_s: float
+        self,
+        inputs: Mapping[str, np.ndarray[Any, Any]],
+        outputs: Sequence[str] | None,
+        timeout_s: float,
+        *,
+        frame_for: Callable[[int], bytes] | None = None,
     ) -> tuple[Arrays, float]:
         """Run one request (or one batch) on a replica; the outputs and the model's run time.
+
+        ``frame_for`` builds the request's frame from its id when it is not a RUN of
+        ``inputs`` (an EMBED of a PyTorch runtime); the answer is still one RESULT.
 
         Raises:
             DeadlineExceeded: no answer within ``timeout_s`` (waiting for a replica included).
@@ -348,18 +394,24 @@ class ReplicaSet:
         self.active += 1
         self.requests += 1
         try:
-            return await self._run(inputs, outputs, timeout_s)
+            return await self._run(inputs, outputs, timeout_s, frame_for)
         finally:
             self.active -= 1
 
     async def _run(
-        self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None, timeout_s: float
+        self,
+        inputs: Mapping[str, np.ndarray[Any, Any]],
+        outputs: Sequence[str] | None,
+        timeout_s: float,
+        custom_frame: Callable[[int], bytes] | None,
     ) -> tuple[Arrays, float]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         self.last_request_at = time.monotonic()
 
         def frame_for(request_id: int) -> bytes:
+            if custom_frame is not None:
+                return custom_frame(request_id)
             return ipc.encode_run(request_id, inputs, outputs)
 
         avoid: Replica | None = None

@@ -1,7 +1,8 @@
 """Training: job specs become trained, registered model versions.
 
-Two halves. The engine (:func:`train`, :class:`TrainingData`, :class:`Reporter`) trains a model
-from a spec and arrays and packages it for the registry; it knows no database, so it is tested
+Two halves. The engine (:func:`train`, :class:`TrainingData` or, for language models,
+:class:`TextData`, :class:`Reporter`) trains a model from a spec and arrays (or documents) and
+packages it for the registry; it knows no database, so it is tested
 on plain numpy arrays. The orchestration (:class:`JobStore`, :class:`Scheduler`,
 :class:`TrainingService`, the ``worker`` and ``launch`` entry points) turns a dataset version into
 those arrays, runs jobs as child processes within CPU slots, persists progress and checkpoints,
@@ -29,6 +30,7 @@ from aiaas.training.reporter import MemoryReporter, NullReporter, Reporter
 from aiaas.training.result import TrainingResult
 from aiaas.training.scheduler import Scheduler
 from aiaas.training.service import TrainingService
+from aiaas.training.text_data import TextData, TokenizedText
 
 if TYPE_CHECKING:
     from aiaas.training.trainer import train
@@ -44,6 +46,8 @@ __all__ = [
     "NullReporter",
     "Reporter",
     "Scheduler",
+    "TextData",
+    "TokenizedText",
     "TrainingData",
     "TrainingResult",
     "TrainingService",

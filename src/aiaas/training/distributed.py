@@ -44,9 +44,11 @@ import torch
 import torch.distributed as dist
 
 from aiaas.errors import AiaasError, InvalidArgument
+from aiaas.formats import ModelPackage
 from aiaas.processes import die_with_parent
 from aiaas.schemas.training import JobSpec
 from aiaas.training.data import TrainingData
+from aiaas.training.text_data import TokenizedText
 from aiaas.training.torch_trainer import Group
 
 __all__ = [
@@ -118,28 +120,39 @@ def _free_port() -> int:
 def write_job_folder(
     folder: Path,
     spec: JobSpec,
-    data: TrainingData,
+    data: TrainingData | TokenizedText,
     resume: bytes | None = None,
     warm_start: bytes | None = None,
     threads: int | None = None,
 ) -> None:
     """Write what ``python -m aiaas.training.distributed FOLDER`` needs: ``job.json`` (spec,
-    names, classes, threads), ``data.npz`` (plain arrays), ``resume.bin``/``warm_start.bin``."""
-    np.savez(
-        folder / "data.npz",
-        x_train=data.x_train,
-        y_train=data.y_train,
-        x_val=data.x_val,
-        y_val=data.y_val,
-    )
-    meta = {
-        "spec": spec.model_dump(mode="json"),
-        "feature_names": data.feature_names,
-        "task": data.task,
-        "classes": data.classes,
-        "image_shape": list(data.image_shape) if data.image_shape else None,
-        "threads": threads,
-    }
+    names, classes, threads; or the tokenizer of a language model), ``data.npz`` (plain arrays:
+    features and labels, or token ids), ``resume.bin``/``warm_start.bin``."""
+    meta: dict[str, Any] = {"spec": spec.model_dump(mode="json"), "threads": threads}
+    if isinstance(data, TokenizedText):
+        np.savez(folder / "data.npz", train_ids=data.train_ids, validation_ids=data.validation_ids)
+        meta["text"] = {
+            "tokenizer": data.tokenizer,
+            "tokenizer_files": data.tokenizer_files,
+            "eos_id": data.eos_id,
+            "vocab_size": data.vocab_size,
+            "documents": list(data.documents),
+            "chat": data.chat,
+        }
+    else:
+        np.savez(
+            folder / "data.npz",
+            x_train=data.x_train,
+            y_train=data.y_train,
+            x_val=data.x_val,
+            y_val=data.y_val,
+        )
+        meta |= {
+            "feature_names": data.feature_names,
+            "task": data.task,
+            "classes": data.classes,
+            "image_shape": list(data.image_shape) if data.image_shape else None,
+        }
     (folder / "job.json").write_text(json.dumps(meta))
     if resume is not None:
         (folder / "resume.bin").write_bytes(resume)
@@ -147,20 +160,36 @@ def write_job_folder(
         (folder / "warm_start.bin").write_bytes(warm_start)
 
 
-def read_job_folder(folder: Path) -> tuple[JobSpec, TrainingData, bytes | None, bytes | None, int | None]:
+def read_job_folder(
+    folder: Path,
+) -> tuple[JobSpec, TrainingData | TokenizedText, bytes | None, bytes | None, int | None]:
     """Read a folder of :func:`write_job_folder` (arrays without pickle, spec re-validated)."""
     meta = json.loads((folder / "job.json").read_text())
+    data: TrainingData | TokenizedText
     with np.load(folder / "data.npz", allow_pickle=False) as arrays:
-        data = TrainingData(
-            arrays["x_train"],
-            arrays["y_train"],
-            arrays["x_val"],
-            arrays["y_val"],
-            meta["feature_names"],
-            meta["task"],
-            classes=meta["classes"],
-            image_shape=tuple(meta["image_shape"]) if meta["image_shape"] else None,
-        )
+        text = meta.get("text")
+        if text is not None:
+            data = TokenizedText(
+                train_ids=arrays["train_ids"],
+                validation_ids=arrays["validation_ids"],
+                tokenizer=text["tokenizer"],
+                tokenizer_files=text["tokenizer_files"],
+                eos_id=text["eos_id"],
+                vocab_size=text["vocab_size"],
+                documents=tuple(text["documents"]),
+                chat=text["chat"],
+            )
+        else:
+            data = TrainingData(
+                arrays["x_train"],
+                arrays["y_train"],
+                arrays["x_val"],
+                arrays["y_val"],
+                meta["feature_names"],
+                meta["task"],
+                classes=meta["classes"],
+                image_shape=tuple(meta["image_shape"]) if meta["image_shape"] else None,
+            )
     resume = (folder / "resume.bin").read_bytes() if (folder / "resume.bin").exists() else None
     warm = (folder / "warm_start.bin").read_bytes() if (folder / "warm_start.bin").exists() else None
     return JobSpec.model_validate(meta["spec"]), data, resume, warm, meta["threads"]
@@ -168,7 +197,7 @@ def read_job_folder(folder: Path) -> tuple[JobSpec, TrainingData, bytes | None, 
 
 def launch_local(
     spec: JobSpec,
-    data: TrainingData,
+    data: TrainingData | TokenizedText,
     run: Callable[[Group], Any],
     *,
     resume: bytes | None,
@@ -272,8 +301,9 @@ def run_job_folder(folder: Path) -> int:
 
     This is ``python -m aiaas.training.distributed DIR``: ranks 1..N-1 of a local run, and every rank
     under ``torchrun``. Rank 0 (when it is this entry point, not a caller of ``train``)
-    reports through a :class:`FolderReporter` and writes ``model.onnx``, ``state.bin`` and
-    ``result.json`` (metrics, params, history) into the folder.
+    reports through a :class:`FolderReporter` and writes ``model.onnx`` (a language model:
+    the folder ``model/``), ``state.bin`` and ``result.json`` (metrics, params, history) into
+    the folder.
 
     Returns:
         the process exit status: 0 done, 1 the job was refused, 2 no distributed environment.
@@ -297,7 +327,12 @@ def run_job_folder(folder: Path) -> int:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
     if rank == 0:
-        _write_atomic(folder / "model.onnx", result.package.onnx)
+        if isinstance(result.package, ModelPackage):
+            _write_atomic(folder / "model.onnx", result.package.onnx)
+        elif result.package is not None:
+            for name, content in result.package.files.items():
+                (folder / "model" / name).parent.mkdir(parents=True, exist_ok=True)
+                _write_atomic(folder / "model" / name, content)
         _write_atomic(folder / "state.bin", result.state)
         summary = {"metrics": result.metrics, "params": result.params, "history": result.history}
         _write_atomic(folder / "result.json", json.dumps(summary).encode())

@@ -39,6 +39,7 @@ __all__ = [
     "JobMetrics",
     "JobStore",
     "NewJob",
+    "Registration",
 ]
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
@@ -50,8 +51,33 @@ _MAX_LOG_CHARS = 8_000
 
 
 @dataclass(frozen=True)
+class Registration:
+    """Where a just-submitted job's result will be registered, said at submission.
+
+    A spec without ``register_as`` gets a derived name, and that model may already hold
+    versions: the submitter is told, rather than finding a new version in someone's model.
+
+    Attributes:
+        model: the model name the result is registered under.
+        defaulted: the spec had no ``register_as`` and the name was derived.
+        existing_versions: versions the model holds now (0: the job creates the model).
+        latest_version: the highest of them, or None.
+        note: the same, in one sentence for people.
+    """
+
+    model: str
+    defaulted: bool
+    existing_versions: int
+    latest_version: int | None
+    note: str
+
+
+@dataclass(frozen=True)
 class Job:
-    """A training job as callers see it; ``spec`` is the resolved spec (dataset version pinned)."""
+    """A training job as callers see it; ``spec`` is the resolved spec (dataset version pinned).
+
+    ``registration`` is set only on the job :meth:`TrainingService.submit` returns.
+    """
 
     id: int
     status: str
@@ -75,6 +101,7 @@ class Job:
     updated_at: datetime
     last_epoch: int | None = None
     last_metrics: dict[str, Any] | None = None
+    registration: Registration | None = None
 
 
 @dataclass(frozen=True)

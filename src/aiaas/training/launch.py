@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{', '.join(missing)} not set: start it with torchrun, or set them on every machine")
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     with open(args.spec) as handle:
-        spec = JobSpec.from_text(handle.read())
+        spec = JobSpec.from_text(handle.read(), source=args.spec)
     if spec.workers != world_size:
         spec = spec.model_copy(update={"workers": world_size})
     service = open_service(load_settings(), slots=world_size)

@@ -2,24 +2,28 @@
 
 Submission resolves everything a job depends on while the user is still there to be told:
 the dataset version is pinned, the target and task are settled, the features are known to
-be numeric, a warm-start version is known to carry training state, and the job fits the
-node's CPU slots. Running turns the pinned dataset version into arrays, trains with
+be numeric (or, for a language model, the dataset is known to hold text), a warm-start version
+is known to carry training state (or to be a causal LM folder), and the job fits the node's
+CPU slots. Running turns the pinned dataset version into arrays (or documents), trains with
 checkpoints, and registers the result with its lineage.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from aiaas.datasets import FEATURE_KINDS, DatasetService, DatasetVersion
 from aiaas.errors import Conflict, InvalidArgument, NotFound
+from aiaas.formats import HF_CAUSAL_LM
 from aiaas.registry import ModelVersion, Registry, check_name
-from aiaas.schemas.training import JobSpec
+from aiaas.schemas.training import LANGUAGE_MODEL_FAMILIES, TEXT_GENERATION, JobSpec, unused_fields
 from aiaas.store import ArtifactStore
 from aiaas.training.data import TrainingData
-from aiaas.training.jobs import RUNNING, Job, JobStore, NewJob
+from aiaas.training.jobs import RUNNING, Job, JobStore, NewJob, Registration
+from aiaas.training.text_data import TextData, chat_document
 
 __all__ = ["JobCancelled", "JobReporter", "TrainingService"]
 
@@ -80,21 +84,64 @@ class TrainingService:
         """Check ``spec`` against the data and registry it names, then queue it (or, with
         ``external`` naming who runs it, record it as running outside the scheduler).
 
+        The job returned carries its :class:`Registration`: the model name the result goes
+        to and the versions that model holds already, so a derived name is never a surprise.
+
         Raises:
             InvalidArgument: naming the field of the spec that cannot work, and why.
         """
-        return self.jobs.create(self._resolve(spec), external=external)
+        new = self._resolve(spec)
+        job = self.jobs.create(new, external=external)
+        return replace(job, registration=self._registration(spec, new))
+
+    def _registration(self, spec: JobSpec, new: NewJob) -> Registration:
+        name, numbers = new.register_as, [v.version for v in self._versions(new.register_as)]
+        latest = max(numbers, default=None)
+        held = (
+            f"which already has {len(numbers)} version{'s' if len(numbers) != 1 else ''} "
+            f"(latest {latest}): the result becomes a new version of it"
+            if numbers
+            else "a new model"
+        )
+        if spec.register_as is not None:
+            note = f"the result is registered as {name!r}, {held}"
+        else:
+            rule = "the warm-start model" if spec.warm_start is not None else "<dataset>-<family>"
+            note = (
+                f"the spec has no register_as: the result is registered as {name!r} ({rule}), "
+                f"{held}; set register_as to choose the name"
+            )
+        return Registration(
+            model=name,
+            defaulted=spec.register_as is None,
+            existing_versions=len(numbers),
+            latest_version=latest,
+            note=note,
+        )
 
     def _resolve(self, spec: JobSpec) -> NewJob:
         name, ref = _dataset_ref(spec.dataset)
         try:
             version = self.datasets.get_version(name, ref)
         except NotFound as exc:
-            raise InvalidArgument(f"dataset: {exc.message}", details={"field": "dataset"}) from None
-        target = self._target(spec, version)
-        task = self._task(spec, version, target)
-        _check_features(version, target)
+            known = (exc.details or {}).get("versions")
+            if ref is not None and known:
+                message = f"dataset: {name!r} has no version {ref}; its versions are {known}"
+            else:
+                message = (
+                    f"dataset: there is no dataset {name!r} to train on; register it first "
+                    f"(aiaas datasets create {name} --file FILE --target COLUMN, or --sample NAME)"
+                )
+            raise InvalidArgument(message, details={"field": "dataset", "value": spec.dataset}) from None
         family = spec.model.family
+        target: str | None
+        if family in LANGUAGE_MODEL_FAMILIES:
+            _check_text(version, family)
+            target, task = None, TEXT_GENERATION
+        else:
+            target = self._target(spec, version)
+            task = self._task(spec, version, target)
+            _check_features(version, target)
         if family == "cnn" and not version.metadata.get("image_shape"):
             raise InvalidArgument(
                 f"model.family: 'cnn' needs image-shaped rows, and dataset {name}:{version.version} "
@@ -117,7 +164,7 @@ class TrainingService:
             spec, dataset=f"{name}:{version.version}", target=target, task=task, register_as=register_as
         )
         return NewJob(
-            spec=resolved.model_dump(mode="json", exclude_none=True),
+            spec=resolved.stored(),
             dataset=name,
             dataset_version=version.version,
             register_as=register_as,
@@ -138,13 +185,19 @@ class TrainingService:
         job = self.jobs.begin_attempt(job_id)
         if job.status != RUNNING:
             raise Conflict(f"job {job_id} is {job.status}, not running", details={"job": job_id})
-        spec = JobSpec.model_validate(job.spec)
+        spec = JobSpec.from_stored(job.spec)
         dataset = self.datasets.get_version(job.dataset, job.dataset_version)
         data = self._training_data(dataset, spec)
         warm_state, parent = self._warm_start_state(spec, data)
         resume = self.jobs.checkpoint(job)
         reporter = JobReporter(self.jobs, job_id, job.epochs)
-        if resume is None:
+        if resume is None and isinstance(data, TextData):
+            reporter.log(
+                f"training {spec.model.family} on {job.dataset}:{job.dataset_version}: "
+                f"{len(data.train)} training documents, {len(data.validation)} validation documents"
+                + (" (chat pairs)" if data.chat else "")
+            )
+        elif resume is None and isinstance(data, TrainingData):
             reporter.log(
                 f"training {spec.model.family} on {job.dataset}:{job.dataset_version}: "
                 f"{len(data.y_train)} training rows, {len(data.y_val)} validation rows, "
@@ -164,7 +217,7 @@ class TrainingService:
         from aiaas.training.trainer import train
 
         new = self._resolve(spec)
-        resolved = JobSpec.model_validate(new.spec)
+        resolved = JobSpec.from_stored(new.spec)
         data = self._training_data(self.datasets.get_version(new.dataset, new.dataset_version), resolved)
         warm_state, _ = self._warm_start_state(resolved, data)
         train(resolved, data, NullReporter(), warm_start=warm_state)
@@ -174,7 +227,7 @@ class TrainingService:
         job: Job,
         spec: JobSpec,
         dataset: DatasetVersion,
-        data: TrainingData,
+        data: TrainingData | TextData,
         result: Any,
         parent: ModelVersion | None,
     ) -> ModelVersion:
@@ -183,31 +236,36 @@ class TrainingService:
         for existing in self._versions(job.register_as):
             if existing.source == source:
                 return existing
+        if result.package is None:
+            raise RuntimeError("the training run returned no model to register (not rank 0?)")
         state_digest = self.artifacts.put(result.state)
         columns = dataset.statistics.get("columns", {})
         target = spec.target or ""
-        lineage = {
-            "job": job.id,
-            "dataset": {
-                "name": dataset.dataset,
-                "version": dataset.version,
-                "digest": dataset.artifact_digest,
-                "split": dataset.split,
-            },
-            "spec": job.spec,
-            "parent": {"model": parent.model, "version": parent.version} if parent else None,
-            "state_digest": state_digest,
-            "family": spec.model.family,
-            "task": spec.task,
-            "target": target,
-            "feature_names": data.feature_names,
-            "classes": data.classes,
-            "reference_statistics": {
-                "format": dataset.statistics.get("format"),
-                "row_count": dataset.statistics.get("row_count"),
-                "columns": {c: columns[c] for c in [*data.feature_names, target] if c in columns},
-            },
-        }
+        if isinstance(data, TextData):
+            lineage = _text_lineage(job, spec, dataset, parent, state_digest)
+        else:
+            lineage = {
+                "job": job.id,
+                "dataset": {
+                    "name": dataset.dataset,
+                    "version": dataset.version,
+                    "digest": dataset.artifact_digest,
+                    "split": dataset.split,
+                },
+                "spec": job.spec,
+                "parent": {"model": parent.model, "version": parent.version} if parent else None,
+                "state_digest": state_digest,
+                "family": spec.model.family,
+                "task": spec.task,
+                "target": target,
+                "feature_names": data.feature_names,
+                "classes": data.classes,
+                "reference_statistics": {
+                    "format": dataset.statistics.get("format"),
+                    "row_count": dataset.statistics.get("row_count"),
+                    "columns": {c: columns[c] for c in [*data.feature_names, target] if c in columns},
+                },
+            }
         same_model = parent is not None and parent.model == job.register_as
         return self.registry.register_version(
             job.register_as,
@@ -268,6 +326,16 @@ class TrainingService:
         except NotFound as exc:
             raise InvalidArgument(f"warm_start: {exc.message}", details={"field": "warm_start"}) from None
         lineage = version.lineage or {}
+        if spec.model.family in LANGUAGE_MODEL_FAMILIES:
+            # A language model continues from the registered folder itself, so a model imported
+            # from a Hugging Face folder can be fine-tuned as well as one trained here.
+            if version.flavor != HF_CAUSAL_LM:
+                raise InvalidArgument(
+                    f"warm_start: {ref.model} version {ref.version} is a {version.flavor} model; a "
+                    f"{spec.model.family!r} fine-tunes a causal language model ({HF_CAUSAL_LM})",
+                    details={"field": "warm_start"},
+                )
+            return version
         if not lineage.get("state_digest"):
             raise InvalidArgument(
                 f"warm_start: {ref.model} version {ref.version} was not trained by an aiaas job, so "
@@ -283,11 +351,15 @@ class TrainingService:
         return version
 
     def _warm_start_state(
-        self, spec: JobSpec, data: TrainingData
+        self, spec: JobSpec, data: TrainingData | TextData
     ) -> tuple[bytes | None, ModelVersion | None]:
         if spec.warm_start is None:
             return None, None
         parent = self._warm_start_version(spec)
+        if isinstance(data, TextData):
+            from aiaas.training.language_model import warm_start_state  # torch: only in the worker
+
+            return warm_start_state(self.registry.load_files(parent)), parent
         lineage = parent.lineage or {}
         if list(lineage.get("feature_names") or []) != data.feature_names:
             raise InvalidArgument(
@@ -303,8 +375,12 @@ class TrainingService:
             )
         return self.artifacts.get(lineage["state_digest"]), parent
 
-    def _training_data(self, version: DatasetVersion, spec: JobSpec) -> TrainingData:
+    def _training_data(self, version: DatasetVersion, spec: JobSpec) -> TrainingData | TextData:
         loaded = self.datasets.load(version.dataset, version.version)
+        if spec.model.family in LANGUAGE_MODEL_FAMILIES:
+            return _text_data(
+                version, loaded.texts_by_column(), loaded.train_indices, loaded.validation_indices
+            )
         x, names = loaded.features(spec.target)
         raw = loaded.labels(spec.target)
         classes: list[Any] | None = None
@@ -336,7 +412,74 @@ class TrainingService:
 
 
 #: Families trained epoch by epoch (the others fit in one step: one "epoch").
-_EPOCH_FAMILIES = ("mlp", "cnn")
+_EPOCH_FAMILIES = ("mlp", "cnn", *LANGUAGE_MODEL_FAMILIES)
+
+
+def _check_text(version: DatasetVersion, family: str) -> None:
+    if not version.text_columns:
+        raise InvalidArgument(
+            f"dataset: model.family {family!r} learns text, and {version.dataset}:{version.version} has no "
+            "text column; register a .txt corpus, or name the text column (text_column) of a JSONL, CSV "
+            "or Parquet file",
+            details={"field": "dataset"},
+        )
+
+
+def _text_data(
+    version: DatasetVersion,
+    texts: dict[str, list[str | None]],
+    train: np.ndarray[Any, Any],
+    validation: np.ndarray[Any, Any],
+) -> TextData:
+    """A language model's documents from a text dataset's split: the text column's values, or
+    chat pairs in the layout of the chat template (a pair missing either side is left out)."""
+    options = version.text or {}
+    prompts, responses = options.get("prompt_column"), options.get("response_column")
+    if prompts and responses:
+        documents: list[str | None] = [
+            chat_document(p, r) if p and p.strip() and r and r.strip() else None
+            for p, r in zip(texts[prompts], texts[responses], strict=True)
+        ]
+    else:
+        documents = texts[version.text_columns[0]]
+    data = TextData(
+        train=[documents[i] for i in train.tolist() if documents[i]],
+        validation=[documents[i] for i in validation.tolist() if documents[i]],
+        chat=bool(prompts and responses),
+    )
+    data.check()
+    return data
+
+
+def _text_lineage(
+    job: Job, spec: JobSpec, dataset: DatasetVersion, parent: ModelVersion | None, state_digest: str
+) -> dict[str, Any]:
+    """A language model's lineage: the text columns and their statistics are its reference."""
+    columns = dataset.statistics.get("columns", {})
+    return {
+        "job": job.id,
+        "dataset": {
+            "name": dataset.dataset,
+            "version": dataset.version,
+            "digest": dataset.artifact_digest,
+            "split": dataset.split,
+        },
+        "spec": job.spec,
+        "parent": {"model": parent.model, "version": parent.version} if parent else None,
+        "state_digest": state_digest,
+        "family": spec.model.family,
+        "task": TEXT_GENERATION,
+        "target": None,
+        "text": dataset.text,
+        "feature_names": None,
+        "classes": None,
+        "reference_statistics": {
+            "format": dataset.statistics.get("format"),
+            "row_count": dataset.statistics.get("row_count"),
+            "columns": {c: columns[c] for c in dataset.text_columns if c in columns},
+            "text": dataset.statistics.get("text"),
+        },
+    }
 
 
 def _dataset_ref(ref: str) -> tuple[str, int | None]:
@@ -360,6 +503,12 @@ def _check_features(version: DatasetVersion, target: str) -> None:
             details={"field": "dataset"},
         )
     for column in features:
+        if column["kind"] == "text":
+            raise InvalidArgument(
+                f"dataset: column {column['name']!r} holds text, and tabular families take numeric or bool "
+                "features; a 'transformer' learns text (as a language model of the text column)",
+                details={"field": "dataset", "column": column["name"]},
+            )
         if column["kind"] not in FEATURE_KINDS:
             raise InvalidArgument(
                 f"dataset: feature column {column['name']!r} has dtype {column['dtype']}; features must "
@@ -376,4 +525,5 @@ def _check_features(version: DatasetVersion, target: str) -> None:
 
 def _revalidated(spec: JobSpec, **resolved: Any) -> JobSpec:
     """The spec with defaults settled, checked again (a family may not fit the inferred task)."""
-    return JobSpec.parse({**spec.model_dump(exclude_none=True), **resolved})
+    unused = set(unused_fields(spec.model.family))
+    return JobSpec.parse({**spec.model_dump(exclude_none=True, exclude=unused), **resolved})

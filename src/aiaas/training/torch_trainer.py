@@ -264,7 +264,7 @@ def train_torch(
     )
 
 
-def _rank_digests(network: Network, group: Group) -> list[str]:
+def _rank_digests(network: torch.nn.Module, group: Group) -> list[str]:
     """SHA-256 of this rank's parameters and buffers, gathered from every rank (rank order)."""
     digest = hashlib.sha256()
     for name, tensor in network.state_dict().items():

@@ -11,6 +11,7 @@ import torch
 from aiaas.errors import InvalidArgument
 from aiaas.schemas.training import (
     CLASSIFICATION_METRICS,
+    LANGUAGE_MODEL_FAMILIES,
     REGRESSION_METRICS,
     SKLEARN_FAMILIES,
     JobSpec,
@@ -21,6 +22,7 @@ from aiaas.training.distributed import external_env, joined_group, launch_local
 from aiaas.training.reporter import NullReporter, Reporter
 from aiaas.training.result import TrainingResult
 from aiaas.training.sklearn_trainer import train_sklearn
+from aiaas.training.text_data import TextData, TokenizedText
 from aiaas.training.torch_trainer import Group, train_torch
 
 __all__ = ["train"]
@@ -28,7 +30,7 @@ __all__ = ["train"]
 
 def train(
     spec: JobSpec,
-    data: TrainingData,
+    data: TrainingData | TextData | TokenizedText,
     reporter: Reporter,
     *,
     resume: bytes | None = None,
@@ -40,7 +42,9 @@ def train(
     Args:
         spec: the validated job spec (``dataset``, ``target``, ``register_as`` are the
             orchestrator's business; the rest is used here).
-        data: the arrays of the dataset version's split.
+        data: the arrays of the dataset version's split; for the ``transformer`` family, its
+            documents (:class:`TextData`: the tokenizer is trained or inherited here) or
+            already tokenized text.
         reporter: receives logs, per-epoch metrics and a checkpoint after every epoch.
         resume: the bytes of the last checkpoint of an interrupted run of the same spec and
             data: PyTorch families continue after that epoch and end exactly as an
@@ -58,9 +62,18 @@ def train(
 
     Raises:
         InvalidArgument: the spec does not fit the data (task, family, early-stopping
-            metric, CNN without image shape), or ``resume``/``warm_start`` are not states of
-            this kind of model. Nothing is reported or checkpointed before these checks.
+            metric, CNN without image shape, text for a tabular family or arrays for a
+            language model), or ``resume``/``warm_start`` are not states of this kind of
+            model. Nothing is reported or checkpointed before these checks.
     """
+    if spec.model.family in LANGUAGE_MODEL_FAMILIES:
+        return _train_text(spec, data, reporter, resume=resume, warm_start=warm_start, threads=threads)
+    if not isinstance(data, TrainingData):
+        raise InvalidArgument(
+            f"model.family {spec.model.family!r} learns from numeric features, and this dataset is text; "
+            "train a 'transformer' on it, or give a tabular dataset",
+            details={"field": "model.family"},
+        )
     data.check()
     _check_fit(spec, data)
     family = spec.model.family
@@ -104,6 +117,64 @@ def train(
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return train_torch(
             spec, data, reporter, resume=resume, warm_start=warm_start, group=Group(device=device)
+        )
+
+
+def _train_text(
+    spec: JobSpec,
+    data: TrainingData | TextData | TokenizedText,
+    reporter: Reporter,
+    *,
+    resume: bytes | None,
+    warm_start: bytes | None,
+    threads: int | None,
+) -> TrainingResult:
+    """The language model path: tokenize once here, then train alone or over ranks."""
+    from aiaas.training.language_model import prepare_text, train_language_model
+
+    if isinstance(data, TrainingData):
+        raise InvalidArgument(
+            f"model.family {spec.model.family!r} learns text, and this dataset holds numeric features; "
+            "register a text dataset (a .txt corpus, or name its text column)",
+            details={"field": "model.family"},
+        )
+    for name, blob in (("resume", resume), ("warm_start", warm_start)):
+        if blob is not None and state_format(blob) != TORCH_FORMAT:
+            raise InvalidArgument(f"{name} is not a saved state of a language model", details={"field": name})
+    with _threads(threads):
+        tokens = (
+            data
+            if isinstance(data, TokenizedText)
+            else prepare_text(spec, data, resume=resume, warm_start=warm_start)
+        )
+    env = external_env()
+    if env is not None:
+        rank, world_size = int(env["RANK"]), int(env["WORLD_SIZE"])
+        if rank != 0:
+            reporter = NullReporter()
+        with _threads(threads), joined_group(rank, world_size, "env://") as group:
+            reporter.log(f"joined a data-parallel group as rank {rank} of {world_size}")
+            return train_language_model(
+                spec, tokens, reporter, resume=resume, warm_start=warm_start, group=group
+            )
+    if spec.workers > 1:
+        per_rank = threads or max(1, (os.cpu_count() or 1) // spec.workers)
+
+        def run(group: Group) -> TrainingResult:
+            reporter.log(f"data-parallel training over {group.world_size} processes ({group.device})")
+            return train_language_model(
+                spec, tokens, reporter, resume=resume, warm_start=warm_start, group=group
+            )
+
+        with _threads(per_rank):
+            result: TrainingResult = launch_local(
+                spec, tokens, run, resume=resume, warm_start=warm_start, threads=per_rank
+            )
+            return result
+    with _threads(threads):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return train_language_model(
+            spec, tokens, reporter, resume=resume, warm_start=warm_start, group=Group(device=device)
         )
 
 

@@ -1,5 +1,5 @@
-"""``/api/v1/datasets``: datasets, their versions (CSV/Parquet upload or a bundled sample),
-schema, statistics, split and the stored data file."""
+"""``/api/v1/datasets``: datasets, their versions (CSV/Parquet/JSONL upload, a ``.txt`` corpus, or
+a bundled sample), schema, statistics, split and the stored data file."""
 
 from __future__ import annotations
 
@@ -20,8 +20,15 @@ __all__ = ["router"]
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 _CHUNK = 1024 * 1024
-_FORM_FIELDS = ("target", "description", "validation_fraction", "seed")
-_MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+_TEXT_FIELDS = ("text_column", "prompt_column", "response_column", "documents")
+_FORM_FIELDS = ("target", "description", "validation_fraction", "seed", *_TEXT_FIELDS)
+_MEDIA_TYPES = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "jsonl": "application/jsonl",
+    "text": "text/plain; charset=utf-8",
+}
+_EXTENSIONS = {"text": "txt"}
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -32,11 +39,34 @@ _UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "CSV or Parquet."},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "CSV, Parquet, JSONL (.jsonl) or a text corpus (.txt).",
+                        },
                         "target": {"type": "string", "description": "Label column (optional)."},
                         "description": {"type": "string"},
                         "validation_fraction": {"type": "number", "default": 0.2},
                         "seed": {"type": "integer", "default": 0},
+                        "text_column": {
+                            "type": "string",
+                            "description": "The column holding text: makes a text dataset "
+                            "(a .txt corpus is always column 'text').",
+                        },
+                        "prompt_column": {
+                            "type": "string",
+                            "description": "Chat pairs: the prompt column (with response_column).",
+                        },
+                        "response_column": {
+                            "type": "string",
+                            "description": "Chat pairs: the response column (with prompt_column).",
+                        },
+                        "documents": {
+                            "type": "string",
+                            "enum": ["paragraph", "line"],
+                            "description": "How a .txt corpus is cut into documents: at blank lines "
+                            "(paragraph, the default) or one per line.",
+                        },
                     },
                 }
             },
@@ -66,11 +96,13 @@ def list_versions(name: str, services: ServicesDep) -> schemas.DatasetVersionLis
 @router.post(
     "/{name}/versions",
     status_code=status.HTTP_201_CREATED,
-    summary="Create a dataset version from a CSV/Parquet upload or a bundled sample",
-    description="Multipart upload: `file` (CSV or Parquet) and optional form fields `target`, "
-    '`description`, `validation_fraction`, `seed`. Or a JSON body `{"sample": "iris"}` '
-    "(iris, wine, breast_cancer, digits, diabetes). The dataset is created on its first version. "
-    "The same file with the same target and split options returns the existing version.",
+    summary="Create a dataset version from an upload (CSV, Parquet, JSONL, .txt) or a bundled sample",
+    description="Multipart upload: `file` (CSV, Parquet, JSONL or a .txt corpus) and optional form "
+    "fields `target`, `description`, `validation_fraction`, `seed`, and for text datasets "
+    "`text_column` or `prompt_column` + `response_column`, and `documents` (.txt only). "
+    'Or a JSON body `{"sample": "iris"}` (iris, wine, breast_cancer, digits, diabetes). The '
+    "dataset is created on its first version. The same file with the same target, text and split "
+    "options returns the existing version.",
     openapi_extra=_UPLOAD_BODY,
 )
 async def create_version(name: str, request: Request, services: ServicesDep) -> schemas.DatasetVersion:
@@ -89,7 +121,7 @@ async def create_version(name: str, request: Request, services: ServicesDep) -> 
         return schemas.DatasetVersion.model_validate(version)
     if content_type != "multipart/form-data":
         raise InvalidArgument(
-            "send the dataset as multipart/form-data (field 'file', a CSV or Parquet file) or a "
+            "send the dataset as multipart/form-data (field 'file': CSV, Parquet, JSONL or .txt) or a "
             f'JSON body {{"sample": ...}}; got content-type {content_type or "none"!r}',
             details={"field": "content-type", "value": content_type},
         )
@@ -101,7 +133,8 @@ async def create_version(name: str, request: Request, services: ServicesDep) -> 
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise InvalidArgument(
-                "field 'file' is missing: attach the CSV or Parquet file as multipart field 'file'",
+                "field 'file' is missing: attach the CSV, Parquet, JSONL or .txt file as multipart "
+                "field 'file'",
                 details={"field": "file"},
             )
         unknown = sorted(k for k in form if k not in ("file", *_FORM_FIELDS))
@@ -122,6 +155,10 @@ async def create_version(name: str, request: Request, services: ServicesDep) -> 
         description=fields.get("description", ""),
         validation_fraction=_number(fields, "validation_fraction", float, 0.2),
         seed=_number(fields, "seed", int, 0),
+        text_column=fields.get("text_column") or None,
+        prompt_column=fields.get("prompt_column") or None,
+        response_column=fields.get("response_column") or None,
+        documents=fields.get("documents") or None,
     )
     return schemas.DatasetVersion.model_validate(version)
 
@@ -137,7 +174,7 @@ def get_version(name: str, ref: str, services: ServicesDep) -> schemas.DatasetVe
     "/{name}/versions/{ref}/data",
     summary="Download a version's data file, as uploaded",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+    responses={200: {"content": {media: {} for media in _MEDIA_TYPES.values()}}},
 )
 def download_data(name: str, ref: str, services: ServicesDep) -> Response:
     version = services.datasets.get_version(name, _version_ref(ref))
@@ -145,7 +182,10 @@ def download_data(name: str, ref: str, services: ServicesDep) -> Response:
     return Response(
         data,
         media_type=_MEDIA_TYPES.get(version.format, "application/octet-stream"),
-        headers={"content-disposition": f'attachment; filename="{name}-v{version.version}.{version.format}"'},
+        headers={
+            "content-disposition": f'attachment; filename="{name}-v{version.version}.'
+            f'{_EXTENSIONS.get(version.format, version.format)}"'
+        },
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+import io
+import tarfile
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
@@ -12,7 +14,14 @@ from pydantic import ValidationError
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
 from aiaas.errors import InvalidArgument, PayloadTooLarge
-from aiaas.formats import FLAVORS, decode_tensors, package_model
+from aiaas.formats import (
+    FLAVORS,
+    FOLDER_FLAVORS,
+    check_file_name,
+    decode_tensors,
+    package_folder,
+    package_model,
+)
 
 __all__ = ["router"]
 
@@ -59,29 +68,55 @@ def list_versions(name: str, services: ServicesDep) -> schemas.ModelVersionList:
 @router.post(
     "/{name}/versions",
     status_code=status.HTTP_201_CREATED,
-    summary="Register a new version from an .onnx file",
+    summary="Register a new version from an .onnx file or a model folder",
     description="Multipart upload: `file` is the ONNX model, `metadata` a JSON object "
     "(flavor, example as V2 tensors, metrics, params, description, source, parent_version). "
-    "The model is created on its first version. The file must be self-contained: a tensor "
-    "whose data lives in an external file is refused (400, naming the tensor).",
+    "A Hugging Face model folder is sent instead as several `files` parts, each part's filename "
+    "its path in the folder (config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json); "
+    "its flavor (hf-causal-lm or hf-embedding) is read from the folder unless metadata gives it. "
+    "Pickle weights (.bin, .pt) and code files are refused. The model is created on its first version. "
+    "An ONNX file must be self-contained: a tensor whose data lives in an external file is refused "
+    "(400, naming the tensor).",
+    responses={400: {"description": "Not a valid model"}, 413: {"description": "Larger than the limit"}},
 )
 async def register_version(
     name: str,
     services: ServicesDep,
-    file: Annotated[UploadFile, File(description="The model as ONNX.")],
+    file: Annotated[UploadFile | None, File(description="The model as ONNX.")] = None,
+    files: Annotated[
+        list[UploadFile] | None,
+        File(description="The files of a model folder, each part's filename its relative path."),
+    ] = None,
     metadata: Annotated[str, Form(description="JSON object, see VersionMetadata.")] = "{}",
 ) -> schemas.ModelVersion:
-    data = await _read_limited(file, services.settings.max_upload_bytes)
-    meta = _parse_metadata(metadata)
-    example = decode_tensors(meta.example, field="example") if meta.example else None
-    package = dataclasses.replace(package_model(data, example), flavor=meta.flavor)
+    limit = services.settings.max_upload_bytes
+    if files:
+        if file is not None:
+            raise InvalidArgument(
+                "give either file (one .onnx) or files (a model folder), not both", details={"field": "file"}
+            )
+        meta = _parse_metadata(metadata, folder=True)
+        flavor = meta.flavor if meta.flavor in FOLDER_FLAVORS else None
+        package: Any = package_folder(await _read_folder(files, limit), flavor)
+        source = meta.source or "folder upload"
+    else:
+        if file is None:
+            raise InvalidArgument(
+                "file is required: upload an .onnx model as `file`, or a model folder as `files` parts",
+                details={"field": "file"},
+            )
+        data = await _read_limited(file, limit)
+        meta = _parse_metadata(metadata)
+        example = decode_tensors(meta.example, field="example") if meta.example else None
+        package = dataclasses.replace(package_model(data, example), flavor=meta.flavor)
+        source = meta.source or (file.filename or "")
     version = services.registry.register_version(
         name,
         package,
         metrics=meta.metrics,
         params=meta.params,
         description=meta.description,
-        source=meta.source or (file.filename or ""),
+        source=source,
         parent_version=meta.parent_version,
     )
     return schemas.ModelVersion.model_validate(version)
@@ -94,12 +129,18 @@ def get_version(name: str, ref: str, services: ServicesDep) -> schemas.ModelVers
 
 @router.get(
     "/{name}/versions/{ref}/artifact",
-    summary="Download a version's ONNX file",
+    summary="Download a version's ONNX file (a model folder as a tar archive)",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"application/octet-stream": {}, "application/x-tar": {}}}},
 )
 def download_artifact(name: str, ref: str, services: ServicesDep) -> Response:
     version = services.registry.get_version(name, ref)
+    if version.flavor in FOLDER_FLAVORS:
+        return Response(
+            _tar(services.registry.load_files(version)),
+            media_type="application/x-tar",
+            headers={"content-disposition": f'attachment; filename="{name}-v{version.version}.tar"'},
+        )
     data = services.registry.load_artifact(version)
     return Response(
         data,
@@ -149,23 +190,54 @@ def compare(name: str, a: str, b: str, services: ServicesDep) -> schemas.Compari
     return schemas.Comparison.model_validate(services.registry.compare(name, a, b))
 
 
-async def _read_limited(file: UploadFile, limit: int) -> bytes:
+async def _read_limited(
+    file: UploadFile, limit: int, *, field: str = "file", empty_ok: bool = False
+) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := await file.read(_CHUNK):
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(
-                f"file is larger than the upload limit of {limit} bytes (AIAAS_MAX_UPLOAD_BYTES)",
-                details={"field": "file", "limit": limit},
+                f"{field} is larger than the upload limit of {limit} bytes (AIAAS_MAX_UPLOAD_BYTES)"
+                if field == "file"
+                else f"{field} takes the model folder past the upload limit (AIAAS_MAX_UPLOAD_BYTES)",
+                details={"field": field, "limit": limit},
             )
         chunks.append(chunk)
-    if not size:
+    if not size and not empty_ok:
         raise InvalidArgument("file is empty: upload an .onnx model", details={"field": "file"})
     return b"".join(chunks)
 
 
-def _parse_metadata(text: str) -> schemas.VersionMetadata:
+async def _read_folder(files: list[UploadFile], limit: int) -> dict[str, bytes]:
+    """The uploaded parts by relative path: each named, once, and all within ``limit`` bytes."""
+    out: dict[str, bytes] = {}
+    total = 0
+    for part in files:
+        path = check_file_name(part.filename or "")
+        if path in out:
+            raise InvalidArgument(
+                f"files[{path!r}] is given twice", details={"field": "files", "value": path}
+            )
+        data = await _read_limited(part, limit - total, field=f"files[{path!r}]", empty_ok=True)
+        total += len(data)
+        out[path] = data
+    return out
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path, data in sorted(files.items()):
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _parse_metadata(text: str, *, folder: bool = False) -> schemas.VersionMetadata:
     try:
         meta = schemas.VersionMetadata.model_validate(orjson.loads(text or "{}"))
     except orjson.JSONDecodeError as exc:
@@ -175,7 +247,14 @@ def _parse_metadata(text: str) -> schemas.VersionMetadata:
         raise InvalidArgument(
             "; ".join(problems), details={"field": "metadata", "errors": problems}
         ) from None
-    if meta.flavor not in FLAVORS:
+    if folder:
+        if meta.flavor not in (*FOLDER_FLAVORS, "onnx"):  # "onnx", the default: read it from the folder
+            raise InvalidArgument(
+                f"metadata.flavor of a model folder must be one of {list(FOLDER_FLAVORS)}; "
+                f"got {meta.flavor!r}",
+                details={"field": "metadata.flavor", "expected": list(FOLDER_FLAVORS)},
+            )
+    elif meta.flavor not in FLAVORS:
         raise InvalidArgument(
             f"metadata.flavor must be one of {list(FLAVORS)}; got {meta.flavor!r}",
             details={"field": "metadata.flavor", "expected": list(FLAVORS)},

