@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from aiaas.errors import Conflict, InvalidArgument, NotFound
+from tests._external_data import file_readers
 from tests._models import iris, iris_classifier, torch_mlp, torch_outputs
 from tests.e2e.conftest import Platform
 
@@ -41,8 +42,12 @@ def test_sklearn_classifier_served_over_v2_and_v1_matches_predict_proba(platform
     assert v1.headers["x-aiaas-model-version"] == "1"
     predictions = v1.json()["predictions"]
     np.testing.assert_array_equal([p["label"] for p in predictions], clf.predict(X[:10]))
+    assert list(predictions[0]["probabilities"]) == ["0", "1", "2"]  # keyed by class label
     np.testing.assert_allclose(
-        [p["probabilities"] for p in predictions], clf.predict_proba(X[:10]), rtol=1e-5, atol=1e-7
+        [list(p["probabilities"].values()) for p in predictions],
+        clf.predict_proba(X[:10]),
+        rtol=1e-5,
+        atol=1e-7,
     )
 
     columnar = httpx.post(
@@ -149,3 +154,55 @@ def test_api_errors_come_back_as_the_same_exceptions(platform: Platform) -> None
         data={"metadata": '{"flavor": "pickle"}'},
     )
     assert bad_meta.status_code == 400 and "metadata.flavor" in bad_meta.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("location", ["README.md", "pyproject.toml", "src/aiaas/__init__.py"])
+def test_a_model_naming_a_server_file_is_refused_at_registration(platform: Platform, location: str) -> None:
+    """A curl user uploads a model whose weights 'live' in a file of the server: 400, named."""
+    data, tensor = file_readers(location)["initializer"]
+    name = "reader-" + location.split("/")[-1].split(".")[0].lower()
+    upload = httpx.post(f"{platform.api_url}/api/v1/models/{name}/versions", files={"file": ("m.onnx", data)})
+    assert upload.status_code == 400, upload.text
+    error = upload.json()["error"]
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert f"ONNX tensor {tensor!r}" in error["message"] and location in error["message"]
+    assert error["details"] == {"field": "file", "tensor": tensor, "location": location}
+    with pytest.raises(NotFound):
+        platform.client.get_model(name)  # nothing stored
+
+
+def test_a_classifier_with_text_labels_answers_them_through_sdk_v1_and_cli(platform: Platform) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from typer.testing import CliRunner
+
+    from aiaas.cli import app
+
+    x = np.random.default_rng(5).normal(size=(120, 2)).astype(np.float32)
+    y = np.where(x[:, 0] > 0.2, "east", "west")
+    clf = LogisticRegression().fit(x, y)
+    c = platform.client
+    version = c.register_model("compass-sdk", clf, example=x[:3])
+    assert version.signature["outputs"][1]["classes"] == ["east", "west"]
+    c.register_model("compass-sdk", LogisticRegression(C=0.5).fit(x, y), example=x[:3])
+    comparison = c.compare("compass-sdk", 1, 2)
+    assert comparison.same_signature
+    assert {a.output for a in comparison.agreement} == {"label", "probabilities"}
+    assert next(a for a in comparison.agreement if a.output == "label").equal_fraction == 1.0
+
+    c.deploy("compass-sdk", model="compass-sdk", version=1)
+    c.wait_until_served("compass-sdk", 1)
+    out = c.predict("compass-sdk", x)
+    assert out["label"].tolist() == clf.predict(x).tolist()
+    np.testing.assert_allclose(out["probabilities"], clf.predict_proba(x), rtol=1e-5, atol=1e-6)
+
+    v1 = c.infer_json("compass-sdk", {"instances": x[:2].tolist()}, protocol="v1")
+    assert [p["label"] for p in v1["predictions"]] == clf.predict(x[:2]).tolist()
+    assert list(v1["predictions"][0]["probabilities"]) == ["east", "west"]
+
+    result = CliRunner().invoke(
+        app,
+        ["--url", platform.api_url, "--inference-url", platform.inference_url, "predict", "compass-sdk", "-"],
+        input='{"instances": [[1.5, 0.0], [-1.5, 0.0]]}',
+    )
+    assert result.exit_code == 0, result.output
+    assert '"east"' in result.stdout and '"west"' in result.stdout

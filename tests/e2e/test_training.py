@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -97,6 +98,52 @@ def test_dataset_to_prediction_through_the_http_api(platform: Platform) -> None:
     predicted = c.predict("iris-trained", x.astype(np.float32))
     assert predicted["probabilities"].shape == (150, 3)
     assert float(np.mean(predicted["label"].reshape(-1) == y)) >= 0.9
+
+
+def _points_csv(labels: list[str], rows: int = 240) -> bytes:
+    """Two features and a target of ``labels`` (one band of x per label), as a user's CSV."""
+    rng = np.random.default_rng(11)
+    x = rng.uniform(0, len(labels), size=rows)
+    lines = ["x,noise,target"] + [
+        f"{v:.4f},{rng.normal():.4f},{labels[min(int(v), len(labels) - 1)]}" for v in x
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("labels", "family", "extra"),
+    [
+        (["east", "west"], "logistic", ""),
+        (["3", "7", "9"], "mlp", "task: classification\nepochs: 40\noptimizer: {name: adam, lr: 0.05}\n"),
+    ],
+    ids=["text labels, scikit-learn", "integers 3/7/9, PyTorch"],
+)
+def test_a_trained_classifier_answers_with_the_labels_of_its_data(
+    platform: Platform, labels: list[str], family: str, extra: str
+) -> None:
+    c = platform.client
+    name = f"points-{family}"
+    c.create_dataset(name, _points_csv(labels), target="target")
+    job = c.wait_for_job(
+        c.submit_job(
+            f"dataset: {name}\nmodel: {{family: {family}}}\nregister_as: {name}\nseed: 2\n{extra}"
+        ).id,
+        timeout=300,
+    )
+    assert job.status == "succeeded", job.error
+    version = c.get_version(name, job.result_version or 0)
+    typed: list[Any] = labels if family == "logistic" else [int(v) for v in labels]
+    assert version.signature["outputs"][1]["classes"] == typed
+    assert version.metrics["accuracy"] >= 0.8
+
+    c.deploy(name, model=name, version=version.version)
+    c.wait_until_served(name, version.version, timeout=60)
+    centres = np.asarray([[i + 0.5, 0.0] for i in range(len(labels))], np.float32)
+    predicted = c.predict(name, centres)
+    assert predicted["label"].tolist() == typed  # the user's labels, not 0/1
+    v1 = c.infer_json(name, {"instances": centres.tolist()}, protocol="v1")
+    assert [p["label"] for p in v1["predictions"]] == typed
+    assert [list(p["probabilities"]) for p in v1["predictions"]] == [labels] * len(labels)
 
 
 def test_a_bad_spec_is_refused_naming_the_field(platform: Platform) -> None:

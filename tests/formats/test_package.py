@@ -59,7 +59,10 @@ def test_pipeline_package_has_the_expected_signature_and_example(
     assert iris_package.flavor == "sklearn"
     assert iris_package.signature == Signature(
         inputs=(TensorSpec("X", "FP32", (-1, 4)),),
-        outputs=(TensorSpec("label", "INT64", (-1,)), TensorSpec("probabilities", "FP32", (-1, 3))),
+        outputs=(
+            TensorSpec("label", "INT64", (-1,)),
+            TensorSpec("probabilities", "FP32", (-1, 3), classes=(0, 1, 2)),
+        ),
     )
     assert list(iris_package.example) == ["X"]
     assert iris_package.example["X"].dtype == np.float32

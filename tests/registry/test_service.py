@@ -18,7 +18,7 @@ from aiaas.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from aiaas.formats import ModelPackage, decode_tensors
+from aiaas.formats import ModelPackage, decode_tensors, package_model
 from aiaas.registry import Registry
 from aiaas.schemas import Model, ModelVersion
 from aiaas.serving import DeploymentService
@@ -342,6 +342,35 @@ def test_compare_models_with_different_signatures(
     assert not c.same_signature
     assert c.agreement == []
     assert c.example_rows == 0
+
+
+def _species_package(names: list[str], C: float = 1.0) -> ModelPackage:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    return package_model(LogisticRegression(C=C, max_iter=500).fit(x, np.asarray(names)[y]), x[::10])
+
+
+def test_compare_versions_with_text_labels_agrees_on_the_labels(registry: Registry) -> None:
+    species = ["setosa", "versicolor", "virginica"]
+    registry.register_version("species", _species_package(species))
+    registry.register_version("species", _species_package(species, C=0.01))
+    c = registry.compare("species", 1, 2)
+    assert c.same_signature
+    by_output = {a.output: a for a in c.agreement}
+    # Text labels are compared as values: most rows of the example agree, not none.
+    assert 0.5 <= by_output["label"].equal_fraction <= 1.0 and by_output["label"].max_abs_diff is None
+    assert by_output["probabilities"].equal_fraction < 1.0
+
+
+def test_compare_refuses_to_match_probability_columns_of_different_classes(registry: Registry) -> None:
+    """Same graph shape, other classes: column 0 means another class, so nothing is compared."""
+    registry.register_version("renamed", _species_package(["setosa", "versicolor", "virginica"]))
+    registry.register_version("renamed", _species_package(["a", "b", "c"]))
+    c = registry.compare("renamed", 1, 2)
+    assert not c.same_signature
+    assert c.agreement == [] and c.example_rows == 0
 
 
 # -- archive and delete guards -----------------------------------------------------------

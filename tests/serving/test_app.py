@@ -112,6 +112,7 @@ def test_v2_infer_response_names_model_version_and_echoes_id(served: Served) -> 
         "name": "probabilities",
         "datatype": "FP32",
         "shape": [2, 3],
+        "parameters": {"classes": [0, 1, 2]},
         "data": None,
     }
     assert r.headers["x-aiaas-model-version"] == "1"
@@ -154,7 +155,7 @@ def test_v2_model_metadata(served: Served, path: str) -> None:
         "inputs": [{"name": "X", "datatype": "FP32", "shape": [-1, 4]}],
         "outputs": [
             {"name": "label", "datatype": "INT64", "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3], "classes": [0, 1, 2]},
         ],
     }
 
@@ -185,7 +186,9 @@ def test_v1_predict_instances(served: Served) -> None:
     assert r.headers["x-aiaas-model-version"] == "1"
     predictions = r.json()["predictions"]
     assert [p["label"] for p in predictions] == served.iris.labels(x).tolist()
-    proba = np.array([p["probabilities"] for p in predictions])
+    # Probabilities come keyed by class label (the JSON spelling of 0, 1, 2).
+    assert all(list(p["probabilities"]) == ["0", "1", "2"] for p in predictions)
+    proba = np.array([list(p["probabilities"].values()) for p in predictions])
     np.testing.assert_allclose(proba, served.iris.proba(x), rtol=RTOL, atol=ATOL)
 
 

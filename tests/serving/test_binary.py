@@ -105,7 +105,7 @@ def test_binary_input_and_output_match_in_process_prediction(binary: Binary) -> 
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(result.as_numpy("label"), binary.iris.labels(x))
     probabilities = output_meta(result, "probabilities")
-    assert probabilities["parameters"] == {"binary_data_size": x.shape[0] * 3 * 4}
+    assert probabilities["parameters"] == {"classes": [0, 1, 2], "binary_data_size": x.shape[0] * 3 * 4}
     assert "data" not in probabilities
     assert result.get_response()["id"] == "bin-1"
 
@@ -231,7 +231,7 @@ def test_binary_response_headers(binary: Binary) -> None:
             "name": "probabilities",
             "datatype": "FP32",
             "shape": [2, 3],
-            "parameters": {"binary_data_size": 24},
+            "parameters": {"classes": [0, 1, 2], "binary_data_size": 24},
         }
     ]
     probabilities = np.frombuffer(r.content[json_length:], dtype="<f4").reshape(2, 3)

@@ -89,17 +89,53 @@ def test_regressors_on_diabetes_match_their_onnx_package(
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * float(np.abs(expected).max()))
 
 
-def test_string_classes_give_index_labels_and_keep_the_mapping(iris: TrainingData) -> None:
-    result = train(spec(model={"family": "logistic"}), iris, MemoryReporter())
-    assert set(np.unique(_onnx(result, iris.x_val)["label"])) <= {0, 1, 2}
-    assert result.params["classes"] == ["setosa", "versicolor", "virginica"]
+@pytest.mark.parametrize(
+    ("family", "model"),
+    [
+        ("logistic", {}),
+        ("random_forest", SMALL_TREES),
+        ("gradient_boosting", {**SMALL_TREES, "max_depth": 2}),
+    ],
+)
+def test_text_classes_are_the_output_labels_and_name_the_probability_columns(
+    iris: TrainingData, family: str, model: dict[str, Any]
+) -> None:
+    result = train(spec(model={"family": family, **model}), iris, MemoryReporter())
+    classes = ["setosa", "versicolor", "virginica"]
+    out = _onnx(result, iris.x_val)
+    reference = _refit(result, iris)  # fitted on class indices
+    np.testing.assert_array_equal(out["label"], np.asarray(classes)[reference.predict(iris.x_val)])
+    label, probabilities = result.package.signature.outputs
+    assert (label.datatype, probabilities.classes) == ("BYTES", tuple(classes))
+    assert result.params["classes"] == classes
 
 
 def test_integer_classes_are_the_output_labels() -> None:
     x, y = load_wine(return_X_y=True)
-    data = split(x, np.asarray(y), "classification", classes=[10, 20, 30])
+    data = split(x, np.asarray(y), "classification", classes=[3, 7, 9])
     result = train(spec(model={"family": "random_forest", **SMALL_TREES}), data, MemoryReporter())
-    assert set(np.unique(_onnx(result, data.x_val)["label"])) <= {10, 20, 30}
+    out = _onnx(result, data.x_val)
+    np.testing.assert_array_equal(out["label"], np.asarray([3, 7, 9])[out["probabilities"].argmax(1)])
+    assert set(np.unique(out["label"])) == {3, 7, 9}
+    label, probabilities = result.package.signature.outputs
+    assert (label.datatype, probabilities.classes) == ("INT64", (3, 7, 9))
+
+
+def test_boolean_classes_are_the_output_labels(cancer: TrainingData) -> None:
+    data = TrainingData(
+        cancer.x_train,
+        cancer.y_train,
+        cancer.x_val,
+        cancer.y_val,
+        cancer.feature_names,
+        "classification",
+        classes=[False, True],
+    )
+    result = train(spec(model={"family": "logistic", "max_iter": 500}), data, MemoryReporter())
+    out = _onnx(result, data.x_val)
+    assert out["label"].dtype == np.bool_
+    np.testing.assert_array_equal(out["label"], out["probabilities"].argmax(1).astype(bool))
+    assert result.package.signature.outputs[1].classes == (False, True)
 
 
 def test_logistic_warm_start_continues_from_stored_coefficients(cancer: TrainingData) -> None:

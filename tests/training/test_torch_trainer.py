@@ -59,9 +59,30 @@ def test_onnx_package_matches_torch_for_classification(iris: TrainingData) -> No
     _, logits = _network_outputs(result, iris)
     label, probabilities = _run_onnx(result, iris.x_val)
     np.testing.assert_allclose(probabilities, torch.softmax(logits, 1).numpy(), rtol=1e-5, atol=1e-7)
-    # Labels are strings here: the model outputs the class index, and params map it back.
-    np.testing.assert_array_equal(label, logits.argmax(1).numpy())
-    assert result.params["classes"] == ["setosa", "versicolor", "virginica"]
+    # The labels are text: the graph looks each row's class index up among them.
+    classes = ["setosa", "versicolor", "virginica"]
+    np.testing.assert_array_equal(label, np.asarray(classes)[logits.argmax(1).numpy()])
+    assert result.params["classes"] == classes
+    assert result.package.signature.outputs[0].datatype == "BYTES"
+    assert result.package.signature.outputs[1].classes == tuple(classes)
+
+
+def test_non_contiguous_integer_classes_are_the_output_labels(iris: TrainingData) -> None:
+    data = TrainingData(
+        iris.x_train,
+        iris.y_train,
+        iris.x_val,
+        iris.y_val,
+        iris.feature_names,
+        "classification",
+        classes=[3, 7, 9],
+    )
+    result = train(spec(model={"family": "mlp"}, epochs=1), data, MemoryReporter())
+    _, logits = _network_outputs(result, data)
+    label, _ = _run_onnx(result, data.x_val)
+    np.testing.assert_array_equal(label, np.asarray([3, 7, 9])[logits.argmax(1).numpy()])
+    assert result.package.signature.outputs[0].datatype == "INT64"
+    assert result.package.signature.outputs[1].classes == (3, 7, 9)
 
 
 def test_cnn_learns_digits_and_exports_the_flat_signature(digits: TrainingData) -> None:

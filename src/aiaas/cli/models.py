@@ -422,9 +422,12 @@ def _show_version(v: schemas.ModelVersion) -> None:
 
 
 def _signature_table(signature: dict[str, Any]) -> None:
-    rows = [("input", t["name"], t["datatype"], _shape(t["shape"])) for t in signature.get("inputs", [])]
-    rows += [("output", t["name"], t["datatype"], _shape(t["shape"])) for t in signature.get("outputs", [])]
-    table("Signature", ["", "name", "datatype", "shape"], rows, keep=["name", "datatype", "shape"])
+    rows = [("input", t["name"], t["datatype"], _shape(t["shape"]), "") for t in signature.get("inputs", [])]
+    rows += [
+        ("output", t["name"], t["datatype"], _shape(t["shape"]), ", ".join(map(str, t.get("classes") or [])))
+        for t in signature.get("outputs", [])
+    ]
+    table("Signature", ["", "name", "datatype", "shape", "classes"], rows, keep=["name", "datatype", "shape"])
 
 
 def _shape(shape: list[Any]) -> str:

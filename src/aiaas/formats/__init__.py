@@ -3,7 +3,9 @@ folders (Hugging Face layout) stored as a manifest of files."""
 
 from __future__ import annotations
 
+from aiaas.formats.classes import CLASSES_KEY, check_classes, class_key, label_classes
 from aiaas.formats.examples import decode_tensors, encode_tensors, to_array
+from aiaas.formats.external_data import isolated_folder
 from aiaas.formats.folder import (
     FOLDER_FORMAT,
     FolderPackage,
@@ -27,6 +29,7 @@ from aiaas.formats.signature import (
 )
 
 __all__ = [
+    "CLASSES_KEY",
     "DATATYPES",
     "FLAVORS",
     "FOLDER_FLAVORS",
@@ -40,12 +43,16 @@ __all__ = [
     "OnnxModel",
     "Signature",
     "TensorSpec",
+    "check_classes",
     "check_file_name",
+    "class_key",
     "datatype_name",
     "datatype_of",
     "decode_tensors",
     "encode_tensors",
     "is_skipped_file",
+    "isolated_folder",
+    "label_classes",
     "materialize",
     "numpy_dtype",
     "package_folder",

@@ -8,12 +8,15 @@ inference server a tenth of a second of start-up and about 12 MB for its lifetim
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
 from aiaas.errors import InvalidArgument
+from aiaas.formats.classes import read_classes
+from aiaas.formats.external_data import EXTERNAL_DATA_FOLDER_OPTION, check_self_contained, isolated_folder
 from aiaas.formats.signature import Signature, TensorSpec
 
 if TYPE_CHECKING:
@@ -59,20 +62,27 @@ def parse_onnx(data: bytes) -> onnx.ModelProto:
     """Parse and check ONNX bytes.
 
     Raises:
-        InvalidArgument: the bytes are not a valid ONNX model, with the checker's reason.
+        InvalidArgument: the bytes are not a valid ONNX model, with the checker's reason, or
+            a tensor keeps its data in an external file (see :mod:`.external_data`).
     """
     import onnx
 
     try:
         proto = onnx.load_model_from_string(data)
+    except Exception as exc:  # DecodeError
+        raise _invalid(exc) from None
+    # Before the checker: it would look an external file up on this server's disk.
+    check_self_contained(proto)
+    try:
         onnx.checker.check_model(proto)
-    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidArgument(
-            f"file is not a valid ONNX model: {reason}",
-            details={"field": "file"},
-        ) from None
+    except Exception as exc:  # onnx raises ValidationError, ...
+        raise _invalid(exc) from None
     return proto
+
+
+def _invalid(exc: Exception) -> InvalidArgument:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InvalidArgument(f"file is not a valid ONNX model: {reason}", details={"field": "file"})
 
 
 def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
@@ -98,11 +108,29 @@ def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
 
 
 def signature_of(proto: onnx.ModelProto) -> Signature:
-    """The graph's real inputs (initializers excluded) and outputs."""
+    """The graph's real inputs (initializers excluded) and outputs, with the class labels
+    of a classifier's score output (see :mod:`.classes`).
+
+    Raises:
+        InvalidArgument: an input or output is not a tensor of an OIP datatype, or the
+            class labels recorded in the model do not fit it.
+    """
     initializers = {i.name for i in proto.graph.initializer}
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    return _with_classes(
+        tuple(_spec(v) for v in proto.graph.input if v.name not in initializers),
+        tuple(_spec(v) for v in proto.graph.output),
+        metadata,
+    )
+
+
+def _with_classes(
+    inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], metadata: Mapping[str, str]
+) -> Signature:
+    classes = read_classes(metadata, outputs)
     return Signature(
-        inputs=tuple(_spec(v) for v in proto.graph.input if v.name not in initializers),
-        outputs=tuple(_spec(v) for v in proto.graph.output),
+        inputs=inputs,
+        outputs=tuple(replace(o, classes=classes[o.name]) if o.name in classes else o for o in outputs),
     )
 
 
@@ -119,6 +147,9 @@ class OnnxModel:
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # External data resolves against an empty private folder, never this process's
+        # working directory: a model cannot read a file of the server (see .external_data).
+        options.add_session_config_entry(EXTERNAL_DATA_FOLDER_OPTION, isolated_folder())
         try:
             self.session = ort.InferenceSession(
                 data, sess_options=options, providers=["CPUExecutionProvider"]
@@ -161,7 +192,8 @@ def _session_signature(session: ort.InferenceSession) -> Signature:
         shape = tuple(d if isinstance(d, int) else -1 for d in (arg.shape or ()))
         return TensorSpec(name=arg.name, datatype=datatype, shape=shape)
 
-    return Signature(
-        inputs=tuple(spec(a) for a in session.get_inputs()),
-        outputs=tuple(spec(a) for a in session.get_outputs()),
+    return _with_classes(
+        tuple(spec(a) for a in session.get_inputs()),
+        tuple(spec(a) for a in session.get_outputs()),
+        session.get_modelmeta().custom_metadata_map,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -79,18 +80,32 @@ def datatype_of(array: np.ndarray[Any, Any]) -> str:
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One named tensor; ``-1`` in ``shape`` means any size (the batch axis, usually)."""
+    """One named tensor; ``-1`` in ``shape`` means any size (the batch axis, usually).
+
+    ``classes``, on the score output of a classifier (rows, classes), are the class labels
+    its columns stand for, in column order (see :mod:`aiaas.formats.classes`).
+    """
 
     name: str
     datatype: str
     shape: tuple[int, ...]
+    classes: tuple[str | int | float | bool, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+        out: dict[str, Any] = {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+        if self.classes is not None:
+            out["classes"] = list(self.classes)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TensorSpec:
-        return cls(name=str(d["name"]), datatype=str(d["datatype"]), shape=tuple(d["shape"]))
+        classes = d.get("classes")
+        return cls(
+            name=str(d["name"]),
+            datatype=str(d["datatype"]),
+            shape=tuple(d["shape"]),
+            classes=tuple(classes) if classes is not None else None,
+        )
 
     def accepts_shape(self, shape: tuple[int, ...]) -> bool:
         return len(shape) == len(self.shape) and all(
@@ -137,6 +152,14 @@ class Signature:
 
     def output_names(self) -> list[str]:
         return [t.name for t in self.outputs]
+
+    @cached_property
+    def output_classes(self) -> dict[str, tuple[str | int | float | bool, ...]]:
+        """Output name → the class labels of its columns, for the outputs that have them.
+
+        Computed once per signature: the response encoders read it on every request.
+        """
+        return {t.name: t.classes for t in self.outputs if t.classes is not None}
 
     def check_inputs(self, arrays: Mapping[str, np.ndarray[Any, Any]]) -> None:
         """Check names, datatypes and shapes of a full set of inputs.

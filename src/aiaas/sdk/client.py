@@ -141,6 +141,7 @@ class Client:
         source: str | None = None,
         parent_version: int | None = None,
         flavor: str | None = None,
+        classes: Sequence[Any] | None = None,
     ) -> schemas.ModelVersion:
         """Register ``model`` as the next version of ``name`` (the model is created if new).
 
@@ -148,7 +149,9 @@ class Client:
         ONNX bytes or a path to an ``.onnx`` file. It is converted to ONNX here, on the
         client, so only the ONNX graph travels: nothing is ever unpickled on the server.
         ``example`` (a few input rows) is needed to trace scikit-learn and PyTorch models
-        and is stored with the version.
+        and is stored with the version. A classifier answers with its own labels: a
+        scikit-learn one's ``classes_``, or for a PyTorch module the ``classes`` given here
+        (the label of each output column; a ``label`` output is added).
 
         ``model`` may also be the path of a Hugging Face model folder (``config.json``,
         ``*.safetensors``, tokenizer files; a causal language model or a sentence-transformers
@@ -167,7 +170,7 @@ class Client:
                 source=source,
                 parent_version=parent_version,
             )
-        package = package_model(model, example)
+        package = package_model(model, example, classes=classes)
         metadata = schemas.VersionMetadata(
             flavor=package.flavor,
             example=encode_tensors(package.example),

@@ -232,7 +232,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         results = await dispatcher.run(loaded, served.config, decoded.inputs, None)
         if served.shadow is not None:
             dispatcher.mirror(served.shadow, served.config, decoded.inputs)
-        payload = encode_v1(results, row_format=decoded.row_format)
+        payload = encode_v1(results, row_format=decoded.row_format, classes=loaded.signature.output_classes)
         return Response(payload, media_type=_JSON, headers={MODEL_VERSION_HEADER: str(loaded.version)})
 
     async def model_v1_version(request: Request) -> Response:
@@ -364,9 +364,16 @@ def _encode_v2(
     """The response body, and the size of its JSON object when binary outputs follow it."""
     if request.binary_outputs:
         return encode_binary_v2(
-            loaded.deployment, loaded.version, results, request.id, request.binary_outputs
+            loaded.deployment,
+            loaded.version,
+            results,
+            request.id,
+            request.binary_outputs,
+            loaded.signature.output_classes,
         )
-    return encode_v2(loaded.deployment, loaded.version, results, request.id), None
+    return encode_v2(
+        loaded.deployment, loaded.version, results, request.id, loaded.signature.output_classes
+    ), None
 
 
 def _config_of(pool: ModelPool, deployment: str) -> ServingConfig:

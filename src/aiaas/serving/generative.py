@@ -486,7 +486,9 @@ class GenerativeModels:
     def _spec(self, handle: GenerativeModel, folder: Path) -> dict[str, Any]:
         return {
             "runtime": handle.flavor,
-            "path": str(folder),
+            # Absolute: replicas run in an empty folder of their own (aiaas.formats.isolated_folder),
+            # where a relative AIAAS_HOME would name nothing.
+            "path": str(folder.resolve()),
             "device": self.settings.device,
             "threads": self.settings.threads,
             "max_batch_size": handle.max_batch_size,

@@ -19,6 +19,10 @@ have work of its own between frames (a decoding step of its batch); while it has
 replica only peeks at the socket between steps, so new requests join the running batch
 at the next step instead of waiting for it to finish.
 
+The front starts it in an empty private working directory
+(:func:`aiaas.formats.isolated_folder`), and its session resolves ONNX external data
+against that directory: whatever file a model names, there is nothing there to read.
+
 The replica lives exactly as long as its connection: end of file on the socket (the front
 closed it, or died) ends the process. SIGINT and SIGTERM are ignored so that a Ctrl-C in
 a terminal, which reaches the whole process group, lets the front drain its replicas in
@@ -61,6 +65,10 @@ class _Model:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Spinning threads burn a core waiting for work: wrong for several replicas per node.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # External data of a model loaded from bytes resolves against this folder: the empty
+        # working directory the front gives us, never a folder holding the server's files.
+        # (aiaas.formats.external_data.EXTERNAL_DATA_FOLDER_OPTION; not imported: see above.)
+        options.add_session_config_entry("session.model_external_initializers_file_folder_path", os.getcwd())
         self.session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
         self.output_names = [o.name for o in self.session.get_outputs()]
 

@@ -51,6 +51,7 @@ import numpy as np
 import orjson
 
 from aiaas.errors import DeadlineExceeded, Unavailable, error_class
+from aiaas.formats import isolated_folder
 from aiaas.serving import ipc
 from aiaas.serving.autoscaler import Autoscaler, ScalingDecision, ScalingPolicy
 
@@ -325,6 +326,8 @@ class ReplicaSet:
                     [self.python, str(REPLICA_SCRIPT), str(child.fileno()), str(os.getpid()), self.tag],
                     pass_fds=(child.fileno(),),
                     stdin=subprocess.DEVNULL,
+                    # An empty private folder: a model's relative file names reach nothing.
+                    cwd=isolated_folder(),
                 )
             finally:
                 child.close()

@@ -44,7 +44,7 @@ class TrainingData:
     y_val: Array
     feature_names: list[str]
     task: str
-    classes: list[str | int | float] | None = None
+    classes: list[str | int | float | bool] | None = None
     image_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -111,11 +111,17 @@ class TrainingData:
                 f"but rows have {self.n_features} features",
             )
 
+    def class_labels(self) -> list[str | int | float | bool]:
+        """The label of each class index: ``classes``, or the indices themselves when none
+        were given (classification only)."""
+        return list(self.classes) if self.classes is not None else list(range(self.n_classes))
+
     def integer_labels(self) -> Array | None:
         """The class labels as int64 when they are increasing integers, else None.
 
-        Models then output these labels (as scikit-learn's packages do); with other labels
-        (strings, fractions) they output the class index and ``classes`` maps it back.
+        scikit-learn families are then fitted on these labels (so a warm start's stored
+        ``classes_`` are the labels); with other labels (text, fractions, booleans) they are
+        fitted on class indices. Either way the exported graph answers with the labels.
         """
         if self.task != "classification":
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,15 +21,17 @@ def export_network(
     network: Network,
     example: np.ndarray[Any, Any],
     *,
-    labels: np.ndarray[Any, Any] | None,
-    classification: bool,
+    classes: Sequence[Any] | None,
 ) -> ModelPackage:
     """An ONNX package of ``network`` (moved to CPU, in eval mode) taking raw feature rows.
 
     ``aiaas.formats.package_model`` names a single output; classifiers here have two
-    (``label``, ``probabilities``), so the export is done here with those names.
+    (``label``, ``probabilities``), so the export is done here with those names. With
+    ``classes`` (a classifier: the label of each class index) the ``label`` output answers
+    with those labels and the probability columns are named by them.
     """
-    module = Exported(network, labels, classification).cpu().eval()
+    classification = classes is not None
+    module = Exported(network, classification).cpu().eval()
     example = np.ascontiguousarray(example, dtype=np.float32)
     outputs = ["label", "probabilities"] if classification else ["variable"]
     buffer = io.BytesIO()
@@ -53,5 +56,7 @@ def export_network(
     package = ModelPackage(
         onnx=data, flavor="pytorch", signature=signature_of(parse_onnx(data)), example={"input": example}
     )
+    if classes is not None:
+        package = package.with_classes(classes, label_from="indices")
     package.check()
     return package

@@ -97,27 +97,24 @@ class Network(nn.Module):
 
 
 class Exported(nn.Module):
-    """What is served: class probabilities and the label, or the prediction in target units.
+    """What is exported: class probabilities and the class index, or the prediction in target units.
 
     Output names follow the scikit-learn packages (``label`` + ``probabilities``, or
-    ``variable``), so a client reads a trained MLP the way it reads a random forest.
+    ``variable``), so a client reads a trained MLP the way it reads a random forest. The
+    index becomes the class label in the ONNX graph (:meth:`ModelPackage.with_classes`),
+    where labels of any kind (text included) can be held, which a torch buffer cannot.
     """
 
-    labels: torch.Tensor
-
-    def __init__(self, network: Network, labels: np.ndarray[Any, Any] | None, classification: bool) -> None:
+    def __init__(self, network: Network, classification: bool) -> None:
         super().__init__()
         self.network = network
         self.classification = classification
-        if labels is None:
-            labels = np.arange(1)
-        self.register_buffer("labels", torch.from_numpy(labels.astype(np.int64)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.network(x)
         if self.classification:
             probabilities = torch.softmax(out, dim=1)
-            return self.labels[out.argmax(dim=1)], probabilities
+            return out.argmax(dim=1), probabilities
         return (out * self.network.y_scale + self.network.y_mean,)
 
 

@@ -15,12 +15,13 @@ class TrainingResult:
     """A trained model, ready to register.
 
     Attributes:
-        package: the ONNX package. Classifiers output ``label`` (int64: the original label
-            when every class label is an integer, else the class index) and
-            ``probabilities`` (n, classes, in class-index order); regressors output
-            ``variable`` (n, 1), like scikit-learn packages. A language model is a Hugging
-            Face folder package (``hf-causal-lm``: config, safetensors weights, tokenizer),
-            saved by rank 0 only: it is None on the other ranks of a data-parallel run.
+        package: the ONNX package. Classifiers output ``label`` (the class label of the
+            training data, in its own datatype: text, integer, fraction or boolean) and
+            ``probabilities`` (n, classes, in class-index order, the classes recorded in
+            the signature); regressors output ``variable`` (n, 1), like scikit-learn packages.
+            A language model is a Hugging Face folder package (``hf-causal-lm``: config,
+            safetensors weights, tokenizer), saved by rank 0 only: it is None on the other
+            ranks of a data-parallel run.
         metrics: evaluation of the returned model on the validation split.
         params: effective hyper-parameters and facts of the run (``family``, ``task``,
             ``epochs_run``, ``best_epoch``, ``classes``, ...), for lineage.

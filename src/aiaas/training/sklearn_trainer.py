@@ -133,6 +133,10 @@ def train_sklearn(
     reporter.epoch(1, epoch_metrics)
     reporter.checkpoint(1, state)
     package = package_model(estimator, data.x_train[:5])
+    if classification and labels is None:
+        # Fitted on class indices (the labels are text, fractions or booleans): the graph
+        # looks the labels up, so the version answers with them all the same.
+        package = package.with_classes(data.class_labels(), label_from="indices")
     return TrainingResult(
         package=package,
         metrics=metrics,
@@ -147,9 +151,7 @@ def train_sklearn(
             "n_iter": int(np.max(estimator.n_iter_))
             if getattr(estimator, "n_iter_", None) is not None
             else None,
-            "classes": (data.classes if data.classes is not None else list(range(data.n_classes)))
-            if classification
-            else None,
+            "classes": data.class_labels() if classification else None,
         },
         history=[epoch_metrics],
         state=state,

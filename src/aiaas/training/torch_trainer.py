@@ -237,10 +237,9 @@ def train_torch(
         raise RuntimeError(f"data-parallel ranks ended with different parameters: {digests}")
     final = _evaluate(network, data, device)
     final.pop("loss", None)
-    labels = data.integer_labels() if classification else None
-    if classification and labels is None:
-        labels = np.arange(data.n_classes)
-    package = export_network(network, data.x_train[:5], labels=labels, classification=classification)
+    package = export_network(
+        network, data.x_train[:5], classes=data.class_labels() if classification else None
+    )
     network.to(device)
     return TrainingResult(
         package=package,
@@ -258,11 +257,7 @@ def train_torch(
             "seed": spec.seed,
             "workers": group.world_size,
             "parameter_digests": digests,
-            "classes": data.classes
-            if data.classes is not None
-            else list(range(data.n_classes))
-            if classification
-            else None,
+            "classes": data.class_labels() if classification else None,
         },
         history=history,
         state=snapshot(epoch),

@@ -74,7 +74,9 @@ def list_versions(name: str, services: ServicesDep) -> schemas.ModelVersionList:
     "A Hugging Face model folder is sent instead as several `files` parts, each part's filename "
     "its path in the folder (config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json); "
     "its flavor (hf-causal-lm or hf-embedding) is read from the folder unless metadata gives it. "
-    "Pickle weights (.bin, .pt) and code files are refused. The model is created on its first version.",
+    "Pickle weights (.bin, .pt) and code files are refused. The model is created on its first version. "
+    "An ONNX file must be self-contained: a tensor whose data lives in an external file is refused "
+    "(400, naming the tensor).",
     responses={400: {"description": "Not a valid model"}, 413: {"description": "Larger than the limit"}},
 )
 async def register_version(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import struct
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -128,8 +128,10 @@ def encode_binary_v2(
     results: Mapping[str, np.ndarray[Any, Any]],
     request_id: str | None,
     binary_outputs: frozenset[str],
+    classes: Mapping[str, Sequence[Any]] | None = None,
 ) -> tuple[bytes, int]:
-    """Encode a response whose ``binary_outputs`` travel as raw bytes after the JSON object.
+    """Encode a response whose ``binary_outputs`` travel as raw bytes after the JSON object;
+    ``classes`` as in :func:`~aiaas.serving.protocols.v2.encode_v2`.
 
     Returns:
         The body, and the size of its JSON object (the ``Inference-Header-Content-Length``).
@@ -139,9 +141,12 @@ def encode_binary_v2(
     chunks: list[bytes] = []
     for name, array in results.items():
         tensor: dict[str, Any] = {"name": name, "datatype": datatype_of(array), "shape": list(array.shape)}
+        parameters: dict[str, Any] = {"classes": classes[name]} if classes and name in classes else {}
+        if parameters:
+            tensor["parameters"] = parameters
         if name in binary_outputs:
             raw = tensor_bytes(array)
-            tensor["parameters"] = {"binary_data_size": len(raw)}
+            tensor["parameters"] = {**parameters, "binary_data_size": len(raw)}
             chunks.append(raw)
         else:
             tensor["data"] = flat_data(array)

@@ -3,6 +3,9 @@
 Request:  ``{"id"?, "parameters"?, "inputs": [{name, datatype, shape, data}], "outputs"?: [{name}]}``
 Response: ``{"model_name", "model_version", "id"?, "outputs": [{name, datatype, shape, data}]}``
 
+A classifier's score output also carries ``"parameters": {"classes": [...]}``: the class
+label of each of its columns, as the version's signature records them.
+
 The checks of a request's JSON object (:func:`tensor_list`, :func:`checked_request`) are
 shared with the binary tensor data extension in :mod:`~aiaas.serving.protocols.binary`,
 so a request means the same thing whichever way its tensors travel.
@@ -10,7 +13,7 @@ so a request means the same thing whichever way its tensors travel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,11 +155,21 @@ def response_head(model_name: str, model_version: int, request_id: str | None) -
 
 
 def encode_v2(
-    model_name: str, model_version: int, results: Mapping[str, np.ndarray[Any, Any]], request_id: str | None
+    model_name: str,
+    model_version: int,
+    results: Mapping[str, np.ndarray[Any, Any]],
+    request_id: str | None,
+    classes: Mapping[str, Sequence[Any]] | None = None,
 ) -> bytes:
+    """The JSON response; ``classes`` (output name → labels of its columns) become each such
+    output's ``parameters.classes``."""
     body = response_head(model_name, model_version, request_id)
-    body["outputs"] = [
-        {"name": name, "datatype": datatype_of(a), "shape": list(a.shape), "data": flat_data(a)}
-        for name, a in results.items()
-    ]
+    outputs = []
+    for name, a in results.items():
+        tensor: dict[str, Any] = {"name": name, "datatype": datatype_of(a), "shape": list(a.shape)}
+        if classes and name in classes:
+            tensor["parameters"] = {"classes": classes[name]}
+        tensor["data"] = flat_data(a)
+        outputs.append(tensor)
+    body["outputs"] = outputs
     return dumps(body)
