@@ -28,7 +28,7 @@ from aiaas.datasets.loaded import FEATURE_KINDS, LoadedDataset
 from aiaas.datasets.samples import TARGET, sample_csv
 from aiaas.datasets.split import check_split_options, decode_indices, encode_indices, make_split
 from aiaas.datasets.statistics import schema_of, statistics_of
-from aiaas.datasets.tabular import Column, Table, detect_format, read_table
+from aiaas.datasets.tabular import DEFAULT_MAX_DATASET_CELLS, Column, Table, detect_format, read_table
 from aiaas.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge
 from aiaas.store import ArtifactStore, Database, DatasetRow, DatasetVersionRow, check_name, utcnow
 
@@ -54,11 +54,17 @@ class DatasetService:
     """
 
     def __init__(
-        self, db: Database, artifacts: ArtifactStore, *, max_bytes: int = DEFAULT_MAX_DATASET_BYTES
+        self,
+        db: Database,
+        artifacts: ArtifactStore,
+        *,
+        max_bytes: int = DEFAULT_MAX_DATASET_BYTES,
+        max_cells: int = DEFAULT_MAX_DATASET_CELLS,
     ) -> None:
         self.db = db
         self.artifacts = artifacts
         self.max_bytes = max_bytes
+        self.max_cells = max_cells
 
     # -- creating versions ---------------------------------------------------------------
 
@@ -153,7 +159,7 @@ class DatasetService:
         if existing is not None:
             return existing
         fmt = detect_format(filename, data)
-        table = read_table(data, fmt)
+        table = read_table(data, fmt, max_cells=self.max_cells)
         task = _check_target(table, target) if target is not None else None
         labels = table.column(target).values if target is not None and task == "classification" else None
         split = make_split(table.row_count, validation_fraction, seed, labels)

@@ -6,6 +6,7 @@ OpenAPI document at ``/openapi.json`` is generated from exactly what the SDK par
 
 from __future__ import annotations
 
+from aiaas.schemas._base import INT64_MAX
 from aiaas.schemas.datasets import (
     Dataset,
     DatasetColumn,
@@ -53,6 +54,7 @@ from aiaas.schemas.training import (
 )
 
 __all__ = [
+    "INT64_MAX",
     "Alias",
     "AliasList",
     "AliasSet",

@@ -3,6 +3,7 @@ schema, statistics, split and the stored data file."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from starlette.datastructures import UploadFile
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
+from aiaas.api.params import version_ref
 from aiaas.errors import InvalidArgument, PayloadTooLarge
 
 __all__ = ["router"]
@@ -150,14 +152,8 @@ def download_data(name: str, ref: str, services: ServicesDep) -> Response:
 
 
 def _version_ref(ref: str) -> int | None:
-    if ref == "latest":
-        return None
-    if ref.isdigit() and int(ref) >= 1:
-        return int(ref)
-    raise InvalidArgument(
-        f"version must be a number from 1 or 'latest'; got {ref!r}",
-        details={"field": "version", "value": ref},
-    )
+    checked = version_ref(ref, aliases=False)  # datasets have no aliases
+    return None if checked == "latest" else int(checked)
 
 
 def _sample_body(raw: bytes) -> schemas.DatasetSampleCreate:
@@ -178,12 +174,15 @@ def _number(fields: dict[str, str], name: str, kind: type[float] | type[int], de
     if not text:
         return kind(default)
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
-        expected = "an integer" if kind is int else "a number"
+        value = None
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):  # float() takes "nan"
+        expected = "an integer" if kind is int else "a finite number"
         raise InvalidArgument(
             f"{name} must be {expected}; got {text!r}", details={"field": name, "value": text}
         ) from None
+    return value
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
+from aiaas.api.params import VersionNumber, version_ref
 from aiaas.errors import InvalidArgument, PayloadTooLarge
 from aiaas.formats import FLAVORS, decode_tensors, package_model
 
@@ -88,7 +89,7 @@ async def register_version(
 
 @router.get("/{name}/versions/{ref}", summary="Show a version (by number, alias or 'latest')")
 def get_version(name: str, ref: str, services: ServicesDep) -> schemas.ModelVersion:
-    return schemas.ModelVersion.model_validate(services.registry.get_version(name, ref))
+    return schemas.ModelVersion.model_validate(services.registry.get_version(name, version_ref(ref)))
 
 
 @router.get(
@@ -98,7 +99,7 @@ def get_version(name: str, ref: str, services: ServicesDep) -> schemas.ModelVers
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def download_artifact(name: str, ref: str, services: ServicesDep) -> Response:
-    version = services.registry.get_version(name, ref)
+    version = services.registry.get_version(name, version_ref(ref))
     data = services.registry.load_artifact(version)
     return Response(
         data,
@@ -108,7 +109,7 @@ def download_artifact(name: str, ref: str, services: ServicesDep) -> Response:
 
 
 @router.post("/{name}/versions/{version}/archive", summary="Archive a version (refused while deployed)")
-def archive_version(name: str, version: int, services: ServicesDep) -> schemas.ModelVersion:
+def archive_version(name: str, version: VersionNumber, services: ServicesDep) -> schemas.ModelVersion:
     return schemas.ModelVersion.model_validate(services.registry.archive_version(name, version))
 
 
@@ -117,7 +118,7 @@ def archive_version(name: str, version: int, services: ServicesDep) -> schemas.M
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a version (refused while deployed or aliased)",
 )
-def delete_version(name: str, version: int, services: ServicesDep) -> Response:
+def delete_version(name: str, version: VersionNumber, services: ServicesDep) -> Response:
     services.registry.delete_version(name, version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -145,7 +146,8 @@ def delete_alias(name: str, alias: str, services: ServicesDep) -> Response:
 
 @router.get("/{name}/compare", summary="Compare two versions")
 def compare(name: str, a: str, b: str, services: ServicesDep) -> schemas.Comparison:
-    return schemas.Comparison.model_validate(services.registry.compare(name, a, b))
+    comparison = services.registry.compare(name, version_ref(a, field="a"), version_ref(b, field="b"))
+    return schemas.Comparison.model_validate(comparison)
 
 
 async def _read_limited(file: UploadFile, limit: int) -> bytes:
