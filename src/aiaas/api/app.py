@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestGuard, settings=settings)
-    install_openapi(app)
+    install_openapi(app, api_key=bool(settings.api_key))
     install_docs(app)
 
     api = APIRouter(prefix="/api/v1")

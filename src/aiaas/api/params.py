@@ -14,8 +14,36 @@ from fastapi import Path
 from aiaas.errors import InvalidArgument
 from aiaas.schemas import INT64_MAX
 
-__all__ = ["JobId", "VersionNumber", "version_ref"]
+__all__ = [
+    "ALIAS_PATTERN",
+    "NAME_PATTERN",
+    "AliasName",
+    "JobId",
+    "Name",
+    "VersionNumber",
+    "version_ref",
+]
 
+#: The rule of :func:`aiaas.store.check_name` (models, datasets, deployments), for the docs;
+#: the services check it and say what is wrong (a test keeps the two in step).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+#: The rule of :func:`aiaas.registry.check_alias_name`, for the docs.
+ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+
+Name = Annotated[
+    str,
+    Path(
+        description="1-128 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+        json_schema_extra={"pattern": NAME_PATTERN},
+    ),
+]
+AliasName = Annotated[
+    str,
+    Path(
+        description="Up to 64 letters, digits, '_' or '-', starting with a letter (not 'latest').",
+        json_schema_extra={"pattern": ALIAS_PATTERN},
+    ),
+]
 JobId = Annotated[int, Path(ge=1, le=INT64_MAX, description="The job's id.")]
 VersionNumber = Annotated[int, Path(ge=1, le=INT64_MAX, description="A version number.")]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -26,7 +26,8 @@ class WireIn(BaseModel):
     Numbers must be finite anywhere in the body, free-form fields (tags, metrics, params)
     included: Python's JSON parser reads ``NaN``, ``Infinity`` and ``1e999`` (as infinity),
     none of which is JSON, and a stored one would make every later answer about the object
-    unencodable.
+    unencodable. A ``true``/``false`` is refused where a number or text is expected (pydantic
+    would read ``false`` as ``0``).
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -38,7 +39,25 @@ class WireIn(BaseModel):
         if where is not None:
             path = ".".join(map(str, where)) or "body"
             raise ValueError(f"{path}: numbers must be finite (NaN and infinity are not JSON)")
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if field is None or value is None:
+                    continue
+                kinds = _kinds(field.annotation)
+                if isinstance(value, bool) and not kinds & {bool, Any}:
+                    raise ValueError(f"{key}: expected a number or text, not {str(value).lower()}")
+                if kinds == {bool} and not isinstance(value, bool):
+                    raise ValueError(f"{key}: expected true or false; got {value!r}")
         return data
+
+
+def _kinds(annotation: Any) -> set[Any]:
+    """The plain types an annotation admits (``int | None`` gives ``{int}``), ``None`` left out."""
+    args = get_args(annotation)
+    if not args:
+        return set() if annotation is type(None) else {annotation}
+    return set().union(*(_kinds(arg) for arg in args))
 
 
 def _non_finite(value: Any, path: tuple[Any, ...]) -> tuple[Any, ...] | None:

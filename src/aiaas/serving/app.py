@@ -33,7 +33,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from aiaas._version import __version__
@@ -42,6 +42,7 @@ from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, Pay
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
+from aiaas.serving.openapi import openapi_document
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool, ServingConfig
 from aiaas.serving.protocols import (
     BINARY_HEADER,
@@ -144,6 +145,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         body = _metadata(await resolve(request))
         served = models.served.get(request.path_params["name"])
         if served is not None and "version" not in request.path_params:
+            body["versions"] = _served_versions(served)
             body["parameters"] = _serving_parameters(served)
         return _json(body)
 
@@ -192,6 +194,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     async def prometheus(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=PROMETHEUS_CONTENT_TYPE)
 
+    document = orjson.dumps(openapi_document(__version__))
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type=_JSON)
+
     # -- V1 ----------------------------------------------------------------------------
 
     async def list_v1(request: Request) -> Response:
@@ -231,6 +238,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         Route(v2_model + "/stats", _guard(model_stats), methods=["GET"]),
         Route(v2_version + "/stats", _guard(model_stats), methods=["GET"]),
         Route("/metrics", _guard(prometheus), methods=["GET"]),
+        Route("/openapi.json", _guard(openapi), methods=["GET"]),
         Route(v2_model + "/ready", _guard(model_ready), methods=["GET"]),
         Route(v2_model + "/infer", _guard(infer_v2), methods=["POST"]),
         Route(v2_version, _guard(model_metadata), methods=["GET"]),
@@ -341,6 +349,16 @@ def _metadata(loaded: LoadedVersion) -> dict[str, Any]:
         "inputs": signature["inputs"],
         "outputs": signature["outputs"],
     }
+
+
+def _served_versions(served: DeploymentRoutes) -> list[str]:
+    """Every version the deployment serves now, the primary first, then its canaries and its
+    shadow: each may also be asked for by number (``/v2/models/{name}/versions/{v}``)."""
+    versions: list[str] = []
+    for loaded in (served.primary, *served.choices, served.shadow):
+        if loaded is not None and str(loaded.version) not in versions:
+            versions.append(str(loaded.version))
+    return versions
 
 
 def _serving_parameters(served: DeploymentRoutes) -> dict[str, Any]:
@@ -471,7 +489,26 @@ def _guard(endpoint: Endpoint) -> Endpoint:
 
 async def _http_exception(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
-        return _error(404, f"no endpoint {request.url.path}")
+        return _error(404, f"no endpoint {request.url.path}; the API is described at /openapi.json")
     if exc.status_code == 405:
-        return _error(405, f"method {request.method} is not allowed on {request.url.path}")
+        allowed = _allowed_methods(request)
+        response = _error(
+            405, f"method {request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)}"
+        )
+        response.headers["allow"] = ", ".join(allowed)
+        return response
     return _error(exc.status_code, str(exc.detail))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on the request's path. ``GET /v1/models/{name}:predict``
+    is refused by its endpoint, not by routing: that form takes POST only."""
+    path = request.url.path
+    if path.startswith("/v1/models/") and ":" in path.rsplit("/", 1)[-1]:
+        return ["POST"]
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed

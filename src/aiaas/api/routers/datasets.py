@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
-from aiaas.api.params import version_ref
+from aiaas.api.params import Name, version_ref
 from aiaas.errors import InvalidArgument, PayloadTooLarge
 
 __all__ = ["router"]
@@ -55,12 +55,12 @@ def list_datasets(services: ServicesDep) -> schemas.DatasetList:
 
 
 @router.get("/{name}", summary="Show a dataset")
-def get_dataset(name: str, services: ServicesDep) -> schemas.Dataset:
+def get_dataset(name: Name, services: ServicesDep) -> schemas.Dataset:
     return schemas.Dataset.model_validate(services.datasets.get_dataset(name))
 
 
 @router.get("/{name}/versions", summary="List a dataset's versions")
-def list_versions(name: str, services: ServicesDep) -> schemas.DatasetVersionList:
+def list_versions(name: Name, services: ServicesDep) -> schemas.DatasetVersionList:
     items = services.datasets.list_versions(name)
     return schemas.DatasetVersionList(versions=[schemas.DatasetVersion.model_validate(v) for v in items])
 
@@ -75,7 +75,7 @@ def list_versions(name: str, services: ServicesDep) -> schemas.DatasetVersionLis
     "The same file with the same target and split options returns the existing version.",
     openapi_extra=_UPLOAD_BODY,
 )
-async def create_version(name: str, request: Request, services: ServicesDep) -> schemas.DatasetVersion:
+async def create_version(name: Name, request: Request, services: ServicesDep) -> schemas.DatasetVersion:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     datasets = services.datasets
     if content_type == "application/json":
@@ -131,7 +131,7 @@ async def create_version(name: str, request: Request, services: ServicesDep) -> 
 @router.get(
     "/{name}/versions/{ref}", summary="Show a version (number or 'latest'): schema, statistics, split"
 )
-def get_version(name: str, ref: str, services: ServicesDep) -> schemas.DatasetVersion:
+def get_version(name: Name, ref: str, services: ServicesDep) -> schemas.DatasetVersion:
     return schemas.DatasetVersion.model_validate(services.datasets.get_version(name, _version_ref(ref)))
 
 
@@ -141,7 +141,7 @@ def get_version(name: str, ref: str, services: ServicesDep) -> schemas.DatasetVe
     response_class=Response,
     responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
 )
-def download_data(name: str, ref: str, services: ServicesDep) -> Response:
+def download_data(name: Name, ref: str, services: ServicesDep) -> Response:
     version = services.datasets.get_version(name, _version_ref(ref))
     data = services.datasets.load_data(version)
     return Response(

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
-from aiaas.api.params import VersionNumber, version_ref
+from aiaas.api.params import AliasName, Name, VersionNumber, version_ref
 from aiaas.errors import InvalidArgument, PayloadTooLarge
 from aiaas.formats import FLAVORS, decode_tensors, package_model
 
@@ -35,24 +35,24 @@ def create_model(body: schemas.ModelCreate, services: ServicesDep) -> schemas.Mo
 
 
 @router.get("/{name}", summary="Show a model")
-def get_model(name: str, services: ServicesDep) -> schemas.Model:
+def get_model(name: Name, services: ServicesDep) -> schemas.Model:
     return schemas.Model.model_validate(services.registry.get_model(name))
 
 
 @router.patch("/{name}", summary="Change a model's description or tags")
-def update_model(name: str, body: schemas.ModelUpdate, services: ServicesDep) -> schemas.Model:
+def update_model(name: Name, body: schemas.ModelUpdate, services: ServicesDep) -> schemas.Model:
     model = services.registry.update_model(name, description=body.description, tags=body.tags)
     return schemas.Model.model_validate(model)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a model and its versions")
-def delete_model(name: str, services: ServicesDep) -> Response:
+def delete_model(name: Name, services: ServicesDep) -> Response:
     services.registry.delete_model(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{name}/versions", summary="List a model's versions")
-def list_versions(name: str, services: ServicesDep) -> schemas.ModelVersionList:
+def list_versions(name: Name, services: ServicesDep) -> schemas.ModelVersionList:
     versions = services.registry.list_versions(name)
     return schemas.ModelVersionList(versions=[schemas.ModelVersion.model_validate(v) for v in versions])
 
@@ -66,7 +66,7 @@ def list_versions(name: str, services: ServicesDep) -> schemas.ModelVersionList:
     "The model is created on its first version.",
 )
 async def register_version(
-    name: str,
+    name: Name,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="The model as ONNX.")],
     metadata: Annotated[str, Form(description="JSON object, see VersionMetadata.")] = "{}",
@@ -87,9 +87,9 @@ async def register_version(
     return schemas.ModelVersion.model_validate(version)
 
 
-@router.get("/{name}/versions/{ref}", summary="Show a version (by number, alias or 'latest')")
-def get_version(name: str, ref: str, services: ServicesDep) -> schemas.ModelVersion:
-    return schemas.ModelVersion.model_validate(services.registry.get_version(name, version_ref(ref)))
+@router.get("/{name}/versions/{version}", summary="Show a version (by number, alias or 'latest')")
+def get_version(name: Name, version: str, services: ServicesDep) -> schemas.ModelVersion:
+    return schemas.ModelVersion.model_validate(services.registry.get_version(name, version_ref(version)))
 
 
 @router.get(
@@ -98,7 +98,7 @@ def get_version(name: str, ref: str, services: ServicesDep) -> schemas.ModelVers
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download_artifact(name: str, ref: str, services: ServicesDep) -> Response:
+def download_artifact(name: Name, ref: str, services: ServicesDep) -> Response:
     version = services.registry.get_version(name, version_ref(ref))
     data = services.registry.load_artifact(version)
     return Response(
@@ -109,7 +109,7 @@ def download_artifact(name: str, ref: str, services: ServicesDep) -> Response:
 
 
 @router.post("/{name}/versions/{version}/archive", summary="Archive a version (refused while deployed)")
-def archive_version(name: str, version: VersionNumber, services: ServicesDep) -> schemas.ModelVersion:
+def archive_version(name: Name, version: VersionNumber, services: ServicesDep) -> schemas.ModelVersion:
     return schemas.ModelVersion.model_validate(services.registry.archive_version(name, version))
 
 
@@ -118,13 +118,13 @@ def archive_version(name: str, version: VersionNumber, services: ServicesDep) ->
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a version (refused while deployed or aliased)",
 )
-def delete_version(name: str, version: VersionNumber, services: ServicesDep) -> Response:
+def delete_version(name: Name, version: VersionNumber, services: ServicesDep) -> Response:
     services.registry.delete_version(name, version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{name}/aliases", summary="List a model's aliases")
-def list_aliases(name: str, services: ServicesDep) -> schemas.AliasList:
+def list_aliases(name: Name, services: ServicesDep) -> schemas.AliasList:
     aliases = services.registry.list_aliases(name)
     return schemas.AliasList(aliases=[schemas.Alias.model_validate(a) for a in aliases])
 
@@ -134,18 +134,18 @@ def list_aliases(name: str, services: ServicesDep) -> schemas.AliasList:
     summary="Point an alias at a version",
     description="Moving an alias switches every deployment that follows it; moving it back is a rollback.",
 )
-def set_alias(name: str, alias: str, body: schemas.AliasSet, services: ServicesDep) -> schemas.Alias:
+def set_alias(name: Name, alias: AliasName, body: schemas.AliasSet, services: ServicesDep) -> schemas.Alias:
     return schemas.Alias.model_validate(services.registry.set_alias(name, alias, body.version))
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an alias")
-def delete_alias(name: str, alias: str, services: ServicesDep) -> Response:
+def delete_alias(name: Name, alias: AliasName, services: ServicesDep) -> Response:
     services.registry.delete_alias(name, alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{name}/compare", summary="Compare two versions")
-def compare(name: str, a: str, b: str, services: ServicesDep) -> schemas.Comparison:
+def compare(name: Name, a: str, b: str, services: ServicesDep) -> schemas.Comparison:
     comparison = services.registry.compare(name, version_ref(a, field="a"), version_ref(b, field="b"))
     return schemas.Comparison.model_validate(comparison)
 
