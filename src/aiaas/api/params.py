@@ -1,7 +1,7 @@
 """Path and query parameters shared by the routers, with the bounds the database can hold.
 
-An id or version number past :data:`aiaas.schemas.INT64_MAX` can name nothing, and sent to
-the database it overflows the query (a 500 before these bounds); a version written with
+An id or version number past :data:`aiaas.schemas.MAX_ID` (2**31-1) can name nothing, and
+sent to the database it overflows the query (a 500 before these bounds); a version written with
 digits other than ASCII ones (``"²"``) is not a number either. Both are 400s that say so.
 """
 
@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Path
 
 from aiaas.errors import InvalidArgument
-from aiaas.schemas import INT64_MAX
+from aiaas.schemas import MAX_ID
 
 __all__ = [
     "ALIAS_PATTERN",
@@ -44,21 +44,21 @@ AliasName = Annotated[
         json_schema_extra={"pattern": ALIAS_PATTERN},
     ),
 ]
-JobId = Annotated[int, Path(ge=1, le=INT64_MAX, description="The job's id.")]
-VersionNumber = Annotated[int, Path(ge=1, le=INT64_MAX, description="A version number.")]
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")]
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="A version number.")]
 
 
 def version_ref(ref: str, *, field: str = "version", aliases: bool = True) -> str:
-    """Check a version reference: a number from 1 to 2**63-1, ``latest`` or (with
+    """Check a version reference: a number from 1 to 2**31-1, ``latest`` or (with
     ``aliases``) an alias name, which the registry resolves.
 
     Raises:
         InvalidArgument: naming ``field``, for a number out of range or not in ASCII digits.
     """
     if ref.isdigit():
-        if ref.isascii() and 1 <= int(ref) <= INT64_MAX:
+        if ref.isascii() and 1 <= int(ref) <= MAX_ID:
             return ref
     elif aliases or ref == "latest":
         return ref
-    what = "a number from 1 to 2**63-1, 'latest' or an alias" if aliases else "a number from 1 or 'latest'"
+    what = "a number from 1 to 2**31-1, 'latest' or an alias" if aliases else "a number from 1 to 2**31-1 or 'latest'"
     raise InvalidArgument(f"{field} must be {what}; got {ref!r}", details={"field": field, "value": ref})

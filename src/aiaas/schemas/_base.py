@@ -7,11 +7,12 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["INT64_MAX", "Wire", "WireIn"]
+__all__ = ["MAX_ID", "Wire", "WireIn"]
 
-#: The largest id or version number: the databases store them as signed 64-bit integers, so a
-#: larger value can never name anything (and would overflow the query); refused with a 400.
-INT64_MAX = 2**63 - 1
+#: The largest id, version number or log sequence number: the databases store them as 32-bit
+#: integers (PostgreSQL's INTEGER), so a larger value can never name anything, and sent to the
+#: database it overflows the query. Refused with a 400 before it gets there.
+MAX_ID = 2**31 - 1
 
 
 class Wire(BaseModel):

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from aiaas.schemas._base import INT64_MAX, Wire, WireIn
+from aiaas.schemas._base import Wire, WireIn
 
 __all__ = [
     "Dataset",
@@ -95,4 +95,4 @@ class DatasetSampleCreate(WireIn):
     validation_fraction: float = Field(
         default=0.2, gt=0, lt=1, description="Share of rows in validation, in (0, 1)."
     )
-    seed: int = Field(default=0, ge=0, le=INT64_MAX, description="Seed of the split.")
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="Seed of the split.")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from aiaas.schemas._base import INT64_MAX, Wire, WireIn
+from aiaas.schemas._base import MAX_ID, Wire, WireIn
 
 __all__ = [
     "Alias",
@@ -101,7 +101,7 @@ class VersionMetadata(WireIn):
     description: str = ""
     source: str = Field(default="", description="Where the version came from (a file, a job, a notebook).")
     parent_version: int | None = Field(
-        default=None, ge=1, le=INT64_MAX, description="The version this one was derived from."
+        default=None, ge=1, le=MAX_ID, description="The version this one was derived from."
     )
 
 
@@ -118,7 +118,7 @@ class AliasList(Wire):
 
 
 class AliasSet(WireIn):
-    version: int = Field(description="The version the alias should point at.", ge=1, le=INT64_MAX)
+    version: int = Field(description="The version the alias should point at.", ge=1, le=MAX_ID)
 
 
 class OutputAgreement(Wire):

@@ -30,7 +30,13 @@ def raise_for_error(response: httpx.Response) -> None:
 
 
 def request(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """Send a request; an unreachable server becomes :class:`Unavailable` naming the URL."""
+    """Send a request; an unreachable server becomes :class:`Unavailable` naming the URL.
+
+    ``url`` is a path with names put in as they are, and its query goes in ``params``: a
+    ``?``, ``#`` or ``%`` in it can only come from a name, so it is escaped, and the server
+    answers with its naming rule rather than routing a truncated path (a 405).
+    """
+    url = url.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
     try:
         response = http.request(method, url, **kwargs)
     except httpx.TransportError as exc:

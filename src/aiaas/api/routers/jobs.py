@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from aiaas import schemas
-from aiaas.schemas import INT64_MAX
+from aiaas.schemas import MAX_ID
 from aiaas.api.deps import ServicesDep
 from aiaas.api.params import JobId
 
@@ -59,7 +59,7 @@ def job_metrics(job_id: JobId, services: ServicesDep) -> schemas.JobMetricsList:
 def job_logs(
     job_id: JobId,
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0, le=INT64_MAX, description="Return lines with a larger seq.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Return lines with a larger seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> schemas.JobLogs:
     lines = services.jobs.logs(job_id, after=after, limit=limit)
