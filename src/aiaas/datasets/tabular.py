@@ -32,6 +32,8 @@ __all__ = [
 DEFAULT_MAX_DATASET_CELLS = 25_000_000
 #: Bytes one value takes once read: every column becomes int64, float64 or object (a pointer).
 _CELL_BYTES = 8
+#: Room for a Parquet file's page headers and dictionaries beside its values.
+_PARQUET_OVERHEAD_BYTES = 1024 * 1024
 
 #: File formats a dataset version can be stored as.
 FORMATS = ("csv", "parquet")
@@ -170,11 +172,11 @@ def _check_parquet_size(data: bytes, max_cells: int, field: str) -> None:
         for g in range(metadata.num_row_groups)
         for c in range(metadata.num_columns)
     )
-    limit = max_cells * _CELL_BYTES
+    limit = max_cells * _CELL_BYTES + _PARQUET_OVERHEAD_BYTES
     if decoded > limit:
         raise PayloadTooLarge(
-            f"{field} decodes to {decoded} bytes, over the limit of {limit} bytes "
-            f"({max_cells} values of 8 bytes, AIAAS_MAX_DATASET_CELLS); upload fewer rows or columns",
+            f"{field} decodes to {decoded} bytes, over the limit of {limit} bytes ({max_cells} "
+            "values of 8 bytes and 1 MiB of headers, AIAAS_MAX_DATASET_CELLS); upload fewer rows or columns",
             details={"field": field, "limit": limit, "size": decoded},
         )
 
