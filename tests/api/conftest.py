@@ -35,7 +35,9 @@ class ControlPlane:
 
 
 @pytest.fixture(scope="session", params=DATABASES)
-def control_plane(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+def control_plane(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane]:
     home = tmp_path_factory.mktemp("api")
     with fresh_database(request.param, home) as url:
         env = server_environment(home, url) | {

@@ -101,7 +101,9 @@ def test_a_non_ascii_bearer_token_is_a_401(control_plane: ControlPlane, token: s
     api_error(response, 401, "UNAUTHENTICATED")
 
 
-def _upload(control_plane: ControlPlane, name: str, data: bytes, filename: str, **form: str) -> httpx.Response:
+def _upload(
+    control_plane: ControlPlane, name: str, data: bytes, filename: str, **form: str
+) -> httpx.Response:
     return control_plane.http.post(f"/datasets/{name}/versions", files={"file": (filename, data)}, data=form)
 
 
@@ -136,7 +138,7 @@ def test_a_parquet_file_that_decodes_past_the_cell_limit_is_a_413_before_it_is_r
 def test_non_finite_numbers_in_a_json_body_are_a_400_and_nothing_is_stored(
     control_plane: ControlPlane, number: str
 ) -> None:
-    body = '{"name": "nan-tags", "tags": {"score": %s}}' % number
+    body = '{"name": "nan-tags", "tags": {"score": NUMBER}}'.replace("NUMBER", number)
     response = control_plane.http.post("/models", content=body, headers={"content-type": "application/json"})
     error = api_error(response, 400, "INVALID_ARGUMENT")
     assert "tags.score" in error["message"] and "finite" in error["message"]

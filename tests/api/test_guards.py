@@ -25,7 +25,9 @@ def test_a_chunked_body_over_the_limit_is_cut_off_with_a_413(control_plane: Cont
             yield b"x" * 1024
         yield b'"}'
 
-    response = control_plane.http.post("/models", content=chunks(), headers={"content-type": "application/json"})
+    response = control_plane.http.post(
+        "/models", content=chunks(), headers={"content-type": "application/json"}
+    )
     api_error(response, 413, "PAYLOAD_TOO_LARGE")
     api_error(control_plane.http.get("/models/chunked"), 404, "NOT_FOUND")
 
@@ -122,7 +124,11 @@ def test_many_stalled_uploads_are_all_released(control_plane: ControlPlane) -> N
 
 @pytest.mark.parametrize(
     ("path", "segment"),
-    [("/models/a%2Fb", "a/b"), ("/models/a%2fb/versions", "a/b"), ("/datasets/x%2F..%2Fy/versions/1", "x/../y")],
+    [
+        ("/models/a%2Fb", "a/b"),
+        ("/models/a%2fb/versions", "a/b"),
+        ("/datasets/x%2F..%2Fy/versions/1", "x/../y"),
+    ],
 )
 def test_a_name_with_an_encoded_slash_is_a_400_naming_the_rule(
     control_plane: ControlPlane, path: str, segment: str
@@ -134,12 +140,12 @@ def test_a_name_with_an_encoded_slash_is_a_400_naming_the_rule(
 
 
 @pytest.mark.parametrize("name", ["a?b", "a#b", "caf é"])
-def test_a_name_with_reserved_characters_is_refused_by_the_naming_rule(control_plane: ControlPlane, name: str) -> None:
+def test_a_name_with_reserved_characters_is_refused_by_the_naming_rule(
+    control_plane: ControlPlane, name: str
+) -> None:
     from urllib.parse import quote
 
-    error = api_error(
-        control_plane.http.post("/models", json={"name": name}), 400, "INVALID_ARGUMENT"
-    )
+    error = api_error(control_plane.http.post("/models", json={"name": name}), 400, "INVALID_ARGUMENT")
     assert "letters, digits" in error["message"]
     response = control_plane.http.post(f"/datasets/{quote(name, safe='')}/versions", json={"sample": "iris"})
     assert "letters, digits" in api_error(response, 400, "INVALID_ARGUMENT")["message"]

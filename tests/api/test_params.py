@@ -72,18 +72,35 @@ BODIES = [
     (
         "POST",
         "/jobs",
-        {"dataset": "big-d", "model": {"family": "logistic"}, "warm_start": {"model": "big-m", "version": BIG}},
+        {
+            "dataset": "big-d",
+            "model": {"family": "logistic"},
+            "warm_start": {"model": "big-m", "version": BIG},
+        },
         "warm_start.version",
     ),
     ("POST", "/deployments", {"name": "big-dep", "model": "big-m", "version": BIG}, "version"),
-    ("POST", "/deployments", {"name": "big-dep", "model": "big-m", "traffic": [{"version": BIG, "weight": 5}]}, "traffic.0.version"),
+    (
+        "POST",
+        "/deployments",
+        {"name": "big-dep", "model": "big-m", "traffic": [{"version": BIG, "weight": 5}]},
+        "traffic.0.version",
+    ),
 ]
 
 
 @pytest.mark.parametrize("number", [BIG, PAST_INT32], ids=["2**63", "2**31"])
-@pytest.mark.parametrize(("method", "path", "body", "field"), BODIES, ids=[f"{m} {p} {f}" for m, p, _, f in BODIES])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"), BODIES, ids=[f"{m} {p} {f}" for m, p, _, f in BODIES]
+)
 def test_numbers_past_int64_in_bodies_are_a_400(
-    control_plane: ControlPlane, model: str, method: str, path: str, body: dict[str, Any], field: str, number: int
+    control_plane: ControlPlane,
+    model: str,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    number: int,
 ) -> None:
     sent = json.loads(json.dumps(body).replace(str(BIG), str(number)))
     error = api_error(control_plane.http.request(method, path, json=sent), 400, "INVALID_ARGUMENT")
@@ -91,7 +108,9 @@ def test_numbers_past_int64_in_bodies_are_a_400(
 
 
 @pytest.mark.parametrize("ref", ["²", "0", "-1", "1.0"])
-def test_a_version_that_is_not_a_number_from_1_is_a_400(control_plane: ControlPlane, model: str, ref: str) -> None:
+def test_a_version_that_is_not_a_number_from_1_is_a_400(
+    control_plane: ControlPlane, model: str, ref: str
+) -> None:
     paths = [f"/datasets/big-d/versions/{ref}"]
     if ref in ("²", "0"):  # for a model, other text may be an alias: "-1" is a 404 naming it
         paths.append(f"/models/big-m/versions/{ref}")

@@ -20,7 +20,7 @@ def _parquet(table: pa.Table, **options: object) -> bytes:
 
 @pytest.mark.parametrize("data", [b"caf\xe9,b\n1,2\n", b"a,\xff\xfe\n1,2\n"])
 def test_a_csv_header_that_is_not_utf8_is_refused_in_words(data: bytes) -> None:
-    with pytest.raises(InvalidArgument, match="header row .* is not UTF-8") as info:
+    with pytest.raises(InvalidArgument, match=r"header row .* is not UTF-8") as info:
         read_table(data, "csv")
     assert info.value.details["field"] == "file"
 
@@ -29,7 +29,9 @@ def test_a_parquet_bomb_is_refused_from_its_metadata() -> None:
     rows = 2_000_000
     bomb = _parquet(pa.table({"x": pa.repeat(pa.scalar(0, pa.int64()), rows)}), compression="zstd")
     assert len(bomb) < 64 * 1024  # tiny on disk, 16 MB of int64 once read
-    with pytest.raises(PayloadTooLarge, match=r"2000000 rows x 1 columns = 2000000 values.*AIAAS_MAX_DATASET_CELLS"):
+    with pytest.raises(
+        PayloadTooLarge, match=r"2000000 rows x 1 columns = 2000000 values.*AIAAS_MAX_DATASET_CELLS"
+    ):
         read_table(bomb, "parquet", max_cells=1_000_000)
 
 

@@ -126,7 +126,9 @@ def test_decode_errors_name_the_tensor_and_the_problem(tensors: Any, message: st
 def test_to_array_refuses_numbers_past_the_float_range_instead_of_making_infinity(
     datatype: str, data: list[float], largest: str
 ) -> None:
-    with pytest.raises(InvalidArgument, match=rf"input 'x'.*{datatype}.*within \+-{re.escape(largest)}") as info:
+    with pytest.raises(
+        InvalidArgument, match=rf"input 'x'.*{datatype}.*within \+-{re.escape(largest)}"
+    ) as info:
         to_array(data, numpy_dtype(datatype), [len(data)], name="x")
     assert info.value.details == {"field": "x", "expected": datatype}
 

@@ -74,7 +74,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         client.set_alias("iris", "production", 1)
         client.deploy("iris", model="iris", alias="production")
         client.deploy(SERVED, model="iris", version=1, traffic=[{"version": 2, "weight": 10}])
-        job = client.submit_job({"dataset": "iris", "model": {"family": "logistic"}, "register_as": "trained"})
+        job = client.submit_job(
+            {"dataset": "iris", "model": {"family": "logistic"}, "register_as": "trained"}
+        )
         client.wait_until_served(SERVED, 1)
         assert client.wait_for_job(job.id, timeout=120).status == "succeeded"
         yield Servers(home=home, api=api, inference=inference)

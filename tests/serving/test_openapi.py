@@ -49,7 +49,9 @@ def test_the_document_is_served_and_names_the_statuses_of_inference(stack: Stack
         ("POST", "/openapi.json", "GET, HEAD"),
     ],
 )
-def test_a_wrong_method_is_a_405_listing_the_right_ones(stack: Stack, method: str, path: str, allowed: str) -> None:
+def test_a_wrong_method_is_a_405_listing_the_right_ones(
+    stack: Stack, method: str, path: str, allowed: str
+) -> None:
     response = stack.http.request(method, path)
     assert response.status_code == 405, response.text
     assert response.headers["allow"] == allowed

@@ -38,7 +38,9 @@ def values(stack: Stack, iris_model: Callable[[float], IrisModel]) -> Stack:
     stack.deployments.create(LOG, model=LOG, version=1)
     for c in (1.0, 0.5, 0.25):
         stack.registry.register_version(IRIS, iris_model(c).package)
-    stack.deployments.create(IRIS, model=IRIS, version=1, traffic=[{"version": 2, "weight": 10}], shadow={"version": 3})
+    stack.deployments.create(
+        IRIS, model=IRIS, version=1, traffic=[{"version": 2, "weight": 10}], shadow={"version": 3}
+    )
     stack.wait_served(LOG, 1)
     return stack
 
@@ -61,7 +63,9 @@ def _error(response: Any, status: int) -> str:
 def test_a_value_past_the_fp32_range_is_a_400_not_infinity(values: Stack, value: float) -> None:
     message = _error(values.http.post(f"/v2/models/{LOG}/infer", json=_v2([1.0, value, 2.0])), 400)
     assert "input 'x'" in message and "range of FP32" in message and "3.4028235e+38" in message
-    message = _error(values.http.post(f"/v1/models/{LOG}:predict", json={"instances": [[1.0, value, 2.0]]}), 400)
+    message = _error(
+        values.http.post(f"/v1/models/{LOG}:predict", json={"instances": [[1.0, value, 2.0]]}), 400
+    )
     assert "range of FP32" in message
 
 
@@ -94,7 +98,9 @@ def test_nan_and_infinite_outputs_come_back_as_strings_clients_parse(values: Sta
     got = np.asarray(body["outputs"][0]["data"], dtype=np.float32)
     assert np.isnan(got[0]) and got[1] == -np.inf and got[2] == 0.0
 
-    v1 = values.http.post(f"/v1/models/{LOG}:predict", json={"instances": [[-1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]})
+    v1 = values.http.post(
+        f"/v1/models/{LOG}:predict", json={"instances": [[-1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]}
+    )
     assert orjson.loads(v1.content) == {"predictions": [["NaN", "-Infinity", 0.0], [0.0, 0.0, 0.0]]}
 
 
@@ -105,7 +111,9 @@ def test_tritonclient_reads_non_finite_outputs_from_json_and_from_binary(values:
         given = triton.InferInput("x", [1, 3], "FP32")
         given.set_data_from_numpy(x, binary_data=True)
         for binary_out in (False, True):
-            result = client.infer(LOG, [given], outputs=[triton.InferRequestedOutput("y", binary_data=binary_out)])
+            result = client.infer(
+                LOG, [given], outputs=[triton.InferRequestedOutput("y", binary_data=binary_out)]
+            )
             y = result.as_numpy("y")
             assert y is not None and y.dtype == np.float32
             assert np.isnan(y[0, 0]) and y[0, 1] == -np.inf and y[0, 2] == pytest.approx(1.0)

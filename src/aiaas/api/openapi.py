@@ -6,11 +6,11 @@ platform's errors (404, 409, 413, ...). :func:`install_openapi` generates the do
 FastAPI does, then puts the real error responses on every operation:
 
 * 400 wherever the operation takes a parameter or a body, 401 (and bearer authentication)
-  on every ``/api/v1`` route but health when the server has an API key, 404 where the path or the body names something,
-  408 and 413 where there is a body (see :mod:`aiaas.api.guards`), 409 on every change (an
-  existing name, a deployed version, an ended job), and 503 where the metadata database is
-  read (it may be unreachable). A method a path does not take is a 405 whose ``Allow`` lists
-  those it does.
+  on every ``/api/v1`` route but health when the server has an API key, 404 where the path
+  or the body names something, 408 and 413 where there is a body (see
+  :mod:`aiaas.api.guards`), 409 on every change (an existing name, a deployed version, an
+  ended job), and 503 where the metadata database is read (it may be unreachable). A
+  method a path does not take is a 405 whose ``Allow`` lists those it does.
 
 It also adds OpenAPI *links* from each create operation to the operations on what it
 created (``POST /models`` → ``GET /models/{name}``, ``POST /jobs`` → ``GET /jobs/{job_id}``,

@@ -60,5 +60,9 @@ def version_ref(ref: str, *, field: str = "version", aliases: bool = True) -> st
             return ref
     elif aliases or ref == "latest":
         return ref
-    what = "a number from 1 to 2**31-1, 'latest' or an alias" if aliases else "a number from 1 to 2**31-1 or 'latest'"
+    what = (
+        "a number from 1 to 2**31-1, 'latest' or an alias"
+        if aliases
+        else "a number from 1 to 2**31-1 or 'latest'"
+    )
     raise InvalidArgument(f"{field} must be {what}; got {ref!r}", details={"field": field, "value": ref})

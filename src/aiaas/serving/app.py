@@ -493,7 +493,8 @@ async def _http_exception(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 405:
         allowed = _allowed_methods(request)
         response = _error(
-            405, f"method {request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)}"
+            405,
+            f"method {request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)}",
         )
         response.headers["allow"] = ", ".join(allowed)
         return response

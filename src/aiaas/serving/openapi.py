@@ -180,7 +180,8 @@ _SCHEMAS: dict[str, Any] = {
             "outputs": {"type": "array", "items": _TENSOR_META},
             "parameters": {
                 "type": "object",
-                "description": "How the deployment is served now: routes, shadow, batching, limits, replicas.",
+                "description": "How the deployment is served now: routes, shadow, batching, limits "
+                "and replicas.",
             },
         },
     },
@@ -351,7 +352,10 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "operationId": "v1_list_models",
                 "summary": "Deployments served (KServe V1)",
                 "responses": _ok(
-                    {"type": "object", "properties": {"models": {"type": "array", "items": {"type": "string"}}}}
+                    {
+                        "type": "object",
+                        "properties": {"models": {"type": "array", "items": {"type": "string"}}},
+                    }
                 ),
             }
         },

@@ -66,7 +66,9 @@ def scaling_events(
     "`shadow: {}` stops shadowing and `batching: {}` restores the batching defaults. An empty body "
     "pins the latest version.",
 )
-def update_deployment(name: Name, body: schemas.DeploymentUpdate, services: ServicesDep) -> schemas.Deployment:
+def update_deployment(
+    name: Name, body: schemas.DeploymentUpdate, services: ServicesDep
+) -> schemas.Deployment:
     deployment = services.deployments.update(name, version=body.version, alias=body.alias, **_settings(body))
     return schemas.Deployment.model_validate(deployment)
 

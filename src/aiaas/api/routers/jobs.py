@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from aiaas import schemas
-from aiaas.schemas import MAX_ID
 from aiaas.api.deps import ServicesDep
 from aiaas.api.params import JobId
+from aiaas.schemas import MAX_ID
 
 __all__ = ["router"]
 

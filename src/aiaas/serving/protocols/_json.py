@@ -63,7 +63,7 @@ def _non_finite_as_text(array: np.ndarray[Any, Any]) -> Any:
     back as the same float32 (``0.1``, not ``0.10000000149011612``), as the numeric path
     prints them. A slow loop, but only for outputs that hold a non-finite value.
     """
-    values = [_SPECIAL.get(str(v), None) or float(str(v)) for v in array.reshape(-1)]
+    values = [_SPECIAL.get(str(v)) or float(str(v)) for v in array.reshape(-1)]
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out.reshape(array.shape).tolist()
