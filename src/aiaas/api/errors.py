@@ -20,7 +20,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiaas.errors import (
@@ -31,12 +30,11 @@ from aiaas.errors import (
     NotFound,
     error_class_for_status,
 )
+from aiaas.httpserver import allowed_methods
 
 __all__ = ["ErrorBoundary", "RejectedRequest", "error_response", "install_error_handlers"]
 
 log = logging.getLogger("aiaas.api")
-
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class RejectedRequest(StarletteHTTPException):
@@ -100,7 +98,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
         return error_response(exc.error, headers)
     where = f"{request.method} {request.url.path}"
     if exc.status_code == 405:
-        allowed = allowed_methods(request.app, request.scope)
+        allowed = allowed_methods(request.app.router.routes, request.scope)
         headers["allow"] = ", ".join(allowed)
         error: AiaasError = MethodNotAllowed(
             f"method {request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)} "
@@ -114,17 +112,6 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     cls = error_class_for_status(exc.status_code)
     body = orjson.dumps(cls(str(exc.detail)).to_dict())
     return Response(body, status_code=exc.status_code, media_type="application/json", headers=headers)
-
-
-def allowed_methods(app: Any, scope: Scope) -> list[str]:
-    """Every method some route takes on this path (a path is often served by several routes,
-    one per method, so the one route that matched first does not know them all)."""
-    allowed = []
-    for method in _METHODS:
-        probe = {**scope, "method": method}
-        if any(route.matches(probe)[0] is Match.FULL for route in app.router.routes):
-            allowed.append(method)
-    return allowed
 
 
 class ErrorBoundary:

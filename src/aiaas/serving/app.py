@@ -33,12 +33,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from aiaas._version import __version__
 from aiaas.config import Settings
 from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, PayloadTooLarge
+from aiaas.httpserver import allowed_methods
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
@@ -507,9 +508,4 @@ def _allowed_methods(request: Request) -> list[str]:
     path = request.url.path
     if path.startswith("/v1/models/") and ":" in path.rsplit("/", 1)[-1]:
         return ["POST"]
-    allowed = []
-    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
-        probe = {**request.scope, "method": method}
-        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
-            allowed.append(method)
-    return allowed
+    return allowed_methods(request.app.router.routes, request.scope)
