@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 __all__ = ["MAX_ID", "Wire", "WireIn"]
 
@@ -40,17 +40,20 @@ class WireIn(BaseModel):
         if where is not None:
             path = ".".join(map(str, where)) or "body"
             raise ValueError(f"{path}: numbers must be finite (NaN and infinity are not JSON)")
-        if isinstance(data, dict):
-            for key, value in data.items():
-                field = cls.model_fields.get(key) if isinstance(key, str) else None
-                if field is None or value is None:
-                    continue
-                kinds = _kinds(field.annotation)
-                if isinstance(value, bool) and not kinds & {bool, Any}:
-                    raise ValueError(f"{key}: expected a number or text, not {str(value).lower()}")
-                if kinds == {bool} and not isinstance(value, bool):
-                    raise ValueError(f"{key}: expected true or false; got {value!r}")
         return data
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _bools_where_bools(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or value is None:
+            return value
+        kinds = _kinds(field.annotation)
+        if isinstance(value, bool) and not kinds & {bool, Any}:
+            raise ValueError(f"expected a number or text, not {str(value).lower()}")
+        if kinds == {bool} and not isinstance(value, bool):
+            raise ValueError(f"expected true or false; got {value!r}")
+        return value
 
 
 def _kinds(annotation: Any) -> set[Any]:
