@@ -70,6 +70,27 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest dataset file (CSV or Parquet) the control plane accepts (413 above it).",
     )
+    max_dataset_cells: int = Field(
+        default=25_000_000,
+        gt=0,
+        description="Most values (rows x columns) a dataset version may hold, checked from a Parquet "
+        "file's metadata before it is decoded (413 above it): a small, highly compressed file can "
+        "otherwise decode to gigabytes.",
+    )
+    max_api_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body the control plane accepts other than a file upload (JSON "
+        "bodies: models, deployments, job specs); 413 above it. Uploads have their own limits "
+        "(AIAAS_MAX_UPLOAD_BYTES, AIAAS_MAX_DATASET_BYTES).",
+    )
+    body_read_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest the control plane waits for the next bytes of a request body; the whole "
+        "body must also arrive within this time plus one second per MiB. A stalled or trickling "
+        "client gets 408 and its connection is closed.",
+    )
     ort_intra_op_threads: int = Field(
         default=1,
         ge=0,

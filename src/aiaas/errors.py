@@ -11,6 +11,8 @@ and the SDK turns that JSON back into the same class, so a caller catches
     ├── Unauthenticated         401
     ├── PermissionDenied        403
     ├── NotFound                404
+    ├── MethodNotAllowed        405  the path exists, the method does not (Allow lists those that do)
+    ├── RequestTimeout          408  the client stopped sending its request body
     ├── AlreadyExists           409
     ├── Conflict                409  the request is valid but the current state forbids it
     ├── ResourceExhausted       429  a queue or quota is full: retry later (Retry-After)
@@ -31,9 +33,11 @@ __all__ = [
     "Conflict",
     "DeadlineExceeded",
     "InvalidArgument",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "RequestTimeout",
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
@@ -82,6 +86,18 @@ class NotFound(AiaasError):
     code = "NOT_FOUND"
 
 
+class MethodNotAllowed(AiaasError):
+    """The path names an endpoint, but not with this HTTP method."""
+
+    code = "METHOD_NOT_ALLOWED"
+
+
+class RequestTimeout(AiaasError):
+    """The client sent its request body too slowly (a stalled or trickling upload)."""
+
+    code = "REQUEST_TIMEOUT"
+
+
 class AlreadyExists(AiaasError):
     code = "ALREADY_EXISTS"
 
@@ -114,6 +130,8 @@ HTTP_STATUS: dict[str, int] = {
     Unauthenticated.code: 401,
     PermissionDenied.code: 403,
     NotFound.code: 404,
+    MethodNotAllowed.code: 405,
+    RequestTimeout.code: 408,
     AlreadyExists.code: 409,
     Conflict.code: 409,
     ResourceExhausted.code: 429,
@@ -131,6 +149,8 @@ _BY_CODE: dict[str, type[AiaasError]] = {
         Unauthenticated,
         PermissionDenied,
         NotFound,
+        MethodNotAllowed,
+        RequestTimeout,
         AlreadyExists,
         Conflict,
         ResourceExhausted,
@@ -154,6 +174,8 @@ _BY_STATUS: dict[int, type[AiaasError]] = {
     401: Unauthenticated,
     403: PermissionDenied,
     404: NotFound,
+    405: MethodNotAllowed,
+    408: RequestTimeout,
     409: Conflict,
     413: PayloadTooLarge,
     422: InvalidArgument,

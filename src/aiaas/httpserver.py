@@ -18,8 +18,10 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
-__all__ = ["GRACEFUL_SHUTDOWN_S", "configure_logging", "serve"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "allowed_methods", "configure_logging", "serve"]
 
 #: How long in-flight requests get to finish once a shutdown signal arrived.
 GRACEFUL_SHUTDOWN_S = 10
@@ -58,6 +60,23 @@ def serve(app: Any, *, host: str, port: int, banner: str, **options: Any) -> Non
     )
     with _signals_return_quietly():
         _AnnouncingServer(config, banner).run()
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route takes on the request's path, for a 405's ``Allow``.
+
+    A path is often served by several routes, one per method, so the route that matched
+    first (whose methods Starlette puts in ``Allow``) does not know them all.
+    """
+    allowed = []
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 @contextmanager

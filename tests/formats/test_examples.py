@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -116,3 +117,34 @@ def test_to_array_without_shape_takes_the_nesting() -> None:
 def test_decode_errors_name_the_tensor_and_the_problem(tensors: Any, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         decode_tensors(tensors)
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data", "largest"),
+    [("FP32", [1.0, 1e300], "3.4028235e+38"), ("FP32", [-1e39], "3.4028235e+38"), ("FP16", [70000], "65504")],
+)
+def test_to_array_refuses_numbers_past_the_float_range_instead_of_making_infinity(
+    datatype: str, data: list[float], largest: str
+) -> None:
+    with pytest.raises(
+        InvalidArgument, match=rf"input 'x'.*{datatype}.*within \+-{re.escape(largest)}"
+    ) as info:
+        to_array(data, numpy_dtype(datatype), [len(data)], name="x")
+    assert info.value.details == {"field": "x", "expected": datatype}
+
+
+def test_to_array_keeps_the_largest_finite_values_and_binary_infinities() -> None:
+    edge = float(np.finfo(np.float32).max)
+    assert to_array([edge, -edge], numpy_dtype("FP32"), [2], name="x").tolist() == [edge, -edge]
+    # Raw (binary) data may hold infinities on purpose: they are the client's values.
+    raw = np.array([np.inf, 1.0], dtype=np.float32)
+    assert np.isinf(to_array(raw, numpy_dtype("FP32"), [2], name="x")[0])
+
+
+@pytest.mark.parametrize("data", [[[1, 2], [3]], [[1.0], [2.0, 3.0], [4.0]], [[[1, 2]], [[3]]]])
+def test_to_array_says_ragged_rows_in_words(data: Any) -> None:
+    for shape in (None, [4]):
+        with pytest.raises(InvalidArgument) as info:
+            to_array(data, numpy_dtype("FP32"), shape, name="x")
+        assert "rows must all have the same length" in info.value.message
+        assert "inhomogeneous" not in info.value.message and "sequence" not in info.value.message

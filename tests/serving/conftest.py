@@ -120,11 +120,12 @@ class Stack:
         corrupt_blob(self.registry, digest)
 
     def wait_served(self, deployment: str, version: int) -> None:
-        """Wait until the server answers for ``deployment`` with ``version``."""
+        """Wait until the server answers for ``deployment`` with ``version`` as its primary
+        (``versions`` lists the primary first, then any canaries and the shadow)."""
 
         def served() -> bool:
             r = self.http.get(f"/v2/models/{deployment}")
-            return r.status_code == 200 and r.json()["versions"] == [str(version)]
+            return r.status_code == 200 and r.json()["versions"][:1] == [str(version)]
 
         wait_until(served, timeout=30, what=f"{deployment!r} to serve version {version}")
 

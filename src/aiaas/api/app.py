@@ -14,7 +14,10 @@ from fastapi.responses import RedirectResponse
 from aiaas import schemas
 from aiaas._version import __version__
 from aiaas.api.deps import Services, check_api_key
+from aiaas.api.docs import install_docs
 from aiaas.api.errors import install_error_handlers
+from aiaas.api.guards import RequestGuard
+from aiaas.api.openapi import install_openapi
 from aiaas.api.routers import datasets, deployments, jobs, models
 from aiaas.config import Settings
 from aiaas.datasets import DatasetService
@@ -36,6 +39,8 @@ Predictions are served by the separate inference server (KServe V2 at `/v2/...`,
 `/v1/...`), which follows the deployments made here.
 
 Errors are `{"error": {"code", "message", "details"}}` with the matching HTTP status.
+Request bodies are limited in size (`AIAAS_MAX_API_BODY_BYTES`, and the upload limits for
+the two upload endpoints: 413) and must keep arriving (`AIAAS_BODY_READ_TIMEOUT_S`: 408).
 """
 
 
@@ -59,7 +64,9 @@ def build_services(settings: Settings) -> Services:
     db.upgrade()
     artifacts = open_artifact_store(settings.resolved_artifact_root())
     registry = Registry(db, artifacts)
-    datasets = DatasetService(db, artifacts, max_bytes=settings.max_dataset_bytes)
+    datasets = DatasetService(
+        db, artifacts, max_bytes=settings.max_dataset_bytes, max_cells=settings.max_dataset_cells
+    )
     jobs = JobStore(db, artifacts)
     return Services(
         settings=settings,
@@ -124,8 +131,13 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, settings=settings)
+    install_openapi(app, api_key=bool(settings.api_key))
+    install_docs(app)
 
     api = APIRouter(prefix="/api/v1")
 

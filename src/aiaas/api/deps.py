@@ -45,7 +45,10 @@ def check_api_key(request: Request) -> None:
         return
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+    # Bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError, which
+    # was a 500 before authentication). Headers arrive as latin-1 text of the raw bytes.
+    given = token.strip().encode("latin-1")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected.encode()):
         raise Unauthenticated(
             "missing or wrong API key: send 'Authorization: Bearer <key>'", details={"field": "authorization"}
         )

@@ -2,6 +2,12 @@
 
 The status always comes from :data:`aiaas.errors.HTTP_STATUS`, so a class of error has
 the same status everywhere, and the SDK can rebuild the exception from the code.
+
+An unexpected exception is answered by :class:`ErrorBoundary`, an ASGI middleware, rather
+than by an ``Exception`` handler: Starlette re-raises after calling such a handler, and
+uvicorn then closes the connection under the response it has just sent, so the next
+request a client sends on that pooled keep-alive connection failed. Here a 500 is an
+ordinary JSON response on a connection that stays usable.
 """
 
 from __future__ import annotations
@@ -9,20 +15,48 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, error_class_for_status
+from aiaas.errors import (
+    HTTP_STATUS,
+    AiaasError,
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+    error_class_for_status,
+)
+from aiaas.httpserver import allowed_methods
 
-__all__ = ["install_error_handlers"]
+__all__ = ["ErrorBoundary", "RejectedRequest", "error_response", "install_error_handlers"]
 
 log = logging.getLogger("aiaas.api")
 
 
-def _respond(error: AiaasError) -> JSONResponse:
-    return JSONResponse(error.to_dict(), status_code=HTTP_STATUS.get(error.code, 500))
+class RejectedRequest(StarletteHTTPException):
+    """A request refused while its body is read (too large, too slow), carrying our error.
+
+    It is a Starlette ``HTTPException`` because FastAPI passes those through when reading a
+    body fails, where any other exception would become a vague 400. The connection is closed
+    after the answer, since the rest of the body was never read.
+    """
+
+    def __init__(self, error: AiaasError) -> None:
+        super().__init__(HTTP_STATUS.get(error.code, 500), error.message, headers={"connection": "close"})
+        self.error = error
+
+
+def error_response(error: AiaasError, headers: dict[str, str] | None = None) -> Response:
+    """The JSON error response; never fails to render (NaN and odd objects in ``details``
+    become ``null`` and text, where the standard encoder would raise and give a 500)."""
+    body = orjson.dumps(error.to_dict(), default=str, option=orjson.OPT_NON_STR_KEYS)
+    return Response(
+        body, status_code=HTTP_STATUS.get(error.code, 500), media_type="application/json", headers=headers
+    )
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -30,9 +64,9 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _on_aiaas_error(_: Request, exc: Exception) -> JSONResponse:
+async def _on_aiaas_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, AiaasError)
-    return _respond(exc)
+    return error_response(exc)
 
 
 def _located(error: dict[str, Any]) -> tuple[str, str]:
@@ -46,12 +80,17 @@ def _located(error: dict[str, Any]) -> tuple[str, str]:
     return _field(loc), message
 
 
-async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    located = [_located(e) for e in exc.errors()]
-    problems = [f"{field}: {message}" for field, message in located]
-    fields = [field for field, _ in located]
-    return _respond(
+    problems, fields = [], []
+    for e in exc.errors():
+        field, message = _located(e)
+        problem = f"{field}: {message}"
+        if "input" in e and e["type"] not in ("missing", "value_error", "extra_forbidden"):
+            problem += f"; got {_short(e['input'])}"
+        problems.append(problem)
+        fields.append(field)
+    return error_response(
         InvalidArgument(
             "invalid request: " + "; ".join(problems),
             details={"field": fields[0] if fields else "body", "errors": problems},
@@ -59,23 +98,75 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if isinstance(exc, RejectedRequest):
+        return error_response(exc.error, headers)
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 405:
+        allowed = allowed_methods(request.app.router.routes, request.scope)
+        headers["allow"] = ", ".join(allowed)
+        error: AiaasError = MethodNotAllowed(
+            f"method {request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)} "
+            "(the API is listed at /docs)",
+            details={"method": request.method, "allowed": allowed},
+        )
+        headers.pop("Allow", None)
+        return error_response(error, headers)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"no endpoint {where}; the API is listed at /docs"), headers)
     cls = error_class_for_status(exc.status_code)
-    message = str(exc.detail)
-    if exc.status_code in (404, 405):
-        message = f"{message}: {request.method} {request.url.path}; the API is listed at /docs"
-    body = cls(message).to_dict()
-    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    body = orjson.dumps(cls(str(exc.detail)).to_dict())
+    return Response(body, status_code=exc.status_code, media_type="application/json", headers=headers)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _respond(AiaasError(f"internal error: {type(exc).__name__}; see the control plane log"))
+class ErrorBoundary:
+    """Turn any exception that escapes the app into a logged JSON 500, without re-raising.
+
+    Added as the app's outermost middleware but one, inside Starlette's own
+    ``ServerErrorMiddleware``, which would otherwise re-raise into uvicorn and cost the
+    client its connection. When the response had already started, there is nothing left
+    to answer with, and the exception goes on so that the connection is dropped.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            if isinstance(exc, RejectedRequest):  # raised while reading a body, outside any handler
+                response = error_response(exc.error, dict(exc.headers or {}))
+            else:
+                log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+                response = error_response(
+                    AiaasError(f"internal error: {type(exc).__name__}; see the control plane log")
+                )
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AiaasError, _on_aiaas_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(ErrorBoundary)

@@ -31,7 +31,7 @@ from aiaas.datasets.loaded import FEATURE_KINDS, LoadedDataset
 from aiaas.datasets.samples import TARGET, sample_csv
 from aiaas.datasets.split import check_split_options, decode_indices, encode_indices, make_split
 from aiaas.datasets.statistics import schema_of, statistics_of
-from aiaas.datasets.tabular import Column, Table, detect_format, read_table
+from aiaas.datasets.tabular import DEFAULT_MAX_DATASET_CELLS, Column, Table, detect_format, read_table
 from aiaas.datasets.text import (
     TEXT_FORMAT,
     TEXT_KIND,
@@ -79,11 +79,17 @@ class DatasetService:
     """
 
     def __init__(
-        self, db: Database, artifacts: ArtifactStore, *, max_bytes: int = DEFAULT_MAX_DATASET_BYTES
+        self,
+        db: Database,
+        artifacts: ArtifactStore,
+        *,
+        max_bytes: int = DEFAULT_MAX_DATASET_BYTES,
+        max_cells: int = DEFAULT_MAX_DATASET_CELLS,
     ) -> None:
         self.db = db
         self.artifacts = artifacts
         self.max_bytes = max_bytes
+        self.max_cells = max_cells
 
     # -- creating versions ---------------------------------------------------------------
 
@@ -200,7 +206,7 @@ class DatasetService:
         if existing is not None:
             return existing
         fmt = detect_format(filename, data)
-        table = _read(data, fmt, text)
+        table = _read(data, fmt, text, max_cells=self.max_cells)
         if text is not None:
             table = mark_text_columns(table, text, target)
         task = _check_target(table, target) if target is not None else None
@@ -341,11 +347,12 @@ class DatasetService:
             return None if row is None else _version(row, name)
 
 
-def _read(data: bytes, fmt: str, text: TextOptions | None) -> Table:
-    """The file as a table: a ``.txt`` corpus cut into documents, any other format parsed."""
+def _read(data: bytes, fmt: str, text: TextOptions | None, *, max_cells: int) -> Table:
+    """The file as a table: a ``.txt`` corpus cut into documents (at most one per byte, so
+    bounded by the upload's size limit), any other format parsed within ``max_cells``."""
     if fmt == TEXT_FORMAT:
         return read_corpus(data, text.documents if text is not None and text.documents else "paragraph")
-    return read_table(data, fmt)
+    return read_table(data, fmt, max_cells=max_cells)
 
 
 def task_hint(column: Column) -> str:

@@ -17,9 +17,25 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from aiaas.errors import InvalidArgument
+from aiaas.errors import InvalidArgument, PayloadTooLarge
 
-__all__ = ["FORMATS", "Column", "Table", "decode_utf8", "detect_format", "read_table", "table_to_csv"]
+__all__ = [
+    "DEFAULT_MAX_DATASET_CELLS",
+    "FORMATS",
+    "Column",
+    "Table",
+    "decode_utf8",
+    "detect_format",
+    "read_table",
+    "table_to_csv",
+]
+
+#: Most values (rows x columns) a new dataset version may hold (``AIAAS_MAX_DATASET_CELLS``).
+DEFAULT_MAX_DATASET_CELLS = 25_000_000
+#: Bytes one value takes once read: every column becomes int64, float64 or object (a pointer).
+_CELL_BYTES = 8
+#: Room for a Parquet file's page headers and dictionaries beside its values.
+_PARQUET_OVERHEAD_BYTES = 1024 * 1024
 
 #: Table formats :func:`read_table` reads (a ``.txt`` corpus is read by :mod:`aiaas.datasets.text`).
 FORMATS = ("csv", "parquet", "jsonl")
@@ -91,12 +107,20 @@ def decode_utf8(data: bytes, *, field: str = "file") -> str:
         ) from None
 
 
-def read_table(data: bytes, fmt: str, *, field: str = "file") -> Table:
+def read_table(data: bytes, fmt: str, *, field: str = "file", max_cells: int | None = None) -> Table:
     """Parse ``data`` as ``fmt``.
+
+    Args:
+        max_cells: most values (rows x columns) the table may hold; ``None`` for no limit
+            (a stored version, already accepted). A Parquet file is checked from its metadata
+            before anything is decoded, since a few hundred KiB of it can hold 60 M rows.
 
     Raises:
         InvalidArgument: the file is empty, cannot be parsed, has no rows or no columns,
-            or repeats a column name; the message says which and names ``field``.
+            repeats a column name, or has a header that is not UTF-8; the message says which
+            and names ``field``.
+        PayloadTooLarge: the table holds more than ``max_cells`` values, or its Parquet pages
+            decode to more than ``max_cells`` x 8 bytes.
     """
     if fmt not in FORMATS:
         raise InvalidArgument(
@@ -111,6 +135,8 @@ def read_table(data: bytes, fmt: str, *, field: str = "file") -> Table:
         decode_utf8(data, field=field)  # pyarrow would read other bytes as text silently
     try:
         if fmt == "parquet":
+            if max_cells is not None:
+                _check_parquet_size(data, max_cells, field)
             arrow = pq.read_table(io.BytesIO(data))
         elif fmt == "jsonl":  # one JSON object per line; keys become columns
             arrow = pa_json.read_json(io.BytesIO(data))
@@ -124,11 +150,21 @@ def read_table(data: bytes, fmt: str, *, field: str = "file") -> Table:
             + ("; expected one JSON object per line" if fmt == "jsonl" else ""),
             details={"field": field, "format": fmt},
         ) from None
+    try:
+        names = [str(n) for n in arrow.column_names]
+    except UnicodeDecodeError as exc:  # pyarrow keeps the header's bytes, and fails decoding them
+        raise InvalidArgument(
+            f"{field} could not be parsed as {fmt.upper()}: the header row (column names) is not "
+            f"UTF-8 (byte {exc.object[exc.start : exc.start + 1]!r} at {exc.start}); save the file as UTF-8",
+            details={"field": field, "format": fmt},
+        ) from None
+    if max_cells is not None:
+        _check_cells(arrow.num_rows, arrow.num_columns, max_cells, field)
     if fmt == "csv":
         # pyarrow reads text that is not UTF-8 as a binary column rather than failing.
         binary = [
-            str(f.name)
-            for f in arrow.schema
+            name
+            for name, f in zip(names, arrow.schema, strict=True)
             if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
         ]
         if binary:
@@ -141,9 +177,8 @@ def read_table(data: bytes, fmt: str, *, field: str = "file") -> Table:
         raise InvalidArgument(f"{field} has no columns", details={"field": field})
     if arrow.num_rows == 0:
         raise InvalidArgument(
-            f"{field} has no rows: it holds only the header {arrow.column_names}", details={"field": field}
+            f"{field} has no rows: it holds only the header {names}", details={"field": field}
         )
-    names = [str(n) for n in arrow.column_names]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InvalidArgument(
@@ -152,6 +187,36 @@ def read_table(data: bytes, fmt: str, *, field: str = "file") -> Table:
         )
     columns = [_column(name, arrow.column(i)) for i, name in enumerate(names)]
     return Table(columns=columns, row_count=int(arrow.num_rows))
+
+
+def _check_parquet_size(data: bytes, max_cells: int, field: str) -> None:
+    """Refuse a Parquet file whose metadata says it decodes to more than the limit, before
+    decoding it: rows x columns, and the uncompressed size of its pages (a highly
+    compressible text column holds few values but many bytes)."""
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    _check_cells(metadata.num_rows, metadata.num_columns, max_cells, field)
+    decoded = sum(
+        metadata.row_group(g).column(c).total_uncompressed_size
+        for g in range(metadata.num_row_groups)
+        for c in range(metadata.num_columns)
+    )
+    limit = max_cells * _CELL_BYTES + _PARQUET_OVERHEAD_BYTES
+    if decoded > limit:
+        raise PayloadTooLarge(
+            f"{field} decodes to {decoded} bytes, over the limit of {limit} bytes ({max_cells} "
+            "values of 8 bytes and 1 MiB of headers, AIAAS_MAX_DATASET_CELLS); upload fewer rows or columns",
+            details={"field": field, "limit": limit, "size": decoded},
+        )
+
+
+def _check_cells(rows: int, columns: int, max_cells: int, field: str) -> None:
+    cells = rows * columns
+    if cells > max_cells:
+        raise PayloadTooLarge(
+            f"{field} holds {rows} rows x {columns} columns = {cells} values, over the limit of "
+            f"{max_cells} (AIAAS_MAX_DATASET_CELLS); upload fewer rows or columns",
+            details={"field": field, "limit": max_cells, "size": cells, "rows": rows, "columns": columns},
+        )
 
 
 def table_to_csv(columns: dict[str, np.ndarray[Any, Any]]) -> bytes:

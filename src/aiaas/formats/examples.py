@@ -82,7 +82,14 @@ def to_array(data: Any, dtype: np.dtype[Any], shape: list[int] | None, *, name: 
     """
     datatype = datatype_name(dtype)
     try:
-        raw = np.asarray(data, dtype=object if dtype.kind == "O" else None)
+        try:
+            raw = np.asarray(data, dtype=object if dtype.kind == "O" else None)
+        except ValueError as exc:
+            if "inhomogeneous" not in str(exc):
+                raise
+            # numpy's own words ("setting an array element with a sequence...") say nothing
+            # to a client: nested rows of different lengths.
+            raise ValueError("nested rows must all have the same length") from None
         if dtype.kind == "O":
             if not all(isinstance(v, str) for v in raw.reshape(-1)):
                 raise ValueError("BYTES data must be strings")
@@ -107,7 +114,13 @@ def to_array(data: Any, dtype: np.dtype[Any], shape: list[int] | None, *, name: 
                 info = np.iinfo(dtype)
                 if raw.min() < info.min or raw.max() > info.max:
                     raise ValueError(f"values must lie in [{info.min}, {info.max}]")
-            flat = raw.astype(dtype, copy=False)
+            with np.errstate(over="ignore"):  # an overflow is refused just below, not warned about
+                flat = raw.astype(dtype, copy=False)
+            if dtype.kind == "f" and not isinstance(data, np.ndarray) and not np.isfinite(flat).all():
+                # JSON holds no NaN or infinity, so a non-finite value here is one too large
+                # for the datatype (1e300 as FP32), which would run as infinity.
+                largest = float(np.finfo(dtype).max)
+                raise ValueError(f"values must lie within +-{largest:.8g}, the range of {datatype}")
     except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidArgument(
             f"input {name!r}: data does not fit datatype {datatype}: {exc}",

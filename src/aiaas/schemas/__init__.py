@@ -6,6 +6,7 @@ OpenAPI document at ``/openapi.json`` is generated from exactly what the SDK par
 
 from __future__ import annotations
 
+from aiaas.schemas._base import MAX_ID
 from aiaas.schemas.datasets import (
     Dataset,
     DatasetColumn,
@@ -55,6 +56,7 @@ from aiaas.schemas.training import (
 )
 
 __all__ = [
+    "MAX_ID",
     "Alias",
     "AliasList",
     "AliasSet",

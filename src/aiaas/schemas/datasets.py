@@ -109,5 +109,7 @@ class DatasetSampleCreate(WireIn):
     """JSON body of ``POST /datasets/{name}/versions`` for a bundled sample."""
 
     sample: str = Field(description="iris, wine, breast_cancer, digits or diabetes.")
-    validation_fraction: float = Field(default=0.2, description="Share of rows in validation, in (0, 1).")
-    seed: int = Field(default=0, description="Seed of the split.")
+    validation_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Share of rows in validation, in (0, 1)."
+    )
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="Seed of the split.")

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from aiaas.schemas._base import Wire, WireIn
+from aiaas.schemas._base import MAX_ID, Wire, WireIn
 
 __all__ = [
     "Batching",
@@ -35,7 +35,7 @@ class RouteRef(WireIn):
     In an update, ``{}`` (neither) means "no shadow".
     """
 
-    version: int | None = Field(default=None, ge=1, description="A version number.")
+    version: int | None = Field(default=None, ge=1, le=MAX_ID, description="A version number.")
     alias: str | None = Field(default=None, description="An alias, followed as it moves.")
 
 
@@ -147,7 +147,7 @@ class DeploymentList(Wire):
 class DeploymentCreate(WireIn):
     name: str = Field(description="The name clients call: /v2/models/{name}/infer.")
     model: str
-    version: int | None = Field(default=None, ge=1, description="Pin this version.")
+    version: int | None = Field(default=None, ge=1, le=MAX_ID, description="Pin this version.")
     alias: str | None = Field(default=None, description="Follow this alias as it moves.")
     traffic: list[TrafficRoute] | None = Field(
         default=None,
@@ -185,7 +185,7 @@ class DeploymentUpdate(WireIn):
     canaries, ``shadow: {}`` stops shadowing, ``batching: {}`` restores its defaults. A body
     with no field at all pins the latest version (as it always has)."""
 
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_ID)
     alias: str | None = None
     traffic: list[TrafficRoute] | None = Field(
         default=None, description="Replaces the canary routes; [] removes them."

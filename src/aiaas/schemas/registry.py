@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from aiaas.schemas._base import Wire, WireIn
+from aiaas.schemas._base import MAX_ID, Wire, WireIn
 
 __all__ = [
     "Alias",
@@ -108,7 +108,9 @@ class VersionMetadata(WireIn):
     params: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
     source: str = Field(default="", description="Where the version came from (a file, a job, a notebook).")
-    parent_version: int | None = Field(default=None, description="The version this one was derived from.")
+    parent_version: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="The version this one was derived from."
+    )
 
 
 class Alias(Wire):
@@ -124,7 +126,7 @@ class AliasList(Wire):
 
 
 class AliasSet(WireIn):
-    version: int = Field(description="The version the alias should point at.", ge=1)
+    version: int = Field(description="The version the alias should point at.", ge=1, le=MAX_ID)
 
 
 class OutputAgreement(Wire):

@@ -15,7 +15,7 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import Field, ValidationError, model_validator
 
 from aiaas.errors import InvalidArgument
-from aiaas.schemas._base import WireIn
+from aiaas.schemas._base import MAX_ID, WireIn
 
 __all__ = [
     "CLASSIFICATION_METRICS",
@@ -114,7 +114,7 @@ class ModelSpec(WireIn):
     alpha: float | None = Field(default=None, ge=0, description="L2 penalty (linear).")
     n_estimators: int | None = Field(default=None, ge=1, le=10_000, description="Trees or stages.")
     max_depth: int | None = Field(default=None, ge=1, le=1_000, description="Tree depth (none: unlimited).")
-    min_samples_leaf: int | None = Field(default=None, ge=1, description="Samples per leaf.")
+    min_samples_leaf: int | None = Field(default=None, ge=1, le=MAX_ID, description="Samples per leaf.")
     learning_rate: float | None = Field(
         default=None, gt=0, le=10, description="Shrinkage (gradient boosting)."
     )
@@ -238,7 +238,7 @@ class WarmStartRef(WireIn):
     """A registered model version whose weights a job starts from."""
 
     model: str = Field(pattern=_NAME_PATTERN, description="Registered model name.")
-    version: int = Field(ge=1, description="Version number.")
+    version: int = Field(ge=1, le=MAX_ID, description="Version number.")
 
 
 class JobSpec(WireIn):

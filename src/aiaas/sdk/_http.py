@@ -66,11 +66,16 @@ def raise_for_error(response: httpx.Response) -> None:
 def send(http: httpx.Client, method: str, url: str, *, server: Server, **kwargs: Any) -> httpx.Response:
     """Send a request and return whatever response comes back, error statuses included.
 
+    ``url`` is a path with names put in as they are, and its query goes in ``params``: a
+    ``?``, ``#`` or ``%`` in it can only come from a name, so it is escaped, and the server
+    answers with its naming rule rather than routing a truncated path (a 405).
+
     Raises:
         Unavailable: no response at all; the message names ``server``, its URL and why
             (``connection refused`` when nothing listens there), and ``details`` has
             ``url`` and ``reason``.
     """
+    url = url.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
     try:
         return http.request(method, url, **kwargs)
     except httpx.TransportError as exc:

@@ -42,11 +42,13 @@ from starlette.types import Receive, Scope, Send
 from aiaas._version import __version__
 from aiaas.config import Settings
 from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, PayloadTooLarge
+from aiaas.httpserver import allowed_methods
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.generative import GenerativeModels, GenerativeSettings
 from aiaas.serving.openai_api import openai_routes
+from aiaas.serving.openapi import openapi_document
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool, ServingConfig
 from aiaas.serving.protocols import (
     BINARY_HEADER,
@@ -159,6 +161,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         body = _metadata(await resolve(request))
         served = models.served.get(request.path_params["name"])
         if served is not None and "version" not in request.path_params:
+            body["versions"] = _served_versions(served)
             body["parameters"] = _serving_parameters(served)
         return _json(body)
 
@@ -206,6 +209,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
 
     async def prometheus(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+    document = orjson.dumps(openapi_document(__version__))
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type=_JSON)
 
     # -- V1 ----------------------------------------------------------------------------
 
@@ -270,6 +278,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         Route(v2_model + "/stats", _guard(model_stats), methods=["GET"]),
         Route(v2_version + "/stats", _guard(model_stats), methods=["GET"]),
         Route("/metrics", _guard(prometheus), methods=["GET"]),
+        Route("/openapi.json", _guard(openapi), methods=["GET"]),
         Route(v2_model + "/ready", _guard(model_ready), methods=["GET"]),
         Route(v2_model + "/infer", _guard(infer_v2), methods=["POST"]),
         Route(v2_version, _guard(model_metadata), methods=["GET"]),
@@ -394,6 +403,16 @@ def _metadata(loaded: LoadedVersion) -> dict[str, Any]:
         "inputs": signature["inputs"],
         "outputs": signature["outputs"],
     }
+
+
+def _served_versions(served: DeploymentRoutes) -> list[str]:
+    """Every version the deployment serves now, the primary first, then its canaries and its
+    shadow: each may also be asked for by number (``/v2/models/{name}/versions/{v}``)."""
+    versions: list[str] = []
+    for loaded in (served.primary, *served.choices, served.shadow):
+        if loaded is not None and str(loaded.version) not in versions:
+            versions.append(str(loaded.version))
+    return versions
 
 
 def _serving_parameters(served: DeploymentRoutes) -> dict[str, Any]:
@@ -524,7 +543,22 @@ def _guard(endpoint: Endpoint) -> Endpoint:
 
 async def _http_exception(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
-        return _error(404, f"no endpoint {request.url.path}")
+        return _error(404, f"no endpoint {request.url.path}; the API is described at /openapi.json")
     if exc.status_code == 405:
-        return _error(405, f"method {request.method} is not allowed on {request.url.path}")
+        allowed = _allowed_methods(request)
+        response = _error(
+            405,
+            f"method {request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)}",
+        )
+        response.headers["allow"] = ", ".join(allowed)
+        return response
     return _error(exc.status_code, str(exc.detail))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on the request's path. ``GET /v1/models/{name}:predict``
+    is refused by its endpoint, not by routing: that form takes POST only."""
+    path = request.url.path
+    if path.startswith("/v1/models/") and ":" in path.rsplit("/", 1)[-1]:
+        return ["POST"]
+    return allowed_methods(request.app.router.routes, request.scope)

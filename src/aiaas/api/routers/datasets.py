@@ -3,6 +3,7 @@ a bundled sample), schema, statistics, split and the stored data file."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from starlette.datastructures import UploadFile
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
+from aiaas.api.params import Name, version_ref
 from aiaas.errors import InvalidArgument, PayloadTooLarge
 
 __all__ = ["router"]
@@ -83,12 +85,12 @@ def list_datasets(services: ServicesDep) -> schemas.DatasetList:
 
 
 @router.get("/{name}", summary="Show a dataset")
-def get_dataset(name: str, services: ServicesDep) -> schemas.Dataset:
+def get_dataset(name: Name, services: ServicesDep) -> schemas.Dataset:
     return schemas.Dataset.model_validate(services.datasets.get_dataset(name))
 
 
 @router.get("/{name}/versions", summary="List a dataset's versions")
-def list_versions(name: str, services: ServicesDep) -> schemas.DatasetVersionList:
+def list_versions(name: Name, services: ServicesDep) -> schemas.DatasetVersionList:
     items = services.datasets.list_versions(name)
     return schemas.DatasetVersionList(versions=[schemas.DatasetVersion.model_validate(v) for v in items])
 
@@ -105,7 +107,7 @@ def list_versions(name: str, services: ServicesDep) -> schemas.DatasetVersionLis
     "options returns the existing version.",
     openapi_extra=_UPLOAD_BODY,
 )
-async def create_version(name: str, request: Request, services: ServicesDep) -> schemas.DatasetVersion:
+async def create_version(name: Name, request: Request, services: ServicesDep) -> schemas.DatasetVersion:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     datasets = services.datasets
     if content_type == "application/json":
@@ -166,7 +168,7 @@ async def create_version(name: str, request: Request, services: ServicesDep) -> 
 @router.get(
     "/{name}/versions/{ref}", summary="Show a version (number or 'latest'): schema, statistics, split"
 )
-def get_version(name: str, ref: str, services: ServicesDep) -> schemas.DatasetVersion:
+def get_version(name: Name, ref: str, services: ServicesDep) -> schemas.DatasetVersion:
     return schemas.DatasetVersion.model_validate(services.datasets.get_version(name, _version_ref(ref)))
 
 
@@ -176,7 +178,7 @@ def get_version(name: str, ref: str, services: ServicesDep) -> schemas.DatasetVe
     response_class=Response,
     responses={200: {"content": {media: {} for media in _MEDIA_TYPES.values()}}},
 )
-def download_data(name: str, ref: str, services: ServicesDep) -> Response:
+def download_data(name: Name, ref: str, services: ServicesDep) -> Response:
     version = services.datasets.get_version(name, _version_ref(ref))
     data = services.datasets.load_data(version)
     return Response(
@@ -190,14 +192,8 @@ def download_data(name: str, ref: str, services: ServicesDep) -> Response:
 
 
 def _version_ref(ref: str) -> int | None:
-    if ref == "latest":
-        return None
-    if ref.isdigit() and int(ref) >= 1:
-        return int(ref)
-    raise InvalidArgument(
-        f"version must be a number from 1 or 'latest'; got {ref!r}",
-        details={"field": "version", "value": ref},
-    )
+    checked = version_ref(ref, aliases=False)  # datasets have no aliases
+    return None if checked == "latest" else int(checked)
 
 
 def _sample_body(raw: bytes) -> schemas.DatasetSampleCreate:
@@ -218,12 +214,15 @@ def _number(fields: dict[str, str], name: str, kind: type[float] | type[int], de
     if not text:
         return kind(default)
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
-        expected = "an integer" if kind is int else "a number"
+        value = None
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):  # float() takes "nan"
+        expected = "an integer" if kind is int else "a finite number"
         raise InvalidArgument(
             f"{name} must be {expected}; got {text!r}", details={"field": name, "value": text}
         ) from None
+    return value
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

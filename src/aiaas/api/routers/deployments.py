@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
+from aiaas.api.params import Name
 from aiaas.serving import Deployment, ServingState, ServingStates
 from aiaas.serving.scaling import KEEP_EVENTS, ScalingEvents
 
@@ -46,7 +47,7 @@ def create_deployment(body: schemas.DeploymentCreate, services: ServicesDep) -> 
     "inference server reported it serves, with the error that kept it from loading the version "
     "asked for (a corrupted or missing artifact, a model that does not load).",
 )
-def get_deployment(name: str, services: ServicesDep) -> schemas.Deployment:
+def get_deployment(name: Name, services: ServicesDep) -> schemas.Deployment:
     deployment = services.deployments.get(name)
     db = services.deployments.db
     return _with_state(deployment, ServingStates(db).get(name), db.revision())
@@ -60,7 +61,7 @@ def get_deployment(name: str, services: ServicesDep) -> schemas.Deployment:
     "`scale_down_delay_s`, scale to zero, a cold start), it records the change and why.",
 )
 def scaling_events(
-    name: str,
+    name: Name,
     services: ServicesDep,
     limit: int = Query(default=50, ge=1, le=KEEP_EVENTS, description="How many, newest first."),
 ) -> schemas.ScalingEventList:
@@ -76,13 +77,15 @@ def scaling_events(
     "`shadow: {}` stops shadowing and `batching: {}` restores the batching defaults. An empty body "
     "pins the latest version.",
 )
-def update_deployment(name: str, body: schemas.DeploymentUpdate, services: ServicesDep) -> schemas.Deployment:
+def update_deployment(
+    name: Name, body: schemas.DeploymentUpdate, services: ServicesDep
+) -> schemas.Deployment:
     deployment = services.deployments.update(name, version=body.version, alias=body.alias, **_settings(body))
     return schemas.Deployment.model_validate(deployment)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a deployment")
-def delete_deployment(name: str, services: ServicesDep) -> Response:
+def delete_deployment(name: Name, services: ServicesDep) -> Response:
     services.deployments.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, status
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
+from aiaas.api.params import JobId
+from aiaas.schemas import MAX_ID
 
 __all__ = ["router"]
 
@@ -38,12 +40,12 @@ def list_jobs(
 
 
 @router.get("/{job_id}", summary="Show a training job, with its latest epoch's metrics")
-def get_job(job_id: int, services: ServicesDep) -> schemas.Job:
+def get_job(job_id: JobId, services: ServicesDep) -> schemas.Job:
     return schemas.Job.model_validate(services.jobs.get(job_id))
 
 
 @router.get("/{job_id}/metrics", summary="Per-epoch metrics of a job (loss, validation metrics, samples/s)")
-def job_metrics(job_id: int, services: ServicesDep) -> schemas.JobMetricsList:
+def job_metrics(job_id: JobId, services: ServicesDep) -> schemas.JobMetricsList:
     rows = services.jobs.metrics(job_id)
     return schemas.JobMetricsList(metrics=[schemas.JobMetrics.model_validate(m) for m in rows])
 
@@ -55,9 +57,9 @@ def job_metrics(job_id: int, services: ServicesDep) -> schemas.JobMetricsList:
     "returned `next_after` until the job has finished and no line comes back.",
 )
 def job_logs(
-    job_id: int,
+    job_id: JobId,
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0, description="Return lines with a larger seq.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Return lines with a larger seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> schemas.JobLogs:
     lines = services.jobs.logs(job_id, after=after, limit=limit)
@@ -73,5 +75,5 @@ def job_logs(
     description="A queued job is cancelled at once; a running one is stopped by the scheduler "
     "(`cancel_requested` is true until it has). A job that already ended gives 409.",
 )
-def cancel_job(job_id: int, services: ServicesDep) -> schemas.Job:
+def cancel_job(job_id: JobId, services: ServicesDep) -> schemas.Job:
     return schemas.Job.model_validate(services.jobs.cancel(job_id))

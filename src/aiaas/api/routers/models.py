@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
+from aiaas.api.params import AliasName, Name, VersionNumber, version_ref
 from aiaas.errors import InvalidArgument, PayloadTooLarge
 from aiaas.formats import (
     FLAVORS,
@@ -43,24 +44,24 @@ def create_model(body: schemas.ModelCreate, services: ServicesDep) -> schemas.Mo
 
 
 @router.get("/{name}", summary="Show a model")
-def get_model(name: str, services: ServicesDep) -> schemas.Model:
+def get_model(name: Name, services: ServicesDep) -> schemas.Model:
     return schemas.Model.model_validate(services.registry.get_model(name))
 
 
 @router.patch("/{name}", summary="Change a model's description or tags")
-def update_model(name: str, body: schemas.ModelUpdate, services: ServicesDep) -> schemas.Model:
+def update_model(name: Name, body: schemas.ModelUpdate, services: ServicesDep) -> schemas.Model:
     model = services.registry.update_model(name, description=body.description, tags=body.tags)
     return schemas.Model.model_validate(model)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a model and its versions")
-def delete_model(name: str, services: ServicesDep) -> Response:
+def delete_model(name: Name, services: ServicesDep) -> Response:
     services.registry.delete_model(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{name}/versions", summary="List a model's versions")
-def list_versions(name: str, services: ServicesDep) -> schemas.ModelVersionList:
+def list_versions(name: Name, services: ServicesDep) -> schemas.ModelVersionList:
     versions = services.registry.list_versions(name)
     return schemas.ModelVersionList(versions=[schemas.ModelVersion.model_validate(v) for v in versions])
 
@@ -80,7 +81,7 @@ def list_versions(name: str, services: ServicesDep) -> schemas.ModelVersionList:
     responses={400: {"description": "Not a valid model"}, 413: {"description": "Larger than the limit"}},
 )
 async def register_version(
-    name: str,
+    name: Name,
     services: ServicesDep,
     file: Annotated[UploadFile | None, File(description="The model as ONNX.")] = None,
     files: Annotated[
@@ -122,9 +123,9 @@ async def register_version(
     return schemas.ModelVersion.model_validate(version)
 
 
-@router.get("/{name}/versions/{ref}", summary="Show a version (by number, alias or 'latest')")
-def get_version(name: str, ref: str, services: ServicesDep) -> schemas.ModelVersion:
-    return schemas.ModelVersion.model_validate(services.registry.get_version(name, ref))
+@router.get("/{name}/versions/{version}", summary="Show a version (by number, alias or 'latest')")
+def get_version(name: Name, version: str, services: ServicesDep) -> schemas.ModelVersion:
+    return schemas.ModelVersion.model_validate(services.registry.get_version(name, version_ref(version)))
 
 
 @router.get(
@@ -133,8 +134,8 @@ def get_version(name: str, ref: str, services: ServicesDep) -> schemas.ModelVers
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}, "application/x-tar": {}}}},
 )
-def download_artifact(name: str, ref: str, services: ServicesDep) -> Response:
-    version = services.registry.get_version(name, ref)
+def download_artifact(name: Name, ref: str, services: ServicesDep) -> Response:
+    version = services.registry.get_version(name, version_ref(ref))
     if version.flavor in FOLDER_FLAVORS:
         return Response(
             _tar(services.registry.load_files(version)),
@@ -150,7 +151,7 @@ def download_artifact(name: str, ref: str, services: ServicesDep) -> Response:
 
 
 @router.post("/{name}/versions/{version}/archive", summary="Archive a version (refused while deployed)")
-def archive_version(name: str, version: int, services: ServicesDep) -> schemas.ModelVersion:
+def archive_version(name: Name, version: VersionNumber, services: ServicesDep) -> schemas.ModelVersion:
     return schemas.ModelVersion.model_validate(services.registry.archive_version(name, version))
 
 
@@ -159,13 +160,13 @@ def archive_version(name: str, version: int, services: ServicesDep) -> schemas.M
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a version (refused while deployed or aliased)",
 )
-def delete_version(name: str, version: int, services: ServicesDep) -> Response:
+def delete_version(name: Name, version: VersionNumber, services: ServicesDep) -> Response:
     services.registry.delete_version(name, version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{name}/aliases", summary="List a model's aliases")
-def list_aliases(name: str, services: ServicesDep) -> schemas.AliasList:
+def list_aliases(name: Name, services: ServicesDep) -> schemas.AliasList:
     aliases = services.registry.list_aliases(name)
     return schemas.AliasList(aliases=[schemas.Alias.model_validate(a) for a in aliases])
 
@@ -175,19 +176,20 @@ def list_aliases(name: str, services: ServicesDep) -> schemas.AliasList:
     summary="Point an alias at a version",
     description="Moving an alias switches every deployment that follows it; moving it back is a rollback.",
 )
-def set_alias(name: str, alias: str, body: schemas.AliasSet, services: ServicesDep) -> schemas.Alias:
+def set_alias(name: Name, alias: AliasName, body: schemas.AliasSet, services: ServicesDep) -> schemas.Alias:
     return schemas.Alias.model_validate(services.registry.set_alias(name, alias, body.version))
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an alias")
-def delete_alias(name: str, alias: str, services: ServicesDep) -> Response:
+def delete_alias(name: Name, alias: AliasName, services: ServicesDep) -> Response:
     services.registry.delete_alias(name, alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{name}/compare", summary="Compare two versions")
-def compare(name: str, a: str, b: str, services: ServicesDep) -> schemas.Comparison:
-    return schemas.Comparison.model_validate(services.registry.compare(name, a, b))
+def compare(name: Name, a: str, b: str, services: ServicesDep) -> schemas.Comparison:
+    comparison = services.registry.compare(name, version_ref(a, field="a"), version_ref(b, field="b"))
+    return schemas.Comparison.model_validate(comparison)
 
 
 async def _read_limited(

@@ -1,4 +1,11 @@
-"""JSON parsing shared by the protocol codecs, with errors a client can act on."""
+"""JSON parsing and writing shared by the protocol codecs, with errors a client can act on.
+
+JSON has no NaN or infinity. A model output holding one is written as the string
+``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` in its place (the Protocol Buffers JSON
+mapping of floats, which the Open Inference Protocol's gRPC form shares), never as
+``null`` (a missing value) and never as a bare ``NaN`` (not JSON at all). ``float()``,
+``numpy`` and tritonclient's ``as_numpy`` read those strings back as the values.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +37,9 @@ def flat_data(array: np.ndarray[Any, Any]) -> Any:
     if array.dtype.kind in "OSU":
         return [v.decode() if isinstance(v, bytes) else str(v) for v in array.reshape(-1)]
     if array.dtype == np.float16:
-        return array.astype(np.float32).reshape(-1)
+        array = array.astype(np.float32)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        return _non_finite_as_text(array.reshape(-1))
     return np.ascontiguousarray(array).reshape(-1)
 
 
@@ -41,8 +50,26 @@ def rows(array: np.ndarray[Any, Any]) -> Any:
             array
         ).tolist()
     if array.dtype == np.float16:
-        return array.astype(np.float32)
+        array = array.astype(np.float32)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        return _non_finite_as_text(array)
     return np.ascontiguousarray(array)
+
+
+def _non_finite_as_text(array: np.ndarray[Any, Any]) -> Any:
+    """Nested lists of the values, with NaN and infinities as their JSON-mapping strings.
+
+    Finite values go through ``str`` of their numpy scalar, the shortest text that reads
+    back as the same float32 (``0.1``, not ``0.10000000149011612``), as the numeric path
+    prints them. A slow loop, but only for outputs that hold a non-finite value.
+    """
+    values = [_SPECIAL.get(str(v)) or float(str(v)) for v in array.reshape(-1)]
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out.reshape(array.shape).tolist()
+
+
+_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def dumps(value: Any) -> bytes:

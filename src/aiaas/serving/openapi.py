@@ -1,0 +1,409 @@
+"""The inference server's OpenAPI document, served at ``GET /openapi.json``.
+
+Written by hand (the app is plain Starlette, for speed) and held to the server by the
+schemathesis run in the test suite: every route, with the statuses it really sends. Errors
+are the Open Inference Protocol's ``{"error": "<message>"}``.
+
+Two behaviours a client must know are written into it:
+
+* **Inputs out of range**: a JSON value that does not fit the input's datatype (``1e300``
+  for FP32, ``300`` for UINT8, ``1.5`` for INT64) is a 400 naming the input, never a
+  silently rounded, wrapped or infinite value.
+* **Non-finite outputs**: NaN and infinities, which JSON cannot hold, travel as the strings
+  ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` inside ``data`` (the Protocol Buffers JSON
+  mapping of floats, which the Open Inference Protocol's gRPC form shares). ``numpy``,
+  ``float()`` and tritonclient's ``as_numpy`` read them back; binary outputs carry them as
+  IEEE floats.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiaas.formats import DATATYPES
+
+__all__ = ["openapi_document"]
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+_DESCRIPTIONS = {
+    "400": "Invalid request: the message names the input or field and what was expected.",
+    "404": "No such deployment, version or endpoint.",
+    "405": "The path exists but not with this method; `Allow` lists the methods it takes.",
+    "413": "The body is over AIAAS_MAX_REQUEST_BYTES.",
+    "429": "The deployment's queue is full (max_queue_size); retry after `Retry-After` seconds.",
+    "503": "Not loaded yet, or the version cannot be loaded now; retry after `Retry-After` seconds.",
+    "504": "The request did not finish within the deployment's timeout_s.",
+}
+
+
+def _errors(*statuses: str) -> dict[str, Any]:
+    return {
+        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"schema": _ERROR}}}
+        for status in statuses
+    }
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"200": {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "The deployment's name (the name clients call).",
+    "schema": {"type": "string"},
+}
+_VERSION = {
+    "name": "version",
+    "in": "path",
+    "required": True,
+    "description": "A version number of the deployment's model (ASCII digits, from 1).",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+_TARGET = {
+    "name": "target",
+    "in": "path",
+    "required": True,
+    "description": "`{name}` (GET: is it ready) or `{name}:predict` (POST: predict).",
+    "schema": {"type": "string"},
+}
+
+_NUMBER_OR_TEXT = {
+    "description": "A number, bool or string; NaN and infinities of outputs as the strings "
+    '"NaN", "Infinity", "-Infinity".',
+}
+
+_TENSOR_IN: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "datatype", "shape"],
+    "properties": {
+        "name": {"type": "string"},
+        "datatype": {"type": "string", "enum": [*DATATYPES]},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "data": {
+            "description": "The values, flat or nested, row-major; absent when the tensor travels as "
+            "binary data (parameters.binary_data_size). Each must fit the datatype, or it is a 400.",
+        },
+        "parameters": {
+            "type": "object",
+            "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
+        },
+    },
+}
+
+_TENSOR_OUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "datatype", "shape"],
+    "properties": {
+        "name": {"type": "string"},
+        "datatype": {"type": "string", "enum": [*DATATYPES]},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "data": {"type": "array", "items": _NUMBER_OR_TEXT},
+        "parameters": {
+            "type": "object",
+            "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
+        },
+    },
+}
+
+_TENSOR_META = {
+    "type": "object",
+    "required": ["name", "datatype", "shape"],
+    "properties": {
+        "name": {"type": "string"},
+        "datatype": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": -1}},
+    },
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string", "description": "What went wrong and how to fix it."}},
+    },
+    "InferenceRequest": {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {
+                "type": "object",
+                "properties": {"binary_data_output": {"type": "boolean"}},
+            },
+            "inputs": {"type": "array", "minItems": 1, "items": _TENSOR_IN},
+            "outputs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"binary_data": {"type": "boolean"}},
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "InferenceResponse": {
+        "type": "object",
+        "required": ["model_name", "model_version", "outputs"],
+        "properties": {
+            "model_name": {"type": "string"},
+            "model_version": {"type": "string"},
+            "id": {"type": "string"},
+            "outputs": {"type": "array", "items": _TENSOR_OUT},
+        },
+    },
+    "ModelMetadata": {
+        "type": "object",
+        "required": ["name", "versions", "platform", "inputs", "outputs"],
+        "properties": {
+            "name": {"type": "string"},
+            "versions": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The versions the deployment serves now: the primary first, then its "
+                "canaries and its shadow (for a versioned path, that version).",
+            },
+            "platform": {"type": "string"},
+            "inputs": {"type": "array", "items": _TENSOR_META},
+            "outputs": {"type": "array", "items": _TENSOR_META},
+            "parameters": {
+                "type": "object",
+                "description": "How the deployment is served now: routes, shadow, batching, limits "
+                "and replicas.",
+            },
+        },
+    },
+    "Ready": {
+        "type": "object",
+        "required": ["ready"],
+        "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
+    },
+    "Stats": {
+        "type": "object",
+        "required": ["model_stats"],
+        "properties": {"model_stats": {"type": "array", "items": {"type": "object"}}},
+    },
+    "V1Request": {
+        "type": "object",
+        "description": 'Exactly one of "instances" (rows) or "inputs" (columns).',
+        "properties": {
+            "instances": {"type": "array", "minItems": 1},
+            "inputs": {"description": "A tensor, or {input_name: tensor}."},
+        },
+    },
+    "V1Response": {
+        "type": "object",
+        "description": '"predictions" for rows, "outputs" for columns.',
+        "properties": {"predictions": {"type": "array"}, "outputs": {}},
+    },
+}
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    """The whole document, for a server of this ``version``."""
+    infer_request = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _ref("InferenceRequest")},
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "Binary tensor data extension: the JSON request, of "
+                "Inference-Header-Content-Length bytes, then the raw tensors.",
+            },
+        },
+    }
+    infer_responses = {
+        "200": {
+            "description": "The outputs; application/octet-stream when some travel as binary data "
+            "(Inference-Header-Content-Length gives the JSON part's size).",
+            "content": {
+                "application/json": {"schema": _ref("InferenceResponse")},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **_errors("400", "404", "413", "429", "503", "504"),
+    }
+    metadata = {**_ok(_ref("ModelMetadata")), **_errors("404", "503")}
+    ready = {**_ok(_ref("Ready")), **_errors("404", "503")}
+    versioned = {"200": metadata["200"], **_errors("400", "404", "503")}
+    versioned_ready = {"200": ready["200"], **_errors("400", "404", "503")}
+    paths: dict[str, Any] = {
+        "/v2": {
+            "get": {
+                "operationId": "server_metadata",
+                "summary": "Server metadata: name, version, extensions",
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "required": ["name", "version", "extensions"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "version": {"type": "string"},
+                            "extensions": {"type": "array", "items": {"type": "string"}},
+                        },
+                    }
+                ),
+            }
+        },
+        "/v2/health/live": {
+            "get": {
+                "operationId": "server_live",
+                "summary": "Liveness",
+                "responses": _ok({"type": "object", "properties": {"live": {"type": "boolean"}}}),
+            }
+        },
+        "/v2/health/ready": {
+            "get": {
+                "operationId": "server_ready",
+                "summary": "Readiness: the deployments have been loaded once",
+                "responses": {
+                    **_ok({"type": "object", "properties": {"ready": {"type": "boolean"}}}),
+                    **_errors("503"),
+                },
+            }
+        },
+        "/v2/models/stats": {
+            "get": {
+                "operationId": "all_model_stats",
+                "summary": "Request statistics of every deployment (Triton's statistics extension)",
+                "responses": _ok(_ref("Stats")),
+            }
+        },
+        "/v2/models/{name}": {
+            "get": {
+                "operationId": "model_metadata",
+                "summary": "A deployment's metadata: signature, served versions, serving settings",
+                "parameters": [_NAME],
+                "responses": metadata,
+            }
+        },
+        "/v2/models/{name}/ready": {
+            "get": {
+                "operationId": "model_ready",
+                "summary": "Is the deployment's primary version loaded",
+                "parameters": [_NAME],
+                "responses": ready,
+            }
+        },
+        "/v2/models/{name}/stats": {
+            "get": {
+                "operationId": "model_stats",
+                "summary": "Request statistics of one deployment",
+                "parameters": [_NAME],
+                "responses": {**_ok(_ref("Stats")), **_errors("404", "503")},
+            }
+        },
+        "/v2/models/{name}/infer": {
+            "post": {
+                "operationId": "model_infer",
+                "summary": "Inference on the version(s) the deployment routes to (KServe V2)",
+                "parameters": [_NAME],
+                "requestBody": infer_request,
+                "responses": infer_responses,
+            }
+        },
+        "/v2/models/{name}/versions/{version}": {
+            "get": {
+                "operationId": "model_version_metadata",
+                "summary": "Metadata of one version of the deployment's model",
+                "parameters": [_NAME, _VERSION],
+                "responses": versioned,
+            }
+        },
+        "/v2/models/{name}/versions/{version}/ready": {
+            "get": {
+                "operationId": "model_version_ready",
+                "summary": "Can this version be served (loaded on demand)",
+                "parameters": [_NAME, _VERSION],
+                "responses": versioned_ready,
+            }
+        },
+        "/v2/models/{name}/versions/{version}/stats": {
+            "get": {
+                "operationId": "model_version_stats",
+                "summary": "Request statistics of one version",
+                "parameters": [_NAME, _VERSION],
+                "responses": {**_ok(_ref("Stats")), **_errors("400", "404", "503")},
+            }
+        },
+        "/v2/models/{name}/versions/{version}/infer": {
+            "post": {
+                "operationId": "model_version_infer",
+                "summary": "Inference on one version of the deployment's model",
+                "parameters": [_NAME, _VERSION],
+                "requestBody": infer_request,
+                "responses": {**infer_responses, **_errors("400", "404", "413", "429", "503", "504")},
+            }
+        },
+        "/v1/models": {
+            "get": {
+                "operationId": "v1_list_models",
+                "summary": "Deployments served (KServe V1)",
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {"models": {"type": "array", "items": {"type": "string"}}},
+                    }
+                ),
+            }
+        },
+        "/v1/models/{target}": {
+            "get": {
+                "operationId": "v1_model_ready",
+                "summary": "Is the deployment ready (KServe V1)",
+                "parameters": [_TARGET],
+                "responses": {**ready, **_errors("405")},
+            },
+            "post": {
+                "operationId": "v1_predict",
+                "summary": "Predict (KServe V1): POST /v1/models/{name}:predict",
+                "parameters": [_TARGET],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("V1Request")}},
+                },
+                "responses": {
+                    **_ok(_ref("V1Response")),
+                    **_errors("400", "404", "413", "429", "503", "504"),
+                },
+            },
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {"description": "Prometheus text format", "content": {"text/plain": {}}}
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": _ok({"type": "object"}),
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "aiaas inference server",
+            "version": version,
+            "description": __doc__,
+        },
+        "paths": paths,
+        "components": {"schemas": _SCHEMAS},
+    }
