@@ -318,7 +318,8 @@ class DatasetService:
         Works in any process that opens the same database and artifact store.
         """
         entry = self.get_version(name, version)
-        table = _read(self.load_data(entry), entry.format, TextOptions.from_json(entry.metadata.get("text")))
+        text = TextOptions.from_json(entry.metadata.get("text"))
+        table = _read(self.load_data(entry), entry.format, text, max_cells=None)  # accepted already
         split = entry.split
         train, validation = decode_indices(
             self.artifacts.get(split["indices_digest"]), split["train_rows"], split["validation_rows"]
@@ -347,7 +348,7 @@ class DatasetService:
             return None if row is None else _version(row, name)
 
 
-def _read(data: bytes, fmt: str, text: TextOptions | None, *, max_cells: int) -> Table:
+def _read(data: bytes, fmt: str, text: TextOptions | None, *, max_cells: int | None) -> Table:
     """The file as a table: a ``.txt`` corpus cut into documents (at most one per byte, so
     bounded by the upload's size limit), any other format parsed within ``max_cells``."""
     if fmt == TEXT_FORMAT:
