@@ -16,11 +16,13 @@ from tests.serving.conftest import Stack
 def test_the_document_describes_every_route_with_its_methods(tmp_path: Path) -> None:
     app = create_app(Settings(home=tmp_path, replica_processes=False))
     routes = {
-        (route.path, method.lower())
+        (route.path.replace(":path}", "}"), method.lower())  # OpenAPI has no path converters
         for route in app.routes
         if isinstance(route, Route)
         for method in route.methods or ()
         if method != "HEAD"
+        # The catch-all under /openai answers unknown paths in OpenAI's error shape: not an operation.
+        and route.path != "/openai/{rest:path}"
     }
     from aiaas.serving.openapi import openapi_document
 
@@ -47,6 +49,9 @@ def test_the_document_is_served_and_names_the_statuses_of_inference(stack: Stack
         ("PUT", "/v1/models/some", "GET, HEAD, POST"),
         ("GET", "/v1/models/some:predict", "POST"),
         ("POST", "/openapi.json", "GET, HEAD"),
+        ("DELETE", "/openai/v1/models", "GET, HEAD"),
+        ("POST", "/openai/v1/models/tiny", "GET, HEAD"),
+        ("GET", "/openai/v1/chat/completions", "POST"),
     ],
 )
 def test_a_wrong_method_is_a_405_listing_the_right_ones(
@@ -55,4 +60,13 @@ def test_a_wrong_method_is_a_405_listing_the_right_ones(
     response = stack.http.request(method, path)
     assert response.status_code == 405, response.text
     assert response.headers["allow"] == allowed
-    assert set(response.json()) == {"error"} and allowed in response.json()["error"]
+    error = response.json()["error"]
+    message = error["message"] if path.startswith("/openai/") else error  # OpenAI's error shape there
+    assert set(response.json()) == {"error"} and allowed in message
+
+
+def test_an_unknown_path_under_openai_is_a_404_in_openai_shape(stack: Stack) -> None:
+    response = stack.http.post("/openai/v1/responses", json={"model": "m"})
+    assert response.status_code == 404, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and "/openai/v1/responses" in error["message"]

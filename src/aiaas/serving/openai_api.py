@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from aiaas.errors import AiaasError, InvalidArgument, NotFound
+from aiaas.errors import AiaasError, InvalidArgument, MethodNotAllowed, NotFound
 from aiaas.formats import HF_CAUSAL_LM, HF_EMBEDDING
 from aiaas.serving.generative import GenerativeModel
 from aiaas.serving.pool import LoadedVersion, ModelPool
@@ -45,6 +45,16 @@ _VERSION_HEADER = "x-aiaas-model-version"
 _TASKS = {HF_CAUSAL_LM: "text-generation", HF_EMBEDDING: "embedding"}
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+_EVERY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
+#: The methods each OpenAI path takes: any other is a 405 naming them (``Allow``).
+_ALLOWED = {
+    f"{OPENAI_PREFIX}/models": "GET, HEAD",
+    f"{OPENAI_PREFIX}/models/": "GET, HEAD",
+    f"{OPENAI_PREFIX}/embeddings": "POST",
+    f"{OPENAI_PREFIX}/completions": "POST",
+    f"{OPENAI_PREFIX}/chat/completions": "POST",
+}
 
 
 def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[bytes]]) -> list[Route]:
@@ -190,7 +200,21 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
         )
 
     async def unknown(request: Request) -> Response:
-        raise NotFound(f"no endpoint {request.method} {request.url.path}", details={"field": "path"})
+        path = request.url.path
+        allowed = _ALLOWED.get(path) or (
+            _ALLOWED[f"{OPENAI_PREFIX}/models/"] if path.startswith(f"{OPENAI_PREFIX}/models/") else None
+        )
+        if allowed is not None:
+            status, body = oa.error_body(
+                MethodNotAllowed(f"{request.method} is not allowed on {path}; use {allowed}")
+            )
+            return Response(
+                orjson.dumps(body),
+                status_code=status,
+                media_type="application/json",
+                headers={"allow": allowed},
+            )
+        raise NotFound(f"no endpoint {request.method} {path}", details={"field": "path"})
 
     p = OPENAI_PREFIX
     return [
@@ -199,7 +223,8 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
         Route(f"{p}/embeddings", _guard(embeddings), methods=["POST"]),
         Route(f"{p}/completions", _guard(completions), methods=["POST"]),
         Route(f"{p}/chat/completions", _guard(chat_completions), methods=["POST"]),
-        Route("/openai/{rest:path}", _guard(unknown), methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        # Every method, so that a wrong one on a known path is this 405 (with its own Allow).
+        Route("/openai/{rest:path}", _guard(unknown), methods=_EVERY_METHOD),
     ]
 
 

@@ -73,6 +73,13 @@ _TARGET = {
     "description": "`{name}` (GET: is it ready) or `{name}:predict` (POST: predict).",
     "schema": {"type": "string"},
 }
+_VERSION_TARGET = {
+    "name": "target",
+    "in": "path",
+    "required": True,
+    "description": "`{version}` (GET: can it be served) or `{version}:predict` (POST: predict).",
+    "schema": {"type": "string"},
+}
 
 _NUMBER_OR_TEXT = {
     "description": "A number, bool or string; NaN and infinities of outputs as the strings "
@@ -380,6 +387,28 @@ def openapi_document(version: str) -> dict[str, Any]:
                 },
             },
         },
+        "/v1/models/{name}/versions/{target}": {
+            "get": {
+                "operationId": "v1_model_version_ready",
+                "summary": "Can this version be served (TensorFlow Serving's versioned V1 path)",
+                "parameters": [_NAME, _VERSION_TARGET],
+                "responses": {**versioned_ready, **_errors("405")},
+            },
+            "post": {
+                "operationId": "v1_version_predict",
+                "summary": "Predict with one version: POST /v1/models/{name}/versions/{n}:predict",
+                "parameters": [_NAME, _VERSION_TARGET],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("V1Request")}},
+                },
+                "responses": {
+                    **_ok(_ref("V1Response")),
+                    **_errors("400", "404", "413", "429", "503", "504"),
+                },
+            },
+        },
+        **_openai_paths(),
         "/metrics": {
             "get": {
                 "operationId": "metrics",
@@ -405,5 +434,156 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": __doc__,
         },
         "paths": paths,
-        "components": {"schemas": _SCHEMAS},
+        "components": {"schemas": {**_SCHEMAS, **_OPENAI_SCHEMAS}},
+    }
+
+
+# -- the OpenAI-compatible API (serving/openai_api.py) -----------------------------------------
+#
+# Its errors are OpenAI's shape, not the Open Inference Protocol's. The bodies are described as
+# loosely as the server reads them: fields it does not know are ignored, as OpenAI does, and the
+# rules no schema states (a deployment of that name, a prompt within the context) are 400s and
+# 404s that name the field.
+
+_OPENAI_DESCRIPTIONS = {
+    "400": "Invalid request: `error.param` names the field, `error.message` what was expected.",
+    "404": "No deployment of that name (`error.code` is `model_not_found`).",
+    "405": "The path exists but not with this method; `Allow` lists the methods it takes.",
+    "413": "The body is over AIAAS_MAX_REQUEST_BYTES.",
+    "429": "The model's queue is full; retry after `Retry-After` seconds.",
+    "503": "Not loaded yet, or no room to load the model now; retry after `Retry-After` seconds.",
+    "504": "The request did not finish within the deployment's timeout_s.",
+}
+_MODEL_FIELD = {"type": "string", "minLength": 1, "description": "A deployment's name."}
+_OPENAI_SCHEMAS: dict[str, Any] = {
+    "OpenAIError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": {"type": ["string", "null"]},
+                    "code": {"type": ["string", "null"]},
+                },
+            }
+        },
+    },
+    "OpenAIModel": {
+        "type": "object",
+        "required": ["id", "object", "owned_by"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"const": "model"},
+            "owned_by": {"type": "string"},
+        },
+    },
+    "CompletionRequest": {
+        "type": "object",
+        "required": ["model", "prompt"],
+        "properties": {
+            "model": _MODEL_FIELD,
+            "prompt": {
+                "description": "A string, a list of strings, a list of token ids or a list of such lists."
+            },
+            "stream": {"type": "boolean"},
+        },
+    },
+    "ChatCompletionRequest": {
+        "type": "object",
+        "required": ["model", "messages"],
+        "properties": {
+            "model": _MODEL_FIELD,
+            "messages": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+            "stream": {"type": "boolean"},
+        },
+    },
+    "EmbeddingRequest": {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": _MODEL_FIELD,
+            "input": {"description": "A non-empty string or list of strings."},
+            "encoding_format": {"enum": ["float", "base64"]},
+        },
+    },
+}
+
+
+def _openai_errors(*statuses: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/OpenAIError"}
+    return {
+        status: {
+            "description": _OPENAI_DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": schema}},
+        }
+        for status in statuses
+    }
+
+
+def _openai_post(operation: str, summary: str, request: str, *, streams: bool) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
+    if streams:
+        content["text/event-stream"] = {
+            "schema": {"type": "string"},
+            "description": 'With `"stream": true`: server-sent events, one chunk each, '
+            "ending in `data: [DONE]`.",
+        }
+    return {
+        "post": {
+            "operationId": operation,
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
+            "responses": {
+                "200": {"description": "OK", "content": content},
+                **_openai_errors("400", "404", "413", "429", "503", "504"),
+            },
+        }
+    }
+
+
+def _openai_paths() -> dict[str, Any]:
+    """The OpenAI-compatible routes; any other path under ``/openai`` is an OpenAI-shaped 404."""
+    return {
+        "/openai/v1/models": {
+            "get": {
+                "operationId": "openai_list_models",
+                "summary": "Language and embedding models served (deployments of model folders)",
+                "responses": {
+                    **_ok(
+                        {
+                            "type": "object",
+                            "required": ["object", "data"],
+                            "properties": {
+                                "object": {"const": "list"},
+                                "data": {"type": "array", "items": _ref("OpenAIModel")},
+                            },
+                        }
+                    ),
+                    **_openai_errors("405", "503"),
+                },
+            }
+        },
+        "/openai/v1/models/{model}": {
+            "get": {
+                "operationId": "openai_get_model",
+                "summary": "One language or embedding model",
+                "parameters": [
+                    {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {**_ok(_ref("OpenAIModel")), **_openai_errors("404", "405")},
+            }
+        },
+        "/openai/v1/embeddings": _openai_post(
+            "openai_embeddings", "Embeddings of texts", "EmbeddingRequest", streams=False
+        ),
+        "/openai/v1/completions": _openai_post(
+            "openai_completions", "Text completion", "CompletionRequest", streams=True
+        ),
+        "/openai/v1/chat/completions": _openai_post(
+            "openai_chat_completions", "Chat completion", "ChatCompletionRequest", streams=True
+        ),
     }
