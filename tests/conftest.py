@@ -68,6 +68,50 @@ def fresh_database(kind: str, home: Path) -> Iterator[str]:
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
+#: Where tests run on SQLite only. The SQL itself is the store's business, and the tests of the
+#: domains that hold it (store, registry, datasets, the job queue, the deployment service) run on
+#: both databases; tests that drive real servers over HTTP check behaviour above it, so they run
+#: on SQLite, the default install, except the modules below, which keep both (the lifecycle end
+#: to end, what must never be served, the reconciler's polling). ``AIAAS_TEST_ALL_DATABASES=1``
+#: runs every test on both, as a longer check by hand.
+ONE_DATABASE_FOLDERS = ("tests/serving/", "tests/e2e/")
+BOTH_DATABASES_MODULES = frozenset(
+    {
+        "tests/e2e/test_lifecycle.py",
+        "tests/e2e/test_trust.py",
+        "tests/serving/test_deployments.py",
+        "tests/serving/test_deployment_config.py",
+        "tests/serving/test_pool.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the PostgreSQL runs of :data:`ONE_DATABASE_FOLDERS` (see there why)."""
+    if os.environ.get("AIAAS_TEST_ALL_DATABASES") == "1":
+        return
+    keep, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and "postgresql" in (
+            params.params.get("database_url"),
+            params.params.get("platform"),
+        )
+        module = item.nodeid.split("::", 1)[0]
+        if on_postgres and module.startswith(ONE_DATABASE_FOLDERS) and module not in BOTH_DATABASES_MODULES:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if os.environ.get("AIAAS_TEST_ALL_DATABASES") == "1":
+        return "databases: every test on SQLite and PostgreSQL (AIAAS_TEST_ALL_DATABASES=1)"
+    return "databases: server tests on SQLite, store-level tests on both (AIAAS_TEST_ALL_DATABASES=1: both)"
+
 
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, home: Path) -> Iterator[str]:
