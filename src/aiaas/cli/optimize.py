@@ -146,13 +146,13 @@ def print_reports(versions: list[Any]) -> None:
                     "latency 1 row ms",
                     f"{r['parent_latency_1_ms']:.3f}",
                     f"{r['latency_1_ms']:.3f}",
-                    f"{r['parent_latency_1_ms'] / max(r['latency_1_ms'], 1e-9):.2f}x faster",
+                    _speed(r["parent_latency_1_ms"] / max(r["latency_1_ms"], 1e-9)),
                 ),
                 (
                     "latency 32 rows ms",
                     f"{r['parent_latency_32_ms']:.3f}",
                     f"{r['latency_32_ms']:.3f}",
-                    f"{r['speedup_32']:.2f}x faster",
+                    _speed(r["speedup_32"]),
                 ),
                 (
                     r["metric"],
@@ -165,6 +165,10 @@ def print_reports(versions: list[Any]) -> None:
             ],
             keep=["size bytes"],
         )
+
+
+def _speed(ratio: float) -> str:
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
 
 
 def _candidates(c: Client, job_id: int) -> list[dict[str, Any]]:
