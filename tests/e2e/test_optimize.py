@@ -31,15 +31,18 @@ def test_optimize_a_trained_model_and_serve_the_result(platform: Platform) -> No
 
     # Refused before anything is queued: 400 naming the field; nothing registered.
     jobs_before = len(c.list_jobs())
-    for body, field in [
-        ({"model": "digits-opt", "method": "sparsify"}, "method"),
-        ({"model": "digits-opt", "method": "auto", "max_metric_drop": 2}, "max_metric_drop"),
+    for ref, body, field in [
+        ("1", {"method": "sparsify"}, "method"),
+        ("1", {"method": "auto", "max_metric_drop": 2}, "max_metric_drop"),
         (
-            {"model": "digits-opt", "method": "static_int8", "static_int8": {"calibration_dataset": "nope"}},
+            "1",
+            {"method": "static_int8", "static_int8": {"calibration_dataset": "nope"}},
             "static_int8.calibration_dataset",
         ),
+        ("7", {"method": "fp16"}, "version"),
     ]:
-        response = httpx.post(f"{platform.api_url}/api/v1/jobs/optimize", json=body, timeout=30)
+        url = f"{platform.api_url}/api/v1/models/digits-opt/versions/{ref}/optimize"
+        response = httpx.post(url, json=body, timeout=30)
         assert response.status_code == 400, response.text
         assert response.json()["error"]["details"]["field"] == field
     assert len(c.list_jobs()) == jobs_before

@@ -27,6 +27,7 @@ __all__ = [
     "Fp16Settings",
     "OptimizationCandidate",
     "OptimizationReport",
+    "OptimizeRequest",
     "OptimizeSpec",
     "PruneSettings",
     "StaticInt8Settings",
@@ -130,20 +131,18 @@ _SETTINGS: dict[str, type[WireIn]] = {
 }
 
 
-class OptimizeSpec(WireIn):
-    """An optimization job: a registered version, a method and that method's settings.
+class OptimizeRequest(WireIn):
+    """How to optimize a version: a method and that method's settings (the body of
+    ``POST /api/v1/models/{name}/versions/{ref}/optimize``; :class:`OptimizeSpec` adds the version).
 
     Example (JSON)::
 
-        {"model": "digits-cnn", "version": 3, "method": "prune",
-         "prune": {"structured": true, "sparsity": 0.5, "fine_tune_epochs": 5}}
+        {"method": "prune", "prune": {"structured": true, "sparsity": 0.5, "fine_tune_epochs": 5}}
 
     ``auto`` tries ``candidates`` (default: every method that applies to the model) and keeps the
     fastest (batch-32 latency) whose task metric is at most ``max_metric_drop`` below the source's.
     """
 
-    model: str = Field(pattern=_NAME_PATTERN, description="The registered model.")
-    version: int | str = Field(default="latest", description="Version number, alias or 'latest'.")
     method: Method = Field(description=f"One of {', '.join(METHODS)} or {AUTO}.")
     dataset: str | None = Field(
         default=None,
@@ -181,9 +180,7 @@ class OptimizeSpec(WireIn):
     distill: DistillSettings | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> OptimizeSpec:
-        if isinstance(self.version, int) and not 1 <= self.version <= MAX_ID:
-            raise _FieldError("version", f"must be a version number from 1 to {MAX_ID}; got {self.version}")
+    def _check_method(self) -> OptimizeRequest:
         if self.method != AUTO:
             for name in ("max_metric_drop", "candidates"):
                 if getattr(self, name) is not None:
@@ -203,6 +200,26 @@ class OptimizeSpec(WireIn):
     def budget(self) -> float:
         """The accepted metric drop of ``auto``."""
         return 0.01 if self.max_metric_drop is None else self.max_metric_drop
+
+
+class OptimizeSpec(OptimizeRequest):
+    """An optimization job: a registered version, a method and that method's settings (what the
+    job row stores, the SDK validates, and the worker runs).
+
+    Example (JSON)::
+
+        {"model": "digits-cnn", "version": 3, "method": "prune",
+         "prune": {"structured": true, "sparsity": 0.5, "fine_tune_epochs": 5}}
+    """
+
+    model: str = Field(pattern=_NAME_PATTERN, description="The registered model.")
+    version: int | str = Field(default="latest", description="Version number, alias or 'latest'.")
+
+    @model_validator(mode="after")
+    def _check_version(self) -> OptimizeSpec:
+        if isinstance(self.version, int) and not 1 <= self.version <= MAX_ID:
+            raise _FieldError("version", f"must be a version number from 1 to {MAX_ID}; got {self.version}")
+        return self
 
     def stored(self) -> dict[str, Any]:
         """The spec as a job row keeps it: ``kind`` marks it as an optimization job, and the

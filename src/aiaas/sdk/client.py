@@ -579,8 +579,8 @@ class Client:
         response = request(
             self._api,
             "POST",
-            "/jobs/optimize",
-            content=spec.model_dump_json(exclude_unset=True),
+            f"/models/{model}/versions/{version}/optimize",
+            content=spec.model_dump_json(exclude_unset=True, exclude={"model", "version"}),
             headers={"content-type": "application/json"},
         )
         return schemas.Job.model_validate_json(response.content)
