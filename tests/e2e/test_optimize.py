@@ -75,6 +75,9 @@ def test_optimize_a_trained_model_and_serve_the_result(platform: Platform) -> No
     job = c.get_job(c.list_jobs()[0].id)
     assert (job.kind, job.status, job.result_version) == ("optimize", "succeeded", 2)
 
+    listed = console_script(platform, "jobs", "list", columns=120)
+    assert "optimize:auto" in listed and "mlp" in listed, listed
+
     # The SDK: one method, then the report through `aiaas models compare`.
     job = c.wait_for_job(c.optimize("digits-opt", 1, "dynamic_int8").id, timeout=120)
     assert job.status == "succeeded", job.error

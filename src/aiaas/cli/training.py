@@ -79,19 +79,19 @@ def list_jobs(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
     json: JsonOption = False,
 ) -> None:
-    """List training jobs, newest first."""
+    """List training and optimization jobs, newest first."""
     jobs = client(ctx).list_jobs(status, limit=limit)
     if json:
         return print_json(jobs)
     table(
-        "Training jobs",
+        "Jobs",
         ["id", "status", "family", "epoch", "data → model", "created"],
         [
             (
                 j.id,
                 j.status,
-                j.spec.get("model", {}).get("family"),
-                f"{j.checkpoint_epoch or 0}/{j.epochs}",
+                _what(j),
+                _progress(j),
                 f"{j.dataset}:{j.dataset_version} → {j.register_as}"
                 + (f":{j.result_version}" if j.result_version else ""),
                 j.created_at,
@@ -208,6 +208,20 @@ def follow_with_progress(c: Client, job: Job, *, quiet: bool) -> Job:
     except KeyboardInterrupt:
         err.print(f"stopped following; job {job.id} keeps running (aiaas jobs logs -f {job.id})")
         raise typer.Exit(130) from None
+
+
+def _what(job: Job) -> str:
+    """A training job's family, or an optimization job's method (``optimize:prune``)."""
+    if job.kind == "optimize":
+        return f"optimize:{job.spec.get('method')}"
+    model = job.spec.get("model")
+    return str(model.get("family")) if isinstance(model, dict) else "?"
+
+
+def _progress(job: Job) -> str:
+    if job.kind == "optimize":  # steps are not checkpointed: done when it succeeded
+        return f"{job.epochs if job.status == 'succeeded' else 0}/{job.epochs}"
+    return f"{job.checkpoint_epoch or 0}/{job.epochs}"
 
 
 def _print_registration(job: Job) -> None:

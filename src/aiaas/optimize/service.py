@@ -23,8 +23,7 @@ from aiaas.formats import FOLDER_FLAVORS, ModelPackage, decode_tensors, parse_on
 from aiaas.registry import ModelVersion, check_alias_name, check_name
 from aiaas.schemas.optimize import AUTO, METHODS, OptimizeSpec
 from aiaas.schemas.training import TORCH_FAMILIES, JobSpec
-from aiaas.training import Job, JobCancelled, NewJob, TrainingData, TrainingService
-from aiaas.training.jobs import RUNNING
+from aiaas.training import RUNNING, Job, JobCancelled, NewJob, TrainingData, TrainingService
 
 __all__ = ["OptimizationService", "worker_command"]
 

@@ -17,9 +17,7 @@ from types import FrameType
 from aiaas.config import load_settings
 from aiaas.errors import AiaasError
 from aiaas.optimize.service import OptimizationService
-from aiaas.training import JobCancelled
-from aiaas.training.jobs import CANCELLED, FAILED
-from aiaas.training.worker import open_service
+from aiaas.training import CANCELLED, FAILED, JobCancelled, open_service
 
 __all__ = ["main", "run_recorded"]
 

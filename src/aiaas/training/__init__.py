@@ -25,7 +25,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aiaas.training.data import TrainingData
-from aiaas.training.jobs import JOB_STATUSES, Job, JobLogLine, JobMetrics, JobStore, NewJob
+from aiaas.training.jobs import (
+    CANCELLED,
+    FAILED,
+    JOB_STATUSES,
+    RUNNING,
+    Job,
+    JobLogLine,
+    JobMetrics,
+    JobStore,
+    NewJob,
+)
 from aiaas.training.reporter import MemoryReporter, NullReporter, Reporter
 from aiaas.training.result import TrainingResult
 from aiaas.training.scheduler import Scheduler
@@ -38,9 +48,13 @@ if TYPE_CHECKING:
     from aiaas.training.networks import Network, build_network
     from aiaas.training.torch_trainer import SoftTargets
     from aiaas.training.trainer import train
+    from aiaas.training.worker import open_service
 
 __all__ = [
+    "CANCELLED",
+    "FAILED",
     "JOB_STATUSES",
+    "RUNNING",
     "Job",
     "JobCancelled",
     "JobLogLine",
@@ -61,11 +75,12 @@ __all__ = [
     "build_network",
     "export_network",
     "load_torch_state",
+    "open_service",
     "save_torch_state",
     "train",
 ]
 
-#: Names that pull in PyTorch, imported on first use (the control plane never needs them).
+#: Names imported on first use: most pull in PyTorch (the control plane never needs them).
 _ENGINE = {
     "train": "aiaas.training.trainer",
     "SoftTargets": "aiaas.training.torch_trainer",
@@ -74,6 +89,9 @@ _ENGINE = {
     "export_network": "aiaas.training.export",
     "load_torch_state": "aiaas.training.checkpoint",
     "save_torch_state": "aiaas.training.checkpoint",
+    # Not heavy, but the worker is also run as ``python -m``: imported by the package first,
+    # it would be imported twice (runpy warns).
+    "open_service": "aiaas.training.worker",
 }
 
 
