@@ -10,6 +10,7 @@ from sklearn.datasets import load_digits
 from aiaas.errors import InvalidArgument
 from aiaas.formats import OnnxModel
 from aiaas.schemas import OptimizeSpec
+from aiaas.training import JobCancelled
 from tests.optimize.conftest import NAMES, Services, digits_csv
 
 
@@ -122,3 +123,14 @@ def test_requests_that_cannot_work_are_refused_naming_the_field(trained: Service
     with pytest.raises(InvalidArgument, match=r"prune\.sparsity"):
         OptimizeSpec.parse({"model": "d", "method": "prune", "prune": {"sparsity": 1.0}})
     assert [v.version for v in trained.registry.list_versions("d")] == [1]  # nothing registered
+
+
+def test_a_cancelled_job_stops_at_the_next_step_and_registers_nothing(trained: Services) -> None:
+    job = trained.optimization.submit(
+        OptimizeSpec.parse({"model": "d", "method": "auto", "candidates": ["fp16", "dynamic_int8"]})
+    )
+    assert trained.jobs.claim(job.id)
+    assert trained.jobs.cancel(job.id).cancel_requested
+    with pytest.raises(JobCancelled, match="cancelled after fp16"):
+        trained.optimization.run(job.id)
+    assert [v.version for v in trained.registry.list_versions("d")] == [1]
