@@ -134,3 +134,14 @@ def test_a_cancelled_job_stops_at_the_next_step_and_registers_nothing(trained: S
     with pytest.raises(JobCancelled, match="cancelled after fp16"):
         trained.optimization.run(job.id)
     assert [v.version for v in trained.registry.list_versions("d")] == [1]
+
+
+def test_static_int8_calibrates_on_the_dataset_named(trained: Services) -> None:
+    trained.datasets.create_version("calib", digits_csv(100), filename="calib.csv")  # no target
+    _, version = _run(
+        trained, {"model": "d", "method": "static_int8", "static_int8": {"calibration_dataset": "calib"}}
+    )
+    settings = version.lineage["optimization"]["settings"]
+    assert settings["calibration_dataset"] == "calib:1" and settings["calibration_rows"] == 256
+    log = [line.message for line in trained.jobs.logs(trained.jobs.list_jobs()[0].id)]
+    assert "static_int8: calibrating on 100 rows" in log

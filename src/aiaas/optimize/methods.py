@@ -93,7 +93,7 @@ def run_method(
     if method == "static_int8":
         rows = calibration if calibration is not None else data.x_train
         rows = rows[: int(settings["calibration_rows"])]
-        reporter.log(f"static_int8: calibrating on {len(rows)} rows")
+        reporter.log(f"calibrating on {len(rows)} rows")
         return Candidate(
             static_int8(
                 source.onnx, rows, input_name=source.input_name, per_channel=bool(settings["per_channel"])
@@ -184,12 +184,12 @@ def _prune(settings: dict[str, Any], source: Source, data: TrainingData, reporte
         notes["hidden_sizes"] = params["hidden_sizes"]
         if "channels" in params:
             notes["channels"] = params["channels"]
-        reporter.log(f"prune: kept widths {notes}")
+        reporter.log(f"kept widths {notes}")
     else:
         notes["zero_fraction_before_tuning"] = prune_unstructured(network, sparsity)
     tuned = _tuning_spec(spec, params, max(epochs, 1), settings.get("learning_rate"))
     if epochs > 0:
-        reporter.log(f"prune: fine-tuning for {epochs} epochs")
+        reporter.log(f"fine-tuning for {epochs} epochs")
         result = train(
             tuned, data, reporter, warm_start=_state(source.family, data, params, network), threads=1
         )
@@ -236,7 +236,7 @@ def _distill(settings: dict[str, Any], source: Source, data: TrainingData, repor
         alpha=float(settings["alpha"]),
     )
     reporter.log(
-        f"distill: training a student with widths {student.get('channels', [])} {student['hidden_sizes']}"
+        f"training a student with widths {student.get('channels', [])} {student['hidden_sizes']}"
     )
     result = train(spec_student, data, reporter, threads=1, teacher=soft)
     network = build_network(source.family, student, data.n_features, data.n_classes, data.image_shape)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from aiaas.datasets import DatasetVersion
+from aiaas.datasets import FEATURE_KINDS, DatasetVersion
 from aiaas.errors import InvalidArgument, NotFound
 from aiaas.formats import FOLDER_FLAVORS, ModelPackage, decode_tensors, parse_onnx, signature_of
 from aiaas.registry import ModelVersion, check_alias_name, check_name
@@ -220,7 +220,8 @@ class OptimizationService:
             expected = features if features is not None else f"{width} feature columns"
             raise InvalidArgument(
                 f"dataset: the columns of {version.dataset}:{version.version} besides {target!r} are "
-                f"{columns}; the model takes {expected}",
+                f"{_few(columns)}; the model takes "
+                f"{_few(features) if features is not None else expected}",
                 details={"field": "dataset", "expected": expected},
             )
         return version, target, task, features
@@ -230,15 +231,15 @@ class OptimizationService:
     ) -> tuple[DatasetVersion, list[str]]:
         field = "static_int8.calibration_dataset"
         version = self._dataset_version(ref, field)
-        numeric = [c["name"] for c in version.schema if c["kind"] in ("int", "float", "bool")]
+        numeric = [c["name"] for c in version.schema if c["kind"] in FEATURE_KINDS]
         if features is not None:
             missing = [f for f in features if f not in numeric]
             if missing:
                 raise InvalidArgument(
-                    f"{field}: {version.dataset}:{version.version} has columns {version.column_names}, "
-                    f"and the model's signature takes {width} features {features}; missing or not "
-                    f"numeric: {missing}",
-                    details={"field": field, "expected": features},
+                    f"{field}: the model's signature takes {width} features ({_few(features)}), and "
+                    f"{version.dataset}:{version.version} has columns {_few(version.column_names)}: "
+                    f"{_few(missing)} missing or not numeric",
+                    details={"field": field, "expected": features, "missing": missing},
                 )
             return version, features
         columns = [c for c in numeric if c != version.target]
@@ -437,6 +438,12 @@ class OptimizationService:
             parent_version=source.version if same_model else None,
             lineage=new_lineage,
         )
+
+
+def _few(names: list[str], shown: int = 6) -> str:
+    """Column names for a message: the first few, and how many there are."""
+    head = ", ".join(repr(n) for n in names[:shown])
+    return head if len(names) <= shown else f"{head}, ... ({len(names)} in all)"
 
 
 def _truth(data: TrainingData) -> list[Any]:
