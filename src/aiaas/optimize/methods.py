@@ -235,9 +235,7 @@ def _distill(settings: dict[str, Any], source: Source, data: TrainingData, repor
         temperature=float(settings["temperature"]),
         alpha=float(settings["alpha"]),
     )
-    reporter.log(
-        f"training a student with widths {student.get('channels', [])} {student['hidden_sizes']}"
-    )
+    reporter.log(f"training a student with widths {student.get('channels', [])} {student['hidden_sizes']}")
     result = train(spec_student, data, reporter, threads=1, teacher=soft)
     network = build_network(source.family, student, data.n_features, data.n_classes, data.image_shape)
     network.load_state_dict(load_torch_state(result.state, field="state")["model"])
