@@ -3,6 +3,8 @@ is refused before anything is queued."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -145,3 +147,29 @@ def test_static_int8_calibrates_on_the_dataset_named(trained: Services) -> None:
     assert settings["calibration_dataset"] == "calib:1" and settings["calibration_rows"] == 256
     log = [line.message for line in trained.jobs.logs(trained.jobs.list_jobs()[0].id)]
     assert "static_int8: calibrating on 100 rows" in log
+
+
+def test_an_uploaded_classifier_is_quantized_and_measured_on_a_named_dataset(trained: Services) -> None:
+    from sklearn.neural_network import MLPClassifier
+
+    from aiaas.formats import package_model
+
+    x, y = load_digits(return_X_y=True)
+    labels = np.array(NAMES)[y]
+    with warnings.catch_warnings():  # a few iterations are enough here
+        warnings.simplefilter("ignore")
+        net = MLPClassifier(hidden_layer_sizes=(64,), max_iter=60, random_state=0).fit(x[:600], labels[:600])
+    trained.registry.register_version("uploaded", package_model(net, x[:3].astype(np.float32)))
+    with pytest.raises(InvalidArgument, match="name the dataset") as info:
+        trained.optimization.submit(OptimizeSpec.parse({"model": "uploaded", "method": "dynamic_int8"}))
+    assert info.value.details["field"] == "dataset"
+    with pytest.raises(InvalidArgument, match="PyTorch families"):
+        trained.optimization.submit(
+            OptimizeSpec.parse({"model": "uploaded", "method": "prune", "dataset": "digits"})
+        )
+    _, version = _run(trained, {"model": "uploaded", "method": "dynamic_int8", "dataset": "digits"})
+    report = version.lineage["optimization"]["report"]
+    assert report["size_ratio"] > 2 and report["metric_drop"] < 0.02 and report["value"] > 0.8
+    assert version.lineage["dataset"] == {"name": "digits", "version": 1}
+    out = OnnxModel(trained.registry.load_artifact(version)).run({"X": x[:5].astype(np.float32)})
+    assert set(out["label"].tolist()) <= set(NAMES)
