@@ -18,9 +18,11 @@ from aiaas.api.docs import install_docs
 from aiaas.api.errors import install_error_handlers
 from aiaas.api.guards import RequestGuard
 from aiaas.api.openapi import install_openapi
-from aiaas.api.routers import datasets, deployments, jobs, models
+from aiaas.api.routers import datasets, deployments, jobs, models, optimize
 from aiaas.config import Settings
 from aiaas.datasets import DatasetService
+from aiaas.optimize import OptimizationService
+from aiaas.optimize import worker_command as optimize_worker_command
 from aiaas.registry import Registry
 from aiaas.serving import DeploymentService
 from aiaas.store import DEFAULT_GC_GRACE_S, Database, collect_garbage, open_artifact_store
@@ -68,13 +70,15 @@ def build_services(settings: Settings) -> Services:
         db, artifacts, max_bytes=settings.max_dataset_bytes, max_cells=settings.max_dataset_cells
     )
     jobs = JobStore(db, artifacts)
+    training = TrainingService(jobs, datasets, registry, artifacts, slots=settings.training_slots)
     return Services(
         settings=settings,
         registry=registry,
         deployments=DeploymentService(registry),
         datasets=datasets,
         jobs=jobs,
-        training=TrainingService(jobs, datasets, registry, artifacts, slots=settings.training_slots),
+        training=training,
+        optimization=OptimizationService(training),
     )
 
 
@@ -108,6 +112,7 @@ def build_scheduler(settings: Settings, jobs: JobStore) -> Scheduler:
         log_dir=settings.home / "jobs",
         interval_s=settings.scheduler_interval_s,
         max_attempts=settings.training_max_attempts,
+        commands={"optimize": optimize_worker_command()},
     )
 
 
@@ -152,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured.include_router(models.router)
     secured.include_router(deployments.router)
     secured.include_router(datasets.router)
+    secured.include_router(optimize.router)
     secured.include_router(jobs.router)
     api.include_router(secured)
     app.include_router(api)

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from aiaas.config import Settings
 from aiaas.datasets import DatasetService
 from aiaas.errors import Unauthenticated
+from aiaas.optimize import OptimizationService
 from aiaas.registry import Registry
 from aiaas.serving import DeploymentService
 from aiaas.training import JobStore, TrainingService
@@ -28,6 +29,7 @@ class Services:
     datasets: DatasetService
     jobs: JobStore
     training: TrainingService
+    optimization: OptimizationService
 
 
 def _services(request: Request) -> Services:

@@ -13,6 +13,7 @@ from aiaas.cli.deployments import deploy, deployments_app, predict, undeploy
 from aiaas.cli.gc import gc
 from aiaas.cli.help import HelpGroup
 from aiaas.cli.models import models_app, register
+from aiaas.cli.optimize import optimize
 from aiaas.cli.output import err
 from aiaas.cli.platform import api, db_app, serve, up
 from aiaas.cli.training import jobs_app, train
@@ -75,6 +76,7 @@ app.command(rich_help_panel="Registry")(register)
 app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")
 app.command(rich_help_panel="Training")(train)
 app.add_typer(jobs_app, name="jobs", rich_help_panel="Training")
+app.command(rich_help_panel="Training")(optimize)
 app.command(rich_help_panel="Serving")(deploy)
 app.command(rich_help_panel="Serving")(undeploy)
 app.add_typer(deployments_app, name="deployments", rich_help_panel="Serving")

@@ -112,6 +112,9 @@ def compare(
         console.print("[yellow]signatures differ: predictions not compared[/]")
     else:
         console.print("[yellow]neither version has a stored input example: predictions not compared[/]")
+    from aiaas.cli.optimize import print_reports
+
+    print_reports([cmp.a, cmp.b])
 
 
 @models_app.command("alias")

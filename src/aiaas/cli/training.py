@@ -17,14 +17,23 @@ if TYPE_CHECKING:
     from aiaas.schemas import Job
     from aiaas.sdk import Client
 
-__all__ = ["jobs_app", "train"]
+__all__ = ["exit_unless_succeeded", "follow_with_progress", "jobs_app", "train"]
 
 jobs_app = typer.Typer(help="Training jobs: list, show, follow logs, metrics, cancel.", no_args_is_help=True)
 
 #: Seconds between polls while following a job.
 _POLL_S = 0.5
 #: Metrics shown beside the progress bar, in this order, when the job reports them.
-_BAR_METRICS = ("loss", "val_loss", "val_accuracy", "val_f1", "val_r2", "val_perplexity", "samples_per_s")
+_BAR_METRICS = (
+    "method",
+    "loss",
+    "val_loss",
+    "val_accuracy",
+    "val_f1",
+    "val_r2",
+    "val_perplexity",
+    "samples_per_s",
+)
 
 
 def train(
@@ -56,10 +65,10 @@ def train(
         return None
     if not json:
         _print_registration(job)
-    job = _follow_with_progress(c, job, quiet=json)
+    job = follow_with_progress(c, job, quiet=json)
     if json:
         print_json(job)
-    _exit_unless_succeeded(job)
+    exit_unless_succeeded(job)
     return None
 
 
@@ -70,19 +79,19 @@ def list_jobs(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
     json: JsonOption = False,
 ) -> None:
-    """List training jobs, newest first."""
+    """List training and optimization jobs, newest first."""
     jobs = client(ctx).list_jobs(status, limit=limit)
     if json:
         return print_json(jobs)
     table(
-        "Training jobs",
+        "Jobs",
         ["id", "status", "family", "epoch", "data → model", "created"],
         [
             (
                 j.id,
                 j.status,
-                j.spec.get("model", {}).get("family"),
-                f"{j.checkpoint_epoch or 0}/{j.epochs}",
+                _what(j),
+                _progress(j),
                 f"{j.dataset}:{j.dataset_version} → {j.register_as}"
                 + (f":{j.result_version}" if j.result_version else ""),
                 j.created_at,
@@ -163,20 +172,23 @@ def cancel(ctx: typer.Context, job_id: int, json: JsonOption = False) -> None:
     return None
 
 
-def _follow_with_progress(c: Client, job: Job, *, quiet: bool) -> Job:
+def follow_with_progress(c: Client, job: Job, *, quiet: bool) -> Job:
     """Poll the job, drawing epoch / loss / ETA, and printing its log lines above the bar."""
     after = 0
     columns = (
         TextColumn("[bold]job {task.fields[job]}[/] {task.fields[status]}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("epochs"),
+        TextColumn("{task.fields[unit]}"),
         TimeRemainingColumn(),
         TextColumn("{task.fields[metrics]}"),
     )
     try:
         with Progress(*columns, console=err, disable=quiet, transient=False) as progress:
-            bar = progress.add_task("train", total=job.epochs, job=job.id, status=job.status, metrics="")
+            unit = "steps" if job.kind == "optimize" else "epochs"
+            bar = progress.add_task(
+                "train", total=job.epochs, job=job.id, status=job.status, metrics="", unit=unit
+            )
             while True:
                 page = c.job_logs(job.id, after=after)
                 after = page.next_after
@@ -198,6 +210,20 @@ def _follow_with_progress(c: Client, job: Job, *, quiet: bool) -> Job:
         raise typer.Exit(130) from None
 
 
+def _what(job: Job) -> str:
+    """A training job's family, or an optimization job's method (``optimize:prune``)."""
+    if job.kind == "optimize":
+        return f"optimize:{job.spec.get('method')}"
+    model = job.spec.get("model")
+    return str(model.get("family")) if isinstance(model, dict) else "?"
+
+
+def _progress(job: Job) -> str:
+    if job.kind == "optimize":  # steps are not checkpointed: done when it succeeded
+        return f"{job.epochs if job.status == 'succeeded' else 0}/{job.epochs}"
+    return f"{job.checkpoint_epoch or 0}/{job.epochs}"
+
+
 def _print_registration(job: Job) -> None:
     """Where the result goes, said loudly when the name was derived: a spec without
     ``register_as`` may add a version to a model that someone else is using."""
@@ -209,7 +235,7 @@ def _print_registration(job: Job) -> None:
     console.print(text, highlight=False)
 
 
-def _exit_unless_succeeded(job: Job) -> None:
+def exit_unless_succeeded(job: Job) -> None:
     if job.status == "succeeded":
         console.print(f"[green]succeeded:[/] registered {job.register_as} version {job.result_version}")
         return

@@ -29,16 +29,17 @@ class JobRegistration(Wire):
 
 
 class Job(Wire):
-    """A training job and where it stands."""
+    """A job (training, or optimization of a registered version) and where it stands."""
 
     id: int
+    kind: str = Field(default="train", description="train, or optimize (spec: an optimization request).")
     status: str = Field(description="queued, running, succeeded, failed or cancelled.")
     spec: dict[str, Any] = Field(description="The spec as resolved at submission (dataset version pinned).")
     dataset: str
     dataset_version: int
     register_as: str = Field(description="The model the result is registered under.")
     workers: int = Field(description="Data-parallel processes, i.e. CPU slots the job holds.")
-    epochs: int
+    epochs: int = Field(description="Epochs; for an optimization job, its steps (methods, then measuring).")
     launcher: str = Field(description="scheduler (a child of the control plane) or external (torchrun).")
     attempts: int = Field(description="Times the job was started (a resumed job counts again).")
     cancel_requested: bool

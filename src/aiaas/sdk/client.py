@@ -539,6 +539,52 @@ class Client:
                 )
             time.sleep(poll_s)
 
+    # -- optimization ----------------------------------------------------------------------
+
+    def optimize(
+        self,
+        model: str,
+        version: int | str = "latest",
+        method: str = "dynamic_int8",
+        *,
+        settings: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> schemas.Job:
+        """Queue an optimization of a registered version; returns the job (follow it with
+        :meth:`wait_for_job`; on success ``result_version`` is the new version).
+
+        Args:
+            model: the registered model.
+            version: its version number, an alias or "latest".
+            method: ``dynamic_int8``, ``static_int8``, ``fp16``, ``prune``, ``distill`` or ``auto``.
+            settings: the method's settings (see :class:`~aiaas.schemas.PruneSettings` and the
+                others), e.g. ``{"structured": True, "sparsity": 0.5}``; for ``auto``, a mapping
+                from method name to its settings.
+            fields: the other fields of :class:`~aiaas.schemas.OptimizeSpec` (``dataset``,
+                ``register_as``, ``alias``, ``max_metric_drop``, ``candidates``, ``latency_runs``).
+
+        Example::
+
+            job = client.optimize("digits-cnn", 1, "prune", settings={"sparsity": 0.5})
+            job = client.wait_for_job(job.id)
+            print(client.get_version("digits-cnn", job.result_version).lineage["optimization"])
+        """
+        body: dict[str, Any] = {"model": model, "version": version, "method": method, **fields}
+        if settings:
+            if method == "auto":
+                body.update(dict(settings))
+            else:
+                body[method] = dict(settings)
+        spec = _body(schemas.OptimizeSpec, **body)
+        response = request(
+            self._api,
+            "POST",
+            f"/models/{model}/versions/{version}/optimize",
+            content=spec.model_dump_json(exclude_unset=True, exclude={"model", "version"}),
+            headers={"content-type": "application/json"},
+        )
+        return schemas.Job.model_validate_json(response.content)
+
     # -- inference -------------------------------------------------------------------------
 
     def served_version(self, deployment: str) -> int | None:

@@ -25,39 +25,79 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aiaas.training.data import TrainingData
-from aiaas.training.jobs import JOB_STATUSES, Job, JobLogLine, JobMetrics, JobStore, NewJob
+from aiaas.training.jobs import (
+    CANCELLED,
+    FAILED,
+    JOB_STATUSES,
+    RUNNING,
+    Job,
+    JobLogLine,
+    JobMetrics,
+    JobStore,
+    NewJob,
+)
 from aiaas.training.reporter import MemoryReporter, NullReporter, Reporter
 from aiaas.training.result import TrainingResult
 from aiaas.training.scheduler import Scheduler
-from aiaas.training.service import TrainingService
+from aiaas.training.service import JobCancelled, TrainingService
 from aiaas.training.text_data import TextData, TokenizedText
 
 if TYPE_CHECKING:
+    from aiaas.training.checkpoint import load_torch_state, save_torch_state
+    from aiaas.training.export import export_network
+    from aiaas.training.networks import Network, build_network
+    from aiaas.training.torch_trainer import SoftTargets
     from aiaas.training.trainer import train
+    from aiaas.training.worker import open_service
 
 __all__ = [
+    "CANCELLED",
+    "FAILED",
     "JOB_STATUSES",
+    "RUNNING",
     "Job",
+    "JobCancelled",
     "JobLogLine",
     "JobMetrics",
     "JobStore",
     "MemoryReporter",
+    "Network",
     "NewJob",
     "NullReporter",
     "Reporter",
     "Scheduler",
+    "SoftTargets",
     "TextData",
     "TokenizedText",
     "TrainingData",
     "TrainingResult",
     "TrainingService",
+    "build_network",
+    "export_network",
+    "load_torch_state",
+    "open_service",
+    "save_torch_state",
     "train",
 ]
 
+#: Names imported on first use: most pull in PyTorch (the control plane never needs them).
+_ENGINE = {
+    "train": "aiaas.training.trainer",
+    "SoftTargets": "aiaas.training.torch_trainer",
+    "Network": "aiaas.training.networks",
+    "build_network": "aiaas.training.networks",
+    "export_network": "aiaas.training.export",
+    "load_torch_state": "aiaas.training.checkpoint",
+    "save_torch_state": "aiaas.training.checkpoint",
+    # Not heavy, but the worker is also run as ``python -m``: imported by the package first,
+    # it would be imported twice (runpy warns).
+    "open_service": "aiaas.training.worker",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name == "train":
-        from aiaas.training.trainer import train
+    if name in _ENGINE:
+        import importlib
 
-        return train
+        return getattr(importlib.import_module(_ENGINE[name]), name)
     raise AttributeError(f"module 'aiaas.training' has no attribute {name!r}")

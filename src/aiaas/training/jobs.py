@@ -103,6 +103,12 @@ class Job:
     last_metrics: dict[str, Any] | None = None
     registration: Registration | None = None
 
+    @property
+    def kind(self) -> str:
+        """``train``, or the ``kind`` its spec names (``optimize``: see :mod:`aiaas.optimize`)."""
+        kind = self.spec.get("kind")
+        return kind if isinstance(kind, str) else "train"
+
 
 @dataclass(frozen=True)
 class JobMetrics:

@@ -64,6 +64,9 @@ class Scheduler:
         interval_s: seconds between passes.
         max_attempts: starts of one job before a job whose process keeps dying is failed.
         command: the worker command, its job id appended.
+        commands: worker commands of other kinds of job, by the ``kind`` their stored spec
+            names (an optimization job: ``{"optimize": [..., "-m", "aiaas.optimize.worker"]}``);
+            a spec without a kind is a training job, run by ``command``.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class Scheduler:
         interval_s: float = 0.25,
         max_attempts: int = 3,
         command: Sequence[str] | None = None,
+        commands: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.jobs = jobs
         self.slots = slots
@@ -84,6 +88,7 @@ class Scheduler:
         self.interval_s = interval_s
         self.max_attempts = max_attempts
         self.command = list(command or worker_command())
+        self.commands = {kind: list(c) for kind, c in (commands or {}).items()}
         self._children: dict[int, _Child] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -125,7 +130,7 @@ class Scheduler:
         for job in self.jobs.running():
             if job.id in self._children:
                 continue
-            if job.pid is not None and _is_worker_of(job.pid, job.id):
+            if job.pid is not None and _is_worker_of(job.pid, job.id, self._markers()):
                 _kill_and_wait(job.pid)
             if job.cancel_requested:
                 self.jobs.finish(job.id, CANCELLED, "cancelled")
@@ -139,6 +144,14 @@ class Scheduler:
         self._start_queued()
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _command(self, spec: Mapping[str, object]) -> list[str]:
+        kind = spec.get("kind")
+        return self.commands.get(kind, self.command) if isinstance(kind, str) else self.command
+
+    def _markers(self) -> set[bytes]:
+        """The last word of each worker command (its module), to recognise our workers by."""
+        return {c[-1].encode() for c in [self.command, *self.commands.values()] if c}
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -159,7 +172,7 @@ class Scheduler:
             output = output_path.open("ab")
             try:
                 proc = subprocess.Popen(
-                    [*self.command, str(job.id)],
+                    [*self._command(job.spec), str(job.id)],
                     env=self.env,
                     stdin=subprocess.DEVNULL,
                     stdout=output,
@@ -240,13 +253,13 @@ def _signal_name(signum: int) -> str:
         return "unknown"
 
 
-def _is_worker_of(pid: int, job_id: int) -> bool:
+def _is_worker_of(pid: int, job_id: int, markers: set[bytes]) -> bool:
     """True when ``pid`` is a live worker process of this job (Linux; elsewhere never)."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"aiaas.training.worker" in argv and str(job_id).encode() in argv
+    return any(marker in argv for marker in markers) and str(job_id).encode() in argv
 
 
 def _kill_and_wait(pid: int, timeout_s: float = 10.0) -> None:

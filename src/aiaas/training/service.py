@@ -375,6 +375,12 @@ class TrainingService:
             )
         return self.artifacts.get(lineage["state_digest"]), parent
 
+    def training_data(self, version: DatasetVersion, spec: JobSpec) -> TrainingData | TextData:
+        """The arrays (or documents) a job with ``spec`` trains on: the dataset version's split,
+        its target and label encoding, exactly as a training job sees them (the optimizer
+        fine-tunes and evaluates on the same)."""
+        return self._training_data(version, spec)
+
     def _training_data(self, version: DatasetVersion, spec: JobSpec) -> TrainingData | TextData:
         loaded = self.datasets.load(version.dataset, version.version)
         if spec.model.family in LANGUAGE_MODEL_FAMILIES:

@@ -39,7 +39,7 @@ from aiaas.training.optim import build_optimizer, build_scheduler
 from aiaas.training.reporter import Reporter
 from aiaas.training.result import TrainingResult
 
-__all__ = ["Group", "torch_params", "train_torch"]
+__all__ = ["Group", "SoftTargets", "torch_params", "train_torch"]
 
 _EVAL_BATCH = 4096
 
@@ -55,6 +55,37 @@ class Group:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
+
+
+@dataclass(frozen=True)
+class SoftTargets:
+    """A teacher's outputs on the training rows, for knowledge distillation.
+
+    The loss becomes ``alpha * soft + (1 - alpha) * hard``: for classification ``soft`` is the
+    KL divergence between the student's and the teacher's outputs softened by ``temperature``
+    (scaled by its square, so gradients keep their size as the temperature changes) and
+    ``hard`` the cross-entropy with the labels; for regression both are mean squared errors
+    (against the teacher's standardised output, and against the standardised target).
+
+    Attributes:
+        outputs: the teacher's raw outputs (logits, or its standardised prediction), one row per
+            training row, in the order of ``TrainingData.x_train``.
+        temperature: softening of both sides' logits (classification).
+        alpha: weight of the soft-target term.
+    """
+
+    outputs: np.ndarray[Any, Any]
+    temperature: float
+    alpha: float
+
+    def loss(
+        self, out: torch.Tensor, target: torch.Tensor, teacher: torch.Tensor, classify: bool
+    ) -> torch.Tensor:
+        if not classify:
+            return self.alpha * F.mse_loss(out, teacher) + (1 - self.alpha) * _mse(out, target)
+        t = self.temperature
+        soft = F.kl_div(F.log_softmax(out / t, dim=1), F.softmax(teacher / t, dim=1), reduction="batchmean")
+        return self.alpha * t * t * soft + (1 - self.alpha) * F.cross_entropy(out, target)
 
 
 def torch_params(spec: JobSpec) -> dict[str, Any]:
@@ -117,11 +148,14 @@ def train_torch(
     resume: bytes | None = None,
     warm_start: bytes | None = None,
     group: Group | None = None,
+    teacher: SoftTargets | None = None,
 ) -> TrainingResult:
     """Train an MLP or CNN; see the module docstring for what resume guarantees.
 
     In a data-parallel run (``group.world_size > 1``, process group initialised) every rank
     calls this; only rank 0 reports and checkpoints, and every rank returns the same result.
+    With ``teacher`` the network learns from a teacher's soft targets as well as the labels
+    (distillation, see :class:`SoftTargets`).
     """
     group = group or Group()
     family = spec.model.family
@@ -169,6 +203,15 @@ def train_torch(
     )
     per_rank_batch = max(1, math.ceil(spec.batch_size / group.world_size))
     loss_fn = F.cross_entropy if classification else _mse
+    soft: torch.Tensor | None = None
+    if teacher is not None:
+        if teacher.outputs.shape != (len(data.x_train), data.n_classes):
+            raise InvalidArgument(
+                f"teacher outputs have shape {list(teacher.outputs.shape)}; expected "
+                f"{[len(data.x_train), data.n_classes]} (one row per training row)",
+                details={"field": "teacher"},
+            )
+        soft = torch.from_numpy(np.ascontiguousarray(teacher.outputs, dtype=np.float32)).to(device)
 
     def snapshot(epoch: int) -> bytes:
         return save_torch_state(
@@ -199,7 +242,10 @@ def train_torch(
             idx = order[i : i + per_rank_batch]
             xb, yb = x_train[idx], y_train[idx]
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            if teacher is not None and soft is not None:
+                loss = teacher.loss(model(xb), yb, soft[idx], classification)
+            else:
+                loss = loss_fn(model(xb), yb)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             loss_sum += loss.detach().double() * len(idx)

@@ -23,7 +23,7 @@ from aiaas.training.reporter import NullReporter, Reporter
 from aiaas.training.result import TrainingResult
 from aiaas.training.sklearn_trainer import train_sklearn
 from aiaas.training.text_data import TextData, TokenizedText
-from aiaas.training.torch_trainer import Group, train_torch
+from aiaas.training.torch_trainer import Group, SoftTargets, train_torch
 
 __all__ = ["train"]
 
@@ -36,6 +36,7 @@ def train(
     resume: bytes | None = None,
     warm_start: bytes | None = None,
     threads: int | None = None,
+    teacher: SoftTargets | None = None,
 ) -> TrainingResult:
     """Train the model a spec asks for on the given split, and package it for the registry.
 
@@ -56,6 +57,8 @@ def train(
         threads: intra-op threads (``torch.set_num_threads``; ``n_jobs`` of random forests),
             restored afterwards. Default: torch's current setting; a local data-parallel run
             gives each rank ``cpu_count // workers``.
+        teacher: a teacher's outputs on the training rows: the PyTorch families then learn
+            from them as well as from the labels (knowledge distillation; one process only).
 
     Returns:
         the packaged model, its validation metrics, effective parameters, history and state.
@@ -86,6 +89,12 @@ def train(
                     f"(expected {expected}, got {state_format(blob) or 'unknown bytes'})",
                     details={"field": name},
                 )
+    if teacher is not None and (family in SKLEARN_FAMILIES or spec.workers > 1 or external_env()):
+        raise InvalidArgument(
+            f"distillation trains a PyTorch family in one process; got {family!r} with "
+            f"{spec.workers} worker(s)",
+            details={"field": "model.family"},
+        )
     if family in SKLEARN_FAMILIES:
         with _threads(threads):
             # A fit is one step: a resume simply fits again (seeded, so identically).
@@ -116,7 +125,13 @@ def train(
     with _threads(threads):
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return train_torch(
-            spec, data, reporter, resume=resume, warm_start=warm_start, group=Group(device=device)
+            spec,
+            data,
+            reporter,
+            resume=resume,
+            warm_start=warm_start,
+            group=Group(device=device),
+            teacher=teacher,
         )
 
 
