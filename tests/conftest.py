@@ -96,6 +96,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         on_postgres = params is not None and "postgresql" in (
             params.params.get("database_url"),
             params.params.get("platform"),
+            params.params.get("serving_database_url"),
         )
         module = item.nodeid.split("::", 1)[0]
         if on_postgres and module.startswith(ONE_DATABASE_FOLDERS) and module not in BOTH_DATABASES_MODULES:

@@ -17,6 +17,8 @@ from aiaas.api.deps import Services, check_api_key
 from aiaas.api.docs import install_docs
 from aiaas.api.errors import install_error_handlers
 from aiaas.api.guards import RequestGuard
+from aiaas.api.metrics import metrics_registry
+from aiaas.api.metrics import router as metrics_router
 from aiaas.api.openapi import install_openapi
 from aiaas.api.routers import datasets, deployments, jobs, models, optimize
 from aiaas.config import Settings
@@ -122,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = app.state.services = build_services(settings)
+        app.state.metrics = metrics_registry(services)
         start_artifact_maintenance(services)
         scheduler = build_scheduler(settings, services.jobs)
         scheduler.start()
@@ -161,6 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured.include_router(jobs.router)
     api.include_router(secured)
     app.include_router(api)
+    app.include_router(metrics_router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

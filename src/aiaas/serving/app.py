@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
+from prometheus_client import ProcessCollector
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -62,9 +63,10 @@ from aiaas.serving.protocols import (
     encode_v2,
     parse_header_length,
 )
-from aiaas.serving.replicas import ReplicaManager
+from aiaas.serving.replicas import ReplicaManager, ReplicaSet
 from aiaas.serving.scaling import ScalingEvents, ScalingRecorder
 from aiaas.serving.stats import PROMETHEUS_CONTENT_TYPE, ServingMetrics
+from aiaas.serving.usage import UsageCollector
 from aiaas.store import Database, open_artifact_store
 
 __all__ = ["MODEL_VERSION_HEADER", "create_app", "create_pool"]
@@ -131,6 +133,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     executor = ThreadPoolExecutor(max_workers=_usable_cpus(), thread_name_prefix="aiaas-infer")
     metrics = ServingMetrics()
     dispatcher = Dispatcher(executor, metrics)
+    metrics.registry.register(UsageCollector(lambda: _replica_sets(models), dispatcher.load))
+    ProcessCollector(registry=metrics.registry)  # the server's own CPU and memory
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
@@ -383,6 +387,14 @@ def _encode_v2(
     return encode_v2(
         loaded.deployment, loaded.version, results, request.id, loaded.signature.output_classes
     ), None
+
+
+def _replica_sets(pool: ModelPool) -> list[ReplicaSet]:
+    """Every replica set the server runs now: ONNX versions' and language models' alike."""
+    sets = list(pool.replicas.sets) if pool.replicas is not None else []
+    if pool.generative is not None:
+        sets += [h.replicas for h in pool.generative.loaded() if h.replicas is not None]
+    return sets
 
 
 def _config_of(pool: ModelPool, deployment: str) -> ServingConfig:

@@ -62,6 +62,8 @@ class _Runner:
         self.executor = executor
         self.stats = stats
         self.in_flight = 0
+        #: Requests in :meth:`run` now, batched or not (what ``/metrics`` reports).
+        self.active = 0
         self.runs = 0
         self.mean_compute_s = 0.0
         self.batcher: DynamicBatcher | None = None
@@ -94,6 +96,7 @@ class _Runner:
 
     async def run(self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None) -> Arrays:
         started = time.perf_counter()
+        self.active += 1
         try:
             if self.batcher is not None:
                 result, compute_s = await self._run_batched(self.batcher, inputs, outputs)
@@ -102,6 +105,8 @@ class _Runner:
         except BaseException:
             self.stats.record_failure(total_s=time.perf_counter() - started)
             raise
+        finally:
+            self.active -= 1
         total_s = time.perf_counter() - started
         self.stats.record_success(
             rows=_rows(inputs), total_s=total_s, queue_s=max(total_s - compute_s, 0.0), compute_s=compute_s
@@ -190,6 +195,16 @@ class Dispatcher:
     ) -> Arrays:
         """Run one request on ``loaded`` under ``config``; raises 429/504 errors when bounded out."""
         return await self._runner(loaded, config).run(inputs, outputs)
+
+    def load(self) -> dict[tuple[str, str, int], tuple[int, int]]:
+        """``(deployment, model, version) → (requests running, requests queued)`` now."""
+        load: dict[tuple[str, str, int], tuple[int, int]] = {}
+        for runner in list(self._runners.values()):
+            queued = runner.batcher.stats()["queued_requests"] if runner.batcher is not None else 0
+            key = (runner.loaded.deployment, runner.loaded.model, runner.loaded.version)
+            running, waiting = load.get(key, (0, 0))
+            load[key] = (running + max(runner.active - queued, 0), waiting + queued)
+        return load
 
     def mirror(
         self, loaded: LoadedVersion, config: ServingConfig, inputs: Mapping[str, np.ndarray[Any, Any]]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from aiaas.errors import Conflict, InvalidArgument, NotFound
@@ -185,6 +185,20 @@ class JobStore:
         with self.db.transaction() as s:
             row = _row(s, job_id)
             return _job(row, *_last_metrics(s, job_id))
+
+    def status_counts(self) -> dict[str, int]:
+        """How many jobs are in each status (every status listed, zeros included)."""
+        query = select(TrainingJobRow.status, func.count()).group_by(TrainingJobRow.status)
+        with self.db.transaction() as s:
+            counts = {str(status): int(n) for status, n in s.execute(query)}
+        return {status: counts.get(status, 0) for status in JOB_STATUSES}
+
+    def running_progress(self) -> list[tuple[Job, float]]:
+        """Each running job with the share of its epochs (or steps) done, from 0 to 1."""
+        with self.db.transaction() as s:
+            rows = s.scalars(select(TrainingJobRow).where(TrainingJobRow.status == RUNNING)).all()
+            jobs = [_job(row, *_last_metrics(s, row.id)) for row in rows]
+        return [(job, min((job.last_epoch or 0) / job.epochs, 1.0) if job.epochs else 0.0) for job in jobs]
 
     def list_jobs(self, status: str | None = None, limit: int = 100) -> list[Job]:
         if status is not None and status not in JOB_STATUSES:

@@ -1,0 +1,80 @@
+"""``GET /metrics`` on the control plane: Prometheus metrics of the server and its jobs.
+
+The inference server has its own ``/metrics`` (traffic, latency, replicas and their CPU and
+memory); this one covers what only the control plane knows: the jobs in each state, how far
+each running job is, the training slots in use, and the control plane's own CPU and memory
+(prometheus_client's process collector). Read from the database when scraped, in a worker
+thread, never on the event loop. With ``AIAAS_API_KEY`` set it needs the key, like the API
+(Prometheus sends it with ``authorization: {credentials: <key>}`` in its scrape config).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from aiaas.api.deps import Services, check_api_key
+from aiaas.training import JobStore
+
+__all__ = ["PROMETHEUS_CONTENT_TYPE", "metrics_registry", "router"]
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _JobCollector:
+    """Jobs by status, running jobs' progress and the training slots they hold, at scrape time."""
+
+    def __init__(self, jobs: JobStore, slots: int) -> None:
+        self._jobs = jobs
+        self._slots = slots
+
+    def collect(self) -> Iterator[Metric]:
+        by_status = GaugeMetricFamily("aiaas_jobs", "Jobs in each status.", labels=["status"])
+        for status, count in self._jobs.status_counts().items():
+            by_status.add_metric([status], count)
+        progress = GaugeMetricFamily(
+            "aiaas_job_progress_ratio",
+            "Share of a running job's epochs (optimization: steps) done, 0 to 1.",
+            labels=["job", "kind", "model"],
+        )
+        slots = GaugeMetricFamily(
+            "aiaas_training_slots", "CPU slots for jobs, in use and in all.", labels=["state"]
+        )
+        used = 0
+        for job, done in self._jobs.running_progress():
+            progress.add_metric([str(job.id), job.kind, job.register_as], done)
+            used += job.workers
+        slots.add_metric(["used"], used)
+        slots.add_metric(["total"], self._slots)
+        yield from (by_status, progress, slots)
+
+    def describe(self) -> list[Metric]:
+        return []
+
+
+def metrics_registry(services: Services) -> CollectorRegistry:
+    """The control plane's metrics, over ``services`` (made once, when the app starts)."""
+    registry = CollectorRegistry()
+    registry.register(_JobCollector(services.jobs, services.settings.training_slots))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+router = APIRouter()
+
+
+@router.get(
+    "/metrics",
+    tags=["health"],
+    summary="Prometheus metrics: jobs by status, running jobs' progress, slots, process CPU and memory",
+    response_class=Response,
+    dependencies=[Depends(check_api_key)],
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+)
+def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics
+    return Response(generate_latest(registry), media_type=PROMETHEUS_CONTENT_TYPE)
