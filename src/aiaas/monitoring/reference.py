@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -39,6 +40,8 @@ QUANTILE_SAMPLE_ROWS = 200_000
 #: Up to this many edges (or categories), a column is counted by one vectorised comparison per
 #: edge (category) rather than a binary search per value: see FeatureReference.count.
 COMPARE_EDGES = 64
+#: ... and only for batches of at least this many rows.
+COMPARE_ROWS = 2048
 
 Kind = Literal["numeric", "categorical"]
 Role = Literal["input", "output"]
@@ -82,8 +85,11 @@ class FeatureReference:
         With few edges (the default 20 bins), a numeric column is counted by one vectorised
         comparison per edge, ``#(x < edge)``, and the slots are the differences: about 3x
         faster than ``np.searchsorted`` on a million rows, whose binary search branches
-        unpredictably. With many edges the binary search wins and is used.
+        unpredictably. With many edges, or a small batch (where each numpy call's fixed cost
+        dominates), the binary search wins and is used.
         """
+        if len(values) < COMPARE_ROWS:
+            return np.bincount(self.slot_of(values), minlength=self.slots).astype(np.int64)
         if self.kind == "numeric" and self.edges is not None and len(self.edges) <= COMPARE_EDGES:
             column = _as_float(values, self.name)
             below = [np.count_nonzero(column < edge) for edge in self.edges[:-1]]
@@ -205,9 +211,9 @@ class ReferenceProfile:
         """The reference's own counts, in the flat layout."""
         return np.concatenate([f.counts for f in self.features])
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """SHA-256 of the JSON form: counts from different profiles never add up."""
+        """SHA-256 of the JSON form (computed once): counts from different profiles never add up."""
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
