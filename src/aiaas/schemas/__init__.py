@@ -31,6 +31,7 @@ from aiaas.schemas.deployments import (
     TrafficRoute,
 )
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
+from aiaas.schemas.monitoring import DriftReport, DriftSettings, FeatureDrift
 from aiaas.schemas.optimize import (
     DistillSettings,
     DynamicInt8Settings,
@@ -86,8 +87,11 @@ __all__ = [
     "DeploymentList",
     "DeploymentUpdate",
     "DistillSettings",
+    "DriftReport",
+    "DriftSettings",
     "DynamicInt8Settings",
     "EarlyStoppingSpec",
+    "FeatureDrift",
     "Fp16Settings",
     "Health",
     "Job",

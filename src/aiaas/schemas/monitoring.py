@@ -1,0 +1,138 @@
+"""Monitoring settings and answers on the wire: drift thresholds and per-feature drift scores.
+
+:class:`DriftSettings` is the one definition of every drift knob. The reference statistics
+stored with a model version, the counting in the inference server and the check that the
+control plane answers all take it, so a threshold changed here changes everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from aiaas.errors import InvalidArgument
+from aiaas.schemas._base import Wire, WireIn
+
+__all__ = [
+    "CATEGORICAL_DRIFT_METHODS",
+    "NUMERIC_DRIFT_METHODS",
+    "DriftReport",
+    "DriftSettings",
+    "FeatureDrift",
+]
+
+#: The score that decides a numeric feature's flag (all are computed and reported).
+NUMERIC_DRIFT_METHODS = ("psi", "ks", "wasserstein", "jensen_shannon")
+#: The score that decides a categorical feature's flag.
+CATEGORICAL_DRIFT_METHODS = ("psi", "chi2", "jensen_shannon")
+
+NumericMethod = Literal["psi", "ks", "wasserstein", "jensen_shannon"]
+CategoricalMethod = Literal["psi", "chi2", "jensen_shannon"]
+
+
+class DriftSettings(WireIn):
+    """How reference statistics are binned and when a feature counts as drifted.
+
+    The defaults follow common practice (PSI >= 0.2 is "significant shift"; Evidently's
+    defaults for Jensen-Shannon and normed Wasserstein are 0.1). The chi-squared p-value is
+    exact but, on large windows, flags differences too small to matter: it is reported, and
+    decides only when chosen.
+    """
+
+    numeric_bins: int = Field(
+        default=20,
+        ge=2,
+        le=1000,
+        description="Quantile bins of a numeric feature between its reference min and max "
+        "(plus one open bin below and one above).",
+    )
+    max_categories: int = Field(
+        default=20,
+        ge=1,
+        le=10000,
+        description="Most frequent reference categories kept per categorical feature; the rest "
+        "(and categories never seen in the reference) count as 'other'.",
+    )
+    numeric_method: NumericMethod = Field(
+        default="psi", description="The score that decides a numeric feature's drifted flag."
+    )
+    categorical_method: CategoricalMethod = Field(
+        default="psi", description="The score that decides a categorical feature's drifted flag."
+    )
+    psi_threshold: float = Field(default=0.2, gt=0, description="Drifted when PSI >= this.")
+    ks_threshold: float = Field(
+        default=0.1, gt=0, le=1, description="Drifted when the Kolmogorov-Smirnov statistic >= this."
+    )
+    wasserstein_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        description="Drifted when the Wasserstein-1 distance divided by the reference standard "
+        "deviation >= this.",
+    )
+    jensen_shannon_threshold: float = Field(
+        default=0.1, gt=0, le=1, description="Drifted when the Jensen-Shannon distance (base 2) >= this."
+    )
+    chi2_p_value: float = Field(
+        default=0.05, gt=0, lt=1, description="Drifted when the chi-squared p-value < this."
+    )
+    min_rows: int = Field(
+        default=1000,
+        ge=1,
+        description="Fewest present live values for a flag: below it a feature is reported with "
+        "enough_rows false and never flagged (small samples give noisy scores).",
+    )
+    interval_s: float = Field(
+        default=60.0, gt=0, le=86400, description="Seconds of traffic per count snapshot in the ring."
+    )
+    intervals: int = Field(
+        default=60,
+        ge=1,
+        le=10080,
+        description="Snapshots kept in the ring: the longest window is interval_s * intervals.",
+    )
+
+    @classmethod
+    def parse(cls, data: Any) -> DriftSettings:
+        """Validate decoded settings; pydantic's errors become one InvalidArgument naming each field."""
+        from aiaas.schemas.training import spec_error
+
+        try:
+            return cls.model_validate({} if data is None else data)
+        except ValidationError as exc:
+            error = spec_error(exc)
+            raise InvalidArgument(
+                error.message.replace("invalid job spec", "invalid drift settings"),
+                details=error.details,
+            ) from None
+
+
+class FeatureDrift(Wire):
+    """One feature's (or output's) scores against its reference, and whether it drifted."""
+
+    name: str
+    role: Literal["input", "output"]
+    kind: Literal["numeric", "categorical"]
+    method: str = Field(description="The score that decided the flag.")
+    score: float = Field(description="That score's value.")
+    threshold: float
+    drifted: bool
+    enough_rows: bool = Field(description="Whether live rows reached min_rows (else never drifted).")
+    rows: int = Field(description="Present live values counted.")
+    reference_rows: int
+    psi: float
+    jensen_shannon: float
+    ks: float | None = Field(description="Kolmogorov-Smirnov statistic (numeric only).")
+    wasserstein: float | None = Field(description="Wasserstein-1 / reference std (numeric only).")
+    chi2_p_value: float | None = Field(description="Two-sample chi-squared p-value (categorical only).")
+    missing_fraction: float
+    reference_missing_fraction: float
+
+
+class DriftReport(Wire):
+    """Every feature's drift for one window of live counts."""
+
+    rows: int = Field(description="Live rows in the window.")
+    features: list[FeatureDrift]
+    drifted: list[str] = Field(description="Names of the drifted features, inputs and outputs.")
+    drifted_share: float = Field(description="Drifted inputs / inputs.")
