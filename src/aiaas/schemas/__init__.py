@@ -23,6 +23,7 @@ from aiaas.schemas.deployments import (
     DeploymentCreate,
     DeploymentList,
     DeploymentUpdate,
+    PredictionLogSetting,
     Route,
     RouteRef,
     ScalingEvent,
@@ -31,6 +32,7 @@ from aiaas.schemas.deployments import (
     TrafficRoute,
 )
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
+from aiaas.schemas.monitoring import Prediction, PredictionList
 from aiaas.schemas.optimize import (
     DistillSettings,
     DynamicInt8Settings,
@@ -111,6 +113,9 @@ __all__ = [
     "OptimizeSpec",
     "OptimizerSpec",
     "OutputAgreement",
+    "Prediction",
+    "PredictionList",
+    "PredictionLogSetting",
     "PruneSettings",
     "Route",
     "RouteRef",

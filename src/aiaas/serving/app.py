@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -50,7 +52,9 @@ from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.generative import GenerativeModels, GenerativeSettings
 from aiaas.serving.openai_api import openai_routes
 from aiaas.serving.openapi import openapi_document
+from aiaas.serving.parameters import serving_parameters
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool, ServingConfig
+from aiaas.serving.prediction_log import PredictionLog, PredictionLogCollector
 from aiaas.serving.protocols import (
     BINARY_HEADER,
     BINARY_MEDIA_TYPE,
@@ -136,6 +140,13 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     dispatcher = Dispatcher(executor, metrics)
     metrics.registry.register(UsageCollector(lambda: _replica_sets(models), dispatcher.load))
     ProcessCollector(registry=metrics.registry)  # the server's own CPU and memory
+    log = PredictionLog(
+        settings.resolved_prediction_log_dir(),
+        max_queued=settings.prediction_log_max_queued,
+        flush_interval_s=settings.prediction_log_flush_interval_s,
+        retention=dt.timedelta(days=settings.prediction_log_retention_days),
+    )
+    metrics.registry.register(PredictionLogCollector(log))
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
@@ -167,7 +178,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         served = models.served.get(request.path_params["name"])
         if served is not None and "version" not in request.path_params:
             body["versions"] = _served_versions(served)
-            body["parameters"] = _serving_parameters(served)
+            body["parameters"] = serving_parameters(served)
         return _json(body)
 
     async def model_ready(request: Request) -> Response:
@@ -175,6 +186,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         return _json({"name": request.path_params["name"], "ready": True}, loaded)
 
     async def infer_v2(request: Request) -> Response:
+        started = time.perf_counter()
         request_id: str = request.scope[REQUEST_ID_KEY]
         json_length = _binary_header_length(request)
         name: str = request.path_params["name"]
@@ -194,6 +206,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         if shadow is not None:
             dispatcher.mirror(shadow, config, decoded.inputs)
         payload, binary_json_length = _encode_v2(loaded, decoded, results, decoded.id or request_id)
+        latency_s = time.perf_counter() - started
+        log.record(name, config.log_policy, loaded.version, request_id, latency_s, decoded.inputs, results)
         headers = {MODEL_VERSION_HEADER: str(loaded.version), REQUEST_ID_HEADER: request_id}
         if binary_json_length is None:
             return Response(payload, media_type=_JSON, headers=headers)
@@ -227,6 +241,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         return _json({"models": sorted(models.routes)})
 
     async def model_v1(request: Request) -> Response:
+        started = time.perf_counter()
         request_id: str = request.scope[REQUEST_ID_KEY]
         target: str = request.path_params["target"]
         name, _, verb = target.partition(":")
@@ -248,11 +263,16 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         if served.shadow is not None:
             dispatcher.mirror(served.shadow, served.config, decoded.inputs)
         payload = encode_v1(results, row_format=decoded.row_format, classes=loaded.signature.output_classes)
+        latency_s = time.perf_counter() - started
+        log.record(
+            name, served.config.log_policy, loaded.version, request_id, latency_s, decoded.inputs, results
+        )
         headers = {MODEL_VERSION_HEADER: str(loaded.version), REQUEST_ID_HEADER: request_id}
         return Response(payload, media_type=_JSON, headers=headers)
 
     async def model_v1_version(request: Request) -> Response:
         """TensorFlow Serving's ``/v1/models/{name}/versions/{n}[:predict]``: one version, by number."""
+        started = time.perf_counter()
         request_id: str = request.scope[REQUEST_ID_KEY]
         name: str = request.path_params["name"]
         target: str = request.path_params["target"]
@@ -272,8 +292,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         body = await _read_body(request, max_bytes)
         loaded = await in_worker(models.get_version, name, number)
         decoded = decode_v1(body, loaded.signature)
-        results = await dispatcher.run(loaded, _config_of(models, name), decoded.inputs, None)
+        config = _config_of(models, name)
+        results = await dispatcher.run(loaded, config, decoded.inputs, None)
         payload = encode_v1(results, row_format=decoded.row_format)
+        latency_s = time.perf_counter() - started
+        log.record(name, config.log_policy, loaded.version, request_id, latency_s, decoded.inputs, results)
         headers = {MODEL_VERSION_HEADER: str(loaded.version), REQUEST_ID_HEADER: request_id}
         return Response(payload, media_type=_JSON, headers=headers)
 
@@ -313,12 +336,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             models.generative.bind(asyncio.get_running_loop())
         if owns_pool:
             models.start()
+        log.start()
         try:
             yield
         finally:
             if owns_pool:
                 models.stop()
             dispatcher.close()
+            await asyncio.to_thread(log.close)  # every answered request's row, on disk
             if models.replicas is not None:
                 await models.replicas.close()
             if models.generative is not None:
@@ -333,6 +358,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     )
     app.state.pool = models
     app.state.metrics = metrics
+    app.state.prediction_log = log
     return app
 
 
@@ -435,40 +461,6 @@ def _served_versions(served: DeploymentRoutes) -> list[str]:
         if loaded is not None and str(loaded.version) not in versions:
             versions.append(str(loaded.version))
     return versions
-
-
-def _serving_parameters(served: DeploymentRoutes) -> dict[str, Any]:
-    """How the deployment is served now, beside the OIP metadata: routes by weight, shadow,
-    batching and limits. Clients (and tests) read it to see a config change take effect."""
-    target, config = served.target, served.config
-    return {
-        "routes": [{"version": r.version, "weight": r.weight} for r in target.routes],
-        "shadow_version": target.shadow.version if target.shadow is not None else None,
-        "batching": {
-            "enabled": config.batching,
-            "max_batch_size": config.max_batch_size,
-            "max_queue_delay_ms": config.max_queue_delay_ms,
-        },
-        "max_queue_size": config.max_queue_size,
-        "timeout_s": config.timeout_s,
-        "replicas": _replica_parameters(served),
-    }
-
-
-def _replica_parameters(served: DeploymentRoutes) -> dict[str, Any]:
-    """The replica settings, and how many replica processes serve the primary version now
-    (``null`` counts when the server runs models in-process)."""
-    settings, replicas = served.replica_settings, served.primary.replicas
-    return {
-        "min_replicas": settings.min_replicas,
-        "max_replicas": settings.max_replicas,
-        "target_in_flight": settings.target_in_flight,
-        "scale_down_delay_s": settings.scale_down_delay_s,
-        "in_process": replicas is None,
-        "running": None if replicas is None else len(replicas.ready_replicas()),
-        "desired": None if replicas is None else replicas.desired,
-        "restarts": None if replicas is None else replicas.restarts,
-    }
 
 
 def _usable_cpus() -> int:

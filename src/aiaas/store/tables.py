@@ -167,6 +167,8 @@ class DeploymentRow(Base):
     max_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
     target_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
     scale_down_delay_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # What the prediction log keeps (migration 0007): {"sample_rate", "max_rows_per_s"}.
+    prediction_log: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
     model: Mapped[ModelRow] = relationship()
 

@@ -1,0 +1,66 @@
+"""``aiaas monitor ...``: what served models were asked and answered, and how right they were."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aiaas.cli.context import JsonOption, client
+from aiaas.cli.output import console, print_json, table
+
+__all__ = ["monitor_app"]
+
+monitor_app = typer.Typer(
+    help="Observe served models: the prediction log, feedback and live performance.", no_args_is_help=True
+)
+
+VersionOption = Annotated[int | None, typer.Option(help="Only this model version.")]
+WindowOption = Annotated[str | None, typer.Option(help="The last 90s, 15m, 24h, 7d... (instead of --start).")]
+StartOption = Annotated[dt.datetime | None, typer.Option(help="From this time (ISO 8601, UTC if no zone).")]
+EndOption = Annotated[dt.datetime | None, typer.Option(help="Before this time (ISO 8601, UTC if no zone).")]
+
+
+@monitor_app.command("predictions")
+def predictions(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment whose log to read.")],
+    version: VersionOption = None,
+    window: WindowOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    limit: Annotated[int, typer.Option(help="The most rows to show (1..10000).")] = 20,
+    download: Annotated[
+        Path | None, typer.Option(help="Write every matching row to this Parquet file instead.")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Show a deployment's logged requests, oldest first: request id, version, time, latency,
+    inputs and outputs (or download them all as Parquet)."""
+    c = client(ctx)
+    if download is not None:
+        data = c.download_predictions(name, version=version, start=start, end=end, window=window)
+        download.write_bytes(data)
+        console.print(f"wrote {download} ({len(data)} bytes)")
+        return None
+    result = c.predictions(name, version=version, start=start, end=end, window=window, limit=limit)
+    if json:
+        return print_json(result)
+    table(
+        f"Predictions of {name}" + (" (more match: raise --limit or --download)" if result.truncated else ""),
+        ["request id", "version", "time", "latency ms", "inputs", "outputs"],
+        [
+            (p.request_id, p.version, p.time, f"{p.latency_ms:.2f}", _short(p.inputs), _short(p.outputs))
+            for p in result.predictions
+        ],
+        keep=["request id", "version"],
+        trim=True,
+    )
+    return None
+
+
+def _short(value: object, width: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
