@@ -5,18 +5,23 @@ performance equal to scikit-learn's on the same rows."""
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from sklearn import metrics
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+from typer.testing import CliRunner
 
+from aiaas.cli import app
 from aiaas.errors import InvalidArgument, NotFound
 from tests._servers import wait_until
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Platform, start_inference
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +35,20 @@ def _classifier() -> tuple[Any, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     return LogisticRegression(C=0.05, max_iter=500).fit(x, y), x, y
 
 
-def test_answers_carry_ids_that_key_the_prediction_log(platform: Platform) -> None:
-    clf, x, _ = _classifier()
+def _cli(platform: Platform, *args: str) -> str:
+    result = CliRunner().invoke(app, ["--url", platform.api_url, *args], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _tensor(row: np.ndarray[Any, Any]) -> dict[str, Any]:
+    return {"name": "X", "datatype": "FP32", "shape": [1, 4], "data": row.tolist()}
+
+
+def test_ids_key_the_prediction_log_and_feedback_scores_like_sklearn(
+    platform: Platform, tmp_path: Path
+) -> None:
+    clf, x, y = _classifier()
     c = platform.client
     with pytest.raises(InvalidArgument, match=r"prediction_log\.sample_rate"):
         c.deploy(NAME, model=NAME, prediction_log={"sample_rate": 2})
@@ -46,9 +63,8 @@ def test_answers_carry_ids_that_key_the_prediction_log(platform: Platform) -> No
     ids: list[str] = []
     with httpx.Client(base_url=platform.inference_url) as http:
         for i in rows:
-            tensor = {"name": "X", "datatype": "FP32", "shape": [1, 4], "data": x[i].tolist()}
             headers = {"x-request-id": f"client-{i}"} if i % 2 else {}
-            r = http.post(f"/v2/models/{NAME}/infer", json={"inputs": [tensor]}, headers=headers)
+            r = http.post(f"/v2/models/{NAME}/infer", json={"inputs": [_tensor(x[i])]}, headers=headers)
             assert r.status_code == 200, r.text
             assert r.json()["id"] == r.headers["x-request-id"]
             ids.append(r.headers["x-request-id"])
@@ -74,3 +90,67 @@ def test_answers_carry_ids_that_key_the_prediction_log(platform: Platform) -> No
         c.predictions(NAME, window="yesterday")
     with pytest.raises(NotFound):
         c.predictions("no-such-deployment")
+
+    # Feedback: refused whole when one label does not fit (two labels for a one-row request).
+    bad = [{"request_id": ids[0], "label": "setosa"}, {"request_id": ids[1], "label": ["a", "b"]}]
+    with pytest.raises(InvalidArgument, match=r"feedback\[1\]\.label") as refused:
+        c.feedback(NAME, bad)
+    assert refused.value.details["field"] == "feedback[1].label"
+    assert c.performance(NAME).versions == []  # nothing stored on refusal
+
+    truth = {rid: str(y[i]) for rid, i in zip(ids, rows, strict=True)}
+    one = httpx.post(
+        f"{platform.api_url}/api/v1/deployments/{NAME}/feedback",
+        json={"request_id": ids[0], "label": truth[ids[0]]},
+    )
+    assert one.status_code == 200 and one.json()["accepted"] == 1
+    many = c.feedback(NAME, {rid: truth[rid] for rid in ids[1:20]} | {"never-answered": "setosa"})
+    assert many.accepted == 19 and many.unknown_request_ids == ["never-answered"]
+    csv_text = "request_id,label\n" + "".join(f"{rid},{truth[rid]}\n" for rid in ids[20:])
+    assert c.feedback(NAME, csv_text).accepted == len(ids) - 20
+
+    # Live performance equals scikit-learn's on the logged rows and their labels.
+    (v1,) = c.performance(NAME, window="1h").versions
+    t = [truth[p.request_id] for p in logged.predictions]
+    pred = [p.outputs["label"][0] for p in logged.predictions]
+    proba = np.asarray([p.outputs["probabilities"][0] for p in logged.predictions])
+    assert pred == clf.predict(x[rows]).tolist()
+    assert v1.version == 1 and v1.task == "classification" and v1.labelled_rows == len(ids)
+    assert v1.metrics == {
+        "accuracy": metrics.accuracy_score(t, pred),
+        "precision": metrics.precision_score(t, pred, average="macro", zero_division=0),
+        "recall": metrics.recall_score(t, pred, average="macro", zero_division=0),
+        "f1": metrics.f1_score(t, pred, average="macro", zero_division=0),
+        "roc_auc": metrics.roc_auc_score(t, proba, multi_class="ovr", labels=list(clf.classes_)),
+    }
+    assert v1.metrics["accuracy"] < 1.0  # a weak model: the metrics are not trivially perfect
+
+    # The same through the CLI.
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"request_id,label\n{ids[0]},{truth[ids[0]]}\nnot-a-request,setosa\n")
+    out = _cli(platform, "monitor", "feedback", NAME, str(labels))
+    assert "1 label(s) stored" in out and "not-a-request" in out
+    shown = json.loads(_cli(platform, "monitor", "performance", NAME, "--window", "1h", "--json"))
+    assert shown["versions"][0]["metrics"] == v1.metrics
+    assert ids[0] in _cli(platform, "monitor", "predictions", NAME, "--limit", "2")
+
+
+def test_logged_rows_and_feedback_survive_a_restart_of_both_servers(platform: Platform) -> None:
+    clf, x, y = _classifier()
+    c = platform.client
+    name = "observed-restart"
+    c.register_model(name, clf, example=x[:5])
+    c.deploy(name, model=name, version=1)
+    c.wait_until_served(name, 1)
+    answers = [c.infer_json(name, {"inputs": [_tensor(x[i])]}) for i in (0, 60, 120)]
+    ids = [a["id"] for a in answers]
+    # Stopped at once, before its writer's next flush: the shutdown writes the queued rows.
+    platform.inference.stop()
+    port = int(platform.inference_url.rsplit(":", 1)[1])
+    platform.inference = start_inference(platform.env, platform.home, port)
+    assert [p.request_id for p in c.predictions(name).predictions] == ids
+    assert c.feedback(name, {rid: str(y[i]) for rid, i in zip(ids, (0, 60, 120), strict=True)}).accepted == 3
+    platform.api.stop()
+    platform.start_api()
+    (v1,) = c.performance(name).versions
+    assert v1.labelled_rows == 3

@@ -64,3 +64,65 @@ def predictions(
 def _short(value: object, width: int = 60) -> str:
     text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@monitor_app.command("feedback")
+def feedback(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment the requests were sent to.")],
+    csv_file: Annotated[
+        Path, typer.Argument(help="CSV file with a request_id,label header.", exists=True, dir_okay=False)
+    ],
+    json: JsonOption = False,
+) -> None:
+    """Send the ground truth of answered requests (a CSV of request_id,label)."""
+    result = client(ctx).feedback(name, csv_file)
+    if json:
+        return print_json(result)
+    console.print(f"{result.accepted} label(s) stored for {name}")
+    if result.unknown_request_ids:
+        unknown = len(result.unknown_request_ids)
+        console.print(
+            f"[yellow]{unknown} request id(s) not in the prediction log, not stored:[/] "
+            + ", ".join(result.unknown_request_ids[:20])
+            + (" ..." if len(result.unknown_request_ids) > 20 else "")
+        )
+    return None
+
+
+@monitor_app.command("performance")
+def performance(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment to score.")],
+    window: WindowOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show each version's live performance: its logged answers scored against feedback."""
+    result = client(ctx).performance(name, start=start, end=end, window=window)
+    if json:
+        return print_json(result)
+    names = sorted({k for v in result.versions for k in v.metrics})
+    table(
+        f"Performance of {name}",
+        ["version", "task", "labelled rows", *names],
+        [
+            (
+                v.version,
+                v.task,
+                v.labelled_rows,
+                *(_metric(v.metrics.get(k)) if k in v.metrics else "" for k in names),
+            )
+            for v in result.versions
+        ],
+        keep=["version", "labelled rows"],
+    )
+    for v in result.versions:
+        for note in v.notes:
+            console.print(f"v{v.version}: {note}")
+    return None
+
+
+def _metric(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

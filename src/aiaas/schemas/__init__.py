@@ -32,7 +32,16 @@ from aiaas.schemas.deployments import (
     TrafficRoute,
 )
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
-from aiaas.schemas.monitoring import Prediction, PredictionList
+from aiaas.schemas.monitoring import (
+    MAX_FEEDBACK_ITEMS,
+    FeedbackBatch,
+    FeedbackItem,
+    FeedbackResult,
+    Performance,
+    Prediction,
+    PredictionList,
+    VersionPerformance,
+)
 from aiaas.schemas.optimize import (
     DistillSettings,
     DynamicInt8Settings,
@@ -69,6 +78,7 @@ from aiaas.schemas.training import (
 )
 
 __all__ = [
+    "MAX_FEEDBACK_ITEMS",
     "MAX_ID",
     "Alias",
     "AliasList",
@@ -90,6 +100,9 @@ __all__ = [
     "DistillSettings",
     "DynamicInt8Settings",
     "EarlyStoppingSpec",
+    "FeedbackBatch",
+    "FeedbackItem",
+    "FeedbackResult",
     "Fp16Settings",
     "Health",
     "Job",
@@ -113,6 +126,7 @@ __all__ = [
     "OptimizeSpec",
     "OptimizerSpec",
     "OutputAgreement",
+    "Performance",
     "Prediction",
     "PredictionList",
     "PredictionLogSetting",
@@ -126,5 +140,6 @@ __all__ = [
     "StaticInt8Settings",
     "TrafficRoute",
     "VersionMetadata",
+    "VersionPerformance",
     "WarmStartRef",
 ]

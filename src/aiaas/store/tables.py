@@ -210,6 +210,25 @@ class DeploymentStatusRow(Base):
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class FeedbackRow(Base):
+    """The ground truth of one answered request (migration 0008), keyed by deployment name and
+    request id: posting feedback for the same request again replaces its label.
+
+    ``label`` is JSON: a class label or a target value for a one-row request, or a list of
+    them, one per row. Keyed by name like :class:`ScalingEventRow`, so it outlives a
+    deployment deleted and created again, as its prediction log does.
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("deployment", "request_id", name="uq_feedback_request"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128))
+    request_id: Mapped[str] = mapped_column(String(128))
+    label: Mapped[Any] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class StateRevisionRow(Base):
     """A single counter bumped in the same transaction as any change to what is served.
 

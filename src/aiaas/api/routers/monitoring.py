@@ -1,4 +1,5 @@
-"""``/api/v1/deployments/{name}/predictions``: what a deployment was asked and answered.
+"""``/api/v1/deployments/{name}/predictions``, ``/feedback`` and ``/performance``: what a
+deployment was asked and answered, the ground truth of its answers, and how right they were.
 
 The inference server writes the prediction log (Parquet segments under
 ``AIAAS_PREDICTION_LOG_DIR``); this router reads the same folder, so both processes must see
@@ -7,21 +8,26 @@ it (one machine, or a shared volume).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from aiaas import schemas
-from aiaas.api.deps import ServicesDep
+from aiaas.api.deps import Services, ServicesDep
 from aiaas.api.params import Name
-from aiaas.errors import InvalidArgument
-from aiaas.schemas import MAX_ID
+from aiaas.errors import AiaasError, InvalidArgument
+from aiaas.schemas import MAX_FEEDBACK_ITEMS, MAX_ID
+from aiaas.serving.feedback import FeedbackStore, check_label
+from aiaas.serving.performance import Task, score, task_of
 from aiaas.serving.predictions import read_predictions
 
 __all__ = ["PARQUET_MEDIA_TYPE", "router", "time_range"]
@@ -117,6 +123,211 @@ def predictions(
         predictions=_rows(table.slice(0, limit)),
         truncated=table.num_rows > limit,
     )
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+_FEEDBACK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/FeedbackItem"},
+                    {"$ref": "#/components/schemas/FeedbackBatch"},
+                    {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/FeedbackItem"},
+                        "minItems": 1,
+                        "maxItems": MAX_FEEDBACK_ITEMS,
+                    },
+                ]
+            }
+        },
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "request_id,label\n4b1f0c...,setosa\n",
+        },
+    },
+}
+
+
+@router.post(
+    "/{name}/feedback",
+    summary="Ground truth for answered requests, by request id",
+    description="One label (`{request_id, label}`), many (`{feedback: [...]}` or a list), or a CSV "
+    "with a `request_id,label` header. Each request id must be in the deployment's prediction log; "
+    "ids that are not are listed in `unknown_request_ids` and their labels not stored. A label is a "
+    "class label or a target value, or a list of one per row for a request of several rows. "
+    "Labels posted again for a request replace the old ones. A label that does not fit (wrong "
+    "count of rows, not a number for a regressor) refuses the whole request, storing nothing.",
+    openapi_extra={"requestBody": _FEEDBACK_BODY},
+)
+async def post_feedback(name: Name, request: Request, services: ServicesDep) -> schemas.FeedbackResult:
+    items = _feedback_items(await request.body(), request.headers.get("content-type", ""))
+    return await run_in_threadpool(_record_feedback, services, name, items)
+
+
+@router.get(
+    "/{name}/performance",
+    summary="Live performance per version: the prediction log scored against feedback",
+    description="For each version with labelled rows in the window (`window` back from now, or "
+    "`start`/`end`; default: the whole log): the count of labelled rows and, for a classifier, "
+    "accuracy, precision, recall, F1 (macro) and ROC-AUC (from the logged scores); for a "
+    "regressor, MAE, RMSE and R². The values are scikit-learn's on those rows.",
+)
+def performance(
+    name: Name,
+    services: ServicesDep,
+    start: str | None = Start,
+    end: str | None = End,
+    window: str | None = Window,
+) -> schemas.Performance:
+    deployment = services.deployments.get(name)
+    low, high = time_range(start, end, window)
+    table = read_predictions(services.settings.resolved_prediction_log_dir(), name, start=low, end=high)
+    ids = table.column("request_id").to_pylist()
+    labels = FeedbackStore(services.deployments.db).labels(name, ids) if ids else {}
+    versions = score(table, labels, _tasks(services, deployment.model))
+    return schemas.Performance(
+        deployment=name,
+        start=low,
+        end=high,
+        versions=[schemas.VersionPerformance.model_validate(v) for v in versions],
+    )
+
+
+def _record_feedback(
+    services: Services, name: str, items: list[schemas.FeedbackItem]
+) -> schemas.FeedbackResult:
+    deployment = services.deployments.get(name)
+    labels = {
+        item.request_id: check_label(item.label, f"feedback[{i}].label") for i, item in enumerate(items)
+    }
+    root = services.settings.resolved_prediction_log_dir()
+    logged = read_predictions(root, name, request_ids=list(labels)).to_pydict()
+    tasks = _tasks(services, deployment.model)
+    position = {item.request_id: i for i, item in enumerate(items)}
+    for request_id, version, outputs in zip(
+        logged["request_id"], logged["version"], logged["outputs"], strict=True
+    ):
+        _check_fits(labels[request_id], tasks(version), orjson.loads(outputs), position[request_id])
+    known = set(logged["request_id"])
+    FeedbackStore(services.deployments.db).record(name, {k: v for k, v in labels.items() if k in known})
+    return schemas.FeedbackResult(
+        deployment=name,
+        accepted=len(known),
+        unknown_request_ids=[k for k in labels if k not in known],
+    )
+
+
+def _check_fits(label: Any, task: Task, outputs: dict[str, Any], i: int) -> None:
+    """A label has one value per row the request had, and numbers for a regressor."""
+    if not task.value:
+        return  # its version is gone: the label is kept, and scored with nothing
+    rows = len(outputs.get(task.value) or [])
+    given = label if isinstance(label, list) else [label]
+    field = f"feedback[{i}].label"
+    if rows and len(given) != rows:
+        raise InvalidArgument(
+            f"{field} has {len(given)} value(s) but its request had {rows} row(s); send one label per row",
+            details={"field": field},
+        )
+    if task.classes is None and not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in given
+    ):
+        raise InvalidArgument(
+            f"{field} must be a number: the version that answered is a regressor; got {label!r}",
+            details={"field": field},
+        )
+
+
+def _tasks(services: Services, model: str) -> Any:
+    """``version → Task`` of ``model``, each looked up once."""
+    cache: dict[int, Task] = {}
+
+    def task(version: int) -> Task:
+        if version not in cache:
+            try:
+                cache[version] = task_of(services.registry.get_version(model, version).signature)
+            except AiaasError:  # the version was deleted since: nothing to match its rows with
+                cache[version] = Task(value="")
+        return cache[version]
+
+    return task
+
+
+def _feedback_items(body: bytes, content_type: str) -> list[schemas.FeedbackItem]:
+    """The labels of a feedback body (JSON or CSV), checked, each request id once."""
+    if content_type.split(";")[0].strip().lower() == "text/csv":
+        raw: Any = _csv_items(body)
+    else:
+        try:
+            raw = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidArgument(f"body is not JSON: {exc}", details={"field": "body"}) from None
+    items: list[schemas.FeedbackItem]
+    if isinstance(raw, dict) and "feedback" in raw:
+        items = _validated(schemas.FeedbackBatch, raw).feedback
+    elif isinstance(raw, dict):
+        items = [_validated(schemas.FeedbackItem, raw)]
+    elif isinstance(raw, list):
+        items = _validated(schemas.FeedbackBatch, {"feedback": raw}).feedback
+    else:
+        raise InvalidArgument(
+            "body must be {request_id, label}, {feedback: [...]} or a list of them",
+            details={"field": "body"},
+        )
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.request_id in seen:
+            raise InvalidArgument(
+                f"feedback[{i}].request_id {item.request_id!r} is given twice; give each request once",
+                details={"field": f"feedback[{i}].request_id"},
+            )
+        seen.add(item.request_id)
+    return items
+
+
+def _validated(model: type[_Model], raw: Any) -> _Model:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first["loc"]]
+        if loc[:1] == ["feedback"] and len(loc) > 1:
+            loc = [f"feedback[{loc[1]}]", *loc[2:]]
+        field = ".".join(loc) or "body"
+        raise InvalidArgument(f"{field}: {first['msg']}", details={"field": field}) from None
+
+
+def _csv_items(body: bytes) -> list[dict[str, Any]]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidArgument("the CSV body must be UTF-8", details={"field": "body"}) from None
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or {"request_id", "label"} - set(reader.fieldnames):
+        raise InvalidArgument(
+            f"the CSV must start with a request_id,label header; got {reader.fieldnames}",
+            details={"field": "body"},
+        )
+    try:
+        return [{"request_id": r["request_id"], "label": _csv_value(r["label"])} for r in reader]
+    except csv.Error as exc:
+        raise InvalidArgument(f"the CSV body is malformed: {exc}", details={"field": "body"}) from None
+
+
+def _csv_value(text: str | None) -> Any:
+    """A CSV cell as a label: a number when it reads as one (a regressor's target), else text."""
+    if text is None:
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _rows(table: pa.Table) -> list[schemas.Prediction]:
