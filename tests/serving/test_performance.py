@@ -16,12 +16,13 @@ from aiaas.serving.feedback import check_label
 from aiaas.serving.performance import Task, score
 from aiaas.serving.prediction_log import LogPolicy, PredictionLog
 from aiaas.serving.predictions import read_predictions
+from aiaas.serving.segment_writer import InProcessWriter
 
 RNG = np.random.default_rng(7)
 
 
 def _logged(tmp_path: Path, outputs: list[dict[str, Any]], versions: list[int]) -> Any:
-    log = PredictionLog(tmp_path, max_queued=10_000)
+    log = PredictionLog(tmp_path, max_queued=10_000, writer=InProcessWriter(tmp_path))
     policy = LogPolicy(max_rows_per_s=100_000)
     for i, (out, version) in enumerate(zip(outputs, versions, strict=True)):
         assert log.record("d", policy, version, f"r{i}", 0.001, {"X": np.zeros((1, 2))}, out)

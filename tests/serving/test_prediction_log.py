@@ -12,6 +12,7 @@ import pytest
 from aiaas.errors import InvalidArgument
 from aiaas.serving.prediction_log import LogPolicy, PredictionLog, check_log_policy
 from aiaas.serving.predictions import prune_segments, read_predictions
+from aiaas.serving.segment_writer import InProcessWriter, ProcessWriter
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC).timestamp()
 
@@ -27,7 +28,8 @@ class Clock:
 
 
 def _log(root: Path, clock: Clock, **kwargs: object) -> PredictionLog:
-    return PredictionLog(root, clock=clock, monotonic=clock, **kwargs)  # type: ignore[arg-type]
+    """A log writing in this process (the child-process writer has its own tests below)."""
+    return PredictionLog(root, clock=clock, monotonic=clock, writer=InProcessWriter(root), **kwargs)  # type: ignore[arg-type]
 
 
 def test_rows_round_trip_with_their_inputs_outputs_version_and_time(tmp_path: Path) -> None:
@@ -92,7 +94,7 @@ def test_sampling_keeps_the_share_asked_for(tmp_path: Path) -> None:
 
 
 def test_close_writes_what_is_queued_and_the_thread_flushes_on_its_own(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path, flush_interval_s=0.05)
+    log = PredictionLog(tmp_path, flush_interval_s=0.05)  # segments written by a child process
     log.start()
     log.record("d", LogPolicy(), 1, "a", 0.0, {"x": np.array([1])}, {"y": np.array([2])})
     from tests._servers import wait_until
@@ -136,3 +138,27 @@ def test_a_bad_setting_is_refused_naming_its_key(value: object, field: str) -> N
 def test_a_setting_keeps_what_was_given() -> None:
     assert check_log_policy({"sample_rate": 0.5, "max_rows_per_s": None}) == {"sample_rate": 0.5}
     assert LogPolicy.of({"sample_rate": 0.5}) == LogPolicy(sample_rate=0.5, max_rows_per_s=100.0)
+
+
+def test_the_writer_process_is_started_again_after_it_died(tmp_path: Path) -> None:
+    writer = ProcessWriter(tmp_path)
+    log = PredictionLog(tmp_path, writer=writer)
+    log.record("d", LogPolicy(), 1, "first", 0.0, {}, {})
+    log.flush()
+    assert writer._process is not None
+    writer._process.kill()
+    writer._process.wait()
+    log.record("d", LogPolicy(), 1, "second", 0.0, {}, {})
+    log.flush()
+    log.close()
+    assert log.write_errors == 0 and log.written == {"d": 2}
+    assert read_predictions(tmp_path, "d").column("request_id").to_pylist() == ["first", "second"]
+
+
+def test_a_segment_that_cannot_be_written_is_counted_as_lost(tmp_path: Path) -> None:
+    (tmp_path / "d").write_text("a file where the deployment's folder should be")
+    log = PredictionLog(tmp_path, writer=ProcessWriter(tmp_path))
+    log.record("d", LogPolicy(), 1, "lost", 0.0, {}, {})
+    log.flush()
+    log.close()
+    assert log.write_errors == 1 and log.written == {}

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-import pyarrow as pa
 
 from aiaas.formats import Signature
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Task", "VersionPerformance", "score", "task_of"]
 
@@ -68,7 +70,7 @@ def score(
     """Per version (ascending) of the rows in ``table`` whose request has a label.
 
     Args:
-        table: prediction log rows (:data:`aiaas.serving.predictions.SCHEMA`).
+        table: prediction log rows (:func:`aiaas.serving.predictions.schema`).
         labels: request id → label (a value, or a list of one per row).
         task_for: the task of a version number.
     """

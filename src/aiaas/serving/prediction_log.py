@@ -5,8 +5,9 @@ cheap things: a sampling draw, a token bucket per deployment (``max_rows_per_s``
 check and a ``deque.append`` of references to the arrays the request already holds. No
 encoding, no copy, no lock, no I/O: a full queue or an empty bucket counts the request as
 dropped and returns. A writer thread wakes every ``flush_interval_s``, takes what is queued,
-encodes it (orjson) and writes one Parquet segment per deployment
-(:mod:`aiaas.serving.predictions`); :meth:`PredictionLog.close` writes the rest at shutdown,
+encodes it (orjson) and has one Parquet segment per deployment written
+(:mod:`aiaas.serving.predictions`) by a child process that holds pyarrow
+(:mod:`aiaas.serving.segment_writer` says why); :meth:`PredictionLog.close` writes the rest at shutdown,
 so every row of an answered request is on disk after a clean stop. Memory is bounded by
 ``max_queued`` requests, each at most ``AIAAS_MAX_REQUEST_BYTES`` of inputs plus its outputs.
 
@@ -34,7 +35,8 @@ import orjson
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from aiaas.errors import InvalidArgument
-from aiaas.serving.predictions import LoggedRequest, prune_segments, write_segment
+from aiaas.serving.predictions import LoggedRequest, prune_segments
+from aiaas.serving.segment_writer import ProcessWriter, SegmentWriter
 
 __all__ = [
     "DEFAULT_MAX_ROWS_PER_S",
@@ -158,8 +160,10 @@ class PredictionLog:
         retention: dt.timedelta = dt.timedelta(days=30),
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        writer: SegmentWriter | None = None,
     ) -> None:
         self.root = root
+        self.writer = writer if writer is not None else ProcessWriter(root)
         self.max_queued = max_queued
         self.flush_interval_s = flush_interval_s
         self.retention = retention
@@ -231,6 +235,7 @@ class PredictionLog:
             self._thread.join(timeout=30)
             self._thread = None
         self.flush()
+        self.writer.close()
 
     def flush(self) -> int:
         """Write what is queued now, one segment per deployment; return the rows written."""
@@ -252,7 +257,7 @@ class PredictionLog:
                 )
             for deployment, rows in by_deployment.items():
                 try:
-                    write_segment(self.root, deployment, rows)
+                    self.writer.write(deployment, rows)
                 except OSError:
                     self.write_errors += len(rows)
                     logger.exception("could not write %d prediction log rows of %r", len(rows), deployment)

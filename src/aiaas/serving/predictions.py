@@ -18,37 +18,48 @@ a row of a 30-feature tabular request near 150 bytes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
-    "SCHEMA",
     "LoggedRequest",
     "prune_segments",
     "read_predictions",
+    "schema",
     "write_segment",
 ]
 
-#: The columns of every segment.
-SCHEMA = pa.schema(
-    [
-        ("request_id", pa.string()),
-        ("version", pa.int32()),
-        ("time", pa.timestamp("us", tz="UTC")),
-        ("latency_ms", pa.float64()),
-        ("inputs", pa.string()),
-        ("outputs", pa.string()),
-    ]
-)
 _DAY = "%Y-%m-%d"
+
+
+@functools.cache
+def schema() -> pa.Schema:
+    """The columns of every segment.
+
+    pyarrow is imported here and in the functions that read and write, never at module
+    level: the inference server imports this module (for pruning) and keeps pyarrow out of
+    its process; segments are written by a child process (:mod:`.segment_writer` says why).
+    """
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("request_id", pa.string()),
+            ("version", pa.int32()),
+            ("time", pa.timestamp("us", tz="UTC")),
+            ("latency_ms", pa.float64()),
+            ("inputs", pa.string()),
+            ("outputs", pa.string()),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,9 @@ def write_segment(root: Path, deployment: str, rows: Sequence[LoggedRequest]) ->
     Rows that straddle midnight go to the first row's day: a query widens its day range by
     one to find them (see :func:`read_predictions`).
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     first_us = rows[0].time_us
     day = dt.datetime.fromtimestamp(first_us / 1e6, dt.UTC).strftime(_DAY)
     folder = root / deployment / day
@@ -82,7 +96,7 @@ def write_segment(root: Path, deployment: str, rows: Sequence[LoggedRequest]) ->
             "inputs": [r.inputs for r in rows],
             "outputs": [r.outputs for r in rows],
         },
-        schema=SCHEMA,
+        schema=schema(),
     )
     name = f"{first_us}-{os.urandom(4).hex()}.parquet"
     temporary = folder / f".{name}.tmp"
@@ -111,11 +125,15 @@ def read_predictions(
         request_ids: only these requests' rows, when given.
 
     Returns:
-        A table with the columns of :data:`SCHEMA` (empty when nothing matches).
+        A table with the columns of :func:`schema` (empty when nothing matches).
     """
-    tables = [pq.read_table(path, schema=SCHEMA) for path in _segments(root / deployment, start, end)]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(path, schema=schema()) for path in _segments(root / deployment, start, end)]
     if not tables:
-        return SCHEMA.empty_table()
+        return schema().empty_table()
     table = pa.concat_tables(tables)
     mask: Any = None
     for condition in _conditions(table, version, start, end, request_ids):
@@ -150,6 +168,9 @@ def _conditions(
     end: dt.datetime | None,
     request_ids: Iterable[str] | None,
 ) -> Iterator[Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     times = table.column("time")
     if version is not None:
         yield pc.equal(table.column("version"), pa.scalar(version, pa.int32()))
