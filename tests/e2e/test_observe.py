@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn import metrics
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -83,6 +84,14 @@ def test_ids_key_the_prediction_log_and_feedback_scores_like_sklearn(
     assert c.predictions(NAME, version=2).predictions == []
     assert c.predictions(NAME, window="1h").predictions[0].request_id == ids[0]
 
+    exposed = httpx.get(f"{platform.inference_url}/metrics").text
+    written = {
+        s.labels["deployment"]: s.value
+        for family in text_string_to_metric_families(exposed)
+        if family.name == "aiaas_prediction_log_rows"
+        for s in family.samples
+    }
+    assert written[NAME] == len(rows)
     table = pq.read_table(io.BytesIO(c.download_predictions(NAME, window="1d")))
     assert table.column("request_id").to_pylist() == ids
 
