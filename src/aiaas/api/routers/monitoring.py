@@ -294,11 +294,15 @@ def _validated(model: type[_Model], raw: Any) -> _Model:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = [str(p) for p in first["loc"]]
+        loc, message = [str(p) for p in first["loc"]], first["msg"]
+        if "label" in loc:  # pydantic names each member of the union it tried: say it once
+            loc = loc[: loc.index("label") + 1]
+            message = "must be a class label or a number, or a list of them (one per row)"
         if loc[:1] == ["feedback"] and len(loc) > 1:
             loc = [f"feedback[{loc[1]}]", *loc[2:]]
         field = ".".join(loc) or "body"
-        raise InvalidArgument(f"{field}: {first['msg']}", details={"field": field}) from None
+        got = f"; got {first['input']!r}" if "input" in first and first["type"] != "missing" else ""
+        raise InvalidArgument(f"{field}: {message}{got}"[:500], details={"field": field}) from None
 
 
 def _csv_items(body: bytes) -> list[dict[str, Any]]:
