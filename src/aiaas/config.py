@@ -150,6 +150,31 @@ class Settings(BaseSettings):
         description="Where the files of served model folders are written from the artifact store "
         "(verified, one folder per artifact digest); default: <home>/model-cache.",
     )
+    prediction_log_dir: Path | None = Field(
+        default=None,
+        description="Where the inference server writes the prediction log (Parquet segments, "
+        "one folder per deployment and day) and the control plane reads it; default: "
+        "<home>/predictions. Both processes must see the same folder.",
+    )
+    prediction_log_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Days the prediction log keeps a segment; older day folders are deleted by the "
+        "inference server.",
+    )
+    prediction_log_flush_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="Seconds between writes of the prediction log's queued rows to a segment "
+        "(also written at shutdown). A killed server loses at most this much of the log.",
+    )
+    prediction_log_max_queued: int = Field(
+        default=4096,
+        ge=1,
+        description="Requests the prediction log holds in memory between writes, all deployments "
+        "together; past it a request is answered as usual and counted as dropped, never held.",
+    )
     control_plane_url: str | None = Field(
         default=None,
         description="URL the CLI and SDK talk to; default: http://<host>:<port>.",
@@ -178,6 +203,10 @@ class Settings(BaseSettings):
     def resolved_model_cache_dir(self) -> Path:
         """Where model folders are materialised, defaulting to a folder under ``home``."""
         return (self.model_cache_dir or self.home / "model-cache").expanduser()
+
+    def resolved_prediction_log_dir(self) -> Path:
+        """Where the prediction log's segments are, defaulting to a folder under ``home``."""
+        return (self.prediction_log_dir or self.home / "predictions").expanduser()
 
     def resolved_control_plane_url(self) -> str:
         return (self.control_plane_url or f"http://{self.host}:{self.port}").rstrip("/")

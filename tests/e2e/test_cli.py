@@ -161,6 +161,10 @@ def test_cli_errors_are_one_line_and_exit_non_zero(platform: Platform, tmp_path:
         ["datasets", "create"],
         ["train"],
         ["jobs", "cancel"],
+        ["monitor"],
+        ["monitor", "predictions"],
+        ["monitor", "feedback"],
+        ["monitor", "performance"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

@@ -81,6 +81,13 @@ def deploy(
     scale_down_delay_s: Annotated[
         float | None, typer.Option(help="Seconds of low load before a replica is removed (default 30).")
     ] = None,
+    log_sample_rate: Annotated[
+        float | None,
+        typer.Option(help="Share of requests the prediction log keeps, 0..1 (default 1; 0 turns it off)."),
+    ] = None,
+    log_max_rows_per_s: Annotated[
+        float | None, typer.Option(help="Most requests the prediction log keeps a second (default 100).")
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the inference server serves it.")] = True,
     json: JsonOption = False,
 ) -> None:
@@ -105,6 +112,11 @@ def deploy(
         }.items()
         if v is not None
     }
+    log = {
+        k: v
+        for k, v in {"sample_rate": log_sample_rate, "max_rows_per_s": log_max_rows_per_s}.items()
+        if v is not None
+    }
     settings: dict[str, Any] = {
         "traffic": traffic,
         "shadow": shadow_ref,
@@ -119,12 +131,24 @@ def deploy(
     c = client(ctx)
     try:
         result = c.deploy(
-            name, model=model or name, version=version, alias=alias, batching=batch or None, **settings
+            name,
+            model=model or name,
+            version=version,
+            alias=alias,
+            batching=batch or None,
+            prediction_log=log or None,
+            **settings,
         )
     except AlreadyExists:
-        if batch:  # the options given change the current batching; the others keep their value
-            batch = {**c.get_deployment(name).batching.model_dump(), **batch}
-        result = c.update_deployment(name, version=version, alias=alias, batching=batch or None, **settings)
+        # The options given change the current batching and log; the others keep their value.
+        current = c.get_deployment(name) if batch or log else None
+        if batch and current is not None:
+            batch = {**current.batching.model_dump(), **batch}
+        if log and current is not None:
+            log = {**current.prediction_log.model_dump(), **log}
+        result = c.update_deployment(
+            name, version=version, alias=alias, batching=batch or None, prediction_log=log or None, **settings
+        )
     if wait:
         with console.status(f"waiting for the inference server to serve {name} v{result.serving_version}..."):
             c.wait_until_served(name, result.serving_version)
@@ -197,6 +221,7 @@ def show_deployment(
         ("timeout", f"{d.timeout_s:g} s"),
         ("replicas", f"{d.min_replicas}..{d.max_replicas}, {d.target_in_flight} in flight each"),
         ("scale down after", f"{d.scale_down_delay_s:g} s"),
+        ("prediction log", _log_text(d)),
         ("V2", f"POST {c.inference_url}/v2/models/{d.name}/infer"),
         ("updated", d.updated_at),
     ]
@@ -398,3 +423,11 @@ def _shadow(d: schemas.Deployment) -> str:
     assert d.shadow is not None
     ref = _ref_text(d.shadow.version, d.shadow.alias)
     return ref if d.shadow.version is not None else f"{ref} → v{d.shadow_version}"
+
+
+def _log_text(d: schemas.Deployment) -> str:
+    p = d.prediction_log
+    if p.sample_rate == 0:
+        return "off"
+    share = "every request" if p.sample_rate == 1 else f"{p.sample_rate:.0%} of requests"
+    return f"{share}, up to {p.max_rows_per_s:g} a second"

@@ -13,6 +13,7 @@ from aiaas.cli.deployments import deploy, deployments_app, predict, undeploy
 from aiaas.cli.gc import gc
 from aiaas.cli.help import HelpGroup
 from aiaas.cli.models import models_app, register
+from aiaas.cli.monitor import monitor_app
 from aiaas.cli.optimize import optimize
 from aiaas.cli.output import err
 from aiaas.cli.platform import api, db_app, serve, up
@@ -81,6 +82,7 @@ app.command(rich_help_panel="Serving")(deploy)
 app.command(rich_help_panel="Serving")(undeploy)
 app.add_typer(deployments_app, name="deployments", rich_help_panel="Serving")
 app.command(rich_help_panel="Serving")(predict)
+app.add_typer(monitor_app, name="monitor", rich_help_panel="Serving")
 
 
 def main() -> None:

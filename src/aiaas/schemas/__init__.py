@@ -23,6 +23,7 @@ from aiaas.schemas.deployments import (
     DeploymentCreate,
     DeploymentList,
     DeploymentUpdate,
+    PredictionLogSetting,
     Route,
     RouteRef,
     ScalingEvent,
@@ -31,7 +32,19 @@ from aiaas.schemas.deployments import (
     TrafficRoute,
 )
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
-from aiaas.schemas.monitoring import DriftReport, DriftSettings, FeatureDrift
+from aiaas.schemas.monitoring import (
+    MAX_FEEDBACK_ITEMS,
+    DriftReport,
+    DriftSettings,
+    FeatureDrift,
+    FeedbackBatch,
+    FeedbackItem,
+    FeedbackResult,
+    Performance,
+    Prediction,
+    PredictionList,
+    VersionPerformance,
+)
 from aiaas.schemas.optimize import (
     DistillSettings,
     DynamicInt8Settings,
@@ -68,6 +81,7 @@ from aiaas.schemas.training import (
 )
 
 __all__ = [
+    "MAX_FEEDBACK_ITEMS",
     "MAX_ID",
     "Alias",
     "AliasList",
@@ -92,6 +106,9 @@ __all__ = [
     "DynamicInt8Settings",
     "EarlyStoppingSpec",
     "FeatureDrift",
+    "FeedbackBatch",
+    "FeedbackItem",
+    "FeedbackResult",
     "Fp16Settings",
     "Health",
     "Job",
@@ -115,6 +132,10 @@ __all__ = [
     "OptimizeSpec",
     "OptimizerSpec",
     "OutputAgreement",
+    "Performance",
+    "Prediction",
+    "PredictionList",
+    "PredictionLogSetting",
     "PruneSettings",
     "Route",
     "RouteRef",
@@ -125,5 +146,6 @@ __all__ = [
     "StaticInt8Settings",
     "TrafficRoute",
     "VersionMetadata",
+    "VersionPerformance",
     "WarmStartRef",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "DeploymentCreate",
     "DeploymentList",
     "DeploymentUpdate",
+    "PredictionLogSetting",
     "Route",
     "RouteRef",
     "ScalingEvent",
@@ -43,6 +44,19 @@ class TrafficRoute(RouteRef):
     """A canary route: ``weight`` percent of requests go to this version instead of the primary."""
 
     weight: int = Field(ge=0, le=100, description="Percent of requests, 0-100.")
+
+
+class PredictionLogSetting(WireIn):
+    """What the prediction log keeps of a deployment's requests (inputs, outputs, version,
+    request id, latency, time). Given in a request, it replaces the whole setting: keys left
+    out take the defaults shown."""
+
+    sample_rate: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests logged (0 turns the log off)."
+    )
+    max_rows_per_s: float = Field(
+        default=100.0, ge=0.001, le=100_000, description="Most requests logged a second (a cap)."
+    )
 
 
 class Batching(WireIn):
@@ -114,6 +128,7 @@ class Deployment(Wire):
     scale_down_delay_s: float = Field(
         default=30.0, description="Seconds of low load before a replica is removed."
     )
+    prediction_log: PredictionLogSetting = Field(default_factory=PredictionLogSetting)
     routes: list[Route] = Field(
         default_factory=list, description="Every route resolved now, primary first; weights add up to 100."
     )
@@ -178,6 +193,9 @@ class DeploymentCreate(WireIn):
     scale_down_delay_s: float | None = Field(
         default=None, ge=0, le=86_400, description="Seconds of low load before scaling down (default 30)."
     )
+    prediction_log: PredictionLogSetting | None = Field(
+        default=None, description="What the prediction log keeps (default: every request, up to 100/s)."
+    )
 
 
 class DeploymentUpdate(WireIn):
@@ -198,3 +216,6 @@ class DeploymentUpdate(WireIn):
     max_replicas: int | None = Field(default=None, ge=1, le=64)
     target_in_flight: int | None = Field(default=None, ge=1, le=10_000)
     scale_down_delay_s: float | None = Field(default=None, ge=0, le=86_400)
+    prediction_log: PredictionLogSetting | None = Field(
+        default=None, description="Replaces the prediction log setting; {} restores its defaults."
+    )

@@ -17,6 +17,7 @@ from aiaas.config import load_settings
 from aiaas.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model, read_folder
 from aiaas.sdk._http import INFERENCE_SERVER, raise_for_error, request, send
+from aiaas.sdk.monitoring import MonitoringMethods
 
 __all__ = ["Client"]
 
@@ -26,7 +27,7 @@ _Body = TypeVar("_Body", bound=BaseModel)
 _STATE_POLL_S = 0.25
 
 
-class Client:
+class Client(MonitoringMethods):
     """A client of a running aiaas (``aiaas up``).
 
     Args:
@@ -277,6 +278,7 @@ class Client:
         max_replicas: int | None = None,
         target_in_flight: int | None = None,
         scale_down_delay_s: float | None = None,
+        prediction_log: schemas.PredictionLogSetting | Mapping[str, Any] | None = None,
     ) -> schemas.Deployment:
         """Serve ``model`` under ``name`` at a pinned ``version`` or following ``alias``
         (neither: the latest version). Use :meth:`wait_until_served` to wait for the
@@ -294,6 +296,8 @@ class Client:
             max_replicas: the most replica processes the autoscaler may run (default 1).
             target_in_flight: requests in flight per replica the autoscaler aims for (default 4).
             scale_down_delay_s: seconds of low load before a replica is removed (default 30).
+            prediction_log: ``{"sample_rate": 0.5, "max_rows_per_s": 100}``: what the
+                prediction log keeps (default: every request, up to 100 a second).
 
         Raises:
             InvalidArgument: a value out of range (checked here first, then by the server).
@@ -313,6 +317,7 @@ class Client:
             max_replicas=max_replicas,
             target_in_flight=target_in_flight,
             scale_down_delay_s=scale_down_delay_s,
+            prediction_log=prediction_log,
         )
         return schemas.Deployment.model_validate_json(self._send("POST", "/deployments", body).content)
 
@@ -331,6 +336,7 @@ class Client:
         max_replicas: int | None = None,
         target_in_flight: int | None = None,
         scale_down_delay_s: float | None = None,
+        prediction_log: schemas.PredictionLogSetting | Mapping[str, Any] | None = None,
     ) -> schemas.Deployment:
         """Change a deployment; arguments left as ``None`` keep their value.
 
@@ -351,6 +357,7 @@ class Client:
             max_replicas=max_replicas,
             target_in_flight=target_in_flight,
             scale_down_delay_s=scale_down_delay_s,
+            prediction_log=prediction_log,
         )
         return schemas.Deployment.model_validate_json(
             self._send("PATCH", f"/deployments/{name}", body).content

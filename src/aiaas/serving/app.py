@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -50,7 +52,9 @@ from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.generative import GenerativeModels, GenerativeSettings
 from aiaas.serving.openai_api import openai_routes
 from aiaas.serving.openapi import openapi_document
+from aiaas.serving.parameters import serving_parameters
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool, ServingConfig
+from aiaas.serving.prediction_log import PredictionLog, PredictionLogCollector
 from aiaas.serving.protocols import (
     BINARY_HEADER,
     BINARY_MEDIA_TYPE,
@@ -64,12 +68,13 @@ from aiaas.serving.protocols import (
     parse_header_length,
 )
 from aiaas.serving.replicas import ReplicaManager, ReplicaSet
+from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, request_id_of
 from aiaas.serving.scaling import ScalingEvents, ScalingRecorder
 from aiaas.serving.stats import PROMETHEUS_CONTENT_TYPE, ServingMetrics
 from aiaas.serving.usage import UsageCollector
 from aiaas.store import Database, open_artifact_store
 
-__all__ = ["MODEL_VERSION_HEADER", "create_app", "create_pool"]
+__all__ = ["MODEL_VERSION_HEADER", "REQUEST_ID_HEADER", "create_app", "create_pool"]
 
 logger = logging.getLogger("aiaas.serving.app")
 
@@ -135,6 +140,13 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     dispatcher = Dispatcher(executor, metrics)
     metrics.registry.register(UsageCollector(lambda: _replica_sets(models), dispatcher.load))
     ProcessCollector(registry=metrics.registry)  # the server's own CPU and memory
+    log = PredictionLog(
+        settings.resolved_prediction_log_dir(),
+        max_queued=settings.prediction_log_max_queued,
+        flush_interval_s=settings.prediction_log_flush_interval_s,
+        retention=dt.timedelta(days=settings.prediction_log_retention_days),
+    )
+    metrics.registry.register(PredictionLogCollector(log))
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
@@ -166,7 +178,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         served = models.served.get(request.path_params["name"])
         if served is not None and "version" not in request.path_params:
             body["versions"] = _served_versions(served)
-            body["parameters"] = _serving_parameters(served)
+            body["parameters"] = serving_parameters(served)
         return _json(body)
 
     async def model_ready(request: Request) -> Response:
@@ -174,6 +186,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         return _json({"name": request.path_params["name"], "ready": True}, loaded)
 
     async def infer_v2(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id: str = request.scope[REQUEST_ID_KEY]
         json_length = _binary_header_length(request)
         name: str = request.path_params["name"]
         version = request.path_params.get("version")
@@ -191,8 +205,10 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         results = await dispatcher.run(loaded, config, decoded.inputs, decoded.outputs)
         if shadow is not None:
             dispatcher.mirror(shadow, config, decoded.inputs)
-        payload, binary_json_length = _encode_v2(loaded, decoded, results)
-        headers = {MODEL_VERSION_HEADER: str(loaded.version)}
+        payload, binary_json_length = _encode_v2(loaded, decoded, results, decoded.id or request_id)
+        latency_s = time.perf_counter() - started
+        log.record(name, config.log_policy, loaded.version, request_id, latency_s, decoded.inputs, results)
+        headers = {MODEL_VERSION_HEADER: str(loaded.version), REQUEST_ID_HEADER: request_id}
         if binary_json_length is None:
             return Response(payload, media_type=_JSON, headers=headers)
         headers[BINARY_HEADER] = str(binary_json_length)
@@ -225,6 +241,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         return _json({"models": sorted(models.routes)})
 
     async def model_v1(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id: str = request.scope[REQUEST_ID_KEY]
         target: str = request.path_params["target"]
         name, _, verb = target.partition(":")
         if request.method == "GET":
@@ -245,10 +263,17 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         if served.shadow is not None:
             dispatcher.mirror(served.shadow, served.config, decoded.inputs)
         payload = encode_v1(results, row_format=decoded.row_format, classes=loaded.signature.output_classes)
-        return Response(payload, media_type=_JSON, headers={MODEL_VERSION_HEADER: str(loaded.version)})
+        latency_s = time.perf_counter() - started
+        log.record(
+            name, served.config.log_policy, loaded.version, request_id, latency_s, decoded.inputs, results
+        )
+        headers = {MODEL_VERSION_HEADER: str(loaded.version), REQUEST_ID_HEADER: request_id}
+        return Response(payload, media_type=_JSON, headers=headers)
 
     async def model_v1_version(request: Request) -> Response:
         """TensorFlow Serving's ``/v1/models/{name}/versions/{n}[:predict]``: one version, by number."""
+        started = time.perf_counter()
+        request_id: str = request.scope[REQUEST_ID_KEY]
         name: str = request.path_params["name"]
         target: str = request.path_params["target"]
         number_text, _, verb = target.partition(":")
@@ -267,10 +292,17 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         body = await _read_body(request, max_bytes)
         loaded = await in_worker(models.get_version, name, number)
         decoded = decode_v1(body, loaded.signature)
-        results = await dispatcher.run(loaded, _config_of(models, name), decoded.inputs, None)
+        config = _config_of(models, name)
+        results = await dispatcher.run(loaded, config, decoded.inputs, None)
         payload = encode_v1(results, row_format=decoded.row_format)
-        return Response(payload, media_type=_JSON, headers={MODEL_VERSION_HEADER: str(loaded.version)})
+        latency_s = time.perf_counter() - started
+        log.record(name, config.log_policy, loaded.version, request_id, latency_s, decoded.inputs, results)
+        headers = {MODEL_VERSION_HEADER: str(loaded.version), REQUEST_ID_HEADER: request_id}
+        return Response(payload, media_type=_JSON, headers=headers)
 
+    infer = _guard(infer_v2, request_ids=True)
+    both = ["GET", "POST"]
+    v1_version = _guard(model_v1_version, request_ids=True)
     v2_model = "/v2/models/{name}"
     v2_version = "/v2/models/{name}/versions/{version}"
     routes = [
@@ -284,14 +316,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         Route("/metrics", _guard(prometheus), methods=["GET"]),
         Route("/openapi.json", _guard(openapi), methods=["GET"]),
         Route(v2_model + "/ready", _guard(model_ready), methods=["GET"]),
-        Route(v2_model + "/infer", _guard(infer_v2), methods=["POST"]),
+        Route(v2_model + "/infer", infer, methods=["POST"]),
         Route(v2_version, _guard(model_metadata), methods=["GET"]),
         Route(v2_version + "/ready", _guard(model_ready), methods=["GET"]),
-        Route(v2_version + "/infer", _guard(infer_v2), methods=["POST"]),
+        Route(v2_version + "/infer", infer, methods=["POST"]),
         Route("/v1/models", _guard(list_v1), methods=["GET"]),
         # One route for both forms: Starlette's {target} also swallows the ":predict" suffix.
-        Route("/v1/models/{target}", _guard(model_v1), methods=["GET", "POST"]),
-        Route("/v1/models/{name}/versions/{target}", _guard(model_v1_version), methods=["GET", "POST"]),
+        Route("/v1/models/{target}", _guard(model_v1, request_ids=True), methods=both),
+        Route("/v1/models/{name}/versions/{target}", v1_version, methods=both),
         # OpenAI-compatible API for language and embedding models (serving/openai_api.py).
         *openai_routes(models, lambda request: _read_body(request, max_bytes)),
     ]
@@ -304,12 +336,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             models.generative.bind(asyncio.get_running_loop())
         if owns_pool:
             models.start()
+        log.start()
         try:
             yield
         finally:
             if owns_pool:
                 models.stop()
             dispatcher.close()
+            await asyncio.to_thread(log.close)  # every answered request's row, on disk
             if models.replicas is not None:
                 await models.replicas.close()
             if models.generative is not None:
@@ -317,13 +351,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             executor.shutdown(wait=False, cancel_futures=True)
 
     app = _InferenceApp(
-        _guard(infer_v2),
+        infer,
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
     app.state.pool = models
     app.state.metrics = metrics
+    app.state.prediction_log = log
     return app
 
 
@@ -372,20 +407,21 @@ def _decode_v2(loaded: LoadedVersion, body: bytes, json_length: int | None) -> V
 
 
 def _encode_v2(
-    loaded: LoadedVersion, request: V2Request, results: dict[str, Any]
+    loaded: LoadedVersion, request: V2Request, results: dict[str, Any], request_id: str
 ) -> tuple[bytes, int | None]:
-    """The response body, and the size of its JSON object when binary outputs follow it."""
+    """The response body, and the size of its JSON object when binary outputs follow it.
+    ``request_id`` is the body's ``id``: the client's own, else the request id."""
     if request.binary_outputs:
         return encode_binary_v2(
             loaded.deployment,
             loaded.version,
             results,
-            request.id,
+            request_id,
             request.binary_outputs,
             loaded.signature.output_classes,
         )
     return encode_v2(
-        loaded.deployment, loaded.version, results, request.id, loaded.signature.output_classes
+        loaded.deployment, loaded.version, results, request_id, loaded.signature.output_classes
     ), None
 
 
@@ -425,40 +461,6 @@ def _served_versions(served: DeploymentRoutes) -> list[str]:
         if loaded is not None and str(loaded.version) not in versions:
             versions.append(str(loaded.version))
     return versions
-
-
-def _serving_parameters(served: DeploymentRoutes) -> dict[str, Any]:
-    """How the deployment is served now, beside the OIP metadata: routes by weight, shadow,
-    batching and limits. Clients (and tests) read it to see a config change take effect."""
-    target, config = served.target, served.config
-    return {
-        "routes": [{"version": r.version, "weight": r.weight} for r in target.routes],
-        "shadow_version": target.shadow.version if target.shadow is not None else None,
-        "batching": {
-            "enabled": config.batching,
-            "max_batch_size": config.max_batch_size,
-            "max_queue_delay_ms": config.max_queue_delay_ms,
-        },
-        "max_queue_size": config.max_queue_size,
-        "timeout_s": config.timeout_s,
-        "replicas": _replica_parameters(served),
-    }
-
-
-def _replica_parameters(served: DeploymentRoutes) -> dict[str, Any]:
-    """The replica settings, and how many replica processes serve the primary version now
-    (``null`` counts when the server runs models in-process)."""
-    settings, replicas = served.replica_settings, served.primary.replicas
-    return {
-        "min_replicas": settings.min_replicas,
-        "max_replicas": settings.max_replicas,
-        "target_in_flight": settings.target_in_flight,
-        "scale_down_delay_s": settings.scale_down_delay_s,
-        "in_process": replicas is None,
-        "running": None if replicas is None else len(replicas.ready_replicas()),
-        "desired": None if replicas is None else replicas.desired,
-        "restarts": None if replicas is None else replicas.restarts,
-    }
 
 
 def _usable_cpus() -> int:
@@ -524,22 +526,31 @@ def _json(body: dict[str, Any], loaded: LoadedVersion | None = None) -> Response
     return Response(orjson.dumps(body), media_type=_JSON, headers=headers)
 
 
-def _error(status: int, message: str) -> Response:
-    headers = {"retry-after": "1"} if status in (429, 503) else None
+def _error(status: int, message: str, request_id: str | None = None) -> Response:
+    headers = {"retry-after": "1"} if status in (429, 503) else {}
+    if request_id is not None:
+        headers[REQUEST_ID_HEADER] = request_id
     return Response(orjson.dumps({"error": message}), status_code=status, media_type=_JSON, headers=headers)
 
 
-def _guard(endpoint: Endpoint) -> Endpoint:
-    """Turn platform errors into OIP error responses, and anything else into a logged 500."""
+def _guard(endpoint: Endpoint, *, request_ids: bool = False) -> Endpoint:
+    """Turn platform errors into OIP error responses, and anything else into a logged 500.
+
+    With ``request_ids`` (the inference endpoints) the request id is decided first and put in
+    the scope for the endpoint, and an error answer carries it in its header too.
+    """
 
     async def guarded(request: Request) -> Response:
+        request_id = None
+        if request_ids:
+            request_id = request.scope[REQUEST_ID_KEY] = request_id_of(request.scope)
         try:
             return await endpoint(request)
         except AiaasError as exc:
             status = HTTP_STATUS.get(exc.code, 500)
             if status >= 500 and status != 503:
                 logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-            return _error(status, exc.message)
+            return _error(status, exc.message, request_id)
         except HTTPException:
             raise
         except ClientDisconnect:
@@ -547,7 +558,9 @@ def _guard(endpoint: Endpoint) -> Endpoint:
             return Response(status_code=400)
         except Exception as exc:
             logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
-            return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
+            return _error(
+                500, f"internal error ({type(exc).__name__}); the server log has the details", request_id
+            )
 
     guarded.__name__ = endpoint.__name__
     return guarded

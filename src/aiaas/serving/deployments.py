@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.registry import Registry, check_alias_name, check_name
+from aiaas.serving.prediction_log import check_log_policy, default_log_policy
 from aiaas.store import DeploymentRow, ModelRow, ModelVersionRow, model_row, utcnow
 
 __all__ = [
@@ -120,6 +121,7 @@ class Deployment:
     max_replicas: int = DEFAULT_MAX_REPLICAS
     target_in_flight: int = DEFAULT_TARGET_IN_FLIGHT
     scale_down_delay_s: float = DEFAULT_SCALE_DOWN_DELAY_S
+    prediction_log: dict[str, Any] = field(default_factory=default_log_policy)
     routes: list[Route] = field(default_factory=list)
     shadow_version: int | None = None
 
@@ -164,6 +166,7 @@ class ServedTarget:
     max_replicas: int = DEFAULT_MAX_REPLICAS
     target_in_flight: int = DEFAULT_TARGET_IN_FLIGHT
     scale_down_delay_s: float = DEFAULT_SCALE_DOWN_DELAY_S
+    prediction_log: dict[str, Any] = field(default_factory=default_log_policy)
     flavor: str = "onnx"
 
     def __post_init__(self) -> None:
@@ -193,6 +196,9 @@ class DeploymentService:
       processes serve the deployment; ``target_in_flight`` (1..10000, default 4) requests in
       flight per replica the autoscaler aims for; ``scale_down_delay_s`` (0..86400, default
       30) of low load before it removes a replica.
+    - ``prediction_log``: ``{"sample_rate": 0..1, "max_rows_per_s": 0.001..100000}``, the share
+      of requests the prediction log keeps and its cap (default: every request, up to 100 a
+      second); keys left out take their defaults.
 
     Example:
         >>> deployments = DeploymentService(registry)  # doctest: +SKIP
@@ -220,6 +226,7 @@ class DeploymentService:
         max_replicas: int | None = None,
         target_in_flight: int | None = None,
         scale_down_delay_s: float | None = None,
+        prediction_log: Mapping[str, Any] | None = None,
     ) -> Deployment:
         """Serve ``model`` at a pinned ``version`` or following ``alias`` (default: latest, pinned).
 
@@ -230,6 +237,8 @@ class DeploymentService:
         settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s) | _check_replicas(
             min_replicas, max_replicas, target_in_flight, scale_down_delay_s
         )
+        if prediction_log is not None:
+            settings["prediction_log"] = check_log_policy(prediction_log) or None
         exists = AlreadyExists(f"deployment {name!r} already exists", details={"deployment": name})
         try:
             with self.db.transaction() as s:
@@ -263,6 +272,7 @@ class DeploymentService:
         max_replicas: int | None = None,
         target_in_flight: int | None = None,
         scale_down_delay_s: float | None = None,
+        prediction_log: Mapping[str, Any] | None = None,
     ) -> Deployment:
         """Change a deployment; served without a restart.
 
@@ -279,6 +289,8 @@ class DeploymentService:
         settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s) | _check_replicas(
             min_replicas, max_replicas, target_in_flight, scale_down_delay_s
         )
+        if prediction_log is not None:
+            settings["prediction_log"] = check_log_policy(prediction_log) or None
         with self.db.transaction() as s:
             row = _deployment_row(s, name)
             if version is not None or alias is not None or not settings:
@@ -696,6 +708,7 @@ def _served_settings(row: DeploymentRow) -> dict[str, Any]:
         "scale_down_delay_s": (
             DEFAULT_SCALE_DOWN_DELAY_S if row.scale_down_delay_s is None else row.scale_down_delay_s
         ),
+        "prediction_log": {**default_log_policy(), **(row.prediction_log or {})},
     }
 
 

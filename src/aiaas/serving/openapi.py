@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiaas.formats import DATATYPES
+from aiaas.serving.request_ids import REQUEST_ID_PARAMETER, with_request_id
 
 __all__ = ["openapi_document"]
 
@@ -163,11 +164,15 @@ _SCHEMAS: dict[str, Any] = {
     },
     "InferenceResponse": {
         "type": "object",
-        "required": ["model_name", "model_version", "outputs"],
+        "required": ["model_name", "model_version", "id", "outputs"],
         "properties": {
             "model_name": {"type": "string"},
             "model_version": {"type": "string"},
-            "id": {"type": "string"},
+            "id": {
+                "type": "string",
+                "description": "The request's id field when it sent one, else the request id "
+                "(the x-request-id header of the answer).",
+            },
             "outputs": {"type": "array", "items": _TENSOR_OUT},
         },
     },
@@ -316,9 +321,9 @@ def openapi_document(version: str) -> dict[str, Any]:
             "post": {
                 "operationId": "model_infer",
                 "summary": "Inference on the version(s) the deployment routes to (KServe V2)",
-                "parameters": [_NAME],
+                "parameters": [_NAME, REQUEST_ID_PARAMETER],
                 "requestBody": infer_request,
-                "responses": infer_responses,
+                "responses": with_request_id(infer_responses),
             }
         },
         "/v2/models/{name}/versions/{version}": {
@@ -349,9 +354,11 @@ def openapi_document(version: str) -> dict[str, Any]:
             "post": {
                 "operationId": "model_version_infer",
                 "summary": "Inference on one version of the deployment's model",
-                "parameters": [_NAME, _VERSION],
+                "parameters": [_NAME, _VERSION, REQUEST_ID_PARAMETER],
                 "requestBody": infer_request,
-                "responses": {**infer_responses, **_errors("400", "404", "413", "429", "503", "504")},
+                "responses": with_request_id(
+                    {**infer_responses, **_errors("400", "404", "413", "429", "503", "504")}
+                ),
             }
         },
         "/v1/models": {
@@ -376,15 +383,14 @@ def openapi_document(version: str) -> dict[str, Any]:
             "post": {
                 "operationId": "v1_predict",
                 "summary": "Predict (KServe V1): POST /v1/models/{name}:predict",
-                "parameters": [_TARGET],
+                "parameters": [_TARGET, REQUEST_ID_PARAMETER],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("V1Request")}},
                 },
-                "responses": {
-                    **_ok(_ref("V1Response")),
-                    **_errors("400", "404", "413", "429", "503", "504"),
-                },
+                "responses": with_request_id(
+                    {**_ok(_ref("V1Response")), **_errors("400", "404", "413", "429", "503", "504")}
+                ),
             },
         },
         "/v1/models/{name}/versions/{target}": {
@@ -397,15 +403,14 @@ def openapi_document(version: str) -> dict[str, Any]:
             "post": {
                 "operationId": "v1_version_predict",
                 "summary": "Predict with one version: POST /v1/models/{name}/versions/{n}:predict",
-                "parameters": [_NAME, _VERSION_TARGET],
+                "parameters": [_NAME, _VERSION_TARGET, REQUEST_ID_PARAMETER],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("V1Request")}},
                 },
-                "responses": {
-                    **_ok(_ref("V1Response")),
-                    **_errors("400", "404", "413", "429", "503", "504"),
-                },
+                "responses": with_request_id(
+                    {**_ok(_ref("V1Response")), **_errors("400", "404", "413", "429", "503", "504")}
+                ),
             },
         },
         **_openai_paths(),

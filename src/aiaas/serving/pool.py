@@ -54,6 +54,7 @@ from aiaas.formats import FOLDER_FLAVORS, OnnxModel, Signature
 from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarget
 from aiaas.serving.generative import GenerativeModel, GenerativeModels
 from aiaas.serving.observed import Observation, ServingStates
+from aiaas.serving.prediction_log import LogPolicy
 from aiaas.serving.replicas import ReplicaManager, ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
 
@@ -119,18 +120,21 @@ class LoadedVersion:
 
 @dataclass(frozen=True)
 class ServingConfig:
-    """How a deployment's requests are run: batching, queue bound and timeout."""
+    """How a deployment's requests are run: batching, queue bound and timeout; and how many of
+    them the prediction log keeps."""
 
     batching: bool = False
     max_batch_size: int = 32
     max_queue_delay_ms: float = 2.0
     max_queue_size: int = 1024
     timeout_s: float = 30.0
+    log_policy: LogPolicy = field(default_factory=LogPolicy)
 
     @classmethod
     def of(cls, target: ServedTarget) -> ServingConfig:
         b = target.batching
         return cls(
+            log_policy=LogPolicy.of(target.prediction_log),
             batching=bool(b.get("enabled", False)),
             max_batch_size=int(b.get("max_batch_size", cls.max_batch_size)),
             max_queue_delay_ms=float(b.get("max_queue_delay_ms", cls.max_queue_delay_ms)),

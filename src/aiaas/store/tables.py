@@ -167,6 +167,8 @@ class DeploymentRow(Base):
     max_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
     target_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
     scale_down_delay_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # What the prediction log keeps (migration 0007): {"sample_rate", "max_rows_per_s"}.
+    prediction_log: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
     model: Mapped[ModelRow] = relationship()
 
@@ -206,6 +208,25 @@ class DeploymentStatusRow(Base):
     serving_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FeedbackRow(Base):
+    """The ground truth of one answered request (migration 0008), keyed by deployment name and
+    request id: posting feedback for the same request again replaces its label.
+
+    ``label`` is JSON: a class label or a target value for a one-row request, or a list of
+    them, one per row. Keyed by name like :class:`ScalingEventRow`, so it outlives a
+    deployment deleted and created again, as its prediction log does.
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("deployment", "request_id", name="uq_feedback_request"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128))
+    request_id: Mapped[str] = mapped_column(String(128))
+    label: Mapped[Any] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class StateRevisionRow(Base):

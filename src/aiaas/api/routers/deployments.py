@@ -117,4 +117,7 @@ def _settings(body: schemas.DeploymentCreate | schemas.DeploymentUpdate) -> dict
         "max_replicas": body.max_replicas,
         "target_in_flight": body.target_in_flight,
         "scale_down_delay_s": body.scale_down_delay_s,
+        "prediction_log": (
+            None if body.prediction_log is None else body.prediction_log.model_dump(exclude_unset=True)
+        ),
     }
