@@ -33,16 +33,20 @@ def _series(text: str, name: str, deployment: str) -> dict[tuple[tuple[str, str]
 
 
 def test_process_usage_reads_what_psutil_reads() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    code = "import sys; print('ready', flush=True); sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"  # started, now idle
         usage = process_usage(child.pid)
         assert usage is not None
         rss = psutil.Process(child.pid).memory_info().rss
         assert usage.resident_bytes == pytest.approx(rss, rel=0.05)
+        # This process keeps working between the readings: its CPU time lies between them.
+        tick = 0.011
+        before = sum(psutil.Process().cpu_times()[:2])
         mine = process_usage(os.getpid())
-        assert mine is not None
-        times = psutil.Process().cpu_times()
-        assert mine.cpu_seconds == pytest.approx(times.user + times.system, abs=0.05)
+        after = sum(psutil.Process().cpu_times()[:2])
+        assert mine is not None and before - tick <= mine.cpu_seconds <= after + tick
     finally:
         child.communicate(b"")
     assert process_usage(child.pid) is None, "a process that has exited has nothing to read"
