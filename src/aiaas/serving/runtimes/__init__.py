@@ -14,7 +14,6 @@ PyTorch only in the runtime that needs it, when it is created.
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any, Protocol
 
 __all__ = ["RUNTIMES", "Runtime", "create"]
@@ -56,12 +55,6 @@ def create(spec: dict[str, Any]) -> Runtime:
     module_name = RUNTIMES.get(str(name))
     if module_name is None:
         raise ValueError(f"unknown runtime {name!r}; known: {', '.join(RUNTIMES)}")
-    # Before PyTorch loads its OpenMP runtime (it reads this once): threads that wait at the
-    # end of a parallel region sleep instead of spinning. Spinning wins alone on a machine,
-    # but a replica shares its cores with the inference server and its clients, which
-    # stream every token while the next step runs; their work then steals a core from a
-    # thread the others spin for, and a step took ten times longer on a busy machine.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     package = __name__  # "runtimes" in a replica, "aiaas.serving.runtimes" when imported normally
     module = importlib.import_module(f"{package}.{module_name}")
     runtime: Runtime = module.load(spec)
