@@ -97,12 +97,6 @@ def _answer(model: _Model | None, kind: int, request_id: int, body: memoryview) 
 
 def _load_runtime(body: memoryview, request_id: int) -> tuple[Any, bytes]:
     """The runtime a LOAD_RUNTIME frame asks for, and the frame that answers it."""
-    # Before PyTorch loads its OpenMP runtime (it reads this once): threads that wait at the
-    # end of a parallel region sleep instead of spinning. Spinning wins alone on a machine,
-    # but a replica shares its cores with the inference server and its clients, which
-    # stream every token while the next step runs; their work then steals a core from a
-    # thread the others spin for, and a step took ten times longer on a busy machine.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if __package__:
         from aiaas.serving import runtimes
     else:
