@@ -122,7 +122,7 @@ def serve(sock: socket.socket) -> None:
     chunk = bytearray(_READ_SIZE)
     view = memoryview(chunk)
     while True:
-        if runtime is not None and runtime.busy() and not select.select([sock], [], [], runtime.linger())[0]:
+        if runtime is not None and runtime.busy() and not select.select([sock], [], [], 0)[0]:
             produced = runtime.step()
             if produced:
                 sock.sendall(b"".join(produced))

@@ -3,16 +3,8 @@
 Requests (EMBED from the OpenAI API, RUN from the V2 protocol) are queued as they arrive;
 the replica calls :meth:`EmbeddingRuntime.step` only once no frame is waiting on its
 socket, so every request that arrived while the previous batch ran is encoded together,
-in one ``encode`` call of up to ``max_batch_size`` texts.
-
-Clients that each wait for their answer before sending again come back spread over some
-milliseconds after a batch is answered; running whatever is queued at the first quiet
-moment would then split them into one large batch and a trail of small ones (32 clients
-gave batches of 30, 2, 30, 2, ...), and a small batch costs nearly as much as a large one.
-So the runtime *lingers*: while fewer texts are queued than the largest batch of the last
-second, it waits for more, at most the deployment's ``max_queue_delay_ms`` after the oldest
-queued request arrived. An idle model (whose last batches held one request) answers a lone
-request at once.
+in one ``encode`` call of up to ``max_batch_size`` texts. There is no fixed wait: an idle
+model answers a lone request at once, a busy one batches as deeply as the load allows.
 
 The vectors are sentence-transformers' own ``encode`` output: the model is loaded by
 ``SentenceTransformer`` from its folder (modules, pooling, normalisation), offline and
@@ -21,7 +13,6 @@ without remote code.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import Any
 
@@ -55,17 +46,12 @@ class EmbeddingRuntime:
         device, dtype = _device.pick(str(spec.get("device", "auto")))
         if spec.get("threads"):
             torch.set_num_threads(int(spec["threads"]))
-        self._inference_mode = torch.inference_mode
         self.model = SentenceTransformer(
             str(spec["path"]), device=str(device), local_files_only=True, trust_remote_code=False
         )
         if dtype == torch.float16:
             self.model.half()
         self.max_batch_size = int(spec.get("max_batch_size") or 32)
-        self.max_delay_s = float(spec.get("max_queue_delay_ms") or 0.0) / 1000
-        self._oldest = 0.0  # when the oldest queued request arrived
-        self._peak = 0  # the largest batch (texts) of the last second, and when it ran
-        self._peak_at = 0.0
         self.max_tokens = int(self.model.max_seq_length or 512)
         self.queue: deque[tuple[int, list[str], bool]] = deque()  # (request id, texts, from V2)
         self.info: dict[str, Any] = {
@@ -81,7 +67,7 @@ class EmbeddingRuntime:
     def handle(self, kind: int, request_id: int, body: memoryview) -> list[bytes]:
         if kind == ipc.EMBED:
             texts = orjson.loads(bytes(body))["texts"]
-            self._enqueue((request_id, [str(t) for t in texts], False))
+            self.queue.append((request_id, [str(t) for t in texts], False))
             return []
         if kind == ipc.RUN:
             inputs, _ = ipc.decode_run(body)
@@ -93,29 +79,14 @@ class EmbeddingRuntime:
                         "inputs",
                     )
                 ]
-            self._enqueue((request_id, [str(t) for t in inputs["input"]], True))
+            self.queue.append((request_id, [str(t) for t in inputs["input"]], True))
             return []
         if kind == ipc.CANCEL:
             return []
         return [ipc.encode_error(request_id, "INVALID_ARGUMENT", "this deployment makes embeddings only")]
 
-    def _enqueue(self, item: tuple[int, list[str], bool]) -> None:
-        if not self.queue:
-            self._oldest = time.monotonic()
-        self.queue.append(item)
-
     def busy(self) -> bool:
         return bool(self.queue)
-
-    def linger(self) -> float:
-        """How long to wait for more requests before encoding (see the module docstring)."""
-        if not self.queue or self.max_delay_s <= 0:
-            return 0.0
-        now = time.monotonic()
-        target = min(self.max_batch_size, self._peak if now - self._peak_at < 1.0 else 0)
-        if sum(len(texts) for _, texts, _ in self.queue) >= target:
-            return 0.0
-        return max(0.0, self._oldest + self.max_delay_s - now)
 
     def step(self) -> list[bytes]:
         batch: list[tuple[int, list[str], bool]] = []
@@ -124,11 +95,6 @@ class EmbeddingRuntime:
             item = self.queue.popleft()
             batch.append(item)
             count += len(item[1])
-        now = time.monotonic()
-        if self.queue:
-            self._oldest = 0.0  # what stays queued has waited a whole batch already: no lingering
-        if count >= self._peak or now - self._peak_at >= 1.0:
-            self._peak, self._peak_at = count, now
         frames: list[bytes] = []
         ready: list[tuple[int, list[str], bool, np.ndarray[Any, Any]]] = []
         for request_id, texts, v2 in batch:
@@ -150,10 +116,9 @@ class EmbeddingRuntime:
         if not texts:
             return frames
         try:
-            with self._inference_mode():
-                vectors = self.model.encode(
-                    texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
-                ).astype(np.float32, copy=False)
+            vectors = self.model.encode(
+                texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+            ).astype(np.float32, copy=False)
         except Exception as exc:  # the model failed: every request of the batch gets the error
             message = f"embedding failed: {type(exc).__name__}: {exc}"
             return frames + [ipc.encode_error(r, "INTERNAL", message) for r, *_ in ready]

@@ -122,9 +122,6 @@ class GenerationRuntime:
     def busy(self) -> bool:
         return self.engine.busy()
 
-    def linger(self) -> float:
-        return 0.0  # a decoding step never waits: newcomers join at the next one
-
     def step(self) -> list[bytes]:
         try:
             events = self.engine.step()
