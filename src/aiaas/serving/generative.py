@@ -127,7 +127,6 @@ class GenerativeModel:
         self.flavor = target.flavor
         self.signature = target.signature
         self.max_batch_size = int(target.batching.get("max_batch_size") or 32)
-        self.max_queue_delay_ms = float(target.batching.get("max_queue_delay_ms") or 0.0)
         self.max_queue_size = target.max_queue_size
         self.timeout_s = target.timeout_s
         self.replicas: ReplicaSet | None = None
@@ -515,7 +514,6 @@ class GenerativeModels:
             "device": self.settings.device,
             "threads": self.settings.threads,
             "max_batch_size": handle.max_batch_size,
-            "max_queue_delay_ms": handle.max_queue_delay_ms,
         }
 
     async def close(self) -> None:
