@@ -36,10 +36,6 @@ class Runtime(Protocol):
         """True while the runtime has work to do without a new frame."""
         ...
 
-    def linger(self) -> float:
-        """Seconds to wait for more frames before the next :meth:`step` (0: step now)."""
-        ...
-
     def step(self) -> list[bytes]:
         """Do one unit of that work (one decoding step); the frames it produced."""
         ...
