@@ -133,11 +133,11 @@ class Engine:
 
     @torch.inference_mode()
     def step(self) -> list[Event]:
-        """Admit waiting requests into free slots (one prefill for all of them), or, when
-        none can join, decode one token for every sequence in the batch.
+        """Admit waiting requests into free slots (one prefill for all of them), then decode
+        one token for every sequence already in the batch.
 
-        A step that prefilled returns at once: the newcomers' first tokens leave before
-        the batch's next decoding step runs, not after it.
+        (Returning right after a prefill, so that first tokens leave before the decoding
+        step, was tried: TTFT p50 did not move, p90 doubled and throughput fell.)
         """
         events: list[Event] = []
         while self.waiting and len(self.running) < self._capacity():
@@ -149,8 +149,6 @@ class Engine:
             group = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
             events.extend(self._prefill(group))
             self._drop_finished()  # a request may end at its first token
-        if events:
-            return events
         if self.running:
             events.extend(self._decode())
             self._drop_finished()
