@@ -168,3 +168,21 @@ def test_chat_messages_use_the_chat_template(lm: Path, runtime: Any) -> None:
     driver.run()
     prompt = "<|system|>\nbe brief\n<|user|>\nhello\n<|assistant|>\n"
     assert driver.text[1] == reference(lm, runtime, prompt, 8)
+
+
+def test_requests_arriving_together_share_one_prefill_and_each_equal_their_greedy_decode(
+    lm: Path, runtime: Any
+) -> None:
+    driver = Driver(runtime)
+    driver.send(ipc.GENERATE, 9, {"prompt": "a", "max_tokens": 1, "temperature": 0})
+    driver.run()  # the engine knows now that its caches merge
+    prefills = runtime.engine.prefills
+    # Prompts of different lengths: one left-padded prefill for all four.
+    for i, prompt in enumerate(PROMPTS):
+        driver.send(ipc.GENERATE, i + 1, {"prompt": prompt, "max_tokens": 12, "temperature": 0})
+    driver.step()
+    assert runtime.engine.prefills == prefills + 1
+    assert len(runtime.engine.running) == 4
+    driver.run()
+    for i, prompt in enumerate(PROMPTS):
+        assert driver.text[i + 1] == reference(lm, runtime, prompt, 12), prompt

@@ -18,7 +18,9 @@ differs is where and when it runs:
   naming the setting.
 
 Generation streams: the replica answers one GENERATE frame with CHUNK frames and one
-FINISH, delivered to :meth:`GenerativeModel.generate`'s async iterator. Leaving that
+FINISH, delivered to :meth:`GenerativeModel.generate`'s async iterator; frames that piled up
+while its reader was busy (a loaded server) are handed over as one piece, so a reader that
+falls behind catches up instead of paying per token. Leaving that
 iterator early (a client that disconnected) sends CANCEL, and the replica frees the
 request's slot in its batch at its next step.
 """
@@ -30,6 +32,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +195,14 @@ class GenerativeModel:
             Unavailable: the replica died, or the model cannot be loaded now.
         """
         replicas = await self._acquire()
-        queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        frames: deque[tuple[int, bytes]] = deque()
+        arrived = asyncio.Event()
+
+        async def next_frame() -> tuple[int, bytes]:
+            while not frames:
+                arrived.clear()
+                await arrived.wait()
+            return frames.popleft()
 
         left_early = False
 
@@ -202,7 +212,8 @@ class GenerativeModel:
                     self.cancelled += 1
                     self.cancelled_tokens += int(orjson.loads(bytes(body))["usage"]["completion_tokens"])
             else:
-                queue.put_nowait((kind, bytes(body)))
+                frames.append((kind, bytes(body)))
+                arrived.set()
             return kind in (ipc.FINISH, ipc.ERROR, -1)
 
         done = False
@@ -216,7 +227,7 @@ class GenerativeModel:
             while True:
                 if first:
                     try:
-                        kind, body = await asyncio.wait_for(queue.get(), self.timeout_s)
+                        kind, body = await asyncio.wait_for(next_frame(), self.timeout_s)
                     except TimeoutError:
                         raise DeadlineExceeded(
                             f"deployment {self.deployment!r} did not start generating within "
@@ -225,9 +236,20 @@ class GenerativeModel:
                         ) from None
                     first = False
                 else:
-                    kind, body = await queue.get()
+                    kind, body = await next_frame()
                 if kind == ipc.CHUNK:
-                    yield orjson.loads(body)
+                    piece = orjson.loads(body)
+                    # Frames that queued up while this reader was busy become one piece: a
+                    # lagging reader catches up instead of falling further behind.
+                    while frames and frames[0][0] in (ipc.CHUNK, ipc.FINISH) and kind == ipc.CHUNK:
+                        kind, body = frames.popleft()
+                        later = orjson.loads(body)
+                        later["text"] = piece["text"] + later["text"]
+                        piece = piece | later
+                    yield piece
+                    if kind == ipc.FINISH:
+                        done = True
+                        return
                 elif kind == ipc.FINISH:
                     done = True
                     yield orjson.loads(body)

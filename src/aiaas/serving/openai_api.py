@@ -285,6 +285,10 @@ class _Choices:
                 finished += 1
             yield index, event
 
+    def waiting(self) -> bool:
+        """True when more events are already here (so a reader need not write yet)."""
+        return bool(self.buffered) or not self.queue.empty()
+
     def cancel(self) -> None:
         for task in self.tasks:
             task.cancel()
@@ -340,19 +344,27 @@ async def _generate(
                 yield _sse(
                     oa.chat_chunk(id_, model, created, index, {"role": "assistant", "content": ""}, None)
                 )
+        # Events already waiting go out in one write (n > 1, or a reader that fell behind).
+        out: list[bytes] = []
         try:
             async for index, event in choices.events():
                 count(index, event)
                 reason = event.get("finish_reason")
-                if not event["text"] and reason is None:
-                    continue
-                if chat:
-                    delta = {"content": event["text"]} if event["text"] else {}
-                    yield _sse(oa.chat_chunk(id_, model, created, index, delta, reason))
-                else:
-                    yield _sse(oa.completion_chunk(id_, model, created, index, event["text"], reason))
+                if event["text"] or reason is not None:
+                    if chat:
+                        delta = {"content": event["text"]} if event["text"] else {}
+                        out.append(_sse(oa.chat_chunk(id_, model, created, index, delta, reason)))
+                    else:
+                        out.append(
+                            _sse(oa.completion_chunk(id_, model, created, index, event["text"], reason))
+                        )
+                if out and not choices.waiting():
+                    yield b"".join(out)
+                    out.clear()
         except AiaasError as exc:  # mid-stream: the status is sent, so the error is an event
-            yield _sse(oa.error_body(exc)[1])
+            out.append(_sse(oa.error_body(exc)[1]))
+        if out:
+            yield b"".join(out)
         if include_usage:
             obj = "chat.completion.chunk" if chat else "text_completion"
             yield _sse(oa.usage_chunk(id_, model, created, obj, usage))

@@ -8,9 +8,11 @@ and waiting ones join it, so a request starts as soon as there is a free slot.
 How a batch shares one KV cache (``transformers``' ``DynamicCache``, one key and value
 tensor ``[batch, heads, length, head_dim]`` per layer):
 
-- A joining request is *prefilled alone*: its prompt runs as a batch of one, with no
-  padding, so its first token comes from exactly the computation a plain decode does.
-- Its cache is then merged into the batch's by **left padding** the shorter of the two
+- Requests that arrived together are *prefilled together*: their prompts run as one
+  left-padded batch (a lone request runs alone, with no padding), one forward pass for
+  all of them, which keeps the decoding of the running batch from stalling behind one
+  prefill per newcomer. Only the last position's logits are computed.
+- Their cache is then merged into the batch's by **left padding** the shorter of the two
   along the length axis, with an attention mask that hides the padding; each row carries
   its own ``position_ids`` (its count of real tokens), so padding never shifts positions.
 - A decoding step feeds every row its last token, with the mask and positions.
@@ -24,6 +26,7 @@ by step.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import deque
 from collections.abc import Callable
@@ -98,7 +101,10 @@ class Engine:
         self._cache: Any = None
         self._mask: torch.Tensor | None = None
         self._mergeable: bool | None = None
-        #: Decoding steps run and tokens generated, for stats.
+        # A prefill needs the last position's logits only (models that take the argument).
+        self._keeps_last = "logits_to_keep" in inspect.signature(model.forward).parameters
+        #: Prefill passes and decoding steps run, and tokens generated, for stats.
+        self.prefills = 0
         self.steps = 0
         self.tokens = 0
 
@@ -127,12 +133,21 @@ class Engine:
 
     @torch.inference_mode()
     def step(self) -> list[Event]:
-        """Admit waiting requests into free slots (prefill), then decode one token for every
-        sequence already in the batch."""
+        """Admit waiting requests into free slots (one prefill for all of them), then decode
+        one token for every sequence already in the batch.
+
+        (Returning right after a prefill, so that first tokens leave before the decoding
+        step, was tried: TTFT p50 did not move, p90 doubled and throughput fell.)
+        """
         events: list[Event] = []
         while self.waiting and len(self.running) < self._capacity():
-            seq = self.waiting.popleft()
-            events.extend(self._prefill(seq))
+            room = self._capacity() - len(self.running)
+            if not self._mergeable:
+                # The first prefill finds out whether caches can be merged; unmergeable
+                # ones run one sequence at a time.
+                room = 1
+            group = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
+            events.extend(self._prefill(group))
             self._drop_finished()  # a request may end at its first token
         if self.running:
             events.extend(self._decode())
@@ -144,14 +159,30 @@ class Engine:
             return 1
         return self.max_batch_size
 
-    def _prefill(self, seq: Sequence) -> list[Event]:
-        ids = torch.tensor([seq.prompt_ids], device=self.device)
-        out = self.model(input_ids=ids, use_cache=True)
+    def _prefill(self, group: list[Sequence]) -> list[Event]:
+        width = max(len(s.prompt_ids) for s in group)
+        keep = {"logits_to_keep": 1} if self._keeps_last else {}
+        if len(group) == 1:
+            ids = torch.tensor([group[0].prompt_ids], device=self.device)
+            mask = torch.ones_like(ids)
+            out = self.model(input_ids=ids, use_cache=True, **keep)
+        else:
+            rows = [[0] * (width - len(s.prompt_ids)) + s.prompt_ids for s in group]
+            ids = torch.tensor(rows, device=self.device)
+            mask = torch.tensor(
+                [[0] * (width - len(s.prompt_ids)) + [1] * len(s.prompt_ids) for s in group],
+                device=self.device,
+            )
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **keep
+            )
+        self.prefills += 1
         cache = out.past_key_values
         if self._mergeable is None:
             self._mergeable = _plain_layers(cache)
-        self._join(seq, cache)
-        return [self._advance(seq, out.logits[0, -1].float(), first=True)]
+        self._join(group, cache, mask)
+        return self._advance_all(group, out.logits[:, -1].float(), first=True)
 
     def _decode(self) -> list[Event]:
         assert self._mask is not None
@@ -169,8 +200,20 @@ class Engine:
         )
         self._cache = out.past_key_values
         self.steps += 1
-        logits = out.logits[:, -1].float()
-        return [self._advance(seq, logits[i]) for i, seq in enumerate(self.running)]
+        return self._advance_all(self.running, out.logits[:, -1].float())
+
+    def _advance_all(
+        self, group: list[Sequence], logits: torch.Tensor, *, first: bool = False
+    ) -> list[Event]:
+        """Each sequence's next token from its row of ``logits``: the greedy ones from one
+        argmax over the whole batch, the others through their own sampler."""
+        greedy = [s.sampler.plain_greedy for s in group]
+        best = logits.argmax(dim=-1).tolist() if any(greedy) else []
+        events = []
+        for i, seq in enumerate(group):
+            token = seq.sampler.take(best[i]) if greedy[i] else seq.sampler.choose(logits[i])
+            events.append(self._advance(seq, token, first=first))
+        return events
 
     def _decode_alone(self, seq: Sequence) -> list[Event]:
         """One step of one sequence with its own cache (models whose caches cannot be merged)."""
@@ -181,10 +224,9 @@ class Engine:
         )
         self._cache = out.past_key_values
         self.steps += 1
-        return [self._advance(seq, out.logits[0, -1].float())]
+        return self._advance_all([seq], out.logits[:, -1].float())
 
-    def _advance(self, seq: Sequence, logits: torch.Tensor, *, first: bool = False) -> Event:
-        token = seq.sampler.choose(logits)
+    def _advance(self, seq: Sequence, token: int, *, first: bool = False) -> Event:
         seq.generated += 1
         self.tokens += 1
         seq.pending = token
@@ -215,22 +257,20 @@ class Engine:
 
     # -- the shared cache ----------------------------------------------------------------
 
-    def _join(self, seq: Sequence, cache: Any) -> None:
-        length = len(seq.prompt_ids)
-        mask = torch.ones((1, length), dtype=torch.long, device=self.device)
+    def _join(self, group: list[Sequence], cache: Any, mask: torch.Tensor) -> None:
+        """Add the prefilled ``group`` (its cache and padding ``mask``) to the batch."""
         if not self.running or not self._mergeable:
             if not self.running:
                 self._cache, self._mask = cache, mask
-            self.running.append(seq)
+            self.running.extend(group)
             return
         assert self._mask is not None
-        have = self._mask.shape[1]
-        width = max(have, length)
+        width = max(self._mask.shape[1], mask.shape[1])
         for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
             mine.keys = torch.cat([_left_pad(mine.keys, width), _left_pad(theirs.keys, width)], dim=0)
             mine.values = torch.cat([_left_pad(mine.values, width), _left_pad(theirs.values, width)], dim=0)
         self._mask = torch.cat([_left_pad(self._mask, width, dim=1), _left_pad(mask, width, dim=1)], dim=0)
-        self.running.append(seq)
+        self.running.extend(group)
 
     def _drop_finished(self) -> None:
         keep = [i for i, s in enumerate(self.running) if s.finish_reason is None]

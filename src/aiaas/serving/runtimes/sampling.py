@@ -58,6 +58,14 @@ class Sampler:
             seed = params.seed if params.seed is not None else int.from_bytes(os.urandom(8), "little") >> 1
             self.generator.manual_seed(seed)
         self.counts: dict[int, int] = {}
+        #: Greedy with no penalties: the token is the row's argmax, which the engine takes
+        #: for the whole batch at once (:meth:`take`) instead of row by row.
+        self.plain_greedy = params.greedy and not (params.presence_penalty or params.frequency_penalty)
+
+    def take(self, token: int) -> int:
+        """Record ``token`` (chosen outside, by a batch-wide argmax) as this sequence's next."""
+        self.counts[token] = self.counts.get(token, 0) + 1
+        return token
 
     def choose(self, logits: torch.Tensor) -> int:
         """The next token, given this sequence's logits (1-D, float32)."""
