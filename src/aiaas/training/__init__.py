@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from aiaas.training.networks import Network, build_network
     from aiaas.training.torch_trainer import SoftTargets
     from aiaas.training.trainer import train
-    from aiaas.training.worker import open_service
+    from aiaas.training.worker import open_service, run_worker
 
 __all__ = [
     "CANCELLED",
@@ -76,6 +76,7 @@ __all__ = [
     "export_network",
     "load_torch_state",
     "open_service",
+    "run_worker",
     "save_torch_state",
     "train",
 ]
@@ -92,6 +93,7 @@ _ENGINE = {
     # Not heavy, but the worker is also run as ``python -m``: imported by the package first,
     # it would be imported twice (runpy warns).
     "open_service": "aiaas.training.worker",
+    "run_worker": "aiaas.training.worker",
 }
 
 

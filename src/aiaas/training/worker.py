@@ -12,17 +12,28 @@ import logging
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from types import FrameType
+from typing import Protocol
 
 from aiaas.config import Settings, load_settings
 from aiaas.datasets import DatasetService
 from aiaas.errors import AiaasError
-from aiaas.registry import Registry
+from aiaas.registry import ModelVersion, Registry
 from aiaas.store import Database, open_artifact_store
 from aiaas.training.jobs import CANCELLED, FAILED, JobStore
 from aiaas.training.service import JobCancelled, TrainingService
 
-__all__ = ["main", "open_service", "run_recorded"]
+__all__ = ["JobRunner", "main", "open_service", "run_recorded", "run_worker"]
+
+
+class JobRunner(Protocol):
+    """A service that runs a job of the queue by its id: training, or optimization."""
+
+    @property
+    def jobs(self) -> JobStore: ...
+
+    def run(self, job_id: int) -> ModelVersion | None: ...
 
 
 def open_service(settings: Settings, *, slots: int | None = None) -> TrainingService:
@@ -38,7 +49,7 @@ def open_service(settings: Settings, *, slots: int | None = None) -> TrainingSer
     )
 
 
-def run_recorded(service: TrainingService, job_id: int) -> int:
+def run_recorded(service: JobRunner, job_id: int) -> int:
     """Run the job; how it ended is written to its row (cancelled, failed with the reason).
 
     Returns the exit status: 0 when it succeeded or was cancelled, 1 when it failed.
@@ -68,18 +79,25 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_worker(
+    argv: list[str] | None, *, module: str, level: int, open_runner: Callable[[Settings], JobRunner]
+) -> int:
+    """The body of a worker process: ``python -m <module> JOB_ID`` runs that job once."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m aiaas.training.worker JOB_ID", file=sys.stderr)
+        print(f"usage: python -m {module} JOB_ID", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _stop)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    service = open_service(load_settings())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = open_runner(load_settings())
     try:
         return run_recorded(service, int(args[0]))
     finally:
         service.jobs.db.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_worker(argv, module="aiaas.training.worker", level=logging.INFO, open_runner=open_service)
 
 
 if __name__ == "__main__":
