@@ -38,10 +38,23 @@ _DESCRIPTIONS = {
 }
 
 
-def _errors(*statuses: str) -> dict[str, Any]:
+def _errors(
+    *statuses: str, schema: dict[str, Any] = _ERROR, descriptions: dict[str, str] = _DESCRIPTIONS
+) -> dict[str, Any]:
+    """The error responses of ``statuses``, in the Open Inference Protocol's shape by default."""
     return {
-        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"schema": _ERROR}}}
+        status: {"description": descriptions[status], "content": {"application/json": {"schema": schema}}}
         for status in statuses
+    }
+
+
+def _path_parameter(name: str, description: str, **schema: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", **schema},
     }
 
 
@@ -53,34 +66,14 @@ def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-_NAME = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "description": "The deployment's name (the name clients call).",
-    "schema": {"type": "string"},
-}
-_VERSION = {
-    "name": "version",
-    "in": "path",
-    "required": True,
-    "description": "A version number of the deployment's model (ASCII digits, from 1).",
-    "schema": {"type": "string", "pattern": "^[0-9]+$"},
-}
-_TARGET = {
-    "name": "target",
-    "in": "path",
-    "required": True,
-    "description": "`{name}` (GET: is it ready) or `{name}:predict` (POST: predict).",
-    "schema": {"type": "string"},
-}
-_VERSION_TARGET = {
-    "name": "target",
-    "in": "path",
-    "required": True,
-    "description": "`{version}` (GET: can it be served) or `{version}:predict` (POST: predict).",
-    "schema": {"type": "string"},
-}
+_NAME = _path_parameter("name", "The deployment's name (the name clients call).")
+_VERSION = _path_parameter(
+    "version", "A version number of the deployment's model (ASCII digits, from 1).", pattern="^[0-9]+$"
+)
+_TARGET = _path_parameter("target", "`{name}` (GET: is it ready) or `{name}:predict` (POST: predict).")
+_VERSION_TARGET = _path_parameter(
+    "target", "`{version}` (GET: can it be served) or `{version}:predict` (POST: predict)."
+)
 
 _NUMBER_OR_TEXT = {
     "description": "A number, bool or string; NaN and infinities of outputs as the strings "
@@ -519,14 +512,7 @@ _OPENAI_SCHEMAS: dict[str, Any] = {
 
 
 def _openai_errors(*statuses: str) -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/OpenAIError"}
-    return {
-        status: {
-            "description": _OPENAI_DESCRIPTIONS[status],
-            "content": {"application/json": {"schema": schema}},
-        }
-        for status in statuses
-    }
+    return _errors(*statuses, schema=_ref("OpenAIError"), descriptions=_OPENAI_DESCRIPTIONS)
 
 
 def _openai_post(operation: str, summary: str, request: str, *, streams: bool) -> dict[str, Any]:
@@ -576,9 +562,7 @@ def _openai_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "openai_get_model",
                 "summary": "One language or embedding model",
-                "parameters": [
-                    {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
+                "parameters": [_path_parameter("model", "A language or embedding model's deployment.")],
                 "responses": {**_ok(_ref("OpenAIModel")), **_openai_errors("404", "405")},
             }
         },
