@@ -21,10 +21,12 @@ import uvicorn
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
-__all__ = ["GRACEFUL_SHUTDOWN_S", "allowed_methods", "configure_logging", "serve"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "PROMETHEUS_CONTENT_TYPE", "allowed_methods", "configure_logging", "serve"]
 
 #: How long in-flight requests get to finish once a shutdown signal arrived.
 GRACEFUL_SHUTDOWN_S = 10
+#: The media type of both servers' ``/metrics`` (Prometheus text format 0.0.4).
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _AnnouncingServer(uvicorn.Server):

@@ -18,11 +18,10 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from aiaas.api.deps import Services, check_api_key
+from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE
 from aiaas.training import JobStore
 
-__all__ = ["PROMETHEUS_CONTENT_TYPE", "metrics_registry", "router"]
-
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+__all__ = ["metrics_registry", "router"]
 
 
 class _JobCollector:

@@ -45,7 +45,7 @@ from starlette.types import Receive, Scope, Send
 from aiaas._version import __version__
 from aiaas.config import Settings
 from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, PayloadTooLarge
-from aiaas.httpserver import allowed_methods
+from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE, allowed_methods
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
@@ -70,7 +70,7 @@ from aiaas.serving.protocols import (
 from aiaas.serving.replicas import ReplicaManager, ReplicaSet
 from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, request_id_of
 from aiaas.serving.scaling import ScalingEvents, ScalingRecorder
-from aiaas.serving.stats import PROMETHEUS_CONTENT_TYPE, ServingMetrics
+from aiaas.serving.stats import ServingMetrics
 from aiaas.serving.usage import UsageCollector
 from aiaas.store import Database, open_artifact_store
 
