@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from aiaas.errors import InvalidArgument
 from aiaas.schemas._base import Wire, WireIn
 
 __all__ = [
@@ -112,11 +111,7 @@ class DriftSettings(WireIn):
         try:
             return cls.model_validate({} if data is None else data)
         except ValidationError as exc:
-            error = spec_error(exc)
-            raise InvalidArgument(
-                error.message.replace("invalid job spec", "invalid drift settings"),
-                details=error.details,
-            ) from None
+            raise spec_error(exc, what="drift settings") from None
 
 
 class FeatureDrift(Wire):

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from aiaas.errors import InvalidArgument
 from aiaas.schemas._base import MAX_ID, Wire, WireIn
 from aiaas.schemas.training import _FieldError
 
@@ -241,11 +240,7 @@ class OptimizeSpec(OptimizeRequest):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            error = spec_error(exc)
-            raise InvalidArgument(
-                error.message.replace("invalid job spec", "invalid optimization request"),
-                details=error.details,
-            ) from None
+            raise spec_error(exc, what="optimization request") from None
 
 
 class OptimizationReport(Wire):

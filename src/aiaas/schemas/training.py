@@ -428,8 +428,9 @@ def _field_error(field: str, message: str) -> _FieldError:
     return _FieldError(field, message)
 
 
-def spec_error(exc: ValidationError) -> InvalidArgument:
-    """One InvalidArgument listing every bad field of a spec, each with what was expected."""
+def spec_error(exc: ValidationError, what: str = "job spec") -> InvalidArgument:
+    """One InvalidArgument listing every bad field of a spec (or of ``what`` else was
+    validated: optimization requests, drift settings), each with what was expected."""
     errors = []
     for error in exc.errors(include_url=False):
         path = [str(p) for p in error["loc"]]
@@ -447,4 +448,4 @@ def spec_error(exc: ValidationError) -> InvalidArgument:
         errors.append({"field": ".".join(path) or "spec", "message": message})
     text = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     first = errors[0]["field"] if errors else "spec"
-    return InvalidArgument(f"invalid job spec: {text}", details={"field": first, "errors": errors})
+    return InvalidArgument(f"invalid {what}: {text}", details={"field": first, "errors": errors})
