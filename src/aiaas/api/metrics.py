@@ -2,10 +2,11 @@
 
 The inference server has its own ``/metrics`` (traffic, latency, replicas and their CPU and
 memory); this one covers what only the control plane knows: the jobs in each state, how far
-each running job is, the training slots in use, and the control plane's own CPU and memory
-(prometheus_client's process collector). Read from the database when scraped, in a worker
-thread, never on the event loop. With ``AIAAS_API_KEY`` set it needs the key, like the API
-(Prometheus sends it with ``authorization: {credentials: <key>}`` in its scrape config).
+each running job is, the training slots in use, the control plane's own CPU and memory
+(prometheus_client's process collector) and, with a GPU, its utilisation and memory. Read
+from the database when scraped, in a worker thread, never on the event loop. With
+``AIAAS_API_KEY`` set it needs the key, like the API (Prometheus sends it with
+``authorization: {credentials: <key>}`` in its scrape config).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from aiaas.api.deps import Services, check_api_key
+from aiaas.gpus import GpuCollector, GpuSampler
 from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE
 from aiaas.training import JobStore
 
@@ -60,6 +62,7 @@ def metrics_registry(services: Services) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(_JobCollector(services.jobs, services.settings.training_slots))
     ProcessCollector(registry=registry)
+    registry.register(GpuCollector(GpuSampler()))  # training jobs' GPUs; no series without one
     return registry
 
 

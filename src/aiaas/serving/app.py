@@ -45,6 +45,7 @@ from starlette.types import Receive, Scope, Send
 from aiaas._version import __version__
 from aiaas.config import Settings
 from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, PayloadTooLarge
+from aiaas.gpus import GpuCollector, GpuSampler
 from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE, allowed_methods
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
@@ -138,7 +139,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     executor = ThreadPoolExecutor(max_workers=_usable_cpus(), thread_name_prefix="aiaas-infer")
     metrics = ServingMetrics()
     dispatcher = Dispatcher(executor, metrics)
-    metrics.registry.register(UsageCollector(lambda: _replica_sets(models), dispatcher.load))
+    gpus = GpuSampler()
+    metrics.registry.register(UsageCollector(lambda: _replica_sets(models), dispatcher.load, gpus))
+    metrics.registry.register(GpuCollector(gpus))
     ProcessCollector(registry=metrics.registry)  # the server's own CPU and memory
     log = PredictionLog(
         settings.resolved_prediction_log_dir(),
@@ -343,6 +346,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             if owns_pool:
                 models.stop()
             dispatcher.close()
+            gpus.close()
             await asyncio.to_thread(log.close)  # every answered request's row, on disk
             if models.replicas is not None:
                 await models.replicas.close()

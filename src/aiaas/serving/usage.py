@@ -1,7 +1,8 @@
 """What the inference server's models cost and how loaded they are, as Prometheus metrics.
 
 Per replica process: CPU seconds and resident memory (read from ``/proc`` at scrape time,
-see :mod:`aiaas.resources`). Per served version: replicas ready and desired, restarts,
+see :mod:`aiaas.resources`), and the GPU memory it holds when there is a GPU (from the last
+reading of :class:`aiaas.gpus.GpuSampler`). Per served version: replicas ready and desired, restarts,
 requests in flight (running or waiting, in a batcher's queue too) and the batcher's queue
 depth. The server's own process is described by prometheus_client's process collector
 (``process_cpu_seconds_total``, ``process_resident_memory_bytes``...).
@@ -18,6 +19,7 @@ from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from aiaas.gpus import GpuSampler
 from aiaas.resources import process_usage
 from aiaas.serving.replicas import ReplicaSet
 
@@ -33,15 +35,18 @@ class UsageCollector:
         replica_sets: the replica sets the server runs now (ONNX and language models alike).
         load: ``(deployment, version) → (requests in flight, queued requests)`` of the
             versions the dispatcher runs in-process or in front of replicas.
+        gpus: the server's GPU sampler, for the GPU memory each replica holds (none without a GPU).
     """
 
     def __init__(
         self,
         replica_sets: Callable[[], Iterable[ReplicaSet]],
         load: Callable[[], dict[tuple[str, str, int], tuple[int, int]]],
+        gpus: GpuSampler | None = None,
     ) -> None:
         self._replica_sets = replica_sets
         self._load = load
+        self._gpus = gpus
 
     def collect(self) -> Iterator[Metric]:
         cpu = CounterMetricFamily(
@@ -68,6 +73,13 @@ class UsageCollector:
         queued = GaugeMetricFamily(
             "aiaas_queued_requests", "Requests waiting in a version's batcher queue now.", labels=_LABELS
         )
+        gpu_memory = GaugeMetricFamily(
+            "aiaas_replica_gpu_memory_bytes",
+            "GPU memory a replica process holds (only with a GPU).",
+            labels=[*_LABELS, "pid"],
+        )
+        gpu_sample = self._gpus.latest() if self._gpus is not None else None
+        on_gpu = gpu_sample.process_memory if gpu_sample is not None else {}
         seen: set[int] = set()
         counted: dict[tuple[str, str, int], int] = {}
         for replica_set in list(self._replica_sets()):
@@ -85,6 +97,8 @@ class UsageCollector:
                 if usage is not None:
                     cpu.add_metric([*labels, str(pid)], usage.cpu_seconds)
                     memory.add_metric([*labels, str(pid)], usage.resident_bytes)
+                if pid in on_gpu:
+                    gpu_memory.add_metric([*labels, str(pid)], on_gpu[pid])
         waiting: dict[tuple[str, str, int], int] = {}
         for key, (running, in_queue) in self._load().items():
             waiting[key] = waiting.get(key, 0) + in_queue
@@ -95,6 +109,8 @@ class UsageCollector:
         for (deployment, model, version), value in sorted(waiting.items()):
             queued.add_metric([deployment, model, str(version)], value)
         yield from (cpu, memory, replicas, restarts, in_flight, queued)
+        if gpu_sample is not None:
+            yield gpu_memory
 
     def describe(self) -> list[Any]:
         """Nothing up front: the families depend on what is served at scrape time."""
