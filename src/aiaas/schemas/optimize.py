@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from aiaas.schemas._base import MAX_ID, Wire, WireIn
-from aiaas.schemas.training import _FieldError
+from aiaas.schemas.spec_rules import RuleBroken
 
 __all__ = [
     "AUTO",
@@ -117,7 +117,7 @@ class DistillSettings(WireIn):
         for name in ("hidden_sizes", "channels"):
             for i, width in enumerate(getattr(self, name) or []):
                 if not 1 <= width <= 65_536:
-                    raise _FieldError(f"{name}.{i}", f"must be a width from 1 to 65536; got {width}")
+                    raise RuleBroken(f"{name}.{i}", f"must be a width from 1 to 65536; got {width}")
         return self
 
 
@@ -183,12 +183,12 @@ class OptimizeRequest(WireIn):
         if self.method != AUTO:
             for name in ("max_metric_drop", "candidates"):
                 if getattr(self, name) is not None:
-                    raise _FieldError(name, f"is read by method 'auto' only; method is {self.method!r}")
+                    raise RuleBroken(name, f"is read by method 'auto' only; method is {self.method!r}")
             for name in METHODS:
                 if name != self.method and getattr(self, name) is not None:
-                    raise _FieldError(name, f"are settings of method {name!r}; method is {self.method!r}")
+                    raise RuleBroken(name, f"are settings of method {name!r}; method is {self.method!r}")
         elif self.candidates is not None and len(set(self.candidates)) != len(self.candidates):
-            raise _FieldError("candidates", "must not repeat a method")
+            raise RuleBroken("candidates", "must not repeat a method")
         return self
 
     def settings(self, method: str) -> dict[str, Any]:
@@ -217,7 +217,7 @@ class OptimizeSpec(OptimizeRequest):
     @model_validator(mode="after")
     def _check_version(self) -> OptimizeSpec:
         if isinstance(self.version, int) and not 1 <= self.version <= MAX_ID:
-            raise _FieldError("version", f"must be a version number from 1 to {MAX_ID}; got {self.version}")
+            raise RuleBroken("version", f"must be a version number from 1 to {MAX_ID}; got {self.version}")
         return self
 
     def stored(self) -> dict[str, Any]:

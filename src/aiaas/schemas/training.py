@@ -1,9 +1,10 @@
 """The training job spec: what a user writes (JSON or YAML) to ask for a trained model.
 
-Every field is checked here, before a job is queued, so a typo or an out-of-range value is a
-400 naming the field path (``model.hidden_sizes.1``, ``optimizer.lr``) rather than a job that
-fails minutes later. Rules that need the dataset (the target column exists, the task fits the
-family when ``task`` is left to inference) are checked by the trainer when the data is known.
+Every field is checked here, once, where a spec enters the platform (the API, the SDK, the
+CLI, ``launch``), so a typo or an out-of-range value is a 400 naming the field path
+(``model.hidden_sizes.1``, ``optimizer.lr``) rather than a job that fails minutes later. The
+rules that relate fields to each other live in :mod:`aiaas.schemas.spec_rules`, the one
+definition the training service and the trainer apply too once the dataset settles the task.
 """
 
 from __future__ import annotations
@@ -16,6 +17,30 @@ from pydantic import Field, ValidationError, model_validator
 
 from aiaas.errors import InvalidArgument
 from aiaas.schemas._base import MAX_ID, WireIn
+from aiaas.schemas.spec_rules import (
+    CLASSIFICATION_METRICS,
+    FAMILY_PARAMS,
+    LANGUAGE_MODEL_FAMILIES,
+    LANGUAGE_MODEL_METRICS,
+    LOWER_IS_BETTER,
+    MAX_CONTEXT_LENGTH,
+    MAX_VOCAB_SIZE,
+    MIN_VOCAB_SIZE,
+    REGRESSION_METRICS,
+    SKLEARN_FAMILIES,
+    TEXT_GENERATION,
+    TORCH_FAMILIES,
+    TORCH_ONLY_FIELDS,
+    TRANSFORMER_DEFAULTS,
+    Family,
+    RuleBroken,
+    check_early_stopping,
+    check_language_model,
+    check_task,
+    check_used_fields,
+    check_workers,
+    unused_fields,
+)
 
 __all__ = [
     "CLASSIFICATION_METRICS",
@@ -39,59 +64,8 @@ __all__ = [
     "unused_fields",
 ]
 
-Family = Literal["logistic", "linear", "random_forest", "gradient_boosting", "mlp", "cnn", "transformer"]
-TORCH_FAMILIES = ("mlp", "cnn")
-SKLEARN_FAMILIES = ("logistic", "linear", "random_forest", "gradient_boosting")
-#: Families that learn text (a decoder-only transformer: the next token of a text dataset).
-LANGUAGE_MODEL_FAMILIES = ("transformer",)
-#: The task of a language model.
-TEXT_GENERATION = "text-generation"
-CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
-REGRESSION_METRICS = ("mse", "mae", "r2")
-#: exp(mean validation cross-entropy per token).
-LANGUAGE_MODEL_METRICS = ("perplexity",)
-#: The longest context a trained transformer may have (tokens); attention costs grow with its square.
-MAX_CONTEXT_LENGTH = 8192
-#: Byte-level BPE starts from 256 byte tokens and one special token (``<|endoftext|>``).
-MIN_VOCAB_SIZE = 257
-MAX_VOCAB_SIZE = 262_144
-#: Hyper-parameters of a fresh transformer when the spec leaves them out.
-TRANSFORMER_DEFAULTS: dict[str, Any] = {
-    "n_layer": 4,
-    "n_head": 4,
-    "n_embd": 128,
-    "context_length": 128,
-    "vocab_size": 4096,
-    "dropout": 0.0,
-}
-
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _DATASET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(:[1-9][0-9]*)?$"
-
-# Which hyper-parameters mean something to which family: a value given for another family is
-# refused, since silently ignoring ``n_estimators`` on an MLP hides a mistake in the spec.
-_FAMILY_PARAMS: dict[str, frozenset[str]] = {
-    "logistic": frozenset({"C", "max_iter"}),
-    "linear": frozenset({"alpha"}),
-    "random_forest": frozenset({"n_estimators", "max_depth", "min_samples_leaf"}),
-    "gradient_boosting": frozenset(
-        {"n_estimators", "max_depth", "min_samples_leaf", "learning_rate", "subsample"}
-    ),
-    "mlp": frozenset({"hidden_sizes", "dropout", "activation"}),
-    "cnn": frozenset({"channels", "hidden_sizes", "dropout", "activation"}),
-    "transformer": frozenset({"n_layer", "n_head", "n_embd", "context_length", "vocab_size", "dropout"}),
-}
-
-
-#: Top-level fields only the PyTorch families read. The scikit-learn families fit in one call
-#: with their own solver: a value given for them would be silently ignored (``epochs: 3`` on a
-#: random forest still trains once), so it is refused instead.
-TORCH_ONLY_FIELDS = ("optimizer", "schedule", "epochs", "batch_size", "early_stopping")
-
-
-def unused_fields(family: str) -> tuple[str, ...]:
-    """The top-level spec fields ``family`` never reads (see :data:`TORCH_ONLY_FIELDS`)."""
-    return TORCH_ONLY_FIELDS if family in SKLEARN_FAMILIES else ()
 
 
 class ModelSpec(WireIn):
@@ -147,21 +121,21 @@ class ModelSpec(WireIn):
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
-        allowed = _FAMILY_PARAMS[self.family]
+        allowed = FAMILY_PARAMS[self.family]
         for name in type(self).model_fields:
             if name != "family" and getattr(self, name) is not None and name not in allowed:
-                raise _field_error(
+                raise RuleBroken(
                     name, f"is not a hyper-parameter of {self.family!r} (it takes {sorted(allowed)})"
                 )
         for name in ("hidden_sizes", "channels"):
             for i, size in enumerate(getattr(self, name) or []):
                 if not 1 <= size <= 65_536:
-                    raise _field_error(f"{name}.{i}", f"must be between 1 and 65536; got {size}")
+                    raise RuleBroken(f"{name}.{i}", f"must be between 1 and 65536; got {size}")
         if self.family == "transformer" and (self.n_embd is not None or self.n_head is not None):
             width = self.n_embd or TRANSFORMER_DEFAULTS["n_embd"]
             heads = self.n_head or TRANSFORMER_DEFAULTS["n_head"]
             if width % heads:
-                raise _field_error(
+                raise RuleBroken(
                     "n_embd",
                     f"must be a multiple of n_head ({heads}) so each head gets n_embd/n_head; got {width}",
                 )
@@ -181,7 +155,7 @@ class OptimizerSpec(WireIn):
     @model_validator(mode="after")
     def _check(self) -> OptimizerSpec:
         if self.momentum is not None and self.name != "momentum":
-            raise _field_error("momentum", f"applies only to the 'momentum' optimizer, not {self.name!r}")
+            raise RuleBroken("momentum", f"applies only to the 'momentum' optimizer, not {self.name!r}")
         return self
 
 
@@ -195,9 +169,9 @@ class ScheduleSpec(WireIn):
     @model_validator(mode="after")
     def _check(self) -> ScheduleSpec:
         if self.step_size is not None and self.name != "step":
-            raise _field_error("step_size", f"applies only to the 'step' schedule, not {self.name!r}")
+            raise RuleBroken("step_size", f"applies only to the 'step' schedule, not {self.name!r}")
         if self.gamma is not None and self.name not in ("step", "exponential"):
-            raise _field_error("gamma", f"applies only to 'step' and 'exponential', not {self.name!r}")
+            raise RuleBroken("gamma", f"applies only to 'step' and 'exponential', not {self.name!r}")
         return self
 
 
@@ -218,20 +192,14 @@ class EarlyStoppingSpec(WireIn):
 
     @model_validator(mode="after")
     def _check(self) -> EarlyStoppingSpec:
-        known = (
-            "loss",
-            "val_loss",
-            *(f"val_{m}" for m in CLASSIFICATION_METRICS + REGRESSION_METRICS + LANGUAGE_MODEL_METRICS),
-        )
-        if self.metric not in known:
-            raise _field_error("metric", f"must be one of {list(known)}; got {self.metric!r}")
+        check_early_stopping(self.metric, None, field="metric")
         return self
 
     def effective_mode(self) -> str:
         """'min' or 'max', from ``mode`` or from the metric's name."""
         if self.mode is not None:
             return self.mode
-        return "min" if self.metric in ("loss", "val_loss", "val_mse", "val_mae", "val_perplexity") else "max"
+        return "min" if self.metric in LOWER_IS_BETTER else "max"
 
 
 class WarmStartRef(WireIn):
@@ -288,64 +256,44 @@ class JobSpec(WireIn):
     def _check(self) -> JobSpec:
         family = self.model.family
         # Only what the author wrote counts: the defaults are filled in for every family.
-        ignored = [
-            name
-            for name in unused_fields(family)
-            if name in self.model_fields_set and getattr(self, name) is not None
-        ]
-        if ignored:
-            others = f" (nor are {', '.join(ignored[1:])})" if ignored[1:] else ""
-            raise _field_error(
-                ignored[0],
-                f"is not used by {family!r}{others}: the scikit-learn families fit once with their "
-                f"own solver, and only the PyTorch families "
-                f"{[*TORCH_FAMILIES, *LANGUAGE_MODEL_FAMILIES]} read "
-                f"{', '.join(TORCH_ONLY_FIELDS)}; remove it, or pick one of those families",
-            )
-        if self.workers > 1 and family in SKLEARN_FAMILIES:
-            raise _field_error(
-                "workers", f"must be 1 for {family!r}: scikit-learn families train in one process"
-            )
-        if family in LANGUAGE_MODEL_FAMILIES:
-            return self._check_language_model()
-        if self.task == TEXT_GENERATION:
-            raise _field_error(
-                "task", f"'text-generation' is the task of the 'transformer' family, not of {family!r}"
-            )
-        if self.task is not None:
-            fits = {"logistic": "classification", "linear": "regression"}
-            if fits.get(family, self.task) != self.task:
-                raise _field_error(
-                    "model.family", f"{family!r} is for {fits[family]}, but task is {self.task!r}"
-                )
-        if self.early_stopping is not None and self.task is not None:
-            names = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
-            metric = self.early_stopping.metric
-            if metric.startswith("val_") and metric != "val_loss" and metric[4:] not in names:
-                raise _field_error(
-                    "early_stopping.metric", f"{metric!r} is not a {self.task} metric ({list(names)})"
-                )
+        check_used_fields(family, [n for n in self.model_fields_set if getattr(self, n) is not None])
+        check_workers(family, self.workers)
+        self._check_task()
         return self
 
-    def _check_language_model(self) -> JobSpec:
-        """A language model learns the text itself: no target, its own task and metrics."""
-        if self.target is not None:
-            raise _field_error(
-                "target",
-                f"a {self.model.family!r} learns to continue the dataset's text, so it has no target "
-                f"column; leave target out (got {self.target!r})",
-            )
-        if self.task not in (None, TEXT_GENERATION):
-            raise _field_error("task", f"a {self.model.family!r} does 'text-generation', not {self.task!r}")
-        if self.early_stopping is not None:
-            known = ("loss", "val_loss", *(f"val_{m}" for m in LANGUAGE_MODEL_METRICS))
-            if self.early_stopping.metric not in known:
-                raise _field_error(
-                    "early_stopping.metric",
-                    f"{self.early_stopping.metric!r} is not a language model metric; "
-                    f"use one of {list(known)}",
-                )
-        return self
+    def _check_task(self) -> None:
+        """The rules that involve the task: run again by :meth:`resolved` once it is inferred."""
+        family = self.model.family
+        if family in LANGUAGE_MODEL_FAMILIES:
+            check_language_model(family, self.target, self.task)
+            if self.early_stopping is not None:
+                check_early_stopping(self.early_stopping.metric, TEXT_GENERATION)
+            return
+        if self.task is not None:
+            check_task(family, self.task)
+            if self.early_stopping is not None:
+                check_early_stopping(self.early_stopping.metric, self.task)
+
+    def resolved(self, **settled: Any) -> JobSpec:
+        """This (validated) spec with fields that submission settled from the dataset and the
+        registry (``dataset`` pinned to a version, ``target``, ``task``, ``register_as``).
+
+        The settled values come from the platform, not from the author, so only the rules they
+        can break (those that involve the task) are applied again, from the same definitions.
+
+        Raises:
+            InvalidArgument: the family does not fit the settled task, or the early-stopping
+                metric is not one of its metrics; naming the field.
+        """
+        spec = self.model_copy(update=settled)
+        try:
+            spec._check_task()
+        except RuleBroken as exc:
+            raise InvalidArgument(
+                f"invalid job spec: {exc.field}: {exc.rule}",
+                details={"field": exc.field, "errors": [{"field": exc.field, "message": exc.rule}]},
+            ) from None
+        return spec
 
     @classmethod
     def from_text(cls, text: str, *, source: str | None = None) -> JobSpec:
@@ -381,11 +329,15 @@ class JobSpec(WireIn):
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> JobSpec:
-        """A resolved spec read back from a job row.
+        """A resolved spec read back from a job row (or a job folder): the one way a spec
+        re-enters a process after submission validated it.
 
-        Rows written before fields were checked against the family hold the defaults of
-        fields the family ignores (an optimizer on a random forest): dropped here, so such
-        a job still runs.
+        It is validated again, through the same rules, rather than trusted: the row is JSON
+        that outlives the code that wrote it (an older release, a hand-edited row), and a few
+        microseconds here turn such a row into a failed job naming the field instead of an
+        error deep inside a trainer. Rows written before fields were checked against the
+        family hold the defaults of fields the family ignores (an optimizer on a random
+        forest): dropped here, so such a job still runs.
         """
         family = (data.get("model") or {}).get("family", "")
         return cls.model_validate({k: v for k, v in data.items() if k not in unused_fields(family)})
@@ -415,19 +367,6 @@ def _yaml_problem(exc: yaml.YAMLError, where: str) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
 
 
-class _FieldError(ValueError):
-    """A rule of a validator that concerns one field (relative to the model that checks it)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.rule = message
-
-
-def _field_error(field: str, message: str) -> _FieldError:
-    return _FieldError(field, message)
-
-
 def spec_error(exc: ValidationError, what: str = "job spec") -> InvalidArgument:
     """One InvalidArgument listing every bad field of a spec (or of ``what`` else was
     validated: optimization requests, drift settings), each with what was expected."""
@@ -436,7 +375,7 @@ def spec_error(exc: ValidationError, what: str = "job spec") -> InvalidArgument:
         path = [str(p) for p in error["loc"]]
         message = error["msg"]
         cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, _FieldError):
+        if isinstance(cause, RuleBroken):
             path.append(cause.field)
             message = cause.rule
         elif error["type"] == "extra_forbidden":

@@ -1,8 +1,9 @@
 """Training: job specs become trained, registered model versions.
 
 Two halves. The engine (:func:`train`, :class:`TrainingData` or, for language models,
-:class:`TextData`, :class:`Reporter`) trains a model from a spec and arrays (or documents) and
-packages it for the registry; it knows no database, so it is tested
+:class:`TextData`, :class:`Reporter`, and the role the process plays: :class:`Alone`,
+:class:`Coordinator` of local data-parallel ranks, or :class:`Member` of a group) trains a model
+from a spec and arrays (or documents) and packages it for the registry; it knows no database, so it is tested
 on plain numpy arrays. The orchestration (:class:`JobStore`, :class:`Scheduler`,
 :class:`TrainingService`, the ``worker`` and ``launch`` entry points) turns a dataset version into
 those arrays, runs jobs as child processes within CPU slots, persists progress and checkpoints,
@@ -45,6 +46,7 @@ from aiaas.training.text_data import TextData, TokenizedText
 if TYPE_CHECKING:
     from aiaas.training.checkpoint import load_torch_state, save_torch_state
     from aiaas.training.export import export_network
+    from aiaas.training.group import Alone, Coordinator, Member
     from aiaas.training.networks import Network, build_network
     from aiaas.training.torch_trainer import SoftTargets
     from aiaas.training.trainer import train
@@ -55,11 +57,14 @@ __all__ = [
     "FAILED",
     "JOB_STATUSES",
     "RUNNING",
+    "Alone",
+    "Coordinator",
     "Job",
     "JobCancelled",
     "JobLogLine",
     "JobMetrics",
     "JobStore",
+    "Member",
     "MemoryReporter",
     "Network",
     "NewJob",
@@ -85,6 +90,10 @@ __all__ = [
 _ENGINE = {
     "train": "aiaas.training.trainer",
     "SoftTargets": "aiaas.training.torch_trainer",
+    # The roles a process plays in a run (``train(..., role=...)``).
+    "Alone": "aiaas.training.group",
+    "Coordinator": "aiaas.training.group",
+    "Member": "aiaas.training.group",
     "Network": "aiaas.training.networks",
     "build_network": "aiaas.training.networks",
     "export_network": "aiaas.training.export",

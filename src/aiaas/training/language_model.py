@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import random
 import time
 from typing import Any
 
@@ -38,7 +37,9 @@ from torch.utils.data import DistributedSampler
 from aiaas.errors import InvalidArgument
 from aiaas.schemas.training import TEXT_GENERATION, TRANSFORMER_DEFAULTS, JobSpec
 from aiaas.training.causal_lm import build_model, config_text, context_length, export_folder, gpt2_config
-from aiaas.training.checkpoint import capture_rng, load_torch_state, restore_rng, save_torch_state
+from aiaas.training.checkpoint import load_torch_state, save_torch_state
+from aiaas.training.epochs import EpochBook, seed_all
+from aiaas.training.group import Group
 from aiaas.training.optim import build_optimizer, build_scheduler
 from aiaas.training.reporter import Reporter
 from aiaas.training.result import TrainingResult
@@ -51,7 +52,6 @@ from aiaas.training.tokenizer import (
     train_tokenizer,
     vocab_size,
 )
-from aiaas.training.torch_trainer import Group, _EarlyStopping, _rank_digests
 
 __all__ = [
     "FAMILY",
@@ -187,9 +187,7 @@ def train_language_model(
     params["vocab_size"] = data.vocab_size
     data.check(int(params["context_length"]))
 
-    torch.manual_seed(spec.seed)
-    np.random.seed(spec.seed)
-    random.seed(spec.seed)
+    seed_all(spec.seed)
     if state is not None:
         model = build_model(str(state["config"]))
     elif warm is not None:
@@ -202,20 +200,10 @@ def train_language_model(
     model.to(device)
     optimizer = build_optimizer(spec.optimizer, model.parameters())
     scheduler = build_scheduler(spec.schedule, optimizer, spec.epochs)
-    stopping = _EarlyStopping(spec)
-    history: list[dict[str, float]] = []
-    best_weights: dict[str, torch.Tensor] = {}
-    start = 0
+    book = EpochBook(spec, model, optimizer, scheduler, reporter, group)
     if state is not None:
         _load(model, state["model"], "resume")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        stopping.load(state["early_stopping"])
-        history = [dict(h) for h in state["history"]]
-        best_weights = dict(state["best_model"])
-        start = int(state["epoch"])
-        restore_rng(state["rng"])
-        reporter.log(f"resumed after epoch {start}")
+        book.resume(state)
     _check_same_data(data, group)
 
     network: torch.nn.Module = model
@@ -233,7 +221,7 @@ def train_language_model(
     )
     per_rank_batch = max(1, math.ceil(spec.batch_size / group.world_size))
     total_params = sum(p.numel() for p in model.parameters())
-    if start == 0:
+    if book.start == 0:
         reporter.log(
             f"language model: {total_params:,} parameters, vocabulary {data.vocab_size}, context {block}; "
             f"{data.train_ids.size:,} training tokens in {len(train_blocks)} blocks, "
@@ -245,25 +233,18 @@ def train_language_model(
             {
                 "family": FAMILY,
                 "kind": "checkpoint",
-                "epoch": epoch,
                 "params": params,
                 "config": config,
                 "tokenizer": data.tokenizer,
                 "tokenizer_files": data.tokenizer_files,
                 "eos_id": data.eos_id,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "early_stopping": stopping.state(),
-                "best_model": best_weights,
-                "history": history,
-                "rng": capture_rng(),
+                **book.state(epoch),
             }
         )
 
-    epoch = start
-    for epoch in range(start + 1, spec.epochs + 1):
-        if stopping.stopped:
+    epoch = book.start
+    for epoch in book.epochs():
+        if book.stopped:
             break
         began = time.perf_counter()
         sampler.set_epoch(epoch)
@@ -298,26 +279,10 @@ def train_language_model(
             "samples_per_s": float(totals[2]) / train_s if train_s > 0 else math.inf,
             "lr": lr,
         }
-        if stopping.update(epoch, metrics) and spec.early_stopping and spec.early_stopping.restore_best:
-            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        metrics["epoch_s"] = time.perf_counter() - began
-        history.append(metrics)
-        if group.rank == 0:
-            reporter.epoch(epoch, metrics)
-            reporter.checkpoint(epoch, snapshot(epoch))
-        if stopping.stopped:
-            reporter.log(
-                f"early stopping after epoch {epoch}: {stopping.spec.metric if stopping.spec else ''} "
-                f"best at epoch {stopping.best_epoch}"
-            )
+        if book.end_epoch(epoch, metrics, began, snapshot):
             break
 
-    if best_weights and spec.early_stopping is not None and spec.early_stopping.restore_best:
-        model.load_state_dict(best_weights)
-        reporter.log(f"restored the weights of epoch {stopping.best_epoch}")
-    digests = _rank_digests(model, group)
-    if len(set(digests)) != 1:
-        raise RuntimeError(f"data-parallel ranks ended with different parameters: {digests}")
+    digests = book.finish()
     val_loss = _evaluate(model, val_blocks, device)
     # transformers saves a model on rank 0 only when a process group exists; so do we.
     package = export_folder(model.cpu(), data.tokenizer_files) if group.rank == 0 else None
@@ -334,17 +299,9 @@ def train_language_model(
             "chat": data.chat,
             "documents": {"train": data.documents[0], "validation": data.documents[1]},
             "tokens": {"train": int(data.train_ids.size), "validation": int(data.validation_ids.size)},
-            "optimizer": spec.optimizer.model_dump(),
-            "schedule": spec.schedule.model_dump() if spec.schedule else {"name": "constant"},
-            "epochs": spec.epochs,
-            "epochs_run": len(history),
-            "best_epoch": stopping.best_epoch or len(history),
-            "batch_size": spec.batch_size,
-            "seed": spec.seed,
-            "workers": group.world_size,
-            "parameter_digests": digests,
+            **book.params(digests),
         },
-        history=history,
+        history=book.history,
         state=snapshot(epoch),
     )
 

@@ -11,7 +11,7 @@ checkpoints, and registers the result with its lineage.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,11 +19,22 @@ from aiaas.datasets import FEATURE_KINDS, DatasetService, DatasetVersion
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.formats import HF_CAUSAL_LM
 from aiaas.registry import ModelVersion, Registry, check_name
-from aiaas.schemas.training import LANGUAGE_MODEL_FAMILIES, TEXT_GENERATION, JobSpec, unused_fields
+from aiaas.schemas.spec_rules import (
+    EPOCH_FAMILIES,
+    LANGUAGE_MODEL_FAMILIES,
+    TEXT_GENERATION,
+    RuleBroken,
+    check_image_shape,
+    invalid,
+)
+from aiaas.schemas.training import JobSpec
 from aiaas.store import ArtifactStore
 from aiaas.training.data import TrainingData
 from aiaas.training.jobs import RUNNING, Job, JobStore, NewJob, Registration
 from aiaas.training.text_data import TextData, chat_document
+
+if TYPE_CHECKING:  # torch: only in the worker
+    from aiaas.training.group import Member, Role
 
 __all__ = ["JobCancelled", "JobReporter", "TrainingService"]
 
@@ -90,7 +101,7 @@ class TrainingService:
         Raises:
             InvalidArgument: naming the field of the spec that cannot work, and why.
         """
-        new = self._resolve(spec)
+        new, _ = self._resolve(spec)
         job = self.jobs.create(new, external=external)
         return replace(job, registration=self._registration(spec, new))
 
@@ -119,7 +130,8 @@ class TrainingService:
             note=note,
         )
 
-    def _resolve(self, spec: JobSpec) -> NewJob:
+    def _resolve(self, spec: JobSpec) -> tuple[NewJob, JobSpec]:
+        """The job row to create, and the spec with what the dataset and registry settled."""
         name, ref = _dataset_ref(spec.dataset)
         try:
             version = self.datasets.get_version(name, ref)
@@ -142,12 +154,12 @@ class TrainingService:
             target = self._target(spec, version)
             task = self._task(spec, version, target)
             _check_features(version, target)
-        if family == "cnn" and not version.metadata.get("image_shape"):
-            raise InvalidArgument(
-                f"model.family: 'cnn' needs image-shaped rows, and dataset {name}:{version.version} "
-                "records no image_shape (the digits sample does); use 'mlp' for tabular data",
-                details={"field": "model.family"},
+        try:
+            check_image_shape(
+                family, version.metadata.get("image_shape"), f"dataset {name}:{version.version}"
             )
+        except RuleBroken as exc:
+            raise invalid(exc) from None
         if spec.workers > self.slots:
             raise InvalidArgument(
                 f"workers: {spec.workers} data-parallel workers need {spec.workers} CPU slots, and this "
@@ -160,22 +172,27 @@ class TrainingService:
             spec.warm_start.model if spec.warm_start is not None else f"{name}-{family.replace('_', '-')}"
         )
         check_name(register_as)
-        resolved = _revalidated(
-            spec, dataset=f"{name}:{version.version}", target=target, task=task, register_as=register_as
+        resolved = spec.resolved(
+            dataset=f"{name}:{version.version}", target=target, task=task, register_as=register_as
         )
-        return NewJob(
+        new = NewJob(
             spec=resolved.stored(),
             dataset=name,
             dataset_version=version.version,
             register_as=register_as,
             workers=resolved.workers,
-            epochs=resolved.epochs if family in _EPOCH_FAMILIES else 1,
+            epochs=resolved.epochs if family in EPOCH_FAMILIES else 1,
         )
+        return new, resolved
 
     # -- running (in the worker process) ------------------------------------------------------
 
-    def run(self, job_id: int) -> ModelVersion | None:
+    def run(self, job_id: int, *, role: Role | None = None) -> ModelVersion | None:
         """Train the job (resuming from its checkpoint) and register the result.
+
+        ``role`` is this process' part in the run: by default, the spec's (a scheduler's worker
+        trains alone or coordinates ``workers`` local ranks); ``launch`` passes rank 0 of the
+        group torchrun formed.
 
         Returns None when the job was no longer running at the end (cancelled meanwhile): its
         result is then registered, but the job keeps the status it was given.
@@ -206,21 +223,20 @@ class TrainingService:
         # A scheduler's job holds one CPU slot per worker: one thread per rank. An external
         # launch owns its machines and keeps torch's default.
         threads = 1 if job.launcher == "scheduler" else None
-        result = train(spec, data, reporter, resume=resume, warm_start=warm_state, threads=threads)
+        result = train(spec, data, reporter, resume=resume, warm_start=warm_state, threads=threads, role=role)
         version = self._register(job, spec, dataset, data, result, parent)
         return version if self.jobs.succeed(job_id, version.version) else None
 
-    def run_rank(self, spec: JobSpec) -> None:
+    def run_rank(self, spec: JobSpec, member: Member) -> None:
         """A rank other than 0 of an external data-parallel launch: the data rank 0 resolves, no
         reporting (rank 0 reports, checkpoints and registers for the group)."""
         from aiaas.training.reporter import NullReporter
         from aiaas.training.trainer import train
 
-        new = self._resolve(spec)
-        resolved = JobSpec.from_stored(new.spec)
+        new, resolved = self._resolve(spec)
         data = self._training_data(self.datasets.get_version(new.dataset, new.dataset_version), resolved)
         warm_state, _ = self._warm_start_state(resolved, data)
-        train(resolved, data, NullReporter(), warm_start=warm_state)
+        train(resolved, data, NullReporter(), warm_start=warm_state, role=member)
 
     def _register(
         self,
@@ -417,10 +433,6 @@ class TrainingService:
         return data
 
 
-#: Families trained epoch by epoch (the others fit in one step: one "epoch").
-_EPOCH_FAMILIES = ("mlp", "cnn", *LANGUAGE_MODEL_FAMILIES)
-
-
 def _check_text(version: DatasetVersion, family: str) -> None:
     if not version.text_columns:
         raise InvalidArgument(
@@ -527,9 +539,3 @@ def _check_features(version: DatasetVersion, target: str) -> None:
                 "fill them before training",
                 details={"field": "dataset", "column": column["name"]},
             )
-
-
-def _revalidated(spec: JobSpec, **resolved: Any) -> JobSpec:
-    """The spec with defaults settled, checked again (a family may not fit the inferred task)."""
-    unused = set(unused_fields(spec.model.family))
-    return JobSpec.parse({**spec.model_dump(exclude_none=True, exclude=unused), **resolved})

@@ -16,9 +16,7 @@ returned metrics, package and state are those of the weights returned.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -30,31 +28,20 @@ from torch.utils.data import DistributedSampler, TensorDataset
 
 from aiaas.errors import InvalidArgument
 from aiaas.schemas.training import JobSpec
-from aiaas.training.checkpoint import capture_rng, load_torch_state, restore_rng, save_torch_state
+from aiaas.training.checkpoint import load_torch_state, save_torch_state
 from aiaas.training.data import TrainingData
+from aiaas.training.epochs import EpochBook, seed_all
 from aiaas.training.export import export_network
+from aiaas.training.group import Group
 from aiaas.training.metrics import classification_metrics, regression_metrics
 from aiaas.training.networks import Network, build_network
 from aiaas.training.optim import build_optimizer, build_scheduler
 from aiaas.training.reporter import Reporter
 from aiaas.training.result import TrainingResult
 
-__all__ = ["Group", "SoftTargets", "torch_params", "train_torch"]
+__all__ = ["SoftTargets", "torch_params", "train_torch"]
 
 _EVAL_BATCH = 4096
-
-
-@dataclass(frozen=True)
-class Group:
-    """This process' place in a data-parallel run (rank 0 of 1 when alone)."""
-
-    rank: int = 0
-    world_size: int = 1
-    device: str = "cpu"
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
 
 
 @dataclass(frozen=True)
@@ -101,45 +88,6 @@ def torch_params(spec: JobSpec) -> dict[str, Any]:
     return params
 
 
-class _EarlyStopping:
-    def __init__(self, spec: JobSpec) -> None:
-        es = spec.early_stopping
-        self.spec = es
-        self.mode = es.effective_mode() if es is not None else "min"
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch = 0
-        self.bad_epochs = 0
-        self.stopped = False
-
-    def update(self, epoch: int, metrics: dict[str, float]) -> bool:
-        """Record an epoch; True when it is the best so far."""
-        if self.spec is None:
-            return False
-        value = metrics.get(self.spec.metric, math.nan)
-        delta = self.spec.min_delta
-        better = value < self.best - delta if self.mode == "min" else value > self.best + delta
-        if better and not math.isnan(value):
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-            return True
-        self.bad_epochs += 1
-        self.stopped = self.bad_epochs >= self.spec.patience
-        return False
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs,
-            "stopped": self.stopped,
-        }
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.best = float(state["best"])
-        self.best_epoch = int(state["best_epoch"])
-        self.bad_epochs = int(state["bad_epochs"])
-        self.stopped = bool(state["stopped"])
-
-
 def train_torch(
     spec: JobSpec,
     data: TrainingData,
@@ -163,9 +111,7 @@ def train_torch(
     params = torch_params(spec)
     device = torch.device(group.device)
 
-    torch.manual_seed(spec.seed)
-    np.random.seed(spec.seed)
-    random.seed(spec.seed)
+    seed_all(spec.seed)
     network = build_network(family, params, data.n_features, data.n_classes, data.image_shape)
     network.set_scaling(data.x_train, None if classification else data.y_train)
     arch = {"family": family, "n_features": data.n_features, "n_outputs": data.n_classes}
@@ -175,21 +121,11 @@ def train_torch(
     network.to(device)
     optimizer = build_optimizer(spec.optimizer, network.parameters())
     scheduler = build_scheduler(spec.schedule, optimizer, spec.epochs)
-    stopping = _EarlyStopping(spec)
-    history: list[dict[str, float]] = []
-    best_weights: dict[str, torch.Tensor] = {}
-    start = 0
+    book = EpochBook(spec, network, optimizer, scheduler, reporter, group)
     if resume is not None:
         state = load_torch_state(resume, field="resume")
         _load_weights(network, state, arch, field="resume")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        stopping.load(state["early_stopping"])
-        history = [dict(h) for h in state["history"]]
-        best_weights = dict(state["best_model"])
-        start = int(state["epoch"])
-        restore_rng(state["rng"])
-        reporter.log(f"resumed after epoch {start}")
+        book.resume(state)
 
     model: torch.nn.Module = network
     if group.distributed:
@@ -214,24 +150,11 @@ def train_torch(
         soft = torch.from_numpy(np.ascontiguousarray(teacher.outputs, dtype=np.float32)).to(device)
 
     def snapshot(epoch: int) -> bytes:
-        return save_torch_state(
-            {
-                **arch,
-                "epoch": epoch,
-                "params": params,
-                "model": network.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "early_stopping": stopping.state(),
-                "best_model": best_weights,
-                "history": history,
-                "rng": capture_rng(),
-            }
-        )
+        return save_torch_state({**arch, "params": params, **book.state(epoch)})
 
-    epoch = start
-    for epoch in range(start + 1, spec.epochs + 1):
-        if stopping.stopped:
+    epoch = book.start
+    for epoch in book.epochs():
+        if book.stopped:
             break
         began = time.perf_counter()
         sampler.set_epoch(epoch)
@@ -261,26 +184,10 @@ def train_torch(
             "samples_per_s": float(totals[1]) / train_s if train_s > 0 else math.inf,
             "lr": lr,
         }
-        if stopping.update(epoch, metrics) and spec.early_stopping and spec.early_stopping.restore_best:
-            best_weights = {k: v.detach().clone() for k, v in network.state_dict().items()}
-        metrics["epoch_s"] = time.perf_counter() - began
-        history.append(metrics)
-        if group.rank == 0:
-            reporter.epoch(epoch, metrics)
-            reporter.checkpoint(epoch, snapshot(epoch))
-        if stopping.stopped:
-            reporter.log(
-                f"early stopping after epoch {epoch}: {stopping.spec.metric if stopping.spec else ''} "
-                f"best at epoch {stopping.best_epoch}"
-            )
+        if book.end_epoch(epoch, metrics, began, snapshot):
             break
 
-    if best_weights and spec.early_stopping is not None and spec.early_stopping.restore_best:
-        network.load_state_dict(best_weights)
-        reporter.log(f"restored the weights of epoch {stopping.best_epoch}")
-    digests = _rank_digests(network, group)
-    if len(set(digests)) != 1:
-        raise RuntimeError(f"data-parallel ranks ended with different parameters: {digests}")
+    digests = book.finish()
     final = _evaluate(network, data, device)
     final.pop("loss", None)
     package = export_network(
@@ -294,36 +201,12 @@ def train_torch(
             **arch,
             "task": data.task,
             **params,
-            "optimizer": spec.optimizer.model_dump(),
-            "schedule": spec.schedule.model_dump() if spec.schedule else {"name": "constant"},
-            "epochs": spec.epochs,
-            "epochs_run": len(history),
-            "best_epoch": stopping.best_epoch or len(history),
-            "batch_size": spec.batch_size,
-            "seed": spec.seed,
-            "workers": group.world_size,
-            "parameter_digests": digests,
+            **book.params(digests),
             "classes": data.class_labels() if classification else None,
         },
-        history=history,
+        history=book.history,
         state=snapshot(epoch),
     )
-
-
-def _rank_digests(network: torch.nn.Module, group: Group) -> list[str]:
-    """SHA-256 of this rank's parameters and buffers, gathered from every rank (rank order)."""
-    digest = hashlib.sha256()
-    for name, tensor in network.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    mine = digest.hexdigest()
-    if not group.distributed:
-        return [mine]
-    # Gather the first 8 bytes of each digest: enough to tell ranks apart.
-    local = torch.tensor([int(mine[:15], 16)], dtype=torch.int64, device=group.device)
-    gathered = [torch.zeros_like(local) for _ in range(group.world_size)]
-    torch.distributed.all_gather(gathered, local)
-    return [format(int(t.item()), "015x") for t in gathered]
 
 
 def _mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

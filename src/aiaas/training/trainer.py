@@ -1,29 +1,39 @@
-"""``train``: the one entry point the orchestrator calls, whatever the family."""
+"""``train``: the one entry point the orchestrator calls, whatever the family and the role.
+
+The caller names the process' role (:mod:`aiaas.training.group`): alone, the coordinator of a
+local data-parallel run, or a member of a group formed elsewhere. Left out, it follows the spec
+(:func:`~aiaas.training.group.default_role`): a process handed a whole job trains alone, or
+coordinates ``workers`` local ranks. Nothing here reads the environment.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
 
 from aiaas.errors import InvalidArgument
-from aiaas.schemas.training import (
-    CLASSIFICATION_METRICS,
+from aiaas.schemas.spec_rules import (
     LANGUAGE_MODEL_FAMILIES,
-    REGRESSION_METRICS,
     SKLEARN_FAMILIES,
-    JobSpec,
+    RuleBroken,
+    check_early_stopping,
+    check_image_shape,
+    check_task,
+    invalid,
 )
+from aiaas.schemas.training import JobSpec
 from aiaas.training.checkpoint import SKLEARN_FORMAT, TORCH_FORMAT, state_format
+from aiaas.training.coordinator import launch_local
 from aiaas.training.data import TrainingData
-from aiaas.training.distributed import external_env, joined_group, launch_local
+from aiaas.training.group import Alone, Coordinator, Group, Member, Role, default_role, joined_group
 from aiaas.training.reporter import NullReporter, Reporter
 from aiaas.training.result import TrainingResult
 from aiaas.training.sklearn_trainer import train_sklearn
 from aiaas.training.text_data import TextData, TokenizedText
-from aiaas.training.torch_trainer import Group, SoftTargets, train_torch
+from aiaas.training.torch_trainer import SoftTargets, train_torch
 
 __all__ = ["train"]
 
@@ -37,6 +47,7 @@ def train(
     warm_start: bytes | None = None,
     threads: int | None = None,
     teacher: SoftTargets | None = None,
+    role: Role | None = None,
 ) -> TrainingResult:
     """Train the model a spec asks for on the given split, and package it for the registry.
 
@@ -59,6 +70,9 @@ def train(
             gives each rank ``cpu_count // workers``.
         teacher: a teacher's outputs on the training rows: the PyTorch families then learn
             from them as well as from the labels (knowledge distillation; one process only).
+        role: this process' part in the run (:class:`Alone`, :class:`Coordinator`, or a
+            :class:`Member` of a group); default :func:`default_role` of the spec. A member
+            other than rank 0 reports nothing.
 
     Returns:
         the packaged model, its validation metrics, effective parameters, history and state.
@@ -69,8 +83,11 @@ def train(
             language model), or ``resume``/``warm_start`` are not states of this kind of
             model. Nothing is reported or checkpointed before these checks.
     """
+    role = default_role(spec) if role is None else role
     if spec.model.family in LANGUAGE_MODEL_FAMILIES:
-        return _train_text(spec, data, reporter, resume=resume, warm_start=warm_start, threads=threads)
+        return _train_text(
+            spec, data, reporter, resume=resume, warm_start=warm_start, threads=threads, role=role
+        )
     if not isinstance(data, TrainingData):
         raise InvalidArgument(
             f"model.family {spec.model.family!r} learns from numeric features, and this dataset is text; "
@@ -89,7 +106,9 @@ def train(
                     f"(expected {expected}, got {state_format(blob) or 'unknown bytes'})",
                     details={"field": name},
                 )
-    if teacher is not None and (family in SKLEARN_FAMILIES or spec.workers > 1 or external_env()):
+    if teacher is not None and (
+        family in SKLEARN_FAMILIES or spec.workers > 1 or not isinstance(role, Alone)
+    ):
         raise InvalidArgument(
             f"distillation trains a PyTorch family in one process; got {family!r} with "
             f"{spec.workers} worker(s)",
@@ -102,37 +121,16 @@ def train(
                 spec, data, reporter, warm_start=warm_start, threads=threads or torch.get_num_threads()
             )
 
-    env = external_env()
-    if env is not None:
-        rank, world_size = int(env["RANK"]), int(env["WORLD_SIZE"])
-        if rank != 0:
-            reporter = NullReporter()
-        with _threads(threads), joined_group(rank, world_size, "env://") as group:
-            reporter.log(f"joined a data-parallel group as rank {rank} of {world_size}")
-            return train_torch(spec, data, reporter, resume=resume, warm_start=warm_start, group=group)
-    if spec.workers > 1:
-        per_rank = threads or max(1, (os.cpu_count() or 1) // spec.workers)
-
-        def run(group: Group) -> TrainingResult:
-            reporter.log(f"data-parallel training over {group.world_size} processes ({group.device})")
-            return train_torch(spec, data, reporter, resume=resume, warm_start=warm_start, group=group)
-
-        with _threads(per_rank):
-            result: TrainingResult = launch_local(
-                spec, data, run, resume=resume, warm_start=warm_start, threads=per_rank
+    if isinstance(role, Alone):
+        with _threads(threads):
+            return train_torch(
+                spec, data, reporter, resume=resume, warm_start=warm_start, group=_alone(), teacher=teacher
             )
-            return result
-    with _threads(threads):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        return train_torch(
-            spec,
-            data,
-            reporter,
-            resume=resume,
-            warm_start=warm_start,
-            group=Group(device=device),
-            teacher=teacher,
-        )
+
+    def body(group: Group, reporter: Reporter) -> TrainingResult:
+        return train_torch(spec, data, reporter, resume=resume, warm_start=warm_start, group=group)
+
+    return _in_group(role, spec, data, reporter, body, resume=resume, warm_start=warm_start, threads=threads)
 
 
 def _train_text(
@@ -143,6 +141,7 @@ def _train_text(
     resume: bytes | None,
     warm_start: bytes | None,
     threads: int | None,
+    role: Role,
 ) -> TrainingResult:
     """The language model path: tokenize once here, then train alone or over ranks."""
     from aiaas.training.language_model import prepare_text, train_language_model
@@ -162,67 +161,68 @@ def _train_text(
             if isinstance(data, TokenizedText)
             else prepare_text(spec, data, resume=resume, warm_start=warm_start)
         )
-    env = external_env()
-    if env is not None:
-        rank, world_size = int(env["RANK"]), int(env["WORLD_SIZE"])
-        if rank != 0:
+
+    def body(group: Group, reporter: Reporter) -> TrainingResult:
+        return train_language_model(spec, tokens, reporter, resume=resume, warm_start=warm_start, group=group)
+
+    if isinstance(role, Alone):
+        with _threads(threads):
+            return body(_alone(), reporter)
+    return _in_group(
+        role, spec, tokens, reporter, body, resume=resume, warm_start=warm_start, threads=threads
+    )
+
+
+def _alone() -> Group:
+    return Group(device="cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _in_group(
+    role: Coordinator | Member,
+    spec: JobSpec,
+    data: TrainingData | TokenizedText,
+    reporter: Reporter,
+    body: Callable[[Group, Reporter], TrainingResult],
+    *,
+    resume: bytes | None,
+    warm_start: bytes | None,
+    threads: int | None,
+) -> TrainingResult:
+    """Run ``body`` as a member of a group, or as the coordinator of local ranks (each rank gets
+    ``cpu_count // workers`` threads unless ``threads`` says otherwise)."""
+    if isinstance(role, Member):
+        if role.rank != 0:
             reporter = NullReporter()
-        with _threads(threads), joined_group(rank, world_size, "env://") as group:
-            reporter.log(f"joined a data-parallel group as rank {rank} of {world_size}")
-            return train_language_model(
-                spec, tokens, reporter, resume=resume, warm_start=warm_start, group=group
-            )
-    if spec.workers > 1:
-        per_rank = threads or max(1, (os.cpu_count() or 1) // spec.workers)
+        with _threads(threads), joined_group(role) as group:
+            reporter.log(f"joined a data-parallel group as rank {role.rank} of {role.world_size}")
+            return body(group, reporter)
+    per_rank = threads or max(1, (os.cpu_count() or 1) // spec.workers)
 
-        def run(group: Group) -> TrainingResult:
-            reporter.log(f"data-parallel training over {group.world_size} processes ({group.device})")
-            return train_language_model(
-                spec, tokens, reporter, resume=resume, warm_start=warm_start, group=group
-            )
+    def run(group: Group) -> TrainingResult:
+        reporter.log(f"data-parallel training over {group.world_size} processes ({group.device})")
+        return body(group, reporter)
 
-        with _threads(per_rank):
-            result: TrainingResult = launch_local(
-                spec, tokens, run, resume=resume, warm_start=warm_start, threads=per_rank
-            )
-            return result
-    with _threads(threads):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        return train_language_model(
-            spec, tokens, reporter, resume=resume, warm_start=warm_start, group=Group(device=device)
-        )
+    with _threads(per_rank):
+        return launch_local(spec, data, run, resume=resume, warm_start=warm_start, threads=per_rank)
 
 
 def _check_fit(spec: JobSpec, data: TrainingData) -> None:
-    """Rules that need the data: the task, the family's task, the early-stopping metric."""
+    """The spec's rules that need the data (:mod:`aiaas.schemas.spec_rules`), against the task
+    and shape of the arrays handed over: the family's task, a CNN's images, the early-stopping
+    metric."""
     if spec.task is not None and spec.task != data.task:
         raise InvalidArgument(
             f"task is {spec.task!r}, but the data was prepared for {data.task!r}",
             details={"field": "task"},
         )
-    fits = {"logistic": "classification", "linear": "regression"}
     family = spec.model.family
-    if fits.get(family, data.task) != data.task:
-        raise InvalidArgument(
-            f"model.family {family!r} is for {fits[family]}, but the task is {data.task!r}; "
-            f"use {'linear' if family == 'logistic' else 'logistic'} or another family",
-            details={"field": "model.family"},
-        )
-    if family == "cnn" and data.image_shape is None:
-        raise InvalidArgument(
-            "model.family 'cnn' needs image-shaped data (such as digits, 1x8x8); "
-            "this dataset has no image shape: use 'mlp'",
-            details={"field": "model.family"},
-        )
-    es = spec.early_stopping
-    if es is not None and es.metric not in ("loss", "val_loss"):
-        names = CLASSIFICATION_METRICS if data.task == "classification" else REGRESSION_METRICS
-        if es.metric[len("val_") :] not in names:
-            raise InvalidArgument(
-                f"early_stopping.metric {es.metric!r} is not a {data.task} metric; use 'val_loss' or "
-                f"one of {[f'val_{n}' for n in names]}",
-                details={"field": "early_stopping.metric"},
-            )
+    try:
+        check_task(family, data.task)
+        check_image_shape(family, data.image_shape)
+        if spec.early_stopping is not None:
+            check_early_stopping(spec.early_stopping.metric, data.task)
+    except RuleBroken as exc:
+        raise invalid(exc) from None
 
 
 @contextmanager
