@@ -143,6 +143,7 @@ class Client(MonitoringMethods):
         parent_version: int | None = None,
         flavor: str | None = None,
         classes: Sequence[Any] | None = None,
+        reference_dataset: str | None = None,
     ) -> schemas.ModelVersion:
         """Register ``model`` as the next version of ``name`` (the model is created if new).
 
@@ -159,6 +160,10 @@ class Client(MonitoringMethods):
         embedding model, saved with ``save_pretrained``/``save``). Its files are uploaded as
         they are and checked by the server; ``flavor`` (``hf-causal-lm`` or ``hf-embedding``)
         is read from the folder unless given.
+
+        ``reference_dataset`` (``"name"`` or ``"name:version"`` of a registered dataset) is what
+        the version's drift is measured against: its feature columns and the model's answers on
+        them. Without it, the version's first traffic becomes its reference.
         """
         if isinstance(model, str | Path) and Path(model).is_dir():
             return self._register_folder(
@@ -180,6 +185,7 @@ class Client(MonitoringMethods):
             description=description or "",
             source=source or (str(model) if isinstance(model, str | Path) else ""),
             parent_version=parent_version,
+            reference_dataset=reference_dataset,
         )
         response = request(
             self._api,
