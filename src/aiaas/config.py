@@ -175,6 +175,11 @@ class Settings(BaseSettings):
         description="Requests the prediction log holds in memory between writes, all deployments "
         "together; past it a request is answered as usual and counted as dropped, never held.",
     )
+    drift_counting: bool = Field(
+        default=True,
+        description="Whether the inference server counts requests for drift (false: no counts, so "
+        "drift reports see no new traffic; the prediction log is not affected).",
+    )
     drift_interval_s: float = Field(
         default=60.0,
         gt=0,

@@ -59,7 +59,12 @@ def _send(platform: Platform, name: str, x: np.ndarray[Any, Any]) -> None:
     with httpx.Client(base_url=platform.inference_url, timeout=30) as http:
         for start in range(0, len(x), CHUNK):
             rows = x[start : start + CHUNK]
-            tensor = {"name": "X", "datatype": "FP32", "shape": list(rows.shape), "data": rows.ravel().tolist()}
+            tensor = {
+                "name": "X",
+                "datatype": "FP32",
+                "shape": list(rows.shape),
+                "data": rows.ravel().tolist(),
+            }
             r = http.post(f"/v2/models/{name}/infer", json={"inputs": [tensor]})
             assert r.status_code == 200, r.text
 
@@ -96,7 +101,10 @@ def test_exactly_the_shifted_features_are_flagged_and_counts_survive_a_restart(p
 
     before = c.drift(SAME, window="1h")
     (v1,) = before.versions
-    assert v1.reference is not None and v1.reference.source == {"kind": "dataset", "dataset": "drift-reference:1"}
+    assert v1.reference is not None and v1.reference.source == {
+        "kind": "dataset",
+        "dataset": "drift-reference:1",
+    }
     assert v1.reference.rows == ROWS and v1.report is not None and v1.report.rows == 0
     kinds = {f.name: f.kind for f in v1.report.features}
     assert [kinds[n] for n in NAMES] == ["numeric"] * NUMERIC + ["categorical"] * CATEGORICAL
@@ -105,7 +113,9 @@ def test_exactly_the_shifted_features_are_flagged_and_counts_survive_a_restart(p
     _send(platform, SAME, _table(ROWS, 1))
     _send(platform, MOVED, _table(ROWS, 2, shifted=True))
     for name in (SAME, MOVED):
-        wait_until(lambda n=name: c.drift(n).versions[0].report.rows == ROWS, timeout=30, what=f"{name} counts")
+        wait_until(
+            lambda n=name: c.drift(n).versions[0].report.rows == ROWS, timeout=30, what=f"{name} counts"
+        )
 
     same = c.drift(SAME, window="1h").versions[0].report
     moved = c.drift(MOVED, window="1h").versions[0].report
@@ -135,9 +145,7 @@ def test_exactly_the_shifted_features_are_flagged_and_counts_survive_a_restart(p
     # Gauges on the control plane's /metrics.
     text = httpx.get(f"{platform.api_url}/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    flagged = {
-        s.labels["deployment"]: s.value for s in families["aiaas_drift_drifted_features"].samples
-    }
+    flagged = {s.labels["deployment"]: s.value for s in families["aiaas_drift_drifted_features"].samples}
     assert flagged[SAME] == 0 and flagged[MOVED] == len(moved.drifted) >= 20
     flags = {
         s.labels["feature"]

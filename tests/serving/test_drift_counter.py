@@ -68,7 +68,9 @@ def _with_reference(registry: Registry) -> None:
     record_reference(registry, "m", 1, {n: x[:, j] for j, n in enumerate(NAMES)}, NAMES, {"kind": "dataset"})
 
 
-def test_a_block_counts_exactly_what_one_count_of_all_its_rows_does(registry: Registry, model: Signature) -> None:
+def test_a_block_counts_exactly_what_one_count_of_all_its_rows_does(
+    registry: Registry, model: Signature
+) -> None:
     _with_reference(registry)
     clock = Clock()
     counter = _counter(registry, clock)
@@ -106,7 +108,12 @@ def test_past_its_bound_the_queue_drops_and_counts_and_never_blocks(
     assert counter.flush() == 3 and counter.queued == 0
     assert counter.record("dep", "m", 1, model, {"X": x}, {"label": np.array([0, 1])})
     assert counter.flush() == 1
-    assert CountStore(registry.db).window("dep")[(1, ReferenceStore(registry.db).get("m", 1).profile.digest)].rows == 8  # type: ignore[union-attr]
+    assert (
+        CountStore(registry.db)
+        .window("dep")[(1, ReferenceStore(registry.db).get("m", 1).profile.digest)]
+        .rows
+        == 8
+    )  # type: ignore[union-attr]
 
 
 def test_counts_go_to_their_interval_and_a_window_sums_the_intervals_it_covers(
@@ -148,7 +155,9 @@ def test_first_traffic_becomes_the_reference_of_a_version_without_one(
     counter.flush()
     reference = ReferenceStore(registry.db).get("m", 1)
     assert reference is not None and reference.source == {"kind": "traffic", "rows": 120}
-    assert reference.profile.rows == 120 and reference.layout.inputs == {"X": ["X[0]", "X[1]", "X[2]", "X[3]"]}
+    assert reference.profile.rows == 120 and reference.layout.inputs == {
+        "X": ["X[0]", "X[1]", "X[2]", "X[3]"]
+    }
     assert CountStore(registry.db).window("dep") == {}  # the reference's rows are not live counts
 
     counter.record("dep", "m", 1, model, {"X": x}, out)
@@ -175,3 +184,32 @@ def test_a_version_whose_inputs_are_not_tabular_is_never_queued_again(registry: 
     counter.flush()
     assert not counter.record("dep", "m", 7, images, {"img": np.zeros((1, 3, 8, 8))}, {})
     assert counter.queued == 0
+
+
+def test_requests_asking_for_other_outputs_still_count_their_inputs(
+    registry: Registry, model: Signature
+) -> None:
+    _with_reference(registry)
+    counter = _counter(registry, Clock())
+    x = _rows(6, 8)
+    counter.record("dep", "m", 1, model, {"X": x[:4]}, {"label": np.zeros(4, dtype=np.int64)})
+    counter.record("dep", "m", 1, model, {"X": x[4:]}, {"probabilities": np.zeros((2, 2))})
+    counter.flush()
+    reference = ReferenceStore(registry.db).get("m", 1)
+    assert reference is not None and counter.invalid == {}
+    got = CountStore(registry.db).window("dep")[(1, reference.profile.digest)]
+    inputs = count_batch(reference.profile, {n: x[:, j] for j, n in enumerate(NAMES)})
+    outputs = count_batch(
+        reference.profile, {n: x[:4, j] for j, n in enumerate(NAMES)}, {"label": np.zeros(4)}
+    )
+    label = reference.profile.names.index("label")
+    start = int(reference.profile.offsets[label])
+    assert got.rows == 6
+    assert np.array_equal(got.counts[:start], inputs.counts[:start])
+    assert np.array_equal(got.counts[start:], outputs.counts[start:])
+
+
+def test_switched_off_it_records_nothing(registry: Registry, model: Signature) -> None:
+    counter = _counter(registry, Clock(), enabled=False)
+    assert not counter.record("dep", "m", 1, model, {"X": _rows(2, 9)}, {})
+    assert counter.queued == 0 and counter.dropped == {}

@@ -60,6 +60,7 @@ _PRUNE_EVERY_S = 600.0
 
 _Key = tuple[str, str, int]  # deployment, model, version
 _Queued = tuple[str, str, int, Signature, Mapping[str, Any], Mapping[str, Any]]
+_Parts = list[tuple[Mapping[str, Any], Mapping[str, Any]]]  # (inputs, outputs) of requests
 
 
 @dataclass
@@ -68,7 +69,7 @@ class _Version:
 
     reference: StoredReference | None
     checked_at: float
-    first: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=list)
+    first: _Parts = field(default_factory=list)
     first_rows: int = 0
 
 
@@ -84,6 +85,7 @@ class DriftCounter:
         max_queued: requests held between counts, all deployments together.
         reference_rows: first-traffic rows that make a reference (0: none made).
         retention: count rows older than this are deleted.
+        enabled: False records nothing (``AIAAS_DRIFT_COUNTING=false``).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class DriftCounter:
         max_queued: int = 4096,
         reference_rows: int = 5000,
         retention: dt.timedelta = dt.timedelta(days=7),
+        enabled: bool = True,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -106,6 +109,7 @@ class DriftCounter:
         self.max_queued = max_queued
         self.reference_rows = reference_rows
         self.retention = retention
+        self.enabled = enabled
         self._clock, self._monotonic = clock, monotonic
         self._queue: deque[_Queued] = deque()
         self._off: set[_Key] = set()
@@ -134,6 +138,7 @@ class DriftCounter:
             max_queued=settings.drift_max_queued,
             reference_rows=settings.drift_reference_rows,
             retention=dt.timedelta(days=settings.drift_retention_days),
+            enabled=settings.drift_counting,
         )
 
     # -- the hot path ----------------------------------------------------------------------
@@ -151,7 +156,7 @@ class DriftCounter:
 
         Never blocks and never raises. Returns whether it was queued.
         """
-        if (deployment, model, version) in self._off:
+        if not self.enabled or (deployment, model, version) in self._off:
             return False
         if len(self._queue) >= self.max_queued:
             self.dropped[deployment] = self.dropped.get(deployment, 0) + 1
@@ -208,16 +213,22 @@ class DriftCounter:
         if state.reference is None:
             self._keep_first(key, state, items)
             return
-        reference = state.reference
-        try:
-            block = _block(reference.layout, [(i[4], i[5]) for i in items])
-            counts = count_batch(reference.profile, *reference.layout.columns(*block))
-        except (AiaasError, KeyError, ValueError) as exc:
-            self.invalid[deployment] = self.invalid.get(deployment, 0) + len(items)
-            logger.warning("drift: %d requests of %s v%d not counted: %s", len(items), model, version, exc)
-            return
-        where = CountKey(deployment, version, reference.profile.digest, started)
-        self._pending[where] = self._pending[where] + counts if where in self._pending else counts
+        reference, output = state.reference, state.reference.layout.output
+        # A client may ask for other outputs only: those requests' inputs still count.
+        answered: _Parts = [(i[4], i[5]) for i in items if output is None or output in i[5]]
+        unanswered: _Parts = [(i[4], {}) for i in items if output is not None and output not in i[5]]
+        for part in (answered, unanswered):
+            if not part:
+                continue
+            try:
+                columns, answers = reference.layout.columns(*_block(reference.layout, part))
+                counts = count_batch(reference.profile, columns, answers or None)
+            except (AiaasError, KeyError, ValueError) as exc:
+                self.invalid[deployment] = self.invalid.get(deployment, 0) + len(part)
+                logger.warning("drift: %d requests of %s v%d not counted: %s", len(part), model, version, exc)
+                continue
+            where = CountKey(deployment, version, reference.profile.digest, started)
+            self._pending[where] = self._pending[where] + counts if where in self._pending else counts
 
     def _version(self, key: _Key, signature: Signature) -> _Version | None:
         """The version's state, its reference read again every REFRESH_S; None: it never counts."""
@@ -308,13 +319,11 @@ class DriftCounter:
             self.counts.prune(dt.datetime.fromtimestamp(self._clock(), dt.UTC) - self.retention)
 
 
-def _block(
-    layout: Layout, items: list[tuple[Mapping[str, Any], Mapping[str, Any]]]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _block(layout: Layout, items: _Parts) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Requests' tensors concatenated row-wise: one array per input (and the profiled output)."""
     inputs = {name: np.concatenate([_rows(i[name]) for i, _ in items]) for name in layout.inputs}
     outputs: dict[str, np.ndarray] = {}
-    if layout.output is not None:
+    if layout.output is not None and all(layout.output in o for _, o in items):
         outputs[layout.output] = np.concatenate([_rows(o[layout.output]).reshape(-1) for _, o in items])
     return inputs, outputs
 
