@@ -2,7 +2,8 @@
 categorical) with its reference built from a dataset named at registration, two deployments of
 it, one fed rows from the reference's distribution and one with exactly 20 features shifted;
 the control plane flags exactly those 20, the unshifted one nothing; the counts survive a
-restart of the inference server; gauges, SDK, CLI and bad input."""
+restart of the inference server; gauges, SDK, CLI and bad input. A version trained by a job
+gets its reference from its training dataset."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from aiaas.cli import app
-from aiaas.errors import InvalidArgument
+from aiaas.errors import InvalidArgument, NotFound
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform, start_inference
 
@@ -55,12 +56,12 @@ def _csv(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _send(platform: Platform, name: str, x: np.ndarray[Any, Any]) -> None:
+def _send(platform: Platform, name: str, x: np.ndarray[Any, Any], tensor_name: str = "X") -> None:
     with httpx.Client(base_url=platform.inference_url, timeout=30) as http:
         for start in range(0, len(x), CHUNK):
             rows = x[start : start + CHUNK]
             tensor = {
-                "name": "X",
+                "name": tensor_name,
                 "datatype": "FP32",
                 "shape": list(rows.shape),
                 "data": rows.ravel().tolist(),
@@ -170,3 +171,44 @@ def test_a_version_without_a_reference_says_how_it_gets_one(platform: Platform) 
     assert v1.note is not None and "AIAAS_DRIFT_REFERENCE_ROWS" in v1.note
     out = _cli(platform, "monitor", "drift", "drift-bare")
     assert "no reference yet" in out
+
+    # A dataset named at deployment gives the version its reference; one that does not fit the
+    # model refuses the deployment, which is then not there.
+    y = (x[:, 0] > 0).astype(np.int64)
+    fits = "a,b,c,y\n" + "".join(f"{r[0]:.5f},{r[1]:.5f},{r[2]:.5f},{t}\n" for r, t in zip(x, y, strict=True))
+    c.create_dataset("drift-bare-data", fits.encode(), target="y", filename="fits.csv")
+    narrow = "a,b,y\n" + "".join(f"{r[0]:.5f},{r[1]:.5f},{t}\n" for r, t in zip(x, y, strict=True))
+    c.create_dataset("drift-narrow-data", narrow.encode(), target="y", filename="narrow.csv")
+    with pytest.raises(InvalidArgument, match="reference_dataset"):
+        c.deploy("drift-bare-2", model="drift-bare", version=1, reference_dataset="drift-narrow-data")
+    with pytest.raises(NotFound):
+        c.get_deployment("drift-bare-2")
+    c.deploy("drift-bare-2", model="drift-bare", version=1, reference_dataset="drift-bare-data:1")
+    (v1,) = c.drift("drift-bare").versions
+    assert v1.reference is not None and v1.reference.source == {
+        "kind": "dataset",
+        "dataset": "drift-bare-data:1",
+    }
+    assert v1.reference.rows == len(x) and v1.report is not None
+    assert [f.name for f in v1.report.features] == ["a", "b", "c", "label"]
+
+
+def test_a_trained_version_gets_its_reference_from_its_training_dataset(platform: Platform) -> None:
+    c = platform.client
+    x = _table(1000, 5)
+    y = (x[:, 1] + x[:, NUMERIC + 1] > 2).astype(np.int64)
+    c.create_dataset("drift-train", _csv(x, y), target="y", filename="train.csv")
+    spec = "dataset: drift-train\nmodel: {family: logistic}\nregister_as: drift-trained\nseed: 1\n"
+    job = c.wait_for_job(c.submit_job(spec).id, timeout=300)
+    assert job.status == "succeeded", job.error
+    version = c.get_version("drift-trained", job.result_version or 0)
+    c.deploy("drift-trained", model="drift-trained", version=version.version)
+    c.wait_until_served("drift-trained", version.version)
+
+    (v1,) = c.drift("drift-trained").versions
+    assert v1.reference is not None and v1.reference.source["kind"] == "training"
+    assert v1.reference.source["dataset"] == "drift-train:1"
+    assert v1.report is not None and [f.name for f in v1.report.features if f.role == "input"] == NAMES
+    _send(platform, "drift-trained", _table(1500, 6, shifted=True), version.signature["inputs"][0]["name"])
+    wait_until(lambda: c.drift("drift-trained").versions[0].report.rows == 1500, timeout=30, what="counts")
+    assert _inputs_drifted(c.drift("drift-trained").versions[0].report) == sorted(SHIFTED)

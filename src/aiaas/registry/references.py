@@ -49,6 +49,7 @@ __all__ = [
     "ReferenceStore",
     "StoredReference",
     "build_reference",
+    "check_reference_dataset",
     "dataset_reference",
     "layout_of",
     "record_reference",
@@ -348,20 +349,8 @@ def dataset_reference(
     Raises:
         InvalidArgument: naming ``reference_dataset``: malformed, unknown, or not fitting the model.
     """
-    name, _, number = ref.partition(":")
-    try:
-        wanted = None if number in ("", "latest") else int(number)
-    except ValueError:
-        raise InvalidArgument(
-            f"reference_dataset: expected 'name' or 'name:version'; got {ref!r}",
-            details={"field": "reference_dataset", "value": ref},
-        ) from None
-    try:
-        loaded = datasets.load(name, wanted)
-    except NotFound as exc:
-        raise InvalidArgument(
-            f"reference_dataset: {exc.message}", details={"field": "reference_dataset", "value": ref}
-        ) from None
+    name, wanted = check_reference_dataset(datasets, ref)
+    loaded = datasets.load(name, wanted)
     target = loaded.target
     names = [n for n in loaded.column_names if n != target]
     source = {"kind": "dataset", "dataset": f"{loaded.name}:{loaded.version.version}"}
@@ -372,3 +361,21 @@ def dataset_reference(
             f"reference_dataset {ref!r} does not fit {model} version {version}: {exc.message}",
             details={"field": "reference_dataset", "value": ref},
         ) from None
+
+
+def check_reference_dataset(datasets: DatasetService, ref: str) -> tuple[str, int | None]:
+    """``name`` or ``name:version`` of an existing dataset version, split (None: the latest).
+
+    Raises:
+        InvalidArgument: naming ``reference_dataset``, malformed or unknown.
+    """
+    name, _, number = ref.partition(":")
+    try:
+        wanted = None if number in ("", "latest") else int(number)
+        datasets.get_version(name, wanted)
+    except (ValueError, NotFound):
+        raise InvalidArgument(
+            f"reference_dataset: no dataset version {ref!r}; expected an existing 'name' or 'name:version'",
+            details={"field": "reference_dataset", "value": ref},
+        ) from None
+    return name, wanted

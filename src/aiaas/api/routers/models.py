@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from aiaas import schemas
-from aiaas.api.deps import Services, ServicesDep
+from aiaas.api.deps import ServicesDep
 from aiaas.api.params import AliasName, Name, VersionNumber, version_ref
-from aiaas.errors import AiaasError, InvalidArgument, NotFound, PayloadTooLarge
+from aiaas.errors import AiaasError, InvalidArgument, PayloadTooLarge
 from aiaas.formats import (
     FLAVORS,
     FOLDER_FLAVORS,
@@ -24,7 +24,7 @@ from aiaas.formats import (
     package_folder,
     package_model,
 )
-from aiaas.registry import dataset_reference
+from aiaas.registry import check_reference_dataset, dataset_reference
 
 __all__ = ["router"]
 
@@ -115,7 +115,7 @@ async def register_version(
         package = dataclasses.replace(package_model(data, example), flavor=meta.flavor)
         source = meta.source or (file.filename or "")
     if meta.reference_dataset is not None:  # an unknown dataset is refused before registering
-        _check_reference_dataset(services, meta.reference_dataset)
+        check_reference_dataset(services.datasets, meta.reference_dataset)
     version = services.registry.register_version(
         name,
         package,
@@ -139,17 +139,6 @@ async def register_version(
             services.registry.delete_version(name, version.version)
             raise
     return schemas.ModelVersion.model_validate(version)
-
-
-def _check_reference_dataset(services: Services, ref: str) -> None:
-    name, _, number = ref.partition(":")
-    try:
-        services.datasets.get_version(name, None if number in ("", "latest") else int(number))
-    except (NotFound, ValueError):
-        raise InvalidArgument(
-            f"reference_dataset: no dataset version {ref!r}; expected an existing 'name' or 'name:version'",
-            details={"field": "reference_dataset", "value": ref},
-        ) from None
 
 
 @router.get("/{name}/versions/{version}", summary="Show a version (by number, alias or 'latest')")
