@@ -74,7 +74,7 @@ def micro(requests: int = 3000, repeats: int = 5) -> dict[str, float]:
         db = Database(f"sqlite:///{Path(tmp) / 'aiaas.db'}")
         db.upgrade()
         registry = Registry(db, open_artifact_store(str(Path(tmp) / "artifacts")))
-        x = np.random.default_rng(0).normal(size=(2000, 30)).astype(np.float32)
+        x = np.random.default_rng(0).normal(size=(requests, 30)).astype(np.float32)
         version = registry.register_version(
             "m", package_model(LogisticRegression().fit(x, x[:, 0] > 0), x[:4])
         )
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     date = datetime.date.today().isoformat()
     output = args.output or HERE / "results" / f"serving-{date}-drift-ab{'-quick' if args.quick else ''}.md"
     runs: list[dict[str, Any]] = []
-    counting = micro()
-    print(json.dumps(counting), flush=True)
+    work = micro()
+    print(json.dumps(work), flush=True)
     with tempfile.TemporaryDirectory(prefix="aiaas-drift-ab-") as tmp:
         scratch = Path(tmp)
         model = reference_models.build(scratch / "models", ("tabular",))["tabular"]
@@ -181,18 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".json").write_text(
         json.dumps(
-            {"args": vars(args) | {"output": str(output)}, "micro": counting, "runs": runs},
+            {"args": vars(args) | {"output": str(output)}, "micro": work, "runs": runs},
             indent=1,
             default=str,
         )
         + "\n"
     )
-    output.write_text(render(runs, counting, args))
+    output.write_text(render(runs, work, args))
     print(output.read_text())
     return 0
 
 
-def render(runs: list[dict[str, Any]], counting: dict[str, float], args: argparse.Namespace) -> str:
+def render(runs: list[dict[str, Any]], work: dict[str, float], args: argparse.Namespace) -> str:
     lines = [
         f"# Serving with drift counting on against off, {datetime.date.today().isoformat()}",
         "",
@@ -229,8 +229,8 @@ def render(runs: list[dict[str, Any]], counting: dict[str, float], args: argpars
                 f"{statistics.mean(on) / statistics.mean(off):.3f}x; per round "
                 + ", ".join(f"{p:.3f}x" for p in pairs)
             )
-    per_flush, record_ns = counting["requests_per_flush"], counting["record_ns_per_request"]
-    flush_us = counting["flush_cpu_us_per_request"]
+    per_flush, record_ns = work["requests_per_flush"], work["record_ns_per_request"]
+    flush_us = work["flush_cpu_us_per_request"]
     lines += [
         "",
         f"The counting work alone, in-process ({per_flush:,.0f} single-row requests of 30 features per "
