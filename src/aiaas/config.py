@@ -175,6 +175,49 @@ class Settings(BaseSettings):
         description="Requests the prediction log holds in memory between writes, all deployments "
         "together; past it a request is answered as usual and counted as dropped, never held.",
     )
+    drift_counting: bool = Field(
+        default=True,
+        description="Whether the inference server counts requests for drift (false: no counts, so "
+        "drift reports see no new traffic; the prediction log is not affected).",
+    )
+    drift_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="Seconds of traffic per drift count row: the inference server adds what it "
+        "counts into one row per deployment, version and interval, and a drift window is read in "
+        "whole intervals.",
+    )
+    drift_flush_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="Seconds between the inference server's counting of queued requests into drift "
+        "counts and their write to the database (also at shutdown).",
+    )
+    drift_max_queued: int = Field(
+        default=4096,
+        ge=1,
+        description="Requests queued for drift counting between counts, all deployments together; "
+        "past it a request is answered as usual and counted as dropped (aiaas_drift_dropped).",
+    )
+    drift_reference_rows: int = Field(
+        default=5000,
+        ge=0,
+        le=100_000,
+        description="Rows of a version's first traffic that become its drift reference when it has "
+        "none (no training dataset, no dataset named at registration); 0: never build one from traffic.",
+    )
+    drift_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Days drift count rows are kept; older ones are deleted by the inference server.",
+    )
+    drift_metrics_window_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Window of the drift gauges on the control plane's /metrics (aiaas_drift_*).",
+    )
     control_plane_url: str | None = Field(
         default=None,
         description="URL the CLI and SDK talk to; default: http://<host>:<port>.",

@@ -14,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiaas.api.metrics import metrics_registry
 from aiaas.config import Settings
+from aiaas.registry import Registry
+from aiaas.serving import DeploymentService
 from aiaas.store import Database, FileArtifactStore
 from aiaas.training import JOB_STATUSES, JobStore, NewJob
 from tests.api.conftest import API_KEY, ControlPlane
@@ -34,6 +36,7 @@ class _Services:
     def __init__(self, jobs: JobStore, slots: int) -> None:
         self.jobs = jobs
         self.settings = Settings(training_slots=slots)
+        self.deployments = DeploymentService(Registry(jobs.db, jobs.artifacts))  # none: no drift gauges
 
 
 @pytest.fixture

@@ -165,6 +165,7 @@ def test_cli_errors_are_one_line_and_exit_non_zero(platform: Platform, tmp_path:
         ["monitor", "predictions"],
         ["monitor", "feedback"],
         ["monitor", "performance"],
+        ["monitor", "drift"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

@@ -20,7 +20,7 @@ from aiaas.api.guards import RequestGuard
 from aiaas.api.metrics import metrics_registry
 from aiaas.api.metrics import router as metrics_router
 from aiaas.api.openapi import install_openapi
-from aiaas.api.routers import datasets, deployments, jobs, models, monitoring, optimize
+from aiaas.api.routers import datasets, deployments, drift, jobs, models, monitoring, optimize
 from aiaas.config import Settings
 from aiaas.datasets import DatasetService
 from aiaas.optimize import OptimizationService
@@ -160,6 +160,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured.include_router(models.router)
     secured.include_router(deployments.router)
     secured.include_router(monitoring.router)
+    secured.include_router(drift.router)
     secured.include_router(datasets.router)
     secured.include_router(optimize.router)
     secured.include_router(jobs.router)

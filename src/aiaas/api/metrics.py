@@ -2,15 +2,16 @@
 
 The inference server has its own ``/metrics`` (traffic, latency, replicas and their CPU and
 memory); this one covers what only the control plane knows: the jobs in each state, how far
-each running job is, the training slots in use, the control plane's own CPU and memory
-(prometheus_client's process collector) and, with a GPU, its utilisation and memory. Read
-from the database when scraped, in a worker thread, never on the event loop. With
-``AIAAS_API_KEY`` set it needs the key, like the API (Prometheus sends it with
+each running job is, the training slots in use, each deployment's drift (aiaas_drift_*), the
+control plane's own CPU and memory (prometheus_client's process collector) and, with a GPU, its
+utilisation and memory. Read from the database when scraped, in a worker thread, never on the
+event loop. With ``AIAAS_API_KEY`` set it needs the key, like the API (Prometheus sends it with
 ``authorization: {credentials: <key>}`` in its scrape config).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Request
@@ -19,8 +20,11 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from aiaas.api.deps import Services, check_api_key
+from aiaas.api.routers.drift import deployment_drift
+from aiaas.errors import AiaasError
 from aiaas.gpus import GpuCollector, GpuSampler
 from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE
+from aiaas.schemas import DriftSettings
 from aiaas.training import JobStore
 
 __all__ = ["metrics_registry", "router"]
@@ -57,10 +61,54 @@ class _JobCollector:
         return []
 
 
+class _DriftCollector:
+    """Each deployment's drift over the last ``AIAAS_DRIFT_METRICS_WINDOW_S``, at scrape time: per
+    version and feature the deciding score and the drifted flag (DriftSettings' defaults), and
+    the count of drifted features. Read from the count rows, O(bins) per deployment."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["deployment", "version", "feature", "role"]
+        score = GaugeMetricFamily(
+            "aiaas_drift_score",
+            "The score that decides a feature's drift flag (see method).",
+            labels=[*labels, "method"],
+        )
+        flag = GaugeMetricFamily("aiaas_drift_drifted", "1 when the feature drifted, else 0.", labels=labels)
+        drifted = GaugeMetricFamily(
+            "aiaas_drift_drifted_features", "Features (and outputs) flagged as drifted.", labels=labels[:2]
+        )
+        rows = GaugeMetricFamily("aiaas_drift_rows", "Live rows counted in the window.", labels=labels[:2])
+        window = dt.timedelta(seconds=self._services.settings.drift_metrics_window_s)
+        start = dt.datetime.now(dt.UTC) - window
+        settings = DriftSettings()
+        for deployment in self._services.deployments.list():
+            try:
+                result = deployment_drift(self._services, deployment.name, start, None, settings)
+            except AiaasError:  # deleted while scraped
+                continue
+            for version in result.versions:
+                if version.report is None:
+                    continue
+                at = [deployment.name, str(version.version)]
+                for feature in version.report.features:
+                    score.add_metric([*at, feature.name, feature.role, feature.method], feature.score)
+                    flag.add_metric([*at, feature.name, feature.role], float(feature.drifted))
+                drifted.add_metric(at, len(version.report.drifted))
+                rows.add_metric(at, version.report.rows)
+        yield from (score, flag, drifted, rows)
+
+    def describe(self) -> list[Metric]:
+        return []
+
+
 def metrics_registry(services: Services) -> CollectorRegistry:
     """The control plane's metrics, over ``services`` (made once, when the app starts)."""
     registry = CollectorRegistry()
     registry.register(_JobCollector(services.jobs, services.settings.training_slots))
+    registry.register(_DriftCollector(services))
     ProcessCollector(registry=registry)
     registry.register(GpuCollector(GpuSampler()))  # training jobs' GPUs; no series without one
     return registry

@@ -88,6 +88,13 @@ def deploy(
     log_max_rows_per_s: Annotated[
         float | None, typer.Option(help="Most requests the prediction log keeps a second (default 100).")
     ] = None,
+    reference_dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Dataset (NAME or NAME:VERSION) the deployed version's drift is measured against "
+            "(a new deployment only)."
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the inference server serves it.")] = True,
     json: JsonOption = False,
 ) -> None:
@@ -137,9 +144,16 @@ def deploy(
             alias=alias,
             batching=batch or None,
             prediction_log=log or None,
+            reference_dataset=reference_dataset,
             **settings,
         )
     except AlreadyExists:
+        if reference_dataset is not None:
+            raise typer.BadParameter(
+                f"{name} is deployed already: --reference-dataset applies to a new deployment "
+                "(or give it when registering the version)",
+                param_hint="--reference-dataset",
+            ) from None
         # The options given change the current batching and log; the others keep their value.
         current = c.get_deployment(name) if batch or log else None
         if batch and current is not None:

@@ -294,6 +294,13 @@ def register(
         str | None,
         typer.Option(help="For a folder: hf-causal-lm or hf-embedding (default: read from the folder)."),
     ] = None,
+    reference_dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Dataset (NAME or NAME:VERSION) the version's drift is measured against "
+            "(default: its first traffic)."
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Register an .onnx file or a model folder as the next version of a model (created if new)."""
@@ -315,6 +322,7 @@ def register(
             source=str(file),
             parent_version=parent,
             flavor=flavor,
+            reference_dataset=reference_dataset,
         )
     if json:
         return print_json(version)

@@ -1,4 +1,5 @@
-"""``aiaas monitor ...``: what served models were asked and answered, and how right they were."""
+"""``aiaas monitor ...``: what served models were asked and answered, how right they were, and
+whether their inputs still look like their reference."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from aiaas.cli.output import console, print_json, table
 __all__ = ["monitor_app"]
 
 monitor_app = typer.Typer(
-    help="Observe served models: the prediction log, feedback and live performance.", no_args_is_help=True
+    help="Observe served models: the prediction log, feedback, live performance and drift.",
+    no_args_is_help=True,
 )
 
 VersionOption = Annotated[int | None, typer.Option(help="Only this model version.")]
@@ -126,3 +128,59 @@ def performance(
 
 def _metric(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+@monitor_app.command("drift")
+def drift(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment to check.")],
+    window: WindowOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    psi_threshold: Annotated[
+        float | None, typer.Option(help="Drifted when PSI >= this (default 0.2).")
+    ] = None,
+    min_rows: Annotated[
+        int | None, typer.Option(help="Fewest live values for a flag (default 1000).")
+    ] = None,
+    all_features: Annotated[
+        bool, typer.Option("--all", help="Show every feature, not only the drifted ones.")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Show each served version's drift: per feature and output, its score against the version's
+    reference and whether it drifted (the drifted ones, or --all)."""
+    overrides = {
+        k: v for k, v in {"psi_threshold": psi_threshold, "min_rows": min_rows}.items() if v is not None
+    }
+    result = client(ctx).drift(name, start=start, end=end, window=window, **overrides)
+    if json:
+        return print_json(result)
+    for v in result.versions:
+        if v.report is None:
+            console.print(f"v{v.version}: {v.note}")
+            continue
+        report = v.report
+        shown = [f for f in report.features if all_features or f.drifted]
+        table(
+            f"Drift of {name} v{v.version}: {len(report.drifted)} of {len(report.features)} drifted, "
+            f"{report.rows} rows",
+            ["feature", "role", "kind", "method", "score", "threshold", "drifted", "rows"],
+            [
+                (
+                    f.name,
+                    f.role,
+                    f.kind,
+                    f.method,
+                    f"{f.score:.4f}",
+                    f"{f.threshold:g}",
+                    "yes" if f.drifted else "",
+                    f.rows,
+                )
+                for f in shown
+            ],
+            keep=["feature", "score", "drifted"],
+        )
+        if v.note:
+            console.print(f"v{v.version}: {v.note}")
+    return None

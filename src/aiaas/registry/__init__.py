@@ -4,16 +4,34 @@ from __future__ import annotations
 
 from aiaas.registry.entities import Alias, Comparison, Model, ModelVersion, OutputAgreement
 from aiaas.registry.names import check_alias_name, check_name
+from aiaas.registry.references import (
+    Layout,
+    ReferenceStore,
+    StoredReference,
+    build_reference,
+    check_reference_dataset,
+    dataset_reference,
+    record_reference,
+    store_training_reference,
+)
 from aiaas.registry.service import Registry, VersionRef
 
 __all__ = [
     "Alias",
     "Comparison",
+    "Layout",
     "Model",
     "ModelVersion",
     "OutputAgreement",
+    "ReferenceStore",
     "Registry",
+    "StoredReference",
     "VersionRef",
+    "build_reference",
     "check_alias_name",
     "check_name",
+    "check_reference_dataset",
+    "dataset_reference",
+    "record_reference",
+    "store_training_reference",
 ]

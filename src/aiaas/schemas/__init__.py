@@ -34,6 +34,8 @@ from aiaas.schemas.deployments import (
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
 from aiaas.schemas.monitoring import (
     MAX_FEEDBACK_ITEMS,
+    DeploymentDrift,
+    DriftReference,
     DriftReport,
     DriftSettings,
     FeatureDrift,
@@ -43,6 +45,7 @@ from aiaas.schemas.monitoring import (
     Performance,
     Prediction,
     PredictionList,
+    VersionDrift,
     VersionPerformance,
 )
 from aiaas.schemas.optimize import (
@@ -98,9 +101,11 @@ __all__ = [
     "DatasetVersionList",
     "Deployment",
     "DeploymentCreate",
+    "DeploymentDrift",
     "DeploymentList",
     "DeploymentUpdate",
     "DistillSettings",
+    "DriftReference",
     "DriftReport",
     "DriftSettings",
     "DynamicInt8Settings",
@@ -145,6 +150,7 @@ __all__ = [
     "ServedState",
     "StaticInt8Settings",
     "TrafficRoute",
+    "VersionDrift",
     "VersionMetadata",
     "VersionPerformance",
     "WarmStartRef",

@@ -196,6 +196,13 @@ class DeploymentCreate(WireIn):
     prediction_log: PredictionLogSetting | None = Field(
         default=None, description="What the prediction log keeps (default: every request, up to 100/s)."
     )
+    reference_dataset: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A dataset (name or name:version) the deployed version's drift reference is built "
+        "from, replacing the one it has: its feature columns and the model's answers on them.",
+    )
 
 
 class DeploymentUpdate(WireIn):

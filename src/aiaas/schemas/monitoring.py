@@ -21,6 +21,8 @@ __all__ = [
     "CATEGORICAL_DRIFT_METHODS",
     "MAX_FEEDBACK_ITEMS",
     "NUMERIC_DRIFT_METHODS",
+    "DeploymentDrift",
+    "DriftReference",
     "DriftReport",
     "DriftSettings",
     "FeatureDrift",
@@ -30,6 +32,7 @@ __all__ = [
     "Performance",
     "Prediction",
     "PredictionList",
+    "VersionDrift",
     "VersionPerformance",
 ]
 
@@ -143,6 +146,41 @@ class DriftReport(Wire):
     features: list[FeatureDrift]
     drifted: list[str] = Field(description="Names of the drifted features, inputs and outputs.")
     drifted_share: float = Field(description="Drifted inputs / inputs.")
+
+
+class DriftReference(Wire):
+    """Where a version's reference statistics came from."""
+
+    digest: str = Field(description="The reference's digest; live counts are tagged with it.")
+    source: dict[str, Any] = Field(
+        description="kind: training (its training dataset), dataset (named at registration) or "
+        "traffic (its first rows served); dataset: name:version where one was used."
+    )
+    rows: int = Field(description="Rows the reference was built from.")
+    created_at: datetime
+
+
+class VersionDrift(Wire):
+    """One served version's drift over the window; ``report`` is null when it cannot be checked."""
+
+    version: int
+    reference: DriftReference | None = Field(description="null: the version has no reference yet.")
+    report: DriftReport | None = Field(
+        description="Each feature's scores and flag (null without a reference)."
+    )
+    note: str | None = Field(default=None, description="Why there is no report, or what to know about it.")
+
+
+class DeploymentDrift(Wire):
+    """``GET /api/v1/deployments/{name}/drift``: per version, live counts against its reference."""
+
+    deployment: str
+    start: datetime | None = Field(description="The window's start (null: every count kept).")
+    end: datetime | None = Field(description="The window's end (null: now).")
+    settings: DriftSettings = Field(description="The thresholds and methods the flags were decided with.")
+    versions: list[VersionDrift] = Field(
+        description="The versions the deployment serves, and any other with counts in the window."
+    )
 
 
 #: The most labels one feedback request may carry.

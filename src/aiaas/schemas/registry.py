@@ -111,6 +111,14 @@ class VersionMetadata(WireIn):
     parent_version: int | None = Field(
         default=None, ge=1, le=MAX_ID, description="The version this one was derived from."
     )
+    reference_dataset: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A dataset (name or name:version) the version's drift reference is built from: "
+        "its feature columns (every column but the target, in order) and the model's answers on "
+        "them. Without it, the version's first traffic becomes its reference.",
+    )
 
 
 class Alias(Wire):

@@ -143,6 +143,7 @@ class Client(MonitoringMethods):
         parent_version: int | None = None,
         flavor: str | None = None,
         classes: Sequence[Any] | None = None,
+        reference_dataset: str | None = None,
     ) -> schemas.ModelVersion:
         """Register ``model`` as the next version of ``name`` (the model is created if new).
 
@@ -159,6 +160,10 @@ class Client(MonitoringMethods):
         embedding model, saved with ``save_pretrained``/``save``). Its files are uploaded as
         they are and checked by the server; ``flavor`` (``hf-causal-lm`` or ``hf-embedding``)
         is read from the folder unless given.
+
+        ``reference_dataset`` (``"name"`` or ``"name:version"`` of a registered dataset) is what
+        the version's drift is measured against: its feature columns and the model's answers on
+        them. Without it, the version's first traffic becomes its reference.
         """
         if isinstance(model, str | Path) and Path(model).is_dir():
             return self._register_folder(
@@ -180,6 +185,7 @@ class Client(MonitoringMethods):
             description=description or "",
             source=source or (str(model) if isinstance(model, str | Path) else ""),
             parent_version=parent_version,
+            reference_dataset=reference_dataset,
         )
         response = request(
             self._api,
@@ -279,6 +285,7 @@ class Client(MonitoringMethods):
         target_in_flight: int | None = None,
         scale_down_delay_s: float | None = None,
         prediction_log: schemas.PredictionLogSetting | Mapping[str, Any] | None = None,
+        reference_dataset: str | None = None,
     ) -> schemas.Deployment:
         """Serve ``model`` under ``name`` at a pinned ``version`` or following ``alias``
         (neither: the latest version). Use :meth:`wait_until_served` to wait for the
@@ -298,6 +305,8 @@ class Client(MonitoringMethods):
             scale_down_delay_s: seconds of low load before a replica is removed (default 30).
             prediction_log: ``{"sample_rate": 0.5, "max_rows_per_s": 100}``: what the
                 prediction log keeps (default: every request, up to 100 a second).
+            reference_dataset: ``"name"`` or ``"name:version"`` of a dataset the deployed
+                version's drift reference is built from (replacing the one it has).
 
         Raises:
             InvalidArgument: a value out of range (checked here first, then by the server).
@@ -318,6 +327,7 @@ class Client(MonitoringMethods):
             target_in_flight=target_in_flight,
             scale_down_delay_s=scale_down_delay_s,
             prediction_log=prediction_log,
+            reference_dataset=reference_dataset,
         )
         return schemas.Deployment.model_validate_json(self._send("POST", "/deployments", body).content)
 

@@ -1,4 +1,4 @@
-"""The SDK's part for observing served models: the prediction log, feedback, performance.
+"""The SDK's part for observing served models: the prediction log, feedback, performance, drift.
 
 A mixin of :class:`aiaas.Client`, kept apart so the client module stays one concern per part.
 """
@@ -103,6 +103,29 @@ class MonitoringMethods:
         params = _params(None, start, end, window)
         response = self._get(f"/deployments/{deployment}/performance", params=params)
         return schemas.Performance.model_validate_json(response.content)
+
+    def drift(
+        self,
+        deployment: str,
+        *,
+        window: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        **thresholds: float | int | str,
+    ) -> schemas.DeploymentDrift:
+        """Per served version: each feature's (and output's) drift scores against the version's
+        reference and a drifted flag, over the window (default: every count kept).
+
+        Args:
+            window: the last ``"15m"``, ``"1h"``, ``"7d"``... (instead of ``start``).
+            thresholds: overrides of :class:`aiaas.schemas.DriftSettings` for this check:
+                ``psi_threshold``, ``ks_threshold``, ``wasserstein_threshold``,
+                ``jensen_shannon_threshold``, ``chi2_p_value``, ``min_rows``,
+                ``numeric_method``, ``categorical_method``.
+        """
+        params = _params(None, start, end, window) | {k: str(v) for k, v in thresholds.items()}
+        response = self._get(f"/deployments/{deployment}/drift", params=params)
+        return schemas.DeploymentDrift.model_validate_json(response.content)
 
 
 def _params(

@@ -50,6 +50,7 @@ from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE, allowed_methods
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
+from aiaas.serving.drift_counter import DriftCollector, DriftCounter
 from aiaas.serving.generative import GenerativeModels, GenerativeSettings
 from aiaas.serving.openai_api import openai_routes
 from aiaas.serving.openapi import openapi_document
@@ -150,6 +151,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         retention=dt.timedelta(days=settings.prediction_log_retention_days),
     )
     metrics.registry.register(PredictionLogCollector(log))
+    drift = DriftCounter.of(settings, models.deployments.db)
+    metrics.registry.register(DriftCollector(drift))
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
@@ -211,6 +214,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         payload, binary_json_length = _encode_v2(loaded, decoded, results, decoded.id or request_id)
         latency_s = time.perf_counter() - started
         log.record(name, config.log_policy, loaded.version, request_id, latency_s, decoded.inputs, results)
+        drift.record(name, loaded.model, loaded.version, loaded.signature, decoded.inputs, results)
         headers = {MODEL_VERSION_HEADER: str(loaded.version), REQUEST_ID_HEADER: request_id}
         if binary_json_length is None:
             return Response(payload, media_type=_JSON, headers=headers)
@@ -270,6 +274,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         log.record(
             name, served.config.log_policy, loaded.version, request_id, latency_s, decoded.inputs, results
         )
+        drift.record(name, loaded.model, loaded.version, loaded.signature, decoded.inputs, results)
         headers = {MODEL_VERSION_HEADER: str(loaded.version), REQUEST_ID_HEADER: request_id}
         return Response(payload, media_type=_JSON, headers=headers)
 
@@ -300,6 +305,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         payload = encode_v1(results, row_format=decoded.row_format)
         latency_s = time.perf_counter() - started
         log.record(name, config.log_policy, loaded.version, request_id, latency_s, decoded.inputs, results)
+        drift.record(name, loaded.model, loaded.version, loaded.signature, decoded.inputs, results)
         headers = {MODEL_VERSION_HEADER: str(loaded.version), REQUEST_ID_HEADER: request_id}
         return Response(payload, media_type=_JSON, headers=headers)
 
@@ -340,6 +346,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         if owns_pool:
             models.start()
         log.start()
+        drift.start()
         try:
             yield
         finally:
@@ -348,6 +355,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             dispatcher.close()
             gpus.close()
             await asyncio.to_thread(log.close)  # every answered request's row, on disk
+            await asyncio.to_thread(drift.close)  # every answered request counted, in the DB
             if models.replicas is not None:
                 await models.replicas.close()
             if models.generative is not None:
@@ -363,6 +371,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     app.state.pool = models
     app.state.metrics = metrics
     app.state.prediction_log = log
+    app.state.drift = drift
     return app
 
 

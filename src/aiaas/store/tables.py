@@ -34,6 +34,8 @@ __all__ = [
     "DatasetVersionRow",
     "DeploymentRow",
     "DeploymentStatusRow",
+    "DriftCountRow",
+    "DriftReferenceRow",
     "ModelRow",
     "ModelVersionCounterRow",
     "ModelVersionRow",
@@ -227,6 +229,52 @@ class FeedbackRow(Base):
     request_id: Mapped[str] = mapped_column(String(128))
     label: Mapped[Any] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DriftReferenceRow(Base):
+    """A model version's drift reference (migration 0009): the bins and reference counts of
+    :class:`aiaas.monitoring.ReferenceProfile` as JSON, the digest live counts are tagged
+    with, which input tensor column is which feature (``layout``), and where it came from
+    (``source``: the training dataset, a dataset named at registration, or first traffic).
+
+    One per version, deleted with it. A profile of 100 features is some 50 kB of JSON: a
+    column, not an artifact, so ``aiaas gc`` has nothing to learn about it.
+    """
+
+    __tablename__ = "drift_references"
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64))
+    source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    layout: Mapped[dict[str, Any]] = mapped_column(JSON)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DriftCountRow(Base):
+    """Live drift counts of one deployment, version and interval (migration 0009).
+
+    ``counts`` is the :class:`aiaas.monitoring.BinCounts` vector of the reference whose
+    digest is ``profile``; the inference server adds each block it counts into the row of
+    its interval (several servers add into the same row), so a window is a sum of rows and
+    survives a restart. Keyed by deployment name, like :class:`FeedbackRow`.
+    """
+
+    __tablename__ = "drift_counts"
+    __table_args__ = (
+        UniqueConstraint("deployment", "version", "profile", "started_at", name="uq_drift_counts_interval"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    profile: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    interval_s: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    counts: Mapped[list[int]] = mapped_column(JSON)
 
 
 class StateRevisionRow(Base):

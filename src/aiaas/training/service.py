@@ -18,7 +18,7 @@ import numpy as np
 from aiaas.datasets import FEATURE_KINDS, DatasetService, DatasetVersion
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.formats import HF_CAUSAL_LM
-from aiaas.registry import ModelVersion, Registry, check_name
+from aiaas.registry import ModelVersion, Registry, check_name, store_training_reference
 from aiaas.schemas.spec_rules import (
     EPOCH_FAMILIES,
     LANGUAGE_MODEL_FAMILIES,
@@ -283,7 +283,7 @@ class TrainingService:
                 },
             }
         same_model = parent is not None and parent.model == job.register_as
-        return self.registry.register_version(
+        registered = self.registry.register_version(
             job.register_as,
             result.package,
             metrics=dict(result.metrics),
@@ -293,6 +293,9 @@ class TrainingService:
             parent_version=parent.version if same_model and parent is not None else None,
             lineage=lineage,
         )
+        if isinstance(data, TrainingData):
+            store_training_reference(self.registry, registered, data.x_train, data.feature_names, dataset)
+        return registered
 
     # -- helpers ------------------------------------------------------------------------------
 

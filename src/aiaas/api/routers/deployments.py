@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Response, status
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
 from aiaas.api.params import Name
+from aiaas.errors import AiaasError
+from aiaas.registry import check_reference_dataset, dataset_reference
 from aiaas.serving import Deployment, ServingState, ServingStates
 from aiaas.serving.scaling import KEEP_EVENTS, ScalingEvents
 
@@ -31,12 +33,28 @@ def list_deployments(services: ServicesDep) -> schemas.DeploymentList:
     summary="Deploy a model",
     description="Serve a model at a pinned `version` or following an `alias` (neither: the latest "
     "version, pinned), optionally with weighted canary routes (`traffic`), a `shadow` version and "
-    "its serving settings. The inference server picks it up without a restart.",
+    "its serving settings. The inference server picks it up without a restart. `reference_dataset` "
+    "builds the deployed version's drift reference from a dataset (an uploaded model's, when it was "
+    "not named at registration).",
 )
 def create_deployment(body: schemas.DeploymentCreate, services: ServicesDep) -> schemas.Deployment:
+    if body.reference_dataset is not None:  # an unknown dataset is refused before deploying
+        check_reference_dataset(services.datasets, body.reference_dataset)
     deployment = services.deployments.create(
         body.name, model=body.model, version=body.version, alias=body.alias, **_settings(body)
     )
+    if body.reference_dataset is not None:
+        try:
+            dataset_reference(
+                services.registry,
+                services.datasets,
+                deployment.model,
+                deployment.serving_version,
+                body.reference_dataset,
+            )
+        except AiaasError:  # a dataset that does not fit refuses the whole deployment
+            services.deployments.delete(deployment.name)
+            raise
     return schemas.Deployment.model_validate(deployment)
 
 

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
 from aiaas.api.params import AliasName, Name, VersionNumber, version_ref
-from aiaas.errors import InvalidArgument, PayloadTooLarge
+from aiaas.errors import AiaasError, InvalidArgument, PayloadTooLarge
 from aiaas.formats import (
     FLAVORS,
     FOLDER_FLAVORS,
@@ -23,6 +24,7 @@ from aiaas.formats import (
     package_folder,
     package_model,
 )
+from aiaas.registry import check_reference_dataset, dataset_reference
 
 __all__ = ["router"]
 
@@ -71,7 +73,8 @@ def list_versions(name: Name, services: ServicesDep) -> schemas.ModelVersionList
     status_code=status.HTTP_201_CREATED,
     summary="Register a new version from an .onnx file or a model folder",
     description="Multipart upload: `file` is the ONNX model, `metadata` a JSON object "
-    "(flavor, example as V2 tensors, metrics, params, description, source, parent_version). "
+    "(flavor, example as V2 tensors, metrics, params, description, source, parent_version, "
+    "reference_dataset: a dataset its drift reference is built from). "
     "A Hugging Face model folder is sent instead as several `files` parts, each part's filename "
     "its path in the folder (config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json); "
     "its flavor (hf-causal-lm or hf-embedding) is read from the folder unless metadata gives it. "
@@ -111,6 +114,8 @@ async def register_version(
         example = decode_tensors(meta.example, field="example") if meta.example else None
         package = dataclasses.replace(package_model(data, example), flavor=meta.flavor)
         source = meta.source or (file.filename or "")
+    if meta.reference_dataset is not None:  # an unknown dataset is refused before registering
+        check_reference_dataset(services.datasets, meta.reference_dataset)
     version = services.registry.register_version(
         name,
         package,
@@ -120,6 +125,19 @@ async def register_version(
         source=source,
         parent_version=meta.parent_version,
     )
+    if meta.reference_dataset is not None:
+        try:
+            await run_in_threadpool(
+                dataset_reference,
+                services.registry,
+                services.datasets,
+                name,
+                version.version,
+                meta.reference_dataset,
+            )
+        except AiaasError:  # a dataset that does not fit refuses the whole registration
+            services.registry.delete_version(name, version.version)
+            raise
     return schemas.ModelVersion.model_validate(version)
 
 
