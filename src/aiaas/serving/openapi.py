@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiaas.formats import DATATYPES
+from aiaas.serving.explanations import EXPLAIN_PARAMETERS, EXPLANATION_SCHEMA
 from aiaas.serving.request_ids import REQUEST_ID_PARAMETER, with_request_id
 
 __all__ = ["openapi_document"]
@@ -33,6 +34,8 @@ _DESCRIPTIONS = {
     "405": "The path exists but not with this method; `Allow` lists the methods it takes.",
     "413": "The body is over AIAAS_MAX_REQUEST_BYTES.",
     "429": "The deployment's queue is full (max_queue_size); retry after `Retry-After` seconds.",
+    "409": "The version is archived, or it cannot be explained (no background sample, or not one "
+    "numeric (rows, features) input); the message says how to get explanations.",
     "503": "Not loaded yet, or the version cannot be loaded now; retry after `Retry-After` seconds.",
     "504": "The request did not finish within the deployment's timeout_s.",
 }
@@ -206,6 +209,10 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "instances": {"type": "array", "minItems": 1},
             "inputs": {"description": "A tensor, or {input_name: tensor}."},
+            "parameters": {
+                "type": "object",
+                "description": ":explain only: max_evals and seed (see ExplainRequest).",
+            },
         },
     },
     "V1Response": {
@@ -244,6 +251,10 @@ def openapi_document(version: str) -> dict[str, Any]:
     ready = {**_ok(_ref("Ready")), **_errors("404", "503")}
     versioned = {"200": metadata["200"], **_errors("400", "404", "503")}
     versioned_ready = {"200": ready["200"], **_errors("400", "404", "503")}
+    explain_responses = with_request_id(
+        {**_ok(_ref("Explanation")), **_errors("400", "404", "409", "413", "429", "503", "504")}
+    )
+    explain_request = {"required": True, "content": {"application/json": {"schema": _ref("ExplainRequest")}}}
     paths: dict[str, Any] = {
         "/v2": {
             "get": {
@@ -319,6 +330,24 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "responses": with_request_id(infer_responses),
             }
         },
+        "/v2/models/{name}/explain": {
+            "post": {
+                "operationId": "model_explain",
+                "summary": "Feature attributions for rows (the primary version; same inputs as infer)",
+                "parameters": [_NAME, REQUEST_ID_PARAMETER],
+                "requestBody": explain_request,
+                "responses": explain_responses,
+            }
+        },
+        "/v2/models/{name}/versions/{version}/explain": {
+            "post": {
+                "operationId": "model_version_explain",
+                "summary": "Feature attributions for rows, from one version",
+                "parameters": [_NAME, _VERSION, REQUEST_ID_PARAMETER],
+                "requestBody": explain_request,
+                "responses": explain_responses,
+            }
+        },
         "/v2/models/{name}/versions/{version}": {
             "get": {
                 "operationId": "model_version_metadata",
@@ -375,14 +404,18 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
             "post": {
                 "operationId": "v1_predict",
-                "summary": "Predict (KServe V1): POST /v1/models/{name}:predict",
+                "summary": "Predict (KServe V1): POST /v1/models/{name}:predict, or explain: "
+                "POST /v1/models/{name}:explain (same body, an Explanation answer)",
                 "parameters": [_TARGET, REQUEST_ID_PARAMETER],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("V1Request")}},
                 },
                 "responses": with_request_id(
-                    {**_ok(_ref("V1Response")), **_errors("400", "404", "413", "429", "503", "504")}
+                    {
+                        **_ok({"oneOf": [_ref("V1Response"), _ref("Explanation")]}),
+                        **_errors("400", "404", "409", "413", "429", "503", "504"),
+                    }
                 ),
             },
         },
@@ -395,14 +428,18 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
             "post": {
                 "operationId": "v1_version_predict",
-                "summary": "Predict with one version: POST /v1/models/{name}/versions/{n}:predict",
+                "summary": "Predict with one version: POST /v1/models/{name}/versions/{n}:predict "
+                "(or :explain)",
                 "parameters": [_NAME, _VERSION_TARGET, REQUEST_ID_PARAMETER],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("V1Request")}},
                 },
                 "responses": with_request_id(
-                    {**_ok(_ref("V1Response")), **_errors("400", "404", "413", "429", "503", "504")}
+                    {
+                        **_ok({"oneOf": [_ref("V1Response"), _ref("Explanation")]}),
+                        **_errors("400", "404", "409", "413", "429", "503", "504"),
+                    }
                 ),
             },
         },
@@ -432,8 +469,16 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": __doc__,
         },
         "paths": paths,
-        "components": {"schemas": {**_SCHEMAS, **_OPENAI_SCHEMAS}},
+        "components": {"schemas": {**_SCHEMAS, **_OPENAI_SCHEMAS, **_explain_schemas()}},
     }
+
+
+def _explain_schemas() -> dict[str, Any]:
+    """An explain body is an inference body with ``parameters`` of its own (V1's: beside
+    ``instances``, see ``V1Request``)."""
+    parameters = {"type": "object", "properties": EXPLAIN_PARAMETERS}
+    v2 = {"allOf": [_ref("InferenceRequest"), {"properties": {"parameters": parameters}}]}
+    return {"ExplainRequest": v2, "Explanation": EXPLANATION_SCHEMA}
 
 
 # -- the OpenAI-compatible API (serving/openai_api.py) -----------------------------------------

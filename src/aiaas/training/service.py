@@ -17,11 +17,12 @@ import numpy as np
 
 from aiaas.datasets import FEATURE_KINDS, DatasetService, DatasetVersion
 from aiaas.errors import Conflict, InvalidArgument, NotFound
-from aiaas.formats import HF_CAUSAL_LM
+from aiaas.formats import HF_CAUSAL_LM, ModelPackage
 from aiaas.registry import ModelVersion, Registry, check_name
 from aiaas.schemas.training import LANGUAGE_MODEL_FAMILIES, TEXT_GENERATION, JobSpec, unused_fields
 from aiaas.store import ArtifactStore
 from aiaas.training.data import TrainingData
+from aiaas.training.explanation_facts import explanation_facts
 from aiaas.training.jobs import RUNNING, Job, JobStore, NewJob, Registration
 from aiaas.training.text_data import TextData, chat_document
 
@@ -266,6 +267,8 @@ class TrainingService:
                     "columns": {c: columns[c] for c in [*data.feature_names, target] if c in columns},
                 },
             }
+        if isinstance(data, TrainingData) and isinstance(result.package, ModelPackage):
+            lineage.update(explanation_facts(result.package, data, self.artifacts))
         same_model = parent is not None and parent.model == job.register_as
         return self.registry.register_version(
             job.register_as,
