@@ -50,7 +50,6 @@ from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE, allowed_methods
 from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
-from aiaas.serving.explainers import Explainers
 from aiaas.serving.explanations import ExplainEndpoints
 from aiaas.serving.generative import GenerativeModels, GenerativeSettings
 from aiaas.serving.openai_api import openai_routes
@@ -150,9 +149,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         retention=dt.timedelta(days=settings.prediction_log_retention_days),
     )
     metrics.registry.register(PredictionLogCollector(log))
-    explainers = Explainers(models.deployments.registry)
     read_body = functools.partial(_read_body, max_bytes=max_bytes)
-    explain = ExplainEndpoints(models, explainers, read_body, _version_number, MODEL_VERSION_HEADER)
+    explain = ExplainEndpoints(models, read_body, _version_number, MODEL_VERSION_HEADER)
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
@@ -336,7 +334,6 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         Route("/v1/models/{name}/versions/{target}", v1_version, methods=both),
         # OpenAI-compatible API for language and embedding models (serving/openai_api.py).
         *openai_routes(models, lambda request: _read_body(request, max_bytes)),
-        # Explanations (serving/explanations.py), computed in explanation worker processes.
         *explain.routes(lambda endpoint: _guard(endpoint, request_ids=True)),
     ]
 
@@ -355,7 +352,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             if owns_pool:
                 models.stop()
             dispatcher.close()
-            explainers.close()
+            explain.close()
             await asyncio.to_thread(log.close)  # every answered request's row, on disk
             if models.replicas is not None:
                 await models.replicas.close()

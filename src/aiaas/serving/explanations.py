@@ -38,15 +38,15 @@ from aiaas.serving.explainers import Explainers, ExplainTarget
 from aiaas.serving.pool import LoadedVersion, ModelPool
 from aiaas.serving.protocols import decode_v1, decode_v2
 from aiaas.serving.protocols._json import dumps, loads_object
-from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY
+from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, REQUEST_ID_PARAMETER
 
-__all__ = ["EXPLAIN_PARAMETERS", "EXPLANATION_SCHEMA", "ExplainEndpoints"]
+__all__ = ["EXPLAIN_SCHEMAS", "ExplainEndpoints", "explain_paths"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 _JSON = "application/json"
 
 #: The ``parameters`` an explain request may carry (the OpenAPI document shows them).
-EXPLAIN_PARAMETERS: dict[str, Any] = {
+_PARAMETERS: dict[str, Any] = {
     "max_evals": {
         "type": "integer",
         "maximum": MAX_EVALS_LIMIT,
@@ -57,7 +57,7 @@ EXPLAIN_PARAMETERS: dict[str, Any] = {
 }
 _FLOATS = {"type": "array", "items": {"type": "number"}}
 #: The answer of both explain endpoints.
-EXPLANATION_SCHEMA: dict[str, Any] = {
+_EXPLANATION: dict[str, Any] = {
     "type": "object",
     "required": ["model_name", "model_version", "explainer", "feature_names", "explanations"],
     "properties": {
@@ -93,12 +93,50 @@ EXPLANATION_SCHEMA: dict[str, Any] = {
 }
 
 
+#: The OpenAPI schemas of the explain endpoints. A body is an inference body with ``parameters``
+#: of its own (V1's sit beside ``instances``: see ``V1Request``).
+EXPLAIN_SCHEMAS: dict[str, Any] = {
+    "ExplainRequest": {
+        "allOf": [
+            {"$ref": "#/components/schemas/InferenceRequest"},
+            {"properties": {"parameters": {"type": "object", "properties": _PARAMETERS}}},
+        ]
+    },
+    "Explanation": _EXPLANATION,
+}
+
+
+def explain_paths(name: dict[str, Any], version: dict[str, Any], responses: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI paths of the V2 explain routes (``name`` and ``version``: their path parameters)."""
+    body = {"required": True, "content": {_JSON: {"schema": {"$ref": "#/components/schemas/ExplainRequest"}}}}
+    pinned = "/v2/models/{name}/versions/{version}/explain"
+    return {
+        "/v2/models/{name}/explain": {
+            "post": {
+                "operationId": "model_explain",
+                "summary": "Feature attributions for rows (the primary version; same inputs as infer)",
+                "parameters": [name, REQUEST_ID_PARAMETER],
+                "requestBody": body,
+                "responses": responses,
+            }
+        },
+        pinned: {
+            "post": {
+                "operationId": "model_version_explain",
+                "summary": "Feature attributions for rows, from one version",
+                "parameters": [name, version, REQUEST_ID_PARAMETER],
+                "requestBody": body,
+                "responses": responses,
+            }
+        },
+    }
+
+
 class ExplainEndpoints:
     """The explain endpoints of one inference server.
 
     Args:
         models: the model pool the versions come from.
-        explainers: the explanation workers.
         read_body: reads a request body within the server's size limit.
         version_number: parses a ``{version}`` path segment (400 when it is not a number).
         version_header: the response header naming the version that answered.
@@ -107,16 +145,20 @@ class ExplainEndpoints:
     def __init__(
         self,
         models: ModelPool,
-        explainers: Explainers,
         read_body: Callable[[Request], Awaitable[bytes]],
         version_number: Callable[[str], int],
         version_header: str,
     ) -> None:
         self.models = models
-        self.explainers = explainers
+        #: The explanation workers (stopped by :meth:`close`).
+        self.explainers = Explainers(models.deployments.registry)
         self.read_body = read_body
         self.version_number = version_number
         self.version_header = version_header
+
+    def close(self) -> None:
+        """Stop the explanation workers."""
+        self.explainers.close()
 
     def routes(self, guard: Callable[[Endpoint], Endpoint]) -> list[Route]:
         """The V2 routes (V1's share ``/v1/models/{target}`` with ``:predict``: see :meth:`v1`)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiaas.formats import DATATYPES
-from aiaas.serving.explanations import EXPLAIN_PARAMETERS, EXPLANATION_SCHEMA
+from aiaas.serving.explanations import EXPLAIN_SCHEMAS, explain_paths
 from aiaas.serving.request_ids import REQUEST_ID_PARAMETER, with_request_id
 
 __all__ = ["openapi_document"]
@@ -254,7 +254,6 @@ def openapi_document(version: str) -> dict[str, Any]:
     explain_responses = with_request_id(
         {**_ok(_ref("Explanation")), **_errors("400", "404", "409", "413", "429", "503", "504")}
     )
-    explain_request = {"required": True, "content": {"application/json": {"schema": _ref("ExplainRequest")}}}
     paths: dict[str, Any] = {
         "/v2": {
             "get": {
@@ -330,24 +329,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "responses": with_request_id(infer_responses),
             }
         },
-        "/v2/models/{name}/explain": {
-            "post": {
-                "operationId": "model_explain",
-                "summary": "Feature attributions for rows (the primary version; same inputs as infer)",
-                "parameters": [_NAME, REQUEST_ID_PARAMETER],
-                "requestBody": explain_request,
-                "responses": explain_responses,
-            }
-        },
-        "/v2/models/{name}/versions/{version}/explain": {
-            "post": {
-                "operationId": "model_version_explain",
-                "summary": "Feature attributions for rows, from one version",
-                "parameters": [_NAME, _VERSION, REQUEST_ID_PARAMETER],
-                "requestBody": explain_request,
-                "responses": explain_responses,
-            }
-        },
+        **explain_paths(_NAME, _VERSION, explain_responses),
         "/v2/models/{name}/versions/{version}": {
             "get": {
                 "operationId": "model_version_metadata",
@@ -469,16 +451,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": __doc__,
         },
         "paths": paths,
-        "components": {"schemas": {**_SCHEMAS, **_OPENAI_SCHEMAS, **_explain_schemas()}},
+        "components": {"schemas": {**_SCHEMAS, **_OPENAI_SCHEMAS, **EXPLAIN_SCHEMAS}},
     }
-
-
-def _explain_schemas() -> dict[str, Any]:
-    """An explain body is an inference body with ``parameters`` of its own (V1's: beside
-    ``instances``, see ``V1Request``)."""
-    parameters = {"type": "object", "properties": EXPLAIN_PARAMETERS}
-    v2 = {"allOf": [_ref("InferenceRequest"), {"properties": {"parameters": parameters}}]}
-    return {"ExplainRequest": v2, "Explanation": EXPLANATION_SCHEMA}
 
 
 # -- the OpenAI-compatible API (serving/openai_api.py) -----------------------------------------
