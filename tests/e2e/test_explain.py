@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from aiaas.cli import app
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.explain import MAX_EXPLAIN_ROWS
+from tests._servers import wait_until
 from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
@@ -184,6 +186,24 @@ def test_mlp_attributions_rank_the_planted_feature_first(platform: Platform) -> 
     )
     assert out.exit_code == 0, out.output
     assert "d +" in out.output or "d -" in out.output
+
+    # A killed explanation worker is replaced: at most the request it was running fails, with 503.
+    server = psutil.Process(platform.inference.proc.pid)
+    workers = [p for p in server.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 1, workers
+    workers[0].kill()
+    workers[0].wait(timeout=10)
+    statuses: list[int] = []
+    tensor = {"name": "input", "datatype": "FP32", "shape": [1, 6], "data": rows[0].tolist()}
+    with httpx.Client(base_url=platform.inference_url, timeout=120) as http:
+
+        def explained() -> bool:
+            r = http.post(f"/v2/models/{name}/explain", json={"inputs": [tensor]})
+            statuses.append(r.status_code)
+            return r.status_code == 200
+
+        wait_until(explained, timeout=120, what="explanations after the worker was killed")
+    assert set(statuses) <= {200, 503}, statuses
 
 
 def test_a_model_without_background_says_how_to_get_explanations(platform: Platform) -> None:

@@ -9,8 +9,9 @@ server is multi-threaded). The event loop awaits their answers; shap and its num
 imported only there, so a server that never explains never pays for them.
 
 Bounds, all named here: :data:`EXPLAIN_MAX_PENDING` explanations in flight at once (429 past
-it), :data:`EXPLAIN_TIMEOUT_S` for one answer (504), rows per request and evaluations per row
-in :mod:`aiaas.explain`. A worker that dies (killed, out of memory) is replaced on the next
+it), :data:`EXPLAIN_TIMEOUT_S` for one answer (504; the worker still finishes that explanation,
+whose cost rows per request and evaluations per row bound), rows per request and evaluations per
+row in :mod:`aiaas.explain`. A worker that dies (killed, out of memory) is replaced on the next
 request; the request it was running gets 503.
 """
 
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from aiaas.errors import Conflict, DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
+from aiaas.errors import Conflict, DeadlineExceeded, ResourceExhausted, Unavailable
 from aiaas.explain import (
     Attributions,
     ExplainTask,
@@ -220,8 +221,6 @@ class Explainers:
         except BrokenProcessPool:
             self._replace(pool)
             raise Unavailable("the explanation worker died while explaining; retry") from None
-        except InvalidArgument:
-            raise
         finally:
             self._pending -= 1
 

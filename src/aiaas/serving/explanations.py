@@ -204,6 +204,8 @@ class ExplainEndpoints:
             self.explainers.target, loaded.model, loaded.version, loaded.artifact_digest, loaded.signature
         )
         rows = inputs[target.input_name]
+        if rows.shape[0] < 1:
+            raise InvalidArgument("inputs: no rows to explain", details={"field": "inputs"})
         if rows.shape[0] > MAX_EXPLAIN_ROWS:
             raise InvalidArgument(
                 f"inputs: {rows.shape[0]} rows exceed the limit of {MAX_EXPLAIN_ROWS} rows per explanation "
