@@ -10,6 +10,7 @@ shown by compare.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -187,6 +188,22 @@ def test_mlp_attributions_rank_the_planted_feature_first(platform: Platform) -> 
     assert out.exit_code == 0, out.output
     assert "d +" in out.output or "d -" in out.output
 
+    # A long explanation runs in its worker process: the server keeps answering meanwhile.
+    done: list[float] = []
+    long = threading.Thread(
+        target=lambda: done.append(len(c.explain(name, x[:32], max_evals=2000).explanations))
+    )
+    long.start()
+    answered_meanwhile = 0
+    with httpx.Client(base_url=platform.inference_url, timeout=60) as http:
+        while long.is_alive():
+            assert http.get("/v2/health/live").status_code == 200
+            r = http.post(f"/v2/models/{name}/infer", json={"inputs": [_input(x[:1])]})
+            assert r.status_code == 200, r.text
+            answered_meanwhile += long.is_alive()
+    long.join()
+    assert done == [32] and answered_meanwhile >= 3, answered_meanwhile
+
     # A killed explanation worker is replaced: at most the request it was running fails, with 503.
     server = psutil.Process(platform.inference.proc.pid)
     workers = [p for p in server.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
@@ -194,7 +211,7 @@ def test_mlp_attributions_rank_the_planted_feature_first(platform: Platform) -> 
     workers[0].kill()
     workers[0].wait(timeout=10)
     statuses: list[int] = []
-    tensor = {"name": "input", "datatype": "FP32", "shape": [1, 6], "data": rows[0].tolist()}
+    tensor = _input(rows[:1])
     with httpx.Client(base_url=platform.inference_url, timeout=120) as http:
 
         def explained() -> bool:
@@ -204,6 +221,11 @@ def test_mlp_attributions_rank_the_planted_feature_first(platform: Platform) -> 
 
         wait_until(explained, timeout=120, what="explanations after the worker was killed")
     assert set(statuses) <= {200, 503}, statuses
+
+
+def _input(x: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """A V2 tensor for the MLP (a PyTorch export: its input is ``input``)."""
+    return {"name": "input", "datatype": "FP32", "shape": list(x.shape), "data": x.reshape(-1).tolist()}
 
 
 def test_a_model_without_background_says_how_to_get_explanations(platform: Platform) -> None:
