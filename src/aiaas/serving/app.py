@@ -352,13 +352,13 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             if owns_pool:
                 models.stop()
             dispatcher.close()
-            explain.close()
             await asyncio.to_thread(log.close)  # every answered request's row, on disk
             if models.replicas is not None:
                 await models.replicas.close()
             if models.generative is not None:
                 await models.generative.close()
             executor.shutdown(wait=False, cancel_futures=True)
+            explain.close()  # the explanation workers
 
     app = _InferenceApp(
         infer,
