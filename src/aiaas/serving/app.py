@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
 import logging
 import os
 import random
@@ -149,8 +148,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         retention=dt.timedelta(days=settings.prediction_log_retention_days),
     )
     metrics.registry.register(PredictionLogCollector(log))
-    read_body = functools.partial(_read_body, max_bytes=max_bytes)
-    explain = ExplainEndpoints(models, read_body, _version_number, MODEL_VERSION_HEADER)
+    explain = ExplainEndpoints(models, _read_body, max_bytes, _version_number, MODEL_VERSION_HEADER)
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
@@ -254,11 +252,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
                 raise HTTPException(405)
             loaded = models.get(name)
             return _json({"name": name, "ready": True}, loaded)
-        if verb == "explain":
-            return await explain.v1(request, name, None)
         if verb != "predict":
             raise NotFound(
-                f"unknown V1 verb {verb!r} in {target!r}; use POST /v1/models/{name}:predict or :explain",
+                f"unknown V1 verb {verb!r} in {target!r}; use POST /v1/models/{name}:predict",
                 details={"field": "path", "value": target},
             )
         served = models.route(name)
@@ -289,8 +285,6 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
                 raise HTTPException(405)
             loaded = await in_worker(models.get_version, name, number)
             return _json({"name": name, "ready": True}, loaded)
-        if verb == "explain":
-            return await explain.v1(request, name, number_text)
         if verb != "predict":
             raise NotFound(
                 f"unknown V1 verb {verb!r} in {target!r}; "
@@ -328,13 +322,13 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         Route(v2_version, _guard(model_metadata), methods=["GET"]),
         Route(v2_version + "/ready", _guard(model_ready), methods=["GET"]),
         Route(v2_version + "/infer", infer, methods=["POST"]),
+        *explain.routes(lambda endpoint: _guard(endpoint, request_ids=True)),  # before V1's {target}
         Route("/v1/models", _guard(list_v1), methods=["GET"]),
         # One route for both forms: Starlette's {target} also swallows the ":predict" suffix.
         Route("/v1/models/{target}", _guard(model_v1, request_ids=True), methods=both),
         Route("/v1/models/{name}/versions/{target}", v1_version, methods=both),
         # OpenAI-compatible API for language and embedding models (serving/openai_api.py).
         *openai_routes(models, lambda request: _read_body(request, max_bytes)),
-        *explain.routes(lambda endpoint: _guard(endpoint, request_ids=True)),
     ]
 
     @contextlib.asynccontextmanager

@@ -93,42 +93,45 @@ _EXPLANATION: dict[str, Any] = {
 }
 
 
-#: The OpenAPI schemas of the explain endpoints. A body is an inference body with ``parameters``
-#: of its own (V1's sit beside ``instances``: see ``V1Request``).
+#: The OpenAPI schemas of the explain endpoints: an inference body (V2's or V1's) with
+#: ``parameters`` of its own.
 EXPLAIN_SCHEMAS: dict[str, Any] = {
-    "ExplainRequest": {
+    name: {
         "allOf": [
-            {"$ref": "#/components/schemas/InferenceRequest"},
+            {"$ref": f"#/components/schemas/{body}"},
             {"properties": {"parameters": {"type": "object", "properties": _PARAMETERS}}},
         ]
-    },
-    "Explanation": _EXPLANATION,
-}
+    }
+    for name, body in (("ExplainRequest", "InferenceRequest"), ("V1ExplainRequest", "V1Request"))
+} | {"Explanation": _EXPLANATION}
 
 
 def explain_paths(name: dict[str, Any], version: dict[str, Any], responses: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI paths of the V2 explain routes (``name`` and ``version``: their path parameters)."""
-    body = {"required": True, "content": {_JSON: {"schema": {"$ref": "#/components/schemas/ExplainRequest"}}}}
-    pinned = "/v2/models/{name}/versions/{version}/explain"
+    """The OpenAPI paths of the explain routes (``name`` and ``version``: their path parameters)."""
+
+    def post(operation: str, summary: str, body: str, *parameters: dict[str, Any]) -> dict[str, Any]:
+        schema = {"$ref": f"#/components/schemas/{body}"}
+        return {
+            "post": {
+                "operationId": operation,
+                "summary": summary,
+                "parameters": [*parameters, REQUEST_ID_PARAMETER],
+                "requestBody": {"required": True, "content": {_JSON: {"schema": schema}}},
+                "responses": responses,
+            }
+        }
+
+    primary = "Feature attributions for rows (the primary version; same inputs as infer)"
+    pinned = "Feature attributions for rows, from one version"
     return {
-        "/v2/models/{name}/explain": {
-            "post": {
-                "operationId": "model_explain",
-                "summary": "Feature attributions for rows (the primary version; same inputs as infer)",
-                "parameters": [name, REQUEST_ID_PARAMETER],
-                "requestBody": body,
-                "responses": responses,
-            }
-        },
-        pinned: {
-            "post": {
-                "operationId": "model_version_explain",
-                "summary": "Feature attributions for rows, from one version",
-                "parameters": [name, version, REQUEST_ID_PARAMETER],
-                "requestBody": body,
-                "responses": responses,
-            }
-        },
+        "/v2/models/{name}/explain": post("model_explain", primary, "ExplainRequest", name),
+        "/v2/models/{name}/versions/{version}/explain": post(
+            "model_version_explain", pinned, "ExplainRequest", name, version
+        ),
+        "/v1/models/{name}:explain": post("v1_explain", primary, "V1ExplainRequest", name),
+        "/v1/models/{name}/versions/{version}:explain": post(
+            "v1_version_explain", pinned, "V1ExplainRequest", name, version
+        ),
     }
 
 
@@ -137,7 +140,8 @@ class ExplainEndpoints:
 
     Args:
         models: the model pool the versions come from.
-        read_body: reads a request body within the server's size limit.
+        read_body: reads a request body, refusing it past ``max_bytes``.
+        max_bytes: the server's request size limit.
         version_number: parses a ``{version}`` path segment (400 when it is not a number).
         version_header: the response header naming the version that answered.
     """
@@ -145,14 +149,16 @@ class ExplainEndpoints:
     def __init__(
         self,
         models: ModelPool,
-        read_body: Callable[[Request], Awaitable[bytes]],
+        read_body: Callable[[Request, int], Awaitable[bytes]],
+        max_bytes: int,
         version_number: Callable[[str], int],
         version_header: str,
     ) -> None:
         self.models = models
         #: The explanation workers (stopped by :meth:`close`).
         self.explainers = Explainers(models.deployments.registry)
-        self.read_body = read_body
+        self._read_body = read_body
+        self.max_bytes = max_bytes
         self.version_number = version_number
         self.version_header = version_header
 
@@ -161,10 +167,13 @@ class ExplainEndpoints:
         self.explainers.close()
 
     def routes(self, guard: Callable[[Endpoint], Endpoint]) -> list[Route]:
-        """The V2 routes (V1's share ``/v1/models/{target}`` with ``:predict``: see :meth:`v1`)."""
+        """The routes, V1's to be placed before V1's ``/v1/models/{target}`` (which would take
+        ``{name}:explain`` as a target)."""
         return [
             Route("/v2/models/{name}/explain", guard(self.v2), methods=["POST"]),
             Route("/v2/models/{name}/versions/{version}/explain", guard(self.v2), methods=["POST"]),
+            Route("/v1/models/{name}:explain", guard(self.v1), methods=["POST"]),
+            Route("/v1/models/{name}/versions/{version}:explain", guard(self.v1), methods=["POST"]),
         ]
 
     async def _loaded(self, name: str, version: str | None) -> LoadedVersion:
@@ -175,15 +184,15 @@ class ExplainEndpoints:
     async def v2(self, request: Request) -> Response:
         """``POST /v2/models/{name}[/versions/{v}]/explain``: a V2 inference body."""
         loaded = await self._loaded(request.path_params["name"], request.path_params.get("version"))
-        body = await self.read_body(request)
+        body = await self._read_body(request, self.max_bytes)
         decoded = await asyncio.to_thread(decode_v2, body, loaded.signature)
         return await self._explain(request, loaded, decoded.inputs, decoded.parameters, decoded.id)
 
-    async def v1(self, request: Request, name: str, version: str | None) -> Response:
+    async def v1(self, request: Request) -> Response:
         """``POST /v1/models/{name}[/versions/{v}]:explain``: a V1 body, ``parameters`` beside
         ``instances`` or ``inputs``."""
-        loaded = await self._loaded(name, version)
-        body = await self.read_body(request)
+        loaded = await self._loaded(request.path_params["name"], request.path_params.get("version"))
+        body = await self._read_body(request, self.max_bytes)
         decoded = await asyncio.to_thread(decode_v1, body, loaded.signature)
         parameters = loads_object(body).get("parameters") or {}
         if not isinstance(parameters, dict):

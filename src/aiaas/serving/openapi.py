@@ -209,10 +209,6 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "instances": {"type": "array", "minItems": 1},
             "inputs": {"description": "A tensor, or {input_name: tensor}."},
-            "parameters": {
-                "type": "object",
-                "description": ":explain only: max_evals and seed (see ExplainRequest).",
-            },
         },
     },
     "V1Response": {
@@ -386,18 +382,14 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
             "post": {
                 "operationId": "v1_predict",
-                "summary": "Predict (KServe V1): POST /v1/models/{name}:predict, or explain: "
-                "POST /v1/models/{name}:explain (same body, an Explanation answer)",
+                "summary": "Predict (KServe V1): POST /v1/models/{name}:predict",
                 "parameters": [_TARGET, REQUEST_ID_PARAMETER],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("V1Request")}},
                 },
                 "responses": with_request_id(
-                    {
-                        **_ok({"oneOf": [_ref("V1Response"), _ref("Explanation")]}),
-                        **_errors("400", "404", "409", "413", "429", "503", "504"),
-                    }
+                    {**_ok(_ref("V1Response")), **_errors("400", "404", "413", "429", "503", "504")}
                 ),
             },
         },
@@ -410,18 +402,14 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
             "post": {
                 "operationId": "v1_version_predict",
-                "summary": "Predict with one version: POST /v1/models/{name}/versions/{n}:predict "
-                "(or :explain)",
+                "summary": "Predict with one version: POST /v1/models/{name}/versions/{n}:predict",
                 "parameters": [_NAME, _VERSION_TARGET, REQUEST_ID_PARAMETER],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("V1Request")}},
                 },
                 "responses": with_request_id(
-                    {
-                        **_ok({"oneOf": [_ref("V1Response"), _ref("Explanation")]}),
-                        **_errors("400", "404", "409", "413", "429", "503", "504"),
-                    }
+                    {**_ok(_ref("V1Response")), **_errors("400", "404", "413", "429", "503", "504")}
                 ),
             },
         },
