@@ -81,3 +81,6 @@ class Comparison:
     size_ratio: float
     agreement: list[OutputAgreement]
     example_rows: int
+    #: Feature → permutation importance in each version (``{"a", "b", "delta"}``), for trained
+    #: versions that store it in their lineage; empty when neither does.
+    feature_importance: dict[str, dict[str, Any]] = field(default_factory=dict)

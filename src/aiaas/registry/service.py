@@ -334,6 +334,7 @@ class Registry:
             size_ratio=vb.artifact_size_bytes / max(va.artifact_size_bytes, 1),
             agreement=agreement,
             example_rows=rows,
+            feature_importance=_side_by_side(_importances(va), _importances(vb)),
         )
 
     # -- helpers -------------------------------------------------------------------------
@@ -555,6 +556,13 @@ def _alias(row: AliasRow, model: str) -> Alias:
         previous_version=row.previous_version,
         updated_at=row.updated_at,
     )
+
+
+def _importances(version: ModelVersion) -> dict[str, Any]:
+    """The permutation importance a training job stored with ``version`` (feature → score drop)."""
+    stored = (version.lineage or {}).get("feature_importance") or {}
+    importances = stored.get("importances") if isinstance(stored, dict) else None
+    return dict(importances) if isinstance(importances, dict) else {}
 
 
 def _side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, Any]]:

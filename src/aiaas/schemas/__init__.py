@@ -31,6 +31,7 @@ from aiaas.schemas.deployments import (
     ServedState,
     TrafficRoute,
 )
+from aiaas.schemas.explain import Explanation, RowExplanation
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
 from aiaas.schemas.monitoring import (
     MAX_FEEDBACK_ITEMS,
@@ -110,6 +111,7 @@ __all__ = [
     "DriftSettings",
     "DynamicInt8Settings",
     "EarlyStoppingSpec",
+    "Explanation",
     "FeatureDrift",
     "FeedbackBatch",
     "FeedbackItem",
@@ -144,6 +146,7 @@ __all__ = [
     "PruneSettings",
     "Route",
     "RouteRef",
+    "RowExplanation",
     "ScalingEvent",
     "ScalingEventList",
     "ScheduleSpec",

@@ -156,3 +156,8 @@ class Comparison(Wire):
     size_ratio: float
     agreement: list[OutputAgreement]
     example_rows: int
+    feature_importance: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Feature → permutation importance on the validation split in each version "
+        "({a, b, delta}), for versions trained on the platform.",
+    )
