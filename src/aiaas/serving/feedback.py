@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import select
 
 from aiaas.errors import InvalidArgument
-from aiaas.store import Database, FeedbackRow, utcnow
+from aiaas.store import Database
+from aiaas.store.tables import FeedbackRow, utcnow
 
 __all__ = ["FeedbackStore", "check_label"]
 

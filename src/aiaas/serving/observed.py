@@ -24,7 +24,8 @@ from typing import NamedTuple
 
 from sqlalchemy import delete, select
 
-from aiaas.store import Database, DeploymentStatusRow, utcnow
+from aiaas.store import Database
+from aiaas.store.tables import DeploymentStatusRow, utcnow
 
 __all__ = ["Observation", "ServingState", "ServingStates"]
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 
 from aiaas.errors import InvalidArgument
-from aiaas.store import Database, ScalingEventRow, utcnow
+from aiaas.store import Database
+from aiaas.store.tables import ScalingEventRow, utcnow
 
 if TYPE_CHECKING:
     from aiaas.serving.autoscaler import ScalingDecision

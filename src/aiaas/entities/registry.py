@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Alias", "Comparison", "Model", "ModelVersion", "OutputAgreement"]
+__all__ = ["Alias", "Comparison", "Model", "ModelVersion", "OutputAgreement", "VersionRef"]
+
+#: A version number, an alias name, or ``"latest"``.
+VersionRef = int | str
 
 
 @dataclass(frozen=True)
