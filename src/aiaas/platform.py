@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from aiaas.config import Settings
 from aiaas.store import ArtifactStore, Database, open_artifact_store
+from aiaas.store.feedback import FeedbackStore
 
 if TYPE_CHECKING:
     from aiaas.datasets import DatasetService
@@ -101,6 +102,11 @@ class Platform:
         from aiaas.training import TrainingService
 
         return TrainingService(self.jobs, self.datasets, self.registry, self.artifacts, slots=self.slots)
+
+    @cached_property
+    def feedback(self) -> FeedbackStore:
+        """The ground truth posted for answered requests (monitoring's performance)."""
+        return FeedbackStore(self.db)
 
     @cached_property
     def deployments(self) -> DeploymentService:

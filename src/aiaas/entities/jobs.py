@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
@@ -20,14 +21,40 @@ __all__ = [
     "SUCCEEDED",
     "TERMINAL",
     "Job",
+    "JobLauncher",
     "JobLogLine",
     "JobMetrics",
+    "JobStatus",
     "NewJob",
     "Registration",
 ]
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
-JOB_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+
+class JobStatus(StrEnum):
+    """Where a job stands; the values are what the database and the JSON hold."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobLauncher(StrEnum):
+    """Who runs a job: a scheduler of the control plane, or something outside it (``torchrun``)."""
+
+    SCHEDULER = "scheduler"
+    EXTERNAL = "external"
+
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+    JobStatus.QUEUED,
+    JobStatus.RUNNING,
+    JobStatus.SUCCEEDED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+)
+JOB_STATUSES = tuple(JobStatus)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 
@@ -61,7 +88,7 @@ class Job:
     """
 
     id: int
-    status: str
+    status: JobStatus
     spec: dict[str, Any]
     dataset: str
     dataset_version: int
@@ -70,7 +97,7 @@ class Job:
     epochs: int
     attempts: int
     cancel_requested: bool
-    launcher: str
+    launcher: JobLauncher
     pid: int | None
     error: str
     checkpoint_epoch: int | None

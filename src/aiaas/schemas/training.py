@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from aiaas.errors import InvalidArgument
 from aiaas.schemas._base import MAX_ID, WireIn
+from aiaas.translate import invalid_argument
 
 __all__ = [
     "CLASSIFICATION_METRICS",
@@ -401,7 +402,7 @@ class JobSpec(WireIn):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise spec_error(exc) from None
+            raise invalid_argument(exc, what="job spec", default_field="spec") from None
 
 
 def _yaml_problem(exc: yaml.YAMLError, where: str) -> str:
@@ -426,26 +427,3 @@ class _FieldError(ValueError):
 
 def _field_error(field: str, message: str) -> _FieldError:
     return _FieldError(field, message)
-
-
-def spec_error(exc: ValidationError, what: str = "job spec") -> InvalidArgument:
-    """One InvalidArgument listing every bad field of a spec (or of ``what`` else was
-    validated: optimization requests, drift settings), each with what was expected."""
-    errors = []
-    for error in exc.errors(include_url=False):
-        path = [str(p) for p in error["loc"]]
-        message = error["msg"]
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, _FieldError):
-            path.append(cause.field)
-            message = cause.rule
-        elif error["type"] == "extra_forbidden":
-            message = "is not a known field (check its spelling)"
-        elif error["type"] == "missing":
-            message = "is required"
-        else:
-            message = f"{message}; got {error.get('input')!r}"
-        errors.append({"field": ".".join(path) or "spec", "message": message})
-    text = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    first = errors[0]["field"] if errors else "spec"
-    return InvalidArgument(f"invalid {what}: {text}", details={"field": first, "errors": errors})

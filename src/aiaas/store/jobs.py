@@ -22,8 +22,10 @@ from aiaas.entities.jobs import (
     SUCCEEDED,
     TERMINAL,
     Job,
+    JobLauncher,
     JobLogLine,
     JobMetrics,
+    JobStatus,
     NewJob,
 )
 from aiaas.errors import Conflict, InvalidArgument, NotFound
@@ -58,7 +60,7 @@ class JobStore:
             now = utcnow()
             row = TrainingJobRow(
                 status=QUEUED if external is None else RUNNING,
-                launcher="scheduler" if external is None else "external",
+                launcher=JobLauncher.SCHEDULER if external is None else JobLauncher.EXTERNAL,
                 spec=new.spec,
                 dataset=new.dataset,
                 dataset_version=new.dataset_version,
@@ -171,7 +173,7 @@ class JobStore:
         with self.db.transaction() as s:
             rows = s.scalars(
                 select(TrainingJobRow).where(
-                    TrainingJobRow.status == RUNNING, TrainingJobRow.launcher == "scheduler"
+                    TrainingJobRow.status == RUNNING, TrainingJobRow.launcher == JobLauncher.SCHEDULER
                 )
             )
             return [_job(row) for row in rows]
@@ -298,13 +300,13 @@ def _job(
 ) -> Job:
     return Job(
         id=row.id,
-        status=row.status,
+        status=JobStatus(row.status),
         spec=dict(row.spec),
         dataset=row.dataset,
         dataset_version=row.dataset_version,
         register_as=row.register_as,
         workers=row.workers,
-        launcher=row.launcher,
+        launcher=JobLauncher(row.launcher),
         epochs=row.epochs,
         attempts=row.attempts,
         cancel_requested=row.cancel_requested,

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from aiaas.entities.registry import Alias, Model, ModelVersion, VersionRef
+from aiaas.entities.registry import Alias, Model, ModelVersion, VersionRef, VersionStatus
 from aiaas.errors import AlreadyExists, Conflict, NotFound
 from aiaas.store.database import Database
 from aiaas.store.limits import readable_json, readable_text
@@ -133,7 +133,7 @@ class ModelStore:
                     row = ModelVersionRow(
                         model_id=model.id,
                         version=_next_number(s, model),
-                        status="ready",
+                        status=VersionStatus.READY,
                         flavor=flavor,
                         artifact_digest=artifact_digest,
                         artifact_size_bytes=artifact_size_bytes,
@@ -176,7 +176,7 @@ class ModelStore:
             model = model_row(s, name)
             row = version_row(s, model, version)
             _refuse_if_deployed(s, model, version, "archive")
-            row.status = "archived"
+            row.status = VersionStatus.ARCHIVED
             s.flush()
             return _version(row, name, _aliases_by_version(model).get(version, ()))
 
@@ -206,7 +206,7 @@ class ModelStore:
         with self.db.transaction() as s:
             model = model_row(s, name)
             target = version_row(s, model, version)
-            if target.status != "ready":
+            if target.status != VersionStatus.READY:
                 raise Conflict(
                     f"version {version} of {name!r} is {target.status}; "
                     "only ready versions can take an alias",
@@ -276,7 +276,7 @@ def servable_version_row(s: Session, model: ModelRow, version: int) -> ModelVers
         Conflict: the version is archived.
     """
     row = version_row(s, model, version)
-    if row.status != "ready":
+    if row.status != VersionStatus.READY:
         raise Conflict(
             f"version {version} of model {model.name!r} is {row.status}: {row.status} versions are "
             "not served; call a ready version, or register this one again to serve it",
@@ -401,7 +401,7 @@ def _version(row: ModelVersionRow, model: str, aliases: tuple[str, ...]) -> Mode
     return ModelVersion(
         model=model,
         version=row.version,
-        status=row.status,
+        status=VersionStatus(row.status),
         flavor=row.flavor,
         artifact_digest=row.artifact_digest,
         artifact_size_bytes=row.artifact_size_bytes,
