@@ -4,12 +4,8 @@ Every state change is one transaction. Moving an alias bumps the serving revisio
 same transaction, which is how the inference server learns that what ``production``
 means has changed; moving it back is a rollback.
 
-Version numbers are never reused. A new version takes the number after the highest one
-the model's *name* was ever given (``model_version_counters``), not after the highest one
-that exists now: numbered ``max + 1``, deleting the newest version freed its number, the
-next registration took it, and clients pinned to ``/versions/3`` were answered by another
-model. A deleted number stays retired, even when the whole model is deleted and its name
-used again, and asking for it says so.
+Version numbers are never reused, even after a delete (see :mod:`aiaas.store.models`, the
+repository that allocates them and holds every rule that needs the transaction).
 
 Free-form fields (tags, metrics, params, lineage, descriptions) are checked against the
 limits of :mod:`aiaas.store.limits` before anything is written.
