@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Response, status
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
 from aiaas.api.params import Name
-from aiaas.serving import Deployment, ServingState, ServingStates
-from aiaas.serving.scaling import KEEP_EVENTS, ScalingEvents
+from aiaas.serving import Deployment
+from aiaas.store.scaling import KEEP_EVENTS, ScalingEvents
+from aiaas.store.serving_states import ServingState, ServingStates
 
 __all__ = ["router"]
 
