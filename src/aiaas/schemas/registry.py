@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from aiaas.entities.registry import VersionStatus
 from aiaas.schemas._base import MAX_ID, Wire, WireIn
 
 __all__ = [
@@ -70,7 +71,7 @@ class ModelVersion(Wire):
 
     model: str
     version: int
-    status: str
+    status: VersionStatus = Field(description="ready (served, takes aliases) or archived.")
     flavor: str
     artifact_digest: str
     artifact_size_bytes: int

@@ -18,6 +18,7 @@ from aiaas.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model, read_folder
 from aiaas.sdk._http import INFERENCE_SERVER, raise_for_error, request, send
 from aiaas.sdk.monitoring import MonitoringMethods
+from aiaas.translate import invalid_argument
 
 __all__ = ["Client"]
 
@@ -813,14 +814,7 @@ def _body(schema: type[_Body], /, **fields: Any) -> _Body:
     try:
         return schema.model_validate(values)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}; got {e.get('input')!r}"
-            for e in exc.errors()
-        ]
-        field = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else "body"
-        raise InvalidArgument(
-            "invalid request: " + "; ".join(problems), details={"field": field, "errors": problems}
-        ) from None
+        raise invalid_argument(exc, what="request") from None
 
 
 def _named_inputs(inputs: Any, names: list[str]) -> Arrays:

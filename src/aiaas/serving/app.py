@@ -72,10 +72,11 @@ from aiaas.serving.protocols import (
 )
 from aiaas.serving.replicas import ReplicaManager, ReplicaSet
 from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, request_id_of
-from aiaas.serving.scaling import ScalingEvents, ScalingRecorder
+from aiaas.serving.scaling import ScalingRecorder
 from aiaas.serving.stats import ServingMetrics
 from aiaas.serving.usage import UsageCollector
 from aiaas.store import Database, open_artifact_store
+from aiaas.store.scaling import ScalingEvents
 
 __all__ = ["MODEL_VERSION_HEADER", "REQUEST_ID_HEADER", "create_app", "create_pool"]
 

@@ -30,7 +30,9 @@ from sqlalchemy.orm import Session
 from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.registry import Registry, check_alias_name, check_name
 from aiaas.serving.prediction_log import check_log_policy, default_log_policy
-from aiaas.store import DeploymentRow, ModelRow, ModelVersionRow, model_row, utcnow
+from aiaas.store.models import servable_version_row
+from aiaas.store.queries import model_row
+from aiaas.store.tables import DeploymentRow, ModelRow, ModelVersionRow, utcnow
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
@@ -360,7 +362,7 @@ class DeploymentService:
         """
         with self.db.transaction() as s:
             row = _deployment_row(s, deployment)
-            v = Registry.servable_row(s, row.model, version)
+            v = servable_version_row(s, row.model, version)
             return ServedTarget(
                 deployment=row.name,
                 model=row.model.name,
