@@ -23,8 +23,6 @@ from tests._servers import ServerProcess, free_port
 from tests.conftest import DATABASES, fresh_database, server_environment
 from tests.e2e.conftest import start_api
 
-pytestmark = pytest.mark.e2e
-
 #: Small on purpose, so one test can go over it; bundled samples are not held to it.
 LIMIT_BYTES = 16 * 1024
 
