@@ -40,7 +40,7 @@ def control_plane(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControlPlane]:
     home = tmp_path_factory.mktemp("api")
-    with fresh_database(request.param, home) as url:
+    with fresh_database(request.param, home, migrated=True) as url:
         env = server_environment(home, url) | {
             "AIAAS_API_KEY": API_KEY,
             "AIAAS_MAX_API_BODY_BYTES": str(MAX_API_BODY_BYTES),

@@ -44,7 +44,7 @@ class Client(MonitoringMethods):
     at once when nothing listens on its port ("cannot connect to the inference server at
     URL: connection refused; is it running? ...").
 
-    Example:
+    Example (it needs a running platform, ``aiaas up``, so the docstring test skips it):
         >>> client = aiaas.Client("http://127.0.0.1:8000")  # doctest: +SKIP
         >>> v = client.register_model("iris", clf, example=X[:5])  # doctest: +SKIP
         >>> client.deploy("iris", model="iris", version=v.version)  # doctest: +SKIP
