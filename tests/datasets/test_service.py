@@ -195,7 +195,9 @@ def test_bad_upload_to_an_existing_dataset_adds_no_version(datasets: DatasetServ
     assert [v.version for v in datasets.list_versions("d")] == [1]
 
 
-def test_file_over_the_size_limit_is_payload_too_large(migrated_database_url: str, artifacts_root: Path) -> None:
+def test_file_over_the_size_limit_is_payload_too_large(
+    migrated_database_url: str, artifacts_root: Path
+) -> None:
     db = Database(migrated_database_url)
     db.upgrade()
     try:
@@ -242,7 +244,15 @@ def test_a_fresh_process_loads_the_same_arrays_and_split(
     here = datasets.load("child", v.version)
     x, _ = here.features()
     proc = subprocess.run(
-        [sys.executable, "-c", LOAD_IN_CHILD, migrated_database_url, f"file://{artifacts_root}", "child", "1"],
+        [
+            sys.executable,
+            "-c",
+            LOAD_IN_CHILD,
+            migrated_database_url,
+            f"file://{artifacts_root}",
+            "child",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

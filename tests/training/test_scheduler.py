@@ -176,7 +176,11 @@ def test_recover_kills_an_orphaned_worker_and_requeues_its_job(
     """A control plane died (its scheduler is gone) while its worker somehow lived on."""
     job = _submit(jobs, probe="hold", release=str(tmp_path / "never"))
     assert jobs.claim(job.id)
-    env = {**os.environ, "AIAAS_DATABASE_URL": migrated_database_url, "AIAAS_ARTIFACT_ROOT": str(home / "artifacts")}
+    env = {
+        **os.environ,
+        "AIAAS_DATABASE_URL": migrated_database_url,
+        "AIAAS_ARTIFACT_ROOT": str(home / "artifacts"),
+    }
     # The extra argument makes it look like a real worker of this job to the scheduler's check.
     orphan = subprocess.Popen(
         [sys.executable, str(PROBE), str(job.id), "aiaas.training.worker"], env=env, start_new_session=True
