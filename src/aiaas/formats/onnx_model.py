@@ -133,7 +133,7 @@ def _with_classes(
 class OnnxModel:
     """A loaded ONNX model, ready to run.
 
-    Example:
+    Example (``onnx_bytes`` stands for a model file's bytes, so the docstring test skips it):
         >>> model = OnnxModel(onnx_bytes)  # doctest: +SKIP
         >>> model.run({"input": x})["output"]  # doctest: +SKIP
     """
