@@ -70,7 +70,8 @@ from aiaas.serving.protocols import (
     encode_v2,
     parse_header_length,
 )
-from aiaas.serving.replicas import ReplicaManager, ReplicaSet
+from aiaas.serving.replica_manager import ReplicaManager
+from aiaas.serving.replica_set import ReplicaSet
 from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, request_id_of
 from aiaas.serving.scaling import ScalingEvents, ScalingRecorder
 from aiaas.serving.stats import ServingMetrics

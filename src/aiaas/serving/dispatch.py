@@ -4,7 +4,7 @@ The HTTP layer decodes a request and hands its arrays here; this module decides 
 model runs and keeps the books (statistics, back-pressure, timeouts):
 
 - **On replica processes**, when the version is served by a
-  :class:`~aiaas.serving.replicas.ReplicaSet`: the request's arrays go to a replica over its
+  :class:`~aiaas.serving.replica_set.ReplicaSet`: the request's arrays go to a replica over its
   socket and the event loop awaits the answer (no thread hop). A replica that dies under a
   request costs it a retry, not an error.
 - **Batched**, when the deployment turns batching on: a :class:`DynamicBatcher` per served

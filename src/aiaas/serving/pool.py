@@ -13,7 +13,7 @@ invalid ONNX) is recorded in :attr:`ModelPool.errors` and its deployment keeps s
 version it had, if any. What is really served, and why not what was asked, is published to
 the DB after each reconcile (:mod:`.observed`), for the control plane to show.
 
-Where the models run: with a :class:`~aiaas.serving.replicas.ReplicaManager` (what the
+Where the models run: with a :class:`~aiaas.serving.replica_manager.ReplicaManager` (what the
 inference server uses unless ``AIAAS_REPLICA_PROCESSES=false``), every served version of
 every deployment gets its own replica processes, started and ready *before* the route table
 that uses them is swapped in; sets the new table no longer uses then drain and stop.
@@ -55,7 +55,8 @@ from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarg
 from aiaas.serving.generative import GenerativeModel, GenerativeModels
 from aiaas.serving.observed import Observation, ServingStates
 from aiaas.serving.prediction_log import LogPolicy
-from aiaas.serving.replicas import ReplicaManager, ReplicaSet, ReplicaSettings
+from aiaas.serving.replica_manager import ReplicaManager
+from aiaas.serving.replica_set import ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
 
 __all__ = ["DEFAULT_MAX_PINNED_VERSIONS", "DeploymentRoutes", "LoadedVersion", "ModelPool", "ServingConfig"]

@@ -22,7 +22,7 @@ from aiaas.store import Database, ScalingEventRow, utcnow
 
 if TYPE_CHECKING:
     from aiaas.serving.autoscaler import ScalingDecision
-    from aiaas.serving.replicas import ReplicaSet
+    from aiaas.serving.replica_set import ReplicaSet
 
 __all__ = ["KEEP_EVENTS", "ScalingEvent", "ScalingEvents", "ScalingRecorder"]
 

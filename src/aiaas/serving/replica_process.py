@@ -1,6 +1,6 @@
 """A replica process: one ONNX Runtime session answering run requests from the front.
 
-The inference server (the front) starts it as a plain script, ``python replica.py FD PPID
+The inference server (the front) starts it as a plain script, ``python replica_process.py FD PPID
 DEPLOYMENT/vVERSION`` (the last argument only names it in ``ps``),
 with one end of a Unix socket pair as file descriptor ``FD``. It imports the standard
 library, numpy, ONNX Runtime and the frame codec (:mod:`.ipc`) only: not the ``aiaas``
@@ -176,7 +176,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``replica.py FD PARENT_PID [TAG]``: serve the socket inherited as ``FD``."""
+    """``replica_process.py FD PARENT_PID [TAG]``: serve the socket inherited as ``FD``."""
     args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
