@@ -35,7 +35,7 @@ import numpy as np
 
 from aiaas.errors import DeadlineExceeded, ResourceExhausted
 from aiaas.serving.batcher import BatchingConfig, BatchRecord, DynamicBatcher, supports_batching
-from aiaas.serving.pool import LoadedVersion, ServingConfig
+from aiaas.serving.routes import LoadedVersion, ServingConfig
 from aiaas.serving.stats import ServingMetrics, VersionStats
 
 __all__ = ["INLINE_BELOW_S", "Dispatcher"]
