@@ -151,7 +151,7 @@ def _replica_tags(server: ServerProcess) -> list[str]:
             argv = cmdline.read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if len(argv) >= 5 and argv[1].endswith("replica.py") and argv[3] == str(server.proc.pid):
+        if len(argv) >= 5 and argv[1].endswith("replica_process.py") and argv[3] == str(server.proc.pid):
             tags.append(argv[4])
     return sorted(tags)
 

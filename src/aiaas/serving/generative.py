@@ -45,7 +45,7 @@ from aiaas.errors import AiaasError, DeadlineExceeded, InvalidArgument, Resource
 from aiaas.formats import HF_CAUSAL_LM, materialize
 from aiaas.serving import ipc
 from aiaas.serving.deployments import ServedTarget
-from aiaas.serving.replicas import ReplicaSet, ReplicaSettings
+from aiaas.serving.replica_set import ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
 
 __all__ = ["GenerativeModel", "GenerativeModels", "GenerativeSettings", "estimate_memory"]
