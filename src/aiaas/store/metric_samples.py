@@ -28,7 +28,8 @@ class SampleStore:
 
     Example:
         >>> store = SampleStore(db)  # doctest: +SKIP
-        >>> store.add({SampleKey("iris", 1, start): MetricSample(requests=3)}, interval_s=60)  # doctest: +SKIP
+        >>> sample = MetricSample(requests=3)
+        >>> store.add({SampleKey("iris", 1, start): sample}, interval_s=60)  # doctest: +SKIP
         >>> store.intervals("iris", start=now - dt.timedelta(hours=1))  # doctest: +SKIP
         [(datetime(...), 60.0, 1, MetricSample(requests=3, ...))]
     """
