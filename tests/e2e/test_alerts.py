@@ -93,11 +93,7 @@ def test_a_rule_fires_and_resolves_and_each_transition_arrives_once_across_resta
 ) -> None:
     _restart_fast(platform)
     c = platform.client
-    data = load_iris()
-    x = np.asarray(data.data, dtype=np.float32)
-    c.register_model(NAME, LogisticRegression(max_iter=300).fit(x, data.target), example=x[:4])
-    c.deploy(NAME, model=NAME, version=1)
-    c.wait_until_served(NAME, 1)
+    x, _ = _deployed(platform)
     hook = c.add_webhook("receiver", receiver.url, secret=SECRET)
     assert hook.secret == SECRET and all(w.secret is None for w in c.webhooks())
     rule = c.create_alert_rule(
@@ -152,13 +148,52 @@ def test_a_rule_fires_and_resolves_and_each_transition_arrives_once_across_resta
     assert "busy" in _cli(platform, "alerts", "rules")
 
 
-def test_bad_rules_are_refused_naming_the_field(platform: Platform) -> None:
+def _deployed(platform: Platform) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The iris deployment (made by the first test that needs it), and its data."""
     c = platform.client
     data = load_iris()
     x = np.asarray(data.data, dtype=np.float32)
     if NAME not in [d.name for d in c.list_deployments()]:
         c.register_model(NAME, LogisticRegression(max_iter=300).fit(x, data.target), example=x[:4])
         c.deploy(NAME, model=NAME, version=1)
+        c.wait_until_served(NAME, 1)
+    return x, np.asarray(data.target)
+
+
+def test_accuracy_is_read_from_feedback_like_the_performance_endpoint(platform: Platform) -> None:
+    c = platform.client
+    x, y = _deployed(platform)
+    ids = [f"acc-{i}" for i in range(0, 150, 5)]
+    answers: dict[str, int] = {}
+    with httpx.Client(base_url=platform.inference_url) as http:
+        for request_id, i in zip(ids, range(0, 150, 5), strict=True):
+            tensor = {"name": "X", "datatype": "FP32", "shape": [1, 4], "data": x[i].tolist()}
+            r = http.post(
+                f"/v2/models/{NAME}/infer", json={"inputs": [tensor]}, headers={"x-request-id": request_id}
+            )
+            assert r.status_code == 200, r.text
+            answers[request_id] = int(y[i])
+    wait_until(
+        lambda: set(ids) <= {p.request_id for p in c.predictions(NAME, limit=10_000).predictions},
+        timeout=60,
+        what="the prediction log",
+    )
+    # Every third label is wrong: accuracy well below the rule's 0.9.
+    labels = {rid: (label + 1) % 3 if k % 3 == 0 else label for k, (rid, label) in enumerate(answers.items())}
+    assert c.feedback(NAME, labels).accepted == len(ids)
+    expected = c.performance(NAME, window="1h").versions[0].metrics["accuracy"]
+    assert expected is not None and expected < 0.9
+    series = c.metric_series("accuracy", deployment=NAME, version=1, window="1h", step=3600)
+    assert [p.value for p in series.points] == [pytest.approx(expected)]
+    c.create_alert_rule("accurate", metric="accuracy", op="<", threshold=0.9, window="1h", deployment=NAME)
+    wait_until(lambda: c.alert_rule("accurate").state == "firing", timeout=60, what="the accuracy rule")
+    assert c.alert_rule("accurate").value == pytest.approx(expected)
+    c.delete_alert_rule("accurate")
+
+
+def test_bad_rules_are_refused_naming_the_field(platform: Platform) -> None:
+    c = platform.client
+    _deployed(platform)
     good = {"metric": "error_rate", "op": ">", "threshold": 0.1, "window": "5m", "deployment": NAME}
     bad: list[tuple[dict[str, Any], str]] = [
         ({"metric": "p95_latency"}, "metric"),

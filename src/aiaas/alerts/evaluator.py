@@ -34,7 +34,7 @@ from aiaas.alerts.state import NOTIFIED, holds, step
 from aiaas.alerts.webhooks import send_log, send_webhook
 from aiaas.config import Settings
 from aiaas.entities.alerts import Rule, Silence, Webhook
-from aiaas.errors import AiaasError
+from aiaas.errors import AiaasError, Unavailable
 from aiaas.store.alerts import AlertStore
 from aiaas.store.leases import LeaseStore
 
@@ -169,7 +169,12 @@ class Evaluator:
         for rule in self.store.list_rules():
             if self._stop.is_set():
                 return
-            self._evaluate(rule, now, silences, webhooks)
+            try:
+                self._evaluate(rule, now, silences, webhooks)
+            except Unavailable:
+                raise  # the database is down: the whole pass waits for the next one
+            except Exception:  # one rule's failure must not keep the others from being evaluated
+                log.exception("alert rule %s could not be evaluated", rule.name)
 
     def _evaluate(
         self, rule: Rule, now: dt.datetime, silences: list[Silence], webhooks: list[Webhook]

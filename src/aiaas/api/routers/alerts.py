@@ -178,8 +178,9 @@ def series(
     end: str | None = End,
     window: str | None = Window,
 ) -> schemas.MetricSeries:
+    now = dt.datetime.now(dt.UTC)  # before the window's start is taken: a window is one step
     low, high = time_range(start, end, window)
-    high = high or dt.datetime.now(dt.UTC)
+    high = high or now
     low = low or high - dt.timedelta(hours=1)
     scope = Scope(deployment=deployment, version=version, job=job, feature=feature)
     points = services.alerts.series(metric, scope, low, high, step)
