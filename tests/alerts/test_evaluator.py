@@ -202,3 +202,17 @@ def test_a_delivery_is_given_up_after_its_attempts(platform: Platform, receiver:
     assert len(receiver.all()) == 3
     (webhook,) = [d for d in store.deliveries(e.id for e in store.events()) if d.target == "webhook"]
     assert webhook.failed_at is not None and webhook.last_error is not None and "500" in webhook.last_error
+
+
+def test_a_transition_from_a_stale_state_writes_nothing(platform: Platform) -> None:
+    """Two evaluators that both read the rule inactive (one lost its lease mid-pass): the second
+    write of the same transition is refused, so it is recorded and notified once."""
+    store = AlertStore(platform.db)
+    _rule(platform, for_s=0)
+    seen = store.get_rule("busy")
+    targets = [("log", None)]
+    first = store.transition(seen, "firing", T0, "firing", 10.0, T0, {}, silenced_by=None, targets=targets)
+    second = store.transition(seen, "firing", T0, "firing", 10.0, T0, {}, silenced_by=None, targets=targets)
+    assert first is not None and second is None
+    assert [e.state for e in store.events()] == ["firing"]
+    assert len(store.due(T0)) == 1
