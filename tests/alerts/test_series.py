@@ -24,6 +24,7 @@ from aiaas.registry import ReferenceStore, record_reference
 from aiaas.schemas import DriftSettings
 from aiaas.store.drift import CountKey, CountStore
 from aiaas.store.metric_samples import SampleStore
+from aiaas.training import NewJob
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 NAMES = ["a", "b", "c"]
@@ -117,3 +118,20 @@ def test_drift_is_read_through_the_drift_code(platform: Platform) -> None:
         score_a
     )
     assert reader.value("drift", Scope(deployment="d", feature="nope"), _at(0), _at(60)) is None
+
+
+def test_a_jobs_metrics(platform: Platform) -> None:
+    jobs = platform.jobs
+    job = jobs.create(NewJob(spec={}, dataset="d", dataset_version=1, register_as="m", workers=1, epochs=1))
+    reader, scope = platform.metrics, Scope(job=job.id)
+    now = dt.datetime.now(dt.UTC)
+    assert reader.value("job_failed", scope, now, now) == 0.0
+    assert reader.value("job_duration", scope, now, now) is None  # queued: not started
+    assert jobs.claim(job.id)
+    assert jobs.finish(job.id, "failed", "it broke", error="boom")
+    assert reader.value("job_failed", scope, now, now) == 1.0
+    ran = jobs.get(job.id)
+    assert ran.started_at is not None and ran.finished_at is not None
+    assert reader.value("job_duration", scope, now, now) == (ran.finished_at - ran.started_at).total_seconds()
+    (point,) = reader.series("job_failed", scope, now, now, None)
+    assert point.value == 1.0
