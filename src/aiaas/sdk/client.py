@@ -17,6 +17,7 @@ from aiaas.config import load_settings
 from aiaas.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model, read_folder
 from aiaas.sdk._http import INFERENCE_SERVER, raise_for_error, request, send
+from aiaas.sdk.alerts import AlertMethods
 from aiaas.sdk.monitoring import MonitoringMethods
 from aiaas.translate import invalid_argument
 
@@ -28,7 +29,7 @@ _Body = TypeVar("_Body", bound=BaseModel)
 _STATE_POLL_S = 0.25
 
 
-class Client(MonitoringMethods):
+class Client(MonitoringMethods, AlertMethods):
     """A client of a running aiaas (``aiaas up``).
 
     Args:

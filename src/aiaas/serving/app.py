@@ -60,6 +60,7 @@ from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.drift_counter import DriftCollector, DriftCounter
 from aiaas.serving.explanations import ExplainEndpoints
 from aiaas.serving.generative import GenerativeModels, GenerativeSettings
+from aiaas.serving.metric_sampler import MetricSampler
 from aiaas.serving.openai_api import openai_routes
 from aiaas.serving.openapi import openapi_document
 from aiaas.serving.parameters import serving_parameters
@@ -161,6 +162,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     metrics.registry.register(PredictionLogCollector(log))
     drift = DriftCounter.of(settings, models.deployments.db)
     metrics.registry.register(DriftCollector(drift))
+    sampler = MetricSampler.of(settings, models.deployments.db, metrics.registry.collect)
     explain = ExplainEndpoints(models, _read_body, max_bytes, _version_number, MODEL_VERSION_HEADER)
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
@@ -357,6 +359,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             models.start()
         log.start()
         drift.start()
+        sampler.start()
         try:
             yield
         finally:
@@ -366,6 +369,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             gpus.close()
             await asyncio.to_thread(log.close)  # every answered request's row, on disk
             await asyncio.to_thread(drift.close)  # every answered request counted, in the DB
+            await asyncio.to_thread(sampler.close)  # the last interval's metric samples
             if models.replicas is not None:
                 await models.replicas.close()
             if models.generative is not None:
