@@ -17,6 +17,7 @@ from aiaas.schemas.datasets import (
     DatasetVersion,
     DatasetVersionList,
 )
+from aiaas.schemas.deployment_settings import DeploymentSettings, SettingValues
 from aiaas.schemas.deployments import (
     Batching,
     Deployment,
@@ -38,6 +39,7 @@ from aiaas.schemas.monitoring import (
     DriftReference,
     DriftReport,
     DriftSettings,
+    DriftThresholds,
     FeatureDrift,
     FeedbackBatch,
     FeedbackItem,
@@ -103,11 +105,13 @@ __all__ = [
     "DeploymentCreate",
     "DeploymentDrift",
     "DeploymentList",
+    "DeploymentSettings",
     "DeploymentUpdate",
     "DistillSettings",
     "DriftReference",
     "DriftReport",
     "DriftSettings",
+    "DriftThresholds",
     "DynamicInt8Settings",
     "EarlyStoppingSpec",
     "FeatureDrift",
@@ -148,6 +152,7 @@ __all__ = [
     "ScalingEventList",
     "ScheduleSpec",
     "ServedState",
+    "SettingValues",
     "StaticInt8Settings",
     "TrafficRoute",
     "VersionDrift",

@@ -75,6 +75,7 @@ import numpy as np
 
 from aiaas.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from aiaas.formats import Signature
+from aiaas.schemas.deployment_settings import default_settings
 
 __all__ = [
     "AsyncRunFunction",
@@ -92,6 +93,8 @@ _T = TypeVar("_T")
 
 #: Clock readings this close to a batch's due time count as due (see ``_next_batch``).
 _CLOCK_TOLERANCE_S = 1e-6
+#: A deployment's settings when it gave none (their one definition: aiaas.schemas).
+_DEFAULTS = default_settings()
 
 #: A model call run in the executor, once per batch: ``LoadedVersion.run`` fits.
 RunFunction = Callable[[dict[str, _Array], list[str] | None], dict[str, _Array]]
@@ -123,9 +126,9 @@ class BatchingConfig:
         1024
     """
 
-    max_batch_size: int = 32
-    max_queue_delay_ms: float = 2.0
-    max_queue_size: int = 1024
+    max_batch_size: int = _DEFAULTS.batching.max_batch_size
+    max_queue_delay_ms: float = _DEFAULTS.batching.max_queue_delay_ms
+    max_queue_size: int = _DEFAULTS.max_queue_size
     max_concurrent_batches: int = 1
 
     def __post_init__(self) -> None:

@@ -17,29 +17,31 @@ so every client (API, SDK, CLI, in-process callers) gets the same answer.
 from __future__ import annotations
 
 import builtins
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Unpack
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.registry import Registry, check_alias_name, check_name
-from aiaas.serving.prediction_log import check_log_policy, default_log_policy
+from aiaas.schemas.deployment_settings import (
+    SETTINGS,
+    DeploymentSettings,
+    SettingValues,
+    check_settings,
+    default_settings,
+    resolve_settings,
+)
+from aiaas.schemas.setting_values import invalid
 from aiaas.store import DeploymentRow, ModelRow, ModelVersionRow, model_row, utcnow
 
 __all__ = [
-    "DEFAULT_MAX_BATCH_SIZE",
-    "DEFAULT_MAX_QUEUE_DELAY_MS",
     "DEFAULT_MAX_QUEUE_SIZE",
-    "DEFAULT_MAX_REPLICAS",
-    "DEFAULT_MIN_REPLICAS",
-    "DEFAULT_SCALE_DOWN_DELAY_S",
-    "DEFAULT_TARGET_IN_FLIGHT",
     "DEFAULT_TIMEOUT_S",
     "Deployment",
     "DeploymentService",
@@ -49,42 +51,30 @@ __all__ = [
     "default_batching",
 ]
 
-#: Requests one batch may hold when batching is enabled (bounds: 1..4096).
-DEFAULT_MAX_BATCH_SIZE = 32
-#: How long the first request of a batch waits for others, in milliseconds (0..1000).
-DEFAULT_MAX_QUEUE_DELAY_MS = 2.0
-#: Requests a deployment holds waiting before it answers 429 (1..100000).
-DEFAULT_MAX_QUEUE_SIZE = 1024
-#: Seconds a request may take before it is answered 504 (0.001..3600).
-DEFAULT_TIMEOUT_S = 30.0
-
-#: Replica processes kept running even when idle (0..64; 0 = scale to zero when idle).
-DEFAULT_MIN_REPLICAS = 1
-#: The most replica processes the autoscaler may run for one deployment (1..64).
-DEFAULT_MAX_REPLICAS = 1
-#: Requests in flight per replica the autoscaler aims for (1..10000).
-DEFAULT_TARGET_IN_FLIGHT = 4
-#: Seconds of low load before the autoscaler removes a replica (0..86400).
-DEFAULT_SCALE_DOWN_DELAY_S = 30.0
+#: Requests a deployment holds waiting before it answers 429 (from the settings' definition).
+DEFAULT_MAX_QUEUE_SIZE: int = default_settings().max_queue_size
+#: Seconds a request may take before it is answered 504 (from the settings' definition).
+DEFAULT_TIMEOUT_S: float = default_settings().timeout_s
 
 _WEIGHT_TOTAL = 100
-_MIN_REPLICAS_RANGE = (0, 64)
-_MAX_REPLICAS_RANGE = (1, 64)
-_TARGET_IN_FLIGHT_RANGE = (1, 10_000)
-_SCALE_DOWN_DELAY_S_RANGE = (0.0, 86_400.0)
-_BATCH_SIZE_RANGE = (1, 4096)
-_QUEUE_DELAY_MS_RANGE = (0.0, 1000.0)
-_QUEUE_SIZE_RANGE = (1, 100_000)
-_TIMEOUT_S_RANGE = (0.001, 3600.0)
 
 
 def default_batching() -> dict[str, Any]:
     """The batching settings of a deployment that gave none: off, with sensible bounds."""
-    return {
-        "enabled": False,
-        "max_batch_size": DEFAULT_MAX_BATCH_SIZE,
-        "max_queue_delay_ms": DEFAULT_MAX_QUEUE_DELAY_MS,
-    }
+    return default_settings().batching.model_dump()
+
+
+class _SettingsByName:
+    """Each setting readable by name as a plain value (``d.max_queue_size``, ``d.batching`` as a
+    dict): what the wire schema reads with ``from_attributes``. Typed code reads ``settings``."""
+
+    settings: DeploymentSettings
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SETTINGS:
+            value = getattr(self.settings, name)
+            return value.model_dump() if isinstance(value, BaseModel) else value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 class Route(NamedTuple):
@@ -95,14 +85,14 @@ class Route(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Deployment:
+class Deployment(_SettingsByName):
     """A deployment as configured, with what it resolves to now.
 
     ``version``/``alias`` is the primary target. ``traffic`` and ``shadow`` are kept as
     configured (``{"version": N}`` or ``{"alias": A}``, plus ``"weight"`` for traffic) so an
     alias route keeps following its alias; ``routes`` and ``shadow_version`` are what they
-    resolve to at this moment. ``batching``, ``max_queue_size`` and ``timeout_s`` have
-    their defaults filled in.
+    resolve to at this moment. ``settings`` are the serving settings in force, defaults
+    filled in (each also readable by name).
     """
 
     name: str
@@ -114,14 +104,7 @@ class Deployment:
     updated_at: datetime
     traffic: list[dict[str, Any]] = field(default_factory=list)
     shadow: dict[str, Any] | None = None
-    batching: dict[str, Any] = field(default_factory=default_batching)
-    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    min_replicas: int = DEFAULT_MIN_REPLICAS
-    max_replicas: int = DEFAULT_MAX_REPLICAS
-    target_in_flight: int = DEFAULT_TARGET_IN_FLIGHT
-    scale_down_delay_s: float = DEFAULT_SCALE_DOWN_DELAY_S
-    prediction_log: dict[str, Any] = field(default_factory=default_log_policy)
+    settings: DeploymentSettings = field(default_factory=default_settings)
     routes: list[Route] = field(default_factory=list)
     shadow_version: int | None = None
 
@@ -141,15 +124,16 @@ class RouteTarget:
     flavor: str = "onnx"
 
 
-@dataclass(frozen=True)
-class ServedTarget:
+@dataclass(frozen=True, init=False)
+class ServedTarget(_SettingsByName):
     """What one deployment resolves to right now: everything needed to load and serve it.
 
     ``version``, ``artifact_digest`` and ``signature`` describe the primary route, as they
     always have, so a reader that knows nothing of traffic splitting serves the primary.
     ``routes`` lists every weighted route, primary first (weights add up to 100); when not
     given it is the primary alone at 100%, which is what a deployment without canaries
-    and the per-version targets of :meth:`DeploymentService.target` are.
+    and the per-version targets of :meth:`DeploymentService.target` are. ``settings`` are
+    the deployment's serving settings (or give them by name: ``max_queue_size=3``).
     """
 
     deployment: str
@@ -157,30 +141,50 @@ class ServedTarget:
     version: int
     artifact_digest: str
     signature: dict[str, Any]
-    routes: tuple[RouteTarget, ...] = ()
-    shadow: RouteTarget | None = None
-    batching: dict[str, Any] = field(default_factory=default_batching)
-    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    min_replicas: int = DEFAULT_MIN_REPLICAS
-    max_replicas: int = DEFAULT_MAX_REPLICAS
-    target_in_flight: int = DEFAULT_TARGET_IN_FLIGHT
-    scale_down_delay_s: float = DEFAULT_SCALE_DOWN_DELAY_S
-    prediction_log: dict[str, Any] = field(default_factory=default_log_policy)
-    flavor: str = "onnx"
+    routes: tuple[RouteTarget, ...]
+    shadow: RouteTarget | None
+    settings: DeploymentSettings
+    flavor: str
 
-    def __post_init__(self) -> None:
-        if not self.routes:
-            primary = RouteTarget(
-                self.version, self.artifact_digest, self.signature, _WEIGHT_TOTAL, self.flavor
-            )
-            object.__setattr__(self, "routes", (primary,))
+    def __init__(
+        self,
+        deployment: str,
+        model: str,
+        version: int,
+        artifact_digest: str,
+        signature: dict[str, Any],
+        routes: tuple[RouteTarget, ...] = (),
+        shadow: RouteTarget | None = None,
+        settings: DeploymentSettings | None = None,
+        flavor: str = "onnx",
+        **by_name: Any,
+    ) -> None:
+        unknown = sorted(set(by_name) - set(SETTINGS))
+        if unknown or (settings is not None and by_name):
+            raise TypeError(f"ServedTarget: give settings or settings by name, not both; unknown: {unknown}")
+        if settings is None:
+            settings = DeploymentSettings.model_validate(by_name)
+        if not routes:
+            routes = (RouteTarget(version, artifact_digest, signature, _WEIGHT_TOTAL, flavor),)
+        values = {
+            "deployment": deployment,
+            "model": model,
+            "version": version,
+            "artifact_digest": artifact_digest,
+            "signature": signature,
+            "routes": routes,
+            "shadow": shadow,
+            "settings": settings,
+            "flavor": flavor,
+        }
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
 
 
 class DeploymentService:
     """Create, change and list deployments; resolve them to concrete versions.
 
-    Serving settings, accepted by :meth:`create` and :meth:`update`:
+    Routing, accepted by :meth:`create` and :meth:`update`:
 
     - ``traffic``: extra weighted routes, e.g. ``[{"version": 3, "weight": 10},
       {"alias": "staging", "weight": 5}]``. Weights are integers 0..100 adding up to at
@@ -188,17 +192,11 @@ class DeploymentService:
       version (or alias) of the same model that takes the same inputs as the primary.
     - ``shadow``: ``{"version": N}`` or ``{"alias": A}``, a version that gets a copy of every
       request; its responses are dropped.
-    - ``batching``: ``{"enabled": bool, "max_batch_size": 1..4096, "max_queue_delay_ms":
-      0..1000}``; keys left out take their defaults (off, 32, 2.0 ms).
-    - ``max_queue_size`` (1..100000, default 1024) and ``timeout_s`` (0.001..3600, default 30).
-    - ``min_replicas`` (0..64, default 1; 0 lets an idle deployment scale to zero) and
-      ``max_replicas`` (1..64, default 1, at least ``min_replicas``): how many replica
-      processes serve the deployment; ``target_in_flight`` (1..10000, default 4) requests in
-      flight per replica the autoscaler aims for; ``scale_down_delay_s`` (0..86400, default
-      30) of low load before it removes a replica.
-    - ``prediction_log``: ``{"sample_rate": 0..1, "max_rows_per_s": 0.001..100000}``, the share
-      of requests the prediction log keeps and its cap (default: every request, up to 100 a
-      second); keys left out take their defaults.
+
+    and every serving setting of :class:`~aiaas.schemas.DeploymentSettings` by name (their
+    ranges and defaults are defined there): ``batching``, ``max_queue_size``, ``timeout_s``,
+    the replica counts and autoscaling, ``prediction_log``, ``drift``. A nested setting's keys
+    left out take their defaults; ``max_replicas`` must be at least ``min_replicas``.
 
     Example:
         >>> deployments = DeploymentService(registry)  # doctest: +SKIP
@@ -219,14 +217,7 @@ class DeploymentService:
         alias: str | None = None,
         traffic: Sequence[Mapping[str, Any]] | None = None,
         shadow: Mapping[str, Any] | None = None,
-        batching: Mapping[str, Any] | None = None,
-        max_queue_size: int | None = None,
-        timeout_s: float | None = None,
-        min_replicas: int | None = None,
-        max_replicas: int | None = None,
-        target_in_flight: int | None = None,
-        scale_down_delay_s: float | None = None,
-        prediction_log: Mapping[str, Any] | None = None,
+        **settings: Unpack[SettingValues],
     ) -> Deployment:
         """Serve ``model`` at a pinned ``version`` or following ``alias`` (default: latest, pinned).
 
@@ -234,11 +225,7 @@ class DeploymentService:
         defaults, and an empty ``traffic``/``shadow``/``batching`` means the same as ``None``.
         """
         check_name(name, field="name")
-        settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s) | _check_replicas(
-            min_replicas, max_replicas, target_in_flight, scale_down_delay_s
-        )
-        if prediction_log is not None:
-            settings["prediction_log"] = check_log_policy(prediction_log) or None
+        given = _check_routing(traffic, shadow) | check_settings(settings)
         exists = AlreadyExists(f"deployment {name!r} already exists", details={"deployment": name})
         try:
             with self.db.transaction() as s:
@@ -247,7 +234,7 @@ class DeploymentService:
                 served_model = model_row(s, model)
                 version, alias = self._check_target(s, served_model, version, alias)
                 row = DeploymentRow(name=name, model_id=served_model.id, version=version, alias=alias)
-                _apply(row, settings)
+                _apply(row, given)
                 _check_replica_bounds(row)
                 _check_routes(row, served_model)
                 s.add(row)
@@ -265,14 +252,7 @@ class DeploymentService:
         alias: str | None = None,
         traffic: Sequence[Mapping[str, Any]] | None = None,
         shadow: Mapping[str, Any] | None = None,
-        batching: Mapping[str, Any] | None = None,
-        max_queue_size: int | None = None,
-        timeout_s: float | None = None,
-        min_replicas: int | None = None,
-        max_replicas: int | None = None,
-        target_in_flight: int | None = None,
-        scale_down_delay_s: float | None = None,
-        prediction_log: Mapping[str, Any] | None = None,
+        **settings: Unpack[SettingValues],
     ) -> Deployment:
         """Change a deployment; served without a restart.
 
@@ -286,16 +266,12 @@ class DeploymentService:
         primary must still take the same inputs as the routes kept), and nothing is
         stored unless all of it holds.
         """
-        settings = _check_settings(traffic, shadow, batching, max_queue_size, timeout_s) | _check_replicas(
-            min_replicas, max_replicas, target_in_flight, scale_down_delay_s
-        )
-        if prediction_log is not None:
-            settings["prediction_log"] = check_log_policy(prediction_log) or None
+        given = _check_routing(traffic, shadow) | check_settings(settings)
         with self.db.transaction() as s:
             row = _deployment_row(s, name)
-            if version is not None or alias is not None or not settings:
+            if version is not None or alias is not None or not given:
                 row.version, row.alias = self._check_target(s, row.model, version, alias)
-            _apply(row, settings)
+            _apply(row, given)
             _check_replica_bounds(row)
             _check_routes(row, row.model)
             row.updated_at = utcnow()
@@ -343,7 +319,7 @@ class DeploymentService:
                         flavor=primary.flavor,
                         routes=routes,
                         shadow=None if shadow is None else _route_target(shadow, 0),
-                        **_served_settings(row),
+                        settings=_settings(row),
                     )
                 )
             return out
@@ -368,7 +344,7 @@ class DeploymentService:
                 artifact_digest=v.artifact_digest,
                 signature=dict(v.signature),
                 flavor=v.flavor,
-                **_served_settings(row),
+                settings=_settings(row),
             )
 
     @staticmethod
@@ -405,54 +381,24 @@ class DeploymentService:
 # -- settings: the checks that need no database ---------------------------------------------
 
 
-def _check_settings(
-    traffic: Sequence[Mapping[str, Any]] | None,
-    shadow: Mapping[str, Any] | None,
-    batching: Mapping[str, Any] | None,
-    max_queue_size: int | None,
-    timeout_s: float | None,
+def _check_routing(
+    traffic: Sequence[Mapping[str, Any]] | None, shadow: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """The settings given (not ``None``), checked on their own and in their stored form:
-    column name → value, where a stored ``None`` means the default. Everything that needs
-    the registry is left to :func:`_check_routes`."""
+    """The routes given (not ``None``), checked on their own and in their stored form: column
+    name → value, where a stored ``None`` means none. Everything that needs the registry is
+    left to :func:`_check_routes`; the settings are checked by :func:`check_settings`."""
     given: dict[str, Any] = {}
     if traffic is not None:
         given["traffic"] = _check_traffic(traffic)
     if shadow is not None:
         given["shadow"] = _check_shadow(shadow)
-    if batching is not None:
-        given["batching"] = _check_batching(batching)
-    if max_queue_size is not None:
-        given["max_queue_size"] = _check_int(max_queue_size, "max_queue_size", _QUEUE_SIZE_RANGE)
-    if timeout_s is not None:
-        given["timeout_s"] = _check_float(timeout_s, "timeout_s", _TIMEOUT_S_RANGE)
-    return given
-
-
-def _check_replicas(
-    min_replicas: int | None,
-    max_replicas: int | None,
-    target_in_flight: int | None,
-    scale_down_delay_s: float | None,
-) -> dict[str, Any]:
-    """The replica settings given, each checked on its own (the pair by :func:`_check_replica_bounds`)."""
-    given: dict[str, Any] = {}
-    if min_replicas is not None:
-        given["min_replicas"] = _check_int(min_replicas, "min_replicas", _MIN_REPLICAS_RANGE)
-    if max_replicas is not None:
-        given["max_replicas"] = _check_int(max_replicas, "max_replicas", _MAX_REPLICAS_RANGE)
-    if target_in_flight is not None:
-        given["target_in_flight"] = _check_int(target_in_flight, "target_in_flight", _TARGET_IN_FLIGHT_RANGE)
-    if scale_down_delay_s is not None:
-        given["scale_down_delay_s"] = _check_float(
-            scale_down_delay_s, "scale_down_delay_s", _SCALE_DOWN_DELAY_S_RANGE
-        )
     return given
 
 
 def _check_replica_bounds(row: DeploymentRow) -> None:
     """``min_replicas <= max_replicas`` once the change is applied (an update may give one of them)."""
-    low, high = _replica_counts(row)
+    settings = _settings(row)
+    low, high = settings.min_replicas, settings.max_replicas
     if low > high:
         raise _invalid(
             "max_replicas",
@@ -462,34 +408,45 @@ def _check_replica_bounds(row: DeploymentRow) -> None:
         )
 
 
-def _replica_counts(row: DeploymentRow) -> tuple[int, int]:
-    low = DEFAULT_MIN_REPLICAS if row.min_replicas is None else row.min_replicas
-    high = DEFAULT_MAX_REPLICAS if row.max_replicas is None else row.max_replicas
-    return low, high
+def _apply(row: DeploymentRow, given: Mapping[str, Any]) -> None:
+    """Store what was given: a setting with a column of its own there, any other in the
+    ``settings`` JSON column (a ``None`` removes it, so it takes its default)."""
+    others = dict(row.settings or {})
+    for name, value in given.items():
+        if name in _COLUMNS:
+            setattr(row, name, value)
+        elif value is None:
+            others.pop(name, None)
+        else:
+            others[name] = value
+    row.settings = others or None
 
 
-def _apply(row: DeploymentRow, settings: Mapping[str, Any]) -> None:
-    for column, value in settings.items():
-        setattr(row, column, value)
+#: The columns of deployments' routing and of the settings that have one (migrations 0002-0007).
+_COLUMNS = frozenset(
+    {
+        "traffic",
+        "shadow",
+        "batching",
+        "max_queue_size",
+        "timeout_s",
+        "min_replicas",
+        "max_replicas",
+        "target_in_flight",
+        "scale_down_delay_s",
+        "prediction_log",
+    }
+)
 
 
-def _invalid(field: str, rule: str, value: Any, **details: Any) -> InvalidArgument:
-    return InvalidArgument(
-        f"{field} {rule}; got {value!r}", details={"field": field, "value": _jsonable(value), **details}
-    )
+def _settings(row: DeploymentRow) -> DeploymentSettings:
+    """The settings in force: what is stored (a column, or the ``settings`` column), defaults
+    for the rest."""
+    stored = {name: getattr(row, name) for name in _COLUMNS if name in SETTINGS}
+    return resolve_settings({**(row.settings or {}), **stored})
 
 
-def _jsonable(value: Any) -> Any:
-    """``value`` if the error's JSON can carry it, else its repr (details go over the wire)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return repr(value)
+_invalid = invalid
 
 
 def _check_int(value: Any, field: str, bounds: tuple[int, int]) -> int:
@@ -497,14 +454,6 @@ def _check_int(value: Any, field: str, bounds: tuple[int, int]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise _invalid(field, f"must be an integer from {lo} to {hi}", value)
     return value
-
-
-def _check_float(value: Any, field: str, bounds: tuple[float, float]) -> float:
-    lo, hi = bounds
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not lo <= value <= hi:
-        raise _invalid(field, f"must be a number from {lo:g} to {hi:g}", value)
-    return float(value)
 
 
 def _check_ref(value: Any, field: str, *, extra: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -562,28 +511,6 @@ def _check_shadow(value: Any) -> dict[str, Any] | None:
     if isinstance(value, Mapping) and not value:
         return None
     return _check_ref(value, "shadow")
-
-
-def _check_batching(value: Any) -> dict[str, Any] | None:
-    if not isinstance(value, Mapping):
-        raise _invalid("batching", 'must be an object such as {"enabled": true, "max_batch_size": 32}', value)
-    known = tuple(default_batching())
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        at = f"batching.{key}"
-        if key not in known:
-            raise _invalid(at, f"is not a known key (known: {', '.join(known)})", item)
-        if item is None:  # the default
-            continue
-        if key == "enabled":
-            if not isinstance(item, bool):
-                raise _invalid(at, "must be true or false", item)
-            out[key] = item
-        elif key == "max_batch_size":
-            out[key] = _check_int(item, at, _BATCH_SIZE_RANGE)
-        else:
-            out[key] = _check_float(item, at, _QUEUE_DELAY_MS_RANGE)
-    return out or None
 
 
 # -- routes: the checks against the registry ------------------------------------------------
@@ -691,27 +618,6 @@ def _shadow_version(row: DeploymentRow, model: ModelRow) -> ModelVersionRow | No
     return None if not row.shadow else _version_row(model, _ref_target(model, row.shadow))
 
 
-def _batching(row: DeploymentRow) -> dict[str, Any]:
-    return {**default_batching(), **(row.batching or {})}
-
-
-def _served_settings(row: DeploymentRow) -> dict[str, Any]:
-    return {
-        "batching": _batching(row),
-        "max_queue_size": DEFAULT_MAX_QUEUE_SIZE if row.max_queue_size is None else row.max_queue_size,
-        "timeout_s": DEFAULT_TIMEOUT_S if row.timeout_s is None else row.timeout_s,
-        "min_replicas": _replica_counts(row)[0],
-        "max_replicas": _replica_counts(row)[1],
-        "target_in_flight": (
-            DEFAULT_TARGET_IN_FLIGHT if row.target_in_flight is None else row.target_in_flight
-        ),
-        "scale_down_delay_s": (
-            DEFAULT_SCALE_DOWN_DELAY_S if row.scale_down_delay_s is None else row.scale_down_delay_s
-        ),
-        "prediction_log": {**default_log_policy(), **(row.prediction_log or {})},
-    }
-
-
 def _route_target(version: ModelVersionRow, weight: int) -> RouteTarget:
     return RouteTarget(
         version=version.version,
@@ -737,5 +643,5 @@ def _deployment(row: DeploymentRow, model: ModelRow) -> Deployment:
         shadow=None if not row.shadow else dict(row.shadow),
         routes=routes,
         shadow_version=None if shadow is None else shadow.version,
-        **_served_settings(row),
+        settings=_settings(row),
     )

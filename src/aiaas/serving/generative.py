@@ -126,9 +126,9 @@ class GenerativeModel:
         self.artifact_digest = target.artifact_digest
         self.flavor = target.flavor
         self.signature = target.signature
-        self.max_batch_size = int(target.batching.get("max_batch_size") or 32)
-        self.max_queue_size = target.max_queue_size
-        self.timeout_s = target.timeout_s
+        self.max_batch_size = target.settings.batching.max_batch_size
+        self.max_queue_size = target.settings.max_queue_size
+        self.timeout_s = target.settings.timeout_s
         self.replicas: ReplicaSet | None = None
         self.estimate_bytes = 0
         self.last_used = 0.0
@@ -351,14 +351,17 @@ class GenerativeModels:
             target.model,
             target.version,
             target.artifact_digest,
-            int(target.batching.get("max_batch_size") or 32),
+            target.settings.batching.max_batch_size,
         )
         with self._handles_lock:
             handle = self._handles.get(key)
             if handle is None or handle.retired:
                 handle = GenerativeModel(self, target)
                 self._handles[key] = handle
-            handle.max_queue_size, handle.timeout_s = target.max_queue_size, target.timeout_s
+            handle.max_queue_size, handle.timeout_s = (
+                target.settings.max_queue_size,
+                target.settings.timeout_s,
+            )
             return handle
 
     def retain(self, used: Iterable[GenerativeModel]) -> None:

@@ -51,6 +51,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aiaas.errors import AiaasError, Conflict, NotFound, ResourceExhausted, Unavailable
 from aiaas.formats import FOLDER_FLAVORS, OnnxModel, Signature
+from aiaas.schemas.deployment_settings import default_settings
 from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarget
 from aiaas.serving.generative import GenerativeModel, GenerativeModels
 from aiaas.serving.observed import Observation, ServingStates
@@ -69,6 +70,8 @@ RETRY_FAILED_LOADS_S = 10.0
 
 #: The most versions a pool keeps loaded on demand (besides the routed ones).
 DEFAULT_MAX_PINNED_VERSIONS = 8
+#: A deployment's settings when it gave none (their one definition: aiaas.schemas).
+_DEFAULTS = default_settings()
 
 _ModelKey = tuple[str, int, str]  # (model, version, artifact digest)
 _SetKey = tuple[str, str, int, str]  # (deployment, model, version, artifact digest)
@@ -123,23 +126,23 @@ class ServingConfig:
     """How a deployment's requests are run: batching, queue bound and timeout; and how many of
     them the prediction log keeps."""
 
-    batching: bool = False
-    max_batch_size: int = 32
-    max_queue_delay_ms: float = 2.0
-    max_queue_size: int = 1024
-    timeout_s: float = 30.0
+    batching: bool = _DEFAULTS.batching.enabled
+    max_batch_size: int = _DEFAULTS.batching.max_batch_size
+    max_queue_delay_ms: float = _DEFAULTS.batching.max_queue_delay_ms
+    max_queue_size: int = _DEFAULTS.max_queue_size
+    timeout_s: float = _DEFAULTS.timeout_s
     log_policy: LogPolicy = field(default_factory=LogPolicy)
 
     @classmethod
     def of(cls, target: ServedTarget) -> ServingConfig:
-        b = target.batching
+        settings = target.settings
         return cls(
-            log_policy=LogPolicy.of(target.prediction_log),
-            batching=bool(b.get("enabled", False)),
-            max_batch_size=int(b.get("max_batch_size", cls.max_batch_size)),
-            max_queue_delay_ms=float(b.get("max_queue_delay_ms", cls.max_queue_delay_ms)),
-            max_queue_size=target.max_queue_size,
-            timeout_s=target.timeout_s,
+            log_policy=LogPolicy.of(settings.prediction_log.model_dump()),
+            batching=settings.batching.enabled,
+            max_batch_size=settings.batching.max_batch_size,
+            max_queue_delay_ms=settings.batching.max_queue_delay_ms,
+            max_queue_size=settings.max_queue_size,
+            timeout_s=settings.timeout_s,
         )
 
 
@@ -687,11 +690,11 @@ class ModelPool:
         if replica_set is not None:
             if replica_set.settings != settings and not on_demand:
                 manager.configure(replica_set, settings)
-            replica_set.timeout_s = target.timeout_s
+            replica_set.timeout_s = target.settings.timeout_s
             return replica_set
         data = self.artifacts.get(target.artifact_digest)  # verifies the SHA-256
         replica_set = manager.start_set(target.deployment, target.model, target.version, data, settings)
-        replica_set.timeout_s = target.timeout_s
+        replica_set.timeout_s = target.settings.timeout_s
         with self._sets_lock:
             self._sets[key] = replica_set
         return replica_set
@@ -744,10 +747,10 @@ class ModelPool:
 
 def _replica_settings(target: ServedTarget) -> ReplicaSettings:
     return ReplicaSettings(
-        min_replicas=target.min_replicas,
-        max_replicas=target.max_replicas,
-        target_in_flight=target.target_in_flight,
-        scale_down_delay_s=target.scale_down_delay_s,
+        min_replicas=target.settings.min_replicas,
+        max_replicas=target.settings.max_replicas,
+        target_in_flight=target.settings.target_in_flight,
+        scale_down_delay_s=target.settings.scale_down_delay_s,
     )
 
 
@@ -756,8 +759,8 @@ def _on_demand_settings(target: ServedTarget) -> ReplicaSettings:
     return ReplicaSettings(
         min_replicas=1,
         max_replicas=1,
-        target_in_flight=target.target_in_flight,
-        scale_down_delay_s=target.scale_down_delay_s,
+        target_in_flight=target.settings.target_in_flight,
+        scale_down_delay_s=target.settings.scale_down_delay_s,
     )
 
 
