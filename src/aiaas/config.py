@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aiaas.errors import InvalidArgument
+from aiaas.translate import problems
 
 __all__ = ["Settings", "load_settings"]
 
@@ -268,10 +269,6 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**given)
     except ValidationError as exc:
-        problems = [
-            f"AIAAS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']} (got {e.get('input')!r})"
-            for e in exc.errors()
-        ]
-        raise InvalidArgument(
-            "invalid settings: " + "; ".join(problems), details={"errors": problems}
-        ) from None
+        # Named as set, by variable: AIAAS_MAX_UPLOAD_BYTES, not max_upload_bytes.
+        named = [f"AIAAS_{p.field.replace('.', '_').upper()}: {p.message}" for p in problems(exc.errors())]
+        raise InvalidArgument("invalid settings: " + "; ".join(named), details={"errors": named}) from None

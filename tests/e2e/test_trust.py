@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from aiaas.cli import app
 from aiaas.errors import Unavailable
-from aiaas.store import Database, FileArtifactStore, ModelRow
+from aiaas.store import Database, FileArtifactStore
+from aiaas.store.tables import ModelRow
 from tests._models import iris, iris_classifier
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform

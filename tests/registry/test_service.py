@@ -22,8 +22,9 @@ from aiaas.formats import ModelPackage, decode_tensors, package_model
 from aiaas.registry import Registry
 from aiaas.schemas import Model, ModelVersion
 from aiaas.serving import DeploymentService
-from aiaas.store import MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_TEXT_CHARS, ModelRow
+from aiaas.store import MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_TEXT_CHARS
 from aiaas.store.limits import TOO_DEEP
+from aiaas.store.tables import ModelRow
 from tests.registry.conftest import EXAMPLE_ROWS
 
 # -- models and version numbers ----------------------------------------------------------

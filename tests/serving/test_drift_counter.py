@@ -17,8 +17,8 @@ from aiaas.formats import Signature, TensorSpec, package_model
 from aiaas.monitoring import count_batch
 from aiaas.registry import ReferenceStore, Registry, record_reference
 from aiaas.serving.drift_counter import DriftCounter
-from aiaas.serving.drift_counts import CountStore
 from aiaas.store import Database, FileArtifactStore
+from aiaas.store.drift import CountStore
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC).timestamp()
 NAMES = ["a", "b", "c", "code"]

@@ -17,7 +17,8 @@ from aiaas.errors import Conflict, NotFound, ResourceExhausted, Unavailable
 from aiaas.registry import Registry
 from aiaas.serving import DeploymentService, ServingStates
 from aiaas.serving.pool import ModelPool
-from aiaas.store import Database, FileArtifactStore, ModelVersionRow, open_artifact_store
+from aiaas.store import Database, FileArtifactStore, open_artifact_store
+from aiaas.store.tables import ModelVersionRow
 from tests._servers import wait_until
 from tests.serving.conftest import IrisModel, corrupt_blob
 

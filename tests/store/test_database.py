@@ -15,7 +15,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
 from aiaas.errors import InvalidArgument, Unavailable
-from aiaas.store import Base, Database, ModelRow, ModelVersionCounterRow, StateRevisionRow, utcnow
+from aiaas.store import Database
+from aiaas.store.tables import Base, ModelRow, ModelVersionCounterRow, StateRevisionRow, utcnow
 
 TABLES = {"models", "model_versions", "aliases", "deployments", "state_revision", "alembic_version"}
 

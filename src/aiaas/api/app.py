@@ -22,13 +22,10 @@ from aiaas.api.metrics import router as metrics_router
 from aiaas.api.openapi import install_openapi
 from aiaas.api.routers import datasets, deployments, drift, jobs, models, monitoring, optimize
 from aiaas.config import Settings
-from aiaas.datasets import DatasetService
-from aiaas.optimize import OptimizationService
 from aiaas.optimize import worker_command as optimize_worker_command
-from aiaas.registry import Registry
-from aiaas.serving import DeploymentService
-from aiaas.store import DEFAULT_GC_GRACE_S, Database, collect_garbage, open_artifact_store
-from aiaas.training import JobStore, Scheduler, TrainingService
+from aiaas.platform import open_platform
+from aiaas.store import DEFAULT_GC_GRACE_S, collect_garbage
+from aiaas.training import JobStore, Scheduler
 
 __all__ = ["create_app"]
 
@@ -63,25 +60,8 @@ def _inference_url(settings: Settings, requested_host: str | None) -> str:
 
 
 def build_services(settings: Settings) -> Services:
-    """Open (and migrate) the metadata DB and the artifact store."""
-    db = Database(settings.resolved_database_url())
-    db.upgrade()
-    artifacts = open_artifact_store(settings.resolved_artifact_root())
-    registry = Registry(db, artifacts)
-    datasets = DatasetService(
-        db, artifacts, max_bytes=settings.max_dataset_bytes, max_cells=settings.max_dataset_cells
-    )
-    jobs = JobStore(db, artifacts)
-    training = TrainingService(jobs, datasets, registry, artifacts, slots=settings.training_slots)
-    return Services(
-        settings=settings,
-        registry=registry,
-        deployments=DeploymentService(registry),
-        datasets=datasets,
-        jobs=jobs,
-        training=training,
-        optimization=OptimizationService(training),
-    )
+    """Open (and migrate) the metadata DB and the artifact store, through the composition root."""
+    return open_platform(settings)
 
 
 def start_artifact_maintenance(services: Services) -> None:
@@ -91,7 +71,7 @@ def start_artifact_maintenance(services: Services) -> None:
 
     def run() -> None:
         try:
-            collect_garbage(services.registry.db, services.registry.artifacts, grace_s=DEFAULT_GC_GRACE_S)
+            collect_garbage(services.db, services.artifacts, grace_s=DEFAULT_GC_GRACE_S)
         except Exception as exc:
             log.warning("artifact garbage collection at start failed: %s", exc)
 
@@ -132,7 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             scheduler.stop()  # running jobs go back to the queue and resume on the next start
-            services.registry.db.dispose()
+            services.close()
 
     app = FastAPI(
         title="aiaas control plane",

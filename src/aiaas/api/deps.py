@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from aiaas.config import Settings
-from aiaas.datasets import DatasetService
 from aiaas.errors import Unauthenticated
-from aiaas.optimize import OptimizationService
-from aiaas.registry import Registry
-from aiaas.serving import DeploymentService
-from aiaas.training import JobStore, TrainingService
+from aiaas.platform import Platform
 
 __all__ = ["Services", "ServicesDep", "check_api_key"]
 
 
-@dataclass(frozen=True)
-class Services:
-    """What every router needs, built once at start-up."""
-
-    settings: Settings
-    registry: Registry
-    deployments: DeploymentService
-    datasets: DatasetService
-    jobs: JobStore
-    training: TrainingService
-    optimization: OptimizationService
+#: What every router needs, built once at start-up: the platform of the composition root.
+Services = Platform
 
 
 def _services(request: Request) -> Services:

@@ -13,7 +13,6 @@ ordinary JSON response on a connection that stays usable.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -25,12 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aiaas.errors import (
     HTTP_STATUS,
     AiaasError,
-    InvalidArgument,
     MethodNotAllowed,
     NotFound,
     error_class_for_status,
 )
 from aiaas.httpserver import allowed_methods
+from aiaas.translate import invalid_argument
 
 __all__ = ["ErrorBoundary", "RejectedRequest", "error_response", "install_error_handlers"]
 
@@ -69,38 +68,9 @@ async def _on_aiaas_error(_: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-def _located(error: dict[str, Any]) -> tuple[str, str]:
-    """An error's field path and message; a model-level rule about one field (a validator's
-    error with ``field`` and ``rule``, see ``aiaas.schemas.training``) is put on that field."""
-    loc, message = tuple(error["loc"]), str(error["msg"])
-    cause = (error.get("ctx") or {}).get("error")
-    field, rule = getattr(cause, "field", None), getattr(cause, "rule", None)
-    if isinstance(field, str) and isinstance(rule, str):
-        loc, message = (*loc, field), rule
-    return _field(loc), message
-
-
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    problems, fields = [], []
-    for e in exc.errors():
-        field, message = _located(e)
-        problem = f"{field}: {message}"
-        if "input" in e and e["type"] not in ("missing", "value_error", "extra_forbidden"):
-            problem += f"; got {_short(e['input'])}"
-        problems.append(problem)
-        fields.append(field)
-    return error_response(
-        InvalidArgument(
-            "invalid request: " + "; ".join(problems),
-            details={"field": fields[0] if fields else "body", "errors": problems},
-        )
-    )
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return error_response(invalid_argument(exc, what="request", request=True))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:

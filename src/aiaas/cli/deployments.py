@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from aiaas import schemas
 
-__all__ = ["deploy", "deployments_app", "predict", "undeploy"]
+__all__ = ["deploy", "deployments_app", "explain", "predict", "undeploy"]
 
 deployments_app = typer.Typer(help="Deployments: what the inference server serves.", no_args_is_help=True)
 
@@ -291,6 +291,75 @@ def predict(
     the response."""
     import orjson
 
+    request = _request_body(body)
+    chosen = protocol or _protocol_of(request)
+    result = client(ctx).infer_json(deployment, request, protocol=chosen, version=version)
+    if json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    else:
+        print_json(result)
+
+
+def explain(
+    ctx: typer.Context,
+    deployment: Annotated[str, typer.Argument(help="Deployment whose model explains its answers.")],
+    body: Annotated[
+        str,
+        typer.Argument(
+            metavar="BODY",
+            help="The same JSON body as for predict (V2 inputs or V1 instances): inline, a file, "
+            "or '-' for stdin.",
+        ),
+    ] = "-",
+    protocol: Annotated[
+        str | None, typer.Option(help="v2 or v1 (default: from the body: 'instances' means v1).")
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option(help="Explain this version instead of the deployment's primary one.")
+    ] = None,
+    max_evals: Annotated[
+        int | None,
+        typer.Option(help="Model evaluations per row (at least 2 x features + 1; server default 500)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the permutations (default 0).")] = None,
+    top: Annotated[int, typer.Option(help="Features shown per row, largest attribution first.")] = 5,
+    json: JsonOption = False,
+) -> None:
+    """Explain predictions: each feature's share of each row's prediction (shap permutation
+    values against the version's training data), the base value, and the prediction."""
+    import orjson
+
+    from aiaas import schemas
+
+    request = _request_body(body)
+    parameters = {k: v for k, v in (("max_evals", max_evals), ("seed", seed)) if v is not None}
+    if parameters:
+        request["parameters"] = {**(request.get("parameters") or {}), **parameters}
+    chosen = protocol or _protocol_of(request)
+    result = client(ctx).explain_json(deployment, request, protocol=chosen, version=version)
+    if json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        return
+    answer = schemas.Explanation.model_validate(result)
+    rows = []
+    for i, row in enumerate(answer.explanations):
+        column = answer.output_columns.index(row.predicted_class) if row.predicted_class is not None else 0
+        features = ", ".join(f"{name} {value:+.4g}" for name, value in answer.top_features(i, top))
+        predicted = row.predicted_class if row.predicted_class is not None else row.prediction[0]
+        rows.append((i, predicted, f"{row.base_value[column]:.4g}", features))
+    table(
+        f"{deployment} v{answer.model_version}: {answer.explainer} explainer, {answer.max_evals} evaluations "
+        f"per row over {answer.background_rows} background rows",
+        ["row", "prediction", "base value", "top features (attribution)"],
+        rows,
+        keep=["row", "prediction", "base value"],
+    )
+
+
+def _request_body(body: str) -> dict[str, Any]:
+    """The JSON object BODY holds: inline, in a file, or on stdin (``-``)."""
+    import orjson
+
     if body == "-":
         text = sys.stdin.read()
     elif body.lstrip().startswith(("{", "[")):
@@ -305,12 +374,7 @@ def predict(
         raise typer.BadParameter(
             'request must be a JSON object, such as {"instances": [[...]]}', param_hint="BODY"
         )
-    chosen = protocol or _protocol_of(request)
-    result = client(ctx).infer_json(deployment, request, protocol=chosen, version=version)
-    if json:
-        sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    else:
-        print_json(result)
+    return request
 
 
 def _read(file: str) -> str:

@@ -50,16 +50,14 @@ def gc(
     disk until this runs; so do temporary files of uploads killed midway.
     """
     from aiaas.config import load_settings
-    from aiaas.store import Database, collect_garbage, open_artifact_store
+    from aiaas.platform import open_platform
+    from aiaas.store import collect_garbage
 
-    settings = load_settings(home=home)
-    db = Database(settings.resolved_database_url())
+    platform = open_platform(load_settings(home=home))
     try:
-        db.upgrade()
-        artifacts = open_artifact_store(settings.resolved_artifact_root())
-        report = collect_garbage(db, artifacts, grace_s=older_than_s, dry_run=dry_run)
+        report = collect_garbage(platform.db, platform.artifacts, grace_s=older_than_s, dry_run=dry_run)
     finally:
-        db.dispose()
+        platform.close()
     if json:
         return print_json(
             {

@@ -9,7 +9,7 @@ import typer
 
 from aiaas.cli.context import Connection
 from aiaas.cli.datasets import datasets_app
-from aiaas.cli.deployments import deploy, deployments_app, predict, undeploy
+from aiaas.cli.deployments import deploy, deployments_app, explain, predict, undeploy
 from aiaas.cli.gc import gc
 from aiaas.cli.help import HelpGroup
 from aiaas.cli.models import models_app, register
@@ -82,6 +82,7 @@ app.command(rich_help_panel="Serving")(deploy)
 app.command(rich_help_panel="Serving")(undeploy)
 app.add_typer(deployments_app, name="deployments", rich_help_panel="Serving")
 app.command(rich_help_panel="Serving")(predict)
+app.command(rich_help_panel="Serving")(explain)
 app.add_typer(monitor_app, name="monitor", rich_help_panel="Serving")
 
 

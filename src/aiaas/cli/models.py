@@ -112,9 +112,20 @@ def compare(
         console.print("[yellow]signatures differ: predictions not compared[/]")
     else:
         console.print("[yellow]neither version has a stored input example: predictions not compared[/]")
+    if cmp.feature_importance:
+        table(
+            "Feature importance (permutation, validation split)",
+            ["feature", va, vb, "delta"],
+            [(f, e.get("a"), e.get("b"), e.get("delta")) for f, e in _by_importance(cmp.feature_importance)],
+        )
     from aiaas.cli.optimize import print_reports
 
     print_reports([cmp.a, cmp.b])
+
+
+def _by_importance(importance: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Features, the most important (in either version) first."""
+    return sorted(importance.items(), key=lambda p: -max(abs(p[1].get("a") or 0), abs(p[1].get("b") or 0)))
 
 
 @models_app.command("alias")

@@ -113,7 +113,7 @@ def up(
     grows while it keeps exiting (up to 30 s); the other one keeps serving meanwhile.
     """
     from aiaas.config import load_settings
-    from aiaas.store import Database
+    from aiaas.platform import open_database
 
     settings = load_settings(port=port, inference_port=inference_port, host=host, home=home)
     for label, variable, value in (
@@ -128,7 +128,7 @@ def up(
             )
     settings.home.mkdir(parents=True, exist_ok=True)
     with console.status(f"migrating the metadata database in {settings.home}..."):
-        Database(settings.resolved_database_url()).upgrade()
+        open_database(settings).dispose()
 
     env = dict(os.environ)
     env.update(
@@ -300,14 +300,15 @@ def serve(
 def db_upgrade(home: HomeOption = None) -> None:
     """Apply pending migrations (the servers also do this when they start)."""
     from aiaas.config import load_settings
-    from aiaas.store import Database
+    from aiaas.platform import open_database
 
     settings = load_settings(home=home)
-    db = Database(settings.resolved_database_url())
-    db.upgrade()
-    console.print(
-        f"database {_redact(settings.resolved_database_url())} is at revision {db.current_revision()}"
-    )
+    db = open_database(settings)
+    try:
+        revision = db.current_revision()
+    finally:
+        db.dispose()
+    console.print(f"database {_redact(settings.resolved_database_url())} is at revision {revision}")
 
 
 def _redact(url: str) -> str:

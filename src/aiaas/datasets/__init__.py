@@ -3,12 +3,12 @@ statistics (the drift reference) and a reproducible train/validation split, load
 
 from __future__ import annotations
 
-from aiaas.datasets.entities import Dataset, DatasetVersion
 from aiaas.datasets.loaded import FEATURE_KINDS, LoadedDataset
 from aiaas.datasets.samples import SAMPLES
 from aiaas.datasets.service import DEFAULT_MAX_DATASET_BYTES, TEXT_GENERATION, DatasetService, task_hint
 from aiaas.datasets.statistics import HISTOGRAM_BINS, QUANTILES, TOKEN_PATTERN, TOP_CATEGORIES
 from aiaas.datasets.text import DOCUMENT_MODES, TEXT_KIND, TextOptions
+from aiaas.entities.datasets import Dataset, DatasetVersion
 
 __all__ = [
     "DEFAULT_MAX_DATASET_BYTES",

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from aiaas.datasets.entities import DatasetVersion
+from aiaas.entities.datasets import DatasetVersion
 from aiaas.errors import InvalidArgument
 
 __all__ = ["FEATURE_KINDS", "LoadedDataset"]

@@ -22,11 +22,7 @@ import hashlib
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from aiaas.datasets.entities import Dataset, DatasetVersion
 from aiaas.datasets.loaded import FEATURE_KINDS, LoadedDataset
 from aiaas.datasets.samples import TARGET, sample_csv
 from aiaas.datasets.split import check_split_options, decode_indices, encode_indices, make_split
@@ -40,19 +36,10 @@ from aiaas.datasets.text import (
     read_corpus,
     resolve_text_options,
 )
-from aiaas.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge
-from aiaas.store import (
-    ArtifactStore,
-    Database,
-    DatasetRow,
-    DatasetVersionRow,
-    check_json,
-    check_name,
-    check_text,
-    readable_json,
-    readable_text,
-    utcnow,
-)
+from aiaas.entities.datasets import Dataset, DatasetVersion
+from aiaas.errors import InvalidArgument, PayloadTooLarge
+from aiaas.store import ArtifactStore, Database, check_json, check_name, check_text
+from aiaas.store.datasets import DatasetStore, VersionKey
 
 __all__ = ["DEFAULT_MAX_DATASET_BYTES", "MAX_CLASSES", "TEXT_GENERATION", "DatasetService", "task_hint"]
 
@@ -63,8 +50,6 @@ MAX_CLASSES = 20
 #: The task of a text dataset without a target: text to learn to generate (the same word as a
 #: language model job's ``task``).
 TEXT_GENERATION = "text-generation"
-
-_MAX_CREATE_RETRIES = 5
 
 
 class DatasetService:
@@ -87,6 +72,7 @@ class DatasetService:
         max_cells: int = DEFAULT_MAX_DATASET_CELLS,
     ) -> None:
         self.db = db
+        self.store = DatasetStore(db)
         self.artifacts = artifacts
         self.max_bytes = max_bytes
         self.max_cells = max_cells
@@ -202,7 +188,8 @@ class DatasetService:
         digest = hashlib.sha256(data).hexdigest()
         text_json = text.to_json() if text is not None else None
         # A retried upload skips the parse: the same inputs were valid and recorded before.
-        existing = self._identical(name, digest, target, validation_fraction, seed, text_json)
+        key = VersionKey(digest, target, validation_fraction, seed, text_json)
+        existing = self.store.identical_version(name, key)
         if existing is not None:
             return existing
         fmt = detect_format(filename, data)
@@ -230,62 +217,30 @@ class DatasetService:
             "validation_rows": len(split.validation),
             "indices_digest": indices_digest,
         }
-        for _ in range(_MAX_CREATE_RETRIES):
-            try:
-                with self.db.transaction() as s:
-                    dataset = s.scalar(select(DatasetRow).where(DatasetRow.name == name))
-                    if dataset is None:
-                        dataset = DatasetRow(name=name, description=description, tags={})
-                        s.add(dataset)
-                        s.flush()
-                    # Writing the dataset row first takes its lock, so concurrent uploads
-                    # to one dataset number their versions one after another.
-                    dataset.updated_at = utcnow()
-                    s.flush()
-                    same = _identical_row(s, dataset.id, digest, target, validation_fraction, seed, text_json)
-                    if same is not None:
-                        return _version(same, name)
-                    last = s.scalar(
-                        select(func.max(DatasetVersionRow.version)).where(
-                            DatasetVersionRow.dataset_id == dataset.id
-                        )
-                    )
-                    row = DatasetVersionRow(
-                        dataset_id=dataset.id,
-                        version=(last or 0) + 1,
-                        artifact_digest=digest,
-                        format=fmt,
-                        size_bytes=len(data),
-                        row_count=table.row_count,
-                        schema=schema,
-                        statistics=statistics,
-                        target=target,
-                        task=task,
-                        split=split_json,
-                        meta=meta,
-                        description=description,
-                    )
-                    s.add(row)
-                    s.flush()
-                    return _version(row, name)
-            except IntegrityError:
-                continue  # another upload took this number (or created the dataset): retry
-        raise Conflict(f"could not allocate a version number for dataset {name!r}; try again")
+        return self.store.add_version(
+            name,
+            key,
+            description=description,
+            format=fmt,
+            size_bytes=len(data),
+            row_count=table.row_count,
+            schema=schema,
+            statistics=statistics,
+            task=task,
+            split=split_json,
+            metadata=meta,
+        )
 
     # -- reading -------------------------------------------------------------------------
 
     def list_datasets(self) -> list[Dataset]:
-        with self.db.transaction() as s:
-            rows = s.scalars(select(DatasetRow).order_by(DatasetRow.name)).all()
-            return [_dataset(r) for r in rows]
+        return self.store.list_datasets()
 
     def get_dataset(self, name: str) -> Dataset:
-        with self.db.transaction() as s:
-            return _dataset(_dataset_row(s, name))
+        return self.store.get_dataset(name)
 
     def list_versions(self, name: str) -> list[DatasetVersion]:
-        with self.db.transaction() as s:
-            return [_version(v, name) for v in _dataset_row(s, name).versions]
+        return self.store.list_versions(name)
 
     def get_version(self, name: str, version: int | None = None) -> DatasetVersion:
         """Version ``version`` of ``name``; ``None`` is the latest.
@@ -293,20 +248,7 @@ class DatasetService:
         Raises:
             NotFound: no such dataset, or no such version (the message lists the versions).
         """
-        with self.db.transaction() as s:
-            dataset = _dataset_row(s, name)
-            if not dataset.versions:
-                raise NotFound(f"dataset {name!r} has no versions", details={"dataset": name})
-            if version is None:
-                return _version(dataset.versions[-1], name)
-            for row in dataset.versions:
-                if row.version == version:
-                    return _version(row, name)
-            known = [v.version for v in dataset.versions]
-            raise NotFound(
-                f"dataset {name!r} has no version {version}; its versions are {known}",
-                details={"dataset": name, "version": version, "versions": known},
-            )
+        return self.store.get_version(name, version)
 
     def load_data(self, version: DatasetVersion) -> bytes:
         """The version's data file as uploaded, verified against its SHA-256."""
@@ -330,22 +272,6 @@ class DatasetService:
             train_indices=train,
             validation_indices=validation,
         )
-
-    def _identical(
-        self,
-        name: str,
-        digest: str,
-        target: str | None,
-        fraction: float,
-        seed: int,
-        text: dict[str, Any] | None,
-    ) -> DatasetVersion | None:
-        with self.db.transaction() as s:
-            dataset_id = s.scalar(select(DatasetRow.id).where(DatasetRow.name == name))
-            if dataset_id is None:
-                return None
-            row = _identical_row(s, dataset_id, digest, target, fraction, seed, text)
-            return None if row is None else _version(row, name)
 
 
 def _read(data: bytes, fmt: str, text: TextOptions | None, *, max_cells: int | None) -> Table:
@@ -393,65 +319,3 @@ def _check_target(table: Table, target: str) -> str:
             details={"field": "file", "columns": [c.name for c in bad], "dtypes": [c.dtype for c in bad]},
         )
     return task_hint(column)
-
-
-def _identical_row(
-    s: Session,
-    dataset_id: int,
-    digest: str,
-    target: str | None,
-    fraction: float,
-    seed: int,
-    text: dict[str, Any] | None,
-) -> DatasetVersionRow | None:
-    rows = s.scalars(
-        select(DatasetVersionRow).where(
-            DatasetVersionRow.dataset_id == dataset_id, DatasetVersionRow.artifact_digest == digest
-        )
-    ).all()
-    for row in rows:
-        if (
-            row.target == target
-            and row.split.get("seed") == seed
-            and row.split.get("validation_fraction") == float(fraction)
-            and (row.meta or {}).get("text") == text
-        ):
-            return row
-    return None
-
-
-def _dataset_row(s: Session, name: str) -> DatasetRow:
-    row = s.scalar(select(DatasetRow).where(DatasetRow.name == name))
-    if row is None:
-        raise NotFound(f"dataset {name!r} not found", details={"dataset": name})
-    return row
-
-
-def _dataset(row: DatasetRow) -> Dataset:
-    return Dataset(
-        name=row.name,
-        description=readable_text(row.description),
-        tags=readable_json(dict(row.tags or {})),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        latest_version=row.versions[-1].version if row.versions else None,
-    )
-
-
-def _version(row: DatasetVersionRow, name: str) -> DatasetVersion:
-    return DatasetVersion(
-        dataset=name,
-        version=row.version,
-        artifact_digest=row.artifact_digest,
-        format=row.format,
-        size_bytes=row.size_bytes,
-        row_count=row.row_count,
-        schema=list(row.schema),
-        statistics=dict(row.statistics),
-        target=row.target,
-        task=row.task,
-        split=dict(row.split),
-        metadata=readable_json(dict(row.meta or {})),
-        description=readable_text(row.description),
-        created_at=row.created_at,
-    )

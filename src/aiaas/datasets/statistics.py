@@ -75,7 +75,7 @@ TOKEN_PATTERN = r"\p{L}+|\p{N}+|[^\s\p{L}\p{N}]+"
 
 
 def schema_of(table: Table) -> list[dict[str, Any]]:
-    """The schema entries of a table (see :mod:`aiaas.datasets.entities`)."""
+    """The schema entries of a table (see :mod:`aiaas.entities.datasets`)."""
     return [
         {
             "name": c.name,

@@ -18,6 +18,7 @@ from aiaas.errors import InvalidArgument
 from aiaas.formats.classes import read_classes
 from aiaas.formats.external_data import EXTERNAL_DATA_FOLDER_OPTION, check_self_contained, isolated_folder
 from aiaas.formats.signature import Signature, TensorSpec
+from aiaas.translate import invalid_model, rejected_input, unloadable_model
 
 if TYPE_CHECKING:
     import onnx
@@ -70,19 +71,14 @@ def parse_onnx(data: bytes) -> onnx.ModelProto:
     try:
         proto = onnx.load_model_from_string(data)
     except Exception as exc:  # DecodeError
-        raise _invalid(exc) from None
+        raise invalid_model(exc) from None
     # Before the checker: it would look an external file up on this server's disk.
     check_self_contained(proto)
     try:
         onnx.checker.check_model(proto)
     except Exception as exc:  # onnx raises ValidationError, ...
-        raise _invalid(exc) from None
+        raise invalid_model(exc) from None
     return proto
-
-
-def _invalid(exc: Exception) -> InvalidArgument:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return InvalidArgument(f"file is not a valid ONNX model: {reason}", details={"field": "file"})
 
 
 def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
@@ -155,9 +151,7 @@ class OnnxModel:
                 data, sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
-            raise InvalidArgument(
-                f"ONNX Runtime cannot load this model: {exc}", details={"field": "file"}
-            ) from None
+            raise unloadable_model(exc) from None
         self.signature = _session_signature(self.session)
 
     def run(
@@ -171,9 +165,7 @@ class OnnxModel:
         try:
             values = self.session.run(names, feed)
         except Exception as exc:  # ORT raises its own Fail/InvalidArgument types
-            raise InvalidArgument(
-                f"the model rejected the input: {str(exc).strip()}", details={"field": "inputs"}
-            ) from None
+            raise rejected_input(exc) from None
         return {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
 
 

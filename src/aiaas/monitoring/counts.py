@@ -10,11 +10,11 @@ raw rows.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from aiaas.entities.drift import BinCounts
 from aiaas.errors import InvalidArgument
 from aiaas.monitoring.reference import ReferenceProfile
 
@@ -22,41 +22,6 @@ __all__ = ["Batch", "BinCounts", "count_batch"]
 
 #: Columns by name, or a 2-D array whose columns are the profile's features of that role in order.
 Batch = Mapping[str, Any] | np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class BinCounts:
-    """Counts per slot of one profile (``profile`` is its digest) over ``rows`` rows."""
-
-    profile: str
-    counts: np.ndarray
-    rows: int
-
-    def __add__(self, other: BinCounts) -> BinCounts:
-        if other.profile != self.profile:
-            raise InvalidArgument(
-                f"counts of reference {other.profile} cannot be added to counts of reference "
-                f"{self.profile}: they were binned differently",
-                details={"field": "profile", "expected": self.profile, "got": other.profile},
-            )
-        return BinCounts(self.profile, self.counts + other.counts, self.rows + other.rows)
-
-    @classmethod
-    def zeros(cls, profile: ReferenceProfile) -> BinCounts:
-        return cls(profile.digest, np.zeros(profile.slots, dtype=np.int64), 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form a replica sends to be merged."""
-        return {"profile": self.profile, "rows": self.rows, "counts": self.counts.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BinCounts:
-        counts = np.asarray(data["counts"], dtype=np.int64)
-        if counts.ndim != 1 or (counts < 0).any():
-            raise InvalidArgument(
-                "counts must be a list of non-negative integers", details={"field": "counts"}
-            )
-        return cls(str(data["profile"]), counts, int(data["rows"]))
 
 
 def count_batch(profile: ReferenceProfile, inputs: Batch, outputs: Batch | None = None) -> BinCounts:

@@ -13,13 +13,16 @@ import sys
 
 from aiaas.config import Settings
 from aiaas.optimize.service import OptimizationService
-from aiaas.training import open_service, run_worker
+from aiaas.training import run_worker
 
 __all__ = ["main"]
 
 
 def _open(settings: Settings) -> OptimizationService:
-    return OptimizationService(open_service(settings))
+    """Through the composition root, unmigrated: the control plane that started it migrated."""
+    from aiaas.platform import open_platform
+
+    return open_platform(settings, migrate=False).optimization
 
 
 def main(argv: list[str] | None = None) -> int:

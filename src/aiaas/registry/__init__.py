@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiaas.registry.entities import Alias, Comparison, Model, ModelVersion, OutputAgreement
+from aiaas.entities.registry import Alias, Comparison, Model, ModelVersion, OutputAgreement
 from aiaas.registry.names import check_alias_name, check_name
 from aiaas.registry.references import (
     Layout,

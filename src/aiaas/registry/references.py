@@ -30,16 +30,16 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from aiaas.datasets import DatasetService
+from aiaas.entities.registry import ModelVersion
 from aiaas.errors import AiaasError, InvalidArgument, NotFound
 from aiaas.formats import FOLDER_FLAVORS, OnnxModel, Signature, numpy_dtype
 from aiaas.monitoring import ReferenceProfile
-from aiaas.registry.entities import ModelVersion
 from aiaas.registry.service import Registry
 from aiaas.schemas.monitoring import DriftSettings
-from aiaas.store import Database, DriftReferenceRow, ModelRow, ModelVersionRow, utcnow
+from aiaas.store import Database
+from aiaas.store.drift import ReferenceRecord, ReferenceRows, now
 
 logger = logging.getLogger("aiaas.registry.references")
 
@@ -226,7 +226,7 @@ def _is_coded(column: np.ndarray, most: int) -> bool:
 
 
 class ReferenceStore:
-    """Read and write the drift references of model versions.
+    """Read and write the drift references of model versions (rows in :mod:`aiaas.store.drift`).
 
     Example:
         >>> store = ReferenceStore(db)  # doctest: +SKIP
@@ -236,6 +236,7 @@ class ReferenceStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._rows = ReferenceRows(db)
 
     def put(
         self,
@@ -251,44 +252,20 @@ class ReferenceStore:
 
         Returns whether it was stored (an unknown version stores nothing).
         """
-        with self.db.transaction() as s:
-            version_id = s.scalar(
-                select(ModelVersionRow.id)
-                .join(ModelRow, ModelVersionRow.model_id == ModelRow.id)
-                .where(ModelRow.name == model, ModelVersionRow.version == version)
-            )
-            if version_id is None:
-                return False
-            row = s.get(DriftReferenceRow, version_id)
-            if row is not None and not replace:
-                return False
-            if row is None:
-                row = DriftReferenceRow(model_version_id=version_id)
-                s.add(row)
-            row.digest = profile.digest
-            row.source = dict(source)
-            row.layout = layout.to_dict()
-            row.profile = profile.to_dict()
-            row.created_at = utcnow()
-            return True
+        record = ReferenceRecord(profile.digest, profile.to_dict(), layout.to_dict(), dict(source), now())
+        return self._rows.put(model, version, record, replace=replace)
 
     def get(self, model: str, version: int) -> StoredReference | None:
         """The version's reference; None when it has none (or is gone)."""
-        with self.db.transaction() as s:
-            row = s.scalar(
-                select(DriftReferenceRow)
-                .join(ModelVersionRow, DriftReferenceRow.model_version_id == ModelVersionRow.id)
-                .join(ModelRow, ModelVersionRow.model_id == ModelRow.id)
-                .where(ModelRow.name == model, ModelVersionRow.version == version)
-            )
-            if row is None:
-                return None
-            return StoredReference(
-                profile=ReferenceProfile.from_dict(row.profile),
-                layout=Layout.from_dict(row.layout),
-                source=dict(row.source),
-                created_at=row.created_at,
-            )
+        record = self._rows.get(model, version)
+        if record is None:
+            return None
+        return StoredReference(
+            profile=ReferenceProfile.from_dict(record.profile),
+            layout=Layout.from_dict(record.layout),
+            source=record.source,
+            created_at=record.created_at,
+        )
 
 
 def record_reference(

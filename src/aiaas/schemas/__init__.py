@@ -32,6 +32,7 @@ from aiaas.schemas.deployments import (
     ServedState,
     TrafficRoute,
 )
+from aiaas.schemas.explain import Explanation, RowExplanation
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
 from aiaas.schemas.monitoring import (
     MAX_FEEDBACK_ITEMS,
@@ -114,6 +115,7 @@ __all__ = [
     "DriftThresholds",
     "DynamicInt8Settings",
     "EarlyStoppingSpec",
+    "Explanation",
     "FeatureDrift",
     "FeedbackBatch",
     "FeedbackItem",
@@ -148,6 +150,7 @@ __all__ = [
     "PruneSettings",
     "Route",
     "RouteRef",
+    "RowExplanation",
     "ScalingEvent",
     "ScalingEventList",
     "ScheduleSpec",

@@ -1,7 +1,7 @@
 """Datasets and their versions on the wire.
 
 ``schema``, ``split`` and ``statistics`` keep the shapes documented in
-:mod:`aiaas.datasets.entities` and :mod:`aiaas.datasets.statistics`.
+:mod:`aiaas.entities.datasets` and :mod:`aiaas.datasets.statistics`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
+from aiaas.entities.jobs import JobLauncher, JobStatus
 from aiaas.schemas._base import Wire
 
 __all__ = ["Job", "JobList", "JobLogLine", "JobLogs", "JobMetrics", "JobMetricsList", "JobRegistration"]
@@ -33,14 +34,16 @@ class Job(Wire):
 
     id: int
     kind: str = Field(default="train", description="train, or optimize (spec: an optimization request).")
-    status: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    status: JobStatus = Field(description="queued, running, succeeded, failed or cancelled.")
     spec: dict[str, Any] = Field(description="The spec as resolved at submission (dataset version pinned).")
     dataset: str
     dataset_version: int
     register_as: str = Field(description="The model the result is registered under.")
     workers: int = Field(description="Data-parallel processes, i.e. CPU slots the job holds.")
     epochs: int = Field(description="Epochs; for an optimization job, its steps (methods, then measuring).")
-    launcher: str = Field(description="scheduler (a child of the control plane) or external (torchrun).")
+    launcher: JobLauncher = Field(
+        description="scheduler (a child of the control plane) or external (torchrun)."
+    )
     attempts: int = Field(description="Times the job was started (a resumed job counts again).")
     cancel_requested: bool
     error: str

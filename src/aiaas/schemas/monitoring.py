@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from aiaas.schemas._base import Wire, WireIn
+from aiaas.translate import invalid_argument
 
 __all__ = [
     "CATEGORICAL_DRIFT_METHODS",
@@ -119,12 +120,10 @@ class DriftSettings(DriftThresholds):
     @classmethod
     def parse(cls, data: Any) -> DriftSettings:
         """Validate decoded settings; pydantic's errors become one InvalidArgument naming each field."""
-        from aiaas.schemas.training import spec_error
-
         try:
             return cls.model_validate({} if data is None else data)
         except ValidationError as exc:
-            raise spec_error(exc, what="drift settings") from None
+            raise invalid_argument(exc, what="drift settings", default_field="spec") from None
 
 
 class FeatureDrift(Wire):

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from aiaas.schemas._base import MAX_ID, Wire, WireIn
 from aiaas.schemas.spec_rules import RuleBroken
+from aiaas.translate import invalid_argument
 
 __all__ = [
     "AUTO",
@@ -235,12 +236,10 @@ class OptimizeSpec(OptimizeRequest):
     @classmethod
     def parse(cls, data: Any) -> OptimizeSpec:
         """Validate a decoded request, pydantic's errors turned into one InvalidArgument."""
-        from aiaas.schemas.training import spec_error
-
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise spec_error(exc, what="optimization request") from None
+            raise invalid_argument(exc, what="optimization request", default_field="spec") from None
 
 
 class OptimizationReport(Wire):

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from aiaas.entities.registry import VersionStatus
 from aiaas.schemas._base import MAX_ID, Wire, WireIn
 
 __all__ = [
@@ -70,7 +71,7 @@ class ModelVersion(Wire):
 
     model: str
     version: int
-    status: str
+    status: VersionStatus = Field(description="ready (served, takes aliases) or archived.")
     flavor: str
     artifact_digest: str
     artifact_size_bytes: int
@@ -156,3 +157,8 @@ class Comparison(Wire):
     size_ratio: float
     agreement: list[OutputAgreement]
     example_rows: int
+    feature_importance: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Feature → permutation importance on the validation split in each version "
+        "({a, b, delta}), for versions trained on the platform.",
+    )

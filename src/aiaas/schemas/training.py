@@ -41,6 +41,7 @@ from aiaas.schemas.spec_rules import (
     check_workers,
     unused_fields,
 )
+from aiaas.translate import invalid_argument
 
 __all__ = [
     "CLASSIFICATION_METRICS",
@@ -353,7 +354,7 @@ class JobSpec(WireIn):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise spec_error(exc) from None
+            raise invalid_argument(exc, what="job spec", default_field="spec") from None
 
 
 def _yaml_problem(exc: yaml.YAMLError, where: str) -> str:
@@ -365,26 +366,3 @@ def _yaml_problem(exc: yaml.YAMLError, where: str) -> str:
         return str(exc).replace("<unicode string>", where)
     context = getattr(exc, "context", None)
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
-
-
-def spec_error(exc: ValidationError, what: str = "job spec") -> InvalidArgument:
-    """One InvalidArgument listing every bad field of a spec (or of ``what`` else was
-    validated: optimization requests, drift settings), each with what was expected."""
-    errors = []
-    for error in exc.errors(include_url=False):
-        path = [str(p) for p in error["loc"]]
-        message = error["msg"]
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, RuleBroken):
-            path.append(cause.field)
-            message = cause.rule
-        elif error["type"] == "extra_forbidden":
-            message = "is not a known field (check its spelling)"
-        elif error["type"] == "missing":
-            message = "is required"
-        else:
-            message = f"{message}; got {error.get('input')!r}"
-        errors.append({"field": ".".join(path) or "spec", "message": message})
-    text = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    first = errors[0]["field"] if errors else "spec"
-    return InvalidArgument(f"invalid {what}: {text}", details={"field": first, "errors": errors})

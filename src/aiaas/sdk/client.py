@@ -18,6 +18,7 @@ from aiaas.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model, read_folder
 from aiaas.sdk._http import INFERENCE_SERVER, raise_for_error, request, send
 from aiaas.sdk.monitoring import MonitoringMethods
+from aiaas.translate import invalid_argument
 
 __all__ = ["Client"]
 
@@ -649,6 +650,45 @@ class Client(MonitoringMethods):
         ``inputs`` is an array-like (models with one input) or a mapping input name →
         array-like; values are cast to the datatypes of the model's signature.
         """
+        body: dict[str, Any] = {"inputs": self._v2_tensors(deployment, inputs)}
+        if outputs:
+            body["outputs"] = [{"name": o} for o in outputs]
+        response = self.infer_json(deployment, body, protocol="v2", version=version)
+        return decode_tensors(response["outputs"], field="outputs")
+
+    def explain(
+        self,
+        deployment: str,
+        inputs: Any,
+        *,
+        version: int | None = None,
+        max_evals: int | None = None,
+        seed: int | None = None,
+    ) -> schemas.Explanation:
+        """Feature attributions of ``inputs`` (rows, as for :meth:`predict`) from the
+        deployment's primary version, or ``version``.
+
+        ``max_evals`` (model evaluations per row) and ``seed`` (the permutations drawn) are
+        the explainer's knobs; the server's defaults when ``None``. Per row and output column
+        (each class of a classifier), the attributions add up to the prediction minus the base
+        value (see ``docs/explain.md``).
+        """
+        body: dict[str, Any] = {"inputs": self._v2_tensors(deployment, inputs)}
+        parameters = {k: v for k, v in (("max_evals", max_evals), ("seed", seed)) if v is not None}
+        if parameters:
+            body["parameters"] = parameters
+        answer = self.explain_json(deployment, body, protocol="v2", version=version)
+        return schemas.Explanation.model_validate(answer)
+
+    def explain_json(
+        self, deployment: str, body: Mapping[str, Any], *, protocol: str = "v2", version: int | None = None
+    ) -> dict[str, Any]:
+        """Send a ready-made V2 or V1 body to the explain endpoint (``/v2/models/{name}/explain``
+        or ``/v1/models/{name}:explain``) and return the answer, as ``aiaas explain`` does."""
+        return self._inference(deployment, body, protocol, version, explain=True)
+
+    def _v2_tensors(self, deployment: str, inputs: Any) -> list[dict[str, Any]]:
+        """``inputs`` as V2 tensors, cast to the datatypes of the deployment's signature."""
         datatypes = self._input_datatypes(deployment)
         arrays = _named_inputs(inputs, list(datatypes))
         tensors = []
@@ -665,11 +705,7 @@ class Client(MonitoringMethods):
             else:
                 data = [str(v) for v in array.reshape(-1)]
             tensors.append({"name": name, "datatype": datatype, "shape": list(array.shape), "data": data})
-        body: dict[str, Any] = {"inputs": tensors}
-        if outputs:
-            body["outputs"] = [{"name": o} for o in outputs]
-        response = self.infer_json(deployment, body, protocol="v2", version=version)
-        return decode_tensors(response["outputs"], field="outputs")
+        return tensors
 
     def infer_json(
         self, deployment: str, body: Mapping[str, Any], *, protocol: str = "v2", version: int | None = None
@@ -681,11 +717,16 @@ class Client(MonitoringMethods):
         deployment routes to, in either protocol (V1 as TensorFlow Serving spells it:
         ``/v1/models/{name}/versions/{n}:predict``).
         """
+        return self._inference(deployment, body, protocol, version, explain=False)
+
+    def _inference(
+        self, deployment: str, body: Mapping[str, Any], protocol: str, version: int | None, *, explain: bool
+    ) -> dict[str, Any]:
         pinned = f"/versions/{version}" if version is not None else ""
         if protocol == "v2":
-            path = f"/v2/models/{deployment}{pinned}/infer"
+            path = f"/v2/models/{deployment}{pinned}/{'explain' if explain else 'infer'}"
         elif protocol == "v1":
-            path = f"/v1/models/{deployment}{pinned}:predict"
+            path = f"/v1/models/{deployment}{pinned}:{'explain' if explain else 'predict'}"
         else:
             raise InvalidArgument(
                 f"protocol must be 'v1' or 'v2'; got {protocol!r}", details={"field": "protocol"}
@@ -737,14 +778,7 @@ def _body(schema: type[_Body], /, **fields: Any) -> _Body:
     try:
         return schema.model_validate(values)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}; got {e.get('input')!r}"
-            for e in exc.errors()
-        ]
-        field = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else "body"
-        raise InvalidArgument(
-            "invalid request: " + "; ".join(problems), details={"field": field, "errors": problems}
-        ) from None
+        raise invalid_argument(exc, what="request") from None
 
 
 def _named_inputs(inputs: Any, names: list[str]) -> Arrays:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiaas.serving.app import MODEL_VERSION_HEADER, create_app, create_pool
 from aiaas.serving.deployments import Deployment, DeploymentService, ServedTarget
-from aiaas.serving.observed import ServingState, ServingStates
 from aiaas.serving.pool import LoadedVersion, ModelPool
+from aiaas.store.serving_states import ServingState, ServingStates
 
 __all__ = [
     "MODEL_VERSION_HEADER",

@@ -51,6 +51,7 @@ from aiaas.registry import Registry
 from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.drift_counter import DriftCollector, DriftCounter
+from aiaas.serving.explanations import ExplainEndpoints
 from aiaas.serving.generative import GenerativeModels, GenerativeSettings
 from aiaas.serving.openai_api import openai_routes
 from aiaas.serving.openapi import openapi_document
@@ -71,10 +72,11 @@ from aiaas.serving.protocols import (
 )
 from aiaas.serving.replicas import ReplicaManager, ReplicaSet
 from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, request_id_of
-from aiaas.serving.scaling import ScalingEvents, ScalingRecorder
+from aiaas.serving.scaling import ScalingRecorder
 from aiaas.serving.stats import ServingMetrics
 from aiaas.serving.usage import UsageCollector
 from aiaas.store import Database, open_artifact_store
+from aiaas.store.scaling import ScalingEvents
 
 __all__ = ["MODEL_VERSION_HEADER", "REQUEST_ID_HEADER", "create_app", "create_pool"]
 
@@ -153,6 +155,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     metrics.registry.register(PredictionLogCollector(log))
     drift = DriftCounter.of(settings, models.deployments.db)
     metrics.registry.register(DriftCollector(drift))
+    explain = ExplainEndpoints(models, _read_body, max_bytes, _version_number, MODEL_VERSION_HEADER)
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
@@ -329,6 +332,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         Route(v2_version, _guard(model_metadata), methods=["GET"]),
         Route(v2_version + "/ready", _guard(model_ready), methods=["GET"]),
         Route(v2_version + "/infer", infer, methods=["POST"]),
+        *explain.routes(lambda endpoint: _guard(endpoint, request_ids=True)),  # before V1's {target}
         Route("/v1/models", _guard(list_v1), methods=["GET"]),
         # One route for both forms: Starlette's {target} also swallows the ":predict" suffix.
         Route("/v1/models/{target}", _guard(model_v1, request_ids=True), methods=both),
@@ -361,6 +365,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             if models.generative is not None:
                 await models.generative.close()
             executor.shutdown(wait=False, cancel_futures=True)
+            explain.close()  # the explanation workers
 
     app = _InferenceApp(
         infer,

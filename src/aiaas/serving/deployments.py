@@ -38,7 +38,9 @@ from aiaas.schemas.deployment_settings import (
     resolve_settings,
 )
 from aiaas.schemas.setting_values import invalid
-from aiaas.store import DeploymentRow, ModelRow, ModelVersionRow, model_row, utcnow
+from aiaas.store.models import servable_version_row
+from aiaas.store.queries import model_row
+from aiaas.store.tables import DeploymentRow, ModelRow, ModelVersionRow, utcnow
 
 __all__ = [
     "DEFAULT_MAX_QUEUE_SIZE",
@@ -336,7 +338,7 @@ class DeploymentService:
         """
         with self.db.transaction() as s:
             row = _deployment_row(s, deployment)
-            v = Registry.servable_row(s, row.model, version)
+            v = servable_version_row(s, row.model, version)
             return ServedTarget(
                 deployment=row.name,
                 model=row.model.name,

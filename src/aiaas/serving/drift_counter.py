@@ -46,8 +46,8 @@ from aiaas.formats import Signature
 from aiaas.monitoring import BinCounts, count_batch
 from aiaas.registry import Layout, ReferenceStore, StoredReference, build_reference
 from aiaas.registry.references import layout_of
-from aiaas.serving.drift_counts import CountKey, CountStore
 from aiaas.store import Database
+from aiaas.store.drift import CountKey, CountStore
 
 __all__ = ["DriftCollector", "DriftCounter"]
 

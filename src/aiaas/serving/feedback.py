@@ -6,24 +6,18 @@ customer's complaint, a human review, next month's outcome), so it is matched wi
 prediction log by request id when performance is asked for (:mod:`.performance`), not when
 it is posted; posting checks only that each request is in the log and that its label fits.
 
-Posting feedback for a request again replaces its label (a correction).
+Posting feedback for a request again replaces its label (a correction). The labels are kept
+by :class:`aiaas.store.feedback.FeedbackStore`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
-
 from aiaas.errors import InvalidArgument
-from aiaas.store import Database, FeedbackRow, utcnow
 
-__all__ = ["FeedbackStore", "check_label"]
-
-#: The database is asked about this many request ids at once.
-_CHUNK = 500
+__all__ = ["check_label"]
 
 
 def check_label(value: Any, field: str) -> Any:
@@ -54,55 +48,3 @@ def _scalar(value: Any, field: str) -> Any:
         f"{field} must be a class label or a number (or a list of them, one per row); got {value!r}",
         details={"field": field},
     )
-
-
-class FeedbackStore:
-    """Labels by deployment and request id.
-
-    Example:
-        >>> store = FeedbackStore(db)  # doctest: +SKIP
-        >>> store.record("iris", {"4b1f...": "setosa"})  # doctest: +SKIP
-        >>> store.labels("iris")  # doctest: +SKIP
-        {'4b1f...': 'setosa'}
-    """
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def record(self, deployment: str, labels: Mapping[str, Any]) -> None:
-        """Store ``labels`` (request id → checked label) in one transaction, replacing any
-        label a request already had."""
-        ids = list(labels)
-        with self.db.transaction() as s:
-            existing: dict[str, FeedbackRow] = {}
-            for i in range(0, len(ids), _CHUNK):
-                query = select(FeedbackRow).where(
-                    FeedbackRow.deployment == deployment, FeedbackRow.request_id.in_(ids[i : i + _CHUNK])
-                )
-                existing.update((row.request_id, row) for row in s.scalars(query))
-            now = utcnow()
-            for request_id, label in labels.items():
-                row = existing.get(request_id)
-                if row is None:
-                    s.add(
-                        FeedbackRow(
-                            deployment=deployment, request_id=request_id, label=label, received_at=now
-                        )
-                    )
-                else:
-                    row.label, row.received_at = label, now
-
-    def labels(self, deployment: str, request_ids: Iterable[str] | None = None) -> dict[str, Any]:
-        """Request id → label, of every labelled request of ``deployment`` (or of those given)."""
-        with self.db.transaction() as s:
-            query = select(FeedbackRow.request_id, FeedbackRow.label).where(
-                FeedbackRow.deployment == deployment
-            )
-            if request_ids is None:
-                return {request_id: label for request_id, label in s.execute(query)}
-            ids = list(request_ids)
-            out: dict[str, Any] = {}
-            for i in range(0, len(ids), _CHUNK):
-                chunk = query.where(FeedbackRow.request_id.in_(ids[i : i + _CHUNK]))
-                out.update((request_id, label) for request_id, label in s.execute(chunk))
-            return out

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiaas.formats import DATATYPES
+from aiaas.serving.explanations import EXPLAIN_SCHEMAS, explain_paths
 from aiaas.serving.request_ids import REQUEST_ID_PARAMETER, with_request_id
 
 __all__ = ["openapi_document"]
@@ -33,6 +34,8 @@ _DESCRIPTIONS = {
     "405": "The path exists but not with this method; `Allow` lists the methods it takes.",
     "413": "The body is over AIAAS_MAX_REQUEST_BYTES.",
     "429": "The deployment's queue is full (max_queue_size); retry after `Retry-After` seconds.",
+    "409": "The version is archived, or it cannot be explained (no background sample, or not one "
+    "numeric (rows, features) input); the message says how to get explanations.",
     "503": "Not loaded yet, or the version cannot be loaded now; retry after `Retry-After` seconds.",
     "504": "The request did not finish within the deployment's timeout_s.",
 }
@@ -244,6 +247,9 @@ def openapi_document(version: str) -> dict[str, Any]:
     ready = {**_ok(_ref("Ready")), **_errors("404", "503")}
     versioned = {"200": metadata["200"], **_errors("400", "404", "503")}
     versioned_ready = {"200": ready["200"], **_errors("400", "404", "503")}
+    explain_responses = with_request_id(
+        {**_ok(_ref("Explanation")), **_errors("400", "404", "409", "413", "429", "503", "504")}
+    )
     paths: dict[str, Any] = {
         "/v2": {
             "get": {
@@ -319,6 +325,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "responses": with_request_id(infer_responses),
             }
         },
+        **explain_paths(_NAME, _VERSION, explain_responses),
         "/v2/models/{name}/versions/{version}": {
             "get": {
                 "operationId": "model_version_metadata",
@@ -432,7 +439,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": __doc__,
         },
         "paths": paths,
-        "components": {"schemas": {**_SCHEMAS, **_OPENAI_SCHEMAS}},
+        "components": {"schemas": {**_SCHEMAS, **_OPENAI_SCHEMAS, **EXPLAIN_SCHEMAS}},
     }
 
 

@@ -54,10 +54,10 @@ from aiaas.formats import FOLDER_FLAVORS, OnnxModel, Signature
 from aiaas.schemas.deployment_settings import default_settings
 from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarget
 from aiaas.serving.generative import GenerativeModel, GenerativeModels
-from aiaas.serving.observed import Observation, ServingStates
 from aiaas.serving.prediction_log import LogPolicy
 from aiaas.serving.replicas import ReplicaManager, ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
+from aiaas.store.serving_states import Observation, ServingStates
 
 __all__ = ["DEFAULT_MAX_PINNED_VERSIONS", "DeploymentRoutes", "LoadedVersion", "ModelPool", "ServingConfig"]
 

@@ -1,4 +1,10 @@
-"""Metadata database and artifact storage: the platform's only durable state."""
+"""Metadata database and artifact storage: the platform's only durable state.
+
+The rows (:mod:`aiaas.store.tables`) and the SQL stay in this package: each domain reads and
+writes through its repository (:mod:`.models`, :mod:`.datasets`, :mod:`.jobs`), which hands
+back the plain entities of :mod:`aiaas.entities`. An import-linter contract keeps the
+domains off the rows and off SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -16,27 +22,6 @@ from aiaas.store.limits import (
     readable_text,
 )
 from aiaas.store.names import check_name
-from aiaas.store.queries import model_row
-from aiaas.store.tables import (
-    AliasRow,
-    Base,
-    DatasetRow,
-    DatasetVersionRow,
-    DeploymentRow,
-    DeploymentStatusRow,
-    DriftCountRow,
-    DriftReferenceRow,
-    FeedbackRow,
-    ModelRow,
-    ModelVersionCounterRow,
-    ModelVersionRow,
-    ScalingEventRow,
-    StateRevisionRow,
-    TrainingJobLogRow,
-    TrainingJobMetricRow,
-    TrainingJobRow,
-    utcnow,
-)
 
 __all__ = [
     "DEFAULT_GC_GRACE_S",
@@ -44,36 +29,17 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_LINEAGE_BYTES",
     "MAX_TEXT_CHARS",
-    "AliasRow",
     "ArtifactStore",
-    "Base",
     "Blob",
     "Database",
-    "DatasetRow",
-    "DatasetVersionRow",
-    "DeploymentRow",
-    "DeploymentStatusRow",
-    "DriftCountRow",
-    "DriftReferenceRow",
-    "FeedbackRow",
     "FileArtifactStore",
     "GarbageReport",
-    "ModelRow",
-    "ModelVersionCounterRow",
-    "ModelVersionRow",
-    "ScalingEventRow",
-    "StateRevisionRow",
-    "TrainingJobLogRow",
-    "TrainingJobMetricRow",
-    "TrainingJobRow",
     "check_json",
     "check_name",
     "check_text",
     "collect_garbage",
-    "model_row",
     "open_artifact_store",
     "readable_json",
     "readable_text",
     "referenced_digests",
-    "utcnow",
 ]

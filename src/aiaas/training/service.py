@@ -17,7 +17,7 @@ import numpy as np
 
 from aiaas.datasets import FEATURE_KINDS, DatasetService, DatasetVersion
 from aiaas.errors import Conflict, InvalidArgument, NotFound
-from aiaas.formats import HF_CAUSAL_LM
+from aiaas.formats import HF_CAUSAL_LM, ModelPackage
 from aiaas.registry import ModelVersion, Registry, check_name, store_training_reference
 from aiaas.schemas.spec_rules import (
     EPOCH_FAMILIES,
@@ -30,6 +30,7 @@ from aiaas.schemas.spec_rules import (
 from aiaas.schemas.training import JobSpec
 from aiaas.store import ArtifactStore
 from aiaas.training.data import TrainingData
+from aiaas.training.explanation_facts import explanation_facts
 from aiaas.training.jobs import RUNNING, Job, JobStore, NewJob, Registration
 from aiaas.training.text_data import TextData, chat_document
 
@@ -282,6 +283,8 @@ class TrainingService:
                     "columns": {c: columns[c] for c in [*data.feature_names, target] if c in columns},
                 },
             }
+        if isinstance(data, TrainingData) and isinstance(result.package, ModelPackage):
+            lineage.update(explanation_facts(result.package, data, self.artifacts))
         same_model = parent is not None and parent.model == job.register_as
         registered = self.registry.register_version(
             job.register_as,

@@ -17,10 +17,8 @@ from types import FrameType
 from typing import Protocol
 
 from aiaas.config import Settings, load_settings
-from aiaas.datasets import DatasetService
 from aiaas.errors import AiaasError
-from aiaas.registry import ModelVersion, Registry
-from aiaas.store import Database, open_artifact_store
+from aiaas.registry import ModelVersion
 from aiaas.training.jobs import CANCELLED, FAILED, JobStore
 from aiaas.training.service import JobCancelled, TrainingService
 
@@ -37,16 +35,14 @@ class JobRunner(Protocol):
 
 
 def open_service(settings: Settings, *, slots: int | None = None) -> TrainingService:
-    """The training service on the database and artifact store ``settings`` name."""
-    db = Database(settings.resolved_database_url())
-    artifacts = open_artifact_store(settings.resolved_artifact_root())
-    return TrainingService(
-        JobStore(db, artifacts),
-        DatasetService(db, artifacts),
-        Registry(db, artifacts),
-        artifacts,
-        slots=slots or settings.training_slots,
-    )
+    """The training service on the database and artifact store ``settings`` name.
+
+    Opened through the composition root (:mod:`aiaas.platform`), unmigrated: the control
+    plane that started this process migrated the database already.
+    """
+    from aiaas.platform import open_platform
+
+    return open_platform(settings, migrate=False, slots=slots).training
 
 
 def run_recorded(service: JobRunner, job_id: int) -> int:

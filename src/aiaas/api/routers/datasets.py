@@ -16,6 +16,7 @@ from aiaas import schemas
 from aiaas.api.deps import ServicesDep
 from aiaas.api.params import Name, version_ref
 from aiaas.errors import InvalidArgument, PayloadTooLarge
+from aiaas.translate import invalid_argument
 
 __all__ = ["router"]
 
@@ -202,11 +203,7 @@ def _sample_body(raw: bytes) -> schemas.DatasetSampleCreate:
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument(f"body is not valid JSON: {exc}", details={"field": "body"}) from None
     except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
-        first = ".".join(map(str, exc.errors()[0]["loc"])) or "body"
-        raise InvalidArgument(
-            "invalid request: " + "; ".join(problems), details={"field": first, "errors": problems}
-        ) from None
+        raise invalid_argument(exc, what="request") from None
 
 
 def _number(fields: dict[str, str], name: str, kind: type[float] | type[int], default: float) -> Any:

@@ -12,8 +12,9 @@ from aiaas.api.params import Name
 from aiaas.errors import AiaasError
 from aiaas.registry import check_reference_dataset, dataset_reference
 from aiaas.schemas.deployment_settings import given_settings
-from aiaas.serving import Deployment, ServingState, ServingStates
-from aiaas.serving.scaling import KEEP_EVENTS, ScalingEvents
+from aiaas.serving import Deployment
+from aiaas.store.scaling import KEEP_EVENTS, ScalingEvents
+from aiaas.store.serving_states import ServingState, ServingStates
 
 __all__ = ["router"]
 
@@ -23,8 +24,8 @@ router = APIRouter(prefix="/deployments", tags=["deployments"])
 @router.get("", summary="List deployments")
 def list_deployments(services: ServicesDep) -> schemas.DeploymentList:
     items = services.deployments.list()
-    states = ServingStates(services.deployments.db).all()
-    revision = services.deployments.db.revision()
+    states = ServingStates(services.db).all()
+    revision = services.db.revision()
     return schemas.DeploymentList(deployments=[_with_state(d, states.get(d.name), revision) for d in items])
 
 
@@ -68,7 +69,7 @@ def create_deployment(body: schemas.DeploymentCreate, services: ServicesDep) -> 
 )
 def get_deployment(name: Name, services: ServicesDep) -> schemas.Deployment:
     deployment = services.deployments.get(name)
-    db = services.deployments.db
+    db = services.db
     return _with_state(deployment, ServingStates(db).get(name), db.revision())
 
 
@@ -85,7 +86,7 @@ def scaling_events(
     limit: int = Query(default=50, ge=1, le=KEEP_EVENTS, description="How many, newest first."),
 ) -> schemas.ScalingEventList:
     services.deployments.get(name)  # an unknown deployment is a 404, not an empty history
-    events = ScalingEvents(services.deployments.db).list(name, limit=limit)
+    events = ScalingEvents(services.db).list(name, limit=limit)
     return schemas.ScalingEventList(events=[schemas.ScalingEvent.model_validate(e) for e in events])
 
 

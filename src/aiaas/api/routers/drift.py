@@ -23,7 +23,7 @@ from aiaas.api.params import Name
 from aiaas.api.routers.monitoring import End, Start, Window, time_range
 from aiaas.monitoring import BinCounts, check_drift
 from aiaas.registry import ReferenceStore, StoredReference
-from aiaas.serving.drift_counts import CountStore
+from aiaas.store.drift import CountStore
 
 __all__ = ["deployment_drift", "router"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import tarfile
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
@@ -13,18 +13,21 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from aiaas import schemas
-from aiaas.api.deps import ServicesDep
+from aiaas.api.deps import Services, ServicesDep
 from aiaas.api.params import AliasName, Name, VersionNumber, version_ref
 from aiaas.errors import AiaasError, InvalidArgument, PayloadTooLarge
 from aiaas.formats import (
     FLAVORS,
     FOLDER_FLAVORS,
+    FolderPackage,
+    ModelPackage,
     check_file_name,
     decode_tensors,
     package_folder,
     package_model,
 )
-from aiaas.registry import check_reference_dataset, dataset_reference
+from aiaas.registry import ModelVersion, check_reference_dataset, dataset_reference
+from aiaas.translate import invalid_argument
 
 __all__ = ["router"]
 
@@ -100,9 +103,10 @@ async def register_version(
                 "give either file (one .onnx) or files (a model folder), not both", details={"field": "file"}
             )
         meta = _parse_metadata(metadata, folder=True)
-        flavor = meta.flavor if meta.flavor in FOLDER_FLAVORS else None
-        package: Any = package_folder(await _read_folder(files, limit), flavor)
-        source = meta.source or "folder upload"
+        folder = await _read_folder(files, limit)
+        # Checking the model (ONNX Runtime loads it) and writing the database block: off the
+        # event loop, which keeps answering every other request meanwhile.
+        version = await run_in_threadpool(_register_folder, services, name, folder, meta)
     else:
         if file is None:
             raise InvalidArgument(
@@ -111,9 +115,33 @@ async def register_version(
             )
         data = await _read_limited(file, limit)
         meta = _parse_metadata(metadata)
-        example = decode_tensors(meta.example, field="example") if meta.example else None
-        package = dataclasses.replace(package_model(data, example), flavor=meta.flavor)
-        source = meta.source or (file.filename or "")
+        version = await run_in_threadpool(_register_onnx, services, name, data, meta, file.filename or "")
+    return schemas.ModelVersion.model_validate(version)
+
+
+def _register_folder(
+    services: Services, name: str, folder: dict[str, bytes], meta: schemas.VersionMetadata
+) -> ModelVersion:
+    flavor = meta.flavor if meta.flavor in FOLDER_FLAVORS else None
+    package = package_folder(folder, flavor)
+    return _register(services, name, package, meta, meta.source or "folder upload")
+
+
+def _register_onnx(
+    services: Services, name: str, data: bytes, meta: schemas.VersionMetadata, filename: str
+) -> ModelVersion:
+    example = decode_tensors(meta.example, field="example") if meta.example else None
+    package = dataclasses.replace(package_model(data, example), flavor=meta.flavor)
+    return _register(services, name, package, meta, meta.source or filename)
+
+
+def _register(
+    services: Services,
+    name: str,
+    package: ModelPackage | FolderPackage,
+    meta: schemas.VersionMetadata,
+    source: str,
+) -> ModelVersion:
     if meta.reference_dataset is not None:  # an unknown dataset is refused before registering
         check_reference_dataset(services.datasets, meta.reference_dataset)
     version = services.registry.register_version(
@@ -127,18 +155,13 @@ async def register_version(
     )
     if meta.reference_dataset is not None:
         try:
-            await run_in_threadpool(
-                dataset_reference,
-                services.registry,
-                services.datasets,
-                name,
-                version.version,
-                meta.reference_dataset,
+            dataset_reference(
+                services.registry, services.datasets, name, version.version, meta.reference_dataset
             )
         except AiaasError:  # a dataset that does not fit refuses the whole registration
             services.registry.delete_version(name, version.version)
             raise
-    return schemas.ModelVersion.model_validate(version)
+    return version
 
 
 @router.get("/{name}/versions/{version}", summary="Show a version (by number, alias or 'latest')")
@@ -263,10 +286,7 @@ def _parse_metadata(text: str, *, folder: bool = False) -> schemas.VersionMetada
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument(f"metadata is not valid JSON: {exc}", details={"field": "metadata"}) from None
     except ValidationError as exc:
-        problems = [f"metadata.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise InvalidArgument(
-            "; ".join(problems), details={"field": "metadata", "errors": problems}
-        ) from None
+        raise invalid_argument(exc, what="metadata", prefix="metadata", default_field="metadata") from None
     if folder:
         if meta.flavor not in (*FOLDER_FLAVORS, "onnx"):  # "onnx", the default: read it from the folder
             raise InvalidArgument(

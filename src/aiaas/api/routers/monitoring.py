@@ -26,9 +26,10 @@ from aiaas.api.deps import Services, ServicesDep
 from aiaas.api.params import Name
 from aiaas.errors import AiaasError, InvalidArgument
 from aiaas.schemas import MAX_FEEDBACK_ITEMS, MAX_ID
-from aiaas.serving.feedback import FeedbackStore, check_label
+from aiaas.serving.feedback import check_label
 from aiaas.serving.performance import Task, score, task_of
 from aiaas.serving.predictions import read_predictions
+from aiaas.translate import problems
 
 __all__ = ["PARQUET_MEDIA_TYPE", "router", "time_range"]
 
@@ -187,7 +188,7 @@ def performance(
     low, high = time_range(start, end, window)
     table = read_predictions(services.settings.resolved_prediction_log_dir(), name, start=low, end=high)
     ids = table.column("request_id").to_pylist()
-    labels = FeedbackStore(services.deployments.db).labels(name, ids) if ids else {}
+    labels = services.feedback.labels(name, ids) if ids else {}
     versions = score(table, labels, _tasks(services, deployment.model))
     return schemas.Performance(
         deployment=name,
@@ -213,7 +214,7 @@ def _record_feedback(
     ):
         _check_fits(labels[request_id], tasks(version), orjson.loads(outputs), position[request_id])
     known = set(logged["request_id"])
-    FeedbackStore(services.deployments.db).record(name, {k: v for k, v in labels.items() if k in known})
+    services.feedback.record(name, {k: v for k, v in labels.items() if k in known})
     return schemas.FeedbackResult(
         deployment=name,
         accepted=len(known),
@@ -293,16 +294,15 @@ def _validated(model: type[_Model], raw: Any) -> _Model:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc, message = [str(p) for p in first["loc"]], first["msg"]
+        field, message = problems(exc.errors())[0]
+        loc = field.split(".") if field else []
         if "label" in loc:  # pydantic names each member of the union it tried: say it once
             loc = loc[: loc.index("label") + 1]
             message = "must be a class label or a number, or a list of them (one per row)"
         if loc[:1] == ["feedback"] and len(loc) > 1:
             loc = [f"feedback[{loc[1]}]", *loc[2:]]
         field = ".".join(loc) or "body"
-        got = f"; got {first['input']!r}" if "input" in first and first["type"] != "missing" else ""
-        raise InvalidArgument(f"{field}: {message}{got}"[:500], details={"field": field}) from None
+        raise InvalidArgument(f"{field}: {message}", details={"field": field}) from None
 
 
 def _csv_items(body: bytes) -> list[dict[str, Any]]:

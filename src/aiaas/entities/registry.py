@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["Alias", "Comparison", "Model", "ModelVersion", "OutputAgreement"]
+__all__ = ["Alias", "Comparison", "Model", "ModelVersion", "OutputAgreement", "VersionRef", "VersionStatus"]
+
+#: A version number, an alias name, or ``"latest"``.
+VersionRef = int | str
+
+
+class VersionStatus(StrEnum):
+    """A version's state: ``ready`` versions are served and take aliases, ``archived`` ones not."""
+
+    READY = "ready"
+    ARCHIVED = "archived"
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,7 @@ class ModelVersion:
 
     model: str
     version: int
-    status: str
+    status: VersionStatus
     flavor: str
     artifact_digest: str
     artifact_size_bytes: int
@@ -81,3 +92,6 @@ class Comparison:
     size_ratio: float
     agreement: list[OutputAgreement]
     example_rows: int
+    #: Feature → permutation importance in each version (``{"a", "b", "delta"}``), for trained
+    #: versions that store it in their lineage; empty when neither does.
+    feature_importance: dict[str, dict[str, Any]] = field(default_factory=dict)

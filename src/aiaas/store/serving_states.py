@@ -1,4 +1,4 @@
-"""What the inference server really serves, per deployment, kept in the metadata DB.
+"""What the inference server really serves, per deployment: its repository in the metadata DB.
 
 The control plane knows what each deployment *should* serve; only the inference server
 knows whether it could. A version whose artifact is corrupted or missing is refused by the
@@ -24,7 +24,8 @@ from typing import NamedTuple
 
 from sqlalchemy import delete, select
 
-from aiaas.store import Database, DeploymentStatusRow, utcnow
+from aiaas.store.database import Database
+from aiaas.store.tables import DeploymentStatusRow, utcnow
 
 __all__ = ["Observation", "ServingState", "ServingStates"]
 

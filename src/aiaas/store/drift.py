@@ -1,4 +1,10 @@
-"""Live drift counts in the metadata database: one row per deployment, version, reference and interval.
+"""Drift in the metadata database: each version's reference, and live counts per interval.
+
+References (table ``drift_references``, one row per model version): the profile and layout as
+JSON, kept as plain dicts here; :mod:`aiaas.registry.references` turns them into a
+:class:`aiaas.monitoring.ReferenceProfile` and a layout.
+
+Live counts: one row per deployment, version, reference and interval.
 
 Why the database rather than asking the inference server: the counts must outlive a restart of
 the server (a day's window is worth keeping through a deploy), several inference servers must
@@ -15,16 +21,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from aiaas.monitoring import BinCounts
-from aiaas.store import Database, DriftCountRow
+from aiaas.entities.drift import BinCounts
+from aiaas.store.database import Database
+from aiaas.store.tables import DriftCountRow, DriftReferenceRow, ModelRow, ModelVersionRow, utcnow
 
-__all__ = ["CountKey", "CountStore"]
+__all__ = ["CountKey", "CountStore", "ReferenceRecord", "ReferenceRows"]
 
 _RETRIES = 3
 
@@ -115,3 +123,78 @@ class CountStore:
         with self.db.transaction() as s:
             result = s.execute(delete(DriftCountRow).where(DriftCountRow.started_at < before))
             return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class ReferenceRecord:
+    """A version's stored reference: its profile's digest, the profile and layout as JSON, its source."""
+
+    digest: str
+    profile: dict[str, Any]
+    layout: dict[str, Any]
+    source: dict[str, Any]
+    created_at: dt.datetime
+
+
+class ReferenceRows:
+    """Read and write the ``drift_references`` rows of model versions."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def put(
+        self,
+        model: str,
+        version: int,
+        record: ReferenceRecord,
+        *,
+        replace: bool = True,
+    ) -> bool:
+        """Store a version's reference; with ``replace=False`` keep one already there.
+
+        Returns whether it was stored (an unknown version stores nothing).
+        """
+        with self.db.transaction() as s:
+            version_id = s.scalar(
+                select(ModelVersionRow.id)
+                .join(ModelRow, ModelVersionRow.model_id == ModelRow.id)
+                .where(ModelRow.name == model, ModelVersionRow.version == version)
+            )
+            if version_id is None:
+                return False
+            row = s.get(DriftReferenceRow, version_id)
+            if row is not None and not replace:
+                return False
+            if row is None:
+                row = DriftReferenceRow(model_version_id=version_id)
+                s.add(row)
+            row.digest = record.digest
+            row.source = dict(record.source)
+            row.layout = dict(record.layout)
+            row.profile = dict(record.profile)
+            row.created_at = record.created_at
+            return True
+
+    def get(self, model: str, version: int) -> ReferenceRecord | None:
+        """The version's reference; None when it has none (or is gone)."""
+        with self.db.transaction() as s:
+            row = s.scalar(
+                select(DriftReferenceRow)
+                .join(ModelVersionRow, DriftReferenceRow.model_version_id == ModelVersionRow.id)
+                .join(ModelRow, ModelVersionRow.model_id == ModelRow.id)
+                .where(ModelRow.name == model, ModelVersionRow.version == version)
+            )
+            if row is None:
+                return None
+            return ReferenceRecord(
+                digest=row.digest,
+                profile=dict(row.profile),
+                layout=dict(row.layout),
+                source=dict(row.source),
+                created_at=row.created_at,
+            )
+
+
+def now() -> dt.datetime:
+    """The time a reference is stored at (the store's clock, as every row's)."""
+    return utcnow()

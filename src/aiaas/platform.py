@@ -1,0 +1,135 @@
+"""The composition root: the platform opened from its settings, in one place.
+
+The control plane (:mod:`aiaas.api`), the scheduler's worker processes
+(:mod:`aiaas.training.worker`, :mod:`aiaas.optimize.worker`, the ``torchrun`` launcher) and the
+CLI's local commands (``aiaas gc``, ``aiaas migrate``) each need the metadata database, the
+artifact store and the services over them. Each used to wire them itself, and the copies
+drifted (the workers' dataset service had no size limits, the CLI's database was migrated by
+one command and not another). Here they are wired once, from :class:`~aiaas.config.Settings`.
+
+The services are built, and their packages imported, when first asked for: a training worker
+never touches deployments, and ``aiaas db upgrade`` needs only the database; importing the
+serving package would cost each the start-up time of a server it does not run.
+
+It sits above the domains and below the API and the CLI in the import layers. The worker
+processes' entry modules live in their domains (the scheduler starts ``python -m
+aiaas.training.worker``) but are composition too: they are the one place a domain imports
+this module, named as such in the import-linter contract.
+
+Example:
+    >>> from aiaas.config import load_settings
+    >>> platform = open_platform(load_settings(home="/tmp/aiaas-doc"))
+    >>> platform.registry.list_models()  # doctest: +SKIP
+    []
+    >>> platform.close()
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from aiaas.config import Settings
+from aiaas.store import ArtifactStore, Database, open_artifact_store
+from aiaas.store.feedback import FeedbackStore
+
+if TYPE_CHECKING:
+    from aiaas.datasets import DatasetService
+    from aiaas.optimize import OptimizationService
+    from aiaas.registry import Registry
+    from aiaas.serving import DeploymentService
+    from aiaas.training import JobStore, TrainingService
+
+__all__ = ["Platform", "open_database", "open_platform"]
+
+
+def open_database(settings: Settings, *, migrate: bool = True) -> Database:
+    """The metadata database ``settings`` name, migrated to the current schema unless told not to."""
+    db = Database(settings.resolved_database_url())
+    if migrate:
+        try:
+            db.upgrade()
+        except BaseException:
+            db.dispose()
+            raise
+    return db
+
+
+class Platform:
+    """The database, the artifact store and every control-plane service over them.
+
+    Args:
+        settings: where the database and artifacts are, and the services' limits.
+        db: the metadata database (see :func:`open_database`).
+        artifacts: the artifact store.
+        slots: CPU slots of the training service; ``None`` is ``settings.training_slots``
+            (a ``torchrun`` launch passes its world size).
+    """
+
+    def __init__(
+        self, settings: Settings, db: Database, artifacts: ArtifactStore, *, slots: int | None = None
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.artifacts = artifacts
+        self.slots = slots or settings.training_slots
+
+    @cached_property
+    def registry(self) -> Registry:
+        from aiaas.registry import Registry
+
+        return Registry(self.db, self.artifacts)
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        from aiaas.datasets import DatasetService
+
+        return DatasetService(
+            self.db,
+            self.artifacts,
+            max_bytes=self.settings.max_dataset_bytes,
+            max_cells=self.settings.max_dataset_cells,
+        )
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        from aiaas.training import JobStore
+
+        return JobStore(self.db, self.artifacts)
+
+    @cached_property
+    def training(self) -> TrainingService:
+        from aiaas.training import TrainingService
+
+        return TrainingService(self.jobs, self.datasets, self.registry, self.artifacts, slots=self.slots)
+
+    @cached_property
+    def feedback(self) -> FeedbackStore:
+        """The ground truth posted for answered requests (monitoring's performance)."""
+        return FeedbackStore(self.db)
+
+    @cached_property
+    def deployments(self) -> DeploymentService:
+        from aiaas.serving import DeploymentService
+
+        return DeploymentService(self.registry)
+
+    @cached_property
+    def optimization(self) -> OptimizationService:
+        from aiaas.optimize import OptimizationService
+
+        return OptimizationService(self.training)
+
+    def close(self) -> None:
+        """Close the database's connections (the artifact store holds none)."""
+        self.db.dispose()
+
+
+def open_platform(settings: Settings, *, migrate: bool = True, slots: int | None = None) -> Platform:
+    """Open the database (migrating it unless ``migrate`` is false) and the artifact store.
+
+    The control plane migrates on start; a worker process, started by a control plane that
+    already did, passes ``migrate=False``.
+    """
+    db = open_database(settings, migrate=migrate)
+    return Platform(settings, db, open_artifact_store(settings.resolved_artifact_root()), slots=slots)
