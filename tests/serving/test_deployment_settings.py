@@ -19,6 +19,7 @@ import typer
 
 from aiaas import schemas
 from aiaas.cli import app
+from aiaas.deployments import DeploymentService
 from aiaas.errors import InvalidArgument
 from aiaas.formats import package_model
 from aiaas.registry import Registry
@@ -30,7 +31,6 @@ from aiaas.schemas.deployment_settings import (
     settings_table,
 )
 from aiaas.sdk import Client
-from aiaas.serving import DeploymentService
 from aiaas.store import Database, FileArtifactStore
 from tests._models import iris, iris_classifier
 

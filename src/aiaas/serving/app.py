@@ -44,11 +44,11 @@ from starlette.types import Receive, Scope, Send
 
 from aiaas._version import __version__
 from aiaas.config import Settings
+from aiaas.deployments import DeploymentService
 from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, PayloadTooLarge
 from aiaas.gpus import GpuCollector, GpuSampler
 from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE, allowed_methods
 from aiaas.registry import Registry
-from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.drift_counter import DriftCollector, DriftCounter
 from aiaas.serving.explanations import ExplainEndpoints

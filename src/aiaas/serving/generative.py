@@ -41,10 +41,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from aiaas.deployments import ServedTarget
 from aiaas.errors import AiaasError, DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from aiaas.formats import HF_CAUSAL_LM, materialize
 from aiaas.serving import ipc
-from aiaas.serving.deployments import ServedTarget
 from aiaas.serving.replicas import ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
 

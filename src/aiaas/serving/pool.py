@@ -49,10 +49,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
+from aiaas.deployments import DeploymentService, RouteTarget, ServedTarget
 from aiaas.errors import AiaasError, Conflict, NotFound, ResourceExhausted, Unavailable
 from aiaas.formats import FOLDER_FLAVORS, OnnxModel, Signature
 from aiaas.schemas.deployment_settings import default_settings
-from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarget
 from aiaas.serving.generative import GenerativeModel, GenerativeModels
 from aiaas.serving.prediction_log import LogPolicy
 from aiaas.serving.replicas import ReplicaManager, ReplicaSet, ReplicaSettings

@@ -6,7 +6,7 @@ check and a ``deque.append`` of references to the arrays the request already hol
 encoding, no copy, no lock, no I/O: a full queue or an empty bucket counts the request as
 dropped and returns. A writer thread wakes every ``flush_interval_s``, takes what is queued,
 encodes it (orjson) and has one Parquet segment per deployment written
-(:mod:`aiaas.serving.predictions`) by a child process that holds pyarrow
+(:mod:`aiaas.store.predictions`) by a child process that holds pyarrow
 (:mod:`aiaas.serving.segment_writer` says why); :meth:`PredictionLog.close` writes the rest at shutdown,
 so every row of an answered request is on disk after a clean stop. Memory is bounded by
 ``max_queued`` requests, each at most ``AIAAS_MAX_REQUEST_BYTES`` of inputs plus its outputs.
@@ -35,8 +35,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from aiaas.schemas.deployment_settings import DeploymentSettings, default_settings
 from aiaas.schemas.setting_values import check_value
-from aiaas.serving.predictions import LoggedRequest, prune_segments
 from aiaas.serving.segment_writer import ProcessWriter, SegmentWriter
+from aiaas.store.predictions import LoggedRequest, prune_segments
 
 __all__ = [
     "DEFAULT_MAX_ROWS_PER_S",

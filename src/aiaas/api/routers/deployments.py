@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Response, status
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
 from aiaas.api.params import Name
+from aiaas.deployments import Deployment
 from aiaas.errors import AiaasError
 from aiaas.registry import check_reference_dataset, dataset_reference
 from aiaas.schemas.deployment_settings import given_settings
-from aiaas.serving import Deployment
 from aiaas.store.scaling import KEEP_EVENTS, ScalingEvents
 from aiaas.store.serving_states import ServingState, ServingStates
 

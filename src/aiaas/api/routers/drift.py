@@ -3,7 +3,7 @@ its reference statistics, per feature, with a drifted flag.
 
 Read from counts only: the inference server counts every request into its version's
 reference bins and adds them to per-interval rows in the database
-(:mod:`aiaas.serving.drift_counts`); a check sums the rows of the window and scores them
+(:mod:`aiaas.store.drift`); a check sums the rows of the window and scores them
 (:func:`aiaas.monitoring.check_drift`), so it costs O(bins) whatever the traffic and never
 re-reads a logged row. The thresholds are the deployment's ``drift`` setting (by default
 :class:`aiaas.schemas.DriftThresholds`' defaults), each overridable in the query.

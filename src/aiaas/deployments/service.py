@@ -1,11 +1,12 @@
-"""Deployments: the desired state of what the inference server serves.
+"""The deployments service: the control plane's writes and reads of the desired state.
 
 A deployment names a model and either pins a version or follows an alias: its *primary*
 target. It may also split traffic with weighted canary routes, mirror every request to
 a shadow version, and carry its serving settings (dynamic batching, queue bound,
-timeout). The control plane writes these rows; the inference server reads them (see
-:mod:`.pool`) and converges. Every change bumps the serving revision in the same
-transaction, so the inference server notices it with one cheap query.
+timeout). The control plane writes these rows; the inference server reads them (its
+model pool, through :meth:`DeploymentService.desired_state`) and converges. Every change
+bumps the serving revision in the same transaction, so the inference server notices it with
+one cheap query.
 
 All validation of the serving configuration lives here, in :class:`DeploymentService`:
 the REST schemas only bound single values for the OpenAPI document, while the rules
@@ -18,15 +19,14 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, NamedTuple, Unpack
+from typing import Any, Unpack
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aiaas.deployments.entities import WEIGHT_TOTAL, Deployment, Route, RouteTarget, ServedTarget
+from aiaas.deployments.routing import check_routing
 from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.registry import Registry, check_alias_name, check_name
 from aiaas.schemas.deployment_settings import (
@@ -34,7 +34,6 @@ from aiaas.schemas.deployment_settings import (
     DeploymentSettings,
     SettingValues,
     check_settings,
-    default_settings,
     resolve_settings,
 )
 from aiaas.schemas.setting_values import invalid
@@ -42,145 +41,7 @@ from aiaas.store.models import servable_version_row
 from aiaas.store.queries import model_row
 from aiaas.store.tables import DeploymentRow, ModelRow, ModelVersionRow, utcnow
 
-__all__ = [
-    "DEFAULT_MAX_QUEUE_SIZE",
-    "DEFAULT_TIMEOUT_S",
-    "Deployment",
-    "DeploymentService",
-    "Route",
-    "RouteTarget",
-    "ServedTarget",
-    "default_batching",
-]
-
-#: Requests a deployment holds waiting before it answers 429 (from the settings' definition).
-DEFAULT_MAX_QUEUE_SIZE: int = default_settings().max_queue_size
-#: Seconds a request may take before it is answered 504 (from the settings' definition).
-DEFAULT_TIMEOUT_S: float = default_settings().timeout_s
-
-_WEIGHT_TOTAL = 100
-
-
-def default_batching() -> dict[str, Any]:
-    """The batching settings of a deployment that gave none: off, with sensible bounds."""
-    return default_settings().batching.model_dump()
-
-
-class _SettingsByName:
-    """Each setting readable by name as a plain value (``d.max_queue_size``, ``d.batching`` as a
-    dict): what the wire schema reads with ``from_attributes``. Typed code reads ``settings``."""
-
-    settings: DeploymentSettings
-
-    def __getattr__(self, name: str) -> Any:
-        if name in SETTINGS:
-            value = getattr(self.settings, name)
-            return value.model_dump() if isinstance(value, BaseModel) else value
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-
-class Route(NamedTuple):
-    """One route of a deployment resolved now: the version and its share of requests (%)."""
-
-    version: int
-    weight: int
-
-
-@dataclass(frozen=True)
-class Deployment(_SettingsByName):
-    """A deployment as configured, with what it resolves to now.
-
-    ``version``/``alias`` is the primary target. ``traffic`` and ``shadow`` are kept as
-    configured (``{"version": N}`` or ``{"alias": A}``, plus ``"weight"`` for traffic) so an
-    alias route keeps following its alias; ``routes`` and ``shadow_version`` are what they
-    resolve to at this moment. ``settings`` are the serving settings in force, defaults
-    filled in (each also readable by name).
-    """
-
-    name: str
-    model: str
-    version: int | None
-    alias: str | None
-    serving_version: int
-    created_at: datetime
-    updated_at: datetime
-    traffic: list[dict[str, Any]] = field(default_factory=list)
-    shadow: dict[str, Any] | None = None
-    settings: DeploymentSettings = field(default_factory=default_settings)
-    routes: list[Route] = field(default_factory=list)
-    shadow_version: int | None = None
-
-
-@dataclass(frozen=True)
-class RouteTarget:
-    """One version a deployment sends requests to, with everything needed to load it.
-
-    ``weight`` is its percentage of requests (0 for a shadow, which gets copies).
-    """
-
-    version: int
-    artifact_digest: str
-    signature: dict[str, Any]
-    weight: int
-    #: The version's flavor: ``hf-*`` versions are model folders served by a PyTorch runtime.
-    flavor: str = "onnx"
-
-
-@dataclass(frozen=True, init=False)
-class ServedTarget(_SettingsByName):
-    """What one deployment resolves to right now: everything needed to load and serve it.
-
-    ``version``, ``artifact_digest`` and ``signature`` describe the primary route, as they
-    always have, so a reader that knows nothing of traffic splitting serves the primary.
-    ``routes`` lists every weighted route, primary first (weights add up to 100); when not
-    given it is the primary alone at 100%, which is what a deployment without canaries
-    and the per-version targets of :meth:`DeploymentService.target` are. ``settings`` are
-    the deployment's serving settings (or give them by name: ``max_queue_size=3``).
-    """
-
-    deployment: str
-    model: str
-    version: int
-    artifact_digest: str
-    signature: dict[str, Any]
-    routes: tuple[RouteTarget, ...]
-    shadow: RouteTarget | None
-    settings: DeploymentSettings
-    flavor: str
-
-    def __init__(
-        self,
-        deployment: str,
-        model: str,
-        version: int,
-        artifact_digest: str,
-        signature: dict[str, Any],
-        routes: tuple[RouteTarget, ...] = (),
-        shadow: RouteTarget | None = None,
-        settings: DeploymentSettings | None = None,
-        flavor: str = "onnx",
-        **by_name: Any,
-    ) -> None:
-        unknown = sorted(set(by_name) - set(SETTINGS))
-        if unknown or (settings is not None and by_name):
-            raise TypeError(f"ServedTarget: give settings or settings by name, not both; unknown: {unknown}")
-        if settings is None:
-            settings = DeploymentSettings.model_validate(by_name)
-        if not routes:
-            routes = (RouteTarget(version, artifact_digest, signature, _WEIGHT_TOTAL, flavor),)
-        values = {
-            "deployment": deployment,
-            "model": model,
-            "version": version,
-            "artifact_digest": artifact_digest,
-            "signature": signature,
-            "routes": routes,
-            "shadow": shadow,
-            "settings": settings,
-            "flavor": flavor,
-        }
-        for key, value in values.items():
-            object.__setattr__(self, key, value)
+__all__ = ["DeploymentService"]
 
 
 class DeploymentService:
@@ -227,7 +88,7 @@ class DeploymentService:
         defaults, and an empty ``traffic``/``shadow``/``batching`` means the same as ``None``.
         """
         check_name(name, field="name")
-        given = _check_routing(traffic, shadow) | check_settings(settings)
+        given = check_routing(traffic, shadow) | check_settings(settings)
         exists = AlreadyExists(f"deployment {name!r} already exists", details={"deployment": name})
         try:
             with self.db.transaction() as s:
@@ -268,7 +129,7 @@ class DeploymentService:
         primary must still take the same inputs as the routes kept), and nothing is
         stored unless all of it holds.
         """
-        given = _check_routing(traffic, shadow) | check_settings(settings)
+        given = check_routing(traffic, shadow) | check_settings(settings)
         with self.db.transaction() as s:
             row = _deployment_row(s, name)
             if version is not None or alias is not None or not given:
@@ -380,21 +241,7 @@ class DeploymentService:
         return version, None
 
 
-# -- settings: the checks that need no database ---------------------------------------------
-
-
-def _check_routing(
-    traffic: Sequence[Mapping[str, Any]] | None, shadow: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The routes given (not ``None``), checked on their own and in their stored form: column
-    name → value, where a stored ``None`` means none. Everything that needs the registry is
-    left to :func:`_check_routes`; the settings are checked by :func:`check_settings`."""
-    given: dict[str, Any] = {}
-    if traffic is not None:
-        given["traffic"] = _check_traffic(traffic)
-    if shadow is not None:
-        given["shadow"] = _check_shadow(shadow)
-    return given
+# -- settings ----------------------------------------------------------------------------------
 
 
 def _check_replica_bounds(row: DeploymentRow) -> None:
@@ -402,7 +249,7 @@ def _check_replica_bounds(row: DeploymentRow) -> None:
     settings = _settings(row)
     low, high = settings.min_replicas, settings.max_replicas
     if low > high:
-        raise _invalid(
+        raise invalid(
             "max_replicas",
             f"must be at least min_replicas ({low}); raise max_replicas or lower min_replicas",
             high,
@@ -448,73 +295,6 @@ def _settings(row: DeploymentRow) -> DeploymentSettings:
     return resolve_settings({**(row.settings or {}), **stored})
 
 
-_invalid = invalid
-
-
-def _check_int(value: Any, field: str, bounds: tuple[int, int]) -> int:
-    lo, hi = bounds
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise _invalid(field, f"must be an integer from {lo} to {hi}", value)
-    return value
-
-
-def _check_ref(value: Any, field: str, *, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``{"version": N}`` or ``{"alias": A}`` (plus the ``extra`` keys, checked by the caller)."""
-    if not isinstance(value, Mapping):
-        raise _invalid(field, 'must be an object such as {"version": 3} or {"alias": "staging"}', value)
-    unknown = sorted(str(k) for k in value if k not in ("version", "alias", *extra))
-    if unknown:
-        allowed = ", ".join(("version", "alias", *extra))
-        raise _invalid(f"{field}.{unknown[0]}", f"is not a known key (known: {allowed})", value[unknown[0]])
-    version, alias = value.get("version"), value.get("alias")
-    if (version is None) == (alias is None):
-        raise _invalid(field, "must name exactly one of version or alias", dict(value))
-    if version is not None:
-        return {"version": _check_int(version, f"{field}.version", (1, 2**31 - 1))}
-    return {"alias": check_alias_name(value["alias"], field=f"{field}.alias")}
-
-
-def _check_traffic(value: Any) -> list[dict[str, Any]] | None:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise _invalid("traffic", 'must be a list of routes such as [{"version": 3, "weight": 10}]', value)
-    routes: list[dict[str, Any]] = []
-    seen: dict[tuple[str, Any], int] = {}
-    for i, item in enumerate(value):
-        at = f"traffic[{i}]"
-        ref = _check_ref(item, at, extra=("weight",))
-        if "weight" not in item:
-            raise InvalidArgument(
-                f"{at}.weight is required: the route's share of requests, 0 to 100; "
-                f"got a route without one: {dict(item)!r}",
-                details={"field": f"{at}.weight", "value": None},
-            )
-        weight = _check_int(item["weight"], f"{at}.weight", (0, _WEIGHT_TOTAL))
-        ((kind, target),) = ref.items()
-        if (kind, target) in seen:
-            raise _invalid(
-                f"{at}.{kind}",
-                f"must name each route once, but {kind} {target!r} is also traffic[{seen[kind, target]}]",
-                target,
-            )
-        seen[kind, target] = i
-        routes.append({**ref, "weight": weight})
-    total = sum(r["weight"] for r in routes)
-    if total > _WEIGHT_TOTAL:
-        raise _invalid(
-            "traffic",
-            f"weights must add up to at most {_WEIGHT_TOTAL} (the primary gets {_WEIGHT_TOTAL} minus "
-            f"their sum), but they add up to {total}; lower them",
-            [r["weight"] for r in routes],
-        )
-    return routes or None
-
-
-def _check_shadow(value: Any) -> dict[str, Any] | None:
-    if isinstance(value, Mapping) and not value:
-        return None
-    return _check_ref(value, "shadow")
-
-
 # -- routes: the checks against the registry ------------------------------------------------
 
 
@@ -532,7 +312,7 @@ def _check_routes(row: DeploymentRow, model: ModelRow) -> None:
         ((kind, target),) = ref.items()
         where = f"{at}.{kind}"
         if ref == primary_ref:
-            raise _invalid(
+            raise invalid(
                 where,
                 f"must differ from the primary target, which is already {kind} {target!r} "
                 "(remove the route, or name another version)",
@@ -558,11 +338,11 @@ def _ref_version(model: ModelRow, kind: str, target: Any, field: str) -> ModelVe
     if kind == "alias":
         alias = next((a for a in model.aliases if a.name == target), None)
         if alias is None:
-            raise _invalid(field, f"must be an alias of model {model.name!r} (create it first)", target)
+            raise invalid(field, f"must be an alias of model {model.name!r} (create it first)", target)
         target = alias.version
     version = next((v for v in model.versions if v.version == target), None)
     if version is None:
-        raise _invalid(field, f"must be a version of model {model.name!r}", target)
+        raise invalid(field, f"must be a version of model {model.name!r}", target)
     return version
 
 
@@ -612,7 +392,7 @@ def _ref_target(model: ModelRow, ref: Mapping[str, Any]) -> int:
 def _routes(row: DeploymentRow, model: ModelRow) -> list[Route]:
     """Primary first, with what the canary routes leave it; then the canaries as configured."""
     canaries = [Route(_ref_target(model, r), int(r["weight"])) for r in row.traffic or []]
-    primary = Route(_target_version(row, model), _WEIGHT_TOTAL - sum(r.weight for r in canaries))
+    primary = Route(_target_version(row, model), WEIGHT_TOTAL - sum(r.weight for r in canaries))
     return [primary, *canaries]
 
 
