@@ -165,3 +165,29 @@ def test_bad_drift_thresholds_are_refused_naming_the_key(
         deployments.create("iris", model="iris", drift=drift)
     assert error.value.details["field"] == field
     assert deployments.list() == []
+
+
+def test_migration_0010_keeps_deployments_made_before_it_and_downgrades(
+    database_url: str, home: Path
+) -> None:
+    from sqlalchemy import inspect, text
+
+    from tests.serving.test_deployment_config import _downgrade_to, _upgrade_to
+
+    db = Database(database_url)
+    try:
+        db.upgrade()
+        registry = Registry(db, FileArtifactStore(home / "artifacts"))
+        registry.register_version("iris", package_model(iris_classifier(), iris()[0][:3]))
+        deployments = DeploymentService(registry)
+        deployments.create("old", model="iris", max_queue_size=5)
+        _downgrade_to(db, "0009")  # as made before 0010: no settings column
+        assert "settings" not in {c["name"] for c in inspect(db.engine).get_columns("deployments")}
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT max_queue_size FROM deployments")).scalar() == 5
+        _upgrade_to(db, "head")
+        old = deployments.get("old")
+        assert (old.max_queue_size, old.drift) == (5, DEFAULT_DRIFT)  # kept; drift at its defaults
+        assert deployments.update("old", drift={"min_rows": 3}).drift["min_rows"] == 3
+    finally:
+        db.dispose()

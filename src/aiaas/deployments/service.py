@@ -8,7 +8,9 @@ model pool, through :meth:`DeploymentService.desired_state`) and converges. Ever
 bumps the serving revision in the same transaction, so the inference server notices it with
 one cheap query.
 
-All validation of the serving configuration lives here, in :class:`DeploymentService`:
+The rows are :class:`~aiaas.store.deployments.DeploymentStore`'s: each change is checked
+here against the deployment and its model as the store reads them, in the transaction that
+stores it. All validation of the serving configuration lives here, in :class:`DeploymentService`:
 the REST schemas only bound single values for the OpenAPI document, while the rules
 that need the registry (a route's version exists, is ready, takes the primary's inputs)
 or the whole configuration (weights add up, no route twice) can only be checked here,
@@ -18,28 +20,24 @@ so every client (API, SDK, CLI, in-process callers) gets the same answer.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Unpack
-
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from aiaas.deployments.entities import WEIGHT_TOTAL, Deployment, Route, RouteTarget, ServedTarget
 from aiaas.deployments.routing import check_routing
-from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from aiaas.entities.deployments import ModelTargets, StoredDeployment, TargetVersion
+from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.registry import Registry, check_alias_name, check_name
 from aiaas.schemas.deployment_settings import (
     SETTINGS,
-    DeploymentSettings,
     SettingValues,
     check_settings,
     resolve_settings,
 )
 from aiaas.schemas.setting_values import invalid
-from aiaas.store.models import servable_version_row
-from aiaas.store.queries import model_row
-from aiaas.store.tables import DeploymentRow, ModelRow, ModelVersionRow, utcnow
+from aiaas.store.deployments import DeploymentStore
 
 __all__ = ["DeploymentService"]
 
@@ -70,6 +68,7 @@ class DeploymentService:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.db = registry.db
+        self.store = DeploymentStore(registry.db)
 
     def create(
         self,
@@ -89,23 +88,14 @@ class DeploymentService:
         """
         check_name(name, field="name")
         given = check_routing(traffic, shadow) | check_settings(settings)
-        exists = AlreadyExists(f"deployment {name!r} already exists", details={"deployment": name})
-        try:
-            with self.db.transaction() as s:
-                if s.scalar(select(DeploymentRow.id).where(DeploymentRow.name == name)) is not None:
-                    raise exists
-                served_model = model_row(s, model)
-                version, alias = self._check_target(s, served_model, version, alias)
-                row = DeploymentRow(name=name, model_id=served_model.id, version=version, alias=alias)
-                _apply(row, given)
-                _check_replica_bounds(row)
-                _check_routes(row, served_model)
-                s.add(row)
-                self.db.bump_revision(s)
-                s.flush()
-                return _deployment(row, served_model)
-        except IntegrityError:  # created by a concurrent request between the check and the insert
-            raise exists from None
+
+        def decide(model: ModelTargets) -> StoredDeployment:
+            target = _check_target(model, version, alias)
+            now = datetime.now(UTC)  # the store's row keeps its own times
+            made = StoredDeployment(name, model.model, *target, created_at=now, updated_at=now)
+            return _checked(_changed(made, given), model)
+
+        return _deployment(*self.store.create(name, model, decide))
 
     def update(
         self,
@@ -130,32 +120,23 @@ class DeploymentService:
         stored unless all of it holds.
         """
         given = check_routing(traffic, shadow) | check_settings(settings)
-        with self.db.transaction() as s:
-            row = _deployment_row(s, name)
+
+        def decide(current: StoredDeployment, model: ModelTargets) -> StoredDeployment:
+            changed = _changed(current, given)
             if version is not None or alias is not None or not given:
-                row.version, row.alias = self._check_target(s, row.model, version, alias)
-            _apply(row, given)
-            _check_replica_bounds(row)
-            _check_routes(row, row.model)
-            row.updated_at = utcnow()
-            self.db.bump_revision(s)
-            s.flush()
-            return _deployment(row, row.model)
+                changed = dataclasses.replace(changed, **_target_fields(_check_target(model, version, alias)))
+            return _checked(changed, model)
+
+        return _deployment(*self.store.update(name, decide))
 
     def get(self, name: str) -> Deployment:
-        with self.db.transaction() as s:
-            row = _deployment_row(s, name)
-            return _deployment(row, row.model)
+        return _deployment(*self.store.get(name))
 
     def list(self) -> list[Deployment]:
-        with self.db.transaction() as s:
-            rows = s.scalars(select(DeploymentRow).order_by(DeploymentRow.name)).all()
-            return [_deployment(r, r.model) for r in rows]
+        return [_deployment(d, m) for d, m in self.store.list()]
 
     def delete(self, name: str) -> None:
-        with self.db.transaction() as s:
-            s.delete(_deployment_row(s, name))
-            self.db.bump_revision(s)
+        self.store.delete(name)
 
     def desired_state(self) -> builtins.list[ServedTarget]:
         """Every deployment resolved to the versions it should serve now, in one read.
@@ -163,29 +144,25 @@ class DeploymentService:
         Aliases are resolved here, on every read, so a route following an alias moves
         with it (and rolls back with it) without the deployment being touched.
         """
-        with self.db.transaction() as s:
-            out = []
-            for row in s.scalars(select(DeploymentRow).order_by(DeploymentRow.name)).all():
-                routes = tuple(
-                    _route_target(_version_row(row.model, r.version), r.weight)
-                    for r in _routes(row, row.model)
+        out = []
+        for d, model in self.store.list():
+            routes = tuple(_route_target(_version(model, r.version), r.weight) for r in _routes(d, model))
+            shadow = _shadow_version(d, model)
+            primary = routes[0]
+            out.append(
+                ServedTarget(
+                    deployment=d.name,
+                    model=d.model,
+                    version=primary.version,
+                    artifact_digest=primary.artifact_digest,
+                    signature=primary.signature,
+                    flavor=primary.flavor,
+                    routes=routes,
+                    shadow=None if shadow is None else _route_target(shadow, 0),
+                    settings=resolve_settings(d.settings),
                 )
-                shadow = _shadow_version(row, row.model)
-                primary = routes[0]
-                out.append(
-                    ServedTarget(
-                        deployment=row.name,
-                        model=row.model.name,
-                        version=primary.version,
-                        artifact_digest=primary.artifact_digest,
-                        signature=primary.signature,
-                        flavor=primary.flavor,
-                        routes=routes,
-                        shadow=None if shadow is None else _route_target(shadow, 0),
-                        settings=_settings(row),
-                    )
-                )
-            return out
+            )
+        return out
 
     def target(self, deployment: str, version: int) -> ServedTarget:
         """A specific version of a deployment's model (``/v2/models/{d}/versions/{v}``).
@@ -197,56 +174,75 @@ class DeploymentService:
                 when the version was deleted: numbers are never reused).
             Conflict: the version is archived, so it is not served.
         """
-        with self.db.transaction() as s:
-            row = _deployment_row(s, deployment)
-            v = servable_version_row(s, row.model, version)
-            return ServedTarget(
-                deployment=row.name,
-                model=row.model.name,
-                version=v.version,
-                artifact_digest=v.artifact_digest,
-                signature=dict(v.signature),
-                flavor=v.flavor,
-                settings=_settings(row),
-            )
+        d, v = self.store.servable(deployment, version)
+        return ServedTarget(
+            deployment=d.name,
+            model=d.model,
+            version=v.version,
+            artifact_digest=v.artifact_digest,
+            signature=dict(v.signature),
+            flavor=v.flavor,
+            settings=resolve_settings(d.settings),
+        )
 
-    @staticmethod
-    def _check_target(
-        s: Session, model: ModelRow, version: int | None, alias: str | None
-    ) -> tuple[int | None, str | None]:
-        if version is not None and alias is not None:
-            raise InvalidArgument(
-                "give either version or alias, not both", details={"field": "version", "alias": alias}
+
+def _check_target(
+    model: ModelTargets, version: int | None, alias: str | None
+) -> tuple[int | None, str | None]:
+    """The primary target asked for: a ready version (default: the latest), or an alias."""
+    if version is not None and alias is not None:
+        raise InvalidArgument(
+            "give either version or alias, not both", details={"field": "version", "alias": alias}
+        )
+    if alias is not None:
+        check_alias_name(alias)
+        if alias not in model.aliases:
+            raise NotFound(
+                f"model {model.model!r} has no alias {alias!r}; create it with set_alias first",
+                details={"model": model.model, "alias": alias},
             )
-        if alias is not None:
-            check_alias_name(alias)
-            if not any(a.name == alias for a in model.aliases):
-                raise NotFound(
-                    f"model {model.name!r} has no alias {alias!r}; create it with set_alias first",
-                    details={"model": model.name, "alias": alias},
-                )
-            return None, alias
-        if version is None:
-            if not model.versions:
-                raise Conflict(
-                    f"model {model.name!r} has no versions to deploy", details={"model": model.name}
-                )
-            version = model.versions[-1].version
-        row = _version_row(model, version)
-        if row.status != "ready":
-            raise Conflict(
-                f"version {version} of {model.name!r} is {row.status} and cannot be deployed",
-                details={"model": model.name, "version": version},
-            )
-        return version, None
+        return None, alias
+    if version is None:
+        if not model.versions:
+            raise Conflict(f"model {model.model!r} has no versions to deploy", details={"model": model.model})
+        version = max(model.versions)
+    target = _version(model, version)
+    if target.status != "ready":
+        raise Conflict(
+            f"version {version} of {model.model!r} is {target.status} and cannot be deployed",
+            details={"model": model.model, "version": version},
+        )
+    return version, None
+
+
+def _target_fields(target: tuple[int | None, str | None]) -> dict[str, Any]:
+    return {"version": target[0], "alias": target[1]}
+
+
+def _changed(d: StoredDeployment, given: Mapping[str, Any]) -> StoredDeployment:
+    """``d`` with the routes and settings ``given`` (a ``None``: none, or the default)."""
+    settings = {**d.settings, **{k: v for k, v in given.items() if k in SETTINGS}}
+    return dataclasses.replace(
+        d,
+        traffic=given.get("traffic", d.traffic),
+        shadow=given.get("shadow", d.shadow),
+        settings={k: v for k, v in settings.items() if v is not None},
+    )
+
+
+def _checked(d: StoredDeployment, model: ModelTargets) -> StoredDeployment:
+    """``d`` once the rules that need the whole of it and the registry hold."""
+    _check_replica_bounds(d)
+    _check_routes(d, model)
+    return d
 
 
 # -- settings ----------------------------------------------------------------------------------
 
 
-def _check_replica_bounds(row: DeploymentRow) -> None:
+def _check_replica_bounds(d: StoredDeployment) -> None:
     """``min_replicas <= max_replicas`` once the change is applied (an update may give one of them)."""
-    settings = _settings(row)
+    settings = resolve_settings(d.settings)
     low, high = settings.min_replicas, settings.max_replicas
     if low > high:
         raise invalid(
@@ -257,51 +253,13 @@ def _check_replica_bounds(row: DeploymentRow) -> None:
         )
 
 
-def _apply(row: DeploymentRow, given: Mapping[str, Any]) -> None:
-    """Store what was given: a setting with a column of its own there, any other in the
-    ``settings`` JSON column (a ``None`` removes it, so it takes its default)."""
-    others = dict(row.settings or {})
-    for name, value in given.items():
-        if name in _COLUMNS:
-            setattr(row, name, value)
-        elif value is None:
-            others.pop(name, None)
-        else:
-            others[name] = value
-    row.settings = others or None
-
-
-#: The columns of deployments' routing and of the settings that have one (migrations 0002-0007).
-_COLUMNS = frozenset(
-    {
-        "traffic",
-        "shadow",
-        "batching",
-        "max_queue_size",
-        "timeout_s",
-        "min_replicas",
-        "max_replicas",
-        "target_in_flight",
-        "scale_down_delay_s",
-        "prediction_log",
-    }
-)
-
-
-def _settings(row: DeploymentRow) -> DeploymentSettings:
-    """The settings in force: what is stored (a column, or the ``settings`` column), defaults
-    for the rest."""
-    stored = {name: getattr(row, name) for name in _COLUMNS if name in SETTINGS}
-    return resolve_settings({**(row.settings or {}), **stored})
-
-
 # -- routes: the checks against the registry ------------------------------------------------
 
 
-def _check_routes(row: DeploymentRow, model: ModelRow) -> None:
+def _check_routes(row: StoredDeployment, model: ModelTargets) -> None:
     """Every traffic and shadow route names another ready version taking the primary's inputs."""
     primary_ref = {"version": row.version} if row.version is not None else {"alias": row.alias}
-    primary = _version_row(model, _target_version(row, model))
+    primary = _version(model, _target_version(row, model))
     refs = [
         (f"traffic[{i}]", {k: v for k, v in r.items() if k != "weight"})
         for i, r in enumerate(row.traffic or [])
@@ -321,86 +279,78 @@ def _check_routes(row: DeploymentRow, model: ModelRow) -> None:
         version = _ref_version(model, kind, target, where)
         if version.status != "ready":
             raise Conflict(
-                f"{where}: version {version.version} of {model.name!r} is {version.status} and cannot "
+                f"{where}: version {version.version} of {model.model!r} is {version.status} and cannot "
                 "take requests; give a ready version",
                 details={"field": where, "value": target, "status": version.status},
             )
         if _inputs(version) != _inputs(primary):
             raise Conflict(
-                f"{where}: version {version.version} of {model.name!r} takes inputs "
+                f"{where}: version {version.version} of {model.model!r} takes inputs "
                 f"{_inputs(version)}, but the primary (version {primary.version}) takes "
                 f"{_inputs(primary)}; every route must accept the same requests",
                 details={"field": where, "value": target, "primary_version": primary.version},
             )
 
 
-def _ref_version(model: ModelRow, kind: str, target: Any, field: str) -> ModelVersionRow:
+def _ref_version(model: ModelTargets, kind: str, target: Any, field: str) -> TargetVersion:
     if kind == "alias":
-        alias = next((a for a in model.aliases if a.name == target), None)
-        if alias is None:
-            raise invalid(field, f"must be an alias of model {model.name!r} (create it first)", target)
-        target = alias.version
-    version = next((v for v in model.versions if v.version == target), None)
+        if target not in model.aliases:
+            raise invalid(field, f"must be an alias of model {model.model!r} (create it first)", target)
+        target = model.aliases[target]
+    version = model.versions.get(target)
     if version is None:
-        raise invalid(field, f"must be a version of model {model.name!r}", target)
+        raise invalid(field, f"must be a version of model {model.model!r}", target)
     return version
 
 
-def _inputs(version: ModelVersionRow) -> list[Any]:
+def _inputs(version: TargetVersion) -> list[Any]:
     return list((version.signature or {}).get("inputs") or [])
 
 
-# -- reading rows -------------------------------------------------------------------------------
+# -- resolving routes ---------------------------------------------------------------------------
 
 
-def _deployment_row(s: Session, name: str) -> DeploymentRow:
-    row = s.scalar(select(DeploymentRow).where(DeploymentRow.name == name))
-    if row is None:
-        raise NotFound(f"deployment {name!r} not found", details={"deployment": name})
-    return row
+def _version(model: ModelTargets, version: int) -> TargetVersion:
+    found = model.versions.get(version)
+    if found is None:
+        raise NotFound(
+            f"model {model.model!r} has no version {version}",
+            details={"model": model.model, "version": version},
+        )
+    return found
 
 
-def _version_row(model: ModelRow, version: int) -> ModelVersionRow:
-    for v in model.versions:
-        if v.version == version:
-            return v
-    raise NotFound(
-        f"model {model.name!r} has no version {version}", details={"model": model.name, "version": version}
-    )
+def _alias_version(model: ModelTargets, alias: str | None) -> int:
+    if alias in model.aliases:
+        return model.aliases[alias]
+    raise NotFound(f"alias {alias!r} of model {model.model!r} is gone", details={"alias": alias})
 
 
-def _alias_version(model: ModelRow, alias: str | None) -> int:
-    for a in model.aliases:
-        if a.name == alias:
-            return a.version
-    raise NotFound(f"alias {alias!r} of model {model.name!r} is gone", details={"alias": alias})
-
-
-def _target_version(row: DeploymentRow, model: ModelRow) -> int:
+def _target_version(row: StoredDeployment, model: ModelTargets) -> int:
     if row.version is not None:
         return row.version
     return _alias_version(model, row.alias)
 
 
-def _ref_target(model: ModelRow, ref: Mapping[str, Any]) -> int:
+def _ref_target(model: ModelTargets, ref: Mapping[str, Any]) -> int:
     """The version a stored ``{"version": N}`` / ``{"alias": A}`` points at now."""
     if ref.get("version") is not None:
         return int(ref["version"])
     return _alias_version(model, ref.get("alias"))
 
 
-def _routes(row: DeploymentRow, model: ModelRow) -> list[Route]:
+def _routes(row: StoredDeployment, model: ModelTargets) -> list[Route]:
     """Primary first, with what the canary routes leave it; then the canaries as configured."""
     canaries = [Route(_ref_target(model, r), int(r["weight"])) for r in row.traffic or []]
     primary = Route(_target_version(row, model), WEIGHT_TOTAL - sum(r.weight for r in canaries))
     return [primary, *canaries]
 
 
-def _shadow_version(row: DeploymentRow, model: ModelRow) -> ModelVersionRow | None:
-    return None if not row.shadow else _version_row(model, _ref_target(model, row.shadow))
+def _shadow_version(row: StoredDeployment, model: ModelTargets) -> TargetVersion | None:
+    return None if not row.shadow else _version(model, _ref_target(model, row.shadow))
 
 
-def _route_target(version: ModelVersionRow, weight: int) -> RouteTarget:
+def _route_target(version: TargetVersion, weight: int) -> RouteTarget:
     return RouteTarget(
         version=version.version,
         artifact_digest=version.artifact_digest,
@@ -410,12 +360,12 @@ def _route_target(version: ModelVersionRow, weight: int) -> RouteTarget:
     )
 
 
-def _deployment(row: DeploymentRow, model: ModelRow) -> Deployment:
+def _deployment(row: StoredDeployment, model: ModelTargets) -> Deployment:
     routes = _routes(row, model)
     shadow = _shadow_version(row, model)
     return Deployment(
         name=row.name,
-        model=model.name,
+        model=row.model,
         version=row.version,
         alias=row.alias,
         serving_version=routes[0].version,
@@ -425,5 +375,5 @@ def _deployment(row: DeploymentRow, model: ModelRow) -> Deployment:
         shadow=None if not row.shadow else dict(row.shadow),
         routes=routes,
         shadow_version=None if shadow is None else shadow.version,
-        settings=_settings(row),
+        settings=resolve_settings(row.settings),
     )
