@@ -2,13 +2,20 @@
 #   make run    install everything into .venv and run the platform with a demo (Ctrl-C stops it)
 #               other ports: make run PORT=18000 INFERENCE_PORT=18080
 #   make test   install everything into .venv and run the whole test suite (lint, types, layers, tests)
+#
+# While working:
+#   make test-fast   the in-process tier on SQLite (no server or worker processes): under two
+#                    minutes, the inner loop; `make test` (both tiers, both databases) before a commit
+#   make openapi-snapshot   refresh tests/api/inprocess/openapi-control-plane.json after an
+#                    intended API change (its test fails, with a diff, until then)
+# The folder a test lives in decides its tier (tests/_tiers.py).
 
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint check-layers pytest clean bench
+.PHONY: install run test test-fast lint check-layers pytest openapi-snapshot clean bench
 
 install: $(STAMP)
 
@@ -33,6 +40,13 @@ lint: install
 
 pytest: install
 	$(BIN)/pytest
+
+# In-process tier, SQLite only: the code under test runs inside pytest (tests/_tiers.py).
+test-fast: install
+	$(BIN)/pytest -m "inprocess and not postgres" -q
+
+openapi-snapshot: install
+	AIAAS_TEST_UPDATE_SNAPSHOTS=1 $(BIN)/pytest -q tests/api/inprocess/test_openapi_snapshot.py
 
 # Serving benchmark against the FastAPI + ONNX Runtime baseline; report in benchmarks/results/.
 # Extra flags: make bench BENCH_ARGS="--quick"

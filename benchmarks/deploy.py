@@ -44,7 +44,7 @@ def _replica_rss_mb(server_pid: int) -> list[float]:
     for child in psutil.Process(server_pid).children(recursive=True):
         try:
             command = " ".join(child.cmdline())
-            if "serving/replica.py" in command or "aiaas.serving.replica" in command:
+            if "serving/replica_process.py" in command or "aiaas.serving.replica_process" in command:
                 out.append(child.memory_info().rss / 2**20)
         except psutil.Error:
             continue

@@ -1,17 +1,21 @@
 """Shared fixtures: a private AIAAS_HOME, databases (SQLite and, when reachable, PostgreSQL),
-and real server processes on free ports."""
+and real server processes on free ports; and the two test tiers (see :data:`TIERS`)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests._servers import ServerProcess, free_port, spawn
+from tests._tiers import PROCESS, message, no_processes, tier_of
 
 __all__ = ["ServerProcess", "free_port", "spawn"]
 
@@ -44,11 +48,19 @@ def home(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def fresh_database(kind: str, home: Path) -> Iterator[str]:
-    """A fresh, empty database URL: a SQLite file in ``home``, or a new PostgreSQL database
-    dropped afterwards (skips the test, saying why, when PostgreSQL is not reachable)."""
+def fresh_database(kind: str, home: Path, *, migrated: bool = False) -> Iterator[str]:
+    """A fresh database URL: a SQLite file in ``home``, or a new PostgreSQL database dropped
+    afterwards (skips the test, saying why, when PostgreSQL is not reachable).
+
+    Empty, or with ``migrated`` at the head revision: a copy of the session's migrated
+    template (:class:`_Templates`), which costs a file copy or a ``CREATE DATABASE ...
+    TEMPLATE`` instead of running every migration again.
+    """
     if kind == "sqlite":
-        yield f"sqlite:///{home / 'aiaas.db'}"
+        path = home / "aiaas.db"
+        if migrated:
+            shutil.copyfile(_templates.sqlite(), path)
+        yield f"sqlite:///{path}"
         return
     reason = _pg_reachable()
     if reason:
@@ -56,14 +68,77 @@ def fresh_database(kind: str, home: Path) -> Iterator[str]:
     import psycopg
 
     name = f"aiaas_test_{uuid.uuid4().hex[:12]}"
+    template = f' TEMPLATE "{_templates.postgresql()}"' if migrated else ""
     with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        conn.execute(f'CREATE DATABASE "{name}"{template}')
     try:
-        yield f"{base}/{name}"
+        yield _pg_url(name)
     finally:
         with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pg_url(name: str) -> str:
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+class _Templates:
+    """One migrated database per kind and test session, made on first use and copied for each
+    test that asks for a migrated one. Migrating costs Alembic's import and every migration
+    (a third of a second on SQLite, more on PostgreSQL); a copy costs a few milliseconds."""
+
+    def __init__(self) -> None:
+        self._folder: Path | None = None
+        self._sqlite: Path | None = None
+        self._postgresql: str | None = None
+
+    def sqlite(self) -> Path:
+        if self._sqlite is None:
+            from aiaas.store import Database
+
+            self._folder = Path(tempfile.mkdtemp(prefix="aiaas-test-template-"))
+            path = self._folder / "template.db"
+            db = Database(f"sqlite:///{path}")
+            db.upgrade()
+            db.dispose()  # the last connection's close checkpoints the WAL into the file
+            assert (
+                not path.with_name(path.name + "-wal").exists()
+                or not path.with_name(path.name + "-wal").stat().st_size
+            ), "the template's WAL was not checkpointed"
+            self._sqlite = path
+        return self._sqlite
+
+    def postgresql(self) -> str:
+        if self._postgresql is None:
+            import psycopg
+
+            from aiaas.store import Database
+
+            name = f"aiaas_test_template_{uuid.uuid4().hex[:12]}"
+            with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            db = Database(_pg_url(name))
+            db.upgrade()
+            db.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without sessions
+            self._postgresql = name
+        return self._postgresql
+
+    def drop(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+        if self._postgresql is not None:
+            import psycopg
+
+            with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self._postgresql}" WITH (FORCE)')
+        self.__init__()  # type: ignore[misc]
+
+
+_templates = _Templates()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _templates.drop()
 
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -87,7 +162,14 @@ BOTH_DATABASES_MODULES = frozenset(
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the PostgreSQL runs of :data:`ONE_DATABASE_FOLDERS` (see there why)."""
+    """Mark each test with its tier (``inprocess`` or ``process``, from its path: see
+    ``tests/_tiers.py``; ``e2e`` too under tests/e2e/), and deselect the PostgreSQL runs of
+    :data:`ONE_DATABASE_FOLDERS` (see there why)."""
+    for item in items:
+        tier = tier_of(item.nodeid)
+        item.add_marker(tier)
+        if item.nodeid.startswith("tests/e2e/"):
+            item.add_marker("e2e")
     if os.environ.get("AIAAS_TEST_ALL_DATABASES") == "1":
         return
     keep, dropped = [], []
@@ -97,6 +179,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             params.params.get("database_url"),
             params.params.get("platform"),
             params.params.get("serving_database_url"),
+            params.params.get("migrated_database_url"),
         )
         module = item.nodeid.split("::", 1)[0]
         if on_postgres and module.startswith(ONE_DATABASE_FOLDERS) and module not in BOTH_DATABASES_MODULES:
@@ -106,6 +189,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+def _in_tier(item: pytest.Item) -> Generator[None, Any, Any]:
+    """Run one phase of an in-process test with process starts refused (``tests/_tiers.py``);
+    fail it when it tried, even if the code under test swallowed the refusal."""
+    if tier_of(item.nodeid) == PROCESS:
+        return (yield)
+    with no_processes(item.nodeid) as tried:
+        result = yield
+    if tried:
+        pytest.fail(message(item.nodeid, tried[0]), pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, Any, Any]:
+    return (yield from _in_tier(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    return (yield from _in_tier(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+    return (yield from _in_tier(item))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -118,6 +228,15 @@ def pytest_report_header(config: pytest.Config) -> str:
 def database_url(request: pytest.FixtureRequest, home: Path) -> Iterator[str]:
     """A fresh, empty database for one test, on SQLite and on PostgreSQL."""
     with fresh_database(request.param, home) as url:
+        yield url
+
+
+@pytest.fixture(params=DATABASES)
+def migrated_database_url(request: pytest.FixtureRequest, home: Path) -> Iterator[str]:
+    """A fresh database at the head revision for one test, on SQLite and on PostgreSQL: a copy
+    of the session's migrated template, for tests of what runs on the schema, not of the
+    migrations (those take ``database_url``)."""
+    with fresh_database(request.param, home, migrated=True) as url:
         yield url
 
 

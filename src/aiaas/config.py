@@ -219,6 +219,68 @@ class Settings(BaseSettings):
         gt=0,
         description="Window of the drift gauges on the control plane's /metrics (aiaas_drift_*).",
     )
+    metrics_sampling: bool = Field(
+        default=True,
+        description="Whether the inference server writes metric samples (requests, errors, latency, "
+        "restarts, CPU, memory, queue depth per deployment and version) to the database: the "
+        "series alert rules read.",
+    )
+    metrics_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="Seconds per metric sample row: a time series has one point per interval, and "
+        "an alert rule's window is read in whole intervals.",
+    )
+    metrics_flush_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds between the inference server's readings of its metrics into sample "
+        "rows (also at shutdown).",
+    )
+    metrics_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Days metric sample rows are kept; older ones are deleted by the inference server.",
+    )
+    alerts_evaluation_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="Seconds between the control plane's evaluations of the alert rules (and "
+        "deliveries of their notifications).",
+    )
+    alerts_lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds the alert evaluator's database lease lasts without renewal: of several "
+        "control-plane workers only the holder evaluates, and another takes over this long after it "
+        "dies (at once after a clean stop).",
+    )
+    alerts_retry_base_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="First wait before a failed webhook delivery is tried again; it doubles with "
+        "each attempt, up to AIAAS_ALERTS_RETRY_MAX_S.",
+    )
+    alerts_retry_max_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest wait between two attempts of one webhook delivery.",
+    )
+    alerts_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Attempts of one webhook delivery before it is given up (recorded as failed).",
+    )
+    alerts_webhook_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Seconds one webhook delivery may take before it counts as failed.",
+    )
     control_plane_url: str | None = Field(
         default=None,
         description="URL the CLI and SDK talk to; default: http://<host>:<port>.",

@@ -34,6 +34,7 @@ from aiaas.store import ArtifactStore, Database, open_artifact_store
 from aiaas.store.feedback import FeedbackStore
 
 if TYPE_CHECKING:
+    from aiaas.alerts import AlertService, Evaluator, MetricReader
     from aiaas.datasets import DatasetService
     from aiaas.deployments import DeploymentService
     from aiaas.optimize import OptimizationService
@@ -119,6 +120,44 @@ class Platform:
         from aiaas.optimize import OptimizationService
 
         return OptimizationService(self.training)
+
+    @cached_property
+    def metrics(self) -> MetricReader:
+        """Any metric of a deployment or job as a value or a series (alerts, charts)."""
+        from aiaas.alerts import MetricReader
+        from aiaas.store.drift import CountStore
+        from aiaas.store.metric_samples import SampleStore
+
+        return MetricReader(
+            samples=SampleStore(self.db),
+            counts=CountStore(self.db),
+            feedback=self.feedback,
+            registry=self.registry,
+            deployments=self.deployments,
+            jobs=self.jobs,
+            prediction_log_dir=self.settings.resolved_prediction_log_dir(),
+        )
+
+    @cached_property
+    def alerts(self) -> AlertService:
+        """Alert rules, silences, webhooks and their history."""
+        from aiaas.alerts import AlertService
+        from aiaas.store.alerts import AlertStore
+
+        return AlertService(
+            AlertStore(self.db),
+            self.metrics,
+            deployments=self.deployments,
+            registry=self.registry,
+            jobs=self.jobs,
+        )
+
+    def alert_evaluator(self) -> Evaluator:
+        """A new evaluator for this process (the control plane starts one with the API)."""
+        from aiaas.alerts import Evaluator
+        from aiaas.store.leases import LeaseStore
+
+        return Evaluator.of(self.settings, self.alerts.store, LeaseStore(self.db), self.metrics)
 
     def close(self) -> None:
         """Close the database's connections (the artifact store holds none)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests._api import api_error as api_error  # the tests here import it from this module
 from tests._servers import ServerProcess, free_port
 from tests.conftest import DATABASES, fresh_database, server_environment
 from tests.e2e.conftest import start_api
@@ -39,7 +40,7 @@ def control_plane(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControlPlane]:
     home = tmp_path_factory.mktemp("api")
-    with fresh_database(request.param, home) as url:
+    with fresh_database(request.param, home, migrated=True) as url:
         env = server_environment(home, url) | {
             "AIAAS_API_KEY": API_KEY,
             "AIAAS_MAX_API_BODY_BYTES": str(MAX_API_BODY_BYTES),
@@ -55,13 +56,3 @@ def control_plane(
         finally:
             http.close()
             server.stop()
-
-
-def api_error(response: httpx.Response, status: int, code: str) -> dict:
-    """The error of a response that must be ``status`` with the one error shape and ``code``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert error["code"] == code, error
-    return error

@@ -40,8 +40,8 @@ class _Services:
 
 
 @pytest.fixture
-def jobs(database_url: str, home: Path) -> Iterator[JobStore]:
-    db = Database(database_url)
+def jobs(migrated_database_url: str, home: Path) -> Iterator[JobStore]:
+    db = Database(migrated_database_url)
     db.upgrade()
     yield JobStore(db, FileArtifactStore(home / "artifacts"))
     db.dispose()

@@ -33,8 +33,8 @@ def artifacts_root(home: Path) -> Path:
 
 
 @pytest.fixture
-def datasets(database_url: str, artifacts_root: Path) -> Iterator[DatasetService]:
-    db = Database(database_url)
+def datasets(migrated_database_url: str, artifacts_root: Path) -> Iterator[DatasetService]:
+    db = Database(migrated_database_url)
     db.upgrade()
     yield DatasetService(db, FileArtifactStore(artifacts_root))
     db.dispose()

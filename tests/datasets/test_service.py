@@ -195,8 +195,10 @@ def test_bad_upload_to_an_existing_dataset_adds_no_version(datasets: DatasetServ
     assert [v.version for v in datasets.list_versions("d")] == [1]
 
 
-def test_file_over_the_size_limit_is_payload_too_large(database_url: str, artifacts_root: Path) -> None:
-    db = Database(database_url)
+def test_file_over_the_size_limit_is_payload_too_large(
+    migrated_database_url: str, artifacts_root: Path
+) -> None:
+    db = Database(migrated_database_url)
     db.upgrade()
     try:
         small = DatasetService(db, FileArtifactStore(artifacts_root), max_bytes=len(CSV) - 1)
@@ -235,14 +237,22 @@ print(json.dumps({
 
 
 def test_a_fresh_process_loads_the_same_arrays_and_split(
-    datasets: DatasetService, database_url: str, artifacts_root: Path
+    datasets: DatasetService, migrated_database_url: str, artifacts_root: Path
 ) -> None:
     csv = b"a,b,label\n" + b"".join(f"{i},{i * 0.5},{'xyz'[i % 3]}\n".encode() for i in range(30))
     v = datasets.create_version("child", csv, filename="c.csv", target="label", seed=3)
     here = datasets.load("child", v.version)
     x, _ = here.features()
     proc = subprocess.run(
-        [sys.executable, "-c", LOAD_IN_CHILD, database_url, f"file://{artifacts_root}", "child", "1"],
+        [
+            sys.executable,
+            "-c",
+            LOAD_IN_CHILD,
+            migrated_database_url,
+            f"file://{artifacts_root}",
+            "child",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -290,8 +290,8 @@ def test_bad_text_is_refused_naming_the_problem_and_nothing_is_stored(
     assert stored_blobs(artifacts_root) == []
 
 
-def test_a_corpus_over_the_size_limit_is_refused(database_url: str, artifacts_root: Path) -> None:
-    db = Database(database_url)
+def test_a_corpus_over_the_size_limit_is_refused(migrated_database_url: str, artifacts_root: Path) -> None:
+    db = Database(migrated_database_url)
     db.upgrade()
     try:
         small = DatasetService(db, FileArtifactStore(artifacts_root), max_bytes=len(CORPUS) - 1)

@@ -57,7 +57,7 @@ def start_inference(env: dict[str, str], home: Path, port: int) -> ServerProcess
 def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """Both servers on free ports, sharing one home and database (SQLite, then PostgreSQL)."""
     home = tmp_path_factory.mktemp("platform")
-    with fresh_database(request.param, home) as url:
+    with fresh_database(request.param, home, migrated=True) as url:
         inference_port = free_port()
         # As `aiaas up` does: the control plane knows where its inference server listens.
         env = {**server_environment(home, url), "AIAAS_INFERENCE_PORT": str(inference_port)}

@@ -19,8 +19,6 @@ from tests._models import iris, iris_classifier
 from tests.e2e._cli import assert_readable, console_script
 from tests.e2e.conftest import Platform
 
-pytestmark = pytest.mark.e2e
-
 runner = CliRunner()
 
 

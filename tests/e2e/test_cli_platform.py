@@ -10,13 +10,10 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from aiaas.cli import app
 from tests._servers import free_port, wait_until
-
-pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 

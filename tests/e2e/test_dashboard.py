@@ -10,13 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests._models import iris, iris_classifier
 from tests.e2e.conftest import Platform
-
-pytestmark = pytest.mark.e2e
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "aiaas-dashboard.json"
 _METRIC = re.compile(r"\b((?:aiaas|process)_[a-z_]+)\b")

@@ -23,8 +23,6 @@ from tests._servers import ServerProcess, free_port
 from tests.conftest import DATABASES, fresh_database, server_environment
 from tests.e2e.conftest import start_api
 
-pytestmark = pytest.mark.e2e
-
 #: Small on purpose, so one test can go over it; bundled samples are not held to it.
 LIMIT_BYTES = 16 * 1024
 
@@ -51,7 +49,7 @@ def control_plane(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControlPlane]:
     home = tmp_path_factory.mktemp("datasets")
-    with fresh_database(request.param, home) as url:
+    with fresh_database(request.param, home, migrated=True) as url:
         env = server_environment(home, url) | {"AIAAS_MAX_DATASET_BYTES": str(LIMIT_BYTES)}
         server = start_api(env, home, free_port())
         http = httpx.Client(base_url=f"{server.url}/api/v1", timeout=60)

@@ -15,8 +15,6 @@ from aiaas.errors import Conflict, InvalidArgument
 from tests._models import iris, iris_classifier
 from tests.e2e.conftest import Platform
 
-pytestmark = pytest.mark.e2e
-
 runner = CliRunner()
 
 DEFAULT_BATCHING = {"enabled": False, "max_batch_size": 32, "max_queue_delay_ms": 2.0}

@@ -238,6 +238,24 @@ def test_a_model_without_background_says_how_to_get_explanations(platform: Platf
     c.wait_until_served(name, 1)
     with pytest.raises(Conflict, match="no background sample") as refused:
         c.explain(name, x[:2])
-    assert "training job" in refused.value.message
+    assert "training job" in refused.value.message and "reference_dataset" in refused.value.message
     with pytest.raises(InvalidArgument, match="protocol"):
         c.explain_json(name, {}, protocol="v3")
+
+    # Naming the rows it is meant to see as its reference (here at registration) gives it one.
+    columns = ["w", "x", "y", "z"]
+    table = "\n".join(
+        [",".join([*columns, "label"])]
+        + [",".join([*(f"{v:.5f}" for v in row), str(int(row[0] > 0))]) for row in x]
+    )
+    c.create_dataset(f"{name}-rows", (table + "\n").encode(), target="label")
+    model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    c.register_model(name, model, example=x[:2], reference_dataset=f"{name}-rows")
+    c.update_deployment(name, version=2)
+    c.wait_until_served(name, 2)
+    explanation = c.explain(name, x[:3])
+    assert explanation.feature_names == columns and explanation.background_rows == 60
+    for row in explanation.explanations:
+        for k in range(len(explanation.output_columns)):
+            assert abs(sum(row.attributions[k]) - (row.prediction[k] - row.base_value[k])) < 1e-4
+    assert explanation.top_features(0, 1)[0][0] == "w"  # the only feature the labels depend on

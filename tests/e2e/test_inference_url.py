@@ -18,8 +18,6 @@ from aiaas.errors import Unavailable
 from aiaas.sdk import Client
 from tests._servers import ServerProcess, free_port, spawn
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(autouse=True)
 def _no_inference_url_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:

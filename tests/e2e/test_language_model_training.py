@@ -24,8 +24,6 @@ from tests._servers import free_port, wait_until
 from tests.conftest import fresh_database, server_environment
 from tests.e2e.conftest import start_api
 
-pytestmark = pytest.mark.e2e
-
 ADJECTIVES = ["quick", "lazy", "red", "small", "happy", "old", "brave"]
 NOUNS = ["fox", "dog", "cat", "bird", "horse", "mouse", "owl"]
 VERBS = ["jumps over", "chases", "sees", "likes", "follows"]

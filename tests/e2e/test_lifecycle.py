@@ -11,8 +11,6 @@ from tests._external_data import file_readers
 from tests._models import iris, iris_classifier, torch_mlp, torch_outputs
 from tests.e2e.conftest import Platform
 
-pytestmark = pytest.mark.e2e
-
 
 def test_sklearn_classifier_served_over_v2_and_v1_matches_predict_proba(platform: Platform) -> None:
     X, _ = iris()

@@ -24,8 +24,6 @@ from aiaas.errors import InvalidArgument, NotFound
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform, start_inference
 
-pytestmark = pytest.mark.e2e
-
 NAME = "observed-iris"
 
 

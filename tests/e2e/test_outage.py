@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from tests._models import iris, iris_classifier
 from tests.e2e.conftest import Platform
-
-pytestmark = pytest.mark.e2e
 
 
 def test_killing_the_control_plane_does_not_stop_inference_and_restart_loses_nothing(

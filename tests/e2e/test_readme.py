@@ -14,8 +14,6 @@ from aiaas.sdk import Client
 from tests._models import iris, iris_classifier
 from tests.e2e.conftest import Platform
 
-pytestmark = pytest.mark.e2e
-
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 

@@ -15,8 +15,6 @@ from aiaas.cli import app
 from tests.e2e._cli import assert_readable, console_script
 from tests.e2e.conftest import Platform
 
-pytestmark = pytest.mark.e2e
-
 runner = CliRunner()
 
 SPEC = """\

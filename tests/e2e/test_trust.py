@@ -21,8 +21,6 @@ from tests._servers import wait_until
 from tests.e2e.conftest import Platform
 from tests.serving.conftest import artifact_root
 
-pytestmark = pytest.mark.e2e
-
 runner = CliRunner()
 
 

@@ -16,8 +16,6 @@ from aiaas.cli.main import app
 from aiaas.sdk import Client
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 
-pytestmark = pytest.mark.e2e
-
 
 def _up(home: Path, port: int, inference_port: int, log: Path, *, demo: bool = True) -> ServerProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}

@@ -35,8 +35,6 @@ from tests._servers import ServerProcess, free_port
 from tests.conftest import server_environment
 from tests.e2e.conftest import start_api, start_inference
 
-pytestmark = pytest.mark.e2e
-
 #: Fixed, so that a run is reproducible: the same cases in the same order. ``FUZZ_SEED`` and
 #: ``FUZZ_EXAMPLES`` change them for a longer hunt by hand:
 #: ``FUZZ_SEED=7 FUZZ_EXAMPLES=200 pytest tests/fuzz --timeout 0 -s``.

@@ -21,8 +21,8 @@ EXAMPLE_ROWS = 15
 
 
 @pytest.fixture
-def registry(database_url: str, home: Path) -> Iterator[Registry]:
-    db = Database(database_url)
+def registry(migrated_database_url: str, home: Path) -> Iterator[Registry]:
+    db = Database(migrated_database_url)
     db.upgrade()
     yield Registry(db, FileArtifactStore(home / "artifacts"))
     db.dispose()

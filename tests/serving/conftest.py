@@ -99,7 +99,7 @@ def serving_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """Like ``database_url``, but one per session, for the shared server."""
-    with fresh_database(request.param, tmp_path_factory.mktemp("serving-db")) as url:
+    with fresh_database(request.param, tmp_path_factory.mktemp("serving-db"), migrated=True) as url:
         yield url
 
 

@@ -138,9 +138,9 @@ def test_the_cpu_budget_caps_scaling_up_and_min_max_changes_apply_at_once() -> N
 
 
 @pytest.fixture
-def elastic_platform(database_url: str, home: Path) -> Iterator[Platform]:
+def elastic_platform(migrated_database_url: str, home: Path) -> Iterator[Platform]:
     """Control plane and inference server with room for 4 replicas on this node."""
-    env = {**server_environment(home, database_url), "AIAAS_CPU_BUDGET": "4"}
+    env = {**server_environment(home, migrated_database_url), "AIAAS_CPU_BUDGET": "4"}
     api = start_api(env, home, free_port())
     inference = start_inference(env, home, free_port())
     client = Client(api.url, inference_url=inference.url)

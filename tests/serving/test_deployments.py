@@ -28,10 +28,10 @@ def packages() -> tuple[ModelPackage, ModelPackage]:
 
 @pytest.fixture
 def registry(
-    database_url: str, home: Path, packages: tuple[ModelPackage, ModelPackage]
+    migrated_database_url: str, home: Path, packages: tuple[ModelPackage, ModelPackage]
 ) -> Iterator[Registry]:
     """A registry holding model ``iris`` with versions 1 and 2 (different artifacts)."""
-    db = Database(database_url)
+    db = Database(migrated_database_url)
     db.upgrade()
     registry = Registry(db, FileArtifactStore(home / "artifacts"))
     for package in packages:

@@ -35,7 +35,7 @@ from tests._servers import ServerProcess, free_port, spawn, wait_until
 from tests.conftest import server_environment
 from tests.serving.conftest import artifact_root
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 #: Concurrent requests in the burst: hundreds of times what a deployment may queue.
 BURST = 2000

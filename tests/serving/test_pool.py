@@ -33,8 +33,8 @@ class World:
 
 
 @pytest.fixture
-def world(home: Path, database_url: str) -> Iterator[World]:
-    db = Database(database_url)
+def world(home: Path, migrated_database_url: str) -> Iterator[World]:
+    db = Database(migrated_database_url)
     db.upgrade()
     registry = Registry(db, open_artifact_store(str(home / "artifacts")))
     deployments = DeploymentService(registry)
@@ -149,9 +149,9 @@ def test_explicit_versions_load_on_demand_and_are_cached(
 
 
 def test_database_errors_keep_the_routes_and_the_loop_recovers(
-    world: World, database_url: str, iris_model: Callable[[float], IrisModel]
+    world: World, migrated_database_url: str, iris_model: Callable[[float], IrisModel]
 ) -> None:
-    if not database_url.startswith("sqlite"):
+    if not migrated_database_url.startswith("sqlite"):
         pytest.skip("the server test covers a PostgreSQL outage")
     world.registry.register_version("iris", iris_model(1.0).package)
     world.deployments.create("iris", model="iris")
@@ -160,7 +160,7 @@ def test_database_errors_keep_the_routes_and_the_loop_recovers(
     served = world.pool.get("iris")
 
     # Move the DB file away: new connections find an empty database with no tables.
-    db_file = Path(database_url.removeprefix("sqlite:///"))
+    db_file = Path(migrated_database_url.removeprefix("sqlite:///"))
     moved = db_file.with_name("moved.db")
     world.pool.stop()
     world.db.engine.dispose()
@@ -239,9 +239,9 @@ def test_loaded_versions_are_keyed_by_artifact_digest(
 
 
 def test_on_demand_versions_are_kept_in_a_bounded_lru(
-    home: Path, database_url: str, iris_model: Callable[[float], IrisModel]
+    home: Path, migrated_database_url: str, iris_model: Callable[[float], IrisModel]
 ) -> None:
-    db = Database(database_url)
+    db = Database(migrated_database_url)
     db.upgrade()
     registry = Registry(db, open_artifact_store(str(home / "artifacts")))
     deployments = DeploymentService(registry)
@@ -280,9 +280,9 @@ class _SlowStore(FileArtifactStore):
 
 
 def test_loads_past_the_limit_are_refused_with_429_and_one_version_is_loaded_once(
-    home: Path, database_url: str, iris_model: Callable[[float], IrisModel]
+    home: Path, migrated_database_url: str, iris_model: Callable[[float], IrisModel]
 ) -> None:
-    db = Database(database_url)
+    db = Database(migrated_database_url)
     db.upgrade()
     store = _SlowStore(home / "artifacts")
     registry = Registry(db, store)
@@ -315,9 +315,9 @@ def test_loads_past_the_limit_are_refused_with_429_and_one_version_is_loaded_onc
 
 
 def test_a_pinned_version_keeps_answering_while_the_database_is_down(
-    world: World, database_url: str, iris_model: Callable[[float], IrisModel]
+    world: World, migrated_database_url: str, iris_model: Callable[[float], IrisModel]
 ) -> None:
-    if not database_url.startswith("sqlite"):
+    if not migrated_database_url.startswith("sqlite"):
         pytest.skip("moving the database file away is how this test takes SQLite down")
     for c in (1.0, 0.01, 0.1):
         world.registry.register_version("iris", iris_model(c).package)
@@ -325,7 +325,7 @@ def test_a_pinned_version_keeps_answering_while_the_database_is_down(
     world.pool.reconcile_once()
     pinned = world.pool.get_version("iris", 2)
 
-    db_file = Path(database_url.removeprefix("sqlite:///"))
+    db_file = Path(migrated_database_url.removeprefix("sqlite:///"))
     world.db.engine.dispose()
     os.rename(db_file, db_file.with_name("moved.db"))
     try:

@@ -19,9 +19,9 @@ from aiaas.store import Database, FileArtifactStore
 
 
 @pytest.fixture
-def deployments(database_url: str, home: Path) -> Iterator[DeploymentService]:
+def deployments(migrated_database_url: str, home: Path) -> Iterator[DeploymentService]:
     x, y = load_iris(return_X_y=True)
-    db = Database(database_url)
+    db = Database(migrated_database_url)
     db.upgrade()
     registry = Registry(db, FileArtifactStore(home / "artifacts"))
     registry.register_version("iris", package_model(LogisticRegression(max_iter=500).fit(x, y), x[:3]))

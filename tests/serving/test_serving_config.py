@@ -20,8 +20,6 @@ from aiaas.formats import package_model
 from tests._servers import wait_until
 from tests.serving.conftest import IrisModel, Stack
 
-pytestmark = pytest.mark.e2e
-
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

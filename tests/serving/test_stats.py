@@ -80,7 +80,6 @@ def _histogram(text: str, name: str, deployment: str) -> tuple[float, float]:
     return values["sum"], values["count"]
 
 
-@pytest.mark.e2e
 def test_batched_requests_report_their_queue_wait_and_their_batch_run_time(
     stack: Stack, iris_model: Callable[[float], IrisModel], iris_x: np.ndarray[Any, Any]
 ) -> None:

@@ -52,7 +52,6 @@ def test_process_usage_reads_what_psutil_reads() -> None:
     assert process_usage(child.pid) is None, "a process that has exited has nothing to read"
 
 
-@pytest.mark.e2e
 def test_each_replica_reports_its_cpu_and_memory(
     stack: Stack, iris_model: Callable[[float], IrisModel], iris_x: np.ndarray[Any, Any]
 ) -> None:

@@ -36,8 +36,8 @@ class World:
 
 
 @pytest.fixture
-def world(database_url: str, home: Path) -> Iterator[World]:
-    db = Database(database_url)
+def world(migrated_database_url: str, home: Path) -> Iterator[World]:
+    db = Database(migrated_database_url)
     db.upgrade()
     store = FileArtifactStore(home / "artifacts")
     try:

@@ -26,21 +26,21 @@ PROBE = Path(__file__).with_name("_probe_worker.py")
 
 
 @pytest.fixture
-def jobs(database_url: str, home: Path) -> Iterator[JobStore]:
-    db = Database(database_url)
+def jobs(migrated_database_url: str, home: Path) -> Iterator[JobStore]:
+    db = Database(migrated_database_url)
     db.upgrade()
     yield JobStore(db, FileArtifactStore(home / "artifacts"))
     db.dispose()
 
 
 @pytest.fixture
-def make_scheduler(jobs: JobStore, home: Path, database_url: str) -> Iterator[Any]:
+def make_scheduler(jobs: JobStore, home: Path, migrated_database_url: str) -> Iterator[Any]:
     made: list[Scheduler] = []
 
     def make(slots: int = 2, max_attempts: int = 3) -> Scheduler:
         env = {
             **os.environ,
-            "AIAAS_DATABASE_URL": database_url,
+            "AIAAS_DATABASE_URL": migrated_database_url,
             "AIAAS_ARTIFACT_ROOT": str(home / "artifacts"),
         }
         scheduler = Scheduler(
@@ -171,12 +171,16 @@ def test_cancel_of_a_queued_job_is_immediate_and_it_never_starts(
 
 
 def test_recover_kills_an_orphaned_worker_and_requeues_its_job(
-    jobs: JobStore, make_scheduler: Any, tmp_path: Path, database_url: str, home: Path
+    jobs: JobStore, make_scheduler: Any, tmp_path: Path, migrated_database_url: str, home: Path
 ) -> None:
     """A control plane died (its scheduler is gone) while its worker somehow lived on."""
     job = _submit(jobs, probe="hold", release=str(tmp_path / "never"))
     assert jobs.claim(job.id)
-    env = {**os.environ, "AIAAS_DATABASE_URL": database_url, "AIAAS_ARTIFACT_ROOT": str(home / "artifacts")}
+    env = {
+        **os.environ,
+        "AIAAS_DATABASE_URL": migrated_database_url,
+        "AIAAS_ARTIFACT_ROOT": str(home / "artifacts"),
+    }
     # The extra argument makes it look like a real worker of this job to the scheduler's check.
     orphan = subprocess.Popen(
         [sys.executable, str(PROBE), str(job.id), "aiaas.training.worker"], env=env, start_new_session=True

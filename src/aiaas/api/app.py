@@ -20,7 +20,7 @@ from aiaas.api.guards import RequestGuard
 from aiaas.api.metrics import metrics_registry
 from aiaas.api.metrics import router as metrics_router
 from aiaas.api.openapi import install_openapi
-from aiaas.api.routers import datasets, deployments, drift, jobs, models, monitoring, optimize
+from aiaas.api.routers import alerts, datasets, deployments, drift, jobs, models, monitoring, optimize
 from aiaas.config import Settings
 from aiaas.optimize import worker_command as optimize_worker_command
 from aiaas.platform import open_platform
@@ -108,9 +108,12 @@ def create_app(settings: Settings) -> FastAPI:
         start_artifact_maintenance(services)
         scheduler = build_scheduler(settings, services.jobs)
         scheduler.start()
+        evaluator = services.alert_evaluator()
+        evaluator.start()
         try:
             yield
         finally:
+            evaluator.stop()  # its lease given up: another worker, or the next start, carries on
             scheduler.stop()  # running jobs go back to the queue and resume on the next start
             services.close()
 
@@ -144,6 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured.include_router(datasets.router)
     secured.include_router(optimize.router)
     secured.include_router(jobs.router)
+    secured.include_router(alerts.router)
     api.include_router(secured)
     app.include_router(api)
     app.include_router(metrics_router)

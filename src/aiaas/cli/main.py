@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from aiaas.cli.alerts import alerts_app
 from aiaas.cli.context import Connection
 from aiaas.cli.datasets import datasets_app
 from aiaas.cli.deployments import deploy, deployments_app, explain, predict, undeploy
@@ -84,6 +85,7 @@ app.add_typer(deployments_app, name="deployments", rich_help_panel="Serving")
 app.command(rich_help_panel="Serving")(predict)
 app.command(rich_help_panel="Serving")(explain)
 app.add_typer(monitor_app, name="monitor", rich_help_panel="Serving")
+app.add_typer(alerts_app, name="alerts", rich_help_panel="Serving")
 
 
 def main() -> None:

@@ -25,10 +25,22 @@ class LoadedDataset:
     float64 numbers (NaN for missing values), bool, or object arrays of ``str``/``None``.
 
     Example:
-        >>> data = service.load("iris")  # doctest: +SKIP
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from aiaas.datasets import DatasetService
+        >>> from aiaas.store import Database, FileArtifactStore
+        >>> home = Path(tempfile.mkdtemp())
+        >>> db = Database(f"sqlite:///{home / 'aiaas.db'}")
+        >>> db.upgrade()
+        >>> service = DatasetService(db, FileArtifactStore(home / "artifacts"))
+        >>> _ = service.create_sample_version("iris", "iris")
+        >>> data = service.load("iris")
         >>> x, names = data.features()  # every column but the target, float32
         >>> y = data.labels()
         >>> x_train, y_train = x[data.train_indices], y[data.train_indices]
+        >>> x.dtype, x.shape, len(x_train) + len(data.validation_indices)
+        (dtype('float32'), (150, 4), 150)
+        >>> db.dispose()
     """
 
     version: DatasetVersion

@@ -58,9 +58,21 @@ class DatasetService:
     A training process opens its own: ``DatasetService(Database(url), open_artifact_store(root))``.
 
     Example:
-        >>> datasets = DatasetService(db, artifacts)  # doctest: +SKIP
-        >>> v = datasets.create_version("flowers", csv_bytes, filename="iris.csv", target="species")
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from aiaas.store import Database, FileArtifactStore
+        >>> home = Path(tempfile.mkdtemp())
+        >>> db = Database(f"sqlite:///{home / 'aiaas.db'}")
+        >>> db.upgrade()
+        >>> datasets = DatasetService(db, FileArtifactStore(home / "artifacts"))
+        >>> csv_bytes = b"length,width,species\\n" + b"".join(
+        ...     f"{i}.5,{i % 3},{'ab'[i % 2]}\\n".encode() for i in range(10)
+        ... )
+        >>> v = datasets.create_version("flowers", csv_bytes, filename="flowers.csv", target="species")
         >>> x, names = datasets.load("flowers", v.version).features()
+        >>> x.shape, names
+        ((10, 2), ['length', 'width'])
+        >>> db.dispose()
     """
 
     def __init__(

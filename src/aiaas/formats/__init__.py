@@ -18,6 +18,7 @@ from aiaas.formats.folder import (
 )
 from aiaas.formats.hf import FOLDER_FLAVORS, HF_CAUSAL_LM, HF_EMBEDDING, package_folder
 from aiaas.formats.onnx_model import OnnxModel, parse_onnx, signature_of
+from aiaas.formats.onnx_session import execution_providers, new_session
 from aiaas.formats.package import FLAVORS, ModelPackage, package_model
 from aiaas.formats.signature import (
     DATATYPES,
@@ -50,10 +51,12 @@ __all__ = [
     "datatype_of",
     "decode_tensors",
     "encode_tensors",
+    "execution_providers",
     "is_skipped_file",
     "isolated_folder",
     "label_classes",
     "materialize",
+    "new_session",
     "numpy_dtype",
     "package_folder",
     "package_model",

@@ -29,15 +29,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aiaas.errors import InvalidArgument
+from aiaas.formats.onnx_session import EXTERNAL_DATA_FOLDER_OPTION
 
 if TYPE_CHECKING:
     import onnx
 
 __all__ = ["EXTERNAL_DATA_FOLDER_OPTION", "check_self_contained", "external_tensors", "isolated_folder"]
 
-#: ONNX Runtime's session option giving the folder that external data of a model loaded
-#: from bytes is resolved against (``kOrtSessionOptionsModelExternalInitializersFileFolderPath``).
-EXTERNAL_DATA_FOLDER_OPTION = "session.model_external_initializers_file_folder_path"
 
 # TensorProto.DataLocation.EXTERNAL (fixed by the ONNX spec)
 _EXTERNAL = 1

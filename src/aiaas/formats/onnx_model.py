@@ -16,7 +16,8 @@ import onnxruntime as ort
 
 from aiaas.errors import InvalidArgument
 from aiaas.formats.classes import read_classes
-from aiaas.formats.external_data import EXTERNAL_DATA_FOLDER_OPTION, check_self_contained, isolated_folder
+from aiaas.formats.external_data import check_self_contained, isolated_folder
+from aiaas.formats.onnx_session import new_session
 from aiaas.formats.signature import Signature, TensorSpec
 from aiaas.translate import invalid_model, rejected_input, unloadable_model
 
@@ -133,22 +134,17 @@ def _with_classes(
 class OnnxModel:
     """A loaded ONNX model, ready to run.
 
-    Example:
+    Example (``onnx_bytes`` stands for a model file's bytes, so the docstring test skips it):
         >>> model = OnnxModel(onnx_bytes)  # doctest: +SKIP
         >>> model.run({"input": x})["output"]  # doctest: +SKIP
     """
 
     def __init__(self, data: bytes, *, intra_op_threads: int = 1) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # External data resolves against an empty private folder, never this process's
-        # working directory: a model cannot read a file of the server (see .external_data).
-        options.add_session_config_entry(EXTERNAL_DATA_FOLDER_OPTION, isolated_folder())
         try:
-            self.session = ort.InferenceSession(
-                data, sess_options=options, providers=["CPUExecutionProvider"]
+            # External data resolves against an empty private folder, never this process's
+            # working directory: a model cannot read a file of the server (see .external_data).
+            self.session = new_session(
+                data, external_data_folder=isolated_folder(), intra_op_threads=intra_op_threads
             )
         except Exception as exc:
             raise unloadable_model(exc) from None

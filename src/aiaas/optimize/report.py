@@ -43,13 +43,12 @@ class Measured:
 
 
 def _session(onnx_bytes: bytes) -> Any:
-    import onnxruntime as ort
+    """One thread, errors-only logging: each model measured as one in-process session runs."""
+    from aiaas.formats import isolated_folder, new_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    return new_session(
+        onnx_bytes, external_data_folder=isolated_folder(), intra_op_threads=1, log_severity_level=3
+    )
 
 
 def _labels(values: Array) -> list[Any]:

@@ -23,6 +23,7 @@ numeric. Stored as one row of ``drift_references`` per version (migration 0009).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import numpy as np
 from aiaas.datasets import DatasetService
 from aiaas.entities.registry import ModelVersion
 from aiaas.errors import AiaasError, InvalidArgument, NotFound
+from aiaas.explain import BACKGROUND_ROWS, BACKGROUND_SEED, encode_background, sample_background
 from aiaas.formats import FOLDER_FLAVORS, OnnxModel, Signature, numpy_dtype
 from aiaas.monitoring import ReferenceProfile
 from aiaas.registry.service import Registry
@@ -332,12 +334,38 @@ def dataset_reference(
     names = [n for n in loaded.column_names if n != target]
     source = {"kind": "dataset", "dataset": f"{loaded.name}:{loaded.version.version}"}
     try:
-        return record_reference(registry, model, version, loaded.columns, names, source)
+        stored = record_reference(registry, model, version, loaded.columns, names, source)
     except InvalidArgument as exc:
         raise InvalidArgument(
             f"reference_dataset {ref!r} does not fit {model} version {version}: {exc.message}",
             details={"field": "reference_dataset", "value": ref},
         ) from None
+    return _with_background(registry, model, version, stored, loaded.columns)
+
+
+def _with_background(
+    registry: Registry, model: str, version: int, stored: StoredReference, table: Mapping[str, Any]
+) -> StoredReference:
+    """Keep a seeded sample of the reference rows as the version's explanation background.
+
+    An uploaded model has no training rows of its own; the dataset named as its reference is
+    the data it is meant to see, so explanations integrate over it (the same sample a training
+    job stores, :func:`aiaas.explain.sample_background`). Only for a model taking its features
+    as one numeric ``(rows, features)`` tensor, the kind explanations cover.
+    """
+    if len(stored.layout.inputs) != 1:
+        return stored
+    (features,) = stored.layout.inputs.values()
+    try:
+        x = np.column_stack([np.asarray(table[name], dtype=np.float32) for name in features])
+    except (KeyError, TypeError, ValueError):  # text or other non-numeric columns
+        return stored
+    background = sample_background(x, BACKGROUND_ROWS, BACKGROUND_SEED)
+    digest = registry.artifacts.put(encode_background(background))
+    entry = {"digest": digest, "rows": int(background.shape[0]), "seed": BACKGROUND_SEED}
+    source = {**stored.source, "background": entry, "feature_names": list(features)}
+    ReferenceStore(registry.db).put(model, version, stored.profile, stored.layout, source)
+    return dataclasses.replace(stored, source=source)
 
 
 def check_reference_dataset(datasets: DatasetService, ref: str) -> tuple[str, int | None]:

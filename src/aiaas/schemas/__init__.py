@@ -7,6 +7,22 @@ OpenAPI document at ``/openapi.json`` is generated from exactly what the SDK par
 from __future__ import annotations
 
 from aiaas.schemas._base import MAX_ID
+from aiaas.schemas.alerts import (
+    AlertDelivery,
+    AlertEvent,
+    AlertEventList,
+    AlertRule,
+    AlertRuleCreate,
+    AlertRuleList,
+    MetricSeries,
+    SeriesPoint,
+    Silence,
+    SilenceCreate,
+    SilenceList,
+    Webhook,
+    WebhookCreate,
+    WebhookList,
+)
 from aiaas.schemas.datasets import (
     Dataset,
     DatasetColumn,
@@ -89,6 +105,12 @@ from aiaas.schemas.training import (
 __all__ = [
     "MAX_FEEDBACK_ITEMS",
     "MAX_ID",
+    "AlertDelivery",
+    "AlertEvent",
+    "AlertEventList",
+    "AlertRule",
+    "AlertRuleCreate",
+    "AlertRuleList",
     "Alias",
     "AliasList",
     "AliasSet",
@@ -130,6 +152,7 @@ __all__ = [
     "JobMetricsList",
     "JobRegistration",
     "JobSpec",
+    "MetricSeries",
     "Model",
     "ModelCreate",
     "ModelList",
@@ -154,12 +177,19 @@ __all__ = [
     "ScalingEvent",
     "ScalingEventList",
     "ScheduleSpec",
+    "SeriesPoint",
     "ServedState",
     "SettingValues",
+    "Silence",
+    "SilenceCreate",
+    "SilenceList",
     "StaticInt8Settings",
     "TrafficRoute",
     "VersionDrift",
     "VersionMetadata",
     "VersionPerformance",
     "WarmStartRef",
+    "Webhook",
+    "WebhookCreate",
+    "WebhookList",
 ]

@@ -17,6 +17,7 @@ from aiaas.config import load_settings
 from aiaas.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model, read_folder
 from aiaas.sdk._http import INFERENCE_SERVER, raise_for_error, request, send
+from aiaas.sdk.alerts import AlertMethods
 from aiaas.sdk.monitoring import MonitoringMethods
 from aiaas.translate import invalid_argument
 
@@ -28,7 +29,7 @@ _Body = TypeVar("_Body", bound=BaseModel)
 _STATE_POLL_S = 0.25
 
 
-class Client(MonitoringMethods):
+class Client(MonitoringMethods, AlertMethods):
     """A client of a running aiaas (``aiaas up``).
 
     Args:
@@ -37,12 +38,15 @@ class Client(MonitoringMethods):
         inference_url: the inference server, default ``AIAAS_INFERENCE_URL`` or else the URL
             the control plane reports (``GET /api/v1/health``), asked once, on first use.
         timeout: seconds per HTTP request.
+        transport: an ``httpx`` transport for both servers instead of the network, e.g. one
+            that calls an app in this process (how the in-process tests talk to the control
+            plane); ``None``, the default, connects over HTTP.
 
     Any call raises :class:`~aiaas.errors.Unavailable` when its server does not answer,
     at once when nothing listens on its port ("cannot connect to the inference server at
     URL: connection refused; is it running? ...").
 
-    Example:
+    Example (it needs a running platform, ``aiaas up``, so the docstring test skips it):
         >>> client = aiaas.Client("http://127.0.0.1:8000")  # doctest: +SKIP
         >>> v = client.register_model("iris", clf, example=X[:5])  # doctest: +SKIP
         >>> client.deploy("iris", model="iris", version=v.version)  # doctest: +SKIP
@@ -56,6 +60,7 @@ class Client(MonitoringMethods):
         *,
         inference_url: str | None = None,
         timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         settings = load_settings()
         self.url = (url or settings.resolved_control_plane_url()).rstrip("/")
@@ -64,7 +69,10 @@ class Client(MonitoringMethods):
         key = api_key or settings.api_key
         self._headers = {"authorization": f"Bearer {key}"} if key else {}
         self._timeout = timeout
-        self._api = httpx.Client(base_url=f"{self.url}/api/v1", headers=self._headers, timeout=timeout)
+        self._transport = transport
+        self._api = httpx.Client(
+            base_url=f"{self.url}/api/v1", headers=self._headers, timeout=timeout, transport=transport
+        )
         self._infer_http: httpx.Client | None = None
         self._signatures: dict[str, dict[str, str]] = {}
 
@@ -96,7 +104,10 @@ class Client(MonitoringMethods):
     def _infer(self) -> httpx.Client:
         if self._infer_http is None:
             self._infer_http = httpx.Client(
-                base_url=self.inference_url, headers=self._headers, timeout=self._timeout
+                base_url=self.inference_url,
+                headers=self._headers,
+                timeout=self._timeout,
+                transport=self._transport,
             )
         return self._infer_http
 

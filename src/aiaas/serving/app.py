@@ -8,13 +8,20 @@ V2 also speaks Triton's binary tensor data extension: a request with the
 through the JSON codec as before.
 
 Plain Starlette rather than FastAPI: the hot path is one route-table lookup in the
-:class:`~aiaas.serving.pool.ModelPool`, a body read with a size cap, and one call into a
-worker thread that decodes, runs and encodes with the protocol codecs (orjson, numpy). No
-pydantic model and no DB query stands between a request and the model.
+:class:`~aiaas.serving.pool.ModelPool`, a body read with a size cap, decoding and encoding
+with the protocol codecs (orjson, numpy) and one run through the
+:class:`~aiaas.serving.dispatch.Dispatcher`. No pydantic model and no DB query stands
+between a request and the model. ``POST /v2/models/{name}/infer`` is recognised before
+Starlette's middleware stack and routing (:class:`~aiaas.serving.asgi._InferenceApp`): the
+app adds no middleware, and any added later would not see that route.
 
-The work runs in a thread pool rather than on the event loop so that ONNX Runtime (which
-releases the GIL) uses every core under concurrent load, and so that health checks keep
-answering while a large model runs.
+Decoding and encoding run on the event loop: they take microseconds for the requests this
+server sees, less than a hop to a worker thread and back. The model runs where the
+dispatcher decides: in replica processes, the loop awaiting their socket; inline on the
+loop for a model measured to take under ``INLINE_BELOW_S``; otherwise in the thread pool,
+so that ONNX Runtime (which releases the GIL) uses every core and health checks keep
+answering while a large model runs. The thread pool also resolves versions addressed by
+number (a DB read).
 
 Errors use the Open Inference Protocol shape ``{"error": "<message>"}``, with the status
 taken from :data:`aiaas.errors.HTTP_STATUS`.
@@ -29,7 +36,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -37,22 +44,23 @@ import orjson
 from prometheus_client import ProcessCollector
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from aiaas._version import __version__
 from aiaas.config import Settings
 from aiaas.deployments import DeploymentService
-from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, NotFound, PayloadTooLarge
+from aiaas.errors import InvalidArgument, NotFound
 from aiaas.gpus import GpuCollector, GpuSampler
-from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE, allowed_methods
+from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE
 from aiaas.registry import Registry
+from aiaas.serving.asgi import _JSON, _error, _guard, _http_exception, _InferenceApp, _read_body
 from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.drift_counter import DriftCollector, DriftCounter
 from aiaas.serving.explanations import ExplainEndpoints
 from aiaas.serving.generative import GenerativeModels, GenerativeSettings
+from aiaas.serving.metric_sampler import MetricSampler
 from aiaas.serving.openai_api import openai_routes
 from aiaas.serving.openapi import openapi_document
 from aiaas.serving.parameters import serving_parameters
@@ -70,8 +78,9 @@ from aiaas.serving.protocols import (
     encode_v2,
     parse_header_length,
 )
-from aiaas.serving.replicas import ReplicaManager, ReplicaSet
-from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, request_id_of
+from aiaas.serving.replica_manager import ReplicaManager
+from aiaas.serving.replica_set import ReplicaSet
+from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY
 from aiaas.serving.scaling import ScalingRecorder
 from aiaas.serving.stats import ServingMetrics
 from aiaas.serving.usage import UsageCollector
@@ -85,13 +94,11 @@ logger = logging.getLogger("aiaas.serving.app")
 #: Response header naming the model version that answered (V1 has no field for it).
 MODEL_VERSION_HEADER = "x-aiaas-model-version"
 
-_JSON = "application/json"
 _PLATFORM = "onnxruntime_onnx"
 #: Extensions of the Open Inference Protocol this server speaks (in the /v2 metadata).
 _EXTENSIONS = ["binary_tensor_data"]
 
 _T = TypeVar("_T")
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def create_pool(settings: Settings) -> ModelPool:
@@ -155,6 +162,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     metrics.registry.register(PredictionLogCollector(log))
     drift = DriftCounter.of(settings, models.deployments.db)
     metrics.registry.register(DriftCollector(drift))
+    sampler = MetricSampler.of(settings, models.deployments.db, metrics.registry.collect)
     explain = ExplainEndpoints(models, _read_body, max_bytes, _version_number, MODEL_VERSION_HEADER)
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
@@ -351,6 +359,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             models.start()
         log.start()
         drift.start()
+        sampler.start()
         try:
             yield
         finally:
@@ -360,6 +369,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             gpus.close()
             await asyncio.to_thread(log.close)  # every answered request's row, on disk
             await asyncio.to_thread(drift.close)  # every answered request counted, in the DB
+            await asyncio.to_thread(sampler.close)  # the last interval's metric samples
             if models.replicas is not None:
                 await models.replicas.close()
             if models.generative is not None:
@@ -380,40 +390,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     return app
 
 
-class _InferenceApp(Starlette):
-    """Starlette, with ``POST /v2/models/{name}/infer`` answered before its routing.
-
-    That one route is the hot path. Going through Starlette's middleware stack and route
-    table (fifteen routes, matched in turn) costs more per request than a small model's
-    run, so it is recognised here by its path and handed straight to its guarded
-    endpoint, which already turns every error into the protocol's error response.
-    Everything else, including that route with a version and any malformed path, goes
-    through Starlette as before.
-    """
-
-    def __init__(self, infer: Endpoint, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._infer = infer
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
-            path: str = scope["path"]
-            if path.startswith(_INFER_PREFIX) and path.endswith(_INFER_SUFFIX):
-                name = path[len(_INFER_PREFIX) : -len(_INFER_SUFFIX)]
-                if name and "/" not in name:
-                    scope["app"] = self
-                    scope["path_params"] = {"name": name}
-                    response = await self._infer(Request(scope, receive))
-                    await response(scope, receive, send)
-                    return
-        await super().__call__(scope, receive, send)
-
-
-_INFER_PREFIX = "/v2/models/"
-_INFER_SUFFIX = "/infer"
-
-
-# -- work done in the thread pool -------------------------------------------------------
+# -- codecs and lookups ------------------------------------------------------------------
 
 
 def _decode_v2(loaded: LoadedVersion, body: bytes, json_length: int | None) -> V2Request:
@@ -504,104 +481,6 @@ def _binary_header_length(request: Request) -> int | None:
     return None if value is None else parse_header_length(value)
 
 
-async def _read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refusing it as soon as it is known to exceed ``max_bytes``.
-
-    Content-Length is checked first so an honest large upload is refused before it is
-    read; the running count catches chunked bodies and lying headers.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise InvalidArgument(
-                f"Content-Length must be an integer; got {declared!r}",
-                details={"field": "content-length"},
-            ) from None
-        if size > max_bytes:
-            raise _too_large(size, max_bytes)
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > max_bytes:
-            raise _too_large(received, max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(size: int, max_bytes: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"request body of {size} bytes or more exceeds the limit of {max_bytes} bytes "
-        "(AIAAS_MAX_REQUEST_BYTES); send fewer rows per request",
-        details={"field": "body", "limit": max_bytes},
-    )
-
-
 def _json(body: dict[str, Any], loaded: LoadedVersion | None = None) -> Response:
     headers = {MODEL_VERSION_HEADER: str(loaded.version)} if loaded is not None else None
     return Response(orjson.dumps(body), media_type=_JSON, headers=headers)
-
-
-def _error(status: int, message: str, request_id: str | None = None) -> Response:
-    headers = {"retry-after": "1"} if status in (429, 503) else {}
-    if request_id is not None:
-        headers[REQUEST_ID_HEADER] = request_id
-    return Response(orjson.dumps({"error": message}), status_code=status, media_type=_JSON, headers=headers)
-
-
-def _guard(endpoint: Endpoint, *, request_ids: bool = False) -> Endpoint:
-    """Turn platform errors into OIP error responses, and anything else into a logged 500.
-
-    With ``request_ids`` (the inference endpoints) the request id is decided first and put in
-    the scope for the endpoint, and an error answer carries it in its header too.
-    """
-
-    async def guarded(request: Request) -> Response:
-        request_id = None
-        if request_ids:
-            request_id = request.scope[REQUEST_ID_KEY] = request_id_of(request.scope)
-        try:
-            return await endpoint(request)
-        except AiaasError as exc:
-            status = HTTP_STATUS.get(exc.code, 500)
-            if status >= 500 and status != 503:
-                logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-            return _error(status, exc.message, request_id)
-        except HTTPException:
-            raise
-        except ClientDisconnect:
-            # The client went away mid-body: nobody is left to read an answer or to blame.
-            return Response(status_code=400)
-        except Exception as exc:
-            logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
-            return _error(
-                500, f"internal error ({type(exc).__name__}); the server log has the details", request_id
-            )
-
-    guarded.__name__ = endpoint.__name__
-    return guarded
-
-
-async def _http_exception(request: Request, exc: HTTPException) -> Response:
-    if exc.status_code == 404:
-        return _error(404, f"no endpoint {request.url.path}; the API is described at /openapi.json")
-    if exc.status_code == 405:
-        allowed = _allowed_methods(request)
-        response = _error(
-            405,
-            f"method {request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)}",
-        )
-        response.headers["allow"] = ", ".join(allowed)
-        return response
-    return _error(exc.status_code, str(exc.detail))
-
-
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route takes on the request's path. ``GET /v1/models/{name}:predict``
-    is refused by its endpoint, not by routing: that form takes POST only."""
-    path = request.url.path
-    if path.startswith("/v1/models/") and ":" in path.rsplit("/", 1)[-1]:
-        return ["POST"]
-    return allowed_methods(request.app.router.routes, request.scope)

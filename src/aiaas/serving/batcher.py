@@ -65,17 +65,25 @@ import inspect
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from aiaas.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from aiaas.formats import Signature
-from aiaas.schemas.deployment_settings import default_settings
+from aiaas.serving.batch_rows import (
+    _batch_key,
+    _Group,
+    _Item,
+    _joined,
+    _leading_rows,
+    _NotRowWise,
+    _split,
+    supports_batching,
+)
+from aiaas.serving.batch_settings import BatchingConfig, BatchRecord
 
 __all__ = [
     "AsyncRunFunction",
@@ -93,125 +101,11 @@ _T = TypeVar("_T")
 
 #: Clock readings this close to a batch's due time count as due (see ``_next_batch``).
 _CLOCK_TOLERANCE_S = 1e-6
-#: A deployment's settings when it gave none (their one definition: aiaas.schemas).
-_DEFAULTS = default_settings()
 
 #: A model call run in the executor, once per batch: ``LoadedVersion.run`` fits.
 RunFunction = Callable[[dict[str, _Array], list[str] | None], dict[str, _Array]]
 #: A model call awaited on the event loop, once per batch (a replica set's).
 AsyncRunFunction = Callable[[dict[str, _Array], list[str] | None], Awaitable[dict[str, _Array]]]
-
-
-@dataclass(frozen=True)
-class BatchingConfig:
-    """How a :class:`DynamicBatcher` trades latency for throughput.
-
-    Args:
-        max_batch_size: the most rows a batch of several requests holds; a request of this
-            many rows or more runs at once, alone and whole. At least 2: one row per call
-            is no batching.
-        max_queue_delay_ms: how long the oldest waiting request may wait for others to join
-            before its batch leaves anyway. ``0`` batches only what is already waiting.
-        max_queue_size: the most requests (``submit`` calls, whatever their row count)
-            that may wait at once, queued or running alone; one more is refused with
-            :class:`~aiaas.errors.ResourceExhausted`.
-        max_concurrent_batches: the most batches of one batcher running at once, unless
-            the batcher is given a ``concurrency`` callable.
-
-    Raises:
-        InvalidArgument: a value is out of range, naming the field, the rule and the value.
-
-    Example:
-        >>> BatchingConfig(max_batch_size=16, max_queue_delay_ms=1.0).max_queue_size
-        1024
-    """
-
-    max_batch_size: int = _DEFAULTS.batching.max_batch_size
-    max_queue_delay_ms: float = _DEFAULTS.batching.max_queue_delay_ms
-    max_queue_size: int = _DEFAULTS.max_queue_size
-    max_concurrent_batches: int = 1
-
-    def __post_init__(self) -> None:
-        _check_count("max_batch_size", self.max_batch_size, minimum=2)
-        _check_count("max_queue_size", self.max_queue_size, minimum=1)
-        _check_count("max_concurrent_batches", self.max_concurrent_batches, minimum=1)
-        delay = self.max_queue_delay_ms
-        if (
-            isinstance(delay, bool)
-            or not isinstance(delay, int | float)
-            or not math.isfinite(delay)
-            or delay < 0
-        ):
-            raise InvalidArgument(
-                f"max_queue_delay_ms must be a finite number >= 0; got {delay!r} "
-                "(use 0 to batch only requests that are already waiting)",
-                details={"field": "max_queue_delay_ms", "value": repr(delay)},
-            )
-
-
-def _check_count(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgument(
-            f"{name} must be an integer >= {minimum}; got {value!r}",
-            details={"field": name, "value": repr(value)},
-        )
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    """What one model call did; handed to the ``on_batch`` hook (for metrics) as plain data.
-
-    Attributes:
-        rows: rows in the call (the model's batch size).
-        requests: requests in the call: several for a batch, 1 for a request run alone.
-        queue_s: how long each of those requests waited in the queue, in batch order (0 for
-            a request run alone).
-        compute_s: the model call, with concatenating and splitting around it.
-        error: what the model raised, or ``None``.
-    """
-
-    rows: int
-    requests: int
-    queue_s: tuple[float, ...]
-    compute_s: float
-    error: BaseException | None = None
-
-
-def supports_batching(signature: Signature) -> bool:
-    """Whether a signature allows batching: every input and output has a dynamic first dim.
-
-    A fixed first dimension (``(1, 3)``), rank 0 or unknown rank (shape ``()``) means the
-    model's tensors may have no row axis, so concatenating requests could change or break
-    what the model computes.
-    """
-    specs = (*signature.inputs, *signature.outputs)
-    return bool(specs) and all(len(spec.shape) >= 1 and spec.shape[0] < 0 for spec in specs)
-
-
-class _NotRowWise(Exception):
-    """A batched run returned an output without the batch axis first; rerun each request alone."""
-
-
-@dataclass(eq=False, slots=True)
-class _Item:
-    """One queued request."""
-
-    key: Hashable
-    inputs: dict[str, _Array]
-    output_names: list[str] | None
-    rows: int
-    future: asyncio.Future[dict[str, _Array]]
-    enqueued_at: float
-    queued: bool = True
-    compute_s: float = 0.0  # run time of the batch it ran in
-
-
-@dataclass(eq=False, slots=True)
-class _Group:
-    """Waiting items with one batch key, oldest first."""
-
-    items: deque[_Item] = field(default_factory=deque)
-    rows: int = 0
 
 
 class DynamicBatcher:
@@ -702,62 +596,3 @@ def _timed(timing: list[float], call: Callable[..., _T], *args: Any) -> _T:
         return call(*args)
     finally:
         timing.append(time.perf_counter() - start)
-
-
-def _joined(batch: list[_Item]) -> tuple[dict[str, _Array], list[str] | None]:
-    """The batch's inputs, concatenated along the row axis, and the outputs it asks for."""
-    first = batch[0]
-    if len(batch) == 1:
-        inputs = dict(first.inputs)
-    else:
-        inputs = {name: np.concatenate([item.inputs[name] for item in batch]) for name in first.inputs}
-    return inputs, list(first.output_names) if first.output_names is not None else None
-
-
-def _split(batch: list[_Item], outputs: dict[str, _Array]) -> tuple[list[dict[str, _Array]], bool]:
-    """Each item's rows of the outputs, and whether the outputs had the batch axis first.
-
-    Raises:
-        _NotRowWise: several requests ran and the outputs cannot be split.
-    """
-    rows = sum(item.rows for item in batch)
-    bad = next(
-        (
-            f"output {name!r} has shape {list(value.shape)} for a batch of {rows} rows"
-            for name, value in outputs.items()
-            if np.ndim(value) == 0 or np.shape(value)[0] != rows
-        ),
-        None,
-    )
-    if bad is not None:
-        if len(batch) == 1:
-            return [outputs], False  # it ran alone, so its result is right as it is
-        raise _NotRowWise(bad)
-    if len(batch) == 1:
-        return [outputs], True
-    results = []
-    offset = 0
-    for item in batch:
-        results.append({name: value[offset : offset + item.rows] for name, value in outputs.items()})
-        offset += item.rows
-    return results, True
-
-
-def _leading_rows(inputs: Mapping[str, _Array]) -> int | None:
-    """The row count all inputs share, or ``None`` when they do not share one."""
-    rows = {array.shape[0] if array.ndim else None for array in inputs.values()}
-    if len(rows) != 1:
-        return None
-    return rows.pop()
-
-
-def _batch_key(inputs: Mapping[str, _Array], names: list[str] | None) -> Hashable:
-    """Equal for requests that can be concatenated and asked for the same outputs."""
-    tensors = tuple(
-        sorted(
-            # Strings of different widths concatenate fine, so their width stays out of it.
-            (name, array.dtype.kind if array.dtype.kind in "SU" else array.dtype.str, array.shape[1:])
-            for name, array in inputs.items()
-        )
-    )
-    return (tensors, None if names is None else tuple(names))

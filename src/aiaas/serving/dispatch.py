@@ -4,9 +4,10 @@ The HTTP layer decodes a request and hands its arrays here; this module decides 
 model runs and keeps the books (statistics, back-pressure, timeouts):
 
 - **On replica processes**, when the version is served by a
-  :class:`~aiaas.serving.replicas.ReplicaSet`: the request's arrays go to a replica over its
+  :class:`~aiaas.serving.replica_set.ReplicaSet`: the request's arrays go to a replica over its
   socket and the event loop awaits the answer (no thread hop). A replica that dies under a
-  request costs it a retry, not an error.
+  request costs it a retry, not an error. A language or embedding model's V2/V1 request is
+  awaited the same way on its PyTorch replica (no worker thread parked on the answer).
 - **Batched**, when the deployment turns batching on: a :class:`DynamicBatcher` per served
   version groups concurrent small requests into one model call (one replica call, with
   replicas, awaited on the event loop; one batch per ready replica at a time). A request of
@@ -35,7 +36,7 @@ import numpy as np
 
 from aiaas.errors import DeadlineExceeded, ResourceExhausted
 from aiaas.serving.batcher import BatchingConfig, BatchRecord, DynamicBatcher, supports_batching
-from aiaas.serving.pool import LoadedVersion, ServingConfig
+from aiaas.serving.routes import LoadedVersion, ServingConfig
 from aiaas.serving.stats import ServingMetrics, VersionStats
 
 __all__ = ["INLINE_BELOW_S", "Dispatcher"]
@@ -70,7 +71,11 @@ class _Runner:
         if config.batching and config.max_batch_size >= 2 and supports_batching(loaded.signature):
             replicas = loaded.replicas
             self.batcher = DynamicBatcher(
-                loaded.run if replicas is None else self._run_on_replicas,
+                self._run_on_replicas
+                if replicas is not None
+                else self._run_on_generative
+                if loaded.generative is not None
+                else loaded.run,
                 BatchingConfig(
                     max_batch_size=config.max_batch_size,
                     max_queue_delay_ms=config.max_queue_delay_ms,
@@ -93,6 +98,11 @@ class _Runner:
         assert self.loaded.replicas is not None
         result, _ = await self.loaded.replicas.run(inputs, outputs, self.config.timeout_s, counted=True)
         return result
+
+    async def _run_on_generative(self, inputs: Arrays, outputs: list[str] | None) -> Arrays:
+        """A batch (or a request run alone) on a PyTorch replica, from the event loop: no thread hop."""
+        assert self.loaded.generative is not None
+        return await self.loaded.generative.run(inputs, outputs)
 
     async def run(self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None) -> Arrays:
         started = time.perf_counter()
@@ -141,6 +151,8 @@ class _Runner:
             replicas = self.loaded.replicas
             if replicas is not None:
                 result, compute_s = await replicas.run(inputs, outputs, self.config.timeout_s)
+            elif self.loaded.generative is not None:
+                result, compute_s = await self._run_generative_alone(inputs, outputs)
             elif self.runs >= _MEASURED_RUNS and self.mean_compute_s < INLINE_BELOW_S:
                 result, compute_s = _timed_run(self.loaded, inputs, outputs)
             else:
@@ -150,11 +162,7 @@ class _Runner:
                 try:
                     result, compute_s = await asyncio.wait_for(future, self.config.timeout_s)
                 except TimeoutError:
-                    raise DeadlineExceeded(
-                        f"deployment {self.loaded.deployment!r} did not answer within "
-                        f"timeout_s={self.config.timeout_s}",
-                        details={"timeout_s": self.config.timeout_s},
-                    ) from None
+                    raise self._deadline_exceeded() from None
         finally:
             self.in_flight -= 1
         self.runs += 1
@@ -163,6 +171,29 @@ class _Runner:
         )
         self.stats.record_execution(batch_rows=_rows(inputs), compute_s=compute_s)
         return result, compute_s
+
+    async def _run_generative_alone(
+        self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None
+    ) -> tuple[Arrays, float]:
+        """A language or embedding model's request, awaited on the event loop (its PyTorch
+        replica does the work), under the deployment's ``timeout_s``."""
+        assert self.loaded.generative is not None
+        started = time.perf_counter()
+        deadline = asyncio.timeout(self.config.timeout_s)
+        try:
+            async with deadline:
+                result = await self.loaded.generative.run(inputs, outputs)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise self._deadline_exceeded() from None
+        return result, time.perf_counter() - started
+
+    def _deadline_exceeded(self) -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"deployment {self.loaded.deployment!r} did not answer within timeout_s={self.config.timeout_s}",
+            details={"timeout_s": self.config.timeout_s},
+        )
 
     def close(self) -> None:
         if self.batcher is not None:

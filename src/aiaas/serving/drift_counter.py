@@ -6,7 +6,8 @@ only cheap things: a set lookup (versions known to have nothing to count), a len
 a ``deque.append`` of references to the arrays the request already holds. A full queue counts
 the request as dropped (``aiaas_drift_dropped``) and returns; nothing blocks, nothing raises.
 
-A thread wakes every ``AIAAS_DRIFT_FLUSH_INTERVAL_S``, takes what is queued and, per
+A thread (:class:`~aiaas.serving.flushing.FlushThread`, the server's one flushing
+mechanism) wakes every ``AIAAS_DRIFT_FLUSH_INTERVAL_S``, takes what is queued and, per
 deployment and version, concatenates the requests' tensors into one block and counts it with
 one :func:`aiaas.monitoring.count_batch` (numpy, O(rows x features), no Python per row),
 into the bins of the version's reference (:mod:`aiaas.registry.references`). The block's
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -46,6 +46,7 @@ from aiaas.formats import Signature
 from aiaas.monitoring import BinCounts, count_batch
 from aiaas.registry import Layout, ReferenceStore, StoredReference, build_reference
 from aiaas.registry.references import layout_of
+from aiaas.serving.flushing import FlushThread, interval_start
 from aiaas.store import Database
 from aiaas.store.drift import CountKey, CountStore
 
@@ -115,9 +116,7 @@ class DriftCounter:
         self._off: set[_Key] = set()
         self._versions: dict[_Key, _Version] = {}
         self._pending: dict[CountKey, BinCounts] = {}
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._flusher = FlushThread("drift-counter", self.flush, flush_interval_s, after=self._prune)
         self._lock = threading.Lock()
         self._pruned_at = float("-inf")
         #: Requests not counted because the queue was full, per deployment.
@@ -171,21 +170,11 @@ class DriftCounter:
     # -- the counting thread ---------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="aiaas-drift-counter", daemon=True)
-            self._thread.start()
+        self._flusher.start()
 
     def close(self) -> None:
         """Stop the thread, count what is queued and write every pending count."""
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-        try:
-            self.flush()
-        except Exception:
-            logger.exception("drift counts could not be written at shutdown")
+        self._flusher.close()
 
     def flush(self) -> int:
         """Count what is queued now, one block per deployment and version, and write the counts.
@@ -298,19 +287,7 @@ class DriftCounter:
             self.counted[where.deployment] = self.counted.get(where.deployment, 0) + counts.rows
 
     def _interval_start(self) -> dt.datetime:
-        number = math.floor(self._clock() / self.interval_s)
-        return dt.datetime.fromtimestamp(number * self.interval_s, dt.UTC)
-
-    def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.flush_interval_s)
-            if self._stopping:
-                return
-            try:
-                self.flush()
-                self._prune()
-            except Exception:  # the counter must outlive one bad block
-                logger.exception("the drift counter failed; it carries on")
+        return interval_start(self._clock(), self.interval_s)
 
     def _prune(self) -> None:
         now = self._monotonic()

@@ -38,7 +38,7 @@ from aiaas.explain import (
     explained_output,
 )
 from aiaas.formats import Signature
-from aiaas.registry import ModelVersion, Registry
+from aiaas.registry import ModelVersion, ReferenceStore, Registry
 from aiaas.store import ArtifactStore
 
 __all__ = [
@@ -62,16 +62,27 @@ _TARGETS_KEPT = 8
 Array = np.ndarray[Any, Any]
 
 
-def background_for(version: ModelVersion, artifacts: ArtifactStore) -> Array | None:
-    """The background sample a version is explained against, or ``None`` when it has none.
+def background_for(
+    version: ModelVersion, artifacts: ArtifactStore, references: ReferenceStore | None = None
+) -> tuple[Array, list[str]] | None:
+    """The background sample a version is explained against and its feature names (``[]``:
+    unknown), or ``None`` when it has none.
 
-    Versions trained by a training job store a seeded sample of their training rows at
-    registration (``lineage.background``); this is the one place that decides where else a
-    background may come from.
+    The one place that decides where a background comes from: versions trained by a training
+    job store a seeded sample of their training rows at registration (``lineage.background``);
+    an uploaded version gets one from the dataset named as its drift reference (at
+    registration or deployment, ``reference_dataset``), kept with that reference.
     """
-    stored = (version.lineage or {}).get("background")
+    lineage = version.lineage or {}
+    stored = lineage.get("background")
     if isinstance(stored, dict) and stored.get("digest"):
-        return decode_background(artifacts.get(str(stored["digest"])))
+        names = lineage.get("feature_names")
+        return decode_background(artifacts.get(str(stored["digest"]))), list(names or [])
+    reference = references.get(version.model, version.version) if references is not None else None
+    kept = reference.source.get("background") if reference is not None else None
+    if reference is not None and isinstance(kept, dict) and kept.get("digest"):
+        names = reference.source.get("feature_names")
+        return decode_background(artifacts.get(str(kept["digest"]))), list(names or [])
     return None
 
 
@@ -156,21 +167,22 @@ class Explainers:
                 self._targets.move_to_end(key)
                 return known
         stored = self.registry.get_version(model, version)
-        background = background_for(stored, self.registry.artifacts)
-        if background is None:
+        found = background_for(stored, self.registry.artifacts, ReferenceStore(self.registry.db))
+        if found is None:
             raise Conflict(
                 f"version {version} of model {model!r} has no background sample to explain against: "
                 "versions trained by a training job (aiaas jobs submit) store one from their training "
-                "data; train the model on the platform to explain it",
+                "data; for an uploaded model, name a dataset of the rows it is meant to see as its "
+                "reference_dataset (at registration or deployment)",
                 details={"model": model, "version": version, "field": "background"},
             )
+        background, names = found
         if background.ndim != 2 or background.shape[1] != features:
             raise Conflict(
                 f"the background sample of version {version} of {model!r} has shape "
                 f"{list(background.shape)}; the model takes {features} features",
                 details={"model": model, "version": version, "field": "background"},
             )
-        names = (stored.lineage or {}).get("feature_names") or []
         if len(names) != features:
             names = [f"{input_name}[{i}]" for i in range(features)]
         target = ExplainTarget(

@@ -45,7 +45,7 @@ from aiaas.deployments import ServedTarget
 from aiaas.errors import AiaasError, DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from aiaas.formats import HF_CAUSAL_LM, materialize
 from aiaas.serving import ipc
-from aiaas.serving.replicas import ReplicaSet, ReplicaSettings
+from aiaas.serving.replica_set import ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
 
 __all__ = ["GenerativeModel", "GenerativeModels", "GenerativeSettings", "estimate_memory"]
@@ -358,10 +358,8 @@ class GenerativeModels:
             if handle is None or handle.retired:
                 handle = GenerativeModel(self, target)
                 self._handles[key] = handle
-            handle.max_queue_size, handle.timeout_s = (
-                target.settings.max_queue_size,
-                target.settings.timeout_s,
-            )
+            settings = target.settings
+            handle.max_queue_size, handle.timeout_s = settings.max_queue_size, settings.timeout_s
             return handle
 
     def retain(self, used: Iterable[GenerativeModel]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiaas.serving.pool import DeploymentRoutes
+from aiaas.serving.routes import DeploymentRoutes
 
 __all__ = ["replica_parameters", "serving_parameters"]
 

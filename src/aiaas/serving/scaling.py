@@ -15,7 +15,7 @@ from aiaas.store.scaling import ScalingEvents
 
 if TYPE_CHECKING:
     from aiaas.serving.autoscaler import ScalingDecision
-    from aiaas.serving.replicas import ReplicaSet
+    from aiaas.serving.replica_set import ReplicaSet
 
 __all__ = ["ScalingRecorder"]
 

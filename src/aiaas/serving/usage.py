@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from aiaas.gpus import GpuSampler
 from aiaas.resources import process_usage
-from aiaas.serving.replicas import ReplicaSet
+from aiaas.serving.replica_set import ReplicaSet
 
 __all__ = ["UsageCollector"]
 

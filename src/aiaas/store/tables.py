@@ -28,6 +28,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "AlertEventRow",
+    "AlertOutboxRow",
+    "AlertRuleRow",
+    "AlertSilenceRow",
+    "AlertWebhookRow",
     "AliasRow",
     "Base",
     "DatasetRow",
@@ -36,6 +41,8 @@ __all__ = [
     "DeploymentStatusRow",
     "DriftCountRow",
     "DriftReferenceRow",
+    "LeaseRow",
+    "MetricSampleRow",
     "ModelRow",
     "ModelVersionCounterRow",
     "ModelVersionRow",
@@ -385,3 +392,136 @@ class DatasetVersionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     dataset: Mapped[DatasetRow] = relationship(back_populates="versions")
+
+
+class MetricSampleRow(Base):
+    """What the inference server observed of one deployment's version in one interval (migration 0011).
+
+    Counters (``requests``, ``errors``, ``rows``, ``latency_*``, ``restarts``,
+    ``cpu_seconds``) are what happened in the interval and add up across servers; gauges
+    (``queue_depth``, ``in_flight``, ``memory_bytes``) are the highest any server sampled in
+    it. ``latency_buckets`` maps each upper bound (``"0.005"``, ``"+Inf"``) to the requests
+    whose latency fell in that bucket (not cumulative), so windows merge by adding.
+    """
+
+    __tablename__ = "metric_samples"
+    __table_args__ = (
+        UniqueConstraint("deployment", "version", "started_at", name="uq_metric_samples_interval"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    interval_s: Mapped[float] = mapped_column(Float)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    latency_sum_s: Mapped[float] = mapped_column(Float)
+    latency_buckets: Mapped[dict[str, Any]] = mapped_column(JSON)
+    restarts: Mapped[int] = mapped_column(BigInteger)
+    cpu_seconds: Mapped[float] = mapped_column(Float)
+    memory_bytes: Mapped[float] = mapped_column(Float)
+    queue_depth: Mapped[float] = mapped_column(Float)
+    in_flight: Mapped[float] = mapped_column(Float)
+
+
+class AlertRuleRow(Base):
+    """An alert rule and where its evaluation stands (migration 0011).
+
+    ``state`` is inactive, pending or firing; ``state_since`` when it entered it (a pending
+    rule fires once its condition held ``for_s`` from then).
+    """
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    deployment: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    job: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    metric: Mapped[str] = mapped_column(String(32))
+    feature: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    op: Mapped[str] = mapped_column(String(2))
+    threshold: Mapped[float] = mapped_column(Float)
+    window_s: Mapped[float] = mapped_column(Float)
+    for_s: Mapped[float] = mapped_column(Float)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="inactive")
+    state_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AlertEventRow(Base):
+    """One transition of a rule (migration 0011): kept after the rule is deleted, so no foreign key.
+
+    ``payload`` is the notification body, frozen when the transition is written, so every
+    delivery attempt (across restarts too) sends the same bytes.
+    """
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[int] = mapped_column(Integer, index=True)
+    rule: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    silenced_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AlertOutboxRow(Base):
+    """One notification of a transition to one target, until delivered or given up (migration 0011)."""
+
+    __tablename__ = "alert_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"), index=True)
+    target: Mapped[str] = mapped_column(String(16))
+    webhook_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AlertWebhookRow(Base):
+    """Where transitions are POSTed, and the secret their signature is made with (migration 0011)."""
+
+    __tablename__ = "alert_webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AlertSilenceRow(Base):
+    """A silence until ``ends_at`` of one rule, of one deployment's rules, or both (migration 0011)."""
+
+    __tablename__ = "alert_silences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    deployment: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LeaseRow(Base):
+    """A named lease one process holds until ``expires_at`` (migration 0011): the alert evaluator's,
+    so that of several control-plane workers exactly one evaluates and delivers."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,13 +1,13 @@
 """Runtimes a replica process can load besides ONNX Runtime: one small interface, one factory.
 
-The replica (:mod:`aiaas.serving.replica`) reads frames from the front and hands each to its
+The replica (:mod:`aiaas.serving.replica_process`) reads frames from the front and hands each to its
 runtime; a runtime with work of its own between frames (a language model decoding, one
 token per step for every sequence in its batch) says so with :meth:`Runtime.busy`, and the
 replica then calls :meth:`Runtime.step` whenever no frame is waiting. Frames a runtime
 answers with are already encoded (:mod:`aiaas.serving.ipc`).
 
 Like the replica itself, this package runs as plain modules in the replica process (the
-``runtimes`` package beside ``replica.py``), never through the ``aiaas`` package, and imports
+``runtimes`` package beside ``replica_process.py``), never through the ``aiaas`` package, and imports
 PyTorch only in the runtime that needs it, when it is created.
 """
 

@@ -1,9 +1,10 @@
 """A replica process: one ONNX Runtime session answering run requests from the front.
 
-The inference server (the front) starts it as a plain script, ``python replica.py FD PPID
+The inference server (the front) starts it as a plain script, ``python replica_process.py FD PPID
 DEPLOYMENT/vVERSION`` (the last argument only names it in ``ps``),
 with one end of a Unix socket pair as file descriptor ``FD``. It imports the standard
-library, numpy, ONNX Runtime and the frame codec (:mod:`.ipc`) only: not the ``aiaas``
+library, numpy, ONNX Runtime, the frame codec (:mod:`.ipc`) and the platform's session
+factory (:mod:`aiaas.formats.onnx_session`, loaded from its file) only: not the ``aiaas``
 package, whose ``serving`` package pulls in SQLAlchemy and Starlette. That keeps a replica
 quick to start and small when idle, which is what makes several replicas per deployment,
 and scaling from zero, affordable.
@@ -32,6 +33,7 @@ front that dies without closing the socket.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import select
 import signal
@@ -57,19 +59,16 @@ class _Model:
     """An ONNX Runtime session and its output names."""
 
     def __init__(self, data: bytes, intra_op_threads: int) -> None:
-        import onnxruntime as ort  # imported here: the time it takes is the LOAD's, not the spawn's
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads  # 0: ONNX Runtime's default, one per core
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Spinning threads burn a core waiting for work: wrong for several replicas per node.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # External data of a model loaded from bytes resolves against this folder: the empty
-        # working directory the front gives us, never a folder holding the server's files.
-        # (aiaas.formats.external_data.EXTERNAL_DATA_FOLDER_OPTION; not imported: see above.)
-        options.add_session_config_entry("session.model_external_initializers_file_folder_path", os.getcwd())
-        self.session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        # ONNX Runtime is imported by new_session: the time it takes is the LOAD's, not the spawn's.
+        self.session = _onnx_session().new_session(
+            data,
+            # External data of a model loaded from bytes resolves against this folder: the
+            # empty working directory the front gives us, never a folder of the server's files.
+            external_data_folder=os.getcwd(),
+            intra_op_threads=intra_op_threads,  # 0: ONNX Runtime's default, one per core
+            # Spinning threads burn a core waiting for work: wrong for several replicas per node.
+            spinning=False,
+        )
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def run(self, inputs: dict[str, Any], outputs: list[str] | None) -> dict[str, Any]:
@@ -77,6 +76,29 @@ class _Model:
         feed = {name: (a.astype(str) if a.dtype == object else a) for name, a in inputs.items()}
         values = self.session.run(names, feed)
         return {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
+
+
+def _onnx_session() -> Any:
+    """:mod:`aiaas.formats.onnx_session`, the platform's one session factory.
+
+    Run as a script, the replica loads that module from its file, without the ``aiaas``
+    package (see the module docstring); it imports the standard library alone.
+    """
+    if __package__:
+        from aiaas.formats import onnx_session
+
+        return onnx_session
+    name = "aiaas_onnx_session"
+    module = sys.modules.get(name)
+    if module is None:
+        aiaas_folder = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        path = os.path.join(aiaas_folder, "formats", "onnx_session.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
 
 
 def _answer(model: _Model | None, kind: int, request_id: int, body: memoryview) -> bytes:
@@ -176,7 +198,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``replica.py FD PARENT_PID [TAG]``: serve the socket inherited as ``FD``."""
+    """``replica_process.py FD PARENT_PID [TAG]``: serve the socket inherited as ``FD``."""
     args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -1,7 +1,7 @@
-"""Replica processes: one deployment version served by N child processes, supervised.
+"""Replica sets: one deployment version served by N child processes, supervised.
 
 The inference server process is the *front*: it speaks HTTP, routes and batches. The
-model itself runs in replica processes (:mod:`.replica`), so a model that crashes its
+model itself runs in replica processes (:mod:`.replica_process`), so a model that crashes its
 runtime takes down one replica, never the server or the other deployments.
 
 A :class:`ReplicaSet` holds the replicas of one version of one deployment. It
@@ -21,9 +21,9 @@ A :class:`ReplicaSet` holds the replicas of one version of one deployment. It
   keeps the node within its CPU budget). Requests that arrive while a set is scaled to
   zero wait for the cold start.
 
-Everything here runs on the front's event loop. :class:`ReplicaManager` is the door from
-other threads (the pool's reconciler): it waits for the loop to be bound, then runs the
-set's coroutines there. Processes are started from the loop's thread too, which matters:
+Everything here runs on the front's event loop. :class:`~.replica_manager.ReplicaManager`
+is the door from other threads (the pool's reconciler): it waits for the loop to be
+bound, then runs the set's coroutines there. Processes are started from the loop's thread too, which matters:
 a replica asks to die with its parent *thread* (PR_SET_PDEATHSIG), and the loop's thread
 lives as long as the server.
 """
@@ -31,21 +31,18 @@ lives as long as the server.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import itertools
 import logging
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import numpy as np
 import orjson
@@ -55,19 +52,19 @@ from aiaas.formats import isolated_folder
 from aiaas.schemas.deployment_settings import default_settings
 from aiaas.serving import ipc
 from aiaas.serving.autoscaler import Autoscaler, ScalingDecision, ScalingPolicy
+from aiaas.serving.replica_connection import Replica, _Connection, _ReplicaDied
 
-__all__ = ["Replica", "ReplicaManager", "ReplicaSet", "ReplicaSettings"]
+__all__ = ["Replica", "ReplicaSet", "ReplicaSettings"]
 
 logger = logging.getLogger("aiaas.serving.replicas")
 
 #: A deployment's settings when it gave none (their one definition: aiaas.schemas).
 _DEFAULTS = default_settings()
 
-_T = TypeVar("_T")
 Arrays = dict[str, np.ndarray[Any, Any]]
 
-#: The replica's main, run as a script (see :mod:`.replica` for why not ``-m``).
-REPLICA_SCRIPT = Path(__file__).with_name("replica.py")
+#: The replica's main, run as a script (see :mod:`.replica_process` for why not ``-m``).
+REPLICA_SCRIPT = Path(__file__).with_name("replica_process.py")
 #: How long a replica may take from spawn to READY before it counts as failed.
 START_TIMEOUT_S = 120.0
 #: A replica that lived this long resets the restart backoff.
@@ -78,10 +75,6 @@ _BACKOFF_MAX_S = 5.0
 #: before the route table changed) for this long before it may stop.
 DRAIN_GRACE_S = 0.5
 _STOP_WAIT_S = 5.0
-
-
-class _ReplicaDied(Exception):
-    """The replica's connection ended with this request unanswered."""
 
 
 @dataclass(frozen=True)
@@ -108,111 +101,6 @@ class ReplicaSettings:
             target_in_flight=self.target_in_flight,
             scale_down_delay_s=self.scale_down_delay_s,
         )
-
-
-class _Connection(asyncio.Protocol):
-    """The front's end of one replica's socket: writes frames, matches answers by id."""
-
-    def __init__(self, on_lost: Callable[[], None]) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.pending: dict[int, asyncio.Future[tuple[int, memoryview]]] = {}
-        #: Requests answered by several frames (generation): request id → callback that
-        #: takes each frame and says whether it was the last. A lost connection calls it
-        #: with kind -1.
-        self.streams: dict[int, Callable[[int, memoryview], bool]] = {}
-        self._buffer = bytearray()
-        self._out: list[bytes] = []
-        self._flush_scheduled = False
-        self._on_lost = on_lost
-        self.lost = False
-        self._loop = asyncio.get_running_loop()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        frames, used = ipc.split_frames(self._buffer)
-        if not used:
-            return
-        del self._buffer[:used]
-        for kind, request_id, body in frames:
-            stream = self.streams.get(request_id)
-            if stream is not None:
-                if stream(kind, body):
-                    del self.streams[request_id]
-                continue
-            future = self.pending.pop(request_id, None)
-            if future is not None and not future.done():
-                future.set_result((kind, body))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        pending, self.pending = self.pending, {}
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(_ReplicaDied())
-        streams, self.streams = self.streams, {}
-        for stream in streams.values():
-            stream(-1, memoryview(b""))
-        self._on_lost()
-
-    def send(self, request_id: int, frame: bytes) -> asyncio.Future[tuple[int, memoryview]]:
-        """Queue ``frame``; frames queued in one loop iteration leave in one write."""
-        if self.lost or self.transport is None:
-            raise _ReplicaDied()
-        future: asyncio.Future[tuple[int, memoryview]] = self._loop.create_future()
-        self.pending[request_id] = future
-        self.write(frame)
-        return future
-
-    def write(self, frame: bytes) -> None:
-        """Queue a frame that needs no answer of its own (or is answered on a stream)."""
-        if self.lost or self.transport is None:
-            raise _ReplicaDied()
-        self._out.append(frame)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        out, self._out = self._out, []
-        if self.transport is not None and not self.lost and out:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
-
-
-class Replica:
-    """One replica process and its connection."""
-
-    def __init__(self, process: subprocess.Popen[bytes], connection: _Connection) -> None:
-        self.process = process
-        self.connection = connection
-        self.pid = process.pid
-        self.started_at = time.monotonic()
-        self.ready = False
-        #: Set when the front stops it on purpose (drain, scale down): no restart.
-        self.stopping = False
-        self._ids = itertools.count(1)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self.connection.pending) + len(self.connection.streams)
-
-    def call(self, frame_for: Callable[[int], bytes]) -> asyncio.Future[tuple[int, memoryview]]:
-        request_id = next(self._ids)
-        return self.connection.send(request_id, frame_for(request_id))
-
-    def stream(self, frame_for: Callable[[int], bytes], on_frame: Callable[[int, memoryview], bool]) -> int:
-        """Send a request answered by several frames, each handed to ``on_frame``; its id."""
-        request_id = next(self._ids)
-        self.connection.streams[request_id] = on_frame
-        try:
-            self.connection.write(frame_for(request_id))
-        except _ReplicaDied:
-            del self.connection.streams[request_id]
-            raise
-        return request_id
 
 
 class ReplicaSet:
@@ -659,145 +547,3 @@ def _deadline(replicas: ReplicaSet, timeout_s: float) -> DeadlineExceeded:
         f"deployment {replicas.deployment!r} did not answer within timeout_s={timeout_s}",
         details={"timeout_s": timeout_s},
     )
-
-
-class ReplicaManager:
-    """The front's replica sets, reachable from threads other than the event loop's.
-
-    The pool's reconciler runs in its own thread; it calls :meth:`start_set` (blocking until
-    the set is ready) and :meth:`retire` (returns at once; the set drains on the loop).
-
-    It also runs the autoscaler: every ``tick_s`` it samples each set's load, applies the
-    decisions of its :class:`Autoscaler`, logs them and hands them to ``on_scaling``.
-
-    Args:
-        intra_op_threads: ONNX Runtime intra-op threads in each replica.
-        python: the interpreter replicas run with (the server's own by default).
-        cpu_budget: replicas the autoscaler may run on this node, every set together
-            (0: one per CPU this process may use). ``min_replicas`` are always honoured.
-        on_scaling: called on the loop with each decision applied (to record it).
-        tick_s: how often the autoscaler samples.
-    """
-
-    def __init__(
-        self,
-        *,
-        intra_op_threads: int = 1,
-        python: str = sys.executable,
-        cpu_budget: int = 0,
-        on_scaling: Callable[[ReplicaSet, ScalingDecision], None] | None = None,
-        tick_s: float = 0.1,
-    ) -> None:
-        self.intra_op_threads = intra_op_threads
-        self.python = python
-        self.cpu_budget = cpu_budget or _usable_cpus()
-        self.on_scaling = on_scaling
-        self.tick_s = tick_s
-        self.sets: set[ReplicaSet] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._bound = threading.Event()
-        self._autoscaling: asyncio.Task[None] | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Run replica work on ``loop`` (the server's); call from that loop at startup."""
-        self._loop = loop
-        self._bound.set()
-        self._autoscaling = loop.create_task(self._autoscale())
-
-    async def _autoscale(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                self.autoscale_once(time.monotonic())
-            except Exception:  # the policy must never take the server down
-                logger.exception("autoscaling tick failed")
-
-    def autoscale_once(self, now: float) -> None:
-        """One autoscaler tick over every live set, within the node's CPU budget."""
-        live = [s for s in self.sets if not s.retired and not s.closed and s.started]
-        total = sum(s.desired for s in live)
-        for replica_set in sorted(live, key=lambda s: (s.deployment, s.version)):
-            decision = replica_set.autoscaler.step(
-                now,
-                in_flight=replica_set.active,
-                requests=replica_set.requests,
-                current=replica_set.desired,
-                spare=self.cpu_budget - total,
-            )
-            if decision is None:
-                continue
-            total += decision.desired - decision.current
-            logger.info(
-                "%s: scaling %d -> %d replicas: %s",
-                replica_set.label,
-                decision.current,
-                decision.desired,
-                decision.reason,
-            )
-            replica_set.decisions.append(decision)
-            replica_set.scale_to(decision.desired)
-            if self.on_scaling is not None:
-                self.on_scaling(replica_set, decision)
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            raise Unavailable("the inference server's event loop is not running yet")
-        return self._loop
-
-    def call(self, coro: Coroutine[Any, Any, _T], timeout_s: float | None = None) -> _T:
-        """Run ``coro`` on the loop from another thread and wait for its result."""
-        if not self._bound.wait(START_TIMEOUT_S):
-            coro.close()
-            raise Unavailable("the inference server's event loop did not start")
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout_s)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise
-
-    def start_set(
-        self, deployment: str, model: str, version: int, model_bytes: bytes, settings: ReplicaSettings
-    ) -> ReplicaSet:
-        """A new, ready replica set (blocking; not on the loop's thread)."""
-        replica_set = ReplicaSet(
-            deployment,
-            model,
-            version,
-            model_bytes,
-            settings,
-            intra_op_threads=self.intra_op_threads,
-            python=self.python,
-        )
-        self.call(replica_set.start())
-        self.sets.add(replica_set)
-        return replica_set
-
-    def configure(self, replica_set: ReplicaSet, settings: ReplicaSettings) -> None:
-        """New replica counts for a running set; it grows or shrinks into its new bounds."""
-
-        def apply() -> None:
-            replica_set.settings = settings
-            replica_set.autoscaler.policy = settings.policy()  # it brings the count into bounds
-
-        self.loop.call_soon_threadsafe(apply)
-
-    def retire(self, replica_set: ReplicaSet, max_wait_s: float) -> None:
-        """Drain and stop a set no longer routed to; returns at once."""
-        self.sets.discard(replica_set)
-        asyncio.run_coroutine_threadsafe(replica_set.drain(max_wait_s), self.loop)
-
-    async def close(self) -> None:
-        """Stop every replica of every set (the server is shutting down)."""
-        if self._autoscaling is not None:
-            self._autoscaling.cancel()
-        sets, self.sets = list(self.sets), set()
-        await asyncio.gather(*(s.close() for s in sets), return_exceptions=True)
-
-
-def _usable_cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

@@ -1,0 +1,174 @@
+"""The SDK's part for alerts: rules, history, silences, webhooks and metric series.
+
+A mixin of :class:`aiaas.Client`, like :mod:`.monitoring`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+
+from aiaas import schemas
+from aiaas.sdk._http import request
+
+__all__ = ["AlertMethods"]
+
+
+class AlertMethods:
+    """Methods of :class:`aiaas.Client` over ``/api/v1/alerts``."""
+
+    _api: httpx.Client  # set by Client
+
+    def _get(self, path: str, **kwargs: Any) -> httpx.Response:  # provided by Client
+        raise NotImplementedError
+
+    def create_alert_rule(
+        self,
+        name: str,
+        *,
+        metric: str,
+        op: str,
+        threshold: float,
+        window: float | str,
+        for_: float | str = 0,
+        deployment: str | None = None,
+        version: int | None = None,
+        job: int | None = None,
+        feature: str | None = None,
+        labels: dict[str, str] | None = None,
+        description: str = "",
+    ) -> schemas.AlertRule:
+        """Create a rule: it fires when ``metric op threshold`` held over ``window`` for ``for_``.
+
+        Args:
+            window, for_: seconds, or ``"30s"``, ``"5m"``, ``"1h"``...
+            deployment, version: the scope of a deployment metric (version: only that one).
+            job: the scope of a job metric (``job_failed``, ``job_duration``).
+            feature: for ``drift``, this feature's score (else the count of drifted features).
+
+        Raises:
+            InvalidArgument: naming the field of a rule that cannot be evaluated.
+        """
+        body = schemas.AlertRuleCreate(
+            name=name,
+            metric=metric,
+            op=op,
+            threshold=threshold,
+            window=window,
+            for_=for_,
+            deployment=deployment,
+            version=version,
+            job=job,
+            feature=feature,
+            labels=labels or {},
+            description=description,
+        )
+        response = request(
+            self._api,
+            "POST",
+            "/alerts/rules",
+            content=body.model_dump_json(by_alias=True, exclude_none=True),
+            headers={"content-type": "application/json"},
+        )
+        return schemas.AlertRule.model_validate_json(response.content)
+
+    def alert_rules(self) -> list[schemas.AlertRule]:
+        """Every rule, with its state (inactive, pending, firing) and latest value."""
+        return schemas.AlertRuleList.model_validate_json(self._get("/alerts/rules").content).rules
+
+    def alert_rule(self, name: str) -> schemas.AlertRule:
+        return schemas.AlertRule.model_validate_json(self._get(f"/alerts/rules/{name}").content)
+
+    def delete_alert_rule(self, name: str) -> None:
+        request(self._api, "DELETE", f"/alerts/rules/{name}")
+
+    def alerts(self, *, rule: str | None = None, limit: int = 100) -> list[schemas.AlertEvent]:
+        """Transitions newest first (pending, firing, resolved, inactive), with their deliveries."""
+        params: dict[str, str] = {"limit": str(limit)}
+        if rule is not None:
+            params["rule"] = rule
+        return schemas.AlertEventList.model_validate_json(self._get("/alerts", params=params).content).events
+
+    def silence(
+        self,
+        *,
+        rule: str | None = None,
+        deployment: str | None = None,
+        ends_at: dt.datetime | None = None,
+        duration: float | str | None = None,
+        comment: str = "",
+    ) -> schemas.Silence:
+        """Silence a rule, a deployment's rules, or both, until ``ends_at`` or for ``duration``."""
+        body = schemas.SilenceCreate(
+            rule=rule, deployment=deployment, ends_at=ends_at, duration=duration, comment=comment
+        )
+        response = request(
+            self._api,
+            "POST",
+            "/alerts/silences",
+            content=body.model_dump_json(exclude_none=True),
+            headers={"content-type": "application/json"},
+        )
+        return schemas.Silence.model_validate_json(response.content)
+
+    def silences(self, *, all: bool = False) -> list[schemas.Silence]:
+        """Active silences (ended ones too with ``all=True``)."""
+        params = {"all": "true"} if all else {}
+        return schemas.SilenceList.model_validate_json(
+            self._get("/alerts/silences", params=params).content
+        ).silences
+
+    def delete_silence(self, silence_id: int) -> None:
+        request(self._api, "DELETE", f"/alerts/silences/{silence_id}")
+
+    def add_webhook(self, name: str, url: str, *, secret: str | None = None) -> schemas.Webhook:
+        """Add a webhook; the answer carries its secret (made when not given), shown only here."""
+        body = schemas.WebhookCreate(name=name, url=url, secret=secret)
+        response = request(
+            self._api,
+            "POST",
+            "/alerts/webhooks",
+            content=body.model_dump_json(exclude_none=True),
+            headers={"content-type": "application/json"},
+        )
+        return schemas.Webhook.model_validate_json(response.content)
+
+    def webhooks(self) -> list[schemas.Webhook]:
+        return schemas.WebhookList.model_validate_json(self._get("/alerts/webhooks").content).webhooks
+
+    def delete_webhook(self, name: str) -> None:
+        request(self._api, "DELETE", f"/alerts/webhooks/{name}")
+
+    def metric_series(
+        self,
+        metric: str,
+        *,
+        deployment: str | None = None,
+        version: int | None = None,
+        job: int | None = None,
+        feature: str | None = None,
+        window: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        step: float | None = None,
+    ) -> schemas.MetricSeries:
+        """``metric`` of a deployment (or one version) or a job as a time series."""
+        given: dict[str, Any] = {
+            "metric": metric,
+            "deployment": deployment,
+            "version": version,
+            "job": job,
+            "feature": feature,
+            "window": window,
+            "start": start,
+            "end": end,
+            "step": step,
+        }
+        params = {
+            k: v.isoformat() if isinstance(v, dt.datetime) else str(v)
+            for k, v in given.items()
+            if v is not None
+        }
+        return schemas.MetricSeries.model_validate_json(self._get("/alerts/series", params=params).content)
