@@ -36,9 +36,9 @@ from aiaas.store.feedback import FeedbackStore
 if TYPE_CHECKING:
     from aiaas.alerts import AlertService, Evaluator, MetricReader
     from aiaas.datasets import DatasetService
+    from aiaas.deployments import DeploymentService
     from aiaas.optimize import OptimizationService
     from aiaas.registry import Registry
-    from aiaas.serving import DeploymentService
     from aiaas.training import JobStore, TrainingService
 
 __all__ = ["Platform", "open_database", "open_platform"]
@@ -111,7 +111,7 @@ class Platform:
 
     @cached_property
     def deployments(self) -> DeploymentService:
-        from aiaas.serving import DeploymentService
+        from aiaas.deployments import DeploymentService
 
         return DeploymentService(self.registry)
 

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiaas.api.metrics import metrics_registry
 from aiaas.config import Settings
+from aiaas.deployments import DeploymentService
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService
 from aiaas.store import Database, FileArtifactStore
 from aiaas.training import JOB_STATUSES, JobStore, NewJob
 from tests.api.conftest import API_KEY, ControlPlane

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from aiaas.deployments import DeploymentService
 from aiaas.errors import (
     AlreadyExists,
     ArtifactCorrupted,
@@ -21,7 +22,6 @@ from aiaas.errors import (
 from aiaas.formats import ModelPackage, decode_tensors, package_model
 from aiaas.registry import Registry
 from aiaas.schemas import Model, ModelVersion
-from aiaas.serving import DeploymentService
 from aiaas.store import MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_TEXT_CHARS
 from aiaas.store.limits import TOO_DEEP
 from aiaas.store.tables import ModelRow

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from aiaas.config import Settings
+from aiaas.deployments import DeploymentService
 from aiaas.formats import ModelPackage, package_model
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService
 from aiaas.store import Database, FileArtifactStore, open_artifact_store
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 from tests.conftest import DATABASES, fresh_database, server_environment

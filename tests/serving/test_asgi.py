@@ -21,8 +21,9 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiaas.config import Settings
+from aiaas.deployments import DeploymentService
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService, ModelPool, create_app
+from aiaas.serving import ModelPool, create_app
 from aiaas.store import Database, open_artifact_store
 from tests.serving.conftest import IrisModel
 

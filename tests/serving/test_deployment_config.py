@@ -19,17 +19,18 @@ from sklearn.linear_model import LogisticRegression
 from sqlalchemy import DateTime, bindparam, inspect, text
 
 from aiaas import schemas
+from aiaas.deployments import (
+    DEFAULT_MAX_QUEUE_SIZE,
+    DEFAULT_TIMEOUT_S,
+    DeploymentService,
+    Route,
+    RouteTarget,
+    ServedTarget,
+    default_batching,
+)
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.formats import ModelPackage, package_model
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService, ServedTarget
-from aiaas.serving.deployments import (
-    DEFAULT_MAX_QUEUE_SIZE,
-    DEFAULT_TIMEOUT_S,
-    Route,
-    RouteTarget,
-    default_batching,
-)
 from aiaas.store import Database, FileArtifactStore
 
 NEW_COLUMNS = {"traffic", "shadow", "batching", "max_queue_size", "timeout_s"}

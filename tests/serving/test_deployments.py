@@ -9,10 +9,10 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from aiaas.deployments import DeploymentService, ServedTarget
 from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.formats import ModelPackage, package_model
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService, ServedTarget
 from aiaas.store import Database, FileArtifactStore
 
 

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from aiaas.deployments import DeploymentService
 from aiaas.gpus import GpuCollector, GpuSampler, parse_devices, parse_processes
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService
 from aiaas.store import Database, open_artifact_store
 from tests._servers import free_port, spawn, wait_until
 from tests.conftest import server_environment

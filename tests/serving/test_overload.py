@@ -27,9 +27,9 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from aiaas.deployments import DeploymentService
 from aiaas.formats import package_model
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService
 from aiaas.store import Database, open_artifact_store
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 from tests.conftest import server_environment

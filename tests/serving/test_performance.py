@@ -12,11 +12,11 @@ import pytest
 from sklearn import metrics
 
 from aiaas.errors import InvalidArgument
-from aiaas.serving.feedback import check_label
-from aiaas.serving.performance import Task, score
+from aiaas.monitoring.feedback import check_label
+from aiaas.monitoring.performance import Task, score
 from aiaas.serving.prediction_log import LogPolicy, PredictionLog
-from aiaas.serving.predictions import read_predictions
 from aiaas.serving.segment_writer import InProcessWriter
+from aiaas.store.predictions import read_predictions
 
 RNG = np.random.default_rng(7)
 

@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from aiaas.cli import app
+from aiaas.deployments import DeploymentService
 from aiaas.registry import Registry
 from aiaas.sdk import Client
-from aiaas.serving import DeploymentService
 from aiaas.store import Database, open_artifact_store
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 from tests.conftest import fresh_database, server_environment

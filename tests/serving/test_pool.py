@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from aiaas.deployments import DeploymentService
 from aiaas.errors import Conflict, NotFound, ResourceExhausted, Unavailable
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService, ServingStates
+from aiaas.serving import ServingStates
 from aiaas.serving.pool import ModelPool
 from aiaas.store import Database, FileArtifactStore, open_artifact_store
 from aiaas.store.tables import ModelVersionRow

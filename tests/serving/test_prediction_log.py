@@ -11,8 +11,8 @@ import pytest
 
 from aiaas.errors import InvalidArgument
 from aiaas.serving.prediction_log import LogPolicy, PredictionLog, check_log_policy
-from aiaas.serving.predictions import prune_segments, read_predictions
 from aiaas.serving.segment_writer import InProcessWriter, ProcessWriter
+from aiaas.store.predictions import prune_segments, read_predictions
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC).timestamp()
 

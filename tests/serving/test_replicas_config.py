@@ -11,10 +11,10 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from aiaas.deployments import DeploymentService
 from aiaas.errors import InvalidArgument
 from aiaas.formats import package_model
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService
 from aiaas.store import Database, FileArtifactStore
 
 

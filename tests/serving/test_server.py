@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from aiaas.deployments import DeploymentService
 from aiaas.registry import Registry
-from aiaas.serving import DeploymentService
 from aiaas.store import Database, open_artifact_store
 from tests._servers import free_port, spawn, wait_until
 from tests.conftest import PG_ADMIN_URL, _libpq

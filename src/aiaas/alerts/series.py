@@ -8,7 +8,7 @@ Each source is read where it is already kept, with the code that already reads i
   latency quantiles are interpolated in the merged histogram
   (:func:`aiaas.entities.metrics.quantile`).
 - accuracy and F1: the prediction log joined with feedback and scored by the live performance
-  code (:func:`aiaas.serving.performance.score`).
+  code (:func:`aiaas.monitoring.performance.score`).
 - drift: the drift count rows of the window checked against each version's reference
   (:func:`aiaas.monitoring.check_drift`, DriftSettings' defaults).
 - a job's status and run time: its row.
@@ -29,13 +29,13 @@ from aiaas.alerts.metrics import METRICS
 from aiaas.entities.metrics import MetricSample, quantile
 from aiaas.errors import AiaasError
 from aiaas.monitoring import BinCounts, check_drift
+from aiaas.monitoring.performance import Task, score, task_of
 from aiaas.registry import ReferenceStore, Registry
 from aiaas.schemas import DriftSettings
-from aiaas.serving.performance import Task, score, task_of
-from aiaas.serving.predictions import read_predictions
 from aiaas.store.drift import CountStore
 from aiaas.store.feedback import FeedbackStore
 from aiaas.store.metric_samples import SampleStore
+from aiaas.store.predictions import read_predictions
 from aiaas.training import JobStore
 
 __all__ = ["MAX_POINTS", "Deployments", "MetricReader", "Point", "Scope"]

@@ -24,7 +24,6 @@ from aiaas.api.routers.drift import deployment_drift
 from aiaas.errors import AiaasError
 from aiaas.gpus import GpuCollector, GpuSampler
 from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE
-from aiaas.schemas import DriftSettings
 from aiaas.training import JobStore
 
 __all__ = ["metrics_registry", "router"]
@@ -63,7 +62,7 @@ class _JobCollector:
 
 class _DriftCollector:
     """Each deployment's drift over the last ``AIAAS_DRIFT_METRICS_WINDOW_S``, at scrape time: per
-    version and feature the deciding score and the drifted flag (DriftSettings' defaults), and
+    version and feature the deciding score and the drifted flag (the deployment's thresholds), and
     the count of drifted features. Read from the count rows, O(bins) per deployment."""
 
     def __init__(self, services: Services) -> None:
@@ -83,10 +82,9 @@ class _DriftCollector:
         rows = GaugeMetricFamily("aiaas_drift_rows", "Live rows counted in the window.", labels=labels[:2])
         window = dt.timedelta(seconds=self._services.settings.drift_metrics_window_s)
         start = dt.datetime.now(dt.UTC) - window
-        settings = DriftSettings()
         for deployment in self._services.deployments.list():
             try:
-                result = deployment_drift(self._services, deployment.name, start, None, settings)
+                result = deployment_drift(self._services, deployment.name, start, None)
             except AiaasError:  # deleted while scraped
                 continue
             for version in result.versions:

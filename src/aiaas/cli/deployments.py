@@ -10,8 +10,11 @@ import typer
 
 from aiaas.cli.context import JsonOption, client
 from aiaas.cli.output import console, print_json, print_pairs, table
+from aiaas.cli.setting_options import setting_options, settings_given
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from aiaas import schemas
 
 __all__ = ["deploy", "deployments_app", "explain", "predict", "undeploy"]
@@ -19,6 +22,7 @@ __all__ = ["deploy", "deployments_app", "explain", "predict", "undeploy"]
 deployments_app = typer.Typer(help="Deployments: what the inference server serves.", no_args_is_help=True)
 
 
+@setting_options
 def deploy(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Deployment name: clients call /v2/models/NAME/infer.")],
@@ -46,48 +50,6 @@ def deploy(
         ),
     ] = None,
     no_shadow: Annotated[bool, typer.Option("--no-shadow", help="Stop shadowing.")] = False,
-    batching: Annotated[
-        bool | None,
-        typer.Option(
-            "--batching/--no-batching",
-            help="Run requests that arrive together as one batch (default: off; unchanged when omitted).",
-        ),
-    ] = None,
-    max_batch_size: Annotated[
-        int | None, typer.Option(help="Most requests in one batch (default 32).")
-    ] = None,
-    max_queue_delay_ms: Annotated[
-        float | None,
-        typer.Option(help="Milliseconds a batch waits to fill up (default 2)."),
-    ] = None,
-    max_queue_size: Annotated[
-        int | None,
-        typer.Option(help="Requests that may wait before the server answers 429 (default 1024)."),
-    ] = None,
-    timeout_s: Annotated[
-        float | None,
-        typer.Option(help="Seconds a request may take before it is answered 504 (default 30)."),
-    ] = None,
-    min_replicas: Annotated[
-        int | None,
-        typer.Option(help="Replica processes kept even when idle (default 1; 0 = scale to zero when idle)."),
-    ] = None,
-    max_replicas: Annotated[
-        int | None, typer.Option(help="The most replica processes the autoscaler may run (default 1).")
-    ] = None,
-    target_in_flight: Annotated[
-        int | None, typer.Option(help="Requests in flight per replica the autoscaler aims for (default 4).")
-    ] = None,
-    scale_down_delay_s: Annotated[
-        float | None, typer.Option(help="Seconds of low load before a replica is removed (default 30).")
-    ] = None,
-    log_sample_rate: Annotated[
-        float | None,
-        typer.Option(help="Share of requests the prediction log keeps, 0..1 (default 1; 0 turns it off)."),
-    ] = None,
-    log_max_rows_per_s: Annotated[
-        float | None, typer.Option(help="Most requests the prediction log keeps a second (default 100).")
-    ] = None,
     reference_dataset: Annotated[
         str | None,
         typer.Option(
@@ -97,6 +59,7 @@ def deploy(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the inference server serves it.")] = True,
     json: JsonOption = False,
+    **options: Any,
 ) -> None:
     """Deploy a model (latest version unless --version or --alias), or change an existing deployment.
 
@@ -110,30 +73,8 @@ def deploy(
         raise typer.BadParameter("give --shadow or --no-shadow, not both", param_hint="--shadow")
     traffic = [] if no_canary else [_canary(c) for c in canary] if canary else None
     shadow_ref = {} if no_shadow else None if shadow is None else _ref(shadow)
-    batch = {
-        k: v
-        for k, v in {
-            "enabled": batching,
-            "max_batch_size": max_batch_size,
-            "max_queue_delay_ms": max_queue_delay_ms,
-        }.items()
-        if v is not None
-    }
-    log = {
-        k: v
-        for k, v in {"sample_rate": log_sample_rate, "max_rows_per_s": log_max_rows_per_s}.items()
-        if v is not None
-    }
-    settings: dict[str, Any] = {
-        "traffic": traffic,
-        "shadow": shadow_ref,
-        "max_queue_size": max_queue_size,
-        "timeout_s": timeout_s,
-        "min_replicas": min_replicas,
-        "max_replicas": max_replicas,
-        "target_in_flight": target_in_flight,
-        "scale_down_delay_s": scale_down_delay_s,
-    }
+    routing: dict[str, Any] = {"traffic": traffic, "shadow": shadow_ref}
+    given = settings_given(options)
 
     c = client(ctx)
     try:
@@ -142,10 +83,9 @@ def deploy(
             model=model or name,
             version=version,
             alias=alias,
-            batching=batch or None,
-            prediction_log=log or None,
             reference_dataset=reference_dataset,
-            **settings,
+            **routing,
+            **given,
         )
     except AlreadyExists:
         if reference_dataset is not None:
@@ -154,15 +94,14 @@ def deploy(
                 "(or give it when registering the version)",
                 param_hint="--reference-dataset",
             ) from None
-        # The options given change the current batching and log; the others keep their value.
-        current = c.get_deployment(name) if batch or log else None
-        if batch and current is not None:
-            batch = {**current.batching.model_dump(), **batch}
-        if log and current is not None:
-            log = {**current.prediction_log.model_dump(), **log}
-        result = c.update_deployment(
-            name, version=version, alias=alias, batching=batch or None, prediction_log=log or None, **settings
-        )
+        # The options given change a nested setting's current value (batching, the log, drift);
+        # the others keep their value.
+        nested = [k for k, v in given.items() if isinstance(v, dict)]
+        if nested:
+            current = c.get_deployment(name)
+            for key in nested:
+                given[key] = {**getattr(current, key).model_dump(), **given[key]}
+        result = c.update_deployment(name, version=version, alias=alias, **routing, **given)
     if wait:
         with console.status(f"waiting for the inference server to serve {name} v{result.serving_version}..."):
             c.wait_until_served(name, result.serving_version)
@@ -236,6 +175,7 @@ def show_deployment(
         ("replicas", f"{d.min_replicas}..{d.max_replicas}, {d.target_in_flight} in flight each"),
         ("scale down after", f"{d.scale_down_delay_s:g} s"),
         ("prediction log", _log_text(d)),
+        ("drift thresholds", _changed(d.drift)),
         ("V2", f"POST {c.inference_url}/v2/models/{d.name}/infer"),
         ("updated", d.updated_at),
     ]
@@ -501,6 +441,13 @@ def _shadow(d: schemas.Deployment) -> str:
     assert d.shadow is not None
     ref = _ref_text(d.shadow.version, d.shadow.alias)
     return ref if d.shadow.version is not None else f"{ref} → v{d.shadow_version}"
+
+
+def _changed(setting: BaseModel) -> str:
+    """A nested setting's keys that differ from their defaults, or "defaults"."""
+    default = type(setting)().model_dump()
+    changed = {k: v for k, v in setting.model_dump().items() if v != default[k]}
+    return ", ".join(f"{k}={v}" for k, v in changed.items()) or "defaults"
 
 
 def _log_text(d: schemas.Deployment) -> str:

@@ -291,9 +291,17 @@ def serve(
 ) -> None:
     """Run only the inference server (V2 and V1 protocols), in the foreground."""
     from aiaas.config import load_settings
-    from aiaas.serving.server import run
 
-    run(load_settings(inference_port=inference_port, host=host, home=home))
+    settings = load_settings(inference_port=inference_port, host=host, home=home)  # checked here
+    env = dict(os.environ)
+    env.update(
+        AIAAS_HOME=str(settings.home),
+        AIAAS_HOST=settings.host,
+        AIAAS_INFERENCE_PORT=str(settings.inference_port),
+    )
+    # The data plane is a program of its own (as under `aiaas up`): this process becomes it, so
+    # it gets the terminal's signals, and the CLI never imports the inference server.
+    os.execve(sys.executable, [sys.executable, "-m", "aiaas.serving"], env)
 
 
 @db_app.command("upgrade")

@@ -13,7 +13,7 @@ traffic is counted into. It is built once, from one of, in this order of prefere
 Besides the profile, a reference keeps its **layout**: which column of which input tensor is
 which feature (a tabular model takes one ``(rows, features)`` tensor; a model may also take
 one tensor per feature), and which output is profiled (the predicted class of a classifier,
-the value of a regressor: what :func:`aiaas.serving.performance.task_of` scores), so the
+the value of a regressor: what :func:`aiaas.monitoring.performance.task_of` scores), so the
 inference server can cut a request's tensors into the profile's columns.
 
 A feature whose reference values are all whole numbers with at most ``max_categories``

@@ -33,6 +33,7 @@ from aiaas.schemas.datasets import (
     DatasetVersion,
     DatasetVersionList,
 )
+from aiaas.schemas.deployment_settings import DeploymentSettings, SettingValues
 from aiaas.schemas.deployments import (
     Batching,
     Deployment,
@@ -55,6 +56,7 @@ from aiaas.schemas.monitoring import (
     DriftReference,
     DriftReport,
     DriftSettings,
+    DriftThresholds,
     FeatureDrift,
     FeedbackBatch,
     FeedbackItem,
@@ -126,11 +128,13 @@ __all__ = [
     "DeploymentCreate",
     "DeploymentDrift",
     "DeploymentList",
+    "DeploymentSettings",
     "DeploymentUpdate",
     "DistillSettings",
     "DriftReference",
     "DriftReport",
     "DriftSettings",
+    "DriftThresholds",
     "DynamicInt8Settings",
     "EarlyStoppingSpec",
     "Explanation",
@@ -175,6 +179,7 @@ __all__ = [
     "ScheduleSpec",
     "SeriesPoint",
     "ServedState",
+    "SettingValues",
     "Silence",
     "SilenceCreate",
     "SilenceList",

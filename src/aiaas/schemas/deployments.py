@@ -1,6 +1,8 @@
 """Deployments on the wire.
 
-Field bounds here document the contract in the OpenAPI schema and refuse a value out of
+The settings' fields come from :class:`~aiaas.schemas.deployment_settings.DeploymentSettings`,
+their one definition: a response carries them with defaults filled in, a request optionally.
+Field bounds document the contract in the OpenAPI schema and refuse a value out of
 range before it reaches the service; the rules that need the registry or the whole body
 (a route's version exists and takes the primary's inputs, weights add up to at most
 100, no route twice) are checked by the deployment service, whatever the client.
@@ -13,6 +15,12 @@ from datetime import datetime
 from pydantic import Field
 
 from aiaas.schemas._base import MAX_ID, Wire, WireIn
+from aiaas.schemas.deployment_settings import (
+    Batching,
+    DeploymentSettings,
+    PredictionLogSetting,
+    SettingsPatch,
+)
 
 __all__ = [
     "Batching",
@@ -46,39 +54,6 @@ class TrafficRoute(RouteRef):
     weight: int = Field(ge=0, le=100, description="Percent of requests, 0-100.")
 
 
-class PredictionLogSetting(WireIn):
-    """What the prediction log keeps of a deployment's requests (inputs, outputs, version,
-    request id, latency, time). Given in a request, it replaces the whole setting: keys left
-    out take the defaults shown."""
-
-    sample_rate: float = Field(
-        default=1.0, ge=0, le=1, description="Share of requests logged (0 turns the log off)."
-    )
-    max_rows_per_s: float = Field(
-        default=100.0, ge=0.001, le=100_000, description="Most requests logged a second (a cap)."
-    )
-
-
-class Batching(WireIn):
-    """Dynamic batching: requests arriving together are run as one batch.
-
-    Given in a request, it replaces the whole batching setting: keys left out take the
-    defaults shown (``{}`` restores them all).
-    """
-
-    enabled: bool = Field(default=False, description="Batch requests (default: off).")
-    max_batch_size: int = Field(
-        default=32,
-        ge=1,
-        le=4096,
-        description="Most rows in one batch of several requests; a request of this many rows or "
-        "more runs at once, alone and whole.",
-    )
-    max_queue_delay_ms: float = Field(
-        default=2.0, ge=0, le=1000, description="How long a batch waits to fill up, in milliseconds."
-    )
-
-
 class Route(Wire):
     """Where a share of requests goes now: the version an alias or number resolves to, and its percent."""
 
@@ -102,10 +77,7 @@ class ServedState(Wire):
     )
 
 
-class Deployment(Wire):
-    """What a deployment asks for (``version`` or ``alias``, canaries, shadow, settings) and
-    what that resolves to now (``serving_version``, ``routes``, ``shadow_version``)."""
-
+class _DeploymentTarget(Wire):
     name: str
     model: str
     version: int | None
@@ -115,20 +87,13 @@ class Deployment(Wire):
     updated_at: datetime
     traffic: list[TrafficRoute] = Field(default_factory=list, description="Canary routes as configured.")
     shadow: RouteRef | None = Field(default=None, description="Gets a copy of every request.")
-    batching: Batching = Field(default_factory=Batching)
-    max_queue_size: int = Field(default=1024, description="Requests waiting before 429.")
-    timeout_s: float = Field(default=30.0, description="Seconds before a request gets 504.")
-    min_replicas: int = Field(
-        default=1, description="Replica processes kept even when idle (0: scale to zero)."
-    )
-    max_replicas: int = Field(default=1, description="The most replica processes the autoscaler may run.")
-    target_in_flight: int = Field(
-        default=4, description="Requests in flight per replica the autoscaler aims for."
-    )
-    scale_down_delay_s: float = Field(
-        default=30.0, description="Seconds of low load before a replica is removed."
-    )
-    prediction_log: PredictionLogSetting = Field(default_factory=PredictionLogSetting)
+
+
+class Deployment(DeploymentSettings, _DeploymentTarget):
+    """What a deployment asks for (``version`` or ``alias``, canaries, shadow, the settings of
+    :class:`DeploymentSettings`, defaults filled in) and what that resolves to now
+    (``serving_version``, ``routes``, ``shadow_version``)."""
+
     routes: list[Route] = Field(
         default_factory=list, description="Every route resolved now, primary first; weights add up to 100."
     )
@@ -159,7 +124,7 @@ class DeploymentList(Wire):
     deployments: list[Deployment]
 
 
-class DeploymentCreate(WireIn):
+class _CreateTarget(WireIn):
     name: str = Field(description="The name clients call: /v2/models/{name}/infer.")
     model: str
     version: int | None = Field(default=None, ge=1, le=MAX_ID, description="Pin this version.")
@@ -171,31 +136,6 @@ class DeploymentCreate(WireIn):
     shadow: RouteRef | None = Field(
         default=None, description="A version that gets a copy of every request; its responses are dropped."
     )
-    batching: Batching | None = Field(default=None, description="Dynamic batching (default: off).")
-    max_queue_size: int | None = Field(
-        default=None, ge=1, le=100_000, description="Requests waiting before 429 (default 1024)."
-    )
-    timeout_s: float | None = Field(
-        default=None, ge=0.001, le=3600, description="Seconds before a request gets 504 (default 30)."
-    )
-    min_replicas: int | None = Field(
-        default=None,
-        ge=0,
-        le=64,
-        description="Replica processes kept even when idle (default 1; 0: scale to zero).",
-    )
-    max_replicas: int | None = Field(
-        default=None, ge=1, le=64, description="The most replica processes (default 1; >= min_replicas)."
-    )
-    target_in_flight: int | None = Field(
-        default=None, ge=1, le=10_000, description="Requests in flight per replica to aim for (default 4)."
-    )
-    scale_down_delay_s: float | None = Field(
-        default=None, ge=0, le=86_400, description="Seconds of low load before scaling down (default 30)."
-    )
-    prediction_log: PredictionLogSetting | None = Field(
-        default=None, description="What the prediction log keeps (default: every request, up to 100/s)."
-    )
     reference_dataset: str | None = Field(
         default=None,
         min_length=1,
@@ -205,24 +145,22 @@ class DeploymentCreate(WireIn):
     )
 
 
-class DeploymentUpdate(WireIn):
-    """A change: fields left out (or null) keep their value; ``traffic: []`` removes the
-    canaries, ``shadow: {}`` stops shadowing, ``batching: {}`` restores its defaults. A body
-    with no field at all pins the latest version (as it always has)."""
+class DeploymentCreate(SettingsPatch, _CreateTarget):
+    """A new deployment: its target, and any setting of :class:`DeploymentSettings` (left out:
+    the default)."""
 
+
+class _UpdateTarget(WireIn):
     version: int | None = Field(default=None, ge=1, le=MAX_ID)
     alias: str | None = None
     traffic: list[TrafficRoute] | None = Field(
         default=None, description="Replaces the canary routes; [] removes them."
     )
     shadow: RouteRef | None = Field(default=None, description="Replaces the shadow; {} removes it.")
-    batching: Batching | None = Field(default=None, description="Replaces the batching setting.")
-    max_queue_size: int | None = Field(default=None, ge=1, le=100_000)
-    timeout_s: float | None = Field(default=None, ge=0.001, le=3600)
-    min_replicas: int | None = Field(default=None, ge=0, le=64)
-    max_replicas: int | None = Field(default=None, ge=1, le=64)
-    target_in_flight: int | None = Field(default=None, ge=1, le=10_000)
-    scale_down_delay_s: float | None = Field(default=None, ge=0, le=86_400)
-    prediction_log: PredictionLogSetting | None = Field(
-        default=None, description="Replaces the prediction log setting; {} restores its defaults."
-    )
+
+
+class DeploymentUpdate(SettingsPatch, _UpdateTarget):
+    """A change: fields left out (or null) keep their value; ``traffic: []`` removes the
+    canaries, ``shadow: {}`` stops shadowing, ``batching: {}`` (or any nested setting given
+    as ``{}``) restores its defaults. A body with no field at all pins the latest version (as
+    it always has)."""

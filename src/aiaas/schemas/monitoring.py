@@ -26,6 +26,7 @@ __all__ = [
     "DriftReference",
     "DriftReport",
     "DriftSettings",
+    "DriftThresholds",
     "FeatureDrift",
     "FeedbackBatch",
     "FeedbackItem",
@@ -46,29 +47,18 @@ NumericMethod = Literal["psi", "ks", "wasserstein", "jensen_shannon"]
 CategoricalMethod = Literal["psi", "chi2", "jensen_shannon"]
 
 
-class DriftSettings(WireIn):
-    """How reference statistics are binned and when a feature counts as drifted.
+class DriftThresholds(WireIn):
+    """When a feature counts as drifted: the deciding score per kind of feature, its threshold
+    and the fewest live values for a flag.
 
     The defaults follow common practice (PSI >= 0.2 is "significant shift"; Evidently's
     defaults for Jensen-Shannon and normed Wasserstein are 0.1). The chi-squared p-value is
     exact but, on large windows, flags differences too small to matter: it is reported, and
-    decides only when chosen.
+    decides only when chosen. These are what a deployment may set for itself (its ``drift``
+    setting) and a drift query may override; the binning and the count intervals below are
+    the server's, fixed when a reference is built.
     """
 
-    numeric_bins: int = Field(
-        default=20,
-        ge=2,
-        le=1000,
-        description="Quantile bins of a numeric feature between its reference min and max "
-        "(plus one open bin below and one above).",
-    )
-    max_categories: int = Field(
-        default=20,
-        ge=1,
-        le=10000,
-        description="Most frequent reference categories kept per categorical feature; the rest "
-        "(and categories never seen in the reference) count as 'other'.",
-    )
     numeric_method: NumericMethod = Field(
         default="psi", description="The score that decides a numeric feature's drifted flag."
     )
@@ -96,6 +86,26 @@ class DriftSettings(WireIn):
         ge=1,
         description="Fewest present live values for a flag: below it a feature is reported with "
         "enough_rows false and never flagged (small samples give noisy scores).",
+    )
+
+
+class DriftSettings(DriftThresholds):
+    """How reference statistics are binned and counted, and (from :class:`DriftThresholds`)
+    when a feature counts as drifted."""
+
+    numeric_bins: int = Field(
+        default=20,
+        ge=2,
+        le=1000,
+        description="Quantile bins of a numeric feature between its reference min and max "
+        "(plus one open bin below and one above).",
+    )
+    max_categories: int = Field(
+        default=20,
+        ge=1,
+        le=10000,
+        description="Most frequent reference categories kept per categorical feature; the rest "
+        "(and categories never seen in the reference) count as 'other'.",
     )
     interval_s: float = Field(
         default=60.0, gt=0, le=86400, description="Seconds of traffic per count snapshot in the ring."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 import numpy as np
@@ -289,15 +289,8 @@ class Client(MonitoringMethods, AlertMethods):
         alias: str | None = None,
         traffic: Sequence[schemas.TrafficRoute | Mapping[str, Any]] | None = None,
         shadow: schemas.RouteRef | Mapping[str, Any] | None = None,
-        batching: schemas.Batching | Mapping[str, Any] | None = None,
-        max_queue_size: int | None = None,
-        timeout_s: float | None = None,
-        min_replicas: int | None = None,
-        max_replicas: int | None = None,
-        target_in_flight: int | None = None,
-        scale_down_delay_s: float | None = None,
-        prediction_log: schemas.PredictionLogSetting | Mapping[str, Any] | None = None,
         reference_dataset: str | None = None,
+        **settings: Unpack[schemas.SettingValues],
     ) -> schemas.Deployment:
         """Serve ``model`` under ``name`` at a pinned ``version`` or following ``alias``
         (neither: the latest version). Use :meth:`wait_until_served` to wait for the
@@ -307,18 +300,14 @@ class Client(MonitoringMethods, AlertMethods):
             traffic: canary routes such as ``[{"version": 3, "weight": 10}]``; the primary
                 gets 100 minus the sum of their weights.
             shadow: ``{"version": N}`` or ``{"alias": A}``: gets a copy of every request.
-            batching: ``{"enabled": True, "max_batch_size": 32, "max_queue_delay_ms": 2.0}``.
-            max_queue_size: requests waiting before the server answers 429 (default 1024).
-            timeout_s: seconds before a request is answered 504 (default 30).
-            min_replicas: replica processes kept even when idle (default 1; 0 scales an idle
-                deployment to zero, and its next request waits for a cold start).
-            max_replicas: the most replica processes the autoscaler may run (default 1).
-            target_in_flight: requests in flight per replica the autoscaler aims for (default 4).
-            scale_down_delay_s: seconds of low load before a replica is removed (default 30).
-            prediction_log: ``{"sample_rate": 0.5, "max_rows_per_s": 100}``: what the
-                prediction log keeps (default: every request, up to 100 a second).
             reference_dataset: ``"name"`` or ``"name:version"`` of a dataset the deployed
                 version's drift reference is built from (replacing the one it has).
+            settings: any serving setting of :class:`aiaas.schemas.DeploymentSettings`, by
+                name (left out: the default), e.g. ``batching={"enabled": True}``,
+                ``max_queue_size=256``, ``timeout_s=5``, ``min_replicas=0``,
+                ``max_replicas=3``, ``prediction_log={"sample_rate": 0.5}``,
+                ``drift={"psi_threshold": 0.3}``. Their defaults, ranges and units are in
+                the README's table of deployment settings.
 
         Raises:
             InvalidArgument: a value out of range (checked here first, then by the server).
@@ -331,15 +320,8 @@ class Client(MonitoringMethods, AlertMethods):
             alias=alias,
             traffic=traffic,
             shadow=shadow,
-            batching=batching,
-            max_queue_size=max_queue_size,
-            timeout_s=timeout_s,
-            min_replicas=min_replicas,
-            max_replicas=max_replicas,
-            target_in_flight=target_in_flight,
-            scale_down_delay_s=scale_down_delay_s,
-            prediction_log=prediction_log,
             reference_dataset=reference_dataset,
+            **settings,
         )
         return schemas.Deployment.model_validate_json(self._send("POST", "/deployments", body).content)
 
@@ -351,35 +333,17 @@ class Client(MonitoringMethods, AlertMethods):
         alias: str | None = None,
         traffic: Sequence[schemas.TrafficRoute | Mapping[str, Any]] | None = None,
         shadow: schemas.RouteRef | Mapping[str, Any] | None = None,
-        batching: schemas.Batching | Mapping[str, Any] | None = None,
-        max_queue_size: int | None = None,
-        timeout_s: float | None = None,
-        min_replicas: int | None = None,
-        max_replicas: int | None = None,
-        target_in_flight: int | None = None,
-        scale_down_delay_s: float | None = None,
-        prediction_log: schemas.PredictionLogSetting | Mapping[str, Any] | None = None,
+        **settings: Unpack[schemas.SettingValues],
     ) -> schemas.Deployment:
         """Change a deployment; arguments left as ``None`` keep their value.
 
         ``traffic=[]`` removes the canary routes, ``shadow={}`` stops shadowing and
-        ``batching={}`` restores the batching defaults. With no argument at all, the
-        deployment is pinned to the latest version. Arguments are as for :meth:`deploy`.
+        ``batching={}`` (any nested setting given as ``{}``) restores its defaults. With no
+        argument at all, the deployment is pinned to the latest version. Arguments are as
+        for :meth:`deploy`.
         """
         body = _body(
-            schemas.DeploymentUpdate,
-            version=version,
-            alias=alias,
-            traffic=traffic,
-            shadow=shadow,
-            batching=batching,
-            max_queue_size=max_queue_size,
-            timeout_s=timeout_s,
-            min_replicas=min_replicas,
-            max_replicas=max_replicas,
-            target_in_flight=target_in_flight,
-            scale_down_delay_s=scale_down_delay_s,
-            prediction_log=prediction_log,
+            schemas.DeploymentUpdate, version=version, alias=alias, traffic=traffic, shadow=shadow, **settings
         )
         return schemas.Deployment.model_validate_json(
             self._send("PATCH", f"/deployments/{name}", body).content

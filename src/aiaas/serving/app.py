@@ -50,12 +50,12 @@ from starlette.routing import Route
 
 from aiaas._version import __version__
 from aiaas.config import Settings
+from aiaas.deployments import DeploymentService
 from aiaas.errors import InvalidArgument, NotFound
 from aiaas.gpus import GpuCollector, GpuSampler
 from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE
 from aiaas.registry import Registry
 from aiaas.serving.asgi import _JSON, _error, _guard, _http_exception, _InferenceApp, _read_body
-from aiaas.serving.deployments import DeploymentService
 from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.drift_counter import DriftCollector, DriftCounter
 from aiaas.serving.explanations import ExplainEndpoints

@@ -29,17 +29,22 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from aiaas.schemas.deployment_settings import default_settings
+
 __all__ = ["Autoscaler", "ScalingDecision", "ScalingPolicy"]
+
+#: A deployment's settings when it gave none (their one definition: aiaas.schemas).
+_DEFAULTS = default_settings()
 
 
 @dataclass(frozen=True)
 class ScalingPolicy:
     """A deployment's autoscaling settings (see the module docstring for how they are used)."""
 
-    min_replicas: int = 1
-    max_replicas: int = 1
-    target_in_flight: int = 4
-    scale_down_delay_s: float = 30.0
+    min_replicas: int = _DEFAULTS.min_replicas
+    max_replicas: int = _DEFAULTS.max_replicas
+    target_in_flight: int = _DEFAULTS.target_in_flight
+    scale_down_delay_s: float = _DEFAULTS.scale_down_delay_s
     up_window_s: float = 0.5
     down_headroom: float = 0.8
 

@@ -10,8 +10,12 @@ import math
 from dataclasses import dataclass
 
 from aiaas.errors import InvalidArgument
+from aiaas.schemas.deployment_settings import default_settings
 
 __all__ = ["BatchRecord", "BatchingConfig"]
+
+#: A deployment's settings when it gave none (their one definition: aiaas.schemas).
+_DEFAULTS = default_settings()
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,9 @@ class BatchingConfig:
         1024
     """
 
-    max_batch_size: int = 32
-    max_queue_delay_ms: float = 2.0
-    max_queue_size: int = 1024
+    max_batch_size: int = _DEFAULTS.batching.max_batch_size
+    max_queue_delay_ms: float = _DEFAULTS.batching.max_queue_delay_ms
+    max_queue_size: int = _DEFAULTS.max_queue_size
     max_concurrent_batches: int = 1
 
     def __post_init__(self) -> None:

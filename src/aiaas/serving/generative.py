@@ -41,10 +41,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from aiaas.deployments import ServedTarget
 from aiaas.errors import AiaasError, DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from aiaas.formats import HF_CAUSAL_LM, materialize
 from aiaas.serving import ipc
-from aiaas.serving.deployments import ServedTarget
 from aiaas.serving.replica_set import ReplicaSet, ReplicaSettings
 from aiaas.store import ArtifactStore
 
@@ -126,9 +126,9 @@ class GenerativeModel:
         self.artifact_digest = target.artifact_digest
         self.flavor = target.flavor
         self.signature = target.signature
-        self.max_batch_size = int(target.batching.get("max_batch_size") or 32)
-        self.max_queue_size = target.max_queue_size
-        self.timeout_s = target.timeout_s
+        self.max_batch_size = target.settings.batching.max_batch_size
+        self.max_queue_size = target.settings.max_queue_size
+        self.timeout_s = target.settings.timeout_s
         self.replicas: ReplicaSet | None = None
         self.estimate_bytes = 0
         self.last_used = 0.0
@@ -351,14 +351,15 @@ class GenerativeModels:
             target.model,
             target.version,
             target.artifact_digest,
-            int(target.batching.get("max_batch_size") or 32),
+            target.settings.batching.max_batch_size,
         )
         with self._handles_lock:
             handle = self._handles.get(key)
             if handle is None or handle.retired:
                 handle = GenerativeModel(self, target)
                 self._handles[key] = handle
-            handle.max_queue_size, handle.timeout_s = target.max_queue_size, target.timeout_s
+            settings = target.settings
+            handle.max_queue_size, handle.timeout_s = settings.max_queue_size, settings.timeout_s
             return handle
 
     def retain(self, used: Iterable[GenerativeModel]) -> None:

@@ -30,8 +30,8 @@ from concurrent.futures import Future
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from aiaas.deployments import DeploymentService, ServedTarget
 from aiaas.errors import AiaasError, Conflict, NotFound, ResourceExhausted, Unavailable
-from aiaas.serving.deployments import DeploymentService, ServedTarget
 from aiaas.serving.generative import GenerativeModels
 from aiaas.serving.reconciler import Reconciler, _load_error, _PinKey, _SetKey
 from aiaas.serving.replica_manager import ReplicaManager

@@ -6,7 +6,7 @@ check and a ``deque.append`` of references to the arrays the request already hol
 encoding, no copy, no lock, no I/O: a full queue or an empty bucket counts the request as
 dropped and returns. A writer thread wakes every ``flush_interval_s``, takes what is queued,
 encodes it (orjson) and has one Parquet segment per deployment written
-(:mod:`aiaas.serving.predictions`) by a child process that holds pyarrow
+(:mod:`aiaas.store.predictions`) by a child process that holds pyarrow
 (:mod:`aiaas.serving.segment_writer` says why); :meth:`PredictionLog.close` writes the rest at shutdown,
 so every row of an answered request is on disk after a clean stop. Memory is bounded by
 ``max_queued`` requests, each at most ``AIAAS_MAX_REQUEST_BYTES`` of inputs plus its outputs.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import random
 import threading
 import time
@@ -34,9 +33,10 @@ import numpy as np
 import orjson
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from aiaas.errors import InvalidArgument
-from aiaas.serving.predictions import LoggedRequest, prune_segments
+from aiaas.schemas.deployment_settings import DeploymentSettings, default_settings
+from aiaas.schemas.setting_values import check_value
 from aiaas.serving.segment_writer import ProcessWriter, SegmentWriter
+from aiaas.store.predictions import LoggedRequest, prune_segments
 
 __all__ = [
     "DEFAULT_MAX_ROWS_PER_S",
@@ -50,10 +50,10 @@ __all__ = [
 
 logger = logging.getLogger("aiaas.serving.prediction_log")
 
-#: Requests logged per deployment and second at most, by default.
-DEFAULT_MAX_ROWS_PER_S = 100.0
-#: Share of requests logged, by default: every one (up to the cap).
-DEFAULT_SAMPLE_RATE = 1.0
+#: Requests logged per deployment and second at most, by default (from the settings' definition).
+DEFAULT_MAX_ROWS_PER_S: float = default_settings().prediction_log.max_rows_per_s
+#: Share of requests logged, by default: every one, up to the cap (from the settings' definition).
+DEFAULT_SAMPLE_RATE: float = default_settings().prediction_log.sample_rate
 #: How often the writer deletes day folders past the retention period.
 _PRUNE_EVERY_S = 600.0
 
@@ -78,47 +78,20 @@ class LogPolicy:
         )
 
 
-_SAMPLE_RATE_RANGE = (0.0, 1.0)
-_MAX_ROWS_PER_S_RANGE = (0.001, 100_000.0)
-
-
 def default_log_policy() -> dict[str, Any]:
     """A deployment's ``prediction_log`` setting when it gave none: every request, capped."""
-    return {"sample_rate": DEFAULT_SAMPLE_RATE, "max_rows_per_s": DEFAULT_MAX_ROWS_PER_S}
+    return default_settings().prediction_log.model_dump()
 
 
 def check_log_policy(value: Any) -> dict[str, float]:
-    """A ``prediction_log`` setting as given, checked; keys left out (or null) are dropped, to
-    take their defaults.
+    """A ``prediction_log`` setting as given, checked against its definition; keys left out (or
+    null) are dropped, to take their defaults.
 
     Raises:
         InvalidArgument: naming the key (``prediction_log.sample_rate``) and its range.
     """
-    if not isinstance(value, Mapping):
-        raise InvalidArgument(
-            f'prediction_log must be an object such as {{"sample_rate": 0.5, "max_rows_per_s": 100}}; '
-            f"got {value!r}",
-            details={"field": "prediction_log"},
-        )
-    ranges = {"sample_rate": _SAMPLE_RATE_RANGE, "max_rows_per_s": _MAX_ROWS_PER_S_RANGE}
-    out: dict[str, float] = {}
-    for key, item in value.items():
-        at = f"prediction_log.{key}"
-        if key not in ranges:
-            raise InvalidArgument(
-                f"{at} is not a known key (known: sample_rate, max_rows_per_s)", details={"field": at}
-            )
-        if item is None:
-            continue
-        lo, hi = ranges[key]
-        number = isinstance(item, int | float) and not isinstance(item, bool)
-        if not number or not math.isfinite(item) or not lo <= item <= hi:
-            raise InvalidArgument(
-                f"{at} must be a number from {lo:g} to {hi:g}; got {item!r}",
-                details={"field": at, "value": item if number and math.isfinite(item) else repr(item)},
-            )
-        out[str(key)] = float(item)
-    return out
+    field = DeploymentSettings.model_fields["prediction_log"]
+    return dict(check_value("prediction_log", value, field) or {})
 
 
 _Queued = tuple[str, int, str, float, float, Mapping[str, Any], Mapping[str, Any]]

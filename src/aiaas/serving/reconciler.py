@@ -34,9 +34,9 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import replace
 
+from aiaas.deployments import DeploymentService, RouteTarget, ServedTarget
 from aiaas.errors import AiaasError, Unavailable
 from aiaas.formats import FOLDER_FLAVORS, OnnxModel, Signature
-from aiaas.serving.deployments import DeploymentService, RouteTarget, ServedTarget
 from aiaas.serving.generative import GenerativeModels
 from aiaas.serving.replica_manager import ReplicaManager
 from aiaas.serving.replica_set import ReplicaSet, ReplicaSettings
@@ -359,11 +359,11 @@ class Reconciler:
         if replica_set is not None:
             if replica_set.settings != settings and not on_demand:
                 manager.configure(replica_set, settings)
-            replica_set.timeout_s = target.timeout_s
+            replica_set.timeout_s = target.settings.timeout_s
             return replica_set
         data = self.artifacts.get(target.artifact_digest)  # verifies the SHA-256
         replica_set = manager.start_set(target.deployment, target.model, target.version, data, settings)
-        replica_set.timeout_s = target.timeout_s
+        replica_set.timeout_s = target.settings.timeout_s
         with self._sets_lock:
             self._sets[key] = replica_set
         return replica_set
@@ -416,10 +416,10 @@ class Reconciler:
 
 def _replica_settings(target: ServedTarget) -> ReplicaSettings:
     return ReplicaSettings(
-        min_replicas=target.min_replicas,
-        max_replicas=target.max_replicas,
-        target_in_flight=target.target_in_flight,
-        scale_down_delay_s=target.scale_down_delay_s,
+        min_replicas=target.settings.min_replicas,
+        max_replicas=target.settings.max_replicas,
+        target_in_flight=target.settings.target_in_flight,
+        scale_down_delay_s=target.settings.scale_down_delay_s,
     )
 
 
@@ -428,8 +428,8 @@ def _on_demand_settings(target: ServedTarget) -> ReplicaSettings:
     return ReplicaSettings(
         min_replicas=1,
         max_replicas=1,
-        target_in_flight=target.target_in_flight,
-        scale_down_delay_s=target.scale_down_delay_s,
+        target_in_flight=target.settings.target_in_flight,
+        scale_down_delay_s=target.settings.scale_down_delay_s,
     )
 
 

@@ -49,6 +49,7 @@ import orjson
 
 from aiaas.errors import DeadlineExceeded, Unavailable, error_class
 from aiaas.formats import isolated_folder
+from aiaas.schemas.deployment_settings import default_settings
 from aiaas.serving import ipc
 from aiaas.serving.autoscaler import Autoscaler, ScalingDecision, ScalingPolicy
 from aiaas.serving.replica_connection import Replica, _Connection, _ReplicaDied
@@ -56,6 +57,9 @@ from aiaas.serving.replica_connection import Replica, _Connection, _ReplicaDied
 __all__ = ["Replica", "ReplicaSet", "ReplicaSettings"]
 
 logger = logging.getLogger("aiaas.serving.replicas")
+
+#: A deployment's settings when it gave none (their one definition: aiaas.schemas).
+_DEFAULTS = default_settings()
 
 Arrays = dict[str, np.ndarray[Any, Any]]
 
@@ -85,10 +89,10 @@ class ReplicaSettings:
         scale_down_delay_s: how long load must stay low before replicas are removed.
     """
 
-    min_replicas: int = 1
-    max_replicas: int = 1
-    target_in_flight: int = 4
-    scale_down_delay_s: float = 30.0
+    min_replicas: int = _DEFAULTS.min_replicas
+    max_replicas: int = _DEFAULTS.max_replicas
+    target_in_flight: int = _DEFAULTS.target_in_flight
+    scale_down_delay_s: float = _DEFAULTS.scale_down_delay_s
 
     def policy(self) -> ScalingPolicy:
         return ScalingPolicy(
@@ -145,7 +149,7 @@ class ReplicaSet:
         #: The last scaling decisions, newest last.
         self.decisions: deque[ScalingDecision] = deque(maxlen=20)
         #: Per-request timeout used by :meth:`run_blocking` (the deployment's ``timeout_s``).
-        self.timeout_s = 30.0
+        self.timeout_s = _DEFAULTS.timeout_s
         self.retired = False
         self.closed = False
         self.started = False

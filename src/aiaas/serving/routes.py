@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from aiaas.deployments import ServedTarget
 from aiaas.formats import OnnxModel, Signature
-from aiaas.serving.deployments import ServedTarget
+from aiaas.schemas.deployment_settings import default_settings
 from aiaas.serving.generative import GenerativeModel
 from aiaas.serving.prediction_log import LogPolicy
 from aiaas.serving.replica_set import ReplicaSet, ReplicaSettings
@@ -23,6 +24,10 @@ from aiaas.serving.replica_set import ReplicaSet, ReplicaSettings
 __all__ = ["DeploymentRoutes", "LoadedVersion", "ServingConfig"]
 
 _ModelKey = tuple[str, int, str]  # (model, version, artifact digest)
+
+
+#: A deployment's settings when it gave none (their one definition: aiaas.schemas).
+_DEFAULTS = default_settings()
 
 
 @dataclass(frozen=True)
@@ -73,23 +78,23 @@ class ServingConfig:
     """How a deployment's requests are run: batching, queue bound and timeout; and how many of
     them the prediction log keeps."""
 
-    batching: bool = False
-    max_batch_size: int = 32
-    max_queue_delay_ms: float = 2.0
-    max_queue_size: int = 1024
-    timeout_s: float = 30.0
+    batching: bool = _DEFAULTS.batching.enabled
+    max_batch_size: int = _DEFAULTS.batching.max_batch_size
+    max_queue_delay_ms: float = _DEFAULTS.batching.max_queue_delay_ms
+    max_queue_size: int = _DEFAULTS.max_queue_size
+    timeout_s: float = _DEFAULTS.timeout_s
     log_policy: LogPolicy = field(default_factory=LogPolicy)
 
     @classmethod
     def of(cls, target: ServedTarget) -> ServingConfig:
-        b = target.batching
+        settings = target.settings
         return cls(
-            log_policy=LogPolicy.of(target.prediction_log),
-            batching=bool(b.get("enabled", False)),
-            max_batch_size=int(b.get("max_batch_size", cls.max_batch_size)),
-            max_queue_delay_ms=float(b.get("max_queue_delay_ms", cls.max_queue_delay_ms)),
-            max_queue_size=target.max_queue_size,
-            timeout_s=target.timeout_s,
+            log_policy=LogPolicy.of(settings.prediction_log.model_dump()),
+            batching=settings.batching.enabled,
+            max_batch_size=settings.batching.max_batch_size,
+            max_queue_delay_ms=settings.batching.max_queue_delay_ms,
+            max_queue_size=settings.max_queue_size,
+            timeout_s=settings.timeout_s,
         )
 
 

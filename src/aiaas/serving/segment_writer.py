@@ -10,7 +10,8 @@ process, which writes the segment and acknowledges it with one byte. A batch is 
 written only once acknowledged.
 
 The child runs this file as a script, not through the ``aiaas`` package, so it starts in a
-fraction of a second: it loads :mod:`.predictions` (standard library only at import) by path.
+fraction of a second: it loads :mod:`aiaas.store.predictions` (standard library only at
+import) by path.
 
 Frames on the child's stdin: ``<u32 size><orjson {"deployment": str, "rows": [[request_id,
 version, time_us, latency_ms, inputs, outputs], ...]}>``; answers on its stdout: ``b"\\x01"``
@@ -32,11 +33,13 @@ from types import ModuleType
 from typing import IO, TYPE_CHECKING, Protocol, cast
 
 if TYPE_CHECKING:
-    from aiaas.serving.predictions import LoggedRequest
+    from aiaas.store.predictions import LoggedRequest
 
 __all__ = ["InProcessWriter", "ProcessWriter", "SegmentWriter"]
 
 _SIZE = struct.Struct("<I")
+#: The prediction log's storage module, in the store package beside this one's.
+_PREDICTIONS = Path(__file__).resolve().parents[1] / "store" / "predictions.py"
 _OK, _FAILED = b"\x01", b"\x00"
 
 
@@ -55,7 +58,7 @@ class InProcessWriter:
         self.root = root
 
     def write(self, deployment: str, rows: Sequence[LoggedRequest]) -> None:
-        from aiaas.serving.predictions import write_segment
+        from aiaas.store.predictions import write_segment
 
         write_segment(self.root, deployment, rows)
 
@@ -130,10 +133,8 @@ class ProcessWriter:
 
 
 def _predictions_module() -> ModuleType:
-    """:mod:`aiaas.serving.predictions`, loaded by path, without the package's imports."""
-    spec = importlib.util.spec_from_file_location(
-        "_aiaas_predictions", Path(__file__).with_name("predictions.py")
-    )
+    """:mod:`aiaas.store.predictions`, loaded by path, without the packages' imports."""
+    spec = importlib.util.spec_from_file_location("_aiaas_predictions", _PREDICTIONS)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while being built

@@ -1,6 +1,6 @@
 """Feedback's repository: the ground truth of answered requests, by deployment and request id.
 
-What a label may be is checked before it gets here (:func:`aiaas.serving.feedback.check_label`);
+What a label may be is checked before it gets here (:func:`aiaas.monitoring.feedback.check_label`);
 this keeps them, one row per request, a label posted again replacing the old one.
 """
 

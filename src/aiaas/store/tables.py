@@ -178,6 +178,8 @@ class DeploymentRow(Base):
     scale_down_delay_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     # What the prediction log keeps (migration 0007): {"sample_rate", "max_rows_per_s"}.
     prediction_log: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # The settings without a column of their own, by name (migration 0010): {"drift": {...}}.
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
     model: Mapped[ModelRow] = relationship()
 

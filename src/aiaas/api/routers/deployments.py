@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Response, status
 from aiaas import schemas
 from aiaas.api.deps import ServicesDep
 from aiaas.api.params import Name
+from aiaas.deployments import Deployment
 from aiaas.errors import AiaasError
 from aiaas.registry import check_reference_dataset, dataset_reference
-from aiaas.serving import Deployment
+from aiaas.schemas.deployment_settings import given_settings
 from aiaas.store.scaling import KEEP_EVENTS, ScalingEvents
 from aiaas.store.serving_states import ServingState, ServingStates
 
@@ -42,7 +43,7 @@ def create_deployment(body: schemas.DeploymentCreate, services: ServicesDep) -> 
     if body.reference_dataset is not None:  # an unknown dataset is refused before deploying
         check_reference_dataset(services.datasets, body.reference_dataset)
     deployment = services.deployments.create(
-        body.name, model=body.model, version=body.version, alias=body.alias, **_settings(body)
+        body.name, model=body.model, version=body.version, alias=body.alias, **_routing(body)
     )
     if body.reference_dataset is not None:
         try:
@@ -99,7 +100,7 @@ def scaling_events(
 def update_deployment(
     name: Name, body: schemas.DeploymentUpdate, services: ServicesDep
 ) -> schemas.Deployment:
-    deployment = services.deployments.update(name, version=body.version, alias=body.alias, **_settings(body))
+    deployment = services.deployments.update(name, version=body.version, alias=body.alias, **_routing(body))
     return schemas.Deployment.model_validate(deployment)
 
 
@@ -123,20 +124,11 @@ def _with_state(deployment: Deployment, state: ServingState | None, revision: in
     return wire.model_copy(update={"served": served})
 
 
-def _settings(body: schemas.DeploymentCreate | schemas.DeploymentUpdate) -> dict[str, Any]:
-    """The serving settings of a request body as the service takes them: plain JSON values,
+def _routing(body: schemas.DeploymentCreate | schemas.DeploymentUpdate) -> dict[str, Any]:
+    """The routes and settings of a request body as the service takes them: plain JSON values,
     None where not given, so the service alone decides what is valid."""
     return {
         "traffic": None if body.traffic is None else [r.model_dump(exclude_none=True) for r in body.traffic],
         "shadow": None if body.shadow is None else body.shadow.model_dump(exclude_none=True),
-        "batching": None if body.batching is None else body.batching.model_dump(exclude_unset=True),
-        "max_queue_size": body.max_queue_size,
-        "timeout_s": body.timeout_s,
-        "min_replicas": body.min_replicas,
-        "max_replicas": body.max_replicas,
-        "target_in_flight": body.target_in_flight,
-        "scale_down_delay_s": body.scale_down_delay_s,
-        "prediction_log": (
-            None if body.prediction_log is None else body.prediction_log.model_dump(exclude_unset=True)
-        ),
+        **given_settings(body),
     }

@@ -3,15 +3,16 @@ its reference statistics, per feature, with a drifted flag.
 
 Read from counts only: the inference server counts every request into its version's
 reference bins and adds them to per-interval rows in the database
-(:mod:`aiaas.serving.drift_counts`); a check sums the rows of the window and scores them
+(:mod:`aiaas.store.drift`); a check sums the rows of the window and scores them
 (:func:`aiaas.monitoring.check_drift`), so it costs O(bins) whatever the traffic and never
-re-reads a logged row. The thresholds are :class:`aiaas.schemas.DriftSettings`' defaults,
-each overridable in the query.
+re-reads a logged row. The thresholds are the deployment's ``drift`` setting (by default
+:class:`aiaas.schemas.DriftThresholds`' defaults), each overridable in the query.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -43,7 +44,8 @@ _NO_REFERENCE = (
     "(numeric) or the chi-squared p-value (categorical), and `drifted` when the score of the "
     "chosen method passes its threshold with at least `min_rows` live values. The window is "
     "`window` back from now (or `start`/`end`; default: every count kept), read in whole "
-    "AIAAS_DRIFT_INTERVAL_S intervals. Thresholds default to DriftSettings' and can be set here. "
+    "AIAAS_DRIFT_INTERVAL_S intervals. Thresholds default to the deployment's `drift` setting and "
+    "can be overridden here. "
     "A version without a reference has `report: null` and a note saying how it gets one.",
 )
 def drift(
@@ -53,7 +55,9 @@ def drift(
     end: str | None = End,
     window: str | None = Window,
     numeric_method: Literal["psi", "ks", "wasserstein", "jensen_shannon"] | None = Query(
-        default=None, description="The score that decides a numeric feature's flag (default psi)."
+        default=None,
+        description="The score that decides a numeric feature's flag (default: the "
+        "deployment's drift setting, else psi; likewise below).",
     ),
     categorical_method: Literal["psi", "chi2", "jensen_shannon"] | None = Query(
         default=None, description="The score that decides a categorical feature's flag (default psi)."
@@ -81,9 +85,10 @@ def drift(
         "chi2_p_value": chi2_p_value,
         "min_rows": min_rows,
     }
-    settings = schemas.DriftSettings.parse({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    schemas.DriftSettings.parse(given)  # a bad query is refused naming the parameter, before any read
     low, high = time_range(start, end, window)
-    return deployment_drift(services, name, low, high, settings)
+    return deployment_drift(services, name, low, high, given)
 
 
 def deployment_drift(
@@ -91,10 +96,12 @@ def deployment_drift(
     name: str,
     start: dt.datetime | None,
     end: dt.datetime | None,
-    settings: schemas.DriftSettings,
+    overrides: Mapping[str, Any] | None = None,
 ) -> schemas.DeploymentDrift:
-    """The drift of deployment ``name`` over ``[start, end)`` (also what the gauges show)."""
+    """The drift of deployment ``name`` over ``[start, end)`` (also what the gauges show), with
+    the deployment's thresholds, any of them replaced by ``overrides``."""
     deployment = services.deployments.get(name)
+    settings = schemas.DriftSettings.parse({**deployment.settings.drift.model_dump(), **(overrides or {})})
     counted = CountStore(services.deployments.db).window(name, start=start, end=end)
     served = {route.version for route in deployment.routes} | {deployment.serving_version}
     references = ReferenceStore(services.deployments.db)

@@ -25,10 +25,10 @@ from aiaas import schemas
 from aiaas.api.deps import Services, ServicesDep
 from aiaas.api.params import Name
 from aiaas.errors import AiaasError, InvalidArgument
+from aiaas.monitoring.feedback import check_label
+from aiaas.monitoring.performance import Task, score, task_of
 from aiaas.schemas import MAX_FEEDBACK_ITEMS, MAX_ID
-from aiaas.serving.feedback import check_label
-from aiaas.serving.performance import Task, score, task_of
-from aiaas.serving.predictions import read_predictions
+from aiaas.store.predictions import read_predictions
 from aiaas.translate import problems
 
 __all__ = ["PARQUET_MEDIA_TYPE", "router", "time_range"]

@@ -1,10 +1,8 @@
 """Metric samples per deployment, version and interval; alert rules, their transitions, the
 notification outbox, webhooks, silences; and named leases (the alert evaluator's).
 
-Chained after 0009 while another branch adds 0010: at merge, ``down_revision`` becomes "0010".
-
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01
 """
 
@@ -14,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -70,7 +70,7 @@ def score(
     """Per version (ascending) of the rows in ``table`` whose request has a label.
 
     Args:
-        table: prediction log rows (:func:`aiaas.serving.predictions.schema`).
+        table: prediction log rows (:func:`aiaas.store.predictions.schema`).
         labels: request id → label (a value, or a list of one per row).
         task_for: the task of a version number.
     """
