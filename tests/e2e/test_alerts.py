@@ -85,7 +85,7 @@ def _restart_fast(platform: Platform) -> None:
 
 
 def _states(platform: Platform, rule: str) -> list[str]:
-    return [e.state for e in reversed(platform.client.alerts(rule=rule))]
+    return [e.state for e in reversed(platform.client.list_alerts(rule=rule))]
 
 
 def test_a_rule_fires_and_resolves_and_each_transition_arrives_once_across_restarts(
@@ -95,7 +95,7 @@ def test_a_rule_fires_and_resolves_and_each_transition_arrives_once_across_resta
     c = platform.client
     x, _ = _deployed(platform)
     hook = c.add_webhook("receiver", receiver.url, secret=SECRET)
-    assert hook.secret == SECRET and all(w.secret is None for w in c.webhooks())
+    assert hook.secret == SECRET and all(w.secret is None for w in c.list_webhooks())
     rule = c.create_alert_rule(
         "busy", metric="throughput", op=">", threshold=2, window="3s", for_="1s", deployment=NAME
     )
@@ -109,7 +109,7 @@ def test_a_rule_fires_and_resolves_and_each_transition_arrives_once_across_resta
         assert receiver.delivered() == []
         platform.start_api()
         wait_until(lambda: receiver.delivered(), timeout=60, what="the firing delivery")
-        assert c.alert_rule("busy").state == "firing"
+        assert c.get_alert_rule("busy").state == "firing"
 
         series = c.metric_series("throughput", deployment=NAME, window="1m")
         assert series.unit == "requests/s" and max(p.value or 0 for p in series.points) > 2
@@ -133,12 +133,12 @@ def test_a_rule_fires_and_resolves_and_each_transition_arrives_once_across_resta
     # Restarted once more: nothing is sent again and the rule stays resolved.
     platform.api.stop()
     platform.start_api()
-    before = c.alert_rule("busy").evaluated_at
-    wait_until(lambda: c.alert_rule("busy").evaluated_at != before, timeout=30, what="an evaluation")
-    assert len(receiver.all()) == 4 and c.alert_rule("busy").state == "inactive"
+    before = c.get_alert_rule("busy").evaluated_at
+    wait_until(lambda: c.get_alert_rule("busy").evaluated_at != before, timeout=30, what="an evaluation")
+    assert len(receiver.all()) == 4 and c.get_alert_rule("busy").state == "inactive"
     states = _states(platform, "busy")
     assert states.count("firing") == 1 and states[-1] == "resolved"
-    history = c.alerts(rule="busy")
+    history = c.list_alerts(rule="busy")
     firing_event = next(e for e in history if e.state == "firing")
     webhook_delivery = next(d for d in firing_event.deliveries if d.target == "webhook")
     assert webhook_delivery.attempts == 3 and webhook_delivery.delivered_at is not None
@@ -186,8 +186,8 @@ def test_accuracy_is_read_from_feedback_like_the_performance_endpoint(platform: 
     series = c.metric_series("accuracy", deployment=NAME, version=1, window="1h", step=3600)
     assert [p.value for p in series.points] == [pytest.approx(expected)]
     c.create_alert_rule("accurate", metric="accuracy", op="<", threshold=0.9, window="1h", deployment=NAME)
-    wait_until(lambda: c.alert_rule("accurate").state == "firing", timeout=60, what="the accuracy rule")
-    assert c.alert_rule("accurate").value == pytest.approx(expected)
+    wait_until(lambda: c.get_alert_rule("accurate").state == "firing", timeout=60, what="the accuracy rule")
+    assert c.get_alert_rule("accurate").value == pytest.approx(expected)
     c.delete_alert_rule("accurate")
 
 
@@ -223,15 +223,15 @@ def test_bad_rules_are_refused_naming_the_field(platform: Platform) -> None:
         assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "metric"
         r = http.post("/api/v1/alerts/webhooks", json={"name": "w", "url": "ftp://x"})
         assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "url"
-    assert all(r.name != "bad" for r in c.alert_rules())  # nothing refused was stored
+    assert all(r.name != "bad" for r in c.list_alert_rules())  # nothing refused was stored
     c.create_alert_rule("ok", **good)
     with pytest.raises(AlreadyExists):
         c.create_alert_rule("ok", **good)
     silence = c.silence(deployment=NAME, duration="1h", comment="maintenance")
-    assert [s.id for s in c.silences()] == [silence.id]
+    assert [s.id for s in c.list_silences()] == [silence.id]
     assert "maintenance" in _cli(platform, "alerts", "silences")
     c.delete_silence(silence.id)
-    assert c.silences() == []
+    assert c.list_silences() == []
     c.delete_alert_rule("ok")
 
 

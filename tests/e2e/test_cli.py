@@ -288,7 +288,7 @@ def test_recreating_an_identical_dataset_says_nothing_new_was_stored(
     code, out, err = aiaas(platform, "datasets", "create", "petals", "--file", str(data), "--target", "kind")
     assert code == 0, err
     assert "nothing new stored: dataset petals version 1 already holds this data" in out
-    assert [v.version for v in platform.client.dataset_versions("petals")] == [1]
+    assert [v.version for v in platform.client.list_dataset_versions("petals")] == [1]
     code, out, err = aiaas(platform, "datasets", "create", "petals", "--file", str(data), "--seed", "3")
     assert code == 0 and "dataset petals version 2" in out and "nothing new" not in out
     shown = console_script(platform, "datasets", "show", "petals:1")

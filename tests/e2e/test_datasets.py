@@ -187,18 +187,18 @@ def test_sdk_creates_and_reads_datasets(control_plane: ControlPlane, tmp_path: P
     assert client.create_dataset("sdk", CSV, target="kind") == v1  # identical: the same version
     v2 = client.create_dataset("sdk", sample="wine", validation_fraction=0.3, seed=1)
     assert (v2.version, v2.row_count, v2.split.validation_fraction) == (2, 178, 0.3)
-    assert client.dataset("sdk").latest_version == 2
-    assert [v.version for v in client.dataset_versions("sdk")] == [1, 2]
-    assert client.dataset_version("sdk").version == 2
-    assert client.dataset_version("sdk", 1).schema_[2].name == "kind"
+    assert client.get_dataset("sdk").latest_version == 2
+    assert [v.version for v in client.list_dataset_versions("sdk")] == [1, 2]
+    assert client.get_dataset_version("sdk").version == 2
+    assert client.get_dataset_version("sdk", 1).schema_[2].name == "kind"
     assert client.download_dataset("sdk", 1) == CSV
-    assert "sdk" in [d.name for d in client.datasets()]
+    assert "sdk" in [d.name for d in client.list_datasets()]
     with pytest.raises(InvalidArgument, match="target column 'x' is not in the file"):
         client.create_dataset("sdk", CSV, target="x")
     with pytest.raises(InvalidArgument, match="either a file"):
         client.create_dataset("sdk")
     with pytest.raises(NotFound, match="dataset 'sdk' has no version 9"):
-        client.dataset_version("sdk", 9)
+        client.get_dataset_version("sdk", 9)
 
 
 # -- CLI -------------------------------------------------------------------------------------

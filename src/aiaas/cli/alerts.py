@@ -29,7 +29,7 @@ _DURATION = "seconds, or 30s, 5m, 1h, 7d"
 @alerts_app.command("rules")
 def rules(ctx: typer.Context, json: JsonOption = False) -> None:
     """List alert rules: scope, condition, window, for, state and latest value."""
-    result = client(ctx).alert_rules()
+    result = client(ctx).list_alert_rules()
     if json:
         return print_json(result)
     table(
@@ -106,7 +106,7 @@ def list_alerts(
     json: JsonOption = False,
 ) -> None:
     """Show alert history, newest first: each transition and how its notifications went."""
-    events = client(ctx).alerts(rule=rule, limit=limit)
+    events = client(ctx).list_alerts(rule=rule, limit=limit)
     if json:
         return print_json(events)
     table(
@@ -165,7 +165,7 @@ def silences(
     json: JsonOption = False,
 ) -> None:
     """List silences (active ones unless --all)."""
-    result = client(ctx).silences(all=all)
+    result = client(ctx).list_silences(all=all)
     if json:
         return print_json(result)
     table(
@@ -198,7 +198,7 @@ def webhook(
 @alerts_app.command("webhooks")
 def webhooks(ctx: typer.Context, json: JsonOption = False) -> None:
     """List webhooks (without their secrets)."""
-    result = client(ctx).webhooks()
+    result = client(ctx).list_webhooks()
     if json:
         return print_json(result)
     table(

@@ -67,7 +67,7 @@ def create(
     what = file.name if file is not None else f"sample {sample}"
     c = client(ctx)
     try:
-        latest_before = c.dataset(name).latest_version
+        latest_before = c.get_dataset(name).latest_version
     except NotFound:
         latest_before = None
     with console.status(f"uploading {what}..."):
@@ -109,7 +109,7 @@ def create(
 @datasets_app.command("list")
 def list_datasets(ctx: typer.Context, json: JsonOption = False) -> None:
     """List datasets."""
-    items = client(ctx).datasets()
+    items = client(ctx).list_datasets()
     if json:
         return print_json(items)
     table(
@@ -123,7 +123,7 @@ def list_datasets(ctx: typer.Context, json: JsonOption = False) -> None:
 @datasets_app.command("versions")
 def versions(ctx: typer.Context, name: str, json: JsonOption = False) -> None:
     """List a dataset's versions."""
-    items = client(ctx).dataset_versions(name)
+    items = client(ctx).list_dataset_versions(name)
     if json:
         return print_json(items)
     table(
@@ -160,7 +160,7 @@ def show(
         raise typer.BadParameter(
             f"VERSION must be a number or 'latest'; got {number!r}", param_hint="NAME[:VERSION]"
         )
-    version = client(ctx).dataset_version(name, int(number) if number.isdigit() else None)
+    version = client(ctx).get_dataset_version(name, int(number) if number.isdigit() else None)
     if json:
         return print_json(version)
     console.print(

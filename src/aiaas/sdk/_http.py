@@ -10,15 +10,28 @@ wrong port reads as a wrong port and not as a slow server.
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
+from pydantic import BaseModel, ValidationError
 
 from aiaas.errors import Unavailable, error_class, error_class_for_status
+from aiaas.translate import invalid_argument
 
-__all__ = ["CONTROL_PLANE", "INFERENCE_SERVER", "Server", "raise_for_error", "request", "send"]
+__all__ = [
+    "CONTROL_PLANE",
+    "INFERENCE_SERVER",
+    "Server",
+    "raise_for_error",
+    "request",
+    "request_body",
+    "send",
+]
+
+_Body = TypeVar("_Body", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -109,3 +122,19 @@ def _reason(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({type(exc).__name__})"
     return str(exc) or type(exc).__name__
+
+
+def request_body(schema: type[_Body], /, **fields: Any) -> _Body:
+    """A request body built from plain values or schema objects; a value the schema refuses
+    becomes :class:`InvalidArgument` naming the field, as the server would answer it."""
+    values = {
+        k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v for k, v in fields.items()
+    }
+    if isinstance(values.get("traffic"), Sequence):
+        values["traffic"] = [
+            r.model_dump(exclude_unset=True) if isinstance(r, BaseModel) else r for r in values["traffic"]
+        ]
+    try:
+        return schema.model_validate(values)
+    except ValidationError as exc:
+        raise invalid_argument(exc, what="request") from None

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from aiaas import schemas
+from aiaas.sdk._deprecation import renamed
 from aiaas.sdk._http import request
 
 __all__ = ["AlertMethods"]
@@ -74,17 +75,17 @@ class AlertMethods:
         )
         return schemas.AlertRule.model_validate_json(response.content)
 
-    def alert_rules(self) -> list[schemas.AlertRule]:
+    def list_alert_rules(self) -> list[schemas.AlertRule]:
         """Every rule, with its state (inactive, pending, firing) and latest value."""
         return schemas.AlertRuleList.model_validate_json(self._get("/alerts/rules").content).rules
 
-    def alert_rule(self, name: str) -> schemas.AlertRule:
+    def get_alert_rule(self, name: str) -> schemas.AlertRule:
         return schemas.AlertRule.model_validate_json(self._get(f"/alerts/rules/{name}").content)
 
     def delete_alert_rule(self, name: str) -> None:
         request(self._api, "DELETE", f"/alerts/rules/{name}")
 
-    def alerts(self, *, rule: str | None = None, limit: int = 100) -> list[schemas.AlertEvent]:
+    def list_alerts(self, *, rule: str | None = None, limit: int = 100) -> list[schemas.AlertEvent]:
         """Transitions newest first (pending, firing, resolved, inactive), with their deliveries."""
         params: dict[str, str] = {"limit": str(limit)}
         if rule is not None:
@@ -113,7 +114,7 @@ class AlertMethods:
         )
         return schemas.Silence.model_validate_json(response.content)
 
-    def silences(self, *, all: bool = False) -> list[schemas.Silence]:
+    def list_silences(self, *, all: bool = False) -> list[schemas.Silence]:
         """Active silences (ended ones too with ``all=True``)."""
         params = {"all": "true"} if all else {}
         return schemas.SilenceList.model_validate_json(
@@ -135,7 +136,7 @@ class AlertMethods:
         )
         return schemas.Webhook.model_validate_json(response.content)
 
-    def webhooks(self) -> list[schemas.Webhook]:
+    def list_webhooks(self) -> list[schemas.Webhook]:
         return schemas.WebhookList.model_validate_json(self._get("/alerts/webhooks").content).webhooks
 
     def delete_webhook(self, name: str) -> None:
@@ -172,3 +173,10 @@ class AlertMethods:
             if v is not None
         }
         return schemas.MetricSeries.model_validate_json(self._get("/alerts/series", params=params).content)
+
+    # The names before the list_/get_ convention; removed in the next release.
+    alert_rules = renamed(list_alert_rules, "alert_rules")
+    alert_rule = renamed(get_alert_rule, "alert_rule")
+    alerts = renamed(list_alerts, "alerts")
+    silences = renamed(list_silences, "silences")
+    webhooks = renamed(list_webhooks, "webhooks")

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, Unpack
+from typing import Any, Unpack
 
 import httpx
-import numpy as np
-import orjson
-from pydantic import BaseModel, ValidationError
 
 from aiaas import schemas
 from aiaas.config import load_settings
-from aiaas.errors import DeadlineExceeded, InvalidArgument, Unavailable
-from aiaas.formats import decode_tensors, encode_tensors, numpy_dtype, package_model, read_folder
-from aiaas.sdk._http import INFERENCE_SERVER, raise_for_error, request, send
+from aiaas.errors import Unavailable
+from aiaas.formats import encode_tensors, package_model, read_folder
+from aiaas.sdk._http import request, request_body
 from aiaas.sdk.alerts import AlertMethods
+from aiaas.sdk.datasets import DatasetMethods
+from aiaas.sdk.inference import InferenceMethods
+from aiaas.sdk.jobs import JobMethods
 from aiaas.sdk.monitoring import MonitoringMethods
-from aiaas.translate import invalid_argument
 
 __all__ = ["Client"]
 
-Arrays = dict[str, np.ndarray[Any, Any]]
-_Body = TypeVar("_Body", bound=BaseModel)
-#: How often :meth:`Client.wait_until_served` asks the control plane for a load error.
-_STATE_POLL_S = 0.25
 
-
-class Client(MonitoringMethods, AlertMethods):
+class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, AlertMethods):
     """A client of a running aiaas (``aiaas up``).
 
     Args:
@@ -45,6 +38,20 @@ class Client(MonitoringMethods, AlertMethods):
     Any call raises :class:`~aiaas.errors.Unavailable` when its server does not answer,
     at once when nothing listens on its port ("cannot connect to the inference server at
     URL: connection refused; is it running? ...").
+
+    Names, one convention across the mixins: ``list_X()`` for a collection and ``get_X(...)``
+    for one item of it (``list_datasets``, ``get_dataset_version``, ``list_alert_rules``...);
+    ``create_``/``update_``/``delete_`` for changes; actions and reports are named for what
+    they do (``deploy``, ``predict``, ``explain``, ``optimize``, ``silence``, and the
+    monitoring reports ``predictions``, ``feedback``, ``performance``, ``drift``,
+    ``metric_series``, ``job_logs``, ``scaling_events``). The names from before the
+    convention (``datasets()``, ``dataset()``, ``alert_rules()``, ``alerts()``...) still work
+    for one release and warn with a ``DeprecationWarning`` naming their replacement.
+
+    Time: a client-side wait takes ``timeout`` (seconds, as in ``httpx``) and ``poll_s``
+    (seconds between its checks), e.g. :meth:`wait_for_job`, :meth:`wait_until_served`;
+    ``timeout_s`` is only the deployment setting of that name (the server's limit per
+    request), passed to :meth:`deploy` and :meth:`update_deployment`.
 
     Example (it needs a running platform, ``aiaas up``, so the docstring test skips it):
         >>> client = aiaas.Client("http://127.0.0.1:8000")  # doctest: +SKIP
@@ -312,7 +319,7 @@ class Client(MonitoringMethods, AlertMethods):
         Raises:
             InvalidArgument: a value out of range (checked here first, then by the server).
         """
-        body = _body(
+        body = request_body(
             schemas.DeploymentCreate,
             name=name,
             model=model,
@@ -342,7 +349,7 @@ class Client(MonitoringMethods, AlertMethods):
         argument at all, the deployment is pinned to the latest version. Arguments are as
         for :meth:`deploy`.
         """
-        body = _body(
+        body = request_body(
             schemas.DeploymentUpdate, version=version, alias=alias, traffic=traffic, shadow=shadow, **settings
         )
         return schemas.Deployment.model_validate_json(
@@ -363,405 +370,7 @@ class Client(MonitoringMethods, AlertMethods):
     def delete_deployment(self, name: str) -> None:
         request(self._api, "DELETE", f"/deployments/{name}")
 
-    # -- datasets --------------------------------------------------------------------------
-
-    def create_dataset(
-        self,
-        name: str,
-        path_or_bytes: str | Path | bytes | None = None,
-        *,
-        sample: str | None = None,
-        target: str | None = None,
-        description: str = "",
-        validation_fraction: float = 0.2,
-        seed: int = 0,
-        filename: str | None = None,
-        text_column: str | None = None,
-        prompt_column: str | None = None,
-        response_column: str | None = None,
-        documents: str | None = None,
-    ) -> schemas.DatasetVersion:
-        """Register a CSV/Parquet/JSONL file or a ``.txt`` corpus (a path or its bytes) or a
-        bundled ``sample`` (iris, wine, breast_cancer, digits, diabetes) as the next version
-        of dataset ``name``.
-
-        The same file with the same ``target``, text options, ``validation_fraction`` and
-        ``seed`` gives back the version that already holds it. ``filename`` names bytes
-        (default ``data.csv``; Parquet is recognised by its content either way; ``.jsonl`` and
-        ``.txt`` by the name).
-
-        Text datasets: a ``.txt`` corpus is one (column ``text``), cut into documents at blank
-        lines, or one per line with ``documents="line"``; in other files name the text with
-        ``text_column``, or chat pairs with ``prompt_column`` and ``response_column``.
-
-        Raises:
-            InvalidArgument: neither or both of a file and a sample, or bad data (the
-                server's message names the column or field).
-        """
-        if (path_or_bytes is None) == (sample is None):
-            raise InvalidArgument(
-                "give either a file (path or bytes) or sample=..., not both or neither",
-                details={"field": "sample"},
-            )
-        if sample is not None:
-            body = _body(
-                schemas.DatasetSampleCreate, sample=sample, validation_fraction=validation_fraction, seed=seed
-            )
-            response = self._send("POST", f"/datasets/{name}/versions", body)
-            return schemas.DatasetVersion.model_validate_json(response.content)
-        if isinstance(path_or_bytes, bytes):
-            data, fname = path_or_bytes, filename or "data.csv"
-        else:
-            path = Path(str(path_or_bytes))
-            if not path.is_file():
-                raise InvalidArgument(
-                    f"dataset file {str(path)!r} does not exist or is not a file",
-                    details={"field": "path_or_bytes", "value": str(path)},
-                )
-            data, fname = path.read_bytes(), filename or path.name
-        form = {
-            "description": description,
-            "validation_fraction": str(validation_fraction),
-            "seed": str(seed),
-        }
-        if target is not None:
-            form["target"] = target
-        text = {
-            "text_column": text_column,
-            "prompt_column": prompt_column,
-            "response_column": response_column,
-            "documents": documents,
-        }
-        form.update({k: v for k, v in text.items() if v is not None})
-        response = request(
-            self._api,
-            "POST",
-            f"/datasets/{name}/versions",
-            files={"file": (fname, data, "application/octet-stream")},
-            data=form,
-        )
-        return schemas.DatasetVersion.model_validate_json(response.content)
-
-    def datasets(self) -> list[schemas.Dataset]:
-        return schemas.DatasetList.model_validate_json(self._get("/datasets").content).datasets
-
-    def dataset(self, name: str) -> schemas.Dataset:
-        return schemas.Dataset.model_validate_json(self._get(f"/datasets/{name}").content)
-
-    def dataset_versions(self, name: str) -> list[schemas.DatasetVersion]:
-        return schemas.DatasetVersionList.model_validate_json(
-            self._get(f"/datasets/{name}/versions").content
-        ).versions
-
-    def dataset_version(self, name: str, version: int | None = None) -> schemas.DatasetVersion:
-        """A version with its schema, statistics and split; ``None`` is the latest."""
-        ref = "latest" if version is None else str(version)
-        return schemas.DatasetVersion.model_validate_json(
-            self._get(f"/datasets/{name}/versions/{ref}").content
-        )
-
-    def download_dataset(self, name: str, version: int | None = None) -> bytes:
-        """The version's data file, as uploaded."""
-        ref = "latest" if version is None else str(version)
-        return self._get(f"/datasets/{name}/versions/{ref}/data").content
-
-    # -- training jobs ---------------------------------------------------------------------
-
-    def submit_job(self, spec: schemas.JobSpec | Mapping[str, Any] | str | Path) -> schemas.Job:
-        """Queue a training job; ``spec`` is a :class:`~aiaas.schemas.JobSpec`, a mapping, the
-        text of a YAML/JSON spec, or the path of a spec file. It is validated here first, so a
-        bad field is reported before anything is sent.
-
-        The job returned has ``registration``: the model its result is registered under (when
-        the spec has no ``register_as``, a derived name) and the versions that model holds.
-        """
-        if isinstance(spec, Path):
-            spec = schemas.JobSpec.from_text(spec.read_text(), source=str(spec))
-        elif isinstance(spec, str):
-            spec = schemas.JobSpec.from_text(spec)
-        elif not isinstance(spec, schemas.JobSpec):
-            spec = _body(schemas.JobSpec, **dict(spec))
-        # Only the fields written: the server checks them against the family (a default
-        # optimizer is not one the author gave to a random forest) and fills in the rest.
-        response = request(
-            self._api,
-            "POST",
-            "/jobs",
-            content=spec.model_dump_json(exclude_unset=True),
-            headers={"content-type": "application/json"},
-        )
-        return schemas.Job.model_validate_json(response.content)
-
-    def list_jobs(self, status: str | None = None, *, limit: int = 100) -> list[schemas.Job]:
-        params: dict[str, Any] = {"limit": limit}
-        if status is not None:
-            params["status"] = status
-        return schemas.JobList.model_validate_json(self._get("/jobs", params=params).content).jobs
-
-    def get_job(self, job_id: int) -> schemas.Job:
-        return schemas.Job.model_validate_json(self._get(f"/jobs/{job_id}").content)
-
-    def job_metrics(self, job_id: int) -> list[schemas.JobMetrics]:
-        return schemas.JobMetricsList.model_validate_json(
-            self._get(f"/jobs/{job_id}/metrics").content
-        ).metrics
-
-    def job_logs(self, job_id: int, *, after: int = 0, limit: int = 1000) -> schemas.JobLogs:
-        """Log lines after ``after``; pass the returned ``next_after`` to get only new ones."""
-        response = self._get(f"/jobs/{job_id}/logs", params={"after": after, "limit": limit})
-        return schemas.JobLogs.model_validate_json(response.content)
-
-    def cancel_job(self, job_id: int) -> schemas.Job:
-        return schemas.Job.model_validate_json(request(self._api, "POST", f"/jobs/{job_id}/cancel").content)
-
-    def wait_for_job(self, job_id: int, *, timeout: float | None = None, poll_s: float = 0.25) -> schemas.Job:
-        """Block until the job has ended (succeeded, failed or cancelled); returns it.
-
-        Raises:
-            DeadlineExceeded: ``timeout`` seconds passed first (the job keeps running).
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = self.get_job(job_id)
-            if job.finished:
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise DeadlineExceeded(
-                    f"job {job_id} was still {job.status} after {timeout:.0f}s",
-                    details={"job": job_id, "status": job.status},
-                )
-            time.sleep(poll_s)
-
-    # -- optimization ----------------------------------------------------------------------
-
-    def optimize(
-        self,
-        model: str,
-        version: int | str = "latest",
-        method: str = "dynamic_int8",
-        *,
-        settings: Mapping[str, Any] | None = None,
-        **fields: Any,
-    ) -> schemas.Job:
-        """Queue an optimization of a registered version; returns the job (follow it with
-        :meth:`wait_for_job`; on success ``result_version`` is the new version).
-
-        Args:
-            model: the registered model.
-            version: its version number, an alias or "latest".
-            method: ``dynamic_int8``, ``static_int8``, ``fp16``, ``prune``, ``distill`` or ``auto``.
-            settings: the method's settings (see :class:`~aiaas.schemas.PruneSettings` and the
-                others), e.g. ``{"structured": True, "sparsity": 0.5}``; for ``auto``, a mapping
-                from method name to its settings.
-            fields: the other fields of :class:`~aiaas.schemas.OptimizeSpec` (``dataset``,
-                ``register_as``, ``alias``, ``max_metric_drop``, ``candidates``, ``latency_runs``).
-
-        Example::
-
-            job = client.optimize("digits-cnn", 1, "prune", settings={"sparsity": 0.5})
-            job = client.wait_for_job(job.id)
-            print(client.get_version("digits-cnn", job.result_version).lineage["optimization"])
-        """
-        body: dict[str, Any] = {"model": model, "version": version, "method": method, **fields}
-        if settings:
-            if method == "auto":
-                body.update(dict(settings))
-            else:
-                body[method] = dict(settings)
-        spec = _body(schemas.OptimizeSpec, **body)
-        response = request(
-            self._api,
-            "POST",
-            f"/models/{model}/versions/{version}/optimize",
-            content=spec.model_dump_json(exclude_unset=True, exclude={"model", "version"}),
-            headers={"content-type": "application/json"},
-        )
-        return schemas.Job.model_validate_json(response.content)
-
-    # -- inference -------------------------------------------------------------------------
-
-    def served_version(self, deployment: str) -> int | None:
-        """The version the inference server serves for ``deployment`` now (None: not yet).
-
-        Raises:
-            Unavailable: the inference server does not answer at all (a wrong URL or port
-                is reported at once, not taken for "not served yet").
-        """
-        response = send(self._infer, "GET", f"/v2/models/{deployment}", server=INFERENCE_SERVER)
-        if response.status_code in (404, 503):  # not routed yet, or still loading
-            return None
-        raise_for_error(response)
-        versions = response.json().get("versions") or []
-        return int(versions[0]) if versions else None
-
-    def model_stats(self, deployment: str, version: int | None = None) -> list[dict[str, Any]]:
-        """The inference server's statistics of ``deployment`` (``GET /v2/models/NAME/stats``,
-        the V2 statistics extension): one entry per version it has served since it started,
-        with request counts, queue and compute times, and the batch sizes it ran."""
-        path = f"/v2/models/{deployment}" + (f"/versions/{version}" if version is not None else "") + "/stats"
-        entries: list[dict[str, Any]] = request(self._infer, "GET", path).json()["model_stats"]
-        return entries
-
-    def wait_until_served(self, deployment: str, version: int | None = None, *, timeout: float = 60.0) -> int:
-        """Block until the inference server serves ``deployment`` (at ``version``, if given).
-
-        Deployments and alias moves are reconciled asynchronously (within a fraction of a
-        second); this is how a script knows that its next request hits the new version.
-
-        Raises:
-            Unavailable: the inference server reported that it cannot load ``version`` (a
-                corrupted or missing artifact, a model that does not load), at once and with
-                its reason; or ``timeout`` seconds passed first.
-        """
-        if version is None:
-            version = self.get_deployment(deployment).serving_version
-        deadline = time.monotonic() + timeout
-        check_at = 0.0
-        while True:
-            served = self.served_version(deployment)
-            if served == version:
-                self._signatures.pop(deployment, None)
-                return version
-            if time.monotonic() >= check_at:
-                check_at = time.monotonic() + _STATE_POLL_S
-                self._raise_if_refused(deployment, version, served)
-            if time.monotonic() > deadline:
-                raise Unavailable(
-                    f"deployment {deployment!r} was not serving version {version} after {timeout:.0f}s "
-                    f"(serving: {served}); check the inference server's log",
-                    details={"deployment": deployment, "version": version, "served": served},
-                )
-            time.sleep(0.05)
-
-    def _raise_if_refused(self, deployment: str, version: int, served: int | None) -> None:
-        """Fail fast when the inference server reported it could not load ``version``."""
-        try:
-            state = self.get_deployment(deployment).served
-        except Unavailable:
-            return  # the control plane is out of reach: keep waiting on the inference server
-        if state is None or state.error is None or state.desired_version != version:
-            return
-        keeps = f"; it keeps serving version {state.version}" if state.version is not None else ""
-        raise Unavailable(
-            f"the inference server cannot serve version {version} of deployment {deployment!r}: "
-            f"{state.error}{keeps}",
-            details={"deployment": deployment, "version": version, "served": served, "error": state.error},
-        )
-
-    def predict(
-        self,
-        deployment: str,
-        inputs: Any,
-        *,
-        version: int | None = None,
-        outputs: list[str] | None = None,
-    ) -> Arrays:
-        """Run ``deployment`` on ``inputs`` over the V2 protocol; returns output name → array.
-
-        ``inputs`` is an array-like (models with one input) or a mapping input name →
-        array-like; values are cast to the datatypes of the model's signature.
-        """
-        body: dict[str, Any] = {"inputs": self._v2_tensors(deployment, inputs)}
-        if outputs:
-            body["outputs"] = [{"name": o} for o in outputs]
-        response = self.infer_json(deployment, body, protocol="v2", version=version)
-        return decode_tensors(response["outputs"], field="outputs")
-
-    def explain(
-        self,
-        deployment: str,
-        inputs: Any,
-        *,
-        version: int | None = None,
-        max_evals: int | None = None,
-        seed: int | None = None,
-    ) -> schemas.Explanation:
-        """Feature attributions of ``inputs`` (rows, as for :meth:`predict`) from the
-        deployment's primary version, or ``version``.
-
-        ``max_evals`` (model evaluations per row) and ``seed`` (the permutations drawn) are
-        the explainer's knobs; the server's defaults when ``None``. Per row and output column
-        (each class of a classifier), the attributions add up to the prediction minus the base
-        value (see ``docs/explain.md``).
-        """
-        body: dict[str, Any] = {"inputs": self._v2_tensors(deployment, inputs)}
-        parameters = {k: v for k, v in (("max_evals", max_evals), ("seed", seed)) if v is not None}
-        if parameters:
-            body["parameters"] = parameters
-        answer = self.explain_json(deployment, body, protocol="v2", version=version)
-        return schemas.Explanation.model_validate(answer)
-
-    def explain_json(
-        self, deployment: str, body: Mapping[str, Any], *, protocol: str = "v2", version: int | None = None
-    ) -> dict[str, Any]:
-        """Send a ready-made V2 or V1 body to the explain endpoint (``/v2/models/{name}/explain``
-        or ``/v1/models/{name}:explain``) and return the answer, as ``aiaas explain`` does."""
-        return self._inference(deployment, body, protocol, version, explain=True)
-
-    def _v2_tensors(self, deployment: str, inputs: Any) -> list[dict[str, Any]]:
-        """``inputs`` as V2 tensors, cast to the datatypes of the deployment's signature."""
-        datatypes = self._input_datatypes(deployment)
-        arrays = _named_inputs(inputs, list(datatypes))
-        tensors = []
-        for name, array in arrays.items():
-            datatype = datatypes.get(name)
-            if datatype is None:
-                raise InvalidArgument(
-                    f"unknown input {name!r}; {deployment!r} takes {list(datatypes)}",
-                    details={"field": name, "expected": list(datatypes)},
-                )
-            if datatype != "BYTES":
-                array = np.ascontiguousarray(array, dtype=numpy_dtype(datatype))
-                data: Any = array.reshape(-1)
-            else:
-                data = [str(v) for v in array.reshape(-1)]
-            tensors.append({"name": name, "datatype": datatype, "shape": list(array.shape), "data": data})
-        return tensors
-
-    def infer_json(
-        self, deployment: str, body: Mapping[str, Any], *, protocol: str = "v2", version: int | None = None
-    ) -> dict[str, Any]:
-        """Send a ready-made V2 (``{"inputs": [tensors]}``) or V1 (``{"instances": [...]}``)
-        request body and return the response body, as a script or ``aiaas predict`` would.
-
-        ``version`` calls that version of the deployment's model instead of what the
-        deployment routes to, in either protocol (V1 as TensorFlow Serving spells it:
-        ``/v1/models/{name}/versions/{n}:predict``).
-        """
-        return self._inference(deployment, body, protocol, version, explain=False)
-
-    def _inference(
-        self, deployment: str, body: Mapping[str, Any], protocol: str, version: int | None, *, explain: bool
-    ) -> dict[str, Any]:
-        pinned = f"/versions/{version}" if version is not None else ""
-        if protocol == "v2":
-            path = f"/v2/models/{deployment}{pinned}/{'explain' if explain else 'infer'}"
-        elif protocol == "v1":
-            path = f"/v1/models/{deployment}{pinned}:{'explain' if explain else 'predict'}"
-        else:
-            raise InvalidArgument(
-                f"protocol must be 'v1' or 'v2'; got {protocol!r}", details={"field": "protocol"}
-            )
-        response = request(
-            self._infer,
-            "POST",
-            path,
-            server=INFERENCE_SERVER,
-            content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-            headers={"content-type": "application/json"},
-        )
-        result: dict[str, Any] = orjson.loads(response.content)
-        return result
-
     # -- helpers -----------------------------------------------------------------------------
-
-    def _input_datatypes(self, deployment: str) -> dict[str, str]:
-        cached = self._signatures.get(deployment)
-        if cached is None:
-            meta = request(self._infer, "GET", f"/v2/models/{deployment}", server=INFERENCE_SERVER).json()
-            cached = {t["name"]: t["datatype"] for t in meta["inputs"]}
-            self._signatures[deployment] = cached
-        return cached
 
     def _get(self, path: str, **kwargs: Any) -> httpx.Response:
         return request(self._api, "GET", path, **kwargs)
@@ -774,36 +383,3 @@ class Client(MonitoringMethods, AlertMethods):
             content=body.model_dump_json(exclude_none=method == "PATCH"),
             headers={"content-type": "application/json"},
         )
-
-
-def _body(schema: type[_Body], /, **fields: Any) -> _Body:
-    """A request body built from plain values or schema objects; a value the schema refuses
-    becomes :class:`InvalidArgument` naming the field, as the server would answer it."""
-    values = {
-        k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v for k, v in fields.items()
-    }
-    if isinstance(values.get("traffic"), Sequence):
-        values["traffic"] = [
-            r.model_dump(exclude_unset=True) if isinstance(r, BaseModel) else r for r in values["traffic"]
-        ]
-    try:
-        return schema.model_validate(values)
-    except ValidationError as exc:
-        raise invalid_argument(exc, what="request") from None
-
-
-def _named_inputs(inputs: Any, names: list[str]) -> Arrays:
-    if isinstance(inputs, Mapping):
-        return {str(k): _as_array(v) for k, v in inputs.items()}
-    if len(names) != 1:
-        raise InvalidArgument(
-            f"this model takes several inputs {names}: pass a mapping from input name to array",
-            details={"field": "inputs", "expected": names},
-        )
-    return {names[0]: _as_array(inputs)}
-
-
-def _as_array(value: Any) -> np.ndarray[Any, Any]:
-    if hasattr(value, "detach"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
