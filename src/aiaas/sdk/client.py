@@ -48,10 +48,11 @@ class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, Al
     convention (``datasets()``, ``dataset()``, ``alert_rules()``, ``alerts()``...) still work
     for one release and warn with a ``DeprecationWarning`` naming their replacement.
 
-    Time: a client-side wait takes ``timeout`` (seconds, as in ``httpx``) and ``poll_s``
-    (seconds between its checks), e.g. :meth:`wait_for_job`, :meth:`wait_until_served`;
-    ``timeout_s`` is only the deployment setting of that name (the server's limit per
-    request), passed to :meth:`deploy` and :meth:`update_deployment`.
+    Time: a client-side wait takes ``timeout`` (seconds, as in ``httpx``) and, where the
+    caller sets its pace, ``poll_s`` (seconds between its checks): :meth:`wait_for_job`,
+    :meth:`wait_until_served`. ``timeout_s`` is only the deployment setting of that name
+    (how long the server lets one request take), passed to :meth:`deploy` and
+    :meth:`update_deployment`.
 
     Example (it needs a running platform, ``aiaas up``, so the docstring test skips it):
         >>> client = aiaas.Client("http://127.0.0.1:8000")  # doctest: +SKIP
