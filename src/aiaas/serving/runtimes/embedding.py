@@ -68,7 +68,10 @@ class EmbeddingRuntime:
                 from . import embedding_onnx
 
                 self.onnx, exported = embedding_onnx.load_or_export(
-                    self.model, Path(str(spec["path"])), Path(str(spec["export_dir"])), int(spec.get("threads") or 0)
+                    self.model,
+                    Path(str(spec["path"])),
+                    Path(str(spec["export_dir"])),
+                    int(spec.get("threads") or 0),
                 )
                 engine, extra_bytes = "onnxruntime", exported.stat().st_size
             except Exception as exc:  # any model ONNX cannot carry still serves, through PyTorch
@@ -158,8 +161,10 @@ class EmbeddingRuntime:
     def _encode(self, texts: list[str]) -> np.ndarray[Any, Any]:
         if self.onnx is not None:
             return self.onnx.encode(texts)  # type: ignore[no-any-return]
-        vectors = self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
-        return vectors.astype(np.float32, copy=False)  # type: ignore[no-any-return]
+        vectors = self.model.encode(
+            texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+        )
+        return vectors.astype(np.float32, copy=False)
 
     def _token_counts(self, texts: list[str]) -> np.ndarray[Any, Any]:
         encoded = self.model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]

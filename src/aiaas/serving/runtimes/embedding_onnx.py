@@ -99,7 +99,9 @@ def load_or_export(model: Any, folder: Path, export_dir: Path, threads: int) -> 
     return encoder, path
 
 
-def _export(model: Any, features: dict[str, Any], names: list[str], constants: dict[str, Any], path: Path) -> None:
+def _export(
+    model: Any, features: dict[str, Any], names: list[str], constants: dict[str, Any], path: Path
+) -> None:
     import torch
 
     class Forward(torch.nn.Module):
