@@ -65,12 +65,14 @@ class OnnxEncoder:
 def load_or_export(model: Any, folder: Path, export_dir: Path, threads: int) -> tuple[OnnxEncoder, Path]:
     """The encoder of ``model`` (loaded from ``folder``), exporting it into ``export_dir`` if needed.
 
+    A kept export that no longer loads or checks out (a damaged file, a changed library) is
+    removed and exported again, once.
+
     Raises:
         ValueError: the exported graph's vectors differ from ``encode``'s by more than
             :data:`TOLERANCE` (the export is then removed, so a later load tries again).
         Exception: whatever the export or ONNX Runtime raised.
     """
-    import onnxruntime as ort
     import sentence_transformers
     import torch
 
@@ -79,8 +81,23 @@ def load_or_export(model: Any, folder: Path, export_dir: Path, threads: int) -> 
     constants = {k: v for k, v in features.items() if not isinstance(v, torch.Tensor)}
     tag = f"st{sentence_transformers.__version__}-torch{torch.__version__}-opset{OPSET}"
     path = export_dir / f"{folder.name}-{tag}.onnx"
-    if not path.is_file():
-        _export(model, features, names, constants, path)
+    if path.is_file():
+        try:
+            return _checked(model, path, names, threads), path
+        except Exception:
+            path.unlink(missing_ok=True)
+    _export(model, features, names, constants, path)
+    try:
+        return _checked(model, path, names, threads), path
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _checked(model: Any, path: Path, names: list[str], threads: int) -> OnnxEncoder:
+    """A session of the export at ``path``, once its vectors for :data:`PROBE_TEXTS` match ``encode``'s."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -92,11 +109,14 @@ def load_or_export(model: Any, folder: Path, export_dir: Path, threads: int) -> 
     for texts in PROBE_TEXTS:
         expected = model.encode(texts, convert_to_numpy=True, show_progress_bar=False)
         got = encoder.encode(texts)
-        if got.shape != expected.shape or float(np.abs(got - expected).max()) > TOLERANCE:
-            path.unlink(missing_ok=True)
-            difference = "a different shape" if got.shape != expected.shape else "larger differences"
-            raise ValueError(f"the ONNX export gives {difference} than encode's within {TOLERANCE:g}")
-    return encoder, path
+        if got.shape != expected.shape:
+            raise ValueError(f"the ONNX export gives vectors of shape {got.shape}; encode {expected.shape}")
+        difference = float(np.abs(got - expected).max())
+        if difference > TOLERANCE:
+            raise ValueError(
+                f"the ONNX export's vectors differ from encode's by {difference:.2g} > {TOLERANCE:g}"
+            )
+    return encoder
 
 
 def _export(
