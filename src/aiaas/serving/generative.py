@@ -68,7 +68,8 @@ class GenerativeSettings:
         cache_dir: where versions' folders are materialised (one folder per digest).
         memory_budget_bytes: what loaded models may take together (see the module docstring).
         device: ``auto`` (CUDA in half precision when PyTorch sees a GPU), ``cpu``, ``cuda[:N]``.
-        threads: PyTorch intra-op threads per replica (0: PyTorch's default, one per core).
+        threads: PyTorch intra-op threads per replica, and ONNX Runtime's for an embedding model
+            on a CPU (0: the library's default, one per core).
     """
 
     cache_dir: Path
