@@ -143,8 +143,8 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         default=0,
         ge=0,
-        description="PyTorch intra-op threads in each language or embedding model replica "
-        "(0 = PyTorch's default, one per core).",
+        description="PyTorch intra-op threads in each language or embedding model replica, and "
+        "ONNX Runtime's for an embedding model on a CPU (0 = the library's default, one per core).",
     )
     model_cache_dir: Path | None = Field(
         default=None,

@@ -128,6 +128,11 @@ def test_embeddings_equal_sentence_transformers_encode(llm: LLMPlatform) -> None
     single = client.embeddings.create(model="embed", input="hello world")
     np.testing.assert_allclose(single.data[0].embedding, expected[0], atol=1e-5)
     assert result.usage.prompt_tokens > len(texts)
+    # On a CPU the vectors came from ONNX Runtime's run of the exported model (PyTorch on a GPU).
+    import torch
+
+    engine = "pytorch" if torch.cuda.is_available() else "onnxruntime"
+    assert client.models.retrieve("embed").model_dump()["aiaas"]["engine"] == engine
 
 
 def test_embeddings_from_many_clients_at_once_each_get_their_own_vectors(llm: LLMPlatform) -> None:

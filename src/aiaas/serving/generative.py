@@ -56,6 +56,8 @@ Arrays = dict[str, np.ndarray[Any, Any]]
 _Key = tuple[str, str, int, str, int]  # deployment, model, version, digest, max batch size
 #: Multiplies the weights and cache estimate: allocator slack and activations.
 _OVERHEAD = 1.1
+#: Folder of the model cache where embedding models' ONNX exports are kept (one per digest).
+EXPORTS_FOLDER = "onnx-exports"
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class GenerativeSettings:
         cache_dir: where versions' folders are materialised (one folder per digest).
         memory_budget_bytes: what loaded models may take together (see the module docstring).
         device: ``auto`` (CUDA in half precision when PyTorch sees a GPU), ``cpu``, ``cuda[:N]``.
-        threads: PyTorch intra-op threads per replica (0: PyTorch's default, one per core).
+        threads: PyTorch intra-op threads per replica, and ONNX Runtime's for an embedding model
+            on a CPU (0: the library's default, one per core).
     """
 
     cache_dir: Path
@@ -77,14 +80,18 @@ class GenerativeSettings:
 
 def estimate_memory(folder: Path, flavor: str, max_batch_size: int, device: str) -> int:
     """Bytes a model needs once loaded: its weights, and for a language model the KV cache
-    of ``max_batch_size`` sequences at full context. Read from the folder's files alone."""
+    of ``max_batch_size`` sequences at full context. Read from the folder's files alone.
+
+    An embedding model off CUDA holds its weights twice: PyTorch's (its tokenizer and the
+    check of the export) and ONNX Runtime's (which serves it).
+    """
     half = device.startswith("cuda")
     weights = 0
     for shard in folder.glob("*.safetensors"):
         size = shard.stat().st_size
         weights += size // 2 if half and _stored_as_float32(shard) else size
     if flavor != HF_CAUSAL_LM:
-        return int(weights * _OVERHEAD)
+        return int(weights * (1 if half else 2) * _OVERHEAD)
     config = orjson.loads((folder / "config.json").read_bytes())
     layers = _first_int(config, "num_hidden_layers", "n_layer", "num_layers") or 1
     hidden = _first_int(config, "hidden_size", "n_embd", "d_model") or 0
@@ -450,10 +457,11 @@ class GenerativeModels:
             handle.estimate_bytes = estimate
             handle.loads += 1
             logger.info(
-                "%s loaded in %.1f s (%s, about %d MiB of %d MiB budget in use)",
+                "%s loaded in %.1f s (%s, %s, about %d MiB of %d MiB budget in use)",
                 handle.label,
                 time.monotonic() - started,
                 replicas.info.get("device", "?"),
+                replicas.info.get("engine", "pytorch"),
                 self.used_bytes // 2**20,
                 budget // 2**20,
             )
@@ -515,6 +523,8 @@ class GenerativeModels:
             "device": self.settings.device,
             "threads": self.settings.threads,
             "max_batch_size": handle.max_batch_size,
+            # Embedding models on a CPU run through ONNX Runtime, exported once per digest here.
+            "export_dir": str((self.settings.cache_dir / EXPORTS_FOLDER).resolve()),
         }
 
     async def close(self) -> None:

@@ -125,6 +125,8 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
                 "cancelled_requests": handle.cancelled,
                 "cancelled_tokens": handle.cancelled_tokens,
                 "memory_bytes": handle.estimate_bytes or None,
+                # What runs a loaded model: "onnxruntime" (embeddings on a CPU) or "pytorch".
+                "engine": handle.info.get("engine"),
                 "parameters": parameters.get("parameters"),
                 "dimension": parameters.get("dimension"),
             },
