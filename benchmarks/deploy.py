@@ -52,9 +52,9 @@ def _replica_rss_mb(server_pid: int) -> list[float]:
 
 
 def deploy_rounds(models: dict[str, Any], rounds: int, scratch: Path, timeout_s: float) -> dict[str, Any]:
+    from aiaas.deployments import DeploymentService
     from aiaas.formats import package_model
     from aiaas.registry import Registry
-    from aiaas.serving import DeploymentService
     from aiaas.store import Database, open_artifact_store
 
     home = scratch / "aiaas-home"

@@ -67,7 +67,7 @@ def micro(requests: int = 3000, repeats: int = 5) -> dict[str, float]:
     from aiaas.formats import Signature, package_model
     from aiaas.registry import ReferenceStore, Registry, record_reference
     from aiaas.serving.drift_counter import DriftCounter
-    from aiaas.serving.drift_counts import CountStore
+    from aiaas.store.drift import CountStore
     from aiaas.store import Database, open_artifact_store
 
     with tempfile.TemporaryDirectory(prefix="aiaas-drift-micro-") as tmp:

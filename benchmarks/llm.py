@@ -161,9 +161,9 @@ def encode_peers(embedder: Path, texts: list[str]) -> dict[str, float]:
 def start_server(
     home: Path, lm: Path | None, embedder: Path | None, threads: int, max_batch: int
 ) -> tuple[subprocess.Popen[bytes], str]:
+    from aiaas.deployments import DeploymentService
     from aiaas.formats import package_folder, read_folder
     from aiaas.registry import Registry
-    from aiaas.serving import DeploymentService
     from aiaas.store import Database, open_artifact_store
 
     home.mkdir(parents=True, exist_ok=True)

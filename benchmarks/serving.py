@@ -561,9 +561,9 @@ def prepare_batching_home(home: Path, model: ReferenceModel, deployments: dict[s
     One version and one server for all of them, so the deployments differ in their batching
     settings alone.
     """
+    from aiaas.deployments import DeploymentService
     from aiaas.formats import package_model
     from aiaas.registry import Registry
-    from aiaas.serving import DeploymentService
     from aiaas.store import Database, open_artifact_store
 
     home.mkdir(parents=True, exist_ok=True)
