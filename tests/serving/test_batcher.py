@@ -1,6 +1,7 @@
 """The dynamic batcher, on real ONNX models (scikit-learn and PyTorch) and a few stand-ins.
 
-Every test runs its own event loop (``asyncio.run``) and its own executor. Tests that need
+Every test runs its own event loop (``asyncio.run``) and its own executor, where the model
+functions run (:func:`_threaded`, as an in-process runtime runs its session). Tests that need
 requests to wait hold the executor with :class:`Gated`, a run function that blocks on a
 ``threading.Event`` and reports each call to the loop, so the order of events is fixed by
 the test and no test depends on how fast the machine is.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from tests.serving.conftest import IrisModel, TorchModel
 _T = TypeVar("_T")
 Array = np.ndarray[Any, Any]
 Run = Callable[[dict[str, Array], list[str] | None], dict[str, Array]]
+AsyncRun = Callable[[dict[str, Array], list[str] | None], Awaitable[dict[str, Array]]]
 
 #: Long enough that a batch in these tests only leaves when it is full.
 ONLY_FULL_BATCHES_MS = 60_000.0
@@ -64,6 +66,16 @@ class Gated:
         # A safety net: a broken test fails instead of hanging the executor forever.
         assert self.gate.wait(timeout=30), "the test never opened the gate"
         return self.inner(inputs, output_names)
+
+
+def _threaded(model: Run, executor: ThreadPoolExecutor) -> AsyncRun:
+    """A plain model function as the batcher's async ``run``: called on ``executor``'s
+    threads, as a runtime in this process runs its session."""
+
+    async def call(inputs: dict[str, Array], output_names: list[str] | None) -> dict[str, Array]:
+        return await asyncio.get_running_loop().run_in_executor(executor, model, inputs, output_names)
+
+    return call
 
 
 @pytest.fixture
@@ -156,7 +168,7 @@ def test_mixed_row_counts_match_running_each_request_alone(
 
     async def main() -> tuple[list[dict[str, Array]], dict[str, Any]]:
         batcher = DynamicBatcher(
-            model.run, BatchingConfig(max_batch_size=16), executor=executor, signature=model.signature
+            _threaded(model.run, executor), BatchingConfig(max_batch_size=16), signature=model.signature
         )
         results = await asyncio.gather(*(batcher.submit({name: x}) for x in requests))
         await batcher.aclose()
@@ -187,7 +199,7 @@ def test_concurrent_requests_form_batches_in_the_executor(
         return iris.run(inputs, names)
 
     async def main() -> tuple[list[dict[str, Array]], dict[str, Any]]:
-        batcher = DynamicBatcher(recording, BatchingConfig(), executor=executor, on_batch=records.append)
+        batcher = DynamicBatcher(_threaded(recording, executor), BatchingConfig(), on_batch=records.append)
         results = await asyncio.gather(*(batcher.submit({"X": x}) for x in requests))
         await batcher.aclose()
         return results, batcher.stats()
@@ -221,7 +233,7 @@ def test_a_request_of_max_batch_size_rows_or_more_runs_at_once_alone_and_whole(
     async def main() -> tuple[list[dict[str, Array]], dict[str, Any]]:
         gated = Gated(iris.run)
         config = BatchingConfig(max_batch_size=16, max_queue_delay_ms=ONLY_FULL_BATCHES_MS)
-        batcher = DynamicBatcher(gated, config, executor=executor)
+        batcher = DynamicBatcher(_threaded(gated, executor), config)
         # 16 one-row requests fill a batch, which starts and holds the only batch slot.
         small = [asyncio.create_task(batcher.submit({"X": iris_x[i : i + 1]})) for i in range(16)]
         assert await gated.started.get() == 16
@@ -251,7 +263,7 @@ def test_output_selection_batches_only_requests_asking_for_the_same_outputs(
     asks = [(x, choices[i % len(choices)]) for i, x in enumerate(_requests(iris_x, [1, 2, 3] * 8))]
 
     async def main() -> tuple[list[dict[str, Array]], dict[str, Any]]:
-        batcher = DynamicBatcher(iris.run, BatchingConfig(max_batch_size=8), executor=executor)
+        batcher = DynamicBatcher(_threaded(iris.run, executor), BatchingConfig(max_batch_size=8))
         results = await asyncio.gather(*(batcher.submit({"X": x}, names) for x, names in asks))
         await batcher.aclose()
         return results, batcher.stats()
@@ -270,7 +282,7 @@ def test_requests_without_a_shared_row_axis_run_alone(executor: ThreadPoolExecut
     x = np.arange(6, dtype=np.float32).reshape(3, 2)
 
     async def main() -> tuple[list[dict[str, Array]], dict[str, Any]]:
-        batcher = DynamicBatcher(scale, BatchingConfig(), executor=executor)
+        batcher = DynamicBatcher(_threaded(scale, executor), BatchingConfig())
         results = await asyncio.gather(
             *(batcher.submit({"x": x, "k": np.array([k], np.float32)}) for k in (1.0, 2.0, 3.0))
         )
@@ -305,7 +317,7 @@ def test_outputs_without_the_batch_axis_switch_batching_off_and_rerun_alone(
     calls: list[int] = []
 
     async def main() -> tuple[list[dict[str, Array]], dict[str, Any], dict[str, Array]]:
-        batcher = DynamicBatcher(_column_sums(calls), BatchingConfig(max_batch_size=16), executor=executor)
+        batcher = DynamicBatcher(_threaded(_column_sums(calls), executor), BatchingConfig(max_batch_size=16))
         results = await asyncio.gather(*(batcher.submit({"x": x}) for x in requests))
         later = await batcher.submit({"x": np.ones((40, 3))})
         await batcher.aclose()
@@ -330,7 +342,7 @@ def test_a_signature_without_a_dynamic_first_dim_runs_requests_one_by_one(
 
     async def main() -> tuple[list[dict[str, Array]], dict[str, Any]]:
         batcher = DynamicBatcher(
-            _column_sums(calls), BatchingConfig(max_batch_size=16), executor=executor, signature=signature
+            _threaded(_column_sums(calls), executor), BatchingConfig(max_batch_size=16), signature=signature
         )
         assert batcher.batching is False
         results = await asyncio.gather(*(batcher.submit({"x": x}) for x in requests))
@@ -352,7 +364,7 @@ def test_full_queue_refuses_at_once_while_queued_requests_succeed(
 ) -> None:
     async def main() -> None:
         gated = Gated(iris.run)
-        batcher = DynamicBatcher(gated, BatchingConfig(max_queue_size=2), executor=executor)
+        batcher = DynamicBatcher(_threaded(gated, executor), BatchingConfig(max_queue_size=2))
         first = asyncio.create_task(batcher.submit({"X": iris_x[:1]}))
         await gated.started.get()  # running, so no longer queued
         queued = [asyncio.create_task(batcher.submit({"X": iris_x[i : i + 1]})) for i in (1, 2)]
@@ -378,7 +390,7 @@ def test_timeout_while_queued_raises_and_removes_the_request(
 ) -> None:
     async def main() -> None:
         gated = Gated(iris.run)
-        batcher = DynamicBatcher(gated, BatchingConfig(), executor=executor)
+        batcher = DynamicBatcher(_threaded(gated, executor), BatchingConfig())
         first = asyncio.create_task(batcher.submit({"X": iris_x[:1]}))
         await gated.started.get()
         with pytest.raises(DeadlineExceeded, match=r"within timeout_s=0\.05") as info:
@@ -400,7 +412,7 @@ def test_a_cancelled_caller_leaves_the_queue(
 ) -> None:
     async def main() -> None:
         gated = Gated(iris.run)
-        batcher = DynamicBatcher(gated, BatchingConfig(max_batch_size=16), executor=executor)
+        batcher = DynamicBatcher(_threaded(gated, executor), BatchingConfig(max_batch_size=16))
         first = asyncio.create_task(batcher.submit({"X": iris_x[:1]}))
         await gated.started.get()
         abandoned = asyncio.create_task(batcher.submit({"X": iris_x[:10]}))
@@ -423,7 +435,7 @@ def test_timeout_while_running_raises_and_the_batcher_goes_on(
 ) -> None:
     async def main() -> None:
         gated = Gated(iris.run)
-        batcher = DynamicBatcher(gated, BatchingConfig(max_queue_delay_ms=0), executor=executor)
+        batcher = DynamicBatcher(_threaded(gated, executor), BatchingConfig(max_queue_delay_ms=0))
         with pytest.raises(DeadlineExceeded):
             await batcher.submit({"X": iris_x[:1]}, timeout_s=0.5)
         assert gated.calls == [1], "it timed out while the model was running it"
@@ -437,7 +449,7 @@ def test_timeout_while_running_raises_and_the_batcher_goes_on(
 
 def test_invalid_timeout_is_refused(iris: OnnxModel, iris_x: Array, executor: ThreadPoolExecutor) -> None:
     async def main() -> None:
-        batcher = DynamicBatcher(iris.run, executor=executor)
+        batcher = DynamicBatcher(_threaded(iris.run, executor))
         for bad in (0, -1.0, float("nan")):
             with pytest.raises(InvalidArgument, match="timeout_s must be a number > 0"):
                 await batcher.submit({"X": iris_x[:1]}, timeout_s=bad)
@@ -461,7 +473,7 @@ def test_a_model_error_fails_only_its_batch(
 
     async def main() -> None:
         config = BatchingConfig(max_batch_size=2, max_queue_delay_ms=ONLY_FULL_BATCHES_MS)
-        batcher = DynamicBatcher(picky, config, executor=executor)
+        batcher = DynamicBatcher(_threaded(picky, executor), config)
         outcomes = await asyncio.gather(*(batcher.submit({"X": x}) for x in requests), return_exceptions=True)
         assert isinstance(outcomes[0], ValueError) and outcomes[1] is outcomes[0], "same error, same batch"
         for got, x in zip(outcomes[2:], requests[2:], strict=True):
@@ -481,7 +493,7 @@ def test_close_fails_queued_requests_and_lets_the_running_batch_finish(
 ) -> None:
     async def main() -> None:
         gated = Gated(iris.run)
-        batcher = DynamicBatcher(gated, BatchingConfig(), executor=executor)
+        batcher = DynamicBatcher(_threaded(gated, executor), BatchingConfig())
         running = asyncio.create_task(batcher.submit({"X": iris_x[:1]}))
         await gated.started.get()
         queued = [asyncio.create_task(batcher.submit({"X": iris_x[i : i + 1]})) for i in (1, 2)]
@@ -509,7 +521,7 @@ def test_max_concurrent_batches_caps_the_batches_running_at_once(
         config = BatchingConfig(
             max_batch_size=4, max_queue_delay_ms=ONLY_FULL_BATCHES_MS, max_concurrent_batches=2
         )
-        batcher = DynamicBatcher(gated, config, executor=executor)
+        batcher = DynamicBatcher(_threaded(gated, executor), config)
         # Two rows each: every two requests fill a batch.
         tasks = [asyncio.create_task(batcher.submit({"X": iris_x[i : i + 2]})) for i in range(0, 12, 2)]
         assert [await gated.started.get(), await gated.started.get()] == [4, 4]
@@ -533,7 +545,7 @@ def test_a_concurrency_callable_sets_the_running_batches_as_it_changes(
     async def main() -> None:
         gated = Gated(iris.run)
         config = BatchingConfig(max_batch_size=2, max_queue_delay_ms=ONLY_FULL_BATCHES_MS)
-        batcher = DynamicBatcher(gated, config, executor=executor, concurrency=lambda: ready[0])
+        batcher = DynamicBatcher(_threaded(gated, executor), config, concurrency=lambda: ready[0])
         tasks = [asyncio.create_task(batcher.submit({"X": iris_x[i : i + 1]})) for i in range(6)]
         assert await gated.started.get() == 2
         await _let_ready_tasks_run()

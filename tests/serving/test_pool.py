@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from aiaas.errors import Conflict, NotFound, ResourceExhausted, Unavailable
 from aiaas.registry import Registry
 from aiaas.serving import ServingStates
 from aiaas.serving.pool import ModelPool
+from aiaas.serving.routes import LoadedVersion
 from aiaas.store import Database, FileArtifactStore, open_artifact_store
 from aiaas.store.tables import ModelVersionRow
 from tests._servers import wait_until
@@ -30,6 +32,12 @@ class World:
     registry: Registry
     deployments: DeploymentService
     pool: ModelPool
+
+
+def _run(loaded: LoadedVersion, inputs: dict[str, Any], outputs: list[str]) -> dict[str, Any]:
+    """The version's outputs, through its runtime (as the dispatcher calls it)."""
+    result, _ = asyncio.run(loaded.runtime.run(inputs, outputs, timeout_s=30))
+    return result
 
 
 @pytest.fixture
@@ -69,7 +77,7 @@ def test_reconcile_loads_targets_and_only_rebuilds_on_a_new_revision(
 
     loaded = world.pool.get("iris")
     assert (loaded.deployment, loaded.model, loaded.version) == ("iris", "iris", 1)
-    out = loaded.run({"X": iris_x}, ["probabilities"])
+    out = _run(loaded, {"X": iris_x}, ["probabilities"])
     assert list(out) == ["probabilities"]
     np.testing.assert_allclose(out["probabilities"], model.proba(iris_x), rtol=1e-5, atol=1e-7)
 
@@ -198,7 +206,7 @@ def test_a_deleted_version_is_refused_and_its_number_never_answers_for_another_m
         world.pool.get_version("iris", 3)
     served = world.pool.get_version("iris", 4)
     assert served.artifact_digest == replacement.artifact_digest
-    out = served.run({"X": iris_x}, ["probabilities"])["probabilities"]
+    out = _run(served, {"X": iris_x}, ["probabilities"])["probabilities"]
     np.testing.assert_allclose(out, iris_model(3.0).proba(iris_x), rtol=1e-5, atol=1e-6)
 
 
@@ -234,7 +242,7 @@ def test_loaded_versions_are_keyed_by_artifact_digest(
     after = world.pool.get_version("iris", 2)
     assert after is not before
     assert after.artifact_digest == other.artifact_digest
-    out = after.run({"X": iris_x}, ["probabilities"])["probabilities"]
+    out = _run(after, {"X": iris_x}, ["probabilities"])["probabilities"]
     np.testing.assert_allclose(out, iris_model(3.0).proba(iris_x), rtol=1e-5, atol=1e-6)
 
 

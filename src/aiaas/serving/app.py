@@ -17,11 +17,11 @@ app adds no middleware, and any added later would not see that route.
 
 Decoding and encoding run on the event loop: they take microseconds for the requests this
 server sees, less than a hop to a worker thread and back. The model runs where the
-dispatcher decides: in replica processes, the loop awaiting their socket; inline on the
-loop for a model measured to take under ``INLINE_BELOW_S``; otherwise in the thread pool,
-so that ONNX Runtime (which releases the GIL) uses every core and health checks keep
-answering while a large model runs. The thread pool also resolves versions addressed by
-number (a DB read).
+version's :class:`~aiaas.serving.runtime.Runtime` says: in replica processes, the loop
+awaiting their socket; in this process, inline on the loop for a model measured to take
+under ``INLINE_BELOW_S``, otherwise in the thread pool, so that ONNX Runtime (which releases
+the GIL) uses every core and health checks keep answering while a large model runs. The
+thread pool also resolves versions addressed by number (a DB read).
 
 Errors use the Open Inference Protocol shape ``{"error": "<message>"}``, with the status
 taken from :data:`aiaas.errors.HTTP_STATUS`.
@@ -37,7 +37,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
@@ -101,8 +101,9 @@ _EXTENSIONS = ["binary_tensor_data"]
 _T = TypeVar("_T")
 
 
-def create_pool(settings: Settings) -> ModelPool:
-    """A model pool reading the desired state from the settings' DB and artifact store."""
+def create_pool(settings: Settings, executor: Executor | None = None) -> ModelPool:
+    """A model pool reading the desired state from the settings' DB and artifact store;
+    versions loaded in this process run on ``executor``'s threads."""
     db = Database(settings.resolved_database_url())
     registry = Registry(db, open_artifact_store(settings.resolved_artifact_root()))
     replicas = None
@@ -127,6 +128,7 @@ def create_pool(settings: Settings) -> ModelPool:
         intra_op_threads=settings.ort_intra_op_threads,
         replicas=replicas,
         generative=generative,
+        executor=executor,
     )
 
 
@@ -144,11 +146,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         >>> uvicorn.run(app, port=8080)  # doctest: +SKIP
     """
     owns_pool = pool is None
-    models = pool if pool is not None else create_pool(settings)
-    max_bytes = settings.max_request_bytes
     executor = ThreadPoolExecutor(max_workers=_usable_cpus(), thread_name_prefix="aiaas-infer")
+    models = pool if pool is not None else create_pool(settings, executor)
+    max_bytes = settings.max_request_bytes
     metrics = ServingMetrics()
-    dispatcher = Dispatcher(executor, metrics)
+    dispatcher = Dispatcher(metrics)
     gpus = GpuSampler()
     metrics.registry.register(UsageCollector(lambda: _replica_sets(models), dispatcher.load, gpus))
     metrics.registry.register(GpuCollector(gpus))

@@ -48,13 +48,12 @@ one body each), and it keeps a large request from being refused only because it 
 A full queue raises :class:`~aiaas.errors.ResourceExhausted` (HTTP 429) at once, with
 ``retry_after_s``.
 
-Where the model runs depends on ``run``: a plain function runs in the executor, with the
-concatenation and splitting around it (ONNX Runtime in this process: the event loop keeps
-serving while it computes); a coroutine function is awaited on the event loop, which
-concatenates and splits itself (a replica set: the model runs in another process and the
-loop only waits on a socket, so a hop to a worker thread and back would add latency and
-save nothing). Everything else runs on the event loop thread; a batcher belongs to the loop
-of its first ``submit``.
+``run`` is a coroutine function, awaited on the event loop once per batch: the version's
+:class:`~aiaas.serving.runtime.Runtime` decides where the model runs (a replica process,
+the loop only waiting on a socket; this process's worker threads), so no thread is parked
+here waiting for a batch. Concatenating and splitting run on the loop (microseconds for the
+batches this batcher forms); everything else does too, and a batcher belongs to the loop of
+its first ``submit``.
 """
 
 from __future__ import annotations
@@ -66,8 +65,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from concurrent.futures import Executor
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -90,7 +88,6 @@ __all__ = [
     "BatchRecord",
     "BatchingConfig",
     "DynamicBatcher",
-    "RunFunction",
     "supports_batching",
 ]
 
@@ -102,9 +99,8 @@ _T = TypeVar("_T")
 #: Clock readings this close to a batch's due time count as due (see ``_next_batch``).
 _CLOCK_TOLERANCE_S = 1e-6
 
-#: A model call run in the executor, once per batch: ``LoadedVersion.run`` fits.
-RunFunction = Callable[[dict[str, _Array], list[str] | None], dict[str, _Array]]
-#: A model call awaited on the event loop, once per batch (a replica set's).
+#: A model call awaited on the event loop, once per batch (a runtime's ``run``, bound to
+#: the deployment's timeout).
 AsyncRunFunction = Callable[[dict[str, _Array], list[str] | None], Awaitable[dict[str, _Array]]]
 
 
@@ -112,23 +108,20 @@ class DynamicBatcher:
     """Batches concurrent requests to one model version; see the module docs for the rules.
 
     Args:
-        run: the model call, once per batch: a plain function runs in ``executor``
-            (``LoadedVersion.run`` fits); a coroutine function is awaited on the event loop
-            (a replica set's ``run``).
+        run: the model call, once per batch, awaited on the event loop.
         config: batch size, queue delay, queue size and concurrency.
-        executor: where a plain ``run`` runs; ``None`` means the event loop's default executor.
         signature: the model's signature; when given and it does not pass
             :func:`supports_batching`, requests are never batched.
         on_batch: called on the event loop after each model call with a
             :class:`BatchRecord` (to feed metrics); what it raises is logged and ignored.
         concurrency: how many batches may run at once, asked before each batch leaves;
-            replaces ``config.max_concurrent_batches`` (values below 1 count as 1). A
-            replica set gives its ready replica count, so each replica runs a batch.
+            replaces ``config.max_concurrent_batches`` (values below 1 count as 1; ``None``
+            keeps it). A replica set gives its ready replica count, so each replica runs a
+            batch.
 
     Example:
         >>> batcher = DynamicBatcher(  # doctest: +SKIP
-        ...     loaded.run, BatchingConfig(max_batch_size=16), executor=pool,
-        ...     signature=loaded.signature,
+        ...     run_on_replica, BatchingConfig(max_batch_size=16), signature=loaded.signature,
         ... )
         >>> outputs = await batcher.submit({"X": x}, ["probabilities"], timeout_s=1.0)  # doctest: +SKIP
         >>> await batcher.aclose()  # doctest: +SKIP
@@ -136,18 +129,17 @@ class DynamicBatcher:
 
     def __init__(
         self,
-        run: RunFunction | AsyncRunFunction,
+        run: AsyncRunFunction,
         config: BatchingConfig | None = None,
         *,
-        executor: Executor | None = None,
         signature: Signature | None = None,
         on_batch: Callable[[BatchRecord], None] | None = None,
-        concurrency: Callable[[], int] | None = None,
+        concurrency: Callable[[], int | None] | None = None,
     ) -> None:
         self.config = config if config is not None else BatchingConfig()
+        if not inspect.iscoroutinefunction(run):
+            raise TypeError(f"run must be a coroutine function (a runtime's run); got {run!r}")
         self._run = run
-        self._on_loop = inspect.iscoroutinefunction(run)
-        self._executor = executor
         self._on_batch = on_batch
         self._concurrency = concurrency
         self._batching = signature is None or supports_batching(signature)
@@ -184,9 +176,8 @@ class DynamicBatcher:
 
     def max_concurrent_batches(self) -> int:
         """How many batches may run at once now."""
-        if self._concurrency is None:
-            return self.config.max_concurrent_batches
-        return max(1, self._concurrency())
+        now = None if self._concurrency is None else self._concurrency()
+        return self.config.max_concurrent_batches if now is None else max(1, now)
 
     # -- the request path --------------------------------------------------------------
 
@@ -361,13 +352,8 @@ class DynamicBatcher:
         timing: list[float] = []
         error: BaseException | None = None
         try:
-            if self._on_loop:
-                outputs = await cast(AsyncRunFunction, self._run)(inputs, names)
-                timing.append(time.perf_counter() - start)
-            else:
-                run = cast(RunFunction, self._run)
-                loop = asyncio.get_running_loop()
-                outputs = await loop.run_in_executor(self._executor, _timed, timing, run, inputs, names)
+            outputs = await self._run(inputs, names)
+            timing.append(time.perf_counter() - start)
             return outputs, timing[0]
         except BaseException as exc:  # a timed-out caller too: its call is not counted as done
             error = exc
@@ -451,15 +437,10 @@ class DynamicBatcher:
         timing: list[float] = []
         error: BaseException | None = None
         try:
-            if self._on_loop:
-                inputs, names = _joined(batch)
-                outputs = await cast(AsyncRunFunction, self._run)(inputs, names)
-                results, row_wise = _split(batch, outputs)
-                timing.append(time.perf_counter() - start)
-            else:
-                results, row_wise = await loop.run_in_executor(
-                    self._executor, _timed, timing, self._compute, batch
-                )
+            inputs, names = _joined(batch)
+            outputs = await self._run(inputs, names)
+            results, row_wise = _split(batch, outputs)
+            timing.append(time.perf_counter() - start)
         except asyncio.CancelledError:
             error = Unavailable("the model's batcher stopped before this request finished; retry")
             _fail(batch, error)
@@ -482,15 +463,6 @@ class DynamicBatcher:
             rows = sum(item.rows for item in batch)
             queue_s = tuple(started_at - item.enqueued_at for item in batch)
             self._record(rows, queue_s, timing[0] if timing else time.perf_counter() - start, error)
-
-    def _compute(self, batch: list[_Item]) -> tuple[list[dict[str, _Array]], bool]:
-        """Concatenate, run and split: what runs in the executor for a plain ``run``.
-
-        Raises:
-            _NotRowWise: several requests ran and the outputs cannot be split.
-        """
-        inputs, names = _joined(batch)
-        return _split(batch, cast(RunFunction, self._run)(inputs, names))
 
     def _stop_batching(self, reason: str) -> None:
         if self._batching:
@@ -587,12 +559,3 @@ def _fail(batch: list[_Item], error: BaseException) -> None:
     for item in batch:
         if not item.future.done():
             item.future.set_exception(error)
-
-
-def _timed(timing: list[float], call: Callable[..., _T], *args: Any) -> _T:
-    """``call(*args)``, appending its run time to ``timing`` even when it raises."""
-    start = time.perf_counter()
-    try:
-        return call(*args)
-    finally:
-        timing.append(time.perf_counter() - start)

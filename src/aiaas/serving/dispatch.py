@@ -1,23 +1,17 @@
-"""Running requests on loaded versions: batched, inline or on the worker threads.
+"""Running requests on loaded versions: batched or alone, bounded and counted.
 
-The HTTP layer decodes a request and hands its arrays here; this module decides how the
-model runs and keeps the books (statistics, back-pressure, timeouts):
+The HTTP layer decodes a request and hands its arrays here; this module decides whether a
+request waits for others to share a model call, and keeps the books (statistics,
+back-pressure, timeouts). Where the model runs is the version's
+:class:`~aiaas.serving.runtime.Runtime` (this process, replica processes or a PyTorch
+replica): every path below awaits its one ``run``.
 
-- **On replica processes**, when the version is served by a
-  :class:`~aiaas.serving.replica_set.ReplicaSet`: the request's arrays go to a replica over its
-  socket and the event loop awaits the answer (no thread hop). A replica that dies under a
-  request costs it a retry, not an error. A language or embedding model's V2/V1 request is
-  awaited the same way on its PyTorch replica (no worker thread parked on the answer).
 - **Batched**, when the deployment turns batching on: a :class:`DynamicBatcher` per served
   version groups concurrent small requests into one model call (one replica call, with
-  replicas, awaited on the event loop; one batch per ready replica at a time). A request of
-  ``max_batch_size`` rows or more runs at once, whole, as it would unbatched. Every request
-  counts for the autoscaler from the moment it is queued, not only its batch's one call.
-- **Inline** on the event loop, for models measured to run in under
-  :data:`INLINE_BELOW_S`: handing a 5 µs model to a thread costs far more than running it
-  (the thread hop, not the model, was where the time went in ``benchmarks/serving.py``).
-- **On the worker threads** otherwise, so large models use every core and health checks
-  keep answering while they run.
+  replicas; one batch per ready replica at a time). A request of ``max_batch_size`` rows or
+  more runs at once, whole, as it would unbatched. Every request counts for the autoscaler
+  from the moment it is queued, not only its batch's one call.
+- **Alone** otherwise: one ``run`` per request.
 
 Every path is bounded: at most ``max_queue_size`` requests wait or run per version (429
 with Retry-After above that), and each request gets ``timeout_s`` (504 after it).
@@ -29,87 +23,66 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 
-from aiaas.errors import DeadlineExceeded, ResourceExhausted
+from aiaas.errors import ResourceExhausted
 from aiaas.serving.batcher import BatchingConfig, BatchRecord, DynamicBatcher, supports_batching
 from aiaas.serving.routes import LoadedVersion, ServingConfig
+from aiaas.serving.runtime import Arrays
 from aiaas.serving.stats import ServingMetrics, VersionStats
 
-__all__ = ["INLINE_BELOW_S", "Dispatcher"]
+__all__ = ["Dispatcher"]
 
 logger = logging.getLogger("aiaas.serving.dispatch")
-
-#: Models whose measured run time stays below this run on the event loop itself.
-INLINE_BELOW_S = 0.00005
-#: How many runs on the worker threads measure a model before it may run inline.
-_MEASURED_RUNS = 8
-_EWMA = 0.2
-
-Arrays = dict[str, np.ndarray[Any, Any]]
 
 
 class _Runner:
     """How one served version runs, with its statistics and in-flight count."""
 
-    def __init__(
-        self, loaded: LoadedVersion, config: ServingConfig, executor: Executor, stats: VersionStats
-    ) -> None:
+    def __init__(self, loaded: LoadedVersion, config: ServingConfig, stats: VersionStats) -> None:
         self.loaded = loaded
+        self.runtime = loaded.runtime
         self.config = config
-        self.executor = executor
         self.stats = stats
         self.in_flight = 0
         #: Requests in :meth:`run` now, batched or not (what ``/metrics`` reports).
         self.active = 0
-        self.runs = 0
-        self.mean_compute_s = 0.0
         self.batcher: DynamicBatcher | None = None
         if config.batching and config.max_batch_size >= 2 and supports_batching(loaded.signature):
-            replicas = loaded.replicas
             self.batcher = DynamicBatcher(
-                self._run_on_replicas
-                if replicas is not None
-                else self._run_on_generative
-                if loaded.generative is not None
-                else loaded.run,
+                self._run_batch,
                 BatchingConfig(
                     max_batch_size=config.max_batch_size,
                     max_queue_delay_ms=config.max_queue_delay_ms,
                     max_queue_size=config.max_queue_size,
                 ),
-                executor=executor,
                 signature=loaded.signature,
                 on_batch=self._on_batch,
-                # One batch per ready replica: a replica runs one call at a time, so more
-                # would only queue there instead of here, where they could still be joined.
-                concurrency=None if replicas is None else lambda: len(replicas.ready_replicas()),
+                concurrency=self.runtime.concurrency,
             )
 
     def _on_batch(self, record: BatchRecord) -> None:
         if record.error is None:
             self.stats.record_execution(batch_rows=record.rows, compute_s=record.compute_s)
 
-    async def _run_on_replicas(self, inputs: Arrays, outputs: list[str] | None) -> Arrays:
-        """A batch (or a request run alone) on a replica, from the event loop: no thread hop."""
-        assert self.loaded.replicas is not None
-        result, _ = await self.loaded.replicas.run(inputs, outputs, self.config.timeout_s, counted=True)
+    async def _run_batch(self, inputs: Arrays, outputs: list[str] | None) -> Arrays:
+        """A batch (or a request the batcher runs alone): its requests were counted when queued."""
+        result, _ = await self.runtime.run(inputs, outputs, self.config.timeout_s, counted=True)
         return result
-
-    async def _run_on_generative(self, inputs: Arrays, outputs: list[str] | None) -> Arrays:
-        """A batch (or a request run alone) on a PyTorch replica, from the event loop: no thread hop."""
-        assert self.loaded.generative is not None
-        return await self.loaded.generative.run(inputs, outputs)
 
     async def run(self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None) -> Arrays:
         started = time.perf_counter()
         self.active += 1
         try:
             if self.batcher is not None:
-                result, compute_s = await self._run_batched(self.batcher, inputs, outputs)
+                # The runtime sees one call per batch; the autoscaler must see every request,
+                # those still waiting in the batcher's queue included.
+                with self.runtime.request_in_flight():
+                    result, compute_s = await self.batcher.submit_timed(
+                        inputs, outputs, timeout_s=self.config.timeout_s
+                    )
             else:
                 result, compute_s = await self._run_alone(inputs, outputs)
         except BaseException:
@@ -123,20 +96,6 @@ class _Runner:
         )
         return result
 
-    async def _run_batched(
-        self,
-        batcher: DynamicBatcher,
-        inputs: Mapping[str, np.ndarray[Any, Any]],
-        outputs: Sequence[str] | None,
-    ) -> tuple[Arrays, float]:
-        replicas = self.loaded.replicas
-        if replicas is None:
-            return await batcher.submit_timed(inputs, outputs, timeout_s=self.config.timeout_s)
-        # The replica set sees one call per batch; the autoscaler must see every request,
-        # those still waiting in the batcher's queue included.
-        with replicas.request_in_flight():
-            return await batcher.submit_timed(inputs, outputs, timeout_s=self.config.timeout_s)
-
     async def _run_alone(
         self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None
     ) -> tuple[Arrays, float]:
@@ -148,52 +107,11 @@ class _Runner:
             )
         self.in_flight += 1
         try:
-            replicas = self.loaded.replicas
-            if replicas is not None:
-                result, compute_s = await replicas.run(inputs, outputs, self.config.timeout_s)
-            elif self.loaded.generative is not None:
-                result, compute_s = await self._run_generative_alone(inputs, outputs)
-            elif self.runs >= _MEASURED_RUNS and self.mean_compute_s < INLINE_BELOW_S:
-                result, compute_s = _timed_run(self.loaded, inputs, outputs)
-            else:
-                future = asyncio.get_running_loop().run_in_executor(
-                    self.executor, _timed_run, self.loaded, inputs, outputs
-                )
-                try:
-                    result, compute_s = await asyncio.wait_for(future, self.config.timeout_s)
-                except TimeoutError:
-                    raise self._deadline_exceeded() from None
+            result, compute_s = await self.runtime.run(inputs, outputs, self.config.timeout_s)
         finally:
             self.in_flight -= 1
-        self.runs += 1
-        self.mean_compute_s = (
-            compute_s if self.runs == 1 else (1 - _EWMA) * self.mean_compute_s + _EWMA * compute_s
-        )
         self.stats.record_execution(batch_rows=_rows(inputs), compute_s=compute_s)
         return result, compute_s
-
-    async def _run_generative_alone(
-        self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None
-    ) -> tuple[Arrays, float]:
-        """A language or embedding model's request, awaited on the event loop (its PyTorch
-        replica does the work), under the deployment's ``timeout_s``."""
-        assert self.loaded.generative is not None
-        started = time.perf_counter()
-        deadline = asyncio.timeout(self.config.timeout_s)
-        try:
-            async with deadline:
-                result = await self.loaded.generative.run(inputs, outputs)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            raise self._deadline_exceeded() from None
-        return result, time.perf_counter() - started
-
-    def _deadline_exceeded(self) -> DeadlineExceeded:
-        return DeadlineExceeded(
-            f"deployment {self.loaded.deployment!r} did not answer within timeout_s={self.config.timeout_s}",
-            details={"timeout_s": self.config.timeout_s},
-        )
 
     def close(self) -> None:
         if self.batcher is not None:
@@ -207,12 +125,11 @@ class Dispatcher:
     the replaced one finishes the requests it already queued before it is closed.
 
     Example:
-        >>> dispatcher = Dispatcher(executor, ServingMetrics())  # doctest: +SKIP
+        >>> dispatcher = Dispatcher(ServingMetrics())  # doctest: +SKIP
         >>> await dispatcher.run(loaded, config, {"X": x}, None)  # doctest: +SKIP
     """
 
-    def __init__(self, executor: Executor, metrics: ServingMetrics) -> None:
-        self.executor = executor
+    def __init__(self, metrics: ServingMetrics) -> None:
         self.metrics = metrics
         self._runners: dict[tuple[str, int, str], _Runner] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -257,11 +174,11 @@ class Dispatcher:
         key = (loaded.deployment, loaded.version, loaded.artifact_digest)
         runner = self._runners.get(key)
         # A version served again after a switch away and back has new replica processes.
-        if runner is None or runner.config != config or runner.loaded.replicas is not loaded.replicas:
+        if runner is None or runner.config != config or runner.runtime is not loaded.runtime:
             if runner is not None:
                 self._retire(runner)
             stats = self.metrics.for_version(loaded.deployment, loaded.model, loaded.version)
-            runner = _Runner(loaded, config, self.executor, stats)
+            runner = _Runner(loaded, config, stats)
             self._runners[key] = runner
         return runner
 
@@ -288,14 +205,6 @@ async def _drain_then_close(runner: _Runner) -> None:
             break
         await asyncio.sleep(runner.config.max_queue_delay_ms / 1000 + 0.001)
     runner.close()
-
-
-def _timed_run(
-    loaded: LoadedVersion, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None
-) -> tuple[Arrays, float]:
-    started = time.perf_counter()
-    result = loaded.run(inputs, outputs)
-    return result, time.perf_counter() - started
 
 
 def _rows(inputs: Mapping[str, np.ndarray[Any, Any]]) -> int:

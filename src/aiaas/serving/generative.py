@@ -28,12 +28,13 @@ request's slot in its batch at its next step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,23 +299,44 @@ class GenerativeModel:
             self._release()
         return outputs["embedding"], outputs["tokens"]
 
-    async def run(self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None) -> Arrays:
-        """A V2/V1 inference request (embedding models take ``input``, a list of texts)."""
-        replicas = await self._acquire()
+    async def run(
+        self,
+        inputs: Mapping[str, np.ndarray[Any, Any]],
+        outputs: Sequence[str] | None,
+        timeout_s: float,
+        *,
+        counted: bool = False,
+    ) -> tuple[Arrays, float]:
+        """A V2/V1 inference request (embedding models take ``input``, a list of texts): the
+        :class:`~aiaas.serving.runtime.Runtime` interface. The deadline covers loading the
+        model on its first request too; the time returned is the whole call's."""
+        started = time.perf_counter()
+        deadline = asyncio.timeout(timeout_s)
         try:
-            result, _ = await replicas.run(inputs, outputs, self.timeout_s)
-        except AiaasError as exc:
-            raise _parsed(self, exc) from None
-        finally:
-            self._release()
-        return result
+            async with deadline:
+                replicas = await self._acquire()
+                try:
+                    result, _ = await replicas.run(inputs, outputs, timeout_s)
+                except AiaasError as exc:
+                    raise _parsed(self, exc) from None
+                finally:
+                    self._release()
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise DeadlineExceeded(
+                f"deployment {self.deployment!r} did not answer within timeout_s={timeout_s}",
+                details={"timeout_s": timeout_s},
+            ) from None
+        return result, time.perf_counter() - started
 
-    def run_blocking(
-        self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None
-    ) -> Arrays:
-        """:meth:`run` from a worker thread, waiting there for the answer."""
-        future = asyncio.run_coroutine_threadsafe(self.run(inputs, outputs), self.manager.loop)
-        return future.result()
+    @contextlib.contextmanager
+    def request_in_flight(self) -> Iterator[None]:
+        """Nothing to count here: a model folder's replica is started on demand, not scaled."""
+        yield
+
+    def concurrency(self) -> int | None:
+        return None
 
     @property
     def label(self) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -63,11 +63,14 @@ class ModelPool(Reconciler):
             replicas, also bounded by the CPU budget the routes leave (at least one).
         generative: serves the versions that are model folders (language and embedding
             models, PyTorch replicas under a memory budget); without it they cannot load.
+        executor: the worker threads of versions loaded in this process (see
+            :class:`~aiaas.serving.runtime.InProcessRuntime`); ``None`` is the event loop's
+            default executor.
 
     Example:
         >>> pool = ModelPool(DeploymentService(registry), interval_s=0.5)  # doctest: +SKIP
         >>> pool.start()  # doctest: +SKIP
-        >>> pool.get("iris").run({"X": x})  # doctest: +SKIP
+        >>> await pool.get("iris").runtime.run({"X": x}, None, timeout_s=1.0)  # doctest: +SKIP
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class ModelPool(Reconciler):
         max_pinned_versions: int = DEFAULT_MAX_PINNED_VERSIONS,
         replicas: ReplicaManager | None = None,
         generative: GenerativeModels | None = None,
+        executor: Executor | None = None,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0; got {interval_s!r}")
@@ -88,6 +92,7 @@ class ModelPool(Reconciler):
         self.artifacts: ArtifactStore = deployments.registry.artifacts
         self.interval_s = interval_s
         self.intra_op_threads = intra_op_threads
+        self.executor = executor
         self.max_pinned_versions = max_pinned_versions
         self.replicas = replicas
         self.generative = generative

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from dataclasses import replace
 
 from aiaas.deployments import DeploymentService, RouteTarget, ServedTarget
@@ -49,6 +49,7 @@ from aiaas.serving.routes import (
     _route_key,
     _Table,
 )
+from aiaas.serving.runtime import InProcessRuntime, Runtime
 from aiaas.store import ArtifactStore
 from aiaas.store.serving_states import Observation, ServingStates
 
@@ -76,6 +77,7 @@ class Reconciler:
     artifacts: ArtifactStore
     interval_s: float
     intra_op_threads: int
+    executor: Executor | None
     replicas: ReplicaManager | None
     generative: GenerativeModels | None
     ready: bool
@@ -251,7 +253,7 @@ class Reconciler:
             loaded += list(self._pinned.values())
         self.generative.retain(lv.generative for lv in loaded if lv is not None and lv.generative is not None)
 
-    def _routes(self, target: ServedTarget, runtimes: dict[_ModelKey, OnnxModel]) -> DeploymentRoutes:
+    def _routes(self, target: ServedTarget, runtimes: dict[_ModelKey, InProcessRuntime]) -> DeploymentRoutes:
         """Load every version ``target`` routes to (and its shadow); all or nothing."""
 
         def load(route: RouteTarget) -> LoadedVersion:
@@ -268,7 +270,7 @@ class Reconciler:
                 loaded = self._loaded(one, runtimes)
             except Exception as exc:
                 raise _LoadFailed(_load_error(one, exc)) from None
-            if loaded.runtime is not None:
+            if isinstance(loaded.runtime, InProcessRuntime):
                 runtimes[_model_key(one)] = loaded.runtime
             return loaded
 
@@ -289,21 +291,21 @@ class Reconciler:
             replica_settings=_replica_settings(target),
         )
 
-    def _known_runtimes(self) -> dict[_ModelKey, OnnxModel]:
+    def _known_runtimes(self) -> dict[_ModelKey, InProcessRuntime]:
         runtimes = {
             _route_key(lv): lv.runtime
             for r in self._table.served.values()
             for lv in (*r.choices, r.primary, r.shadow)
-            if lv is not None and lv.runtime is not None
+            if lv is not None and isinstance(lv.runtime, InProcessRuntime)
         }
         with self._pinned_lock:
             for lv in self._pinned.values():
-                if lv.runtime is not None:
+                if isinstance(lv.runtime, InProcessRuntime):
                     runtimes.setdefault(_route_key(lv), lv.runtime)
         return runtimes
 
     def _loaded(
-        self, target: ServedTarget, runtimes: Mapping[_ModelKey, OnnxModel], *, on_demand: bool = False
+        self, target: ServedTarget, runtimes: Mapping[_ModelKey, InProcessRuntime], *, on_demand: bool = False
     ) -> LoadedVersion:
         """The target with its model, reusing an already loaded one for the same artifact.
 
@@ -313,29 +315,19 @@ class Reconciler:
         if target.flavor in FOLDER_FLAVORS:
             if self.generative is None:
                 raise Unavailable(f"this server runs no PyTorch runtime for {target.flavor} models")
-            return LoadedVersion(
-                deployment=target.deployment,
-                model=target.model,
-                version=target.version,
-                artifact_digest=target.artifact_digest,
-                runtime=None,
-                signature=signature,
-                generative=self.generative.handle(target),  # loaded on its first request
-            )
-        if self.replicas is not None:
-            return LoadedVersion(
-                deployment=target.deployment,
-                model=target.model,
-                version=target.version,
-                artifact_digest=target.artifact_digest,
-                runtime=None,
-                signature=signature,
-                replicas=self._replica_set(target, self.replicas, on_demand=on_demand),
-            )
-        runtime = runtimes.get(_model_key(target))
-        if runtime is None:
-            data = self.artifacts.get(target.artifact_digest)  # verifies the SHA-256
-            runtime = OnnxModel(data, intra_op_threads=self.intra_op_threads)
+            runtime: Runtime = self.generative.handle(target)  # loaded on its first request
+        elif self.replicas is not None:
+            runtime = self._replica_set(target, self.replicas, on_demand=on_demand)
+        else:
+            shared = runtimes.get(_model_key(target))
+            if shared is None:
+                data = self.artifacts.get(target.artifact_digest)  # verifies the SHA-256
+                shared = InProcessRuntime(
+                    OnnxModel(data, intra_op_threads=self.intra_op_threads),
+                    self.executor,
+                    label=f"model {target.model!r} version {target.version}",
+                )
+            runtime = shared
         return LoadedVersion(
             deployment=target.deployment,
             model=target.model,

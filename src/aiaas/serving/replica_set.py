@@ -148,7 +148,7 @@ class ReplicaSet:
         self.autoscaler = Autoscaler(settings.policy(), now=time.monotonic())  # restarted by start()
         #: The last scaling decisions, newest last.
         self.decisions: deque[ScalingDecision] = deque(maxlen=20)
-        #: Per-request timeout used by :meth:`run_blocking` (the deployment's ``timeout_s``).
+        #: The deployment's ``timeout_s``: how long a retiring set may take to drain.
         self.timeout_s = _DEFAULTS.timeout_s
         self.retired = False
         self.closed = False
@@ -365,14 +365,11 @@ class ReplicaSet:
             raise error_class(code)(message, details={"deployment": self.deployment})
         raise AssertionError("unreachable")
 
-    def run_blocking(
-        self, inputs: Mapping[str, np.ndarray[Any, Any]], outputs: Sequence[str] | None
-    ) -> Arrays:
-        """:meth:`run` from a worker thread (a batcher's batch), waiting there for the answer."""
-        if self._loop is None:
-            raise Unavailable(f"{self.label} has not started")
-        future = asyncio.run_coroutine_threadsafe(self.run(inputs, outputs, self.timeout_s), self._loop)
-        return future.result()[0]
+    def concurrency(self) -> int:
+        """Batches that may run at once: one per ready replica (a replica runs one call at a
+        time, so more would only queue there instead of in the batcher, where they could
+        still be joined)."""
+        return len(self.ready_replicas())
 
     def _pick(self, avoid: Replica | None) -> Replica | None:
         best: Replica | None = None

@@ -8,11 +8,7 @@ version even if the table moves on meanwhile. Everything here is immutable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
 
 from aiaas.deployments import ServedTarget
 from aiaas.formats import OnnxModel, Signature
@@ -20,6 +16,7 @@ from aiaas.schemas.deployment_settings import default_settings
 from aiaas.serving.generative import GenerativeModel
 from aiaas.serving.prediction_log import LogPolicy
 from aiaas.serving.replica_set import ReplicaSet, ReplicaSettings
+from aiaas.serving.runtime import InProcessRuntime, Runtime
 
 __all__ = ["DeploymentRoutes", "LoadedVersion", "ServingConfig"]
 
@@ -34,43 +31,32 @@ _DEFAULTS = default_settings()
 class LoadedVersion:
     """One model version loaded for one deployment: everything a request needs.
 
-    :meth:`run` is the single call point for inference. The model runs either in this
-    process (``runtime``) or in replica processes (``replicas``), never both; a model folder
-    (language or embedding model) runs in the PyTorch replica of its ``generative`` handle.
+    :attr:`runtime` is the single call point for inference, wherever the model runs (see
+    :mod:`aiaas.serving.runtime`): an ONNX Runtime session in this process, replica
+    processes, or the PyTorch replica of a model folder (a language or embedding model).
     """
 
     deployment: str
     model: str
     version: int
     artifact_digest: str
-    runtime: OnnxModel | None
+    runtime: Runtime
     signature: Signature
-    replicas: ReplicaSet | None = None
-    generative: GenerativeModel | None = None
 
-    def run(
-        self,
-        inputs: Mapping[str, np.ndarray[Any, Any]],
-        output_names: Sequence[str] | None = None,
-    ) -> dict[str, np.ndarray[Any, Any]]:
-        """Run the model on inputs already checked against :attr:`signature`.
+    @property
+    def replicas(self) -> ReplicaSet | None:
+        """The replica processes running this version, when it runs on them."""
+        return self.runtime if isinstance(self.runtime, ReplicaSet) else None
 
-        Args:
-            inputs: input name → array.
-            output_names: the outputs to compute; all of them when ``None``.
+    @property
+    def generative(self) -> GenerativeModel | None:
+        """The handle of a language or embedding model (the OpenAI routes use it)."""
+        return self.runtime if isinstance(self.runtime, GenerativeModel) else None
 
-        Returns:
-            output name → array, in the order asked for.
-
-        Runs in a worker thread (a batcher's batch): with replicas, it waits there for the
-        replica's answer while the event loop does the I/O.
-        """
-        if self.replicas is not None:
-            return self.replicas.run_blocking(inputs, output_names)
-        if self.generative is not None:
-            return self.generative.run_blocking(inputs, output_names)
-        assert self.runtime is not None
-        return self.runtime.run(inputs, output_names)
+    @property
+    def session(self) -> OnnxModel | None:
+        """The ONNX Runtime session, when the version runs in this process."""
+        return self.runtime.model if isinstance(self.runtime, InProcessRuntime) else None
 
 
 @dataclass(frozen=True)
