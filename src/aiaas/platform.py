@@ -18,7 +18,7 @@ this module, named as such in the import-linter contract.
 
 Example:
     >>> from aiaas.config import load_settings
-    >>> platform = open_platform(load_settings(home="/tmp/aiaas-doc"))
+    >>> platform = open_platform(load_settings(home="aiaas-home"))
     >>> platform.registry.list_models()  # doctest: +SKIP
     []
     >>> platform.close()

@@ -98,7 +98,7 @@ class FileArtifactStore:
     """Blobs as files under ``root/sha256/<2 hex>/<64 hex>``.
 
     Example:
-        >>> store = FileArtifactStore("/tmp/aiaas-doc-artifacts")
+        >>> store = FileArtifactStore("artifacts")
         >>> key = store.put(b"onnx bytes")
         >>> store.get(key)
         b'onnx bytes'

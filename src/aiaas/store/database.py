@@ -106,7 +106,7 @@ class Database:
     """A metadata database reached by SQLAlchemy URL.
 
     Example:
-        >>> db = Database("sqlite:////tmp/aiaas-doc.db")
+        >>> db = Database("sqlite:///aiaas-doc.db")
         >>> db.upgrade()
         >>> with db.transaction() as s:
         ...     _ = s.execute(text("select 1"))

@@ -1,0 +1,85 @@
+"""Per-key token buckets: bursts admitted, the long-run rate held, Retry-After exact."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiaas.errors import ResourceExhausted
+from aiaas.serving.rate_limits import IDLE_S, RateLimit, RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_is_admitted_then_the_next_request_is_refused_naming_the_limit() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock=clock)
+    limit = RateLimit(per_second=2, burst=5)
+    for _ in range(5):
+        limiter.admit("key-a", limit)
+    with pytest.raises(ResourceExhausted) as refused:
+        limiter.admit("key-a", limit)
+    details = refused.value.details
+    assert details["field"] == "rate_limit"
+    assert details["limit_per_s"] == 2
+    assert details["burst"] == 5
+    assert details["retry_after_s"] == pytest.approx(0.5)
+    assert "2 requests/s" in refused.value.message
+
+
+def test_the_bucket_refills_at_the_rate_and_no_faster() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock=clock)
+    limit = RateLimit(per_second=10, burst=1)
+    limiter.admit("k", limit)
+    clock.now += 0.05  # half a token
+    with pytest.raises(ResourceExhausted) as refused:
+        limiter.admit("k", limit)
+    assert refused.value.details["retry_after_s"] == pytest.approx(0.05)
+    clock.now += 0.05
+    limiter.admit("k", limit)
+    # Over 10 simulated seconds, one request every 50 ms: exactly half are admitted.
+    admitted = 0
+    for _ in range(200):
+        clock.now += 0.05
+        try:
+            limiter.admit("k", limit)
+            admitted += 1
+        except ResourceExhausted:
+            pass
+    assert admitted == 100
+
+
+def test_keys_have_their_own_buckets_and_no_limit_means_unlimited() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock=clock)
+    limit = RateLimit(per_second=1, burst=1)
+    limiter.admit("a", limit)
+    limiter.admit("b", limit)  # a's empty bucket does not hold b back
+    with pytest.raises(ResourceExhausted):
+        limiter.admit("a", limit)
+    for _ in range(1000):
+        limiter.admit("c", None)
+
+
+def test_idle_buckets_are_forgotten() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock=clock)
+    for key in ("a", "b", "c"):
+        limiter.admit(key, RateLimit(per_second=1))
+    clock.now += IDLE_S + 1
+    limiter.admit("d", RateLimit(per_second=1))
+    assert len(limiter) == 1
+
+
+@pytest.mark.parametrize(
+    ("per_second", "burst"), [(0, 1), (-1, 1), (float("nan"), 1), (float("inf"), 1), (1, -1)]
+)
+def test_invalid_limits_are_refused(per_second: float, burst: int) -> None:
+    with pytest.raises(ValueError, match=r"per_second|burst"):
+        RateLimit(per_second=per_second, burst=burst)
