@@ -9,10 +9,12 @@ traceback.
 
 from __future__ import annotations
 
+import http.server
 import os
 import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +191,29 @@ def test_plain_http_to_an_https_port_fails_cleanly_and_the_server_keeps_serving(
     assert httpx.get(f"{secure.api_url}/api/v1/health", verify=ca).status_code == 200
     assert httpx.get(f"{secure.inference_url}/v2/health/ready", verify=ca).status_code == 200
     assert "Traceback" not in secure.up.output()
+
+
+def test_an_https_url_to_a_plain_http_server_says_to_use_http(certs: Certificates) -> None:
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
+    thread = threading.Thread(target=plain.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with (
+            Client(f"https://127.0.0.1:{plain.server_port}", verify=certs.ca) as c,
+            pytest.raises(Unavailable) as refused,
+        ):
+            c.list_models()
+    finally:
+        plain.shutdown()
+        plain.server_close()
+        thread.join(timeout=10)
+    assert "no TLS handshake with the control plane" in refused.value.message
+    assert "use an http:// URL" in refused.value.message
+
+
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return None
 
 
 def test_tritonclient_over_https_with_the_ca(secure: Secure, iris_deployed: str) -> None:

@@ -103,10 +103,13 @@ def send(http: httpx.Client, method: str, url: str, *, server: Server, **kwargs:
                 f"{unverified.verify_message or unverified.reason}; if a CA of your own signed it (or it "
                 f"is self-signed), give that CA's certificate file: {CA_SETTING}"
             )
+        elif base.startswith("https://") and _tls_refused(exc):
+            message = (
+                f"no TLS handshake with {server.name} at {base}: {reason}; if it serves plain HTTP "
+                "(no AIAAS_TLS_CERT_FILE), use an http:// URL"
+            )
         elif isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             message = f"cannot connect to {server.name} at {base}: {reason}; is it running? {server.hint}"
-            if base.startswith("https://") and _tls_refused(exc):
-                message += "; if it serves plain HTTP, use an http:// URL"
         elif base.startswith("http://") and isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
             message = (
                 f"no answer from {server.name} at {base}: {reason.rstrip('.')}; if it serves HTTPS "
