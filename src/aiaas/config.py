@@ -321,7 +321,7 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _expand_home(self) -> Settings:
+    def _expand_paths(self) -> Settings:
         self.home = self.home.expanduser()
         for name in ("tls_cert_file", "tls_key_file", "tls_ca_file"):
             path = getattr(self, name)

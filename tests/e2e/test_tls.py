@@ -73,9 +73,10 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 def secure(certs: Certificates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
     home = tmp_path_factory.mktemp("tls-home")
     port, inference_port = free_port(), free_port()
+    ports = ["--port", str(port), "--inference-port", str(inference_port)]
     up = spawn(
-        ["-m", "aiaas.cli", "up", "--port", str(port), "--inference-port", str(inference_port)],
-        env=_env(home, certs),
+        ["-m", "aiaas.cli", "--ca-file", str(certs.ca), "up", *ports],
+        env=_env(home, certs, ca=False),  # the CA by option: up's checks and demo use it too
         ready_url=f"https://127.0.0.1:{port}/api/v1/health",
         log=home / "up.log",
         timeout=180,

@@ -102,6 +102,7 @@ _STOP_TIMEOUT_S = 15
 
 
 def up(
+    ctx: typer.Context,
     port: PortOption = None,
     inference_port: InferencePortOption = None,
     host: HostOption = None,
@@ -133,7 +134,9 @@ def up(
             )
     # Checked here, once: a bad certificate is one message, not two servers in a restart loop.
     server_tls(settings)
-    verify = client_context(settings.tls_ca_file)
+    # `aiaas --ca-file F up` as well as AIAAS_TLS_CA_FILE (the option's variable).
+    connection = ctx.find_root().obj
+    verify = client_context(getattr(connection, "ca_file", None) or settings.tls_ca_file)
     settings.home.mkdir(parents=True, exist_ok=True)
     with console.status(f"migrating the metadata database in {settings.home}..."):
         open_database(settings).dispose()
