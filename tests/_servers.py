@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -72,8 +73,10 @@ def spawn(
     ready_url: str,
     log: Path,
     timeout: float = 90.0,
+    verify: ssl.SSLContext | bool = True,
 ) -> ServerProcess:
-    """Run ``python -m <args>`` and wait until ``ready_url`` answers 200."""
+    """Run ``python -m <args>`` and wait until ``ready_url`` answers 200 (``verify``: an https
+    URL's trust, as in ``httpx``)."""
     handle = open(log, "ab")  # noqa: SIM115 - the child owns it for its lifetime
     proc = subprocess.Popen(
         [sys.executable, *args], env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=os.getcwd()
@@ -86,7 +89,7 @@ def spawn(
         if proc.poll() is not None:
             raise AssertionError(f"{args} exited with {proc.returncode}:\n{server.output()}")
         try:
-            return httpx.get(ready_url, timeout=2).status_code == 200
+            return httpx.get(ready_url, timeout=2, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 

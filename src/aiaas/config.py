@@ -21,6 +21,15 @@ from aiaas.translate import problems
 __all__ = ["Settings", "load_settings"]
 
 
+class _Broken(ValueError):
+    """A rule between settings, put on the one setting it concerns (see :func:`aiaas.translate.problems`)."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(rule)
+        self.field = field
+        self.rule = rule
+
+
 class Settings(BaseSettings):
     """Platform settings; each field is read from ``AIAAS_<NAME>``.
 
@@ -283,20 +292,49 @@ class Settings(BaseSettings):
     )
     control_plane_url: str | None = Field(
         default=None,
-        description="URL the CLI and SDK talk to; default: http://<host>:<port>.",
+        description="URL the CLI and SDK talk to; default: http://<host>:<port> (https:// with "
+        "AIAAS_TLS_CERT_FILE).",
     )
     inference_url: str | None = Field(
         default=None,
         description="Inference server URL. The control plane reports it on GET /api/v1/health "
-        "(default: http://<host>:<inference_port>); the CLI and SDK send predictions there "
+        "(default: http://<host>:<inference_port>, https:// with AIAAS_TLS_CERT_FILE); the CLI and "
+        "SDK send predictions there "
         "(default: what the control plane reports).",
     )
     api_key: str | None = Field(default=None, description="API key sent by the CLI and SDK.")
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (with its chain) both servers present: set, they serve HTTPS "
+        "only, and the default control plane and inference URLs are https://. See docs/security.md.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key of AIAAS_TLS_CERT_FILE, unencrypted; default: the key is in "
+        "the certificate file.",
+    )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle the CLI, SDK and `aiaas up` verify the servers' certificates "
+        "against, instead of the system's trusted CAs (a private CA, or a self-signed certificate "
+        "itself). Verification is never turned off.",
+    )
 
     @model_validator(mode="after")
-    def _expand_home(self) -> Settings:
+    def _expand_paths(self) -> Settings:
         self.home = self.home.expanduser()
+        for name in ("tls_cert_file", "tls_key_file", "tls_ca_file"):
+            path = getattr(self, name)
+            if path is not None:
+                setattr(self, name, path.expanduser())
+        if self.tls_key_file is not None and self.tls_cert_file is None:
+            raise _Broken("tls_key_file", "is set without AIAAS_TLS_CERT_FILE; give the certificate too")
         return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether both servers serve HTTPS (a certificate is given)."""
+        return self.tls_cert_file is not None
 
     def resolved_database_url(self) -> str:
         """The metadata DB URL, defaulting to the embedded SQLite file."""
@@ -314,11 +352,16 @@ class Settings(BaseSettings):
         """Where the prediction log's segments are, defaulting to a folder under ``home``."""
         return (self.prediction_log_dir or self.home / "predictions").expanduser()
 
+    @property
+    def scheme(self) -> str:
+        """``https`` when the servers serve TLS, else ``http``: the default URLs' scheme."""
+        return "https" if self.tls else "http"
+
     def resolved_control_plane_url(self) -> str:
-        return (self.control_plane_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return (self.control_plane_url or f"{self.scheme}://{self.host}:{self.port}").rstrip("/")
 
     def resolved_inference_url(self) -> str:
-        return (self.inference_url or f"http://{self.host}:{self.inference_port}").rstrip("/")
+        return (self.inference_url or f"{self.scheme}://{self.host}:{self.inference_port}").rstrip("/")
 
 
 def load_settings(**overrides: Any) -> Settings:

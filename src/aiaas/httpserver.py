@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -46,11 +47,20 @@ class _AnnouncingServer(uvicorn.Server):
                 port = int(sock.getsockname()[1])
                 break
         shown = f"[{host}]" if ":" in host else host
-        print(self.banner.format(url=f"http://{shown}:{port}"), flush=True)
+        scheme = "https" if self.config.is_ssl else "http"
+        print(self.banner.format(url=f"{scheme}://{shown}:{port}"), flush=True)
 
 
-def serve(app: Any, *, host: str, port: int, banner: str, **options: Any) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM; ``banner`` is printed with ``{url}`` filled in."""
+def serve(
+    app: Any, *, host: str, port: int, banner: str, tls: ssl.SSLContext | None = None, **options: Any
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM; ``banner`` is printed with ``{url}`` filled in.
+
+    With ``tls`` (see :func:`aiaas.tls.server_context`, built and checked beforehand so that a
+    bad certificate is a message, not a traceback from inside uvicorn) it serves HTTPS only.
+    """
+    if tls is not None:
+        options["ssl_context_factory"] = lambda config, default: tls
     config = uvicorn.Config(
         app,
         host=host,

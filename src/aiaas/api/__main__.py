@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from aiaas.api.server import run
 from aiaas.config import load_settings
+from aiaas.errors import AiaasError, InvalidArgument
 
 
 def main() -> None:
@@ -13,7 +15,15 @@ def main() -> None:
     parser.add_argument("--host", help="interface to bind (AIAAS_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (AIAAS_PORT, default 8000)")
     args = parser.parse_args()
-    run(load_settings(host=args.host, port=args.port))
+    try:
+        settings = load_settings(host=args.host, port=args.port)
+    except InvalidArgument as exc:
+        parser.error(exc.message)
+    try:
+        run(settings)
+    except AiaasError as exc:
+        print(f"aiaas control plane: error: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def _inference_url(settings: Settings, requested_host: str | None) -> str:
     if settings.inference_url or settings.host not in _WILDCARD_HOSTS or not requested_host:
         return settings.resolved_inference_url()
     host = f"[{requested_host}]" if ":" in requested_host else requested_host
-    return f"http://{host}:{settings.inference_port}"
+    return f"{settings.scheme}://{host}:{settings.inference_port}"
 
 
 def build_services(settings: Settings) -> Services:

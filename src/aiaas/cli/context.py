@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,6 +21,7 @@ class Connection:
     url: str | None = None
     inference_url: str | None = None
     api_key: str | None = None
+    ca_file: Path | None = None
 
 
 def client(ctx: typer.Context) -> Client:
@@ -28,6 +30,6 @@ def client(ctx: typer.Context) -> Client:
 
     root = ctx.find_root()
     conn = root.obj or Connection()
-    c = Client(conn.url, conn.api_key, inference_url=conn.inference_url)
+    c = Client(conn.url, conn.api_key, inference_url=conn.inference_url, verify=conn.ca_file)
     root.call_on_close(c.close)
     return c

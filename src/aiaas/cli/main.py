@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -61,11 +62,18 @@ def _options(
     api_key: Annotated[
         str | None, typer.Option(envvar="AIAAS_API_KEY", help="API key, if the server requires one.")
     ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="AIAAS_TLS_CA_FILE",
+            help="PEM CA bundle to verify the servers' HTTPS certificates with (default: the system's CAs).",
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = Connection(url=url, inference_url=inference_url, api_key=api_key)
+    ctx.obj = Connection(url=url, inference_url=inference_url, api_key=api_key, ca_file=ca_file)
 
 
 app.command(rich_help_panel="Platform")(up)

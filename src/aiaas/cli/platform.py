@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.panel import Panel
@@ -52,6 +54,8 @@ class _Child:
     module: str
     ready_url: str
     env: dict[str, str]
+    #: How the readiness checks verify an HTTPS server (the CLI's own trust: AIAAS_TLS_CA_FILE).
+    verify: ssl.SSLContext
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     #: When it exited, over the last minute (for the message).
@@ -98,6 +102,7 @@ _STOP_TIMEOUT_S = 15
 
 
 def up(
+    ctx: typer.Context,
     port: PortOption = None,
     inference_port: InferencePortOption = None,
     host: HostOption = None,
@@ -114,6 +119,7 @@ def up(
     """
     from aiaas.config import load_settings
     from aiaas.platform import open_database
+    from aiaas.tls import client_context, server_tls
 
     settings = load_settings(port=port, inference_port=inference_port, host=host, home=home)
     for label, variable, value in (
@@ -126,6 +132,11 @@ def up(
                 f"aiaas up {label} N, or under make: make run {variable}=N",
                 param_hint=label,
             )
+    # Checked here, once: a bad certificate is one message, not two servers in a restart loop.
+    server_tls(settings)
+    # `aiaas --ca-file F up` as well as AIAAS_TLS_CA_FILE (the option's variable).
+    connection = ctx.find_root().obj
+    verify = client_context(getattr(connection, "ca_file", None) or settings.tls_ca_file)
     settings.home.mkdir(parents=True, exist_ok=True)
     with console.status(f"migrating the metadata database in {settings.home}..."):
         open_database(settings).dispose()
@@ -139,8 +150,8 @@ def up(
     )
     api_url, inference_url = settings.resolved_control_plane_url(), settings.resolved_inference_url()
     children = [
-        _Child("control plane", "aiaas.api", f"{api_url}/api/v1/health", env),
-        _Child("inference server", "aiaas.serving", f"{inference_url}/v2/health/ready", env),
+        _Child("control plane", "aiaas.api", f"{api_url}/api/v1/health", env, verify),
+        _Child("inference server", "aiaas.serving", f"{inference_url}/v2/health/ready", env, verify),
     ]
     # SIGINT too, explicitly: a process started in the background by a non-interactive shell
     # inherits SIGINT ignored, and Python then leaves it ignored, so Ctrl-C (or a supervisor's
@@ -156,7 +167,7 @@ def up(
             from aiaas.cli.demo import run_demo
             from aiaas.sdk import Client
 
-            with Client(api_url, settings.api_key, inference_url=inference_url) as client:
+            with Client(api_url, settings.api_key, inference_url=inference_url, verify=verify) as client:
                 run_demo(client, console)
         console.print(
             Panel.fit(
@@ -199,16 +210,29 @@ def _port_free(host: str, port: int) -> bool:
 def _wait_ready(child: _Child) -> None:
     import httpx
 
+    from aiaas.tls import verification_failure
+
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while time.monotonic() < deadline:
         code = child.exited()
         if code is not None:
             raise typer.Exit(_fail(f"the {child.label} exited with status {code} while starting (see above)"))
         try:
-            if httpx.get(child.ready_url, timeout=2).status_code == 200:
+            if httpx.get(child.ready_url, timeout=2, verify=child.verify).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
+        except httpx.HTTPError as exc:
+            unverified = verification_failure(exc)
+            if unverified is not None:  # it answers, and no client of it will get further
+                raise typer.Exit(
+                    _fail(
+                        f"the {child.label} answers at {child.ready_url}, but its TLS certificate cannot "
+                        f"be verified: {unverified.verify_message or unverified.reason}. Give the CA that "
+                        "signed AIAAS_TLS_CERT_FILE (the certificate itself if it is self-signed) in "
+                        "AIAAS_TLS_CA_FILE, and check that the certificate names the host clients use "
+                        f"({urlsplit(child.ready_url).hostname}; set AIAAS_CONTROL_PLANE_URL and "
+                        "AIAAS_INFERENCE_URL to the name it has)"
+                    )
+                ) from None
         time.sleep(0.1)
     raise typer.Exit(
         _fail(f"the {child.label} was not ready after {_READY_TIMEOUT_S:.0f}s ({child.ready_url})")
@@ -236,7 +260,7 @@ def _supervise_once(child: _Child, others: list[_Child], now: float) -> None:
         return
     code = child.exited()
     if code is None:
-        if child.recovering and _answers(child.ready_url):
+        if child.recovering and _answers(child.ready_url, child.verify):
             child.recovering = False
             err.print(f"[green]the {child.label} is back[/] ({child.ready_url} answers)")
         return
@@ -264,11 +288,11 @@ def _exit_reason(code: int) -> str:
     return f"exited with status {code}"
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, verify: ssl.SSLContext) -> bool:
     import httpx
 
     try:
-        return httpx.get(url, timeout=1.0).status_code == 200
+        return httpx.get(url, timeout=1.0, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -10,6 +10,7 @@ wrong port reads as a wrong port and not as a slow server.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from aiaas.errors import Unavailable, error_class, error_class_for_status
+from aiaas.tls import CA_SETTING, verification_failure
 from aiaas.translate import invalid_argument
 
 __all__ = [
@@ -94,8 +96,25 @@ def send(http: httpx.Client, method: str, url: str, *, server: Server, **kwargs:
     except httpx.TransportError as exc:
         base = f"{http.base_url}".rstrip("/").removesuffix(server.prefix)
         reason = _reason(exc)
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        unverified = verification_failure(exc)
+        if unverified is not None:
+            message = (
+                f"cannot verify the TLS certificate of {server.name} at {base}: "
+                f"{unverified.verify_message or unverified.reason}; if a CA of your own signed it (or it "
+                f"is self-signed), give that CA's certificate file: {CA_SETTING}"
+            )
+        elif base.startswith("https://") and _tls_refused(exc):
+            message = (
+                f"no TLS handshake with {server.name} at {base}: {reason}; if it serves plain HTTP "
+                "(no AIAAS_TLS_CERT_FILE), use an http:// URL"
+            )
+        elif isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             message = f"cannot connect to {server.name} at {base}: {reason}; is it running? {server.hint}"
+        elif base.startswith("http://") and isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            message = (
+                f"no answer from {server.name} at {base}: {reason.rstrip('.')}; if it serves HTTPS "
+                "(AIAAS_TLS_CERT_FILE), use an https:// URL, else retry or check its log"
+            )
         else:
             message = f"no answer from {server.name} at {base}: {reason}; retry, or check its log"
         raise Unavailable(message, details={"url": base, "reason": reason}) from None
@@ -108,6 +127,16 @@ def request(
     response = send(http, method, url, server=server, **kwargs)
     raise_for_error(response)
     return response
+
+
+def _tls_refused(exc: BaseException) -> bool:
+    """Whether the TLS handshake itself failed (a plain HTTP server answers one so)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _reason(exc: httpx.TransportError) -> str:

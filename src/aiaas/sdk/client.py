@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Unpack
@@ -10,7 +12,7 @@ import httpx
 
 from aiaas import schemas
 from aiaas.config import load_settings
-from aiaas.errors import Unavailable
+from aiaas.errors import InvalidArgument, Unavailable
 from aiaas.formats import encode_tensors, package_model, read_folder
 from aiaas.sdk._http import request, request_body
 from aiaas.sdk.alerts import AlertMethods
@@ -18,6 +20,7 @@ from aiaas.sdk.datasets import DatasetMethods
 from aiaas.sdk.inference import InferenceMethods
 from aiaas.sdk.jobs import JobMethods
 from aiaas.sdk.monitoring import MonitoringMethods
+from aiaas.tls import client_context
 
 __all__ = ["Client"]
 
@@ -31,6 +34,11 @@ class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, Al
         inference_url: the inference server, default ``AIAAS_INFERENCE_URL`` or else the URL
             the control plane reports (``GET /api/v1/health``), asked once, on first use.
         timeout: seconds per HTTP request.
+        verify: how the servers' TLS certificates are checked (``https://`` URLs): the path of a
+            PEM CA bundle to trust instead of the system's CAs, or an ``ssl.SSLContext``;
+            default ``AIAAS_TLS_CA_FILE``, else the system's trusted CAs. Checking is never
+            off: a certificate that cannot be verified raises
+            :class:`~aiaas.errors.Unavailable` naming this setting.
         transport: an ``httpx`` transport for both servers instead of the network, e.g. one
             that calls an app in this process (how the in-process tests talk to the control
             plane); ``None``, the default, connects over HTTP.
@@ -69,8 +77,18 @@ class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, Al
         inference_url: str | None = None,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        verify: str | os.PathLike[str] | ssl.SSLContext | None = None,
     ) -> None:
         settings = load_settings()
+        if isinstance(verify, bool):
+            raise InvalidArgument(
+                "verify= takes the path of a CA bundle or an ssl.SSLContext, not a bool: certificates "
+                "are always verified (for a self-signed one, give the certificate's own file)",
+                details={"field": "verify"},
+            )
+        self._verify = (
+            verify if isinstance(verify, ssl.SSLContext) else client_context(verify or settings.tls_ca_file)
+        )
         self.url = (url or settings.resolved_control_plane_url()).rstrip("/")
         self._inference_url = (inference_url or settings.inference_url or "").rstrip("/") or None
         self._default_inference_url = settings.resolved_inference_url()
@@ -79,7 +97,11 @@ class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, Al
         self._timeout = timeout
         self._transport = transport
         self._api = httpx.Client(
-            base_url=f"{self.url}/api/v1", headers=self._headers, timeout=timeout, transport=transport
+            base_url=f"{self.url}/api/v1",
+            headers=self._headers,
+            timeout=timeout,
+            transport=transport,
+            verify=self._verify,
         )
         self._infer_http: httpx.Client | None = None
         self._signatures: dict[str, dict[str, str]] = {}
@@ -116,6 +138,7 @@ class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, Al
                 headers=self._headers,
                 timeout=self._timeout,
                 transport=self._transport,
+                verify=self._verify,
             )
         return self._infer_http
 

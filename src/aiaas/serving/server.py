@@ -15,6 +15,7 @@ from aiaas.config import Settings
 from aiaas.httpserver import configure_logging, serve
 from aiaas.serving.app import create_app, create_pool
 from aiaas.store import Database
+from aiaas.tls import server_tls
 
 __all__ = ["run"]
 
@@ -27,9 +28,13 @@ def run(settings: Settings) -> None:
     Both signals stop it gracefully: the listening socket closes, in-flight requests get
     :data:`aiaas.httpserver.GRACEFUL_SHUTDOWN_S` to finish, the reconciler stops, and ``run`` returns.
 
+    With ``AIAAS_TLS_CERT_FILE`` it serves HTTPS only.
+
     Raises:
         aiaas.errors.Unavailable: the metadata DB cannot be reached to run migrations.
+        aiaas.errors.InvalidArgument: the TLS certificate or key cannot be used.
     """
+    tls = server_tls(settings)  # before anything starts: a bad certificate is a message
     configure_logging()
     _return_large_buffers_to_the_os()
     Database(settings.resolved_database_url()).upgrade()
@@ -42,6 +47,7 @@ def run(settings: Settings) -> None:
             host=settings.host,
             port=settings.inference_port,
             banner="aiaas inference server listening on {url}",
+            tls=tls,
             loop="uvloop",
             http="httptools",
             ws="none",  # no WebSocket endpoints: skips importing the websockets package
