@@ -14,6 +14,7 @@ from aiaas.errors import Unavailable
 from aiaas.formats import encode_tensors, package_model, read_folder
 from aiaas.sdk._http import request, request_body
 from aiaas.sdk.alerts import AlertMethods
+from aiaas.sdk.audit import AuditMethods
 from aiaas.sdk.datasets import DatasetMethods
 from aiaas.sdk.inference import InferenceMethods
 from aiaas.sdk.jobs import JobMethods
@@ -22,7 +23,7 @@ from aiaas.sdk.monitoring import MonitoringMethods
 __all__ = ["Client"]
 
 
-class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, AlertMethods):
+class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, AlertMethods, AuditMethods):
     """A client of a running aiaas (``aiaas up``).
 
     Args:

@@ -138,6 +138,10 @@ class AuditLog:
         )
         return self.store.append(draft, entry_hash)
 
+    def head(self) -> tuple[int, str] | None:
+        """The number and hash of the last entry appended (``None`` if the head row is gone)."""
+        return self.store.head()
+
     def entries(self, *, after: int = 0) -> Iterator[AuditEntry]:
         """Every entry after sequence number ``after``, in order, read a page at a time."""
         while True:
@@ -146,6 +150,20 @@ class AuditLog:
             if len(page) < _PAGE:
                 return
             after = page[-1].seq
+
+    def search(
+        self,
+        *,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Entries after sequence number ``after``, oldest first, with ``at`` in ``[start, end)``
+        and the ``actor`` and ``action`` given; at most ``limit``."""
+        return self.store.search(start=start, end=end, actor=actor, action=action, after=after, limit=limit)
 
     def verify(self) -> AuditBreak | None:
         """Check the whole chain; the first entry where it breaks, or ``None`` if it holds.
