@@ -77,7 +77,14 @@ def test_an_edited_field_is_named(db: Database, log: AuditLog) -> None:
 
 @pytest.mark.parametrize(
     "column, value",
-    [("actor", "'mallory'"), ("at", "at"), ("remote", "NULL"), ("details", "'{\"i\": 99}'")],
+    [
+        ("actor", "'mallory'"),
+        ("at", "at"),
+        ("remote", "NULL"),
+        ("details", "'{\"i\": 99}'"),
+        ("details", "'[1, 2]'"),
+        ("prev_hash", "hash"),
+    ],
 )
 def test_any_field_edited_is_named(db: Database, log: AuditLog, column: str, value: str) -> None:
     _fill(log)

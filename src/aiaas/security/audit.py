@@ -21,6 +21,7 @@ appending at once each chain to the other's entry, never both to the same one.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -170,8 +171,9 @@ class AuditLog:
 
         In order, for each entry: a sequence number that skips is *missing* entries (it names
         the first entry after the gap); a ``prev_hash`` that is not the previous entry's hash is
-        *reordered* when it is the hash of another entry, *edited* (the previous entry, re-hashed)
-        when this entry's own hash still holds, else *missing*; a hash its fields do not give is
+        *reordered* when it is the hash of another entry, *edited* when this entry's own hash
+        still holds (the previous entry was re-hashed) or holds with the right ``prev_hash`` (that
+        field was changed), else *missing*; a hash its fields do not give is
         *edited*. Past the last entry, a head row further on is entries *missing* from the end.
         """
         previous_seq, previous_hash = 0, GENESIS_HASH
@@ -227,6 +229,10 @@ class AuditLog:
                     BreakReason.EDITED,
                     f"entry {previous_seq} was changed and re-hashed: entry {seq} was appended after an "
                     f"entry {previous_seq} with another hash",
+                )
+            if entry_hash(dataclasses.replace(entry, prev_hash=previous_hash)) == entry.hash:
+                return AuditBreak(
+                    seq, BreakReason.EDITED, f"entry {seq} was edited: its prev_hash was changed"
                 )
             return AuditBreak(
                 seq,

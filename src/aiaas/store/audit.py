@@ -42,7 +42,8 @@ def _entry(row: AuditRow) -> AuditEntry:
         outcome=row.outcome,
         remote=row.remote,
         project=row.project,
-        details=dict(row.details or {}),
+        # Anything but an object here was put there by hand: kept (so it fails its hash), not raised.
+        details=row.details if isinstance(row.details, dict) else {"(not an object)": row.details},
         prev_hash=row.prev_hash,
         hash=row.hash,
     )

@@ -255,10 +255,12 @@ def test_an_unhandled_error_is_appended_as_a_500(log: AuditLog) -> None:
 
 
 def test_an_append_that_fails_is_logged_and_the_response_still_goes_out(
-    log: AuditLog, caplog: pytest.LogCaptureFixture, home: Path
+    caplog: pytest.LogCaptureFixture, home: Path
 ) -> None:
-    log.store.db.dispose()
-    broken = AuditLog(AuditStore(Database(f"sqlite:///{home / 'missing' / 'x.db'}")))  # no tables
-    sent = _call(_app(broken), "POST", "/things/b")
+    empty = Database(f"sqlite:///{home / 'empty.db'}")  # no tables: every append fails
+    try:
+        sent = _call(_app(AuditLog(AuditStore(empty))), "POST", "/things/b")
+    finally:
+        empty.dispose()
     assert sent[0]["status"] == 201
     assert "audit entry NOT appended" in caplog.text and "/things/b" in caplog.text
