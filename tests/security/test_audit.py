@@ -240,3 +240,28 @@ def test_odd_values_are_stored_as_hashed(log: AuditLog) -> None:
     assert entry.details == {"x": None, "3": "three"}
     assert list(log.entries()) == [entry]
     assert log.verify() is None
+
+
+def test_an_authentication_failure_has_the_middlewares_shape(log: AuditLog) -> None:
+    entry = log.authentication_failed(
+        "/v2/models/m/infer", "10.0.0.9", "revoked key", method="POST", key_id="k1"
+    )
+    assert (entry.actor, entry.action, entry.outcome, entry.remote) == (
+        "k1",
+        "authenticate",
+        "401",
+        "10.0.0.9",
+    )
+    assert entry.details == {"method": "POST", "reason": "revoked key"}
+    anonymous = log.authentication_failed("/metrics", None, "no Authorization header", method="GET")
+    assert anonymous.actor == "anonymous"
+    assert log.verify() is None
+
+
+def test_search_filters_match_values_as_stored(log: AuditLog) -> None:
+    entry = log.append("a\x00b", "POST /x", "/x", "201", None, None)
+    log.append("other", "DELETE /x", "/x", "204", None, None)
+    assert log.search(actor="a\x00b") == [entry]
+    assert log.search(action="POST /x") == [entry]
+    assert log.search(after=entry.seq, limit=5)[0].actor == "other"
+    assert log.search(start=entry.at, end=entry.at) == []

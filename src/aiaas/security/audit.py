@@ -139,6 +139,34 @@ class AuditLog:
         )
         return self.store.append(draft, entry_hash)
 
+    def authentication_failed(
+        self,
+        resource: str,
+        remote: str | None,
+        reason: str,
+        *,
+        method: str,
+        key_id: str | None = None,
+        outcome: str = "401",
+        project: str | None = None,
+    ) -> AuditEntry:
+        """Append a failed authentication, in the shape the control plane's middleware gives it.
+
+        For a server without that middleware (the inference server): the same action
+        (``authenticate``), actor (the key id if the key was recognised, else ``anonymous``) and
+        details (``method``, ``reason``). It writes to the database: a server that may be sent
+        many bad keys should limit how often it calls this.
+        """
+        return self.append(
+            key_id or ANONYMOUS,
+            ACTION_AUTHENTICATE,
+            resource,
+            outcome,
+            remote,
+            project,
+            {"method": method, "reason": reason},
+        )
+
     def head(self) -> tuple[int, str] | None:
         """The number and hash of the last entry appended (``None`` if the head row is gone)."""
         return self.store.head()
@@ -164,7 +192,16 @@ class AuditLog:
     ) -> list[AuditEntry]:
         """Entries after sequence number ``after``, oldest first, with ``at`` in ``[start, end)``
         and the ``actor`` and ``action`` given; at most ``limit``."""
-        return self.store.search(start=start, end=end, actor=actor, action=action, after=after, limit=limit)
+        # Filters are cut and cleaned like the values appended, so they match them (and a NUL,
+        # which PostgreSQL's text cannot hold, never reaches a query).
+        return self.store.search(
+            start=start,
+            end=end,
+            actor=_text(actor, "actor"),
+            action=_text(action, "action"),
+            after=after,
+            limit=limit,
+        )
 
     def verify(self) -> AuditBreak | None:
         """Check the whole chain; the first entry where it breaks, or ``None`` if it holds.
