@@ -58,6 +58,7 @@ TIERS: dict[str, str] = {
     "tests/store/test_database.py::test_starting_on_a_current_schema_does_not_load_alembic": PROCESS,
     "tests/training/test_language_model.py::test_the_tokenizer_is_the_same_in_every_process": PROCESS,
     "tests/training/test_language_model.py::test_two_workers_train_one_model_and_resume_exactly": PROCESS,
+    "tests/security/test_audit_cli.py": PROCESS,
     "tests/training/test_distributed.py": PROCESS,
     "tests/training/test_launch.py": PROCESS,
     "tests/training/test_scheduler.py": PROCESS,

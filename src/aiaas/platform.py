@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from aiaas.deployments import DeploymentService
     from aiaas.optimize import OptimizationService
     from aiaas.registry import Registry
+    from aiaas.security import AuditLog
     from aiaas.training import JobStore, TrainingService
 
 __all__ = ["Platform", "open_database", "open_platform"]
@@ -151,6 +152,14 @@ class Platform:
             registry=self.registry,
             jobs=self.jobs,
         )
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The hash-chained audit log (every mutating API request, every authentication failure)."""
+        from aiaas.security import AuditLog
+        from aiaas.store.audit import AuditStore
+
+        return AuditLog(AuditStore(self.db))
 
     def alert_evaluator(self) -> Evaluator:
         """A new evaluator for this process (the control plane starts one with the API)."""

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 
 from aiaas import schemas
 from aiaas._version import __version__
+from aiaas.api.audit import AuditMiddleware
 from aiaas.api.deps import Services, check_api_key
 from aiaas.api.docs import install_docs
 from aiaas.api.errors import install_error_handlers
@@ -20,7 +21,7 @@ from aiaas.api.guards import RequestGuard
 from aiaas.api.metrics import metrics_registry
 from aiaas.api.metrics import router as metrics_router
 from aiaas.api.openapi import install_openapi
-from aiaas.api.routers import alerts, datasets, deployments, drift, jobs, models, monitoring, optimize
+from aiaas.api.routers import alerts, audit, datasets, deployments, drift, jobs, models, monitoring, optimize
 from aiaas.config import Settings
 from aiaas.optimize import worker_command as optimize_worker_command
 from aiaas.platform import open_platform
@@ -127,6 +128,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestGuard, settings=settings)
+    # Outermost, so that what the guard refuses (a body too large) is appended too.
+    app.add_middleware(AuditMiddleware)
     install_openapi(app, api_key=bool(settings.api_key))
     install_docs(app)
 
@@ -148,6 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured.include_router(optimize.router)
     secured.include_router(jobs.router)
     secured.include_router(alerts.router)
+    secured.include_router(audit.router)
     api.include_router(secured)
     app.include_router(api)
     app.include_router(metrics_router)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from aiaas.api.audit import mark_authentication_failure
 from aiaas.errors import Unauthenticated
 from aiaas.platform import Platform
 
@@ -36,6 +37,7 @@ def check_api_key(request: Request) -> None:
     # was a 500 before authentication). Headers arrive as latin-1 text of the raw bytes.
     given = token.strip().encode("latin-1")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected.encode()):
+        mark_authentication_failure(request, "missing or wrong API key")
         raise Unauthenticated(
             "missing or wrong API key: send 'Authorization: Bearer <key>'", details={"field": "authorization"}
         )

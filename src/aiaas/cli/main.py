@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from aiaas.cli.alerts import alerts_app
+from aiaas.cli.audit import audit_app
 from aiaas.cli.context import Connection
 from aiaas.cli.datasets import datasets_app
 from aiaas.cli.deployments import deploy, deployments_app, explain, predict, undeploy
@@ -81,6 +82,7 @@ app.command(rich_help_panel="Platform")(api)
 app.command(rich_help_panel="Platform")(serve)
 app.add_typer(db_app, name="db", rich_help_panel="Platform")
 app.command(rich_help_panel="Platform")(gc)
+app.add_typer(audit_app, name="audit", rich_help_panel="Platform")
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 app.command(rich_help_panel="Registry")(register)
 app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")

@@ -23,6 +23,7 @@ from aiaas.schemas.alerts import (
     WebhookCreate,
     WebhookList,
 )
+from aiaas.schemas.audit import AuditEntry, AuditEntryList
 from aiaas.schemas.datasets import (
     Dataset,
     DatasetColumn,
@@ -114,6 +115,8 @@ __all__ = [
     "Alias",
     "AliasList",
     "AliasSet",
+    "AuditEntry",
+    "AuditEntryList",
     "Batching",
     "Comparison",
     "Dataset",

@@ -16,6 +16,7 @@ from aiaas.errors import InvalidArgument, Unavailable
 from aiaas.formats import encode_tensors, package_model, read_folder
 from aiaas.sdk._http import request, request_body
 from aiaas.sdk.alerts import AlertMethods
+from aiaas.sdk.audit import AuditMethods
 from aiaas.sdk.datasets import DatasetMethods
 from aiaas.sdk.inference import InferenceMethods
 from aiaas.sdk.jobs import JobMethods
@@ -25,7 +26,7 @@ from aiaas.tls import client_context
 __all__ = ["Client"]
 
 
-class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, AlertMethods):
+class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, AlertMethods, AuditMethods):
     """A client of a running aiaas (``aiaas up``).
 
     Args:

@@ -34,6 +34,8 @@ __all__ = [
     "AlertSilenceRow",
     "AlertWebhookRow",
     "AliasRow",
+    "AuditHeadRow",
+    "AuditRow",
     "Base",
     "DatasetRow",
     "DatasetVersionRow",
@@ -525,3 +527,36 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditRow(Base):
+    """One entry of the hash-chained audit log (migration 0014); see :mod:`aiaas.security.audit`."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(256), index=True)
+    action: Mapped[str] = mapped_column(String(256), index=True)
+    resource: Mapped[str] = mapped_column(String(1024))
+    outcome: Mapped[str] = mapped_column(String(64))
+    remote: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    project: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHeadRow(Base):
+    """The audit log's last sequence number and hash, one row (migration 0014).
+
+    Every append updates it first: the update is what serialises appenders (a row lock on
+    PostgreSQL, the write lock on SQLite), and ``verify`` compares it with the last entry to
+    see entries deleted from the end.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
