@@ -174,7 +174,7 @@ class FileArtifactStore:
         while part := read(CHUNK_SIZE):
             f.write(part)
 
-    def _write(self, target: Path, fill: Callable[[BinaryIO], None], *, mtime: float | None = None) -> None:
+    def _write(self, target: Path, fill: Callable[[BinaryIO], None], *, mtime_ns: int | None = None) -> None:
         """Write ``target`` through a locked temporary file renamed into place (caller holds the lock)."""
         fd, tmp = self._temp_file(target.parent)
         try:
@@ -182,8 +182,8 @@ class FileArtifactStore:
                 fill(f)
                 f.flush()
                 os.fsync(f.fileno())
-            if mtime is not None:
-                os.utime(tmp, (mtime, mtime))
+            if mtime_ns is not None:
+                os.utime(tmp, ns=(mtime_ns, mtime_ns))
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -306,7 +306,7 @@ class FileArtifactStore:
                 out, buffered = buffered[:n], buffered[n:]
                 return out
 
-            self._write(target, lambda f: encrypt_to(f, read, keyring.current), mtime=stat.st_mtime)
+            self._write(target, lambda f: encrypt_to(f, read, keyring.current), mtime_ns=stat.st_mtime_ns)
         return True
 
     def exists(self, digest: str) -> bool:

@@ -32,15 +32,13 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING, BinaryIO
 
 from aiaas.config import Settings
 from aiaas.errors import ArtifactCorrupted, EncryptionKeyError, InvalidArgument
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
     "CHUNK_SIZE",
@@ -125,7 +123,7 @@ class EncryptionKey:
 
     @classmethod
     def generate(cls) -> EncryptionKey:
-        return cls(AESGCM.generate_key(bit_length=256), source="a new key")
+        return cls(os.urandom(KEY_BYTES), source="a new key")
 
     def to_base64(self) -> str:
         return base64.b64encode(self.secret).decode()
@@ -195,6 +193,11 @@ def sealed_key_id(head: bytes) -> str | None:
 
 
 def _chunk_cipher(key: EncryptionKey, salt: bytes) -> AESGCM:
+    # Imported here: a server with encryption off never loads the library.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     derived = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=_INFO).derive(key.secret)
     return AESGCM(derived)
 
@@ -228,6 +231,8 @@ def decrypt_chunks(f: BinaryIO, keyring: Keyring | None, *, digest: str) -> Iter
         ArtifactCorrupted: a chunk fails authentication (tampered, reordered, truncated,
             extended).
     """
+    from cryptography.exceptions import InvalidTag
+
     header = _read_exactly(f, _HEADER_BYTES)
     key_id = sealed_key_id(header)
     if key_id is None:
