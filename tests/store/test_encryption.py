@@ -15,9 +15,8 @@ from typer.testing import CliRunner
 from aiaas.cli.main import app
 from aiaas.config import Settings
 from aiaas.errors import ArtifactCorrupted, EncryptionKeyError, InvalidArgument
-from aiaas.store import EncryptionKey, FileArtifactStore, Keyring, keyring_from_settings
+from aiaas.store import EncryptionKey, FileArtifactStore, Keyring, encryption, keyring_from_settings
 from aiaas.store import artifacts as artifacts_module
-from aiaas.store import encryption
 from aiaas.store.encryption import write_key_file
 from aiaas.store.rotation import encryption_census, rotate
 
@@ -86,7 +85,7 @@ def test_a_wrong_key_names_the_setting_and_never_returns_bytes(
 
 def test_no_key_for_a_sealed_blob_names_both_settings(store: FileArtifactStore) -> None:
     digest = store.put(DATA)
-    with pytest.raises(EncryptionKeyError, match="no key is configured.*AIAAS_ENCRYPTION_KEY_FILE"):
+    with pytest.raises(EncryptionKeyError, match=r"no key is configured.*AIAAS_ENCRYPTION_KEY_FILE"):
         FileArtifactStore(store.root).get(digest)
 
 
