@@ -36,12 +36,18 @@ def _blob_files(home: Path) -> list[Path]:
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "aiaas.cli", "encryption", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "aiaas.cli", "encryption", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def _infer(url: str, x: np.ndarray) -> httpx.Response:  # type: ignore[type-arg]
-    body = {"inputs": [{"name": "X", "datatype": "FP32", "shape": list(x.shape), "data": x.reshape(-1).tolist()}]}
+    body = {
+        "inputs": [{"name": "X", "datatype": "FP32", "shape": list(x.shape), "data": x.reshape(-1).tolist()}]
+    }
     return httpx.post(f"{url}/v2/models/iris-sealed/infer", json=body, timeout=30)
 
 
@@ -132,3 +138,18 @@ def test_sealed_artifacts_serve_the_same_predictions_refuse_a_wrong_key_and_surv
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.mark.parametrize("server", ["aiaas.api", "aiaas.serving"])
+def test_a_bad_key_stops_a_server_at_start_naming_the_setting(home: Path, database: str, server: str) -> None:
+    env = {**server_environment(home, database), "AIAAS_ENCRYPTION_KEY": "c2hvcnQ="}  # 5 bytes
+    done = subprocess.run(
+        [sys.executable, "-m", server, "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "AIAAS_ENCRYPTION_KEY: an encryption key must be 32 bytes" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

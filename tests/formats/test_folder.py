@@ -184,7 +184,11 @@ def test_materialize_streams_sealed_blobs_into_an_owner_only_folder(lm_folder: P
     for data in package.files.values():
         store.put(data)
     digest = store.put(package.manifest().to_bytes())
-    assert all(package.files["config.json"] not in p.read_bytes() for p in (tmp_path / "artifacts").rglob("*") if p.is_file())
+    assert all(
+        package.files["config.json"] not in p.read_bytes()
+        for p in (tmp_path / "artifacts").rglob("*")
+        if p.is_file()
+    )
     folder = materialize(store, digest, tmp_path / "cache")
     assert read_folder(folder) == package.files
     assert (tmp_path / "cache").stat().st_mode & 0o077 == 0

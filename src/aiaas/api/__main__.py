@@ -6,6 +6,8 @@ import argparse
 
 from aiaas.api.server import run
 from aiaas.config import load_settings
+from aiaas.errors import InvalidArgument
+from aiaas.store import keyring_from_settings
 
 
 def main() -> None:
@@ -13,7 +15,12 @@ def main() -> None:
     parser.add_argument("--host", help="interface to bind (AIAAS_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (AIAAS_PORT, default 8000)")
     args = parser.parse_args()
-    run(load_settings(host=args.host, port=args.port))
+    try:
+        settings = load_settings(host=args.host, port=args.port)
+        keyring_from_settings(settings)  # a bad encryption key is named here, before the server starts
+    except InvalidArgument as exc:
+        parser.error(exc.message)
+    run(settings)
 
 
 if __name__ == "__main__":
