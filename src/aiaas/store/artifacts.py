@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -54,6 +55,8 @@ __all__ = ["ArtifactStore", "Blob", "FileArtifactStore", "open_artifact_store"]
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _TEMP_PREFIX = ".tmp-"
+#: Enough of a blob's first bytes to tell a sealed one and read its key id.
+_HEAD = len(MAGIC) + 64
 
 
 @dataclass(frozen=True)
@@ -155,26 +158,23 @@ class FileArtifactStore:
                 # the garbage collector's grace period.
                 os.utime(target)
                 return digest
+            keyring = self.keyring
+            if keyring is None:
+                self._write(target, lambda f: f.write(data))
+                return digest
             view = memoryview(data)
             offset = 0
 
-            def read(n: int) -> bytes:
+            def read(n: int) -> bytes:  # one chunk at a time: never a second copy of the blob
                 nonlocal offset
                 part = bytes(view[offset : offset + n])
                 offset += len(part)
                 return part
 
-            self._write(target, lambda f: self._seal_or_copy(f, read))
+            self._write(target, lambda f: encrypt_to(f, read, keyring.current))
         return digest
 
-    def _seal_or_copy(self, f: BinaryIO, read: Callable[[int], bytes]) -> None:
-        if self.keyring is not None:
-            encrypt_to(f, read, self.keyring.current)
-            return
-        while part := read(CHUNK_SIZE):
-            f.write(part)
-
-    def _write(self, target: Path, fill: Callable[[BinaryIO], None], *, mtime_ns: int | None = None) -> None:
+    def _write(self, target: Path, fill: Callable[[BinaryIO], object], *, mtime_ns: int | None = None) -> None:
         """Write ``target`` through a locked temporary file renamed into place (caller holds the lock)."""
         fd, tmp = self._temp_file(target.parent)
         try:
@@ -203,7 +203,30 @@ class FileArtifactStore:
             os.close(fd)
 
     def get(self, digest: str) -> bytes:
-        return b"".join(self.read_chunks(digest))
+        target = self.path(digest)
+        try:
+            with target.open("rb") as f:
+                if sealed_key_id(f.read(_HEAD)) is None:
+                    f.seek(0)
+                    return self._verified(digest, f.read())
+        except FileNotFoundError:
+            pass  # read_chunks says so
+        # Sealed: decrypted into one growing buffer whose bytes getvalue() hands over uncopied.
+        out = io.BytesIO()
+        for part in self.read_chunks(digest):
+            out.write(part)
+        return out.getvalue()
+
+    @staticmethod
+    def _verified(digest: str, data: bytes) -> bytes:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise ArtifactCorrupted(
+                f"artifact sha256:{digest} is corrupted: its content now hashes to sha256:{actual}; "
+                "re-register the model version from its source",
+                details={"digest": digest, "actual": actual},
+            )
+        return data
 
     def read_chunks(self, digest: str) -> Iterator[bytes]:
         """A blob's bytes in pieces (decrypted when sealed), for readers that stream.
@@ -226,7 +249,7 @@ class FileArtifactStore:
                 details={"digest": digest},
             ) from None
         with f:
-            sealed = sealed_key_id(f.read(len(MAGIC) + 64)) is not None
+            sealed = sealed_key_id(f.read(_HEAD)) is not None
             f.seek(0)
             h = hashlib.sha256()
             if sealed:
@@ -263,7 +286,7 @@ class FileArtifactStore:
         """
         try:
             with self.path(digest).open("rb") as f:
-                return sealed_key_id(f.read(len(MAGIC) + 64))
+                return sealed_key_id(f.read(_HEAD))
         except FileNotFoundError:
             raise NotFound(
                 f"artifact sha256:{digest} is missing from {self.root}", details={"digest": digest}
@@ -377,7 +400,7 @@ class FileArtifactStore:
         """Whether the stored blob reads back as ``digest`` and is sealed as this store seals."""
         try:
             with path.open("rb") as f:
-                key_id = sealed_key_id(f.read(len(MAGIC) + 64))
+                key_id = sealed_key_id(f.read(_HEAD))
         except FileNotFoundError:
             return False
         wanted = self.keyring.current.key_id if self.keyring is not None else None
