@@ -174,7 +174,9 @@ class FileArtifactStore:
             self._write(target, lambda f: encrypt_to(f, read, keyring.current))
         return digest
 
-    def _write(self, target: Path, fill: Callable[[BinaryIO], object], *, mtime_ns: int | None = None) -> None:
+    def _write(
+        self, target: Path, fill: Callable[[BinaryIO], object], *, mtime_ns: int | None = None
+    ) -> None:
         """Write ``target`` through a locked temporary file renamed into place (caller holds the lock)."""
         fd, tmp = self._temp_file(target.parent)
         try:
