@@ -328,3 +328,27 @@ def test_the_encryption_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     back = runner.invoke(app, ["encryption", "rotate", "--new-key-file", str(tmp_path / "k1")])
     assert back.exit_code == 1
     assert "left as it was" in back.output
+
+
+@pytest.mark.parametrize("given", ["key", "file"])
+def test_training_workers_get_the_control_planes_key(
+    tmp_path: Path, key: EncryptionKey, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    from aiaas.api.app import build_scheduler
+
+    write_key_file(tmp_path / "key", key)
+    settings = (
+        Settings(home=tmp_path, encryption_key=SecretStr(key.to_base64()))
+        if given == "key"
+        else Settings(home=tmp_path, encryption_key_file=tmp_path / "key")
+    )
+    # Whatever the environment says, the workers get the key this control plane was given.
+    monkeypatch.setenv("AIAAS_ENCRYPTION_KEY", "stale")
+    monkeypatch.setenv("AIAAS_ENCRYPTION_KEY_FILE", "/stale")
+    env = build_scheduler(settings, jobs=None).env  # type: ignore[arg-type]
+    worker = {k: v for k, v in env.items() if k.startswith("AIAAS_ENCRYPTION")}
+    monkeypatch.delenv("AIAAS_ENCRYPTION_KEY")
+    monkeypatch.delenv("AIAAS_ENCRYPTION_KEY_FILE")
+    for name, value in worker.items():
+        monkeypatch.setenv(name, value)
+    assert keyring_from_settings(Settings(home=tmp_path)).current.key_id == key.key_id  # type: ignore[union-attr]
