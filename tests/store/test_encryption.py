@@ -121,6 +121,10 @@ def _tampered(how: str, sealed: bytes) -> bytes:
         return bytes(body)
     if how == "header only":
         return header
+    if how == "chunk size edited":
+        body = bytearray(sealed)
+        body[len(header) - 4] = 0xFF  # about 4 GiB
+        return bytes(body)
     raise AssertionError(how)
 
 
@@ -136,6 +140,7 @@ def _tampered(how: str, sealed: bytes) -> bytes:
         "bytes appended",
         "salt edited",
         "header only",
+        "chunk size edited",
     ],
 )
 def test_tampered_or_truncated_ciphertext_is_detected(store: FileArtifactStore, how: str) -> None:
@@ -143,7 +148,10 @@ def test_tampered_or_truncated_ciphertext_is_detected(store: FileArtifactStore, 
     path = store.path(digest)
     path.write_bytes(_tampered(how, path.read_bytes()))
     # Caught by authentication, chunk by chunk, before the digest of the whole is ever compared.
-    with pytest.raises(ArtifactCorrupted, match=f"{digest} is corrupted: .*(fails authentication|cut short)"):
+    with pytest.raises(
+        ArtifactCorrupted,
+        match=f"{digest} is corrupted: .*(fails authentication|cut short|header is damaged)",
+    ):
         store.get(digest)
     # And a put of the same bytes repairs it (a re-registration from the source).
     assert store.put(DATA) == digest

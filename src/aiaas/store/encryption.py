@@ -58,6 +58,8 @@ MAGIC = b"\x00AIAASENC"
 _VERSION = 1
 #: Plaintext bytes per chunk.
 CHUNK_SIZE = 1024 * 1024
+#: The largest chunk a reader accepts (a damaged header must not make it read a whole file).
+_MAX_CHUNK_SIZE = 64 * 1024 * 1024
 #: AES-256.
 KEY_BYTES = 32
 _KEY_ID_BYTES = 8
@@ -241,7 +243,7 @@ def decrypt_chunks(f: BinaryIO, keyring: Keyring | None, *, digest: str) -> Iter
     if key is None:
         raise _key_error(digest, key_id, keyring)
     chunk_size = int.from_bytes(header[-4:], "big")
-    if chunk_size <= 0:
+    if not 0 < chunk_size <= _MAX_CHUNK_SIZE:  # checked before a chunk of that size is read
         raise _corrupted(digest, "its encryption header is damaged")
     cipher = _chunk_cipher(
         key, header[len(MAGIC) + 1 + _KEY_ID_BYTES : len(MAGIC) + 1 + _KEY_ID_BYTES + _SALT_BYTES]
