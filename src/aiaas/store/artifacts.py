@@ -223,11 +223,7 @@ class FileArtifactStore:
     def _verified(digest: str, data: bytes) -> bytes:
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest:
-            raise ArtifactCorrupted(
-                f"artifact sha256:{digest} is corrupted: its content now hashes to sha256:{actual}; "
-                "re-register the model version from its source",
-                details={"digest": digest, "actual": actual},
-            )
+            raise _mismatch(digest, actual)
         return data
 
     def read_chunks(self, digest: str) -> Iterator[bytes]:
@@ -274,11 +270,7 @@ class FileArtifactStore:
                     yield part
         actual = h.hexdigest()
         if actual != digest:
-            raise ArtifactCorrupted(
-                f"artifact sha256:{digest} is corrupted: its content now hashes to sha256:{actual}; "
-                "re-register the model version from its source",
-                details={"digest": digest, "actual": actual},
-            )
+            raise _mismatch(digest, actual)
 
     def key_id(self, digest: str) -> str | None:
         """The id of the key ``digest``'s blob is sealed under, ``None`` for a plain blob.
@@ -422,6 +414,14 @@ class FileArtifactStore:
         while part := f.read(CHUNK_SIZE):
             h.update(part)
         return h.hexdigest() == digest
+
+
+def _mismatch(digest: str, actual: str) -> ArtifactCorrupted:
+    return ArtifactCorrupted(
+        f"artifact sha256:{digest} is corrupted: its content now hashes to sha256:{actual}; "
+        "re-register the model version from its source",
+        details={"digest": digest, "actual": actual},
+    )
 
 
 def _plain_pieces(f: BinaryIO) -> Iterator[bytes]:
