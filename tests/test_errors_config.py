@@ -16,6 +16,7 @@ from aiaas.errors import (
     ArtifactCorrupted,
     Conflict,
     DeadlineExceeded,
+    EncryptionKeyError,
     InvalidArgument,
     MethodNotAllowed,
     NotFound,
@@ -42,6 +43,7 @@ EXPECTED_STATUS = [
     (ResourceExhausted, "RESOURCE_EXHAUSTED", 429),
     (DeadlineExceeded, "DEADLINE_EXCEEDED", 504),
     (ArtifactCorrupted, "ARTIFACT_CORRUPTED", 500),
+    (EncryptionKeyError, "ENCRYPTION_KEY", 503),
     (Unavailable, "UNAVAILABLE", 503),
 ]
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aiaas.errors import InvalidArgument
@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     artifact_root: str | None = Field(
         default=None,
         description="Where model artifacts live; default: folder <home>/artifacts (file://).",
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of a 32-byte key: artifacts, dataset files and checkpoints are written "
+        "encrypted (AES-256-GCM) and read back with it. Unset: written plain (blobs already "
+        "encrypted still need their key). See docs/security.md.",
+    )
+    encryption_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the encryption key as base64 (instead of "
+        "AIAAS_ENCRYPTION_KEY); `aiaas encryption new-key FILE` writes one.",
     )
     host: str = Field(default="127.0.0.1", description="Interface both servers bind to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Control plane (REST API, docs) port.")

@@ -17,6 +17,7 @@ and the SDK turns that JSON back into the same class, so a caller catches
     ├── Conflict                409  the request is valid but the current state forbids it
     ├── ResourceExhausted       429  a queue or quota is full: retry later (Retry-After)
     ├── ArtifactCorrupted       500  a stored blob no longer matches its SHA-256
+    ├── EncryptionKeyError      503  an encrypted blob needs a key this process is not given
     ├── Unavailable             503  a dependency (database, replica) cannot serve now
     └── DeadlineExceeded        504  the work did not finish within its timeout
 """
@@ -32,6 +33,7 @@ __all__ = [
     "ArtifactCorrupted",
     "Conflict",
     "DeadlineExceeded",
+    "EncryptionKeyError",
     "InvalidArgument",
     "MethodNotAllowed",
     "NotFound",
@@ -122,6 +124,13 @@ class Unavailable(AiaasError):
     code = "UNAVAILABLE"
 
 
+class EncryptionKeyError(AiaasError):
+    """An encrypted blob cannot be opened: no key configured, or not the one it was sealed
+    with. The message names the setting (``AIAAS_ENCRYPTION_KEY``/``_FILE``) to fix."""
+
+    code = "ENCRYPTION_KEY"
+
+
 #: The one place where an error code meets an HTTP status.
 HTTP_STATUS: dict[str, int] = {
     AiaasError.code: 500,
@@ -137,6 +146,7 @@ HTTP_STATUS: dict[str, int] = {
     ResourceExhausted.code: 429,
     DeadlineExceeded.code: 504,
     ArtifactCorrupted.code: 500,
+    EncryptionKeyError.code: 503,
     Unavailable.code: 503,
 }
 
@@ -156,6 +166,7 @@ _BY_CODE: dict[str, type[AiaasError]] = {
         ResourceExhausted,
         DeadlineExceeded,
         ArtifactCorrupted,
+        EncryptionKeyError,
         Unavailable,
     )
 }

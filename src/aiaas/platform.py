@@ -30,7 +30,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from aiaas.config import Settings
-from aiaas.store import ArtifactStore, Database, open_artifact_store
+from aiaas.store import ArtifactStore, Database, keyring_from_settings, open_artifact_store
 from aiaas.store.feedback import FeedbackStore
 
 if TYPE_CHECKING:
@@ -179,5 +179,8 @@ def open_platform(settings: Settings, *, migrate: bool = True, slots: int | None
     The control plane migrates on start; a worker process, started by a control plane that
     already did, passes ``migrate=False``.
     """
+    keyring = keyring_from_settings(settings)  # a bad key fails here, before the database is touched
     db = open_database(settings, migrate=migrate)
-    return Platform(settings, db, open_artifact_store(settings.resolved_artifact_root()), slots=slots)
+    return Platform(
+        settings, db, open_artifact_store(settings.resolved_artifact_root(), keyring), slots=slots
+    )

@@ -164,6 +164,9 @@ def test_cli_errors_are_one_line_and_exit_non_zero(platform: Platform, tmp_path:
         ["monitor", "feedback"],
         ["monitor", "performance"],
         ["monitor", "drift"],
+        ["encryption", "new-key"],
+        ["encryption", "status"],
+        ["encryption", "rotate"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

@@ -174,3 +174,21 @@ def test_materialize_writes_verified_files_and_repairs_a_changed_folder(
     (again / "tokenizer.json").unlink()
     with pytest.raises(ArtifactCorrupted):
         materialize(store, digest, tmp_path / "cache")
+
+
+def test_materialize_streams_sealed_blobs_into_an_owner_only_folder(lm_folder: Path, tmp_path: Path) -> None:
+    from aiaas.store import EncryptionKey, Keyring
+
+    store = FileArtifactStore(tmp_path / "artifacts", Keyring(EncryptionKey.generate()))
+    package = package_folder(read_folder(lm_folder))
+    for data in package.files.values():
+        store.put(data)
+    digest = store.put(package.manifest().to_bytes())
+    assert all(
+        package.files["config.json"] not in p.read_bytes()
+        for p in (tmp_path / "artifacts").rglob("*")
+        if p.is_file()
+    )
+    folder = materialize(store, digest, tmp_path / "cache")
+    assert read_folder(folder) == package.files
+    assert (tmp_path / "cache").stat().st_mode & 0o077 == 0

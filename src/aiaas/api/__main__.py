@@ -8,6 +8,7 @@ import sys
 from aiaas.api.server import run
 from aiaas.config import load_settings
 from aiaas.errors import AiaasError, InvalidArgument
+from aiaas.store import keyring_from_settings
 
 
 def main() -> None:
@@ -17,6 +18,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         settings = load_settings(host=args.host, port=args.port)
+        keyring_from_settings(settings)  # a bad encryption key is named here, before the server starts
     except InvalidArgument as exc:
         parser.error(exc.message)
     try:

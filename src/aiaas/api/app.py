@@ -88,6 +88,13 @@ def build_scheduler(settings: Settings, jobs: JobStore) -> Scheduler:
         AIAAS_ARTIFACT_ROOT=settings.resolved_artifact_root(),
         AIAAS_TRAINING_SLOTS=str(settings.training_slots),
     )
+    # The workers seal and open blobs with this app's key, however it was given.
+    for variable in ("AIAAS_ENCRYPTION_KEY", "AIAAS_ENCRYPTION_KEY_FILE"):
+        env.pop(variable, None)
+    if settings.encryption_key is not None:
+        env["AIAAS_ENCRYPTION_KEY"] = settings.encryption_key.get_secret_value()
+    if settings.encryption_key_file is not None:
+        env["AIAAS_ENCRYPTION_KEY_FILE"] = str(settings.encryption_key_file)
     return Scheduler(
         jobs,
         slots=settings.training_slots,

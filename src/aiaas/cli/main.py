@@ -13,6 +13,7 @@ from aiaas.cli.audit import audit_app
 from aiaas.cli.context import Connection
 from aiaas.cli.datasets import datasets_app
 from aiaas.cli.deployments import deploy, deployments_app, explain, predict, undeploy
+from aiaas.cli.encryption import encryption_app
 from aiaas.cli.gc import gc
 from aiaas.cli.help import HelpGroup
 from aiaas.cli.models import models_app, register
@@ -83,6 +84,7 @@ app.command(rich_help_panel="Platform")(serve)
 app.add_typer(db_app, name="db", rich_help_panel="Platform")
 app.command(rich_help_panel="Platform")(gc)
 app.add_typer(audit_app, name="audit", rich_help_panel="Platform")
+app.add_typer(encryption_app, name="encryption", rich_help_panel="Platform")
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 app.command(rich_help_panel="Registry")(register)
 app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")

@@ -119,9 +119,11 @@ def up(
     """
     from aiaas.config import load_settings
     from aiaas.platform import open_database
+    from aiaas.store import keyring_from_settings
     from aiaas.tls import client_context, server_tls
 
     settings = load_settings(port=port, inference_port=inference_port, host=host, home=home)
+    keyring_from_settings(settings)  # a bad encryption key is named now, not by two failing servers
     for label, variable, value in (
         ("--port", "PORT", settings.port),
         ("--inference-port", "INFERENCE_PORT", settings.inference_port),

@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -274,13 +274,20 @@ class BlobReader(Protocol):
 
     def get(self, digest: str) -> bytes: ...
 
+    def read_chunks(self, digest: str) -> Iterator[bytes]:
+        """The blob in pieces (decrypted if sealed), its SHA-256 checked after the last."""
+        ...
+
 
 def materialize(store: BlobReader, digest: str, root: str | Path) -> Path:
     """The folder of a folder version, written from verified blobs under ``root/<digest>``.
 
     An existing folder is checked file by file (size and SHA-256) and rebuilt when it no
     longer matches; a new one is written to a temporary folder and renamed into place, so
-    a reader never sees half a folder.
+    a reader never sees half a folder. Each file is streamed from the store (a sealed blob
+    decrypted piece by piece), never held whole in memory. The libraries that load these
+    models read files by path, so the folder holds the plain bytes: ``root`` is made
+    readable by its owner only (see docs/security.md, "Encryption at rest").
 
     Args:
         store: the artifact store (``get`` verifies each blob's SHA-256).
@@ -301,19 +308,22 @@ def materialize(store: BlobReader, digest: str, root: str | Path) -> Path:
             return target
         shutil.rmtree(target, ignore_errors=True)
     base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o700)  # decrypted copies of the store's blobs: the owner's only
     tmp = base / f".tmp-{digest[:12]}-{uuid.uuid4().hex[:8]}"
     try:
         for rel, (file_digest, size) in manifest.files.items():
-            data = store.get(file_digest)
-            if len(data) != size:
-                raise ArtifactCorrupted(
-                    f"file {rel!r} of artifact sha256:{digest} has {len(data)} bytes; "
-                    f"the manifest says {size}",
-                    details={"digest": digest, "file": rel},
-                )
             out = tmp / rel
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(data)
+            written = 0
+            with out.open("wb") as f:
+                for part in store.read_chunks(file_digest):  # raises at the end on a wrong digest
+                    f.write(part)
+                    written += len(part)
+            if written != size:
+                raise ArtifactCorrupted(
+                    f"file {rel!r} of artifact sha256:{digest} has {written} bytes; the manifest says {size}",
+                    details={"digest": digest, "file": rel},
+                )
         try:
             os.rename(tmp, target)
         except OSError:  # another process materialised it first: use theirs if it is whole

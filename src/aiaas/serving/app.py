@@ -84,7 +84,7 @@ from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY
 from aiaas.serving.scaling import ScalingRecorder
 from aiaas.serving.stats import ServingMetrics
 from aiaas.serving.usage import UsageCollector
-from aiaas.store import Database, open_artifact_store
+from aiaas.store import Database, keyring_from_settings, open_artifact_store
 from aiaas.store.scaling import ScalingEvents
 
 __all__ = ["MODEL_VERSION_HEADER", "REQUEST_ID_HEADER", "create_app", "create_pool"]
@@ -104,8 +104,9 @@ _T = TypeVar("_T")
 def create_pool(settings: Settings, executor: Executor | None = None) -> ModelPool:
     """A model pool reading the desired state from the settings' DB and artifact store;
     versions loaded in this process run on ``executor``'s threads."""
+    keyring = keyring_from_settings(settings)  # a bad key fails the start, naming the setting
     db = Database(settings.resolved_database_url())
-    registry = Registry(db, open_artifact_store(settings.resolved_artifact_root()))
+    registry = Registry(db, open_artifact_store(settings.resolved_artifact_root(), keyring))
     replicas = None
     if settings.replica_processes:
         replicas = ReplicaManager(

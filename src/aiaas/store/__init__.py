@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiaas.store.artifacts import ArtifactStore, Blob, FileArtifactStore, open_artifact_store
 from aiaas.store.database import Database
+from aiaas.store.encryption import EncryptionKey, Keyring, keyring_from_settings
 from aiaas.store.gc import DEFAULT_GC_GRACE_S, GarbageReport, collect_garbage, referenced_digests
 from aiaas.store.limits import (
     MAX_JSON_BYTES,
@@ -32,12 +33,15 @@ __all__ = [
     "ArtifactStore",
     "Blob",
     "Database",
+    "EncryptionKey",
     "FileArtifactStore",
     "GarbageReport",
+    "Keyring",
     "check_json",
     "check_name",
     "check_text",
     "collect_garbage",
+    "keyring_from_settings",
     "open_artifact_store",
     "readable_json",
     "readable_text",
