@@ -137,7 +137,7 @@ class RolloutStore:
         query = (
             select(RolloutEventRow)
             .where(RolloutEventRow.rollout_id == rollout_id)
-            .order_by(RolloutEventRow.at, RolloutEventRow.id)
+            .order_by(RolloutEventRow.id)
         )
         with self.db.transaction() as s:
             return [_event(r) for r in s.scalars(query)]
