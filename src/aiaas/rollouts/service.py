@@ -45,7 +45,8 @@ def guard_rule(rollout_id: int, deployment: str, version: int, guard: Guard) -> 
         version=version,
         feature=guard.feature,
         labels={"rollout": str(rollout_id), "guard": guard.name},
-        description=f"guard {guard.name} of rollout {rollout_id}: version {version} of {deployment}",
+        description=f"guard {guard.name} of rollout {rollout_id} (version {version} of {deployment}): "
+        "when it fires, the rollout is rolled back",
     )
 
 
