@@ -188,3 +188,17 @@ def test_bad_plans_name_their_field(platform: Platform, change: dict[str, object
         platform.rollouts.start("iris", **args)  # type: ignore[arg-type]
     assert refused.value.details["field"] == field
     assert platform.rollouts.list("iris") == []
+
+
+def test_a_step_that_cannot_be_applied_fails_the_rollout_and_restores(
+    platform: Platform, clock: Clock
+) -> None:
+    platform.deployments.create("iris", model="iris", version=1)
+    r = platform.rollouts.start("iris", version=2, steps=[{"weight": 50}, {"weight": 100}])
+    platform.registry.archive_version("iris", 2)  # before the driver's first pass
+    evaluator = _evaluator(platform, clock)
+    evaluator.tick()
+    done, events = platform.rollouts.get("iris", r.id)
+    assert done.state == "failed" and "archived" in done.reason
+    assert events[-1].kind == "failed" and _routes(platform) == [(1, 100)]
+    evaluator.stop()

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from aiaas.deployments import DeploymentService
 from aiaas.entities.alerts import Rule
 from aiaas.entities.rollouts import Guard, Rollout, RolloutState
-from aiaas.errors import NotFound, Unavailable
+from aiaas.errors import AiaasError, NotFound, Unavailable
 from aiaas.registry import Registry
 from aiaas.rollouts.routing import apply_step, restore
 from aiaas.store.alerts import AlertStore
@@ -135,7 +135,14 @@ class RolloutDriver:
 
     def _enter(self, r: Rollout, index: int, now: dt.datetime, events: list[EventSpec]) -> Rollout | None:
         step = r.steps[index]
-        apply_step(r, index, self.deployments, self.registry)
+        try:
+            apply_step(r, index, self.deployments, self.registry)
+        except (Unavailable, NotFound):
+            raise
+        except AiaasError as exc:  # e.g. the version was archived, or the routes changed by hand
+            why = f"step {index} ({step.weight}%) could not be applied: {exc}"
+            failed: EventSpec = ("failed", index, step.weight, f"{why}; traffic back", None, None, {})
+            return self._back(r, now, "failed", [*events, failed], reason=why)
         if step.weight == 100:
             how = f"alias {r.previous.get('alias')} moved to" if r.via == "alias" else "primary is now"
             entered: EventSpec = (
@@ -179,7 +186,7 @@ class RolloutDriver:
                 reason=str(exc),
                 events=[("failed", r.step, None, f"could not move traffic back: {exc}", None, None, {})],
             )
-        final: RolloutState = "aborted" if state == "aborted" else "rolled_back"
+        final: RolloutState = state if state in ("aborted", "failed") else "rolled_back"
         moved = self.store.move(
             r, at=now, state=final, reason=reason or final.replace("_", " "), events=events
         )
