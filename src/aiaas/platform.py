@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from aiaas.deployments import DeploymentService
     from aiaas.optimize import OptimizationService
     from aiaas.registry import Registry
+    from aiaas.rollouts import RolloutService
     from aiaas.security import AuditLog
     from aiaas.training import JobStore, TrainingService
 
@@ -161,12 +162,26 @@ class Platform:
 
         return AuditLog(AuditStore(self.db))
 
+    @cached_property
+    def rollouts(self) -> RolloutService:
+        """Guarded rollouts of deployments (driven by the alert evaluator's pass)."""
+        from aiaas.rollouts import RolloutService
+        from aiaas.store.rollouts import RolloutStore
+
+        return RolloutService(RolloutStore(self.db), self.deployments, self.registry, self.alerts)
+
     def alert_evaluator(self) -> Evaluator:
-        """A new evaluator for this process (the control plane starts one with the API)."""
+        """A new evaluator for this process (the control plane starts one with the API); it
+        drives the rollouts in progress in each pass, under the same lease."""
         from aiaas.alerts import Evaluator
+        from aiaas.rollouts import RolloutDriver
         from aiaas.store.leases import LeaseStore
 
-        return Evaluator.of(self.settings, self.alerts.store, LeaseStore(self.db), self.metrics)
+        evaluator = Evaluator.of(self.settings, self.alerts.store, LeaseStore(self.db), self.metrics)
+        rollouts = self.rollouts
+        driver = RolloutDriver(rollouts.store, self.deployments, self.registry, self.alerts.store)
+        evaluator.passes.append(driver.tick)
+        return evaluator
 
     def close(self) -> None:
         """Close the database's connections (the artifact store holds none)."""

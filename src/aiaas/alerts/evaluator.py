@@ -107,6 +107,9 @@ class Evaluator:
         self._http = httpx.Client(timeout=timeout_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: More work done in each pass under the lease, after the rules are evaluated and before
+        #: the notifications go out (the rollout driver: a guard that fired rolls back at once).
+        self.passes: list[Callable[[], None]] = []
 
     @classmethod
     def of(cls, settings: Settings, store: AlertStore, leases: LeaseStore, reader: MetricReader) -> Evaluator:
@@ -156,6 +159,15 @@ class Evaluator:
         if not self.leases.acquire(LEASE, self.holder, self.lease_s):
             return False
         self.evaluate()
+        for work in self.passes:
+            if self._stop.is_set():
+                break
+            try:
+                work()
+            except Unavailable:
+                raise
+            except Exception:  # the notifications must still go out
+                log.exception("the alert evaluator's pass %r failed; it carries on", work)
         self.deliver()
         return True
 

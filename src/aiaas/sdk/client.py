@@ -21,12 +21,21 @@ from aiaas.sdk.datasets import DatasetMethods
 from aiaas.sdk.inference import InferenceMethods
 from aiaas.sdk.jobs import JobMethods
 from aiaas.sdk.monitoring import MonitoringMethods
+from aiaas.sdk.rollouts import RolloutMethods
 from aiaas.tls import client_context
 
 __all__ = ["Client"]
 
 
-class Client(DatasetMethods, JobMethods, InferenceMethods, MonitoringMethods, AlertMethods, AuditMethods):
+class Client(
+    DatasetMethods,
+    JobMethods,
+    InferenceMethods,
+    MonitoringMethods,
+    AlertMethods,
+    AuditMethods,
+    RolloutMethods,
+):
     """A client of a running aiaas (``aiaas up``).
 
     Args:

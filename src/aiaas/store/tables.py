@@ -48,6 +48,8 @@ __all__ = [
     "ModelRow",
     "ModelVersionCounterRow",
     "ModelVersionRow",
+    "RolloutEventRow",
+    "RolloutRow",
     "ScalingEventRow",
     "StateRevisionRow",
     "TrainingJobLogRow",
@@ -560,3 +562,48 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class RolloutRow(Base):
+    """A guarded rollout of a version on a deployment (migration 0015); see :mod:`aiaas.rollouts`.
+
+    ``active`` is the deployment's name while the rollout is running or aborting and NULL once
+    it finished: unique, so a second rollout of the same deployment is refused by the
+    database itself, whichever control plane asks.
+    """
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    active: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    via: Mapped[str] = mapped_column(String(16))
+    previous: Mapped[dict[str, Any]] = mapped_column(JSON)
+    steps: Mapped[list[Any]] = mapped_column(JSON)
+    guards: Mapped[list[Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    step: Mapped[int] = mapped_column(Integer)
+    step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class RolloutEventRow(Base):
+    """One step, promotion or rollback of a rollout, with its reason (migration 0015)."""
+
+    __tablename__ = "rollout_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    weight: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text)
+    guard: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
