@@ -166,7 +166,7 @@ def test_the_evaluator_fires_on_slow_windows_with_the_reason_and_resolves(platfo
     rng = np.random.default_rng(0)
 
     def run(seconds: int, slow: bool = False) -> list[str]:
-        states = []
+        states: list[str] = []
         for _ in range(seconds):
             _second(platform, clock.now, rng, slow)
             clock.now += dt.timedelta(seconds=1)

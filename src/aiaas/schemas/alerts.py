@@ -50,10 +50,11 @@ class AlertRuleCreate(WireIn):
     op: str | None = Field(default=None, description="threshold rules: the comparison: >, >=, <, <=, ==, !=.")
     threshold: float | None = Field(default=None, description="threshold rules: the value compared with.")
     window: float | str = Field(description=f"How far back the metric is read: {_DURATION}.")
-    for_: float | str = Field(
-        default=0,
+    for_: float | str | None = Field(
+        default=None,
         alias="for",
-        description=f"How long the condition must hold before the rule fires (0: at once): {_DURATION}.",
+        description=f"How long the condition must hold before the rule fires (0: at once): {_DURATION}. "
+        "Default: 0; for anomaly rules one window (a single odd window goes pending, never fires).",
     )
     deployment: str | None = Field(default=None, description="The deployment (deployment metrics).")
     version: int | None = Field(

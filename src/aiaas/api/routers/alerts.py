@@ -47,10 +47,12 @@ def create_rule(body: schemas.AlertRuleCreate, services: ServicesDep) -> schemas
 def _spec(body: schemas.AlertRuleCreate) -> RuleSpec:
     """The rule asked for; a field that does not go with its kind is a 400 naming it."""
     anomaly_fields = ("metrics", "detector", "training_window", "min_history", "contamination")
+    window_s = parse_duration(body.window, "window")
+    default_for = window_s if body.kind == "anomaly" else 0.0
     common: dict[str, Any] = {
         "name": body.name,
-        "window_s": parse_duration(body.window, "window"),
-        "for_s": parse_duration(body.for_, "for", minimum=-1),
+        "window_s": window_s,
+        "for_s": default_for if body.for_ is None else parse_duration(body.for_, "for", minimum=-1),
         "deployment": body.deployment,
         "version": body.version,
         "job": body.job,
