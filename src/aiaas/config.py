@@ -292,6 +292,11 @@ class Settings(BaseSettings):
         "(default: what the control plane reports).",
     )
     api_key: str | None = Field(default=None, description="API key sent by the CLI and SDK.")
+    project: str | None = Field(
+        default=None,
+        description="Project the CLI and SDK work in (sent as the X-Aiaas-Project header); "
+        "default: the server's, 'default'.",
+    )
 
     @model_validator(mode="after")
     def _expand_home(self) -> Settings:

@@ -78,7 +78,9 @@ class Evaluator:
     Args:
         store: the alerts repository.
         leases: the lease repository.
-        reader: reads each rule's metric.
+        reader: reads each rule's metric (of the ``default`` project's rules).
+        readers: the reader of each project's rules, by project name: a rule's deployment or
+            job is looked up in the rule's own project. Without it, ``reader`` reads every rule's.
         interval_s: seconds between passes.
         lease_s: how long the lease lasts without renewal.
         retry_base_s, retry_max_s, max_attempts: webhook retries.
@@ -98,8 +100,10 @@ class Evaluator:
         max_attempts: int = 10,
         timeout_s: float = 10.0,
         clock: Callable[[], dt.datetime] = _now,
+        readers: Callable[[str], MetricReader] | None = None,
     ) -> None:
         self.store, self.leases, self.reader = store, leases, reader
+        self.readers = readers
         self.interval_s, self.lease_s = interval_s, lease_s
         self.retry_base_s, self.retry_max_s, self.max_attempts = retry_base_s, retry_max_s, max_attempts
         self.clock = clock
@@ -109,12 +113,20 @@ class Evaluator:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def of(cls, settings: Settings, store: AlertStore, leases: LeaseStore, reader: MetricReader) -> Evaluator:
+    def of(
+        cls,
+        settings: Settings,
+        store: AlertStore,
+        leases: LeaseStore,
+        reader: MetricReader,
+        readers: Callable[[str], MetricReader] | None = None,
+    ) -> Evaluator:
         """The evaluator the control plane runs, timed by its ``AIAAS_ALERTS_*`` settings."""
         return cls(
             store,
             leases,
             reader,
+            readers=readers,
             interval_s=settings.alerts_evaluation_interval_s,
             lease_s=settings.alerts_lease_s,
             retry_base_s=settings.alerts_retry_base_s,
@@ -181,7 +193,8 @@ class Evaluator:
     ) -> None:
         scope = Scope(rule.deployment, rule.version, rule.job, rule.feature)
         try:
-            value = self.reader.value(rule.metric, scope, now - dt.timedelta(seconds=rule.window_s), now)
+            reader = self.readers(rule.project) if self.readers is not None else self.reader
+            value = reader.value(rule.metric, scope, now - dt.timedelta(seconds=rule.window_s), now)
         except AiaasError as exc:  # its deployment or job is gone: no value, so it does not hold
             log.info("alert rule %s: no value: %s", rule.name, exc)
             value = None
@@ -192,7 +205,8 @@ class Evaluator:
         silence = next((s for s in silences if s.matches(rule, now)), None)
         targets: list[tuple[str, int | None]] = []
         if move.event in NOTIFIED and silence is None:
-            targets = [("log", None), *(("webhook", w.id) for w in webhooks)]
+            mine = (w for w in webhooks if w.project == rule.project)
+            targets = [("log", None), *(("webhook", w.id) for w in mine)]
         event = self.store.transition(
             rule,
             move.state,

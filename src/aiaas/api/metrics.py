@@ -105,7 +105,7 @@ class _DriftCollector:
 def metrics_registry(services: Services) -> CollectorRegistry:
     """The control plane's metrics, over ``services`` (made once, when the app starts)."""
     registry = CollectorRegistry()
-    registry.register(_JobCollector(services.jobs, services.settings.training_slots))
+    registry.register(_JobCollector(services.all_jobs, services.settings.training_slots))
     registry.register(_DriftCollector(services))
     ProcessCollector(registry=registry)
     registry.register(GpuCollector(GpuSampler()))  # training jobs' GPUs; no series without one

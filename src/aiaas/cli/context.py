@@ -20,6 +20,7 @@ class Connection:
     url: str | None = None
     inference_url: str | None = None
     api_key: str | None = None
+    project: str | None = None
 
 
 def client(ctx: typer.Context) -> Client:
@@ -28,6 +29,6 @@ def client(ctx: typer.Context) -> Client:
 
     root = ctx.find_root()
     conn = root.obj or Connection()
-    c = Client(conn.url, conn.api_key, inference_url=conn.inference_url)
+    c = Client(conn.url, conn.api_key, inference_url=conn.inference_url, project=conn.project)
     root.call_on_close(c.close)
     return c

@@ -18,6 +18,7 @@ from aiaas.cli.monitor import monitor_app
 from aiaas.cli.optimize import optimize
 from aiaas.cli.output import err
 from aiaas.cli.platform import api, db_app, serve, up
+from aiaas.cli.projects import projects_app
 from aiaas.cli.training import jobs_app, train
 
 __all__ = ["app", "main"]
@@ -61,11 +62,15 @@ def _options(
     api_key: Annotated[
         str | None, typer.Option(envvar="AIAAS_API_KEY", help="API key, if the server requires one.")
     ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(envvar="AIAAS_PROJECT", help="Project to work in (default: the server's, 'default')."),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = Connection(url=url, inference_url=inference_url, api_key=api_key)
+    ctx.obj = Connection(url=url, inference_url=inference_url, api_key=api_key, project=project)
 
 
 app.command(rich_help_panel="Platform")(up)
@@ -73,6 +78,7 @@ app.command(rich_help_panel="Platform")(api)
 app.command(rich_help_panel="Platform")(serve)
 app.add_typer(db_app, name="db", rich_help_panel="Platform")
 app.command(rich_help_panel="Platform")(gc)
+app.add_typer(projects_app, name="projects", rich_help_panel="Platform")
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 app.command(rich_help_panel="Registry")(register)
 app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")
