@@ -62,28 +62,29 @@ def _fill(app: AppControlPlane, project: str, seed: int) -> Owned:
     """A project holding one of each resource kind, under the names every project uses."""
     if app.http.get(f"/projects/{project}").status_code == 404:
         app.http.post("/projects", json={"name": project, "description": f"test {project}"})
+    tag = project[-1]  # resource names do not hold the project's: a message naming one would show
     with _client(app, project) as client:
         model, example = _classifier(seed)
         client.register_model("shared", model, example=example, description=f"of {project}")
-        client.register_model(f"only-{project}", model, example=example)
-        client.create_dataset(f"data-{project}", sample="iris")
+        client.register_model(f"only-{tag}", model, example=example)
+        client.create_dataset(f"data-{tag}", sample="iris")
         job = client.submit_job(
             {
-                "dataset": f"data-{project}",
+                "dataset": f"data-{tag}",
                 "model": {"family": "logistic"},
-                "register_as": f"trained-{project}",
+                "register_as": f"trained-{tag}",
             }
         )
-        client.deploy(f"dep-{project}", model=f"only-{project}")
+        client.deploy(f"dep-{tag}", model=f"only-{tag}")
         client.create_alert_rule(
-            f"rule-{project}",
+            f"rule-{tag}",
             metric="error_rate",
             op=">",
             threshold=0.5,
             window="5m",
-            deployment=f"dep-{project}",
+            deployment=f"dep-{tag}",
         )
-    return Owned(project, f"only-{project}", f"data-{project}", f"dep-{project}", f"rule-{project}", job.id)
+    return Owned(project, f"only-{tag}", f"data-{tag}", f"dep-{tag}", f"rule-{tag}", job.id)
 
 
 @pytest.fixture(scope="session")
@@ -101,8 +102,8 @@ def test_the_same_name_in_two_projects_is_two_models(
     app_control_plane: AppControlPlane, projects: tuple[Owned, Owned]
 ) -> None:
     with _client(app_control_plane, "team-a") as a, _client(app_control_plane, "team-b") as b:
-        assert a.get_model("shared").description == "of team-a"
-        assert b.get_model("shared").description == "of team-b"
+        assert a.get_version("shared", 1).description == "of team-a"
+        assert b.get_version("shared", 1).description == "of team-b"
         assert a.get_version("shared", 1).artifact_digest != b.get_version("shared", 1).artifact_digest
 
 
