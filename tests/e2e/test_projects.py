@@ -48,9 +48,7 @@ def two_projects(platform: Platform) -> tuple[Any, Any]:
 
 
 def _v2(platform: Platform, name: str, X: np.ndarray[Any, Any], project: str | None) -> httpx.Response:
-    body = {
-        "inputs": [{"name": "input", "shape": list(X.shape), "datatype": "FP32", "data": X.ravel().tolist()}]
-    }
+    body = {"inputs": [{"name": "X", "shape": list(X.shape), "datatype": "FP32", "data": X.ravel().tolist()}]}
     headers = {HEADER: project} if project else {}
     return httpx.post(f"{platform.inference_url}/v2/models/{name}/infer", json=body, headers=headers)
 
