@@ -8,12 +8,16 @@ another project is a 404, and lists show only the request's project.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from aiaas.cli import app
+from aiaas.errors import NotFound
 from aiaas.sdk import Client
 from tests._models import iris
 from tests.e2e.conftest import Platform
@@ -125,3 +129,44 @@ def test_a_bad_project_header_is_a_400_naming_it(platform: Platform, two_project
     response = httpx.get(f"{platform.inference_url}/v2/models/iris", headers={HEADER: "Bad Name"})
     assert response.status_code == 400
     assert HEADER in response.json()["error"]
+
+
+def test_the_cli_works_in_the_project_it_is_given(
+    platform: Platform, two_projects: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def aiaas(*args: str) -> Any:
+        result = CliRunner().invoke(
+            app, ["--url", platform.api_url, "--inference-url", platform.inference_url, *args]
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    assert [d["name"] for d in aiaas("--project", "team-a", "deployments", "list", "--json")] == [
+        "iris",
+        "only-a",
+    ]
+    monkeypatch.setenv("AIAAS_PROJECT", "team-b")
+    assert [d["name"] for d in aiaas("deployments", "list", "--json")] == ["iris"]
+    assert aiaas("--project", "default", "deployments", "list", "--json") == []
+    assert {"default", "team-a", "team-b"} <= {p["name"] for p in aiaas("projects", "list", "--json")}
+    assert aiaas("projects", "show", "team-a", "--json")["name"] == "team-a"
+    created = CliRunner().invoke(app, ["--url", platform.api_url, "projects", "create", "team-c"])
+    assert created.exit_code == 0 and "team-c" in created.stdout, created.output
+
+
+def test_a_training_job_reads_and_registers_in_its_own_project(
+    platform: Platform, two_projects: tuple[Any, Any]
+) -> None:
+    """The scheduler runs every project's queue; the worker trains on team-b's dataset and
+    registers the result in team-b, where a dataset of the same name elsewhere is not seen."""
+    with Client(platform.api_url, inference_url=platform.inference_url, project="team-b") as b:
+        b.create_dataset("flowers", sample="iris")
+        job = b.submit_job({"dataset": "flowers", "model": {"family": "logistic"}, "register_as": "trained"})
+        job = b.wait_for_job(job.id, timeout=300)
+        assert job.status == "succeeded", job.error
+        assert [v.version for v in b.list_versions("trained")] == [1]
+    with Client(platform.api_url, inference_url=platform.inference_url, project="team-a") as a:
+        assert "trained" not in [m.name for m in a.list_models()]
+        with pytest.raises(NotFound):
+            a.get_job(job.id)
+    assert "trained" not in [m.name for m in platform.client.list_models()]
