@@ -51,9 +51,12 @@ class AlertStore:
     def _mine(self, query: Select[Any], column: Any) -> Select[Any]:
         return query if self.project is None else query.where(column == self.project)
 
-    def _writable(self) -> str:
+    def _own(self) -> str:
+        """The store's project; a store of every project (``None``) has none to write or list in."""
         if self.project is None:
-            raise InvalidArgument("alerts are created in a project: this store reads every project's")
+            raise InvalidArgument(
+                "alerts are created and deleted in one project: this store reads every project's"
+            )
         return self.project
 
     # -- rules -----------------------------------------------------------------------------
@@ -62,7 +65,7 @@ class AlertStore:
         try:
             with self.db.transaction() as s:
                 row = AlertRuleRow(
-                    project=self._writable(),
+                    project=self._own(),
                     name=spec.name,
                     deployment=spec.deployment,
                     version=spec.version,
@@ -103,9 +106,7 @@ class AlertStore:
     def delete_rule(self, name: str) -> None:
         with self.db.transaction() as s:
             result = s.execute(
-                delete(AlertRuleRow).where(
-                    AlertRuleRow.name == name, AlertRuleRow.project == self._writable()
-                )
+                delete(AlertRuleRow).where(AlertRuleRow.name == name, AlertRuleRow.project == self._own())
             )
             if not int(getattr(result, "rowcount", 0) or 0):
                 raise NotFound(f"alert rule {name!r} not found", details={"rule": name})
@@ -242,7 +243,7 @@ class AlertStore:
     ) -> Silence:
         with self.db.transaction() as s:
             row = AlertSilenceRow(
-                project=self._writable(),
+                project=self._own(),
                 rule=rule,
                 deployment=deployment,
                 ends_at=ends_at,
@@ -264,7 +265,7 @@ class AlertStore:
         with self.db.transaction() as s:
             result = s.execute(
                 delete(AlertSilenceRow).where(
-                    AlertSilenceRow.id == silence_id, AlertSilenceRow.project == self._writable()
+                    AlertSilenceRow.id == silence_id, AlertSilenceRow.project == self._own()
                 )
             )
             if not int(getattr(result, "rowcount", 0) or 0):
@@ -276,7 +277,7 @@ class AlertStore:
         try:
             with self.db.transaction() as s:
                 row = AlertWebhookRow(
-                    project=self._writable(), name=name, url=url, secret=secret, created_at=utcnow()
+                    project=self._own(), name=name, url=url, secret=secret, created_at=utcnow()
                 )
                 s.add(row)
                 s.flush()
@@ -302,7 +303,7 @@ class AlertStore:
         with self.db.transaction() as s:
             result = s.execute(
                 delete(AlertWebhookRow).where(
-                    AlertWebhookRow.name == name, AlertWebhookRow.project == self._writable()
+                    AlertWebhookRow.name == name, AlertWebhookRow.project == self._own()
                 )
             )
             if not int(getattr(result, "rowcount", 0) or 0):

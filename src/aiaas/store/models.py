@@ -60,7 +60,7 @@ class ModelStore:
             with self.db.transaction() as s:
                 if s.scalar(select(ModelRow.id).where(*self._named(name))) is not None:
                     raise exists
-                row = ModelRow(project=self._writable(), name=name, description=description, tags=dict(tags))
+                row = ModelRow(project=self._own(), name=name, description=description, tags=dict(tags))
                 s.add(row)
                 s.flush()
                 return _model(row)
@@ -74,7 +74,7 @@ class ModelStore:
     def list_models(self) -> list[Model]:
         with self.db.transaction() as s:
             rows = s.scalars(
-                select(ModelRow).where(ModelRow.project == self._writable()).order_by(ModelRow.name)
+                select(ModelRow).where(ModelRow.project == self._own()).order_by(ModelRow.name)
             ).all()
             return [_model(r) for r in rows]
 
@@ -130,7 +130,7 @@ class ModelStore:
                 with self.db.transaction() as s:
                     model = s.scalar(select(ModelRow).where(*self._named(name)))
                     if model is None:
-                        model = ModelRow(project=self._writable(), name=name, description="", tags={})
+                        model = ModelRow(project=self._own(), name=name, description="", tags={})
                         s.add(model)
                         s.flush()
                     # Writing the model row first takes its lock (a row lock on PostgreSQL,
@@ -259,9 +259,12 @@ class ModelStore:
         project, plain = scoped(self.project, name)
         return (ModelRow.project == project, ModelRow.name == plain)
 
-    def _writable(self) -> str:
+    def _own(self) -> str:
+        """The store's project; a store of every project (``None``) has none to write or list in."""
         if self.project is None:
-            raise InvalidArgument("models are created in a project: this store reads every project's")
+            raise InvalidArgument(
+                "models are created and listed in one project: this store reads every project's by name"
+            )
         return self.project
 
 
