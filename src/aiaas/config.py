@@ -330,6 +330,11 @@ class Settings(BaseSettings):
         "against, instead of the system's trusted CAs (a private CA, or a self-signed certificate "
         "itself). Verification is never turned off.",
     )
+    project: str | None = Field(
+        default=None,
+        description="Project the CLI and SDK work in (sent as the X-Aiaas-Project header); "
+        "default: the server's, 'default'.",
+    )
 
     @model_validator(mode="after")
     def _expand_paths(self) -> Settings:

@@ -26,12 +26,15 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from aiaas.config import Settings
+from aiaas.entities.projects import DEFAULT_PROJECT, qualified_name
 from aiaas.store import ArtifactStore, Database, keyring_from_settings, open_artifact_store
 from aiaas.store.feedback import FeedbackStore
+from aiaas.store.projects import ProjectStore
 
 if TYPE_CHECKING:
     from aiaas.alerts import AlertService, Evaluator, MetricReader
@@ -67,21 +70,67 @@ class Platform:
         artifacts: the artifact store.
         slots: CPU slots of the training service; ``None`` is ``settings.training_slots``
             (a ``torchrun`` launch passes its world size).
+        project: the project every service of this platform works in: each sees that
+            project's rows only. :meth:`for_project` gives the platform of another.
     """
 
     def __init__(
-        self, settings: Settings, db: Database, artifacts: ArtifactStore, *, slots: int | None = None
+        self,
+        settings: Settings,
+        db: Database,
+        artifacts: ArtifactStore,
+        *,
+        slots: int | None = None,
+        project: str = DEFAULT_PROJECT,
     ) -> None:
         self.settings = settings
         self.db = db
         self.artifacts = artifacts
         self.slots = slots or settings.training_slots
+        self.project = project
+        self._root = self
+        self._scoped: dict[str, Platform] = {project: self}
+        self._scoped_lock = threading.Lock()
+
+    def for_project(self, project: str) -> Platform:
+        """The same platform (database, artifacts, settings) with every service in ``project``.
+
+        Built once per project and kept: its services are as cheap to share as this one's.
+        The project is not checked here; :attr:`projects` says whether it exists.
+        """
+        root = self._root
+        with root._scoped_lock:
+            found = root._scoped.get(project)
+            if found is None:
+                found = Platform(root.settings, root.db, root.artifacts, slots=root.slots, project=project)
+                found._root = root
+                root._scoped[project] = found
+            return found
+
+    def deployment_key(self, name: str) -> str:
+        """How the inference server names deployment ``name`` of this project in the rows it
+        writes (metric samples, drift counts, feedback, scaling events, served state, the
+        prediction log): :func:`aiaas.entities.projects.qualified_name`."""
+        return qualified_name(self.project, name)
+
+    def for_job(self, job_id: int) -> Platform:
+        """The platform of the project training job ``job_id`` belongs to (a worker's).
+
+        Raises:
+            NotFound: no such job.
+        """
+        return self.for_project(self.all_jobs.get(job_id).project)
+
+    @cached_property
+    def projects(self) -> ProjectStore:
+        """Every project (they are not owned by one)."""
+        return ProjectStore(self.db)
 
     @cached_property
     def registry(self) -> Registry:
         from aiaas.registry import Registry
 
-        return Registry(self.db, self.artifacts)
+        return Registry(self.db, self.artifacts, project=self.project)
 
     @cached_property
     def datasets(self) -> DatasetService:
@@ -92,13 +141,21 @@ class Platform:
             self.artifacts,
             max_bytes=self.settings.max_dataset_bytes,
             max_cells=self.settings.max_dataset_cells,
+            project=self.project,
         )
 
     @cached_property
     def jobs(self) -> JobStore:
         from aiaas.training import JobStore
 
-        return JobStore(self.db, self.artifacts)
+        return JobStore(self.db, self.artifacts, project=self.project)
+
+    @cached_property
+    def all_jobs(self) -> JobStore:
+        """Every project's jobs: the scheduler's queue, and the job counts of ``/metrics``."""
+        from aiaas.training import JobStore
+
+        return JobStore(self.db, self.artifacts, project=None)
 
     @cached_property
     def training(self) -> TrainingService:
@@ -147,7 +204,7 @@ class Platform:
         from aiaas.store.alerts import AlertStore
 
         return AlertService(
-            AlertStore(self.db),
+            AlertStore(self.db, project=self.project),
             self.metrics,
             deployments=self.deployments,
             registry=self.registry,
@@ -171,13 +228,21 @@ class Platform:
         return RolloutService(RolloutStore(self.db), self.deployments, self.registry, self.alerts)
 
     def alert_evaluator(self) -> Evaluator:
-        """A new evaluator for this process (the control plane starts one with the API); it
-        drives the rollouts in progress in each pass, under the same lease."""
+        """A new evaluator for this process (the control plane starts one with the API): it
+        evaluates every project's rules, each with the metrics of its own project, and drives
+        the rollouts in progress in each pass, under the same lease."""
         from aiaas.alerts import Evaluator
         from aiaas.rollouts import RolloutDriver
+        from aiaas.store.alerts import AlertStore
         from aiaas.store.leases import LeaseStore
 
-        evaluator = Evaluator.of(self.settings, self.alerts.store, LeaseStore(self.db), self.metrics)
+        evaluator = Evaluator.of(
+            self.settings,
+            AlertStore(self.db, project=None),
+            LeaseStore(self.db),
+            self.metrics,
+            readers=lambda project: self.for_project(project).metrics,
+        )
         rollouts = self.rollouts
         driver = RolloutDriver(rollouts.store, self.deployments, self.registry, self.alerts.store)
         evaluator.passes.append(driver.tick)

@@ -216,3 +216,40 @@ def test_a_transition_from_a_stale_state_writes_nothing(platform: Platform) -> N
     assert first is not None and second is None
     assert [e.state for e in store.events()] == ["firing"]
     assert len(store.due(T0)) == 1
+
+
+def test_each_rule_is_evaluated_in_its_own_project(platform: Platform) -> None:
+    """Two projects each have a rule on their deployment ``d``; only team-a's ``d`` has traffic
+    (written under its qualified name, as the inference server writes it): only team-a's rule
+    fires, and only team-a's webhook hears of it."""
+    clock = Clock()
+    receivers = {"team-a": Receiver(), "team-b": Receiver()}
+    try:
+        for project, receiver in receivers.items():
+            platform.projects.create(project)
+            scoped = platform.for_project(project)
+            scoped.alerts.store.create_webhook("hook", receiver.url, SECRET)
+            scoped.alerts.store.create_rule(
+                RuleSpec(name="busy", metric="throughput", op=">", threshold=5, window_s=10, deployment="d")
+            )
+            scoped.metrics.clock = clock
+        started = clock.now - dt.timedelta(seconds=1)
+        SampleStore(platform.db).add(
+            {SampleKey("team-a/d", 1, started): MetricSample(requests=100)}, interval_s=1
+        )
+        evaluator = Evaluator(
+            AlertStore(platform.db, project=None),
+            LeaseStore(platform.db),
+            platform.metrics,
+            clock=clock,
+            readers=lambda project: platform.for_project(project).metrics,
+        )
+        assert evaluator.tick()
+        states = {p: platform.for_project(p).alerts.store.get_rule("busy").state for p in receivers}
+        assert states == {"team-a": "firing", "team-b": "inactive"}
+        assert [r.json["rule"] for r in receivers["team-a"].delivered()] == ["busy"]
+        assert receivers["team-b"].all() == []
+        assert platform.for_project("team-b").alerts.store.events() == []
+    finally:
+        for receiver in receivers.values():
+            receiver.close()

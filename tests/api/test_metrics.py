@@ -17,6 +17,7 @@ from aiaas.config import Settings
 from aiaas.deployments import DeploymentService
 from aiaas.registry import Registry
 from aiaas.store import Database, FileArtifactStore
+from aiaas.store.projects import ProjectStore
 from aiaas.training import JOB_STATUSES, JobStore, NewJob
 from tests.api.conftest import API_KEY, ControlPlane
 
@@ -34,9 +35,13 @@ class _Services:
     """What :func:`metrics_registry` reads of the app's services."""
 
     def __init__(self, jobs: JobStore, slots: int) -> None:
-        self.jobs = jobs
+        self.jobs = self.all_jobs = jobs
         self.settings = Settings(training_slots=slots)
         self.deployments = DeploymentService(Registry(jobs.db, jobs.artifacts))  # none: no drift gauges
+        self.projects = ProjectStore(jobs.db)
+
+    def for_project(self, project: str) -> _Services:
+        return self
 
 
 @pytest.fixture

@@ -286,7 +286,7 @@ def test_migration_0006_starts_each_counter_at_the_models_highest_version(databa
                 )
         database.upgrade()
         with database.transaction() as s:
-            assert s.get(ModelVersionCounterRow, "m").last_version == 4  # type: ignore[union-attr]
+            assert s.get(ModelVersionCounterRow, ("default", "m")).last_version == 4  # type: ignore[union-attr]
     finally:
         database.dispose()
 

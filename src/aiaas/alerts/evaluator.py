@@ -90,7 +90,9 @@ class Evaluator:
     Args:
         store: the alerts repository.
         leases: the lease repository.
-        reader: reads each rule's metric.
+        reader: reads each rule's metric (of the ``default`` project's rules).
+        readers: the reader of each project's rules, by project name: a rule's deployment or
+            job is looked up in the rule's own project. Without it, ``reader`` reads every rule's.
         interval_s: seconds between passes.
         lease_s: how long the lease lasts without renewal.
         retry_base_s, retry_max_s, max_attempts: webhook retries.
@@ -112,9 +114,13 @@ class Evaluator:
         sample_interval_s: float = 60.0,
         sample_lag_s: float = 10.0,
         clock: Callable[[], dt.datetime] = _now,
+        readers: Callable[[str], MetricReader] | None = None,
     ) -> None:
         self.store, self.leases, self.reader = store, leases, reader
         self.anomalies = AnomalyJudge(reader, interval_s=sample_interval_s, lag_s=sample_lag_s)
+        self.readers = readers
+        self._judges: dict[str, AnomalyJudge] = {}
+        self._judge_timing = (sample_interval_s, sample_lag_s)
         self.interval_s, self.lease_s = interval_s, lease_s
         self.retry_base_s, self.retry_max_s, self.max_attempts = retry_base_s, retry_max_s, max_attempts
         self.clock = clock
@@ -127,12 +133,20 @@ class Evaluator:
         self.passes: list[Callable[[], None]] = []
 
     @classmethod
-    def of(cls, settings: Settings, store: AlertStore, leases: LeaseStore, reader: MetricReader) -> Evaluator:
+    def of(
+        cls,
+        settings: Settings,
+        store: AlertStore,
+        leases: LeaseStore,
+        reader: MetricReader,
+        readers: Callable[[str], MetricReader] | None = None,
+    ) -> Evaluator:
         """The evaluator the control plane runs, timed by its ``AIAAS_ALERTS_*`` settings."""
         return cls(
             store,
             leases,
             reader,
+            readers=readers,
             interval_s=settings.alerts_evaluation_interval_s,
             lease_s=settings.alerts_lease_s,
             retry_base_s=settings.alerts_retry_base_s,
@@ -205,17 +219,28 @@ class Evaluator:
             except Exception:  # one rule's failure must not keep the others from being evaluated
                 log.exception("alert rule %s could not be evaluated", rule.name)
 
+    def _judge(self, project: str, reader: MetricReader) -> AnomalyJudge:
+        """The anomaly judge of a project's rules (each reads its own project's metrics)."""
+        if reader is self.reader:
+            return self.anomalies
+        judge = self._judges.get(project)
+        if judge is None:
+            interval_s, lag_s = self._judge_timing
+            judge = self._judges[project] = AnomalyJudge(reader, interval_s=interval_s, lag_s=lag_s)
+        return judge
+
     def _evaluate(
         self, rule: Rule, now: dt.datetime, silences: list[Silence], webhooks: list[Webhook]
     ) -> None:
         detail: dict[str, Any] | None = None
+        reader = self.readers(rule.project) if self.readers is not None else self.reader
         if rule.kind == "anomaly":
-            verdict = self.anomalies.judge(rule, now)
+            verdict = self._judge(rule.project, reader).judge(rule, now)
             value, condition, detail = verdict.score, verdict.anomalous, verdict.detail()
         else:
             scope = Scope(rule.deployment, rule.version, rule.job, rule.feature)
             try:
-                value = self.reader.value(rule.metric, scope, now - dt.timedelta(seconds=rule.window_s), now)
+                value = reader.value(rule.metric, scope, now - dt.timedelta(seconds=rule.window_s), now)
             except AiaasError as exc:  # its deployment or job is gone: no value, so it does not hold
                 log.info("alert rule %s: no value: %s", rule.name, exc)
                 value = None
@@ -227,7 +252,8 @@ class Evaluator:
         silence = next((s for s in silences if s.matches(rule, now)), None)
         targets: list[tuple[str, int | None]] = []
         if move.event in NOTIFIED and silence is None:
-            targets = [("log", None), *(("webhook", w.id) for w in webhooks)]
+            mine = (w for w in webhooks if w.project == rule.project)
+            targets = [("log", None), *(("webhook", w.id) for w in mine)]
         event = self.store.transition(
             rule,
             move.state,

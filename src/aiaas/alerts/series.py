@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from aiaas.alerts.metrics import METRICS
 from aiaas.entities.metrics import MetricSample, quantile
+from aiaas.entities.projects import DEFAULT_PROJECT, qualified_name
 from aiaas.errors import AiaasError
 from aiaas.monitoring import BinCounts, check_drift
 from aiaas.monitoring.performance import Task, score, task_of
@@ -93,7 +94,7 @@ class MetricReader:
     ) -> None:
         self.samples, self.counts, self.feedback = samples, counts, feedback
         self.registry = registry
-        self.references = ReferenceStore(registry.db)
+        self.references = ReferenceStore(registry.db, project=registry.project)
         self.deployments = deployments
         self.jobs = jobs
         self.prediction_log_dir = prediction_log_dir
@@ -108,7 +109,7 @@ class MetricReader:
         if source == "samples":
             merged = MetricSample()
             for _, _, _, sample in self.samples.intervals(
-                scope.deployment, version=scope.version, start=start, end=end
+                self._key(scope.deployment), version=scope.version, start=start, end=end
             ):
                 merged = merged.merge(sample)
             return from_sample(metric, merged, (end - start).total_seconds())
@@ -128,7 +129,7 @@ class MetricReader:
         if source == "samples" and step_s is None:
             per_interval: dict[dt.datetime, tuple[float, MetricSample]] = {}
             for at, interval_s, _, sample in self.samples.intervals(
-                scope.deployment, version=scope.version, start=start, end=end
+                self._key(scope.deployment), version=scope.version, start=start, end=end
             ):
                 old = per_interval.get(at)
                 per_interval[at] = (interval_s, old[1].merge(sample) if old else sample)
@@ -145,6 +146,10 @@ class MetricReader:
             at = upto
         return points
 
+    def _key(self, deployment: str) -> str:
+        """How the inference server names ``deployment`` of this reader's project in its rows."""
+        return qualified_name(self.registry.project or DEFAULT_PROJECT, deployment)
+
     # -- sources ---------------------------------------------------------------------------
 
     def _job(self, metric: str, scope: Scope) -> float | None:
@@ -160,11 +165,11 @@ class MetricReader:
         assert scope.deployment is not None
         deployment = self.deployments.get(scope.deployment)
         table = read_predictions(
-            self.prediction_log_dir, scope.deployment, version=scope.version, start=start, end=end
+            self.prediction_log_dir, self._key(scope.deployment), version=scope.version, start=start, end=end
         )
         if table.num_rows == 0:
             return None
-        labels = self.feedback.labels(scope.deployment, table.column("request_id").to_pylist())
+        labels = self.feedback.labels(self._key(scope.deployment), table.column("request_id").to_pylist())
         if not labels:
             return None
         tasks: dict[int, Task] = {}
@@ -186,7 +191,7 @@ class MetricReader:
     def _drift(self, scope: Scope, start: dt.datetime, end: dt.datetime) -> float | None:
         assert scope.deployment is not None
         deployment = self.deployments.get(scope.deployment)
-        counted = self.counts.window(scope.deployment, start=start, end=end)
+        counted = self.counts.window(self._key(scope.deployment), start=start, end=end)
         if scope.version is not None:
             versions = {scope.version}
         else:

@@ -21,7 +21,18 @@ from aiaas.api.guards import RequestGuard
 from aiaas.api.metrics import metrics_registry
 from aiaas.api.metrics import router as metrics_router
 from aiaas.api.openapi import install_openapi
-from aiaas.api.routers import alerts, audit, datasets, deployments, drift, jobs, models, monitoring, optimize
+from aiaas.api.routers import (
+    alerts,
+    audit,
+    datasets,
+    deployments,
+    drift,
+    jobs,
+    models,
+    monitoring,
+    optimize,
+    projects,
+)
 from aiaas.api.routers import rollouts as rollout_routes
 from aiaas.config import Settings
 from aiaas.optimize import worker_command as optimize_worker_command
@@ -115,7 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         services = app.state.services = build_services(settings)
         app.state.metrics = metrics_registry(services)
         start_artifact_maintenance(services)
-        scheduler = build_scheduler(settings, services.jobs)
+        scheduler = build_scheduler(settings, services.all_jobs)
         scheduler.start()
         evaluator = services.alert_evaluator()
         evaluator.start()
@@ -161,6 +172,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured.include_router(jobs.router)
     secured.include_router(alerts.router)
     secured.include_router(audit.router)
+    secured.include_router(projects.router)
     api.include_router(secured)
     app.include_router(api)
     app.include_router(metrics_router)

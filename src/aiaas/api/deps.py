@@ -1,4 +1,5 @@
-"""Request dependencies: the services of the running app, and the API key check."""
+"""Request dependencies: the request's project, the services of the running app in it, and
+the API key check."""
 
 from __future__ import annotations
 
@@ -8,19 +9,49 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from aiaas.api.audit import mark_authentication_failure
-from aiaas.errors import Unauthenticated
+from aiaas.entities.projects import DEFAULT_PROJECT, PROJECT_HEADER, is_project_name
+from aiaas.errors import InvalidArgument, Unauthenticated
 from aiaas.platform import Platform
 
-__all__ = ["Services", "ServicesDep", "check_api_key"]
+__all__ = ["ProjectDep", "Services", "ServicesDep", "check_api_key", "current_project"]
 
 
-#: What every router needs, built once at start-up: the platform of the composition root.
+#: What every router needs, built once at start-up: the platform of the composition root,
+#: seen through the request's project (:meth:`Platform.for_project`).
 Services = Platform
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def current_project(request: Request) -> str:
+    """The project a control-plane request works in: its ``X-Aiaas-Project`` header, or ``default``.
+
+    Every resource a request reads or writes is looked up in this project only; one of
+    another project is a 404, exactly as if it did not exist. (With keys, the project will be
+    the key's, and only the platform admin key may name one with the header.)
+
+    Raises:
+        InvalidArgument: the header is not a project name (400, naming the header).
+    """
+    given = request.headers.get(PROJECT_HEADER)
+    if given is None:
+        return DEFAULT_PROJECT
+    if not is_project_name(given):
+        raise InvalidArgument(
+            f"header {PROJECT_HEADER} must be a project name: 1-63 lowercase letters, digits, '_' or "
+            f"'-', starting with a letter or digit; got {given!r}",
+            details={"field": PROJECT_HEADER, "value": given},
+        )
+    return given
+
+
+ProjectDep = Annotated[str, Depends(current_project)]
+
+
+def _services(request: Request, project: ProjectDep) -> Services:
+    """The app's platform in the request's project; a project that does not exist is a 404."""
+    root: Services = request.app.state.services
+    if project != DEFAULT_PROJECT:
+        root.projects.get(project)  # NotFound: 404 naming the project the caller named itself
+    return root.for_project(project)
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

@@ -82,15 +82,18 @@ class _DriftCollector:
         rows = GaugeMetricFamily("aiaas_drift_rows", "Live rows counted in the window.", labels=labels[:2])
         window = dt.timedelta(seconds=self._services.settings.drift_metrics_window_s)
         start = dt.datetime.now(dt.UTC) - window
-        for deployment in self._services.deployments.list():
+        # Every project's deployments, labelled by qualified name (``team-a/iris``) as the
+        # inference server labels its own series.
+        scoped = [self._services.for_project(p.name) for p in self._services.projects.list()]
+        for services, deployment in ((s, d) for s in scoped for d in s.deployments.list()):
             try:
-                result = deployment_drift(self._services, deployment.name, start, None)
+                result = deployment_drift(services, deployment.name, start, None)
             except AiaasError:  # deleted while scraped
                 continue
             for version in result.versions:
                 if version.report is None:
                     continue
-                at = [deployment.name, str(version.version)]
+                at = [services.deployment_key(deployment.name), str(version.version)]
                 for feature in version.report.features:
                     score.add_metric([*at, feature.name, feature.role, feature.method], feature.score)
                     flag.add_metric([*at, feature.name, feature.role], float(feature.drifted))
@@ -105,7 +108,7 @@ class _DriftCollector:
 def metrics_registry(services: Services) -> CollectorRegistry:
     """The control plane's metrics, over ``services`` (made once, when the app starts)."""
     registry = CollectorRegistry()
-    registry.register(_JobCollector(services.jobs, services.settings.training_slots))
+    registry.register(_JobCollector(services.all_jobs, services.settings.training_slots))
     registry.register(_DriftCollector(services))
     ProcessCollector(registry=registry)
     registry.register(GpuCollector(GpuSampler()))  # training jobs' GPUs; no series without one

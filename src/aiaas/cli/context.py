@@ -22,6 +22,7 @@ class Connection:
     inference_url: str | None = None
     api_key: str | None = None
     ca_file: Path | None = None
+    project: str | None = None
 
 
 def client(ctx: typer.Context) -> Client:
@@ -30,6 +31,8 @@ def client(ctx: typer.Context) -> Client:
 
     root = ctx.find_root()
     conn = root.obj or Connection()
-    c = Client(conn.url, conn.api_key, inference_url=conn.inference_url, verify=conn.ca_file)
+    c = Client(
+        conn.url, conn.api_key, inference_url=conn.inference_url, verify=conn.ca_file, project=conn.project
+    )
     root.call_on_close(c.close)
     return c

@@ -21,6 +21,7 @@ from aiaas.cli.monitor import monitor_app
 from aiaas.cli.optimize import optimize
 from aiaas.cli.output import err
 from aiaas.cli.platform import api, db_app, serve, up
+from aiaas.cli.projects import projects_app
 from aiaas.cli.rollouts import rollouts_app
 from aiaas.cli.training import jobs_app, train
 
@@ -72,11 +73,17 @@ def _options(
             help="PEM CA bundle to verify the servers' HTTPS certificates with (default: the system's CAs).",
         ),
     ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(envvar="AIAAS_PROJECT", help="Project to work in (default: the server's, 'default')."),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = Connection(url=url, inference_url=inference_url, api_key=api_key, ca_file=ca_file)
+    ctx.obj = Connection(
+        url=url, inference_url=inference_url, api_key=api_key, ca_file=ca_file, project=project
+    )
 
 
 app.command(rich_help_panel="Platform")(up)
@@ -86,6 +93,7 @@ app.add_typer(db_app, name="db", rich_help_panel="Platform")
 app.command(rich_help_panel="Platform")(gc)
 app.add_typer(audit_app, name="audit", rich_help_panel="Platform")
 app.add_typer(encryption_app, name="encryption", rich_help_panel="Platform")
+app.add_typer(projects_app, name="projects", rich_help_panel="Platform")
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 app.command(rich_help_panel="Registry")(register)
 app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")

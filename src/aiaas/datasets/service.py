@@ -37,6 +37,7 @@ from aiaas.datasets.text import (
     resolve_text_options,
 )
 from aiaas.entities.datasets import Dataset, DatasetVersion
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.errors import InvalidArgument, PayloadTooLarge
 from aiaas.store import ArtifactStore, Database, check_json, check_name, check_text
 from aiaas.store.datasets import DatasetStore, VersionKey
@@ -82,9 +83,11 @@ class DatasetService:
         *,
         max_bytes: int = DEFAULT_MAX_DATASET_BYTES,
         max_cells: int = DEFAULT_MAX_DATASET_CELLS,
+        project: str = DEFAULT_PROJECT,
     ) -> None:
         self.db = db
-        self.store = DatasetStore(db)
+        self.project = project
+        self.store = DatasetStore(db, project=project)
         self.artifacts = artifacts
         self.max_bytes = max_bytes
         self.max_cells = max_cells

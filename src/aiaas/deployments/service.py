@@ -28,6 +28,7 @@ from typing import Any, Unpack
 from aiaas.deployments.entities import WEIGHT_TOTAL, Deployment, Route, RouteTarget, ServedTarget
 from aiaas.deployments.routing import check_routing
 from aiaas.entities.deployments import ModelTargets, StoredDeployment, TargetVersion
+from aiaas.entities.projects import qualified_name
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.registry import Registry, check_alias_name, check_name
 from aiaas.schemas.deployment_settings import (
@@ -68,7 +69,10 @@ class DeploymentService:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.db = registry.db
-        self.store = DeploymentStore(registry.db)
+        #: The registry's project: deployments of it, serving its models. ``None`` (every
+        #: project, the inference server's) names deployments and models by qualified name.
+        self.project = registry.project
+        self.store = DeploymentStore(registry.db, project=registry.project)
 
     def create(
         self,
@@ -151,8 +155,8 @@ class DeploymentService:
             primary = routes[0]
             out.append(
                 ServedTarget(
-                    deployment=d.name,
-                    model=d.model,
+                    deployment=qualified_name(d.project, d.name),
+                    model=qualified_name(d.project, d.model),
                     version=primary.version,
                     artifact_digest=primary.artifact_digest,
                     signature=primary.signature,
@@ -176,8 +180,8 @@ class DeploymentService:
         """
         d, v = self.store.servable(deployment, version)
         return ServedTarget(
-            deployment=d.name,
-            model=d.model,
+            deployment=qualified_name(d.project, d.name),
+            model=qualified_name(d.project, d.model),
             version=v.version,
             artifact_digest=v.artifact_digest,
             signature=dict(v.signature),

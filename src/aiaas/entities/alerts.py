@@ -77,6 +77,7 @@ class Rule(RuleSpec):
     state_since: dt.datetime | None = None
     value: float | None = None
     evaluated_at: dt.datetime | None = None
+    project: str = "default"
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,12 @@ class Silence:
     ends_at: dt.datetime
     comment: str
     created_at: dt.datetime
+    project: str = "default"
 
     def matches(self, rule: Rule, at: dt.datetime) -> bool:
         return (
             at < self.ends_at
+            and self.project == rule.project
             and (self.rule is None or self.rule == rule.name)
             and (self.deployment is None or self.deployment == rule.deployment)
         )
@@ -124,6 +127,7 @@ class Webhook:
     url: str
     secret: str
     created_at: dt.datetime
+    project: str = "default"
 
 
 @dataclass(frozen=True)

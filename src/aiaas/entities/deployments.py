@@ -51,3 +51,4 @@ class StoredDeployment:
     traffic: list[dict[str, Any]] | None = None
     shadow: dict[str, Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    project: str = "default"

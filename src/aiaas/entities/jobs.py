@@ -110,6 +110,7 @@ class Job:
     last_epoch: int | None = None
     last_metrics: dict[str, Any] | None = None
     registration: Registration | None = None
+    project: str = "default"
 
     @property
     def kind(self) -> str:

@@ -18,11 +18,12 @@ from aiaas.training import run_worker
 __all__ = ["main"]
 
 
-def _open(settings: Settings) -> OptimizationService:
-    """Through the composition root, unmigrated: the control plane that started it migrated."""
+def _open(settings: Settings, job_id: int) -> OptimizationService:
+    """Through the composition root, unmigrated (the control plane that started it migrated), in
+    the project of job ``job_id``."""
     from aiaas.platform import open_platform
 
-    return open_platform(settings, migrate=False).optimization
+    return open_platform(settings, migrate=False).for_job(job_id).optimization
 
 
 def main(argv: list[str] | None = None) -> int:

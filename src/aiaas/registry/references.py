@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from aiaas.datasets import DatasetService
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.entities.registry import ModelVersion
 from aiaas.errors import AiaasError, InvalidArgument, NotFound
 from aiaas.explain import BACKGROUND_ROWS, BACKGROUND_SEED, encode_background, sample_background
@@ -236,9 +237,10 @@ class ReferenceStore:
         >>> store.get("iris", 1).profile.digest  # doctest: +SKIP
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, project: str | None = DEFAULT_PROJECT) -> None:
         self.db = db
-        self._rows = ReferenceRows(db)
+        self.project = project
+        self._rows = ReferenceRows(db, project=project)
 
     def put(
         self,
@@ -295,8 +297,8 @@ def record_reference(
     runtime = OnnxModel(registry.load_artifact(found))
     signature = Signature.from_dict(found.signature)
     profile, layout = build_reference(signature, runtime.run, table, feature_names, settings=settings)
-    ReferenceStore(registry.db).put(model, version, profile, layout, source)
-    stored = ReferenceStore(registry.db).get(model, version)
+    ReferenceStore(registry.db, project=registry.project).put(model, version, profile, layout, source)
+    stored = ReferenceStore(registry.db, project=registry.project).get(model, version)
     assert stored is not None
     return stored
 
@@ -364,7 +366,9 @@ def _with_background(
     digest = registry.artifacts.put(encode_background(background))
     entry = {"digest": digest, "rows": int(background.shape[0]), "seed": BACKGROUND_SEED}
     source = {**stored.source, "background": entry, "feature_names": list(features)}
-    ReferenceStore(registry.db).put(model, version, stored.profile, stored.layout, source)
+    ReferenceStore(registry.db, project=registry.project).put(
+        model, version, stored.profile, stored.layout, source
+    )
     return dataclasses.replace(stored, source=source)
 
 

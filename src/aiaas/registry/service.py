@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.entities.registry import Alias, Comparison, Model, ModelVersion, OutputAgreement, VersionRef
 from aiaas.errors import InvalidArgument
 from aiaas.formats import (
@@ -46,12 +47,18 @@ class Registry:
         >>> registry = Registry(db, artifacts)  # doctest: +SKIP
         >>> v = registry.register_version("iris", package_model(clf, X[:3]))  # doctest: +SKIP
         >>> registry.set_alias("iris", "production", v.version)  # doctest: +SKIP
+
+    A registry sees the models of one ``project``; another project's are not found. With
+    ``project=None`` it reads every project's models by qualified name (the inference server's).
     """
 
-    def __init__(self, db: Database, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, db: Database, artifacts: ArtifactStore, *, project: str | None = DEFAULT_PROJECT
+    ) -> None:
         self.db = db
         self.artifacts = artifacts
-        self.store = ModelStore(db)
+        self.project = project
+        self.store = ModelStore(db, project=project)
 
     # -- models --------------------------------------------------------------------------
 

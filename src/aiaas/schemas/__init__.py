@@ -79,6 +79,7 @@ from aiaas.schemas.optimize import (
     PruneSettings,
     StaticInt8Settings,
 )
+from aiaas.schemas.projects import PROJECT_PATTERN, Project, ProjectCreate, ProjectList
 from aiaas.schemas.registry import (
     Alias,
     AliasList,
@@ -106,6 +107,7 @@ from aiaas.schemas.training import (
 __all__ = [
     "MAX_FEEDBACK_ITEMS",
     "MAX_ID",
+    "PROJECT_PATTERN",
     "AlertDelivery",
     "AlertEvent",
     "AlertEventList",
@@ -173,6 +175,9 @@ __all__ = [
     "Prediction",
     "PredictionList",
     "PredictionLogSetting",
+    "Project",
+    "ProjectCreate",
+    "ProjectList",
     "PruneSettings",
     "Route",
     "RouteRef",

@@ -12,6 +12,7 @@ import httpx
 
 from aiaas import schemas
 from aiaas.config import load_settings
+from aiaas.entities.projects import PROJECT_HEADER
 from aiaas.errors import InvalidArgument, Unavailable
 from aiaas.formats import encode_tensors, package_model, read_folder
 from aiaas.sdk._http import request, request_body
@@ -43,6 +44,9 @@ class Client(
         api_key: sent as a bearer token, default ``AIAAS_API_KEY``.
         inference_url: the inference server, default ``AIAAS_INFERENCE_URL`` or else the URL
             the control plane reports (``GET /api/v1/health``), asked once, on first use.
+        project: the project every call works in (models, datasets, jobs, deployments and
+            alerts are looked up in it; inference addresses its deployments), sent as the
+            ``X-Aiaas-Project`` header; default ``AIAAS_PROJECT``, else the server's (``default``).
         timeout: seconds per HTTP request.
         verify: how the servers' TLS certificates are checked (``https://`` URLs): the path of a
             PEM CA bundle to trust instead of the system's CAs, or an ``ssl.SSLContext``;
@@ -88,6 +92,7 @@ class Client(
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         verify: str | os.PathLike[str] | ssl.SSLContext | None = None,
+        project: str | None = None,
     ) -> None:
         settings = load_settings()
         if isinstance(verify, bool):
@@ -104,6 +109,9 @@ class Client(
         self._default_inference_url = settings.resolved_inference_url()
         key = api_key or settings.api_key
         self._headers = {"authorization": f"Bearer {key}"} if key else {}
+        self.project = project or settings.project
+        if self.project:
+            self._headers[PROJECT_HEADER] = self.project
         self._timeout = timeout
         self._transport = transport
         self._api = httpx.Client(
@@ -162,6 +170,19 @@ class Client(
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    # -- projects ------------------------------------------------------------------------
+
+    def list_projects(self) -> list[schemas.Project]:
+        return schemas.ProjectList.model_validate_json(self._get("/projects").content).projects
+
+    def get_project(self, name: str) -> schemas.Project:
+        return schemas.Project.model_validate_json(self._get(f"/projects/{name}").content)
+
+    def create_project(self, name: str, *, description: str = "") -> schemas.Project:
+        """A new project; work in it with ``Client(project=name)``."""
+        body = schemas.ProjectCreate(name=name, description=description)
+        return schemas.Project.model_validate_json(self._send("POST", "/projects", body).content)
 
     # -- models and versions -------------------------------------------------------------
 

@@ -66,6 +66,7 @@ from aiaas.serving.openapi import openapi_document
 from aiaas.serving.parameters import serving_parameters
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool, ServingConfig
 from aiaas.serving.prediction_log import PredictionLog, PredictionLogCollector
+from aiaas.serving.projects import deployment_key, plain_name, request_project, within
 from aiaas.serving.protocols import (
     BINARY_HEADER,
     BINARY_MEDIA_TYPE,
@@ -102,11 +103,12 @@ _T = TypeVar("_T")
 
 
 def create_pool(settings: Settings, executor: Executor | None = None) -> ModelPool:
-    """A model pool reading the desired state from the settings' DB and artifact store;
-    versions loaded in this process run on ``executor``'s threads."""
+    """A model pool reading the desired state from the settings' DB and artifact store: every
+    project's deployments, by qualified name (:mod:`.projects`); versions loaded in this
+    process run on ``executor``'s threads."""
     keyring = keyring_from_settings(settings)  # a bad key fails the start, naming the setting
     db = Database(settings.resolved_database_url())
-    registry = Registry(db, open_artifact_store(settings.resolved_artifact_root(), keyring))
+    registry = Registry(db, open_artifact_store(settings.resolved_artifact_root(), keyring), project=None)
     replicas = None
     if settings.replica_processes:
         replicas = ReplicaManager(
@@ -187,7 +189,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     # -- V2 model endpoints ------------------------------------------------------------
 
     async def resolve(request: Request) -> LoadedVersion:
-        name: str = request.path_params["name"]
+        name = deployment_key(request, request.path_params["name"])
         version = request.path_params.get("version")
         if version is None:
             return models.get(name)
@@ -195,7 +197,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
 
     async def model_metadata(request: Request) -> Response:
         body = _metadata(await resolve(request))
-        served = models.served.get(request.path_params["name"])
+        served = models.served.get(deployment_key(request, request.path_params["name"]))
         if served is not None and "version" not in request.path_params:
             body["versions"] = _served_versions(served)
             body["parameters"] = serving_parameters(served)
@@ -203,13 +205,13 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
 
     async def model_ready(request: Request) -> Response:
         loaded = await resolve(request)
-        return _json({"name": request.path_params["name"], "ready": True}, loaded)
+        return _json({"name": plain_name(loaded.deployment), "ready": True}, loaded)
 
     async def infer_v2(request: Request) -> Response:
         started = time.perf_counter()
         request_id: str = request.scope[REQUEST_ID_KEY]
         json_length = _binary_header_length(request)
-        name: str = request.path_params["name"]
+        name = deployment_key(request, request.path_params["name"])
         version = request.path_params.get("version")
         shadow: LoadedVersion | None = None
         if version is None:
@@ -238,15 +240,17 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     # -- statistics ----------------------------------------------------------------------
 
     async def model_stats(request: Request) -> Response:
-        name = request.path_params.get("name")
+        given = request.path_params.get("name")
         version = request.path_params.get("version")
-        if name is None:
-            return _json({"model_stats": [e for d in sorted(models.routes) for e in metrics.model_stats(d)]})
+        if given is None:
+            mine = within(request_project(request), models.routes)
+            return _json({"model_stats": [_plain(e) for d in mine for e in metrics.model_stats(d)]})
+        name = deployment_key(request, given)
         number = _version_number(version) if version is not None else None
         entries = metrics.model_stats(name, number)
         if not entries:
             models.get(name)  # an unknown deployment is a 404; a known one has no requests yet
-        return _json({"model_stats": entries})
+        return _json({"model_stats": [_plain(e) for e in entries]})
 
     async def prometheus(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=PROMETHEUS_CONTENT_TYPE)
@@ -259,21 +263,22 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     # -- V1 ----------------------------------------------------------------------------
 
     async def list_v1(request: Request) -> Response:
-        return _json({"models": sorted(models.routes)})
+        return _json({"models": [plain_name(k) for k in within(request_project(request), models.routes)]})
 
     async def model_v1(request: Request) -> Response:
         started = time.perf_counter()
         request_id: str = request.scope[REQUEST_ID_KEY]
         target: str = request.path_params["target"]
-        name, _, verb = target.partition(":")
+        given, _, verb = target.partition(":")
+        name = deployment_key(request, given)
         if request.method == "GET":
             if verb:
                 raise HTTPException(405)
             loaded = models.get(name)
-            return _json({"name": name, "ready": True}, loaded)
+            return _json({"name": given, "ready": True}, loaded)
         if verb != "predict":
             raise NotFound(
-                f"unknown V1 verb {verb!r} in {target!r}; use POST /v1/models/{name}:predict",
+                f"unknown V1 verb {verb!r} in {target!r}; use POST /v1/models/{given}:predict",
                 details={"field": "path", "value": target},
             )
         served = models.route(name)
@@ -296,7 +301,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         """TensorFlow Serving's ``/v1/models/{name}/versions/{n}[:predict]``: one version, by number."""
         started = time.perf_counter()
         request_id: str = request.scope[REQUEST_ID_KEY]
-        name: str = request.path_params["name"]
+        given: str = request.path_params["name"]
+        name = deployment_key(request, given)
         target: str = request.path_params["target"]
         number_text, _, verb = target.partition(":")
         number = _version_number(number_text)
@@ -304,11 +310,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             if verb:
                 raise HTTPException(405)
             loaded = await in_worker(models.get_version, name, number)
-            return _json({"name": name, "ready": True}, loaded)
+            return _json({"name": given, "ready": True}, loaded)
         if verb != "predict":
             raise NotFound(
                 f"unknown V1 verb {verb!r} in {target!r}; "
-                f"use POST /v1/models/{name}/versions/{number}:predict",
+                f"use POST /v1/models/{given}/versions/{number}:predict",
                 details={"field": "path", "value": target},
             )
         body = await _read_body(request, max_bytes)
@@ -411,7 +417,7 @@ def _encode_v2(
     ``request_id`` is the body's ``id``: the client's own, else the request id."""
     if request.binary_outputs:
         return encode_binary_v2(
-            loaded.deployment,
+            plain_name(loaded.deployment),
             loaded.version,
             results,
             request_id,
@@ -419,7 +425,7 @@ def _encode_v2(
             loaded.signature.output_classes,
         )
     return encode_v2(
-        loaded.deployment, loaded.version, results, request_id, loaded.signature.output_classes
+        plain_name(loaded.deployment), loaded.version, results, request_id, loaded.signature.output_classes
     ), None
 
 
@@ -440,10 +446,15 @@ def _config_of(pool: ModelPool, deployment: str) -> ServingConfig:
 # -- helpers ---------------------------------------------------------------------------
 
 
+def _plain(entry: dict[str, Any]) -> dict[str, Any]:
+    """A statistics entry as a client of the deployment's project knows it: by plain name."""
+    return {**entry, "name": plain_name(entry["name"])} if "name" in entry else entry
+
+
 def _metadata(loaded: LoadedVersion) -> dict[str, Any]:
     signature = loaded.signature.to_dict()
     return {
-        "name": loaded.deployment,
+        "name": plain_name(loaded.deployment),
         "versions": [str(loaded.version)],
         "platform": _PLATFORM,
         "inputs": signature["inputs"],

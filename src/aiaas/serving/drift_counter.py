@@ -130,7 +130,7 @@ class DriftCounter:
     def of(cls, settings: Settings, db: Database) -> DriftCounter:
         """The counter the inference server runs, sized by its ``AIAAS_DRIFT_*`` settings."""
         return cls(
-            ReferenceStore(db),
+            ReferenceStore(db, project=None),  # every project's versions, by qualified model name
             CountStore(db),
             interval_s=settings.drift_interval_s,
             flush_interval_s=settings.drift_flush_interval_s,

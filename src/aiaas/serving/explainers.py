@@ -167,7 +167,9 @@ class Explainers:
                 self._targets.move_to_end(key)
                 return known
         stored = self.registry.get_version(model, version)
-        found = background_for(stored, self.registry.artifacts, ReferenceStore(self.registry.db))
+        found = background_for(
+            stored, self.registry.artifacts, ReferenceStore(self.registry.db, project=self.registry.project)
+        )
         if found is None:
             raise Conflict(
                 f"version {version} of model {model!r} has no background sample to explain against: "

@@ -36,6 +36,7 @@ from aiaas.errors import InvalidArgument
 from aiaas.explain import DEFAULT_MAX_EVALS, MAX_EVALS_LIMIT, MAX_EXPLAIN_ROWS, Attributions, min_evals
 from aiaas.serving.explainers import Explainers, ExplainTarget
 from aiaas.serving.pool import LoadedVersion, ModelPool
+from aiaas.serving.projects import deployment_key, plain_name
 from aiaas.serving.protocols import decode_v1, decode_v2
 from aiaas.serving.protocols._json import dumps, loads_object
 from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, REQUEST_ID_PARAMETER
@@ -183,7 +184,9 @@ class ExplainEndpoints:
 
     async def v2(self, request: Request) -> Response:
         """``POST /v2/models/{name}[/versions/{v}]/explain``: a V2 inference body."""
-        loaded = await self._loaded(request.path_params["name"], request.path_params.get("version"))
+        loaded = await self._loaded(
+            deployment_key(request, request.path_params["name"]), request.path_params.get("version")
+        )
         body = await self._read_body(request, self.max_bytes)
         decoded = await asyncio.to_thread(decode_v2, body, loaded.signature)
         return await self._explain(request, loaded, decoded.inputs, decoded.parameters, decoded.id)
@@ -191,7 +194,9 @@ class ExplainEndpoints:
     async def v1(self, request: Request) -> Response:
         """``POST /v1/models/{name}[/versions/{v}]:explain``: a V1 body, ``parameters`` beside
         ``instances`` or ``inputs``."""
-        loaded = await self._loaded(request.path_params["name"], request.path_params.get("version"))
+        loaded = await self._loaded(
+            deployment_key(request, request.path_params["name"]), request.path_params.get("version")
+        )
         body = await self._read_body(request, self.max_bytes)
         decoded = await asyncio.to_thread(decode_v1, body, loaded.signature)
         parameters = loads_object(body).get("parameters") or {}
@@ -258,7 +263,7 @@ def _answer(
             row["predicted_class"] = target.output_columns[int(np.argmax(result.predictions[r]))]
         rows.append(row)
     return {
-        "model_name": loaded.deployment,
+        "model_name": plain_name(loaded.deployment),
         "model_version": str(loaded.version),
         "id": request_id,
         "explainer": "permutation",

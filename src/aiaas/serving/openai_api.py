@@ -32,7 +32,8 @@ from starlette.types import Receive, Scope, Send
 from aiaas.errors import AiaasError, InvalidArgument, MethodNotAllowed, NotFound
 from aiaas.formats import HF_CAUSAL_LM, HF_EMBEDDING
 from aiaas.serving.generative import GenerativeModel
-from aiaas.serving.pool import LoadedVersion, ModelPool
+from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool
+from aiaas.serving.projects import deployment_key, plain_name, request_project, within
 from aiaas.serving.protocols import openai as oa
 
 __all__ = ["OPENAI_PREFIX", "openai_routes"]
@@ -65,9 +66,15 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
         read_body: reads a request body within the server's size limit (413 above it).
     """
 
-    def resolve(name: str, flavor: str) -> tuple[LoadedVersion, GenerativeModel]:
+    def route(request: Request, name: str) -> DeploymentRoutes:
+        """Deployment ``name`` of the request's project (one holding '/' is none: not found)."""
+        if "/" in name:
+            raise NotFound(f"deployment {name!r} not found", details={"deployment": name})
+        return pool.route(deployment_key(request, name))
+
+    def resolve(request: Request, name: str, flavor: str) -> tuple[LoadedVersion, GenerativeModel]:
         try:
-            served = pool.route(name)
+            served = route(request, name)
         except NotFound:
             raise NotFound(
                 f"The model `{name}` does not exist: no deployment of that name; list them with "
@@ -135,17 +142,18 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
     async def list_models(request: Request) -> Response:
         if not pool.ready:
             pool.route("")  # raises the "still loading" 503
+        table = pool.served
         cards = [
-            model_card(name, served.primary)
-            for name, served in sorted(pool.served.items())
-            if served.primary.generative is not None
+            model_card(plain_name(key), table[key].primary)
+            for key in within(request_project(request), table)
+            if table[key].primary.generative is not None
         ]
         return _json({"object": "list", "data": cards})
 
     async def get_model(request: Request) -> Response:
         name: str = request.path_params["model"]
         try:
-            served = pool.route(name)
+            served: DeploymentRoutes | None = route(request, name)
         except NotFound:
             served = None
         if served is None or served.primary.generative is None:
@@ -159,7 +167,7 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
 
     async def embeddings(request: Request) -> Response:
         parsed = oa.parse_embedding(await body_of(request))
-        loaded, handle = resolve(parsed.model, HF_EMBEDDING)
+        loaded, handle = resolve(request, parsed.model, HF_EMBEDDING)
         dimension = (handle.signature.get("parameters") or {}).get("dimension")
         if parsed.dimensions is not None and parsed.dimensions != dimension:
             raise InvalidArgument(
@@ -175,7 +183,7 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
 
     async def completions(request: Request) -> Response:
         parsed = oa.parse_completion(await body_of(request))
-        loaded, handle = resolve(parsed.model, HF_CAUSAL_LM)
+        loaded, handle = resolve(request, parsed.model, HF_CAUSAL_LM)
         n = parsed.sampling.n
         runs = [
             {"prompt": prompt, **parsed.sampling.request(i * n + j)}
@@ -188,7 +196,7 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
 
     async def chat_completions(request: Request) -> Response:
         parsed = oa.parse_chat(await body_of(request))
-        loaded, handle = resolve(parsed.model, HF_CAUSAL_LM)
+        loaded, handle = resolve(request, parsed.model, HF_CAUSAL_LM)
         runs = [{"messages": parsed.messages, **parsed.sampling.request(j)} for j in range(parsed.sampling.n)]
         return await _generate(
             handle,

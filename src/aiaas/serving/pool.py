@@ -31,6 +31,7 @@ from concurrent.futures import Executor, Future
 from sqlalchemy.exc import SQLAlchemyError
 
 from aiaas.deployments import DeploymentService, ServedTarget
+from aiaas.entities.projects import split_qualified_name
 from aiaas.errors import AiaasError, Conflict, NotFound, ResourceExhausted, Unavailable
 from aiaas.serving.generative import GenerativeModels
 from aiaas.serving.reconciler import Reconciler, _load_error, _PinKey, _SetKey
@@ -294,4 +295,5 @@ class ModelPool(Reconciler):
                 "the inference server is still loading its deployments; retry shortly",
                 details={"deployment": deployment},
             )
-        return NotFound(f"deployment {deployment!r} not found", details={"deployment": deployment})
+        name = split_qualified_name(deployment)[1]  # as the client named it, in its project
+        return NotFound(f"deployment {name!r} not found", details={"deployment": name})

@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aiaas.entities.alerts import AlertEvent, AnomalySpec, Delivery, Rule, RuleSpec, Silence, Webhook
-from aiaas.errors import AlreadyExists, NotFound
+from aiaas.entities.projects import DEFAULT_PROJECT
+from aiaas.errors import AlreadyExists, InvalidArgument, NotFound
 from aiaas.store.database import Database
 from aiaas.store.tables import (
     AlertEventRow,
@@ -35,10 +36,28 @@ __all__ = ["AlertStore"]
 
 
 class AlertStore:
-    """Every alerts table, read and written in whole transactions."""
+    """Every alerts table, read and written in whole transactions.
 
-    def __init__(self, db: Database) -> None:
+    Rules, their events, silences and webhooks belong to a project: a store of ``project``
+    sees and writes only its own (another project's are not found, as if they did not
+    exist). With ``project=None`` it sees every project's: the evaluator's, which evaluates
+    all rules and delivers every notification.
+    """
+
+    def __init__(self, db: Database, *, project: str | None = DEFAULT_PROJECT) -> None:
         self.db = db
+        self.project = project
+
+    def _mine(self, query: Select[Any], column: Any) -> Select[Any]:
+        return query if self.project is None else query.where(column == self.project)
+
+    def _own(self) -> str:
+        """The store's project; a store of every project (``None``) has none to write or list in."""
+        if self.project is None:
+            raise InvalidArgument(
+                "alerts are created and deleted in one project: this store reads every project's"
+            )
+        return self.project
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -46,6 +65,7 @@ class AlertStore:
         try:
             with self.db.transaction() as s:
                 row = AlertRuleRow(
+                    project=self._own(),
                     name=spec.name,
                     deployment=spec.deployment,
                     version=spec.version,
@@ -73,18 +93,23 @@ class AlertStore:
 
     def get_rule(self, name: str) -> Rule:
         with self.db.transaction() as s:
-            row = s.scalar(select(AlertRuleRow).where(AlertRuleRow.name == name))
+            row = s.scalar(
+                self._mine(select(AlertRuleRow).where(AlertRuleRow.name == name), AlertRuleRow.project)
+            )
             if row is None:
                 raise NotFound(f"alert rule {name!r} not found", details={"rule": name})
             return _rule(row)
 
     def list_rules(self) -> list[Rule]:
         with self.db.transaction() as s:
-            return [_rule(r) for r in s.scalars(select(AlertRuleRow).order_by(AlertRuleRow.name))]
+            query = self._mine(select(AlertRuleRow).order_by(AlertRuleRow.name), AlertRuleRow.project)
+            return [_rule(r) for r in s.scalars(query)]
 
     def delete_rule(self, name: str) -> None:
         with self.db.transaction() as s:
-            result = s.execute(delete(AlertRuleRow).where(AlertRuleRow.name == name))
+            result = s.execute(
+                delete(AlertRuleRow).where(AlertRuleRow.name == name, AlertRuleRow.project == self._own())
+            )
             if not int(getattr(result, "rowcount", 0) or 0):
                 raise NotFound(f"alert rule {name!r} not found", details={"rule": name})
 
@@ -128,6 +153,7 @@ class AlertStore:
             if int(getattr(result, "rowcount", 0) or 0) != 1:
                 return None
             row = AlertEventRow(
+                project=rule.project,
                 rule_id=rule.id,
                 rule=rule.name,
                 state=event,
@@ -153,7 +179,10 @@ class AlertStore:
 
     def events(self, *, rule: str | None = None, limit: int = 100) -> list[AlertEvent]:
         """Transitions, newest first."""
-        query = select(AlertEventRow).order_by(AlertEventRow.at.desc(), AlertEventRow.id.desc()).limit(limit)
+        query = self._mine(
+            select(AlertEventRow).order_by(AlertEventRow.at.desc(), AlertEventRow.id.desc()).limit(limit),
+            AlertEventRow.project,
+        )
         if rule is not None:
             query = query.where(AlertEventRow.rule == rule)
         with self.db.transaction() as s:
@@ -216,14 +245,19 @@ class AlertStore:
     ) -> Silence:
         with self.db.transaction() as s:
             row = AlertSilenceRow(
-                rule=rule, deployment=deployment, ends_at=ends_at, comment=comment, created_at=utcnow()
+                project=self._own(),
+                rule=rule,
+                deployment=deployment,
+                ends_at=ends_at,
+                comment=comment,
+                created_at=utcnow(),
             )
             s.add(row)
             s.flush()
             return _silence(row)
 
     def silences(self, *, active_at: dt.datetime | None = None) -> list[Silence]:
-        query = select(AlertSilenceRow).order_by(AlertSilenceRow.id)
+        query = self._mine(select(AlertSilenceRow).order_by(AlertSilenceRow.id), AlertSilenceRow.project)
         if active_at is not None:
             query = query.where(AlertSilenceRow.ends_at > active_at)
         with self.db.transaction() as s:
@@ -231,7 +265,11 @@ class AlertStore:
 
     def delete_silence(self, silence_id: int) -> None:
         with self.db.transaction() as s:
-            result = s.execute(delete(AlertSilenceRow).where(AlertSilenceRow.id == silence_id))
+            result = s.execute(
+                delete(AlertSilenceRow).where(
+                    AlertSilenceRow.id == silence_id, AlertSilenceRow.project == self._own()
+                )
+            )
             if not int(getattr(result, "rowcount", 0) or 0):
                 raise NotFound(f"silence {silence_id} not found", details={"silence": silence_id})
 
@@ -240,7 +278,9 @@ class AlertStore:
     def create_webhook(self, name: str, url: str, secret: str) -> Webhook:
         try:
             with self.db.transaction() as s:
-                row = AlertWebhookRow(name=name, url=url, secret=secret, created_at=utcnow())
+                row = AlertWebhookRow(
+                    project=self._own(), name=name, url=url, secret=secret, created_at=utcnow()
+                )
                 s.add(row)
                 s.flush()
                 return _webhook(row)
@@ -251,22 +291,30 @@ class AlertStore:
 
     def webhooks(self) -> list[Webhook]:
         with self.db.transaction() as s:
-            return [_webhook(r) for r in s.scalars(select(AlertWebhookRow).order_by(AlertWebhookRow.name))]
+            query = self._mine(
+                select(AlertWebhookRow).order_by(AlertWebhookRow.name), AlertWebhookRow.project
+            )
+            return [_webhook(r) for r in s.scalars(query)]
 
     def webhook(self, webhook_id: int) -> Webhook | None:
         with self.db.transaction() as s:
             row = s.get(AlertWebhookRow, webhook_id)
-            return None if row is None else _webhook(row)
+            return None if row is None or self.project not in (None, row.project) else _webhook(row)
 
     def delete_webhook(self, name: str) -> None:
         with self.db.transaction() as s:
-            result = s.execute(delete(AlertWebhookRow).where(AlertWebhookRow.name == name))
+            result = s.execute(
+                delete(AlertWebhookRow).where(
+                    AlertWebhookRow.name == name, AlertWebhookRow.project == self._own()
+                )
+            )
             if not int(getattr(result, "rowcount", 0) or 0):
                 raise NotFound(f"webhook {name!r} not found", details={"webhook": name})
 
 
 def _rule(row: AlertRuleRow) -> Rule:
     return Rule(
+        project=row.project,
         id=row.id,
         name=row.name,
         deployment=row.deployment,
@@ -351,8 +399,16 @@ def _silence(row: AlertSilenceRow) -> Silence:
         ends_at=row.ends_at,
         comment=row.comment,
         created_at=row.created_at,
+        project=row.project,
     )
 
 
 def _webhook(row: AlertWebhookRow) -> Webhook:
-    return Webhook(id=row.id, name=row.name, url=row.url, secret=row.secret, created_at=row.created_at)
+    return Webhook(
+        id=row.id,
+        name=row.name,
+        url=row.url,
+        secret=row.secret,
+        created_at=row.created_at,
+        project=row.project,
+    )

@@ -207,15 +207,43 @@ class Database:
         """
         if self.is_current():
             return
-        from alembic import command
 
         with self._migration_lock():
             if self.current_revision() == self.head_revision():
                 return
-            cfg = self._alembic_config()
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            self.migrate("head")
+
+    def migrate(self, revision: str, *, down: bool = False) -> None:
+        """Upgrade (or, with ``down``, downgrade) the schema to ``revision`` in one transaction.
+
+        On SQLite, foreign keys are not enforced while the migrations run and are checked
+        once before the commit. A migration that changes a table there rebuilds it (create a
+        copy, drop the old one, rename), and dropping a parent table whose rows other tables
+        reference fails with foreign keys on, although the rebuilt table holds the very same
+        rows by the end: SQLite's own procedure for altering a table turns them off first.
+        The pragma has no effect inside a transaction, so it is set before ``BEGIN``.
+        """
+        from alembic import command
+
+        cfg = self._alembic_config()
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    (command.downgrade if down else command.upgrade)(cfg, revision)
+                    if self.is_sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise RuntimeError(
+                                f"migration to {revision} left rows without their parent: {broken[:5]}"
+                            )
+            finally:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
 
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:

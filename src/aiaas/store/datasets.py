@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aiaas.entities.datasets import Dataset, DatasetVersion
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.errors import Conflict, NotFound
 from aiaas.store.database import Database
 from aiaas.store.limits import readable_json, readable_text
@@ -41,15 +42,21 @@ class VersionKey:
 
 
 class DatasetStore:
-    """Datasets and their versions, read and written through one :class:`Database`."""
+    """Datasets and their versions of one project, read and written through one :class:`Database`.
 
-    def __init__(self, db: Database) -> None:
+    Another project's datasets are not found, exactly as if they did not exist.
+    """
+
+    def __init__(self, db: Database, *, project: str = DEFAULT_PROJECT) -> None:
         self.db = db
+        self.project = project
 
     def identical_version(self, name: str, key: VersionKey) -> DatasetVersion | None:
         """The version of ``name`` made from the same upload, if there is one."""
         with self.db.transaction() as s:
-            dataset_id = s.scalar(select(DatasetRow.id).where(DatasetRow.name == name))
+            dataset_id = s.scalar(
+                select(DatasetRow.id).where(DatasetRow.project == self.project, DatasetRow.name == name)
+            )
             if dataset_id is None:
                 return None
             row = _identical_row(s, dataset_id, key)
@@ -78,9 +85,13 @@ class DatasetStore:
         for _ in range(MAX_CREATE_RETRIES):
             try:
                 with self.db.transaction() as s:
-                    dataset = s.scalar(select(DatasetRow).where(DatasetRow.name == name))
+                    dataset = s.scalar(
+                        select(DatasetRow).where(DatasetRow.project == self.project, DatasetRow.name == name)
+                    )
                     if dataset is None:
-                        dataset = DatasetRow(name=name, description=description, tags={})
+                        dataset = DatasetRow(
+                            project=self.project, name=name, description=description, tags={}
+                        )
                         s.add(dataset)
                         s.flush()
                     # Writing the dataset row first takes its lock, so concurrent uploads
@@ -119,16 +130,18 @@ class DatasetStore:
 
     def list_datasets(self) -> list[Dataset]:
         with self.db.transaction() as s:
-            rows = s.scalars(select(DatasetRow).order_by(DatasetRow.name)).all()
+            rows = s.scalars(
+                select(DatasetRow).where(DatasetRow.project == self.project).order_by(DatasetRow.name)
+            ).all()
             return [_dataset(r) for r in rows]
 
     def get_dataset(self, name: str) -> Dataset:
         with self.db.transaction() as s:
-            return _dataset(_dataset_row(s, name))
+            return _dataset(_dataset_row(s, name, self.project))
 
     def list_versions(self, name: str) -> list[DatasetVersion]:
         with self.db.transaction() as s:
-            return [_version(v, name) for v in _dataset_row(s, name).versions]
+            return [_version(v, name) for v in _dataset_row(s, name, self.project).versions]
 
     def get_version(self, name: str, version: int | None = None) -> DatasetVersion:
         """Version ``version`` of ``name``; ``None`` is the latest.
@@ -137,7 +150,7 @@ class DatasetStore:
             NotFound: no such dataset, or no such version (the message lists the versions).
         """
         with self.db.transaction() as s:
-            dataset = _dataset_row(s, name)
+            dataset = _dataset_row(s, name, self.project)
             if not dataset.versions:
                 raise NotFound(f"dataset {name!r} has no versions", details={"dataset": name})
             if version is None:
@@ -169,8 +182,8 @@ def _identical_row(s: Session, dataset_id: int, key: VersionKey) -> DatasetVersi
     return None
 
 
-def _dataset_row(s: Session, name: str) -> DatasetRow:
-    row = s.scalar(select(DatasetRow).where(DatasetRow.name == name))
+def _dataset_row(s: Session, name: str, project: str) -> DatasetRow:
+    row = s.scalar(select(DatasetRow).where(DatasetRow.project == project, DatasetRow.name == name))
     if row is None:
         raise NotFound(f"dataset {name!r} not found", details={"dataset": name})
     return row

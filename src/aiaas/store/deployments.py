@@ -20,10 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aiaas.entities.deployments import ModelTargets, StoredDeployment, TargetVersion
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.errors import AlreadyExists, NotFound
 from aiaas.store.database import Database
 from aiaas.store.models import servable_version_row
-from aiaas.store.queries import model_row
+from aiaas.store.queries import model_row, scoped
 from aiaas.store.tables import DeploymentRow, ModelRow, ModelVersionRow, utcnow
 
 __all__ = ["DeploymentStore"]
@@ -44,10 +45,16 @@ Read = tuple[StoredDeployment, ModelTargets]
 
 
 class DeploymentStore:
-    """Deployments' rows: create, change, read and delete them, each in one transaction."""
+    """One project's deployments' rows: create, change, read and delete them, each in one transaction.
 
-    def __init__(self, db: Database) -> None:
+    Another project's deployment is not found, exactly as if it did not exist, and a
+    deployment serves a model of its own project only. With ``project=None`` it reads every
+    project's, by qualified name (the inference server's desired state).
+    """
+
+    def __init__(self, db: Database, *, project: str | None = DEFAULT_PROJECT) -> None:
         self.db = db
+        self.project = project
 
     def create(self, name: str, model: str, decide: Callable[[ModelTargets], StoredDeployment]) -> Read:
         """Store the deployment ``decide`` makes from ``model``'s versions and aliases.
@@ -59,11 +66,12 @@ class DeploymentStore:
         exists = AlreadyExists(f"deployment {name!r} already exists", details={"deployment": name})
         try:
             with self.db.transaction() as s:
-                if s.scalar(select(DeploymentRow.id).where(DeploymentRow.name == name)) is not None:
+                project, plain = scoped(self.project, name)
+                if s.scalar(select(DeploymentRow.id).where(*_named(project, plain))) is not None:
                     raise exists
-                served = model_row(s, model)
+                served = model_row(s, model, project)
                 targets = _targets(served)
-                row = DeploymentRow(name=name, model_id=served.id)
+                row = DeploymentRow(project=project, name=plain, model_id=served.id)
                 _write(row, decide(targets))
                 s.add(row)
                 self.db.bump_revision(s)
@@ -79,7 +87,7 @@ class DeploymentStore:
             NotFound: no such deployment.
         """
         with self.db.transaction() as s:
-            row = _row(s, name)
+            row = _row(s, name, self.project)
             targets = _targets(row.model)
             _write(row, decide(_stored(row, row.model), targets))
             row.updated_at = utcnow()
@@ -89,18 +97,21 @@ class DeploymentStore:
 
     def get(self, name: str) -> Read:
         with self.db.transaction() as s:
-            row = _row(s, name)
+            row = _row(s, name, self.project)
             return _stored(row, row.model), _targets(row.model)
 
     def list(self) -> list[Read]:
         """Every deployment, by name, each with its model's versions and aliases (one read)."""
         with self.db.transaction() as s:
-            rows = s.scalars(select(DeploymentRow).order_by(DeploymentRow.name)).all()
+            query = select(DeploymentRow).order_by(DeploymentRow.project, DeploymentRow.name)
+            if self.project is not None:
+                query = query.where(DeploymentRow.project == self.project)
+            rows = s.scalars(query).all()
             return [(_stored(r, r.model), _targets(r.model)) for r in rows]
 
     def delete(self, name: str) -> None:
         with self.db.transaction() as s:
-            s.delete(_row(s, name))
+            s.delete(_row(s, name, self.project))
             self.db.bump_revision(s)
 
     def servable(self, name: str, version: int) -> tuple[StoredDeployment, TargetVersion]:
@@ -112,14 +123,19 @@ class DeploymentStore:
             Conflict: the version is archived.
         """
         with self.db.transaction() as s:
-            row = _row(s, name)
+            row = _row(s, name, self.project)
             return _stored(row, row.model), _version(servable_version_row(s, row.model, version))
 
 
-def _row(s: Session, name: str) -> DeploymentRow:
-    row = s.scalar(select(DeploymentRow).where(DeploymentRow.name == name))
+def _named(project: str, name: str) -> tuple[Any, ...]:
+    return (DeploymentRow.project == project, DeploymentRow.name == name)
+
+
+def _row(s: Session, name: str, project: str | None) -> DeploymentRow:
+    project, plain = scoped(project, name)
+    row = s.scalar(select(DeploymentRow).where(*_named(project, plain)))
     if row is None:
-        raise NotFound(f"deployment {name!r} not found", details={"deployment": name})
+        raise NotFound(f"deployment {plain!r} not found", details={"deployment": plain})
     return row
 
 
@@ -149,6 +165,7 @@ def _stored(row: DeploymentRow, model: ModelRow) -> StoredDeployment:
         if value is not None:
             settings[name] = value
     return StoredDeployment(
+        project=row.project,
         name=row.name,
         model=model.name,
         version=row.version,

@@ -29,7 +29,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from aiaas.entities.drift import BinCounts
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.store.database import Database
+from aiaas.store.queries import scoped
 from aiaas.store.tables import DriftCountRow, DriftReferenceRow, ModelRow, ModelVersionRow, utcnow
 
 __all__ = ["CountKey", "CountStore", "ReferenceRecord", "ReferenceRows"]
@@ -137,10 +139,11 @@ class ReferenceRecord:
 
 
 class ReferenceRows:
-    """Read and write the ``drift_references`` rows of model versions."""
+    """Read and write the ``drift_references`` rows of one project's model versions."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, project: str | None = DEFAULT_PROJECT) -> None:
         self.db = db
+        self.project = project
 
     def put(
         self,
@@ -158,7 +161,7 @@ class ReferenceRows:
             version_id = s.scalar(
                 select(ModelVersionRow.id)
                 .join(ModelRow, ModelVersionRow.model_id == ModelRow.id)
-                .where(ModelRow.name == model, ModelVersionRow.version == version)
+                .where(*_named(self.project, model), ModelVersionRow.version == version)
             )
             if version_id is None:
                 return False
@@ -182,7 +185,7 @@ class ReferenceRows:
                 select(DriftReferenceRow)
                 .join(ModelVersionRow, DriftReferenceRow.model_version_id == ModelVersionRow.id)
                 .join(ModelRow, ModelVersionRow.model_id == ModelRow.id)
-                .where(ModelRow.name == model, ModelVersionRow.version == version)
+                .where(*_named(self.project, model), ModelVersionRow.version == version)
             )
             if row is None:
                 return None
@@ -193,6 +196,11 @@ class ReferenceRows:
                 source=dict(row.source),
                 created_at=row.created_at,
             )
+
+
+def _named(project: str | None, model: str) -> tuple[Any, ...]:
+    project, plain = scoped(project, model)
+    return (ModelRow.project == project, ModelRow.name == plain)
 
 
 def now() -> dt.datetime:

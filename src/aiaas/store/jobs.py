@@ -9,9 +9,9 @@ what makes a killed job resumable by whichever scheduler runs it next.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from aiaas.entities.jobs import (
@@ -28,12 +28,15 @@ from aiaas.entities.jobs import (
     JobStatus,
     NewJob,
 )
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.store.artifacts import ArtifactStore
 from aiaas.store.database import Database
 from aiaas.store.tables import TrainingJobLogRow, TrainingJobMetricRow, TrainingJobRow, utcnow
 
 __all__ = ["JobStore"]
+
+_Q = TypeVar("_Q", bound="Select[Any] | Select[Any, Any]")
 
 #: Longest log line kept; a runaway print cannot fill the database.
 _MAX_LOG_CHARS = 8_000
@@ -45,11 +48,22 @@ class JobStore:
     Args:
         db: the metadata database.
         artifacts: where checkpoints go (content-addressed, like models).
+        project: the project whose jobs it sees (another project's job is not found, as if
+            it did not exist) and creates; ``None``: every project's, for the scheduler, which
+            runs the queue of all of them.
     """
 
-    def __init__(self, db: Database, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, db: Database, artifacts: ArtifactStore, *, project: str | None = DEFAULT_PROJECT
+    ) -> None:
         self.db = db
         self.artifacts = artifacts
+        self.project = project
+
+    def _mine(self, query: _Q) -> _Q:
+        if self.project is None:
+            return query
+        return cast(_Q, query.where(TrainingJobRow.project == self.project))
 
     # -- callers (API) ------------------------------------------------------------------------
 
@@ -58,7 +72,10 @@ class JobStore:
         is already running outside it (a ``torchrun`` launch): no scheduler ever touches it."""
         with self.db.transaction() as s:
             now = utcnow()
+            if self.project is None:
+                raise InvalidArgument("a job is created in a project: this store sees every project")
             row = TrainingJobRow(
+                project=self.project,
                 status=QUEUED if external is None else RUNNING,
                 launcher=JobLauncher.SCHEDULER if external is None else JobLauncher.EXTERNAL,
                 spec=new.spec,
@@ -84,12 +101,12 @@ class JobStore:
 
     def get(self, job_id: int) -> Job:
         with self.db.transaction() as s:
-            row = _row(s, job_id)
+            row = _row(s, job_id, self.project)
             return _job(row, *_last_metrics(s, job_id))
 
     def status_counts(self) -> dict[str, int]:
         """How many jobs are in each status (every status listed, zeros included)."""
-        query = select(TrainingJobRow.status, func.count()).group_by(TrainingJobRow.status)
+        query = self._mine(select(TrainingJobRow.status, func.count()).group_by(TrainingJobRow.status))
         with self.db.transaction() as s:
             counts = {str(status): int(n) for status, n in s.execute(query)}
         return {status: counts.get(status, 0) for status in JOB_STATUSES}
@@ -97,7 +114,7 @@ class JobStore:
     def running_progress(self) -> list[tuple[Job, float]]:
         """Each running job with the share of its epochs (or steps) done, from 0 to 1."""
         with self.db.transaction() as s:
-            rows = s.scalars(select(TrainingJobRow).where(TrainingJobRow.status == RUNNING)).all()
+            rows = s.scalars(self._mine(select(TrainingJobRow).where(TrainingJobRow.status == RUNNING))).all()
             jobs = [_job(row, *_last_metrics(s, row.id)) for row in rows]
         return [(job, min((job.last_epoch or 0) / job.epochs, 1.0) if job.epochs else 0.0) for job in jobs]
 
@@ -107,7 +124,7 @@ class JobStore:
                 f"status must be one of {', '.join(JOB_STATUSES)}; got {status!r}",
                 details={"field": "status"},
             )
-        query = select(TrainingJobRow).order_by(TrainingJobRow.id.desc()).limit(limit)
+        query = self._mine(select(TrainingJobRow).order_by(TrainingJobRow.id.desc()).limit(limit))
         if status is not None:
             query = query.where(TrainingJobRow.status == status)
         with self.db.transaction() as s:
@@ -120,7 +137,7 @@ class JobStore:
         asked for something that can no longer happen.
         """
         with self.db.transaction() as s:
-            row = _row(s, job_id)
+            row = _row(s, job_id, self.project)
             if row.status in TERMINAL:
                 raise Conflict(
                     f"job {job_id} already {row.status}; only queued or running jobs can be cancelled",
@@ -139,7 +156,7 @@ class JobStore:
 
     def metrics(self, job_id: int) -> list[JobMetrics]:
         with self.db.transaction() as s:
-            _row(s, job_id)
+            _row(s, job_id, self.project)
             rows = s.scalars(
                 select(TrainingJobMetricRow)
                 .where(TrainingJobMetricRow.job_id == job_id)
@@ -149,7 +166,7 @@ class JobStore:
 
     def logs(self, job_id: int, after: int = 0, limit: int = 1000) -> list[JobLogLine]:
         with self.db.transaction() as s:
-            _row(s, job_id)
+            _row(s, job_id, self.project)
             rows = s.scalars(
                 select(TrainingJobLogRow)
                 .where(TrainingJobLogRow.job_id == job_id, TrainingJobLogRow.id > after)
@@ -164,7 +181,9 @@ class JobStore:
         """Queued jobs, oldest first (the scheduler's order)."""
         with self.db.transaction() as s:
             rows = s.scalars(
-                select(TrainingJobRow).where(TrainingJobRow.status == QUEUED).order_by(TrainingJobRow.id)
+                self._mine(
+                    select(TrainingJobRow).where(TrainingJobRow.status == QUEUED).order_by(TrainingJobRow.id)
+                )
             )
             return [_job(row) for row in rows]
 
@@ -172,8 +191,10 @@ class JobStore:
         """Running jobs that a scheduler started (external launches are their launcher's)."""
         with self.db.transaction() as s:
             rows = s.scalars(
-                select(TrainingJobRow).where(
-                    TrainingJobRow.status == RUNNING, TrainingJobRow.launcher == JobLauncher.SCHEDULER
+                self._mine(
+                    select(TrainingJobRow).where(
+                        TrainingJobRow.status == RUNNING, TrainingJobRow.launcher == JobLauncher.SCHEDULER
+                    )
                 )
             )
             return [_job(row) for row in rows]
@@ -189,7 +210,7 @@ class JobStore:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
-            row = _row(s, job_id)
+            row = _row(s, job_id, self.project)
             if row.started_at is None:
                 row.started_at = now
             resume = f"; resuming after epoch {row.checkpoint_epoch}" if row.checkpoint_epoch else ""
@@ -214,7 +235,7 @@ class JobStore:
     def begin_attempt(self, job_id: int) -> Job:
         """Forget the metrics of epochs after the last checkpoint: the resumed run reports them again."""
         with self.db.transaction() as s:
-            row = _row(s, job_id)
+            row = _row(s, job_id, self.project)
             s.execute(
                 delete(TrainingJobMetricRow).where(
                     TrainingJobMetricRow.job_id == job_id,
@@ -236,7 +257,7 @@ class JobStore:
                 )
             )
             s.add(TrainingJobMetricRow(job_id=job_id, epoch=epoch, metrics=metrics))
-            row = _row(s, job_id)
+            row = _row(s, job_id, self.project)
             row.updated_at = utcnow()
             return row.cancel_requested
 
@@ -278,9 +299,9 @@ class JobStore:
             return True
 
 
-def _row(s: Session, job_id: int) -> TrainingJobRow:
+def _row(s: Session, job_id: int, project: str | None) -> TrainingJobRow:
     row = s.get(TrainingJobRow, job_id)
-    if row is None:
+    if row is None or (project is not None and row.project != project):
         raise NotFound(f"no training job {job_id}", details={"job": job_id})
     return row
 
@@ -300,6 +321,7 @@ def _job(
 ) -> Job:
     return Job(
         id=row.id,
+        project=row.project,
         status=JobStatus(row.status),
         spec=dict(row.spec),
         dataset=row.dataset,

@@ -22,11 +22,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.entities.registry import Alias, Model, ModelVersion, VersionRef, VersionStatus
-from aiaas.errors import AlreadyExists, Conflict, NotFound
+from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.store.database import Database
 from aiaas.store.limits import readable_json, readable_text
-from aiaas.store.queries import model_row
+from aiaas.store.queries import model_row, scoped
 from aiaas.store.routes import model_deployments
 from aiaas.store.tables import AliasRow, ModelRow, ModelVersionCounterRow, ModelVersionRow, utcnow
 
@@ -38,10 +39,17 @@ MAX_REGISTER_RETRIES = 5
 
 
 class ModelStore:
-    """Models, their versions and aliases, read and written through one :class:`Database`."""
+    """Models, their versions and aliases of one project, read and written through one :class:`Database`.
 
-    def __init__(self, db: Database) -> None:
+    Args:
+        db: the metadata database.
+        project: the project whose models this store sees; another project's are not found.
+            ``None``: every project's, read by qualified name (the inference server's).
+    """
+
+    def __init__(self, db: Database, *, project: str | None = DEFAULT_PROJECT) -> None:
         self.db = db
+        self.project = project
 
     # -- models --------------------------------------------------------------------------
 
@@ -50,9 +58,9 @@ class ModelStore:
         exists = AlreadyExists(f"model {name!r} already exists", details={"model": name})
         try:
             with self.db.transaction() as s:
-                if s.scalar(select(ModelRow.id).where(ModelRow.name == name)) is not None:
+                if s.scalar(select(ModelRow.id).where(*self._named(name))) is not None:
                     raise exists
-                row = ModelRow(name=name, description=description, tags=dict(tags))
+                row = ModelRow(project=self._own(), name=name, description=description, tags=dict(tags))
                 s.add(row)
                 s.flush()
                 return _model(row)
@@ -61,16 +69,18 @@ class ModelStore:
 
     def get_model(self, name: str) -> Model:
         with self.db.transaction() as s:
-            return _model(model_row(s, name))
+            return _model(model_row(s, name, self.project))
 
     def list_models(self) -> list[Model]:
         with self.db.transaction() as s:
-            rows = s.scalars(select(ModelRow).order_by(ModelRow.name)).all()
+            rows = s.scalars(
+                select(ModelRow).where(ModelRow.project == self._own()).order_by(ModelRow.name)
+            ).all()
             return [_model(r) for r in rows]
 
     def update_model(self, name: str, *, description: str | None, tags: dict[str, Any] | None) -> Model:
         with self.db.transaction() as s:
-            row = model_row(s, name)
+            row = model_row(s, name, self.project)
             if description is not None:
                 row.description = description
             if tags is not None:
@@ -82,7 +92,7 @@ class ModelStore:
     def delete_model(self, name: str) -> None:
         """Raises: Conflict: a deployment serves the model."""
         with self.db.transaction() as s:
-            row = model_row(s, name)
+            row = model_row(s, name, self.project)
             used = sorted(d.name for d in model_deployments(s, row.id))
             if used:
                 raise Conflict(
@@ -118,9 +128,9 @@ class ModelStore:
         for _ in range(MAX_REGISTER_RETRIES):
             try:
                 with self.db.transaction() as s:
-                    model = s.scalar(select(ModelRow).where(ModelRow.name == name))
+                    model = s.scalar(select(ModelRow).where(*self._named(name)))
                     if model is None:
-                        model = ModelRow(name=name, description="", tags={})
+                        model = ModelRow(project=self._own(), name=name, description="", tags={})
                         s.add(model)
                         s.flush()
                     # Writing the model row first takes its lock (a row lock on PostgreSQL,
@@ -155,25 +165,25 @@ class ModelStore:
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         with self.db.transaction() as s:
-            model = model_row(s, name)
+            model = model_row(s, name, self.project)
             aliases = _aliases_by_version(model)
             return [_version(v, name, aliases.get(v.version, ())) for v in model.versions]
 
     def get_version(self, name: str, ref: VersionRef) -> ModelVersion:
         """A version by number, alias or ``"latest"``."""
         with self.db.transaction() as s:
-            model = model_row(s, name)
+            model = model_row(s, name, self.project)
             row = version_row(s, model, _resolve(model, ref))
             return _version(row, name, _aliases_by_version(model).get(row.version, ()))
 
     def resolve_version(self, name: str, ref: VersionRef) -> int:
         with self.db.transaction() as s:
-            return _resolve(model_row(s, name), ref)
+            return _resolve(model_row(s, name, self.project), ref)
 
     def archive_version(self, name: str, version: int) -> ModelVersion:
         """Raises: Conflict: a deployment serves the version."""
         with self.db.transaction() as s:
-            model = model_row(s, name)
+            model = model_row(s, name, self.project)
             row = version_row(s, model, version)
             _refuse_if_deployed(s, model, version, "archive")
             row.status = VersionStatus.ARCHIVED
@@ -183,7 +193,7 @@ class ModelStore:
     def delete_version(self, name: str, version: int) -> None:
         """Raises: Conflict: a deployment serves the version, or an alias points at it."""
         with self.db.transaction() as s:
-            model = model_row(s, name)
+            model = model_row(s, name, self.project)
             row = version_row(s, model, version)
             _refuse_if_deployed(s, model, version, "delete")
             pointing = [a.name for a in model.aliases if a.version == version]
@@ -204,7 +214,7 @@ class ModelStore:
                 routes that take different inputs.
         """
         with self.db.transaction() as s:
-            model = model_row(s, name)
+            model = model_row(s, name, self.project)
             target = version_row(s, model, version)
             if target.status != VersionStatus.READY:
                 raise Conflict(
@@ -226,12 +236,12 @@ class ModelStore:
 
     def list_aliases(self, name: str) -> list[Alias]:
         with self.db.transaction() as s:
-            return [_alias(a, name) for a in model_row(s, name).aliases]
+            return [_alias(a, name) for a in model_row(s, name, self.project).aliases]
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Raises: NotFound: no such alias. Conflict: a deployment follows it."""
         with self.db.transaction() as s:
-            model = model_row(s, name)
+            model = model_row(s, name, self.project)
             row = next((a for a in model.aliases if a.name == alias), None)
             if row is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}", details={"alias": alias})
@@ -244,6 +254,18 @@ class ModelStore:
                 )
             s.delete(row)
             self.db.bump_revision(s)
+
+    def _named(self, name: str) -> tuple[Any, ...]:
+        project, plain = scoped(self.project, name)
+        return (ModelRow.project == project, ModelRow.name == plain)
+
+    def _own(self) -> str:
+        """The store's project; a store of every project (``None``) has none to write or list in."""
+        if self.project is None:
+            raise InvalidArgument(
+                "models are created and listed in one project: this store reads every project's by name"
+            )
+        return self.project
 
 
 # -- row look-ups shared with the deployments' rows -------------------------------------
@@ -287,7 +309,7 @@ def servable_version_row(s: Session, model: ModelRow, version: int) -> ModelVers
 
 def missing_version(s: Session, model: ModelRow, version: int) -> NotFound:
     """The error for a version number the model does not have: deleted, or never given."""
-    counter = s.get(ModelVersionCounterRow, model.name)
+    counter = s.get(ModelVersionCounterRow, (model.project, model.name))
     if counter is not None and isinstance(version, int) and 1 <= version <= counter.last_version:
         return NotFound(
             f"version {version} of model {model.name!r} was deleted; version numbers are never "
@@ -368,11 +390,11 @@ def _inputs(row: ModelVersionRow) -> list[Any]:
 
 def _next_number(s: Session, model: ModelRow) -> int:
     """The next version number of ``model``, recorded as given; call with the model row locked."""
-    counter = s.get(ModelVersionCounterRow, model.name)
+    counter = s.get(ModelVersionCounterRow, (model.project, model.name))
     existing = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == model.id))
     number = max(counter.last_version if counter is not None else 0, existing or 0) + 1
     if counter is None:
-        s.add(ModelVersionCounterRow(model=model.name, last_version=number))
+        s.add(ModelVersionCounterRow(project=model.project, model=model.name, last_version=number))
     else:
         counter.last_version = number
     return number

@@ -85,7 +85,7 @@ def write_segment(root: Path, deployment: str, rows: Sequence[LoggedRequest]) ->
 
     first_us = rows[0].time_us
     day = dt.datetime.fromtimestamp(first_us / 1e6, dt.UTC).strftime(_DAY)
-    folder = root / deployment / day
+    folder = _folder(root, deployment) / day
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.table(
         {
@@ -131,7 +131,9 @@ def read_predictions(
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    tables = [pq.read_table(path, schema=schema()) for path in _segments(root / deployment, start, end)]
+    tables = [
+        pq.read_table(path, schema=schema()) for path in _segments(_folder(root, deployment), start, end)
+    ]
     if not tables:
         return schema().empty_table()
     table = pa.concat_tables(tables)
@@ -159,6 +161,12 @@ def prune_segments(root: Path, retention: dt.timedelta, now: dt.datetime) -> int
                 shutil.rmtree(folder, ignore_errors=True)
                 deleted += 1
     return deleted
+
+
+def _folder(root: Path, deployment: str) -> Path:
+    """The folder of a deployment's segments: one level under ``root`` for every deployment, a
+    qualified name's ``project/name`` spelled ``project@name`` (``@`` is in no name)."""
+    return root / deployment.replace("/", "@")
 
 
 def _conditions(

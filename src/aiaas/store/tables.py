@@ -27,6 +27,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+#: Project names are at most 63 characters (:func:`aiaas.entities.projects.is_project_name`).
+_PROJECT = String(63)
+#: A qualified deployment name (:func:`aiaas.entities.projects.qualified_name`): ``project/name``,
+#: 63 + 1 + 128 characters.
+_DEPLOYMENT_KEY = String(192)
+
+
+def _project_column() -> Mapped[str]:
+    """The project a row belongs to (migration 0013): every owned resource has one.
+
+    The repositories always set it; the default only serves rows written outside them
+    (tests, scripts), as the migration's server default does for rows written before it.
+    """
+    return mapped_column(_PROJECT, ForeignKey("projects.name"), index=True, default="default")
+
+
 __all__ = [
     "AlertEventRow",
     "AlertOutboxRow",
@@ -48,6 +64,7 @@ __all__ = [
     "ModelRow",
     "ModelVersionCounterRow",
     "ModelVersionRow",
+    "ProjectRow",
     "RolloutEventRow",
     "RolloutRow",
     "ScalingEventRow",
@@ -88,11 +105,23 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+class ProjectRow(Base):
+    """A project (migration 0013): the namespace of models, datasets, jobs, deployments, alerts."""
+
+    __tablename__ = "projects"
+
+    name: Mapped[str] = mapped_column(_PROJECT, primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class ModelRow(Base):
     __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("project", "name", name="uq_models_project_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    project: Mapped[str] = _project_column()
+    name: Mapped[str] = mapped_column(String(128))
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -153,15 +182,18 @@ class ModelVersionCounterRow(Base):
 
     __tablename__ = "model_version_counters"
 
+    project: Mapped[str] = mapped_column(_PROJECT, primary_key=True, default="default")
     model: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_version: Mapped[int] = mapped_column(Integer)
 
 
 class DeploymentRow(Base):
     __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("project", "name", name="uq_deployments_project_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    project: Mapped[str] = _project_column()
+    name: Mapped[str] = mapped_column(String(128))
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     alias: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -198,7 +230,7 @@ class ScalingEventRow(Base):
     __tablename__ = "scaling_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    deployment: Mapped[str] = mapped_column(_DEPLOYMENT_KEY, index=True)
     version: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     from_replicas: Mapped[int] = mapped_column(Integer)
@@ -217,7 +249,7 @@ class DeploymentStatusRow(Base):
 
     __tablename__ = "deployment_status"
 
-    deployment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    deployment: Mapped[str] = mapped_column(_DEPLOYMENT_KEY, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger)
     desired_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     serving_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -238,7 +270,7 @@ class FeedbackRow(Base):
     __table_args__ = (UniqueConstraint("deployment", "request_id", name="uq_feedback_request"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deployment: Mapped[str] = mapped_column(String(128))
+    deployment: Mapped[str] = mapped_column(_DEPLOYMENT_KEY)
     request_id: Mapped[str] = mapped_column(String(128))
     label: Mapped[Any] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -281,7 +313,7 @@ class DriftCountRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deployment: Mapped[str] = mapped_column(String(128))
+    deployment: Mapped[str] = mapped_column(_DEPLOYMENT_KEY)
     version: Mapped[int] = mapped_column(Integer)
     profile: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -309,6 +341,7 @@ class TrainingJobRow(Base):
     __tablename__ = "training_jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = _project_column()
     status: Mapped[str] = mapped_column(String(16), index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     dataset: Mapped[str] = mapped_column(String(128))
@@ -359,9 +392,11 @@ class DatasetRow(Base):
     """A named dataset (migration 0003); its data lives in its versions."""
 
     __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("project", "name", name="uq_datasets_project_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    project: Mapped[str] = _project_column()
+    name: Mapped[str] = mapped_column(String(128))
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -414,7 +449,7 @@ class MetricSampleRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deployment: Mapped[str] = mapped_column(String(128))
+    deployment: Mapped[str] = mapped_column(_DEPLOYMENT_KEY)
     version: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     interval_s: Mapped[float] = mapped_column(Float)
@@ -438,9 +473,11 @@ class AlertRuleRow(Base):
     """
 
     __tablename__ = "alert_rules"
+    __table_args__ = (UniqueConstraint("project", "name", name="uq_alert_rules_project_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    project: Mapped[str] = _project_column()
+    name: Mapped[str] = mapped_column(String(128))
     deployment: Mapped[str | None] = mapped_column(String(128), nullable=True)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     job: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -472,6 +509,7 @@ class AlertEventRow(Base):
     __tablename__ = "alert_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = _project_column()
     rule_id: Mapped[int] = mapped_column(Integer, index=True)
     rule: Mapped[str] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16))
@@ -502,9 +540,11 @@ class AlertWebhookRow(Base):
     """Where transitions are POSTed, and the secret their signature is made with (migration 0011)."""
 
     __tablename__ = "alert_webhooks"
+    __table_args__ = (UniqueConstraint("project", "name", name="uq_alert_webhooks_project_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    project: Mapped[str] = _project_column()
+    name: Mapped[str] = mapped_column(String(128))
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -516,6 +556,7 @@ class AlertSilenceRow(Base):
     __tablename__ = "alert_silences"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = _project_column()
     rule: Mapped[str | None] = mapped_column(String(128), nullable=True)
     deployment: Mapped[str | None] = mapped_column(String(128), nullable=True)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())

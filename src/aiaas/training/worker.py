@@ -34,15 +34,19 @@ class JobRunner(Protocol):
     def run(self, job_id: int) -> ModelVersion | None: ...
 
 
-def open_service(settings: Settings, *, slots: int | None = None) -> TrainingService:
-    """The training service on the database and artifact store ``settings`` name.
+def open_service(
+    settings: Settings, job_id: int | None = None, *, slots: int | None = None
+) -> TrainingService:
+    """The training service on the database and artifact store ``settings`` name, in the project
+    of job ``job_id`` (its dataset and its model are that project's; none: ``default``).
 
     Opened through the composition root (:mod:`aiaas.platform`), unmigrated: the control
     plane that started this process migrated the database already.
     """
     from aiaas.platform import open_platform
 
-    return open_platform(settings, migrate=False, slots=slots).training
+    platform = open_platform(settings, migrate=False, slots=slots)
+    return (platform if job_id is None else platform.for_job(job_id)).training
 
 
 def run_recorded(service: JobRunner, job_id: int) -> int:
@@ -76,7 +80,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def run_worker(
-    argv: list[str] | None, *, module: str, level: int, open_runner: Callable[[Settings], JobRunner]
+    argv: list[str] | None, *, module: str, level: int, open_runner: Callable[[Settings, int], JobRunner]
 ) -> int:
     """The body of a worker process: ``python -m <module> JOB_ID`` runs that job once."""
     args = sys.argv[1:] if argv is None else argv
@@ -85,7 +89,7 @@ def run_worker(
         return 2
     signal.signal(signal.SIGTERM, _stop)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    service = open_runner(load_settings())
+    service = open_runner(load_settings(), int(args[0]))
     try:
         return run_recorded(service, int(args[0]))
     finally:

@@ -54,6 +54,7 @@ def test_mutating_requests_are_appended_with_their_outcome(app_control_plane: Ap
     http = app_control_plane.http
     name = tag = _unique("audit-hook")
     mine = {"x-aiaas-project": tag}  # the project header marks this test's entries
+    assert http.post("/projects", json={"name": tag}).status_code == 201
     body = {"name": name, "url": "http://127.0.0.1:9/h"}
     assert http.post("/alerts/webhooks", json=body, headers=mine).status_code == 201
     api_error(http.post("/alerts/webhooks", json=body, headers=mine), 409, "ALREADY_EXISTS")
@@ -87,6 +88,7 @@ def test_reads_are_not_appended(app_control_plane: AppControlPlane) -> None:
 
 def test_a_body_the_guard_refuses_is_appended_too(app_control_plane: AppControlPlane) -> None:
     name = _unique("audit-big")
+    assert app_control_plane.http.post("/projects", json={"name": name}).status_code == 201
     response = app_control_plane.http.post(
         "/alerts/webhooks",
         content=b"{" + b" " * (MAX_API_BODY_BYTES + 10) + b"}",

@@ -26,7 +26,9 @@ def list_deployments(services: ServicesDep) -> schemas.DeploymentList:
     items = services.deployments.list()
     states = ServingStates(services.db).all()
     revision = services.db.revision()
-    return schemas.DeploymentList(deployments=[_with_state(d, states.get(d.name), revision) for d in items])
+    return schemas.DeploymentList(
+        deployments=[_with_state(d, states.get(services.deployment_key(d.name)), revision) for d in items]
+    )
 
 
 @router.post(
@@ -70,7 +72,7 @@ def create_deployment(body: schemas.DeploymentCreate, services: ServicesDep) -> 
 def get_deployment(name: Name, services: ServicesDep) -> schemas.Deployment:
     deployment = services.deployments.get(name)
     db = services.db
-    return _with_state(deployment, ServingStates(db).get(name), db.revision())
+    return _with_state(deployment, ServingStates(db).get(services.deployment_key(name)), db.revision())
 
 
 @router.get(
@@ -86,7 +88,7 @@ def scaling_events(
     limit: int = Query(default=50, ge=1, le=KEEP_EVENTS, description="How many, newest first."),
 ) -> schemas.ScalingEventList:
     services.deployments.get(name)  # an unknown deployment is a 404, not an empty history
-    events = ScalingEvents(services.db).list(name, limit=limit)
+    events = ScalingEvents(services.db).list(services.deployment_key(name), limit=limit)
     return schemas.ScalingEventList(events=[schemas.ScalingEvent.model_validate(e) for e in events])
 
 

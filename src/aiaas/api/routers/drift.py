@@ -102,9 +102,9 @@ def deployment_drift(
     the deployment's thresholds, any of them replaced by ``overrides``."""
     deployment = services.deployments.get(name)
     settings = schemas.DriftSettings.parse({**deployment.settings.drift.model_dump(), **(overrides or {})})
-    counted = CountStore(services.deployments.db).window(name, start=start, end=end)
+    counted = CountStore(services.deployments.db).window(services.deployment_key(name), start=start, end=end)
     served = {route.version for route in deployment.routes} | {deployment.serving_version}
-    references = ReferenceStore(services.deployments.db)
+    references = ReferenceStore(services.deployments.db, project=services.project)
     versions = []
     for version in sorted(served | {v for v, _ in counted}):
         reference = references.get(deployment.model, version)

@@ -113,7 +113,7 @@ def predictions(
     services.deployments.get(name)  # an unknown deployment is a 404, not an empty log
     low, high = time_range(start, end, window)
     root = services.settings.resolved_prediction_log_dir()
-    table = read_predictions(root, name, version=version, start=low, end=high)
+    table = read_predictions(root, services.deployment_key(name), version=version, start=low, end=high)
     if format == "parquet":
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
@@ -186,9 +186,11 @@ def performance(
 ) -> schemas.Performance:
     deployment = services.deployments.get(name)
     low, high = time_range(start, end, window)
-    table = read_predictions(services.settings.resolved_prediction_log_dir(), name, start=low, end=high)
+    table = read_predictions(
+        services.settings.resolved_prediction_log_dir(), services.deployment_key(name), start=low, end=high
+    )
     ids = table.column("request_id").to_pylist()
-    labels = services.feedback.labels(name, ids) if ids else {}
+    labels = services.feedback.labels(services.deployment_key(name), ids) if ids else {}
     versions = score(table, labels, _tasks(services, deployment.model))
     return schemas.Performance(
         deployment=name,
@@ -206,7 +208,7 @@ def _record_feedback(
         item.request_id: check_label(item.label, f"feedback[{i}].label") for i, item in enumerate(items)
     }
     root = services.settings.resolved_prediction_log_dir()
-    logged = read_predictions(root, name, request_ids=list(labels)).to_pydict()
+    logged = read_predictions(root, services.deployment_key(name), request_ids=list(labels)).to_pydict()
     tasks = _tasks(services, deployment.model)
     position = {item.request_id: i for i, item in enumerate(items)}
     for request_id, version, outputs in zip(
@@ -214,7 +216,7 @@ def _record_feedback(
     ):
         _check_fits(labels[request_id], tasks(version), orjson.loads(outputs), position[request_id])
     known = set(logged["request_id"])
-    services.feedback.record(name, {k: v for k, v in labels.items() if k in known})
+    services.feedback.record(services.deployment_key(name), {k: v for k, v in labels.items() if k in known})
     return schemas.FeedbackResult(
         deployment=name,
         accepted=len(known),

@@ -5,7 +5,7 @@ SQLite's write lock), so two processes never chain to the same entry; the head a
 ``verify`` see entries deleted from the end of the log.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,73 @@
+"""Projects: the namespace every owned resource lives in.
+
+A model, dataset, training job, deployment, alert rule, silence and webhook belongs to one
+project, and its name is unique within that project only. Repositories and services are
+built for one project (an explicit ``project=`` argument, never global state) and see only
+its rows: another project's resource answers exactly as one that does not exist.
+
+The inference server, which serves every project, and the per-deployment observations it
+writes (metric samples, drift counts, feedback, scaling events, served state, the
+prediction log) name a deployment or a model by one string, its *qualified name*: the plain
+name in the ``default`` project (so data written before projects existed keeps its meaning)
+and ``project/name`` elsewhere. Names cannot contain ``/``, so two never collide. A
+repository built with ``project=None`` (every project: the inference server's, the
+scheduler's) takes qualified names where the others take plain ones.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = [
+    "DEFAULT_PROJECT",
+    "PROJECT_HEADER",
+    "Project",
+    "is_project_name",
+    "qualified_name",
+    "split_qualified_name",
+]
+
+#: The project that existing data was migrated into, and that a request naming none uses.
+DEFAULT_PROJECT = "default"
+
+#: The header a control-plane or inference request names its project with.
+PROJECT_HEADER = "X-Aiaas-Project"
+
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def is_project_name(name: object) -> bool:
+    """Whether ``name`` is a valid project name: 1-63 lowercase letters, digits, '_' or '-'."""
+    return isinstance(name, str) and _PROJECT_NAME.match(name) is not None
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project: its name, a description and when it was created."""
+
+    name: str
+    description: str
+    created_at: datetime
+
+
+def qualified_name(project: str, name: str) -> str:
+    """How the inference server and the observation tables name ``name`` of ``project``.
+
+    Example:
+        >>> qualified_name("default", "iris"), qualified_name("team-a", "iris")
+        ('iris', 'team-a/iris')
+    """
+    return name if project == DEFAULT_PROJECT else f"{project}/{name}"
+
+
+def split_qualified_name(key: str) -> tuple[str, str]:
+    """The project and the name of a qualified name (the inverse of :func:`qualified_name`).
+
+    Example:
+        >>> split_qualified_name("iris"), split_qualified_name("team-a/iris")
+        (('default', 'iris'), ('team-a', 'iris'))
+    """
+    project, sep, name = key.partition("/")
+    return (project, name) if sep else (DEFAULT_PROJECT, key)
