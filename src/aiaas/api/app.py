@@ -22,6 +22,7 @@ from aiaas.api.metrics import metrics_registry
 from aiaas.api.metrics import router as metrics_router
 from aiaas.api.openapi import install_openapi
 from aiaas.api.routers import alerts, audit, datasets, deployments, drift, jobs, models, monitoring, optimize
+from aiaas.api.routers import retraining as retraining_routes
 from aiaas.api.routers import rollouts as rollout_routes
 from aiaas.config import Settings
 from aiaas.optimize import worker_command as optimize_worker_command
@@ -154,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured.include_router(models.router)
     secured.include_router(deployments.router)
     secured.include_router(rollout_routes.router)
+    secured.include_router(retraining_routes.router)
     secured.include_router(monitoring.router)
     secured.include_router(drift.router)
     secured.include_router(datasets.router)
