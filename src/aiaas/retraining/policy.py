@@ -23,7 +23,12 @@ __all__ = ["DEFAULT_STEPS", "MAX_COOLDOWN_S", "TRIGGERS", "check_policy"]
 
 #: Trigger metrics: (operator, lowest threshold, highest threshold, what it is).
 TRIGGERS: dict[str, tuple[str, float, float, str]] = {
-    "drift_share": (">", 0.0, 1.0, "share of the features that drifted (0 to 1)"),
+    "drift_share": (
+        ">",
+        0.0,
+        1.0,
+        "share of the monitored columns (inputs and outputs) that drifted, 0 to 1",
+    ),
     "drift": (">", 0.0, math.inf, "number of drifted features, or a feature's drift score with feature"),
     "accuracy": ("<", 0.0, 1.0, "accuracy of labelled answers (feedback), 0 to 1"),
     "f1": ("<", 0.0, 1.0, "macro F1 of labelled answers (feedback), 0 to 1"),
