@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from aiaas.retraining import RetrainingDriver
 from aiaas.rollouts import RolloutDriver
 from aiaas.schemas.training import JobSpec
 from aiaas.store.leases import LeaseStore
+from aiaas.store.predictions import LoggedRequest, write_segment
 from aiaas.training.worker import run_recorded
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -304,3 +306,43 @@ def test_bad_policies_are_refused_naming_the_field(platform: Platform) -> None:
     platform.retraining.delete(NAME)
     with pytest.raises(NotFound):
         platform.retraining.delete(NAME)
+
+
+def test_the_prediction_log_joined_with_feedback_is_the_training_data(
+    platform: Platform, clock: Clock, metrics: Metrics
+) -> None:
+    x, y = load_iris(return_X_y=True)
+    rows = [
+        LoggedRequest(f"r{i}", 1, 1_764_590_400_000_000 + i, 1.0, json.dumps({"X": [list(row + 3.0)]}), "{}")
+        for i, row in enumerate(x)
+    ]
+    rows.append(
+        LoggedRequest("two-rows", 1, 1_764_590_500_000_000, 1.0, json.dumps({"X": [[1, 2, 3, 4]] * 2}), "{}")
+    )
+    write_segment(platform.settings.resolved_prediction_log_dir(), NAME, rows)
+    labels = {f"r{i}": int(label) for i, label in enumerate(y) if i != 7}
+    platform.feedback.record(NAME, {**labels, "two-rows": 1})
+    platform.retraining.set(
+        NAME,
+        {
+            **POLICY,
+            "trigger": {"metric": "accuracy", "threshold": 0.9, "window": "1h"},
+            "data": {"feedback": True},
+        },
+    )
+    evaluator = _evaluator(platform, clock, metrics)
+    metrics.values["accuracy"] = 0.95
+    evaluator.tick()
+    assert _runs(platform) == []
+    metrics.values["accuracy"] = 0.4
+    evaluator.tick()
+    [(run, events)] = _runs(platform)
+    assert "accuracy was 0.4 over 3600s (< 0.9)" in events[0].message
+    built = platform.datasets.get_version(f"{NAME}-feedback")
+    assert built.version == 1 and built.statistics["row_count"] == 149  # one unlabelled, one of two rows
+    assert platform.jobs.get(run.job_id).dataset == f"{NAME}-feedback"
+    _finish_jobs(platform)
+    evaluator.tick()
+    [(run, events)] = _runs(platform)
+    assert run.state == "rolling_out" and run.evaluation["dataset"] == f"{NAME}-feedback:1"
+    assert run.evaluation["candidate"] > run.evaluation["served"]
