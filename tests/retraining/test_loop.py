@@ -242,6 +242,11 @@ def test_a_failed_job_fails_the_run_with_its_reason(
     [(run, events)] = _runs(platform)
     assert run.state == "failed" and "out of memory" in run.reason
     assert [e.kind for e in events] == ["triggered", "job", "failed"]
+    # A policy goes with its deployment (at the driver's next pass); the runs stay as history.
+    platform.deployments.delete(NAME)
+    evaluator.tick()
+    assert platform.retraining.store.policies() == []
+    assert [r.state for r in platform.retraining.store.runs(deployment=NAME)] == ["failed"]
 
 
 def _field(platform: Platform, change: dict[str, Any], deployment: str = NAME) -> str:

@@ -10,6 +10,7 @@ only one drives. Each pass:
   stays); else its guarded canary is started (:class:`aiaas.rollouts.RolloutService`) and the
   run is ``rolling_out``; a failed or cancelled job: ``failed``. ``rolling_out`` — the
   rollout's end decides: ``promoted``, or ``rolled_back`` with the rollout's reason;
+- per policy whose deployment is gone: the policy is deleted with it;
 - per policy with no run under way, no rollout in progress and its cooldown over since the
   last run ended: the trigger's metric is read over its window; when it holds, a run starts
   and its job is submitted (on the newest version of the policy's dataset, or on the
@@ -114,7 +115,12 @@ class RetrainingDriver:
         now = self.clock()
         try:
             d = self.deployments.get(policy.deployment)
-        except NotFound:
+        except NotFound:  # the policy belonged to it: a new deployment of that name starts without
+            log.info("deployment %s is gone: its retraining policy is deleted", policy.deployment)
+            try:
+                self.store.delete_policy(policy.deployment)
+            except NotFound:
+                pass
             return None
         last = self.store.runs(deployment=policy.deployment, limit=1)
         if last:
