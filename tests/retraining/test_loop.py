@@ -281,6 +281,32 @@ def test_bad_policies_are_refused_naming_the_field(platform: Platform) -> None:
             {"rollout": {"guards": [{"metric": "error_rate", "op": ">", "threshold": 1}]}},
             "rollout.guards[0].window",
         ),
+        (
+            {
+                "rollout": {
+                    "guards": [
+                        {"metric": "error_rate", "op": ">", "threshold": 1, "window": "1m", "version": 1}
+                    ]
+                }
+            },
+            "rollout.guards[0].version",
+        ),
+        (
+            {
+                "rollout": {
+                    "guards": [
+                        {
+                            "metric": "error_rate",
+                            "op": ">",
+                            "threshold": 1,
+                            "window": "1m",
+                            "deployment": "other",
+                        }
+                    ]
+                }
+            },
+            "rollout.guards[0].deployment",
+        ),
         ({"cooldown": "soon"}, "cooldown"),
         ({"colldown": "1h"}, "colldown"),
     ]

@@ -22,6 +22,7 @@ on the run's stored state: a restarted control plane carries on from the row.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -117,10 +118,8 @@ class RetrainingDriver:
             d = self.deployments.get(policy.deployment)
         except NotFound:  # the policy belonged to it: a new deployment of that name starts without
             log.info("deployment %s is gone: its retraining policy is deleted", policy.deployment)
-            try:
+            with contextlib.suppress(NotFound):  # another control plane deleted it first
                 self.store.delete_policy(policy.deployment)
-            except NotFound:
-                pass
             return None
         last = self.store.runs(deployment=policy.deployment, limit=1)
         if last:

@@ -159,6 +159,13 @@ def check_rollout(value: Any, deployment: str) -> dict[str, Any]:
     )
     steps = item.get("steps", DEFAULT_STEPS)
     guards = item.get("guards") or []
+    for i, guard in enumerate(guards if isinstance(guards, list) else []):
+        if isinstance(guard, Mapping) and guard.get("version") is not None:
+            raise invalid(
+                f"rollout.guards[{i}].version",
+                "must be left out: a guard watches the retrained version, not known before its run",
+                guard["version"],
+            )
     try:
         check_steps(steps)
         check_guards(guards, deployment, 0)
