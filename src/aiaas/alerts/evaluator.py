@@ -5,7 +5,8 @@ is); of several processes only the holder of the ``alerts-evaluator`` database l
 (:class:`aiaas.store.leases.LeaseStore`), so a transition is written once whatever the count
 of API workers. Each ``AIAAS_ALERTS_EVALUATION_INTERVAL_S`` the holder:
 
-1. reads each rule's metric over its window (:class:`.series.MetricReader`) and steps its
+1. reads each rule's metric over its window (:class:`.series.MetricReader`), or for an anomaly
+   rule has its detector judge the latest window (:class:`.anomaly.AnomalyJudge`), and steps its
    state machine (:func:`.state.step`); a transition is written in one transaction with the
    rule's new state and one outbox row per target (the log, every webhook), none when a
    silence matches or the event is only history (pending, inactive);
@@ -29,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from aiaas.alerts.anomaly import AnomalyJudge
 from aiaas.alerts.series import MetricReader, Scope
 from aiaas.alerts.state import NOTIFIED, holds, step
 from aiaas.alerts.webhooks import send_log, send_webhook
@@ -51,9 +53,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def payload_of(rule: Rule, event: str, value: float | None, at: dt.datetime) -> dict[str, Any]:
-    """The notification body of ``rule``'s transition to ``event`` (before its delivery id)."""
-    return {
+def payload_of(
+    rule: Rule, event: str, value: float | None, at: dt.datetime, anomaly: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The notification body of ``rule``'s transition to ``event`` (before its delivery id);
+    an anomaly rule's carries the detector's verdict (``anomaly``: why, metric by metric)."""
+    body: dict[str, Any] = {
         "rule": rule.name,
         "state": event,
         "value": value,
@@ -69,7 +74,14 @@ def payload_of(rule: Rule, event: str, value: float | None, at: dt.datetime) -> 
         "labels": dict(rule.labels),
         "description": rule.description,
         "at": at.isoformat(),
+        "kind": rule.kind,
     }
+    if rule.anomaly is not None:
+        body["detector"] = rule.anomaly.detector
+        body["metrics"] = list(rule.anomaly.metrics)
+        body["anomaly"] = anomaly
+        body["reason"] = anomaly.get("reason") if anomaly else None
+    return body
 
 
 class Evaluator:
@@ -97,9 +109,12 @@ class Evaluator:
         retry_max_s: float = 600.0,
         max_attempts: int = 10,
         timeout_s: float = 10.0,
+        sample_interval_s: float = 60.0,
+        sample_lag_s: float = 10.0,
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
         self.store, self.leases, self.reader = store, leases, reader
+        self.anomalies = AnomalyJudge(reader, interval_s=sample_interval_s, lag_s=sample_lag_s)
         self.interval_s, self.lease_s = interval_s, lease_s
         self.retry_base_s, self.retry_max_s, self.max_attempts = retry_base_s, retry_max_s, max_attempts
         self.clock = clock
@@ -124,6 +139,8 @@ class Evaluator:
             retry_max_s=settings.alerts_retry_max_s,
             max_attempts=settings.alerts_max_attempts,
             timeout_s=settings.alerts_webhook_timeout_s,
+            sample_interval_s=settings.metrics_interval_s,
+            sample_lag_s=settings.metrics_flush_interval_s,
         )
 
     # -- the thread ------------------------------------------------------------------------
@@ -191,13 +208,19 @@ class Evaluator:
     def _evaluate(
         self, rule: Rule, now: dt.datetime, silences: list[Silence], webhooks: list[Webhook]
     ) -> None:
-        scope = Scope(rule.deployment, rule.version, rule.job, rule.feature)
-        try:
-            value = self.reader.value(rule.metric, scope, now - dt.timedelta(seconds=rule.window_s), now)
-        except AiaasError as exc:  # its deployment or job is gone: no value, so it does not hold
-            log.info("alert rule %s: no value: %s", rule.name, exc)
-            value = None
-        move = step(rule.state, rule.state_since, holds(value, rule.op, rule.threshold), rule.for_s, now)
+        detail: dict[str, Any] | None = None
+        if rule.kind == "anomaly":
+            verdict = self.anomalies.judge(rule, now)
+            value, condition, detail = verdict.score, verdict.anomalous, verdict.detail()
+        else:
+            scope = Scope(rule.deployment, rule.version, rule.job, rule.feature)
+            try:
+                value = self.reader.value(rule.metric, scope, now - dt.timedelta(seconds=rule.window_s), now)
+            except AiaasError as exc:  # its deployment or job is gone: no value, so it does not hold
+                log.info("alert rule %s: no value: %s", rule.name, exc)
+                value = None
+            condition = holds(value, rule.op, rule.threshold)
+        move = step(rule.state, rule.state_since, condition, rule.for_s, now)
         if move.event is None:
             self.store.evaluated(rule.id, value, now)
             return
@@ -212,12 +235,13 @@ class Evaluator:
             move.event,
             value,
             now,
-            payload_of(rule, move.event, value, now),
+            payload_of(rule, move.event, value, now, detail),
             silenced_by=silence.id if silence is not None and move.event in NOTIFIED else None,
             targets=targets,
         )
         if event is not None:
-            log.info("alert rule %s: %s (value %s)", rule.name, move.event, value)
+            reason = f": {detail['reason']}" if detail else ""
+            log.info("alert rule %s: %s (value %s)%s", rule.name, move.event, value, reason)
 
     # -- delivery --------------------------------------------------------------------------
 

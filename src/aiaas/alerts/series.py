@@ -38,7 +38,7 @@ from aiaas.store.metric_samples import SampleStore
 from aiaas.store.predictions import read_predictions
 from aiaas.training import JobStore
 
-__all__ = ["MAX_POINTS", "Deployments", "MetricReader", "Point", "Scope"]
+__all__ = ["MAX_POINTS", "Deployments", "MetricReader", "Point", "Scope", "from_sample"]
 
 #: The most points one series holds; a longer range needs a larger step.
 MAX_POINTS = 2000
@@ -111,7 +111,7 @@ class MetricReader:
                 scope.deployment, version=scope.version, start=start, end=end
             ):
                 merged = merged.merge(sample)
-            return _from_sample(metric, merged, (end - start).total_seconds())
+            return from_sample(metric, merged, (end - start).total_seconds())
         if source == "feedback":
             return self._performance(metric, scope, start, end)
         return self._drift(scope, start, end)
@@ -133,7 +133,7 @@ class MetricReader:
                 old = per_interval.get(at)
                 per_interval[at] = (interval_s, old[1].merge(sample) if old else sample)
             return [
-                Point(at, _from_sample(metric, sample, interval_s))
+                Point(at, from_sample(metric, sample, interval_s))
                 for at, (interval_s, sample) in sorted(per_interval.items())
             ][-MAX_POINTS:]
         step = step_s or 60.0
@@ -210,7 +210,7 @@ class MetricReader:
         return worst
 
 
-def _from_sample(metric: str, sample: MetricSample, seconds: float) -> float | None:
+def from_sample(metric: str, sample: MetricSample, seconds: float) -> float | None:
     """A sampled metric from the sample of a window ``seconds`` long."""
     answered = sample.requests + sample.errors
     if metric == "latency_p50":

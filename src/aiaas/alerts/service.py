@@ -3,7 +3,10 @@
 A rule is refused with a 400 naming its field when it could never be evaluated: an unknown
 metric or comparison, an empty, zero or too long window, a negative ``for``, a scope that does
 not fit the metric (a deployment metric needs a deployment, a job metric a job), a deployment
-or job that does not exist, or a version the deployment's model does not have.
+or job that does not exist, or a version the deployment's model does not have. An anomaly rule
+likewise: a metric it cannot watch (``metrics``), an unknown ``detector``, a ``min_history`` too
+short to learn from, a ``training_window`` that holds fewer windows than ``min_history`` (or more
+than a thousand), a ``contamination`` outside (0, 0.5].
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiaas.alerts.anomaly import ANOMALY_METRICS, DETECTORS, MAX_HISTORY_WINDOWS, MIN_HISTORY
 from aiaas.alerts.metrics import METRICS
 from aiaas.alerts.series import Deployments, MetricReader, Point, Scope
 from aiaas.alerts.state import OPERATORS
@@ -94,6 +98,8 @@ class AlertService:
     def check(self, spec: RuleSpec) -> RuleSpec:
         """``spec`` if it can be evaluated; else InvalidArgument naming the field."""
         check_name(spec.name)
+        if spec.kind == "anomaly":
+            return self._check_anomaly(spec)
         info = METRICS.get(spec.metric)
         if info is None:
             raise InvalidArgument(
@@ -125,6 +131,72 @@ class AlertService:
             self._check_job_scope(spec)
         else:
             self._check_deployment_scope(spec)
+        return spec
+
+    def _check_anomaly(self, spec: RuleSpec) -> RuleSpec:
+        anomaly = spec.anomaly
+        if anomaly is None:
+            raise InvalidArgument("an anomaly rule needs its detector's settings", details={"field": "kind"})
+        if not anomaly.metrics:
+            raise InvalidArgument(
+                f"metrics must name at least one of {', '.join(ANOMALY_METRICS)}",
+                details={"field": "metrics", "expected": list(ANOMALY_METRICS)},
+            )
+        for metric in anomaly.metrics:
+            if metric not in ANOMALY_METRICS:
+                raise InvalidArgument(
+                    f"metrics: {metric!r} cannot be watched for anomalies; give metrics of "
+                    f"{', '.join(ANOMALY_METRICS)}",
+                    details={"field": "metrics", "value": metric, "expected": list(ANOMALY_METRICS)},
+                )
+        if len(set(anomaly.metrics)) != len(anomaly.metrics):
+            raise InvalidArgument("metrics must not repeat a metric", details={"field": "metrics"})
+        if anomaly.detector not in DETECTORS:
+            raise InvalidArgument(
+                f"detector must be one of {', '.join(DETECTORS)}; got {anomaly.detector!r}",
+                details={"field": "detector", "value": anomaly.detector, "expected": list(DETECTORS)},
+            )
+        if not spec.window_s > 0 or spec.window_s > MAX_WINDOW_S:
+            raise InvalidArgument(
+                f"window must be greater than 0 and at most {MAX_WINDOW_S:g} seconds; got {spec.window_s}",
+                details={"field": "window", "value": spec.window_s},
+            )
+        if not spec.for_s >= 0 or spec.for_s > MAX_WINDOW_S:
+            raise InvalidArgument(
+                f"for must be 0 or more and at most {MAX_WINDOW_S:g} seconds; got {spec.for_s}",
+                details={"field": "for", "value": spec.for_s},
+            )
+        if anomaly.min_history < MIN_HISTORY:
+            raise InvalidArgument(
+                f"min_history must be at least {MIN_HISTORY} windows: a shorter history teaches a "
+                f"detector nothing; got {anomaly.min_history}",
+                details={"field": "min_history", "value": anomaly.min_history},
+            )
+        windows = math.floor(anomaly.training_window_s / spec.window_s)
+        if windows < anomaly.min_history:
+            raise InvalidArgument(
+                f"training_window must hold at least min_history ({anomaly.min_history}) windows of "
+                f"{spec.window_s:g} s, {anomaly.min_history * spec.window_s:g} s; got "
+                f"{anomaly.training_window_s:g} s",
+                details={"field": "training_window", "value": anomaly.training_window_s},
+            )
+        if windows > MAX_HISTORY_WINDOWS:
+            raise InvalidArgument(
+                f"training_window must hold at most {MAX_HISTORY_WINDOWS} windows of {spec.window_s:g} s; "
+                f"got {anomaly.training_window_s:g} s (give a longer window)",
+                details={"field": "training_window", "value": anomaly.training_window_s},
+            )
+        if anomaly.contamination is not None and not 0 < anomaly.contamination <= 0.5:
+            raise InvalidArgument(
+                "contamination must be greater than 0 and at most 0.5 (or none); "
+                f"got {anomaly.contamination}",
+                details={"field": "contamination", "value": anomaly.contamination},
+            )
+        if spec.feature is not None and "drift" not in anomaly.metrics:
+            raise InvalidArgument(
+                "feature is for the drift metric only; metrics has no drift", details={"field": "feature"}
+            )
+        self._check_deployment_scope(spec)
         return spec
 
     def _check_job_scope(self, spec: RuleSpec) -> None:

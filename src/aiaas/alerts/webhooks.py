@@ -74,11 +74,12 @@ def send_log(delivery: Delivery) -> None:
     level = logging.WARNING if payload.get("state") == "firing" else logging.INFO
     log.log(
         level,
-        "alert %s %s: %s %s %s (value %s)",
+        "alert %s %s: %s %s %s (value %s)%s",
         payload.get("rule"),
         payload.get("state"),
         payload.get("metric"),
         payload.get("op"),
         payload.get("threshold"),
         payload.get("value"),
+        f": {payload['reason']}" if payload.get("reason") else "",
     )

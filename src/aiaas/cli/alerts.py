@@ -10,6 +10,7 @@ import typer
 
 from aiaas.cli.context import JsonOption, client
 from aiaas.cli.output import console, print_json, table
+from aiaas.schemas import AlertRule
 
 __all__ = ["alerts_app"]
 
@@ -24,6 +25,9 @@ _METRICS = (
     "accuracy, f1, drift (of a deployment); job_failed, job_duration (of a job)"
 )
 _DURATION = "seconds, or 30s, 5m, 1h, 7d"
+_ANOMALY_METRICS = (
+    "latency_p50, latency_p99, error_rate, throughput, replica_restarts, cpu, memory, queue_depth, drift"
+)
 
 
 @alerts_app.command("rules")
@@ -39,7 +43,7 @@ def rules(ctx: typer.Context, json: JsonOption = False) -> None:
             (
                 r.name,
                 f"job {r.job}" if r.job else f"{r.deployment}" + (f" v{r.version}" if r.version else ""),
-                f"{r.metric}{'[' + r.feature + ']' if r.feature else ''} {r.op} {r.threshold:g}",
+                _condition_of(r),
                 f"{r.window_s:g}",
                 f"{r.for_s:g}",
                 r.state,
@@ -88,6 +92,55 @@ def create(
     if json:
         return print_json(rule)
     console.print(f"rule {rule.name}: {rule.metric} {rule.op} {rule.threshold:g} over {rule.window_s:g} s")
+    return None
+
+
+@alerts_app.command("anomaly")
+def anomaly(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Unique rule name.")],
+    deployment: Annotated[str, typer.Option(help="The deployment whose windows are judged.")],
+    window: Annotated[str, typer.Option(help=f"One window, the unit judged: {_DURATION}.")] = "1m",
+    metrics: Annotated[
+        str | None,
+        typer.Option(help=f"Comma-separated, of {_ANOMALY_METRICS}. Default: the first four."),
+    ] = None,
+    detector: Annotated[
+        str, typer.Option(help="isolation_forest or lof (local outlier factor).")
+    ] = "isolation_forest",
+    training_window: Annotated[str, typer.Option(help=f"The history it learns from: {_DURATION}.")] = "1h",
+    min_history: Annotated[int, typer.Option(help="History windows needed before it may fire (>= 8).")] = 20,
+    contamination: Annotated[
+        float | None, typer.Option(help="Share of anomalous windows in the history (0-0.5); default: none.")
+    ] = None,
+    for_: Annotated[
+        str | None,
+        typer.Option("--for", help=f"How long windows must stay anomalous: {_DURATION}; default one window."),
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="Only this version of the deployment.")] = None,
+    feature: Annotated[str | None, typer.Option(help="drift in metrics: this feature's score.")] = None,
+    description: Annotated[str, typer.Option(help="Sent with notifications.")] = "",
+    json: JsonOption = False,
+) -> None:
+    """Create an anomaly rule: an Isolation Forest or LOF judges each window of the deployment's
+    metrics against its own history; no threshold to set."""
+    rule = client(ctx).create_anomaly_rule(
+        name,
+        deployment=deployment,
+        window=_duration(window),
+        metrics=[m.strip() for m in metrics.split(",")] if metrics is not None else None,
+        detector=detector,
+        training_window=_duration(training_window),
+        min_history=min_history,
+        contamination=contamination,
+        for_=None if for_ is None else _duration(for_),
+        version=version,
+        feature=feature,
+        description=description,
+    )
+    if json:
+        return print_json(rule)
+    console.print(f"rule {rule.name}: {_condition_of(rule)} over {rule.window_s:g} s windows")
     return None
 
 
@@ -231,6 +284,13 @@ def series(
         [(p.start, "" if p.value is None else f"{p.value:.4g}") for p in result.points],
     )
     return None
+
+
+def _condition_of(rule: AlertRule) -> str:
+    if rule.anomaly is not None:
+        a = rule.anomaly
+        return f"anomaly {a.detector}({','.join(a.metrics)}) over {a.training_window_s:g} s"
+    return f"{rule.metric}{'[' + rule.feature + ']' if rule.feature else ''} {rule.op} {rule.threshold:g}"
 
 
 def _condition(text: str) -> tuple[str, float]:

@@ -10,11 +10,38 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["AlertEvent", "Delivery", "Rule", "RuleSpec", "RuleState", "Silence", "Webhook"]
+__all__ = [
+    "AlertEvent",
+    "AnomalySpec",
+    "Delivery",
+    "Rule",
+    "RuleKind",
+    "RuleSpec",
+    "RuleState",
+    "Silence",
+    "Webhook",
+]
 
 #: Where a rule's evaluation stands: its condition false (or never evaluated), true for less
 #: than its ``for`` duration, or true for at least that long.
 RuleState = Literal["inactive", "pending", "firing"]
+#: A rule's condition: ``metric op threshold`` (threshold), or a detector's verdict on the latest
+#: window against the deployment's own history (anomaly).
+RuleKind = Literal["threshold", "anomaly"]
+
+
+@dataclass(frozen=True)
+class AnomalySpec:
+    """What an anomaly rule watches and how: the metrics that make one window's point, the
+    detector (``isolation_forest`` or ``lof``), how much history it is fitted on, how many
+    windows of history it needs before it may fire, and the share of anomalous windows the
+    history is assumed to hold (None: the detector's own ``auto`` boundary)."""
+
+    metrics: tuple[str, ...]
+    detector: str = "isolation_forest"
+    training_window_s: float = 3600.0
+    min_history: int = 20
+    contamination: float | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +61,10 @@ class RuleSpec:
     feature: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    kind: RuleKind = "threshold"
+    #: For ``kind="anomaly"``: the detector's settings (``metric`` is then ``"anomaly"``, the
+    #: condition ``anomaly > 0``: the window's score beyond the derived boundary).
+    anomaly: AnomalySpec | None = None
 
 
 @dataclass(frozen=True)

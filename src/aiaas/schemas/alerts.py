@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
@@ -15,6 +16,7 @@ __all__ = [
     "AlertRule",
     "AlertRuleCreate",
     "AlertRuleList",
+    "AnomalyParams",
     "MetricSeries",
     "SeriesPoint",
     "Silence",
@@ -29,20 +31,30 @@ _DURATION = "seconds, or a number and a unit s, m, h or d (30s, 5m, 1h)"
 
 
 class AlertRuleCreate(WireIn):
-    """A rule: ``metric op threshold`` over ``window``, true for at least ``for``, on a scope."""
+    """A rule: ``metric op threshold`` over ``window``, true for at least ``for``, on a scope; or
+    (``kind: anomaly``) a detector judging each ``window`` of ``metrics`` against the
+    deployment's own history, with no threshold to set."""
 
     name: str = Field(description="Unique rule name (letters, digits, '.', '_', '-').")
-    metric: str = Field(
-        description="latency_p50, latency_p99, error_rate, throughput, replica_restarts, cpu, memory, "
-        "queue_depth, accuracy, f1, drift (deployment metrics); job_failed, job_duration (job metrics)."
+    kind: str = Field(
+        default="threshold",
+        description="threshold (metric op threshold) or anomaly (a detector on the deployment's own "
+        "history: metrics, detector, training_window, min_history, contamination).",
     )
-    op: str = Field(description="The comparison: >, >=, <, <=, == or !=.")
-    threshold: float = Field(description="What the metric is compared with.")
+    metric: str | None = Field(
+        default=None,
+        description="threshold rules: latency_p50, latency_p99, error_rate, throughput, replica_restarts, "
+        "cpu, memory, queue_depth, accuracy, f1, drift (deployment metrics); job_failed, job_duration "
+        "(job metrics).",
+    )
+    op: str | None = Field(default=None, description="threshold rules: the comparison: >, >=, <, <=, ==, !=.")
+    threshold: float | None = Field(default=None, description="threshold rules: the value compared with.")
     window: float | str = Field(description=f"How far back the metric is read: {_DURATION}.")
-    for_: float | str = Field(
-        default=0,
+    for_: float | str | None = Field(
+        default=None,
         alias="for",
-        description=f"How long the condition must hold before the rule fires (0: at once): {_DURATION}.",
+        description=f"How long the condition must hold before the rule fires (0: at once): {_DURATION}. "
+        "Default: 0; for anomaly rules one window (a single odd window goes pending, never fires).",
     )
     deployment: str | None = Field(default=None, description="The deployment (deployment metrics).")
     version: int | None = Field(
@@ -54,14 +66,50 @@ class AlertRuleCreate(WireIn):
     )
     labels: dict[str, str] = Field(default_factory=dict, description="Free labels, sent with notifications.")
     description: str = Field(default="", max_length=4096)
+    metrics: list[str] | None = Field(
+        default=None,
+        max_length=32,
+        description="anomaly rules: the metrics of each window (latency_p50, latency_p99, error_rate, "
+        "throughput, replica_restarts, cpu, memory, queue_depth, drift); default: latency_p50, "
+        "latency_p99, error_rate, throughput.",
+    )
+    detector: str | None = Field(
+        default=None, description="anomaly rules: isolation_forest (default) or lof (local outlier factor)."
+    )
+    training_window: float | str | None = Field(
+        default=None,
+        description=f"anomaly rules: the history before the judged window the detector learns from "
+        f"(default 1h): {_DURATION}.",
+    )
+    min_history: int | None = Field(
+        default=None,
+        description="anomaly rules: history windows with a value needed before the rule may fire "
+        "(default 20, at least 8).",
+    )
+    contamination: float | None = Field(
+        default=None,
+        description="anomaly rules: the share of anomalous windows the history is believed to hold "
+        "(0 to 0.5); default: none, the detector's own boundary and no window of the history exceeded.",
+    )
 
     model_config = ConfigDict(
         extra="forbid", allow_inf_nan=False, populate_by_name=True, serialize_by_alias=True
     )
 
 
+class AnomalyParams(Wire):
+    """An anomaly rule's detector settings."""
+
+    metrics: list[str]
+    detector: str
+    training_window_s: float
+    min_history: int
+    contamination: float | None
+
+
 class AlertRule(Wire):
-    """A stored rule and where its evaluation stands."""
+    """A stored rule and where its evaluation stands (an anomaly rule: metric ``anomaly``, the
+    condition ``> 0`` on its value, the judged window's score beyond the detector's boundary)."""
 
     id: int
     name: str
@@ -81,6 +129,8 @@ class AlertRule(Wire):
     state_since: dt.datetime | None
     value: float | None = Field(description="The metric's value at the latest evaluation.")
     evaluated_at: dt.datetime | None
+    kind: str = Field(default="threshold", description="threshold or anomaly.")
+    anomaly: AnomalyParams | None = None
 
 
 class AlertRuleList(Wire):
@@ -110,6 +160,12 @@ class AlertEvent(Wire):
     at: dt.datetime
     silenced_by: int | None = Field(description="The silence that kept it from being sent.")
     deliveries: list[AlertDelivery]
+    reason: str | None = Field(
+        default=None, description="anomaly rules: why, metric by metric (value, history median and range)."
+    )
+    anomaly: dict[str, Any] | None = Field(
+        default=None, description="anomaly rules: the verdict (score, boundary, each metric's deviation)."
+    )
 
 
 class AlertEventList(Wire):

@@ -75,6 +75,60 @@ class AlertMethods:
         )
         return schemas.AlertRule.model_validate_json(response.content)
 
+    def create_anomaly_rule(
+        self,
+        name: str,
+        *,
+        deployment: str,
+        window: float | str,
+        metrics: list[str] | None = None,
+        detector: str = "isolation_forest",
+        training_window: float | str = "1h",
+        min_history: int = 20,
+        contamination: float | None = None,
+        for_: float | str | None = None,
+        version: int | None = None,
+        feature: str | None = None,
+        labels: dict[str, str] | None = None,
+        description: str = "",
+    ) -> schemas.AlertRule:
+        """Create an anomaly rule: each ``window`` of ``metrics`` of the deployment is judged by
+        ``detector`` (``isolation_forest`` or ``lof``) against the ``training_window`` before it;
+        no threshold to set. It fires when windows stay anomalous for ``for_`` (default: one window).
+
+        Args:
+            metrics: default latency_p50, latency_p99, error_rate, throughput.
+            min_history: windows with a value needed before it may fire (at least 8).
+            contamination: the share of anomalous windows the history is believed to hold.
+
+        Raises:
+            InvalidArgument: naming the field (an unknown metric, a history too short...).
+        """
+        body = schemas.AlertRuleCreate(
+            name=name,
+            kind="anomaly",
+            window=window,
+            for_=for_,
+            deployment=deployment,
+            version=version,
+            feature=feature,
+            metrics=metrics,
+            detector=detector,
+            training_window=training_window,
+            min_history=min_history,
+            contamination=contamination,
+            labels=labels or {},
+            description=description,
+        )
+        response = request(
+            self._api,
+            "POST",
+            "/alerts/rules",
+            content=body.model_dump_json(by_alias=True, exclude_none=True),
+            headers={"content-type": "application/json"},
+        )
+        return schemas.AlertRule.model_validate_json(response.content)
+
     def list_alert_rules(self) -> list[schemas.AlertRule]:
         """Every rule, with its state (inactive, pending, firing) and latest value."""
         return schemas.AlertRuleList.model_validate_json(self._get("/alerts/rules").content).rules

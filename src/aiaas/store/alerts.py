@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from aiaas.entities.alerts import AlertEvent, Delivery, Rule, RuleSpec, Silence, Webhook
+from aiaas.entities.alerts import AlertEvent, AnomalySpec, Delivery, Rule, RuleSpec, Silence, Webhook
 from aiaas.errors import AlreadyExists, NotFound
 from aiaas.store.database import Database
 from aiaas.store.tables import (
@@ -60,6 +60,8 @@ class AlertStore:
                     description=spec.description,
                     created_at=utcnow(),
                     state="inactive",
+                    kind=spec.kind,
+                    anomaly=_anomaly_json(spec.anomaly),
                 )
                 s.add(row)
                 s.flush()
@@ -283,6 +285,32 @@ def _rule(row: AlertRuleRow) -> Rule:
         state_since=row.state_since,
         value=row.value,
         evaluated_at=row.evaluated_at,
+        kind="anomaly" if row.kind == "anomaly" else "threshold",
+        anomaly=_anomaly(row.anomaly),
+    )
+
+
+def _anomaly_json(spec: AnomalySpec | None) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    return {
+        "metrics": list(spec.metrics),
+        "detector": spec.detector,
+        "training_window_s": spec.training_window_s,
+        "min_history": spec.min_history,
+        "contamination": spec.contamination,
+    }
+
+
+def _anomaly(data: dict[str, Any] | None) -> AnomalySpec | None:
+    if not data:
+        return None
+    return AnomalySpec(
+        metrics=tuple(str(m) for m in data["metrics"]),
+        detector=str(data["detector"]),
+        training_window_s=float(data["training_window_s"]),
+        min_history=int(data["min_history"]),
+        contamination=None if data.get("contamination") is None else float(data["contamination"]),
     )
 
 

@@ -460,6 +460,9 @@ class AlertRuleRow(Base):
     state_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: threshold or anomaly (migration 0012); an anomaly rule's detector settings in ``anomaly``.
+    kind: Mapped[str] = mapped_column(String(16), default="threshold", server_default="threshold")
+    anomaly: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class AlertEventRow(Base):

@@ -7,16 +7,16 @@ by these endpoints: creating a rule stores it, and its state moves at the next e
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
 from aiaas import schemas
-from aiaas.alerts import METRICS, MetricInfo, Scope, parse_duration
+from aiaas.alerts import DEFAULT_METRICS, METRICS, MetricInfo, Scope, parse_duration
 from aiaas.api.deps import ServicesDep
 from aiaas.api.params import Name
 from aiaas.api.routers.monitoring import End, Start, Window, time_range
-from aiaas.entities.alerts import AlertEvent, Delivery, RuleSpec
+from aiaas.entities.alerts import AlertEvent, AnomalySpec, Delivery, RuleSpec
 from aiaas.errors import InvalidArgument
 from aiaas.schemas import MAX_ID
 
@@ -35,24 +35,62 @@ _METRICS_DOC = "; ".join(f"`{name}`: {info.description} ({info.unit})" for name,
     "resolves when it no longer holds; each firing and resolved transition is sent to the log and "
     "to every webhook (unless silenced). Metrics: " + _METRICS_DOC + ". A bad rule (unknown "
     "metric, empty window, negative `for`, a version the deployment's model does not have) is a "
-    "400 naming the field.",
+    "400 naming the field. `kind: anomaly` makes a rule with no threshold: each `window` of `metrics` "
+    "is judged by an Isolation Forest or a Local Outlier Factor fitted on the deployment's own "
+    "`training_window` of history, firing when the window is beyond the detector's own boundary and "
+    "more outlying than every window of the history.",
 )
 def create_rule(body: schemas.AlertRuleCreate, services: ServicesDep) -> schemas.AlertRule:
-    spec = RuleSpec(
-        name=body.name,
-        metric=body.metric,
-        op=body.op,
-        threshold=body.threshold,
-        window_s=parse_duration(body.window, "window"),
-        for_s=parse_duration(body.for_, "for", minimum=-1),
-        deployment=body.deployment,
-        version=body.version,
-        job=body.job,
-        feature=body.feature,
-        labels=dict(body.labels),
-        description=body.description,
-    )
-    return schemas.AlertRule.model_validate(services.alerts.create_rule(spec))
+    return schemas.AlertRule.model_validate(services.alerts.create_rule(_spec(body)))
+
+
+def _spec(body: schemas.AlertRuleCreate) -> RuleSpec:
+    """The rule asked for; a field that does not go with its kind is a 400 naming it."""
+    anomaly_fields = ("metrics", "detector", "training_window", "min_history", "contamination")
+    window_s = parse_duration(body.window, "window")
+    default_for = window_s if body.kind == "anomaly" else 0.0
+    common: dict[str, Any] = {
+        "name": body.name,
+        "window_s": window_s,
+        "for_s": default_for if body.for_ is None else parse_duration(body.for_, "for", minimum=-1),
+        "deployment": body.deployment,
+        "version": body.version,
+        "job": body.job,
+        "feature": body.feature,
+        "labels": dict(body.labels),
+        "description": body.description,
+    }
+    if body.kind == "anomaly":
+        for name in ("metric", "op", "threshold"):
+            if getattr(body, name) is not None:
+                raise InvalidArgument(
+                    f"{name} does not go with an anomaly rule: the detector derives its boundary from "
+                    "the deployment's history (give metrics for the metrics it watches)",
+                    details={"field": name},
+                )
+        anomaly = AnomalySpec(
+            metrics=tuple(body.metrics) if body.metrics is not None else DEFAULT_METRICS,
+            detector=body.detector or "isolation_forest",
+            training_window_s=parse_duration(
+                "1h" if body.training_window is None else body.training_window, "training_window"
+            ),
+            min_history=20 if body.min_history is None else body.min_history,
+            contamination=body.contamination,
+        )
+        return RuleSpec(metric="anomaly", op=">", threshold=0.0, kind="anomaly", anomaly=anomaly, **common)
+    if body.kind != "threshold":
+        raise InvalidArgument(
+            f"kind must be threshold or anomaly; got {body.kind!r}",
+            details={"field": "kind", "value": body.kind},
+        )
+    for name in anomaly_fields:
+        if getattr(body, name) is not None:
+            raise InvalidArgument(f"{name} is for anomaly rules (kind: anomaly)", details={"field": name})
+    for name in ("metric", "op", "threshold"):
+        if getattr(body, name) is None:
+            raise InvalidArgument(f"a threshold rule needs {name}", details={"field": name})
+    assert body.metric is not None and body.op is not None and body.threshold is not None
+    return RuleSpec(metric=body.metric, op=body.op, threshold=body.threshold, **common)
 
 
 @router.get("/rules", summary="List alert rules with their state and latest value")
@@ -205,4 +243,6 @@ def _event(event: AlertEvent, deliveries: list[Delivery]) -> schemas.AlertEvent:
         at=event.at,
         silenced_by=event.silenced_by,
         deliveries=[schemas.AlertDelivery.model_validate(d) for d in deliveries],
+        reason=event.payload.get("reason"),
+        anomaly=event.payload.get("anomaly"),
     )
