@@ -616,7 +616,7 @@ class RolloutEventRow(Base):
 
 
 class RetrainingPolicyRow(Base):
-    """A deployment's retraining policy (migration 0016); see :mod:`aiaas.retraining`."""
+    """A deployment's retraining policy (migration 0017); see :mod:`aiaas.retraining`."""
 
     __tablename__ = "retraining_policies"
 
@@ -627,7 +627,7 @@ class RetrainingPolicyRow(Base):
 
 
 class RetrainingRunRow(Base):
-    """One run of a deployment's retraining loop (migration 0016).
+    """One run of a deployment's retraining loop (migration 0017).
 
     ``active`` is the deployment's name while the run is under way and NULL once it finished:
     unique, so at most one run per deployment is in progress.
@@ -653,7 +653,7 @@ class RetrainingRunRow(Base):
 
 
 class RetrainingEventRow(Base):
-    """One step of a retraining run, with its time and reason (migration 0016)."""
+    """One step of a retraining run, with its time and reason (migration 0017)."""
 
     __tablename__ = "retraining_events"
 

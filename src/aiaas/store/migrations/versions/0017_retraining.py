@@ -4,8 +4,8 @@
 after: a unique column (NULLs do not collide on SQLite or PostgreSQL), so at most one run per
 deployment is in progress, enforced by the database for every control plane.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
