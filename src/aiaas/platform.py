@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from aiaas.deployments import DeploymentService
     from aiaas.optimize import OptimizationService
     from aiaas.registry import Registry
+    from aiaas.retraining import RetrainingDriver, RetrainingService
     from aiaas.rollouts import RolloutService
     from aiaas.security import AuditLog
     from aiaas.training import JobStore, TrainingService
@@ -227,10 +228,18 @@ class Platform:
 
         return RolloutService(RolloutStore(self.db), self.deployments, self.registry, self.alerts)
 
+    @cached_property
+    def retraining(self) -> RetrainingService:
+        """Deployments' retraining policies and their runs (driven by the alert evaluator's pass)."""
+        from aiaas.retraining import RetrainingService
+        from aiaas.store.retraining import RetrainingStore
+
+        return RetrainingService(RetrainingStore(self.db), self.deployments, self.registry, self.datasets)
+
     def alert_evaluator(self) -> Evaluator:
         """A new evaluator for this process (the control plane starts one with the API): it
         evaluates every project's rules, each with the metrics of its own project, and drives
-        the rollouts in progress in each pass, under the same lease."""
+        the rollouts in progress, then the retraining loops, in each pass, under the same lease."""
         from aiaas.alerts import Evaluator
         from aiaas.rollouts import RolloutDriver
         from aiaas.store.alerts import AlertStore
@@ -246,7 +255,23 @@ class Platform:
         rollouts = self.rollouts
         driver = RolloutDriver(rollouts.store, self.deployments, self.registry, self.alerts.store)
         evaluator.passes.append(driver.tick)
+        evaluator.passes.append(self._retraining_driver().tick)
         return evaluator
+
+    def _retraining_driver(self) -> RetrainingDriver:
+        from aiaas.retraining import RetrainingDriver
+
+        return RetrainingDriver(
+            self.retraining.store,
+            deployments=self.deployments,
+            registry=self.registry,
+            datasets=self.datasets,
+            training=self.training,
+            rollouts=self.rollouts,
+            metrics=self.metrics,
+            feedback=self.feedback,
+            prediction_log_dir=self.settings.resolved_prediction_log_dir(),
+        )
 
     def close(self) -> None:
         """Close the database's connections (the artifact store holds none)."""

@@ -33,6 +33,7 @@ from aiaas.api.routers import (
     optimize,
     projects,
 )
+from aiaas.api.routers import retraining as retraining_routes
 from aiaas.api.routers import rollouts as rollout_routes
 from aiaas.config import Settings
 from aiaas.optimize import worker_command as optimize_worker_command
@@ -165,6 +166,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured.include_router(models.router)
     secured.include_router(deployments.router)
     secured.include_router(rollout_routes.router)
+    secured.include_router(retraining_routes.router)
     secured.include_router(monitoring.router)
     secured.include_router(drift.router)
     secured.include_router(datasets.router)

@@ -22,6 +22,7 @@ from aiaas.cli.optimize import optimize
 from aiaas.cli.output import err
 from aiaas.cli.platform import api, db_app, serve, up
 from aiaas.cli.projects import projects_app
+from aiaas.cli.retraining import retraining_app
 from aiaas.cli.rollouts import rollouts_app
 from aiaas.cli.training import jobs_app, train
 
@@ -108,6 +109,7 @@ app.command(rich_help_panel="Serving")(explain)
 app.add_typer(monitor_app, name="monitor", rich_help_panel="Serving")
 app.add_typer(alerts_app, name="alerts", rich_help_panel="Serving")
 app.add_typer(rollouts_app, name="rollouts", rich_help_panel="Serving")
+app.add_typer(retraining_app, name="retraining", rich_help_panel="Serving")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from aiaas.sdk.datasets import DatasetMethods
 from aiaas.sdk.inference import InferenceMethods
 from aiaas.sdk.jobs import JobMethods
 from aiaas.sdk.monitoring import MonitoringMethods
+from aiaas.sdk.retraining import RetrainingMethods
 from aiaas.sdk.rollouts import RolloutMethods
 from aiaas.tls import client_context
 
@@ -36,6 +37,7 @@ class Client(
     AlertMethods,
     AuditMethods,
     RolloutMethods,
+    RetrainingMethods,
 ):
     """A client of a running aiaas (``aiaas up``).
 

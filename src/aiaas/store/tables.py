@@ -65,6 +65,9 @@ __all__ = [
     "ModelVersionCounterRow",
     "ModelVersionRow",
     "ProjectRow",
+    "RetrainingEventRow",
+    "RetrainingPolicyRow",
+    "RetrainingRunRow",
     "RolloutEventRow",
     "RolloutRow",
     "ScalingEventRow",
@@ -650,4 +653,54 @@ class RolloutEventRow(Base):
     message: Mapped[str] = mapped_column(Text)
     guard: Mapped[str | None] = mapped_column(String(128), nullable=True)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class RetrainingPolicyRow(Base):
+    """A deployment's retraining policy (migration 0017); see :mod:`aiaas.retraining`."""
+
+    __tablename__ = "retraining_policies"
+
+    deployment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RetrainingRunRow(Base):
+    """One run of a deployment's retraining loop (migration 0017).
+
+    ``active`` is the deployment's name while the run is under way and NULL once it finished:
+    unique, so at most one run per deployment is in progress.
+    """
+
+    __tablename__ = "retraining_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    active: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    model: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    served_version: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[dict[str, Any]] = mapped_column(JSON)
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    evaluation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rollout_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RetrainingEventRow(Base):
+    """One step of a retraining run, with its time and reason (migration 0017)."""
+
+    __tablename__ = "retraining_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("retraining_runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
