@@ -1,16 +1,15 @@
-"""Request dependencies: the services of the running app, and the API key check."""
+"""Request dependencies: the services of the running app, and who makes the request."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from aiaas.errors import Unauthenticated
+from aiaas.entities.security import Principal
 from aiaas.platform import Platform
 
-__all__ = ["Services", "ServicesDep", "check_api_key"]
+__all__ = ["CurrentPrincipal", "Services", "ServicesDep"]
 
 
 #: What every router needs, built once at start-up: the platform of the composition root.
@@ -25,17 +24,10 @@ def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-def check_api_key(request: Request) -> None:
-    """When ``AIAAS_API_KEY`` is set on the server, every API call must carry it as a bearer token."""
-    expected = request.app.state.services.settings.api_key
-    if not expected:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    # Bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError, which
-    # was a 500 before authentication). Headers arrive as latin-1 text of the raw bytes.
-    given = token.strip().encode("latin-1")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected.encode()):
-        raise Unauthenticated(
-            "missing or wrong API key: send 'Authorization: Bearer <key>'", details={"field": "authorization"}
-        )
+def _principal(request: Request) -> Principal:
+    principal: Principal = getattr(request.state, "principal", None) or Principal.anonymous()
+    return principal
+
+
+#: Who makes the request: put in ``request.state.principal`` by :class:`aiaas.api.auth.Authenticator`.
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]

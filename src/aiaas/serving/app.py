@@ -56,6 +56,7 @@ from aiaas.gpus import GpuCollector, GpuSampler
 from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE
 from aiaas.registry import Registry
 from aiaas.serving.asgi import _JSON, _error, _guard, _http_exception, _InferenceApp, _read_body
+from aiaas.serving.auth import InferenceAuth, principal_of
 from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.drift_counter import DriftCollector, DriftCounter
 from aiaas.serving.explanations import ExplainEndpoints
@@ -163,6 +164,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     drift = DriftCounter.of(settings, models.deployments.db)
     metrics.registry.register(DriftCollector(drift))
     sampler = MetricSampler.of(settings, models.deployments.db, metrics.registry.collect)
+    auth = InferenceAuth(settings, models.deployments.db)
     explain = ExplainEndpoints(models, _read_body, max_bytes, _version_number, MODEL_VERSION_HEADER)
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
@@ -238,7 +240,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         name = request.path_params.get("name")
         version = request.path_params.get("version")
         if name is None:
-            return _json({"model_stats": [e for d in sorted(models.routes) for e in metrics.model_stats(d)]})
+            principal = principal_of(request.scope)
+            callable_ = [d for d in sorted(models.routes) if principal.may_call(d)]
+            return _json({"model_stats": [e for d in callable_ for e in metrics.model_stats(d)]})
         number = _version_number(version) if version is not None else None
         entries = metrics.model_stats(name, number)
         if not entries:
@@ -256,7 +260,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     # -- V1 ----------------------------------------------------------------------------
 
     async def list_v1(request: Request) -> Response:
-        return _json({"models": sorted(models.routes)})
+        principal = principal_of(request.scope)
+        return _json({"models": sorted(d for d in models.routes if principal.may_call(d))})
 
     async def model_v1(request: Request) -> Response:
         started = time.perf_counter()
@@ -357,6 +362,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             models.generative.bind(asyncio.get_running_loop())
         if owns_pool:
             models.start()
+        await asyncio.to_thread(auth.start)  # a database read: off the event loop
         log.start()
         drift.start()
         sampler.start()
@@ -376,9 +382,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
                 await models.generative.close()
             executor.shutdown(wait=False, cancel_futures=True)
             explain.close()  # the explanation workers
+            auth.close()
 
     app = _InferenceApp(
         infer,
+        auth,
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,

@@ -31,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from aiaas.errors import AiaasError, InvalidArgument, MethodNotAllowed, NotFound
 from aiaas.formats import HF_CAUSAL_LM, HF_EMBEDDING
+from aiaas.serving.auth import check_deployment, principal_of
 from aiaas.serving.generative import GenerativeModel
 from aiaas.serving.pool import LoadedVersion, ModelPool
 from aiaas.serving.protocols import openai as oa
@@ -135,10 +136,11 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
     async def list_models(request: Request) -> Response:
         if not pool.ready:
             pool.route("")  # raises the "still loading" 503
+        principal = principal_of(request.scope)
         cards = [
             model_card(name, served.primary)
             for name, served in sorted(pool.served.items())
-            if served.primary.generative is not None
+            if served.primary.generative is not None and principal.may_call(name)
         ]
         return _json({"object": "list", "data": cards})
 
@@ -159,6 +161,7 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
 
     async def embeddings(request: Request) -> Response:
         parsed = oa.parse_embedding(await body_of(request))
+        check_deployment(request.scope, parsed.model)
         loaded, handle = resolve(parsed.model, HF_EMBEDDING)
         dimension = (handle.signature.get("parameters") or {}).get("dimension")
         if parsed.dimensions is not None and parsed.dimensions != dimension:
@@ -175,6 +178,7 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
 
     async def completions(request: Request) -> Response:
         parsed = oa.parse_completion(await body_of(request))
+        check_deployment(request.scope, parsed.model)
         loaded, handle = resolve(parsed.model, HF_CAUSAL_LM)
         n = parsed.sampling.n
         runs = [
@@ -188,6 +192,7 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
 
     async def chat_completions(request: Request) -> Response:
         parsed = oa.parse_chat(await body_of(request))
+        check_deployment(request.scope, parsed.model)
         loaded, handle = resolve(parsed.model, HF_CAUSAL_LM)
         runs = [{"messages": parsed.messages, **parsed.sampling.request(j)} for j in range(parsed.sampling.n)]
         return await _generate(

@@ -34,6 +34,7 @@ __all__ = [
     "AlertSilenceRow",
     "AlertWebhookRow",
     "AliasRow",
+    "ApiKeyRow",
     "Base",
     "DatasetRow",
     "DatasetVersionRow",
@@ -525,3 +526,20 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKeyRow(Base):
+    """An API key (migration 0012): its public id and the SHA-256 of the whole key, never the key."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    last4: Mapped[str] = mapped_column(String(4))
+    role: Mapped[str] = mapped_column(String(16))
+    project: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    deployments: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
