@@ -13,6 +13,7 @@ from aiaas.cli.datasets import datasets_app
 from aiaas.cli.deployments import deploy, deployments_app, explain, predict, undeploy
 from aiaas.cli.gc import gc
 from aiaas.cli.help import HelpGroup
+from aiaas.cli.keys import keys_app
 from aiaas.cli.models import models_app, register
 from aiaas.cli.monitor import monitor_app
 from aiaas.cli.optimize import optimize
@@ -59,7 +60,10 @@ def _options(
         ),
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option(envvar="AIAAS_API_KEY", help="API key, if the server requires one.")
+        str | None,
+        typer.Option(
+            envvar="AIAAS_API_KEY", help="API key (default: the admin key in <AIAAS_HOME>/admin.key)."
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
@@ -73,6 +77,7 @@ app.command(rich_help_panel="Platform")(api)
 app.command(rich_help_panel="Platform")(serve)
 app.add_typer(db_app, name="db", rich_help_panel="Platform")
 app.command(rich_help_panel="Platform")(gc)
+app.add_typer(keys_app, name="keys", rich_help_panel="Platform")
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 app.command(rich_help_panel="Registry")(register)
 app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")
