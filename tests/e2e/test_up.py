@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from aiaas.cli.main import app
 from aiaas.sdk import Client
+from tests._auth import AUTH
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 
 
@@ -136,12 +137,12 @@ def test_a_crash_looping_control_plane_never_stops_the_inference_server(tmp_path
             os.kill(victim, signal.SIGKILL)
             killed.add(victim)
             # Meanwhile predictions keep their server: the same process, ready throughout.
-            assert httpx.get(f"{inference}/v2/health/ready", timeout=5).status_code == 200
+            assert httpx.get(f"{inference}/v2/health/ready", timeout=5, headers=AUTH).status_code == 200
 
         said = "the control plane was killed by SIGKILL (6 exits in the last minute)"
         wait_until(lambda: said in server.output() or not server.alive(), timeout=10, what=said)
         assert server.alive(), server.output()
-        assert httpx.get(f"{inference}/v2/health/ready", timeout=5).status_code == 200
+        assert httpx.get(f"{inference}/v2/health/ready", timeout=5, headers=AUTH).status_code == 200
         out = server.output()
         assert "the inference server keeps running" in out
         delays = [
@@ -156,7 +157,7 @@ def test_a_crash_looping_control_plane_never_stops_the_inference_server(tmp_path
             timeout=60,
             what="the control plane to be back",
         )
-        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5, headers=AUTH).status_code == 200
         assert _server_pid(server, "aiaas.serving") == inference_pid
     finally:
         server.stop()

@@ -395,6 +395,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     app.state.metrics = metrics
     app.state.prediction_log = log
     app.state.drift = drift
+    app.state.auth = auth
     return app
 
 
