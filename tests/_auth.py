@@ -11,7 +11,9 @@ raw ``httpx`` calls pass ``headers=AUTH``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from aiaas.config import Settings
 from aiaas.security import write_key_file
@@ -20,8 +22,9 @@ __all__ = ["ADMIN_KEY", "AUTH", "write_admin_key"]
 
 #: A well-formed key (aiaas_<12 hex>_<secret>), the same in every test server.
 ADMIN_KEY = "aiaas_7e5700000001_test-admin-key-of-the-test-servers-0000000"
-#: The header of a request made with :data:`ADMIN_KEY`.
-AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
+#: The header of a request made with :data:`ADMIN_KEY`. Read-only: tritonclient adds its own
+#: headers to the dict it is given, so it gets a copy, ``headers=dict(AUTH)``.
+AUTH: Mapping[str, str] = MappingProxyType({"authorization": f"Bearer {ADMIN_KEY}"})
 
 
 def write_admin_key(home: Path) -> None:

@@ -326,11 +326,11 @@ def test_tritonclient_speaks_to_the_server(served: Served) -> None:
 
     client = triton.InferenceServerClient(served.stack.url.removeprefix("http://"))
     try:
-        assert client.is_server_live(headers=AUTH)
-        assert client.is_server_ready(headers=AUTH)
-        assert client.is_model_ready("iris", headers=AUTH)
-        assert not client.is_model_ready("ghost", headers=AUTH)
-        metadata = client.get_model_metadata("iris", headers=AUTH)
+        assert client.is_server_live(headers=dict(AUTH))
+        assert client.is_server_ready(headers=dict(AUTH))
+        assert client.is_model_ready("iris", headers=dict(AUTH))
+        assert not client.is_model_ready("ghost", headers=dict(AUTH))
+        metadata = client.get_model_metadata("iris", headers=dict(AUTH))
         assert metadata["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 4]}]
         x = served.x[:6]
         given = triton.InferInput("X", list(x.shape), "FP32")
@@ -340,7 +340,7 @@ def test_tritonclient_speaks_to_the_server(served: Served) -> None:
             [given],
             outputs=[triton.InferRequestedOutput("probabilities", binary_data=False)],
             request_id="triton-1",
-            headers=AUTH,
+            headers=dict(AUTH),
         )
         np.testing.assert_allclose(
             result.as_numpy("probabilities"), served.iris.proba(x), rtol=RTOL, atol=ATOL

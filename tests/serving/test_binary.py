@@ -92,7 +92,7 @@ def output_meta(result: triton.InferResult, name: str) -> dict[str, Any]:
 
 
 def test_server_metadata_announces_the_extension(binary: Binary) -> None:
-    assert "binary_tensor_data" in binary.client.get_server_metadata(headers=AUTH)["extensions"]
+    assert "binary_tensor_data" in binary.client.get_server_metadata(headers=dict(AUTH))["extensions"]
 
 
 def test_binary_input_and_output_match_in_process_prediction(binary: Binary) -> None:
@@ -102,7 +102,7 @@ def test_binary_input_and_output_match_in_process_prediction(binary: Binary) -> 
         [iris_input(x, binary_data=True)],
         outputs=[wanted("probabilities", binary_data=True), wanted("label", binary_data=True)],
         request_id="bin-1",
-        headers=AUTH,
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(result.as_numpy("label"), binary.iris.labels(x))
@@ -118,7 +118,7 @@ def test_binary_input_with_json_output(binary: Binary) -> None:
         IRIS,
         [iris_input(x, binary_data=True)],
         outputs=[wanted("probabilities", binary_data=False)],
-        headers=AUTH,
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     assert "data" in output_meta(result, "probabilities")
@@ -131,7 +131,7 @@ def test_json_input_with_binary_output(binary: Binary) -> None:
         IRIS,
         [iris_input(x, binary_data=False)],
         outputs=[wanted("probabilities", binary_data=True), wanted("label", binary_data=False)],
-        headers=AUTH,
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(result.as_numpy("label"), binary.iris.labels(x))
@@ -142,7 +142,7 @@ def test_json_input_with_binary_output(binary: Binary) -> None:
 def test_no_outputs_named_returns_all_of_them_binary(binary: Binary) -> None:
     """tritonclient then sets the request's binary_data_output parameter."""
     x = binary.x[:4]
-    result = binary.client.infer(IRIS, [iris_input(x, binary_data=True)], headers=AUTH)
+    result = binary.client.infer(IRIS, [iris_input(x, binary_data=True)], headers=dict(AUTH))
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(result.as_numpy("label"), binary.iris.labels(x))
     for name in ("probabilities", "label"):
@@ -156,7 +156,7 @@ def test_versioned_binary_infer(binary: Binary) -> None:
         [iris_input(x, binary_data=True)],
         model_version="1",
         outputs=[wanted("probabilities", binary_data=True)],
-        headers=AUTH,
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     assert result.get_response()["model_version"] == "1"
@@ -197,7 +197,7 @@ def test_every_datatype_round_trips(binary: Binary, binary_in: bool, binary_out:
     else:
         inputs = typed_inputs(binary_data=True)
     outputs = [wanted(f"{name}_out", binary_data=binary_out) for name in TYPE_INPUTS]
-    result = binary.client.infer(TYPES, inputs, outputs=outputs, headers=AUTH)
+    result = binary.client.infer(TYPES, inputs, outputs=outputs, headers=dict(AUTH))
     assert_types_returned(result)
     for name, datatype in TYPE_INPUTS.items():
         meta = output_meta(result, f"{name}_out")
@@ -283,7 +283,7 @@ def still_serves(binary: Binary) -> Iterator[None]:
         IRIS,
         [iris_input(x, binary_data=True)],
         outputs=[wanted("probabilities", binary_data=True)],
-        headers=AUTH,
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
 

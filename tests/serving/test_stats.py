@@ -111,7 +111,7 @@ def test_batched_requests_report_their_queue_wait_and_their_batch_run_time(
         codes = list(
             pool.map(
                 lambda i: httpx.post(
-                    f"{stack.url}/v2/models/{model}/infer", json=_v2(iris_x[i : i + 1]), headers=AUTH
+                    f"{stack.url}/v2/models/{model}/infer", json=_v2(iris_x[i : i + 1]), headers=dict(AUTH)
                 ),
                 range(24),
             )
@@ -120,7 +120,7 @@ def test_batched_requests_report_their_queue_wait_and_their_batch_run_time(
 
     client = triton.InferenceServerClient(stack.url.removeprefix("http://"))
     try:
-        (entry,) = client.get_inference_statistics(model, headers=AUTH)["model_stats"]
+        (entry,) = client.get_inference_statistics(model, headers=dict(AUTH))["model_stats"]
     finally:
         client.close()
     requests = 25
