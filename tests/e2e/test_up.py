@@ -114,7 +114,7 @@ def test_up_dev_runs_without_authentication_and_says_so_on_every_start(tmp_path:
         server = _up(home, port, inference_port, tmp_path / f"up-{attempt}.log", demo=False, dev=True)
         try:
             wait_until(
-                lambda server=server: server.output().count("AUTHENTICATION IS OFF") >= 3,  # type: ignore[misc]
+                lambda server=server: server.output().count("AUTHENTICATION IS OFF") >= 3,
                 timeout=60,
                 what="up and both servers to say authentication is off",
             )

@@ -139,7 +139,10 @@ def test_labels_come_back_per_request_through_the_batcher(compass: Compass) -> N
     def call(i: int) -> tuple[int, list[str]]:
         x = compass.x[offsets[i] : offsets[i + 1]]
         r = httpx.post(
-            f"{compass.stack.url}/v2/models/compass-batched/infer", json=_v2_body(x), timeout=30, headers=dict(AUTH)
+            f"{compass.stack.url}/v2/models/compass-batched/infer",
+            json=_v2_body(x),
+            timeout=30,
+            headers=dict(AUTH),
         )
         assert r.status_code == 200, r.text
         return i, r.json()["outputs"][0]["data"]

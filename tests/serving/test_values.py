@@ -113,7 +113,10 @@ def test_tritonclient_reads_non_finite_outputs_from_json_and_from_binary(values:
         given.set_data_from_numpy(x, binary_data=True)
         for binary_out in (False, True):
             result = client.infer(
-                LOG, [given], outputs=[triton.InferRequestedOutput("y", binary_data=binary_out)], headers=dict(AUTH)
+                LOG,
+                [given],
+                outputs=[triton.InferRequestedOutput("y", binary_data=binary_out)],
+                headers=dict(AUTH),
             )
             y = result.as_numpy("y")
             assert y is not None and y.dtype == np.float32

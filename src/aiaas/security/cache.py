@@ -89,12 +89,12 @@ class KeyCache:
         given = bytes.fromhex(hash_key(token))
         if not hmac.compare_digest(given, expected) or key is None:
             raise Unauthenticated(
-                "unknown or revoked API key: send 'Authorization: Bearer <key>' with a valid key",
+                "unknown or revoked API key: send a valid key in the authorization header (Bearer <key>)",
                 details={"field": "authorization"},
             )
         if key.expires_at is not None and self._clock() >= key.expires_at:
             raise Unauthenticated(
-                f"API key {key.key_id} expired at {key.expires_at.isoformat()}",
+                f"API key {key.key_id} in the authorization header expired at {key.expires_at.isoformat()}",
                 details={"field": "authorization", "key_id": key.key_id},
             )
         return key.principal()

@@ -36,7 +36,7 @@ KEY_PREFIX = "aiaas_"
 #: Longest ``Authorization`` header read; a longer one is refused before it is parsed.
 MAX_HEADER_CHARS = 512
 _KEY = re.compile(r"^aiaas_([0-9a-f]{12})_([A-Za-z0-9_-]{16,128})$")
-_HINT = "send 'Authorization: Bearer <key>' with an aiaas API key (aiaas_<id>_<secret>)"
+_HINT = "send 'authorization: Bearer <key>' with an aiaas API key (aiaas_<id>_<secret>)"
 
 
 @dataclass(frozen=True)
@@ -76,21 +76,21 @@ def bearer_token(header: str | bytes | None) -> str:
             whatever a client sends is a 401.
     """
     if header is None or not header.strip():
-        raise _refused("missing Authorization header")
+        raise _refused("missing authorization header")
     if len(header) > MAX_HEADER_CHARS:
-        raise _refused(f"Authorization header longer than {MAX_HEADER_CHARS} characters")
+        raise _refused(f"authorization header longer than {MAX_HEADER_CHARS} characters")
     if isinstance(header, bytes):
         raw = header
     else:
         try:
             raw = header.encode("latin-1")  # ASGI servers hand header bytes over as latin-1 text
         except UnicodeEncodeError:
-            raise _refused("Authorization header is not ASCII") from None
+            raise _refused("authorization header is not ASCII") from None
     if not raw.isascii():
-        raise _refused("Authorization header is not ASCII")
+        raise _refused("authorization header is not ASCII")
     scheme, _, token = raw.decode("ascii").strip().partition(" ")
     if scheme.lower() != "bearer":
-        raise _refused("Authorization header is not of the Bearer scheme")
+        raise _refused("authorization header is not of the Bearer scheme")
     token = token.strip()
     if key_id_of(token) is None:
         raise _refused("the bearer token is not an aiaas API key")
