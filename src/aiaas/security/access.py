@@ -42,11 +42,10 @@ def control_plane_refusal(principal: Principal, method: str, path: str) -> Aiaas
 
 def inference_refusal(principal: Principal, method: str, deployment: str | None) -> AiaasError | None:
     """Why ``principal`` may not make this inference-server request (on ``deployment``, when
-    the path names one), or None when it may."""
+    the path names one), or None when it may. A deployment named in the body (the OpenAI API's
+    ``model``) is checked by its endpoint, with :meth:`Principal.may_call`."""
     if deployment is not None and not principal.may_call(deployment):
         return NotFound(f"no deployment {deployment!r}", details={"field": "deployment", "value": deployment})
-    if principal.role is Role.inference and deployment is None and method not in READ_METHODS:
-        return NotFound(f"no deployment named in {method} request", details={"field": "path"})
     if method not in READ_METHODS and principal.role is Role.viewer:
         return PermissionDenied(
             f"{method} needs a developer, admin or inference key; key {principal.key_id} is a viewer key",
