@@ -51,7 +51,7 @@ class _InferenceApp(Starlette):
         if scope["type"] == "http" and self._auth.enabled:
             refusal = self._auth.refusal(scope)  # every route, the fast path's included
             if refusal is not None:
-                await self._auth.answer(refusal)(scope, receive, send)
+                await self._auth.answer(refusal, scope["path"])(scope, receive, send)
                 return
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
             path: str = scope["path"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from aiaas.config import Settings
@@ -97,14 +97,28 @@ class InferenceAuth:
             )
         return inference_refusal(principal, scope["method"], deployment_of(path))
 
-    def answer(self, error: AiaasError) -> Response:
-        """The Open Inference Protocol error answer of a refusal."""
+    def answer(self, error: AiaasError, path: str) -> Response:
+        """The error answer of a refusal: the Open Inference Protocol's shape, or OpenAI's
+        under ``/openai`` (what the ``openai`` client reads)."""
         from aiaas.serving.asgi import _error
 
-        response = _error(HTTP_STATUS.get(error.code, 500), error.message)
+        status = HTTP_STATUS.get(error.code, 500)
+        if path.startswith("/openai/"):
+            kind, code = _OPENAI_ERRORS.get(status, ("invalid_request_error", None))
+            body = {"error": {"message": error.message, "type": kind, "param": None, "code": code}}
+            response: Response = JSONResponse(body, status_code=status)
+        else:
+            response = _error(status, error.message)
         if error.code == "UNAUTHENTICATED":
             response.headers["www-authenticate"] = "Bearer"
         return response
+
+
+_OPENAI_ERRORS = {
+    401: ("authentication_error", "invalid_api_key"),
+    403: ("permission_error", None),
+    404: ("invalid_request_error", "model_not_found"),
+}
 
 
 def principal_of(scope: Scope) -> Principal:
