@@ -11,6 +11,7 @@ keys it had, so an outage of the database does not lock everyone out.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import logging
 import threading
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 from aiaas.entities.security import ApiKey, Principal
 from aiaas.errors import Unauthenticated
-from aiaas.security.keys import bearer_token, hash_key, key_id_of
+from aiaas.security.keys import bearer_token, key_id_of
 
 __all__ = ["KeyCache"]
 
@@ -47,13 +48,15 @@ class KeyCache:
         self._load = load
         self._refresh_s = refresh_s
         self._clock = clock
-        self._keys: dict[str, tuple[bytes, ApiKey]] = {}
+        self._keys: dict[str, tuple[bytes, ApiKey, Principal]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> None:
         """Reload the keys now (raises what the loader raises)."""
-        self._keys = {key.key_id: (bytes.fromhex(digest), key) for key, digest in self._load()}
+        self._keys = {
+            key.key_id: (bytes.fromhex(digest), key, key.principal()) for key, digest in self._load()
+        }
 
     def start(self) -> None:
         """Load the keys, then reload them every ``refresh_s`` seconds in a daemon thread."""
@@ -85,9 +88,9 @@ class KeyCache:
         token = bearer_token(header)
         entry = self._keys.get(key_id_of(token) or "")
         # Compared even for an unknown id, against a hash no key has: same work either way.
-        expected, key = entry if entry is not None else (_NO_HASH, None)
-        given = bytes.fromhex(hash_key(token))
-        if not hmac.compare_digest(given, expected) or key is None:
+        expected, key, principal = entry if entry is not None else (_NO_HASH, None, None)
+        given = hashlib.sha256(token.encode("ascii")).digest()  # = hash_key(token), unhexed
+        if not hmac.compare_digest(given, expected) or key is None or principal is None:
             raise Unauthenticated(
                 "unknown or revoked API key: send a valid key in the authorization header (Bearer <key>)",
                 details={"field": "authorization"},
@@ -97,7 +100,7 @@ class KeyCache:
                 f"API key {key.key_id} in the authorization header expired at {key.expires_at.isoformat()}",
                 details={"field": "authorization", "key_id": key.key_id},
             )
-        return key.principal()
+        return principal
 
 
 _NO_HASH = bytes(32)
