@@ -248,6 +248,8 @@ def _clean_env(**extra: str) -> dict[str, str]:
     # An AIAAS_* variable left in the caller's shell (a PostgreSQL URL, another home) would
     # point the server somewhere else than the scratch home this run prepared.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
+    # Authentication off: the load generators send no key (the auth on/off A/B is its own row).
+    env["AIAAS_AUTH"] = "off"
     env.update(extra)
     return env
 

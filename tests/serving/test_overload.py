@@ -138,7 +138,7 @@ async def _burst(url: str, body: bytes, count: int) -> list[Outcome | BaseExcept
 
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **AUTH}
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         start = asyncio.Event()
 
