@@ -133,3 +133,25 @@ def test_every_other_route_goes_through_the_middleware_stack(
     r = _request(app, method, path, body if method == "POST" else None)
     assert r.status_code == 200, r.text
     assert r.headers[STACK_HEADER] == "1"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"authorization": "Bearer"}, {"authorization": b"Bearer \xff"}, {"authorization": "Basic eDp5"}],
+    ids=["none", "empty", "not-ascii", "basic"],
+)
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/v2/models/iris/infer"), ("GET", "/v2/models/iris"), ("GET", "/nowhere")]
+)
+def test_the_key_is_checked_on_the_fast_path_too(
+    served: tuple[Starlette, IrisModel],
+    iris_x: np.ndarray[Any, Any],
+    headers: dict[str, str | bytes],
+    method: str,
+    path: str,
+) -> None:
+    app, _ = served
+    r = _request(app, method, path, _body(iris_x[:1]) if method == "POST" else None, headers=headers)
+    assert r.status_code == 401, r.text
+    assert "authorization" in r.json()["error"] and r.headers["www-authenticate"] == "Bearer"
+    assert STACK_HEADER not in r.headers, "refused before the middleware stack and routing"
