@@ -156,6 +156,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="aiaas-explain-bench-") as tmp:
         home = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
+        # Authentication off: the load generators send no key (the auth on/off A/B is its own row).
+        env["AIAAS_AUTH"] = "off"
         env.update(
             AIAAS_HOME=str(home), AIAAS_DATABASE_URL=f"sqlite:///{home / 'aiaas.db'}", PYTHONUNBUFFERED="1"
         )

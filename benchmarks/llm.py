@@ -181,6 +181,8 @@ def start_server(
     db.dispose()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
+    # Authentication off: the load generators send no key (the auth on/off A/B is its own row).
+    env["AIAAS_AUTH"] = "off"
     env.update(AIAAS_HOME=str(home), AIAAS_TORCH_THREADS=str(threads), AIAAS_RECONCILE_INTERVAL_S="0.1")
     log = open(home / "serve.log", "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen(

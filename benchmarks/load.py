@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -25,6 +26,9 @@ import aiohttp
 __all__ = ["main", "percentile"]
 
 _HEADERS = {"Content-Type": "application/json"}
+# The auth on/off A/B (auth_serving_ab.py) passes the key this way: every request carries it.
+if os.environ.get("BENCH_AUTHORIZATION"):
+    _HEADERS["Authorization"] = os.environ["BENCH_AUTHORIZATION"]
 
 
 def percentile(sorted_values: list[float], p: float) -> float | None:

@@ -248,6 +248,8 @@ def _clean_env(**extra: str) -> dict[str, str]:
     # An AIAAS_* variable left in the caller's shell (a PostgreSQL URL, another home) would
     # point the server somewhere else than the scratch home this run prepared.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
+    # Authentication off: the load generators send no key (the auth on/off A/B is its own row).
+    env["AIAAS_AUTH"] = "off"
     env.update(extra)
     return env
 
@@ -263,8 +265,12 @@ def free_port() -> int:
 
 
 def post(url: str, body: bytes, timeout_s: float = 5.0) -> tuple[int, bytes]:
-    """One JSON POST; urllib raises on non-2xx, which the probe treats as not ready yet."""
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    """One JSON POST; urllib raises on non-2xx, which the probe treats as not ready yet. It
+    carries ``BENCH_AUTHORIZATION`` when set (the auth on/off A/B, as ``load.py`` does)."""
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("BENCH_AUTHORIZATION"):
+        headers["Authorization"] = os.environ["BENCH_AUTHORIZATION"]
+    request = urllib.request.Request(url, data=body, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout_s) as reply:
         return int(reply.status), reply.read()
 

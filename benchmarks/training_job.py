@@ -54,6 +54,8 @@ def _csv(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> bytes:
 
 def _start_control_plane(home: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
+    # Authentication off: the load generators send no key (the auth on/off A/B is its own row).
+    env["AIAAS_AUTH"] = "off"
     env.update(AIAAS_HOME=str(home), AIAAS_TRAINING_SLOTS="1")
     log = (home / "api.log").open("ab")
     proc = subprocess.Popen(

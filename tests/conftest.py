@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests._auth import ADMIN_KEY, write_admin_key
 from tests._servers import ServerProcess, free_port, spawn
 from tests._tiers import PROCESS, message, no_processes, tier_of
 
@@ -240,8 +241,18 @@ def migrated_database_url(request: pytest.FixtureRequest, home: Path) -> Iterato
         yield url
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _admin_key_in_environment() -> Iterator[None]:
+    """SDK clients and in-process CLI runs of the tests send the test admin key (``tests/_auth.py``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIAAS_API_KEY", ADMIN_KEY)
+        yield
+
+
 def server_environment(home: Path, database_url: str) -> dict[str, str]:
-    """Environment for server subprocesses: this home and database, no inherited AIAAS_*."""
+    """Environment for server subprocesses: this home and database, no inherited AIAAS_*, and
+    the test admin key in the home (``tests/_auth.py``), for the servers and the CLI."""
+    write_admin_key(home)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
     env.update(
         AIAAS_HOME=str(home),

@@ -313,7 +313,28 @@ class Settings(BaseSettings):
         "SDK send predictions there "
         "(default: what the control plane reports).",
     )
-    api_key: str | None = Field(default=None, description="API key sent by the CLI and SDK.")
+    api_key: str | None = Field(
+        default=None,
+        description="API key the CLI and SDK send (default: the key in <home>/admin.key). Client side "
+        "only: the servers check keys made with `aiaas keys create` or the first start's admin key.",
+    )
+    auth: bool = Field(
+        default=True,
+        description="Whether both servers require an API key (`Authorization: Bearer <key>`); on or "
+        "off. Off (`aiaas up --dev`) serves anyone, and each server says so loudly at every start.",
+    )
+    auth_refresh_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=5,
+        description="Seconds between the servers' reloads of the API keys from the database: a "
+        "revoked key is refused within this time (plus one reload).",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve /metrics on both servers without a key, for a Prometheus that sends no "
+        "credentials (default: a key of any role but inference is needed, like the rest of the API).",
+    )
     tls_cert_file: Path | None = Field(
         default=None,
         description="PEM certificate (with its chain) both servers present: set, they serve HTTPS "
@@ -372,6 +393,11 @@ class Settings(BaseSettings):
     def scheme(self) -> str:
         """``https`` when the servers serve TLS, else ``http``: the default URLs' scheme."""
         return "https" if self.tls else "http"
+
+    def admin_key_path(self) -> Path:
+        """The file the first start writes the platform admin key to (mode 0600), and the CLI
+        and SDK read when no key is given."""
+        return self.home / "admin.key"
 
     def resolved_control_plane_url(self) -> str:
         return (self.control_plane_url or f"{self.scheme}://{self.host}:{self.port}").rstrip("/")

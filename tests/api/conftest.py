@@ -1,6 +1,6 @@
 """A control plane process with small limits, shared by the tests of ``aiaas.api``.
 
-It runs with an API key (authentication is part of what is checked) and limits small
+It runs with authentication on, as every test server does (``tests/_auth.py``), and limits small
 enough for a test to go over them: bodies, the body read timeout and dataset size.
 """
 
@@ -14,11 +14,12 @@ import httpx
 import pytest
 
 from tests._api import api_error as api_error  # the tests here import it from this module
+from tests._auth import ADMIN_KEY
 from tests._servers import ServerProcess, free_port
 from tests.conftest import DATABASES, fresh_database, server_environment
 from tests.e2e.conftest import start_api
 
-API_KEY = "api-test-key"
+API_KEY = ADMIN_KEY  # the test servers' admin key (tests/_auth.py)
 MAX_API_BODY_BYTES = 64 * 1024
 MAX_DATASET_CELLS = 10_000
 BODY_READ_TIMEOUT_S = 1.0
@@ -42,7 +43,6 @@ def control_plane(
     home = tmp_path_factory.mktemp("api")
     with fresh_database(request.param, home, migrated=True) as url:
         env = server_environment(home, url) | {
-            "AIAAS_API_KEY": API_KEY,
             "AIAAS_MAX_API_BODY_BYTES": str(MAX_API_BODY_BYTES),
             "AIAAS_MAX_DATASET_CELLS": str(MAX_DATASET_CELLS),
             "AIAAS_BODY_READ_TIMEOUT_S": str(BODY_READ_TIMEOUT_S),

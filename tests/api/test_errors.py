@@ -16,6 +16,7 @@ import uvicorn
 
 from aiaas.api import create_app
 from aiaas.config import Settings
+from tests._auth import AUTH, write_admin_key
 from tests._servers import free_port, wait_until
 from tests.api.conftest import MAX_DATASET_CELLS, ControlPlane, api_error
 
@@ -26,6 +27,7 @@ from tests.api.conftest import MAX_DATASET_CELLS, ControlPlane, api_error
 def failing_app_url(tmp_path: Path) -> Iterator[str]:
     """The real control plane app, with one extra route that fails unexpectedly, served by
     uvicorn (as ``aiaas up`` serves it) on a free port in a thread."""
+    write_admin_key(tmp_path)
     app = create_app(Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}"))
 
     @app.get("/api/v1/boom", include_in_schema=False)
@@ -50,7 +52,7 @@ def _local_port(response: httpx.Response) -> int:
 
 
 def test_an_unexpected_error_is_a_json_500_on_a_connection_that_stays_open(failing_app_url: str) -> None:
-    with httpx.Client(base_url=failing_app_url, timeout=30) as http:
+    with httpx.Client(base_url=failing_app_url, timeout=30, headers=AUTH) as http:
         first = http.get("/api/v1/health")
         assert first.status_code == 200
         for _ in range(10):

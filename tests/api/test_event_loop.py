@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from aiaas.formats import package_model
+from tests._auth import AUTH
 from tests._models import iris, iris_classifier
 from tests._servers import wait_until
 from tests.api.conftest import ControlPlane
@@ -50,7 +51,7 @@ def test_health_answers_while_a_registration_waits_for_the_database(control_plan
         # registration is checked and waits for the lock.
         wait_until(blob.exists, timeout=30, what="the artifact written")
         started = time.monotonic()
-        health = httpx.get(f"{control_plane.url}/api/v1/health", timeout=HEALTH_DEADLINE_S)
+        health = httpx.get(f"{control_plane.url}/api/v1/health", timeout=HEALTH_DEADLINE_S, headers=AUTH)
         assert health.status_code == 200, health.text
         assert time.monotonic() - started < HEALTH_DEADLINE_S
         assert uploader.is_alive() and "response" not in answer, "the registration did not wait"

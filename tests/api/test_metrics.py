@@ -87,7 +87,7 @@ def test_jobs_by_status_and_the_progress_of_running_ones(jobs: JobStore) -> None
 
 def test_the_server_reports_its_own_cpu_and_memory_behind_its_key(control_plane: ControlPlane) -> None:
     url = f"{control_plane.url}/metrics"
-    assert httpx.get(url).status_code == 401, "the API key guards the metrics like the API"
+    assert httpx.get(url).status_code == 401, "an API key guards the metrics like the API"
     response = httpx.get(url, headers={"authorization": f"Bearer {API_KEY}"})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     found = samples(response.text)

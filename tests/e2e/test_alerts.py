@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from aiaas.alerts import verify
 from aiaas.cli import app
 from aiaas.errors import AlreadyExists, InvalidArgument
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests._webhook import Receiver
 from tests.e2e.conftest import Platform, start_inference
@@ -52,7 +53,7 @@ class Traffic:
         self.sent = 0
 
         def run() -> None:
-            with httpx.Client(base_url=platform.inference_url, timeout=10) as http:
+            with httpx.Client(base_url=platform.inference_url, timeout=10, headers=AUTH) as http:
                 while not self._stop.is_set():
                     row = x[self.sent % len(x)]
                     tensor = {"name": "X", "datatype": "FP32", "shape": [1, 4], "data": row.tolist()}
@@ -165,7 +166,7 @@ def test_accuracy_is_read_from_feedback_like_the_performance_endpoint(platform: 
     x, y = _deployed(platform)
     ids = [f"acc-{i}" for i in range(0, 150, 5)]
     answers: dict[str, int] = {}
-    with httpx.Client(base_url=platform.inference_url) as http:
+    with httpx.Client(base_url=platform.inference_url, headers=AUTH) as http:
         for request_id, i in zip(ids, range(0, 150, 5), strict=True):
             tensor = {"name": "X", "datatype": "FP32", "shape": [1, 4], "data": x[i].tolist()}
             r = http.post(
@@ -212,7 +213,7 @@ def test_bad_rules_are_refused_naming_the_field(platform: Platform) -> None:
         with pytest.raises(InvalidArgument) as refused:
             c.create_alert_rule("bad", **{**good, **change})
         assert refused.value.details.get("field") == field, (change, refused.value)
-    with httpx.Client(base_url=platform.api_url) as http:
+    with httpx.Client(base_url=platform.api_url, headers=AUTH) as http:
         r = http.post("/api/v1/alerts/rules", json={"name": "bad", **good, "window": "soon"})
         assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "window"
         r = http.post("/api/v1/alerts/rules", json={"name": "bad", **good, "for": -1})

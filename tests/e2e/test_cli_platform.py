@@ -13,6 +13,7 @@ import httpx
 from typer.testing import CliRunner
 
 from aiaas.cli import app
+from tests._auth import AUTH
 from tests._servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.get(url, timeout=2, headers=AUTH).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests._auth import AUTH
 from tests._models import iris, iris_classifier
 from tests.e2e.conftest import Platform
 
@@ -73,8 +74,8 @@ def test_every_metric_the_dashboard_reads_is_exposed_by_the_servers(platform: Pl
     for _ in range(5):
         c.predict("dashboard-iris", x[:3])
 
-    exposed = _exposed(httpx.get(f"{platform.inference_url}/metrics").text)
-    exposed |= _exposed(httpx.get(f"{platform.api_url}/metrics").text)
+    exposed = _exposed(httpx.get(f"{platform.inference_url}/metrics", headers=AUTH).text)
+    exposed |= _exposed(httpx.get(f"{platform.api_url}/metrics", headers=AUTH).text)
     dashboard = json.loads(DASHBOARD.read_text())
     read = {
         name for panel in _panels(dashboard) for t in panel["targets"] for name in _METRIC.findall(t["expr"])

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from aiaas.cli import app
 from aiaas.errors import InvalidArgument, NotFound
 from aiaas.sdk import Client
+from tests._auth import AUTH
 from tests._servers import ServerProcess, free_port
 from tests.conftest import DATABASES, fresh_database, server_environment
 from tests.e2e.conftest import start_api
@@ -52,7 +53,7 @@ def control_plane(
     with fresh_database(request.param, home, migrated=True) as url:
         env = server_environment(home, url) | {"AIAAS_MAX_DATASET_BYTES": str(LIMIT_BYTES)}
         server = start_api(env, home, free_port())
-        http = httpx.Client(base_url=f"{server.url}/api/v1", timeout=60)
+        http = httpx.Client(base_url=f"{server.url}/api/v1", timeout=60, headers=AUTH)
         client = Client(server.url)
         try:
             yield ControlPlane(server=server, http=http, client=client)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from aiaas import schemas
 from aiaas.cli import app
 from aiaas.errors import Conflict, InvalidArgument
+from tests._auth import AUTH
 from tests._models import iris, iris_classifier
 from tests.e2e.conftest import Platform
 
@@ -119,7 +120,7 @@ def test_a_deployment_without_settings_shows_the_defaults(platform: Platform) ->
     d = c.deploy("cfg-plain", model="cfg-plain")
     assert (d.traffic, d.shadow, _routes(d)) == ([], None, [(1, 100)])
     assert (d.batching.model_dump(), d.max_queue_size, d.timeout_s) == (DEFAULT_BATCHING, 1024, 30.0)
-    body = httpx.get(f"{platform.api_url}/api/v1/deployments/cfg-plain").json()
+    body = httpx.get(f"{platform.api_url}/api/v1/deployments/cfg-plain", headers=AUTH).json()
     assert body["routes"] == [{"version": 1, "weight": 100}] and body["batching"] == DEFAULT_BATCHING
 
 
@@ -183,8 +184,8 @@ def test_invalid_values_are_400_naming_the_field(
     before = _desired(platform.client.get_deployment(api_model))
     api = f"{platform.api_url}/api/v1/deployments"
     for response in (
-        httpx.post(api, json={"name": "cfg-new", "model": api_model, "version": 1, **body}),
-        httpx.patch(f"{api}/{api_model}", json=body),
+        httpx.post(api, json={"name": "cfg-new", "model": api_model, "version": 1, **body}, headers=AUTH),
+        httpx.patch(f"{api}/{api_model}", json=body, headers=AUTH),
     ):
         assert response.status_code == 400, response.text
         error = response.json()["error"]
@@ -197,7 +198,7 @@ def test_invalid_values_are_400_naming_the_field(
 def test_a_route_that_cannot_take_the_primarys_requests_is_409(platform: Platform, api_model: str) -> None:
     narrow = _register_narrow(platform, api_model)
     api = f"{platform.api_url}/api/v1/deployments/{api_model}"
-    response = httpx.patch(api, json={"traffic": [{"version": narrow, "weight": 5}]})
+    response = httpx.patch(api, json={"traffic": [{"version": narrow, "weight": 5}]}, headers=AUTH)
     assert response.status_code == 409, response.text
     assert response.json()["error"]["code"] == "CONFLICT"
     assert "traffic[0].version: version 4 of 'cfg-api' takes inputs" in response.json()["error"]["message"]
@@ -224,7 +225,9 @@ def test_canary_and_shadow_versions_cannot_be_archived(platform: Platform) -> No
         batching={"enabled": True},
     )
     for version in (2, 3):
-        response = httpx.post(f"{platform.api_url}/api/v1/models/cfg-use/versions/{version}/archive")
+        response = httpx.post(
+            f"{platform.api_url}/api/v1/models/cfg-use/versions/{version}/archive", headers=AUTH
+        )
         assert response.status_code == 409, response.text
         error = response.json()["error"]
         assert error["code"] == "CONFLICT" and error["details"]["deployments"] == ["cfg-use"]

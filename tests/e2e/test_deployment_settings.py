@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from aiaas.cli import app
 from aiaas.errors import NotFound
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform, start_inference
 
@@ -32,7 +33,12 @@ def _rows(n: int, seed: int, *, shift: float = 0.0) -> np.ndarray[Any, Any]:
 
 def _send(platform: Platform, name: str, x: np.ndarray[Any, Any]) -> None:
     tensor = {"name": "X", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}
-    r = httpx.post(f"{platform.inference_url}/v2/models/{name}/infer", json={"inputs": [tensor]}, timeout=30)
+    r = httpx.post(
+        f"{platform.inference_url}/v2/models/{name}/infer",
+        json={"inputs": [tensor]},
+        timeout=30,
+        headers=AUTH,
+    )
     assert r.status_code == 200, r.text
 
 
@@ -49,7 +55,7 @@ def _drifted(platform: Platform, name: str, **overrides: Any) -> list[str]:
 
 
 def _gauge(platform: Platform) -> dict[str, float]:
-    text = httpx.get(f"{platform.api_url}/metrics").text
+    text = httpx.get(f"{platform.api_url}/metrics", headers=AUTH).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     return {s.labels["deployment"]: s.value for s in families["aiaas_drift_drifted_features"].samples}
 
@@ -103,7 +109,9 @@ def test_a_deployments_drift_thresholds_decide_its_report_and_gauges(platform: P
     assert "min_rows=50" in _cli(platform, "deployments", "show", PLAIN)
 
     # Bad thresholds are a 400 naming the key, and change nothing.
-    r = httpx.patch(f"{platform.api_url}/api/v1/deployments/{PLAIN}", json={"drift": {"min_rows": 0}})
+    r = httpx.patch(
+        f"{platform.api_url}/api/v1/deployments/{PLAIN}", json={"drift": {"min_rows": 0}}, headers=AUTH
+    )
     assert r.status_code == 400 and "drift.min_rows" in r.text, r.text
     assert c.get_deployment(PLAIN).drift == plain
 
@@ -113,7 +121,7 @@ def test_batching_on_with_one_row_per_batch_is_a_400_naming_the_field(platform: 
     x = _rows(20, 3)
     c.register_model("set-batch", LogisticRegression().fit(x, x[:, 0] > 0), example=x[:4])
     body = {"name": "set-batch", "model": "set-batch", "batching": {"enabled": True, "max_batch_size": 1}}
-    r = httpx.post(f"{platform.api_url}/api/v1/deployments", json=body)
+    r = httpx.post(f"{platform.api_url}/api/v1/deployments", json=body, headers=AUTH)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["details"]["field"] == "batching.max_batch_size"
     with pytest.raises(NotFound):
@@ -122,6 +130,7 @@ def test_batching_on_with_one_row_per_batch_is_a_400_naming_the_field(platform: 
     r = httpx.patch(
         f"{platform.api_url}/api/v1/deployments/set-batch",
         json={"batching": {"enabled": True, "max_batch_size": 1}},
+        headers=AUTH,
     )
     assert r.status_code == 400 and "max_batch_size must be at least 2" in r.text
     assert c.get_deployment("set-batch").batching.max_batch_size == 2

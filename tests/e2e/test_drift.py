@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from aiaas.cli import app
 from aiaas.errors import InvalidArgument, NotFound
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform, start_inference
 
@@ -57,7 +58,7 @@ def _csv(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> bytes:
 
 
 def _send(platform: Platform, name: str, x: np.ndarray[Any, Any], tensor_name: str = "X") -> None:
-    with httpx.Client(base_url=platform.inference_url, timeout=30) as http:
+    with httpx.Client(base_url=platform.inference_url, timeout=30, headers=AUTH) as http:
         for start in range(0, len(x), CHUNK):
             rows = x[start : start + CHUNK]
             tensor = {
@@ -143,7 +144,7 @@ def test_exactly_the_shifted_features_are_flagged_and_counts_survive_a_restart(p
     assert _inputs_drifted(c.drift(MOVED).versions[0].report) == sorted(SHIFTED)
 
     # Gauges on the control plane's /metrics.
-    text = httpx.get(f"{platform.api_url}/metrics").text
+    text = httpx.get(f"{platform.api_url}/metrics", headers=AUTH).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     flagged = {s.labels["deployment"]: s.value for s in families["aiaas_drift_drifted_features"].samples}
     assert flagged[SAME] == 0 and flagged[MOVED] == len(moved.drifted) >= 20

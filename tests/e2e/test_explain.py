@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from aiaas.cli import app
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.explain import MAX_EXPLAIN_ROWS
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform
 
@@ -97,7 +98,7 @@ def test_linear_attributions_add_up_to_the_served_prediction(platform: Platform)
     )
 
     # V1, and the same seed, give the same attributions as V2.
-    with httpx.Client(base_url=platform.inference_url, timeout=60) as http:
+    with httpx.Client(base_url=platform.inference_url, timeout=60, headers=AUTH) as http:
         r = http.post(f"/v1/models/{name}:explain", json={"instances": rows.tolist()})
         assert r.status_code == 200, r.text
         assert r.headers["x-aiaas-model-version"] == str(v1) and r.headers["x-request-id"]
@@ -142,7 +143,7 @@ def test_linear_attributions_add_up_to_the_served_prediction(platform: Platform)
     c.update_deployment(name, version=v2)
     c.wait_until_served(name, v2)
     c.archive_version(name, v1)
-    with httpx.Client(base_url=platform.inference_url, timeout=60) as http:
+    with httpx.Client(base_url=platform.inference_url, timeout=60, headers=AUTH) as http:
         for path in (f"/v2/models/{name}/versions/{v1}/explain", f"/v2/models/{name}/versions/{v1}/infer"):
             r = http.post(path, json={"inputs": [_tensor(rows)]})
             assert r.status_code == 409 and "archived" in r.json()["error"], (path, r.text)
@@ -195,7 +196,7 @@ def test_mlp_attributions_rank_the_planted_feature_first(platform: Platform) -> 
     )
     long.start()
     answered_meanwhile = 0
-    with httpx.Client(base_url=platform.inference_url, timeout=60) as http:
+    with httpx.Client(base_url=platform.inference_url, timeout=60, headers=AUTH) as http:
         while long.is_alive():
             assert http.get("/v2/health/live").status_code == 200
             r = http.post(f"/v2/models/{name}/infer", json={"inputs": [_input(x[:1])]})
@@ -212,7 +213,7 @@ def test_mlp_attributions_rank_the_planted_feature_first(platform: Platform) -> 
     workers[0].wait(timeout=10)
     statuses: list[int] = []
     tensor = _input(rows[:1])
-    with httpx.Client(base_url=platform.inference_url, timeout=120) as http:
+    with httpx.Client(base_url=platform.inference_url, timeout=120, headers=AUTH) as http:
 
         def explained() -> bool:
             r = http.post(f"/v2/models/{name}/explain", json={"inputs": [tensor]})

@@ -16,6 +16,7 @@ import pytest
 
 from aiaas.errors import Unavailable
 from aiaas.sdk import Client
+from tests._auth import AUTH
 from tests._servers import ServerProcess, free_port, spawn
 
 
@@ -56,11 +57,13 @@ def pointed_control_plane(tmp_path: Path) -> Iterator[ServerProcess]:
 def test_a_control_plane_told_its_inference_url_reports_it_and_the_sdk_uses_it(
     pointed_control_plane: ServerProcess,
 ) -> None:
-    health = httpx.get(f"{pointed_control_plane.url}/api/v1/health").json()
+    health = httpx.get(f"{pointed_control_plane.url}/api/v1/health", headers=AUTH).json()
     assert health["inference_url"] == "http://inference.internal:9000"
     with Client(pointed_control_plane.url) as client:
         assert client.inference_url == "http://inference.internal:9000"
-    schema = httpx.get(f"{pointed_control_plane.url}/openapi.json").json()["components"]["schemas"]
+    schema = httpx.get(f"{pointed_control_plane.url}/openapi.json", headers=AUTH).json()["components"][
+        "schemas"
+    ]
     assert "inference_url" in schema["Health"]["properties"]
 
 

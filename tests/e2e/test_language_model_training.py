@@ -20,6 +20,7 @@ import pytest
 from aiaas.errors import InvalidArgument
 from aiaas.schemas import Job
 from aiaas.sdk import Client
+from tests._auth import AUTH
 from tests._servers import free_port, wait_until
 from tests.conftest import fresh_database, server_environment
 from tests.e2e.conftest import start_api
@@ -131,7 +132,9 @@ def test_a_transformer_job_lowers_perplexity_and_registers_a_folder(
 
     # The registered artifact is a Hugging Face folder that transformers loads offline.
     response = httpx.get(
-        f"{platform.api.url}/api/v1/models/stories-lm/versions/{version.version}/artifact", timeout=60
+        f"{platform.api.url}/api/v1/models/stories-lm/versions/{version.version}/artifact",
+        timeout=60,
+        headers=AUTH,
     )
     assert response.status_code == 200, response.text
     with tarfile.open(fileobj=io.BytesIO(response.content)) as archive:
@@ -162,7 +165,9 @@ def test_a_transformer_needs_a_text_dataset_and_no_target(platform: Platform) ->
         ),
     }
     for text, (field, message) in against_data.items():
-        response = httpx.post(f"{platform.api.url}/api/v1/jobs", json=yaml.safe_load(text), timeout=30)
+        response = httpx.post(
+            f"{platform.api.url}/api/v1/jobs", json=yaml.safe_load(text), timeout=30, headers=AUTH
+        )
         assert response.status_code == 400, (text, response.text)
         error = response.json()["error"]
         assert error["details"]["field"] == field, (text, error)
@@ -188,7 +193,9 @@ def test_a_transformer_needs_a_text_dataset_and_no_target(platform: Platform) ->
             c.submit_job(text)
         assert raised.value.details["field"] == field, (text, raised.value)
         assert message in raised.value.message, (text, raised.value)
-        response = httpx.post(f"{platform.api.url}/api/v1/jobs", json=yaml.safe_load(text), timeout=30)
+        response = httpx.post(
+            f"{platform.api.url}/api/v1/jobs", json=yaml.safe_load(text), timeout=30, headers=AUTH
+        )
         assert response.status_code == 400 and message in response.json()["error"]["message"], response.text
     assert all(j.dataset != "tabular" for j in c.list_jobs())
 

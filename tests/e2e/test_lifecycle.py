@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from aiaas.errors import Conflict, InvalidArgument, NotFound
+from tests._auth import AUTH
 from tests._external_data import file_readers
 from tests._models import iris, iris_classifier, torch_mlp, torch_outputs
 from tests.e2e.conftest import Platform
@@ -34,7 +35,9 @@ def test_sklearn_classifier_served_over_v2_and_v1_matches_predict_proba(platform
     np.testing.assert_allclose(out["probabilities"], clf.predict_proba(X), rtol=1e-5, atol=1e-7)
 
     v1 = httpx.post(
-        f"{platform.inference_url}/v1/models/iris-e2e:predict", json={"instances": X[:10].tolist()}
+        f"{platform.inference_url}/v1/models/iris-e2e:predict",
+        json={"instances": X[:10].tolist()},
+        headers=AUTH,
     )
     assert v1.status_code == 200, v1.text
     assert v1.headers["x-aiaas-model-version"] == "1"
@@ -49,7 +52,7 @@ def test_sklearn_classifier_served_over_v2_and_v1_matches_predict_proba(platform
     )
 
     columnar = httpx.post(
-        f"{platform.inference_url}/v1/models/iris-e2e:predict", json={"inputs": X[:3].tolist()}
+        f"{platform.inference_url}/v1/models/iris-e2e:predict", json={"inputs": X[:3].tolist()}, headers=AUTH
     )
     assert columnar.status_code == 200, columnar.text
     np.testing.assert_allclose(
@@ -71,7 +74,11 @@ def test_torch_mlp_served_over_v2_and_v1_matches_torch(platform: Platform) -> No
     got = c.predict("mlp-e2e", X)["output"]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
 
-    v1 = httpx.post(f"{platform.inference_url}/v1/models/mlp-e2e:predict", json={"instances": X[:7].tolist()})
+    v1 = httpx.post(
+        f"{platform.inference_url}/v1/models/mlp-e2e:predict",
+        json={"instances": X[:7].tolist()},
+        headers=AUTH,
+    )
     assert v1.status_code == 200, v1.text
     np.testing.assert_allclose(v1.json()["predictions"], expected[:7], rtol=1e-5, atol=1e-7)
 
@@ -135,13 +142,17 @@ def test_api_errors_come_back_as_the_same_exceptions(platform: Platform) -> None
     with pytest.raises(NotFound):
         c.deploy("ghost", model="no-such-model")
     response = httpx.post(
-        f"{platform.api_url}/api/v1/deployments", json={"name": "x", "model": "iris", "version": "two"}
+        f"{platform.api_url}/api/v1/deployments",
+        json={"name": "x", "model": "iris", "version": "two"},
+        headers=AUTH,
     )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "INVALID_ARGUMENT" and error["details"]["field"] == "version"
     upload = httpx.post(
-        f"{platform.api_url}/api/v1/models/junk/versions", files={"file": ("junk.onnx", b"not onnx")}
+        f"{platform.api_url}/api/v1/models/junk/versions",
+        files={"file": ("junk.onnx", b"not onnx")},
+        headers=AUTH,
     )
     assert upload.status_code == 400 and "ONNX" in upload.json()["error"]["message"]
     with pytest.raises(NotFound):
@@ -150,6 +161,7 @@ def test_api_errors_come_back_as_the_same_exceptions(platform: Platform) -> None
         f"{platform.api_url}/api/v1/models/junk/versions",
         files={"file": ("m.onnx", c.download_artifact("churn", 1))},
         data={"metadata": '{"flavor": "pickle"}'},
+        headers=AUTH,
     )
     assert bad_meta.status_code == 400 and "metadata.flavor" in bad_meta.json()["error"]["message"]
 
@@ -159,7 +171,9 @@ def test_a_model_naming_a_server_file_is_refused_at_registration(platform: Platf
     """A curl user uploads a model whose weights 'live' in a file of the server: 400, named."""
     data, tensor = file_readers(location)["initializer"]
     name = "reader-" + location.split("/")[-1].split(".")[0].lower()
-    upload = httpx.post(f"{platform.api_url}/api/v1/models/{name}/versions", files={"file": ("m.onnx", data)})
+    upload = httpx.post(
+        f"{platform.api_url}/api/v1/models/{name}/versions", files={"file": ("m.onnx", data)}, headers=AUTH
+    )
     assert upload.status_code == 400, upload.text
     error = upload.json()["error"]
     assert error["code"] == "INVALID_ARGUMENT"

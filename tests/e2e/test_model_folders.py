@@ -16,6 +16,7 @@ import pytest
 from aiaas.errors import InvalidArgument
 from aiaas.formats import read_folder
 from aiaas.sdk import Client
+from tests._auth import AUTH
 from tests._hf_models import make_causal_lm, make_embedder
 from tests._servers import ServerProcess, free_port
 from tests.conftest import server_environment
@@ -81,7 +82,7 @@ def test_bad_folders_get_a_400_naming_the_problem(
         return httpx.post(
             url, files=[("files", (p, d, "application/octet-stream")) for p, d in parts.items()],
             data={"metadata": metadata}, timeout=60,
-        )  # fmt: skip
+         headers=AUTH,)  # fmt: skip
 
     no_config = upload({k: v for k, v in files.items() if k != "config.json"})
     assert no_config.status_code == 400
@@ -97,7 +98,9 @@ def test_bad_folders_get_a_400_naming_the_problem(
     assert flavor.status_code == 400 and "metadata.flavor" in flavor.json()["error"]["message"]
     huge = upload({**files, "extra.safetensors": b"\0" * (UPLOAD_LIMIT + 1)})
     assert huge.status_code == 413
-    assert httpx.get(f"{api[0].url}/api/v1/models/bad", timeout=10).status_code == 404  # nothing stored
+    assert (
+        httpx.get(f"{api[0].url}/api/v1/models/bad", timeout=10, headers=AUTH).status_code == 404
+    )  # nothing stored
 
 
 def test_sdk_refuses_a_folder_with_pickle_weights_before_uploading(

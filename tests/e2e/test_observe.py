@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from aiaas.cli import app
 from aiaas.errors import InvalidArgument, NotFound
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform, start_inference
 
@@ -60,7 +61,7 @@ def test_ids_key_the_prediction_log_and_feedback_scores_like_sklearn(
 
     rows = list(range(0, 150, 5))
     ids: list[str] = []
-    with httpx.Client(base_url=platform.inference_url) as http:
+    with httpx.Client(base_url=platform.inference_url, headers=AUTH) as http:
         for i in rows:
             headers = {"x-request-id": f"client-{i}"} if i % 2 else {}
             r = http.post(f"/v2/models/{NAME}/infer", json={"inputs": [_tensor(x[i])]}, headers=headers)
@@ -82,7 +83,7 @@ def test_ids_key_the_prediction_log_and_feedback_scores_like_sklearn(
     assert c.predictions(NAME, version=2).predictions == []
     assert c.predictions(NAME, window="1h").predictions[0].request_id == ids[0]
 
-    exposed = httpx.get(f"{platform.inference_url}/metrics").text
+    exposed = httpx.get(f"{platform.inference_url}/metrics", headers=AUTH).text
     written = {
         s.labels["deployment"]: s.value
         for family in text_string_to_metric_families(exposed)
@@ -109,6 +110,7 @@ def test_ids_key_the_prediction_log_and_feedback_scores_like_sklearn(
     one = httpx.post(
         f"{platform.api_url}/api/v1/deployments/{NAME}/feedback",
         json={"request_id": ids[0], "label": truth[ids[0]]},
+        headers=AUTH,
     )
     assert one.status_code == 200 and one.json()["accepted"] == 1
     many = c.feedback(NAME, {rid: truth[rid] for rid in ids[1:20]} | {"never-answered": "setosa"})

@@ -23,6 +23,7 @@ import openai
 import pytest
 
 from aiaas.sdk import Client
+from tests._auth import ADMIN_KEY, AUTH
 from tests._hf_models import encode, greedy, make_causal_lm, make_embedder
 from tests._servers import ServerProcess, free_port, wait_until
 from tests.conftest import server_environment
@@ -43,7 +44,7 @@ class LLMPlatform:
         return f"{self.inference.url}/openai/v1"
 
     def openai(self) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.base_url, api_key="unused", max_retries=0, timeout=60)
+        return openai.OpenAI(base_url=self.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +141,7 @@ def test_embeddings_from_many_clients_at_once_each_get_their_own_vectors(llm: LL
     expected = encode(llm.embedder, texts)
 
     async def main() -> list[list[float]]:
-        client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="unused", max_retries=0)
+        client = openai.AsyncOpenAI(base_url=llm.base_url, api_key=ADMIN_KEY, max_retries=0)
         results = await asyncio.gather(*(client.embeddings.create(model="embed", input=t) for t in texts))
         await client.close()
         return [r.data[0].embedding for r in results]
@@ -198,7 +199,7 @@ def test_concurrent_streams_share_the_batch_and_each_equal_its_greedy_decode(llm
         return "".join([c.choices[0].text async for c in stream])
 
     async def main() -> list[str]:
-        client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="unused", max_retries=0)
+        client = openai.AsyncOpenAI(base_url=llm.base_url, api_key=ADMIN_KEY, max_retries=0)
         texts = await asyncio.gather(*(one(client, p, 0.01 * i) for i, p in enumerate(prompts)))
         await client.close()
         return list(texts)
@@ -236,19 +237,19 @@ def test_bad_requests_get_openai_shaped_4xx_naming_the_field(llm: LLMPlatform) -
     with pytest.raises(openai.BadRequestError) as wrong_kind:
         client.embeddings.create(model="chat", input="hello")
     assert wrong_kind.value.body["param"] == "model"  # type: ignore[index]
-    raw = httpx.post(f"{llm.base_url}/chat/completions", content=b"{not json", timeout=10)
+    raw = httpx.post(f"{llm.base_url}/chat/completions", content=b"{not json", timeout=10, headers=AUTH)
     assert raw.status_code == 400 and raw.json()["error"]["param"] == "body"
 
 
 def test_client_that_disconnects_mid_stream_frees_its_slot(llm: LLMPlatform) -> None:
     # "solo" runs one sequence at a time: a slot left held would block the next request.
     def solo() -> dict[str, object]:
-        card = httpx.get(f"{llm.base_url}/models/solo", timeout=10).json()
+        card = httpx.get(f"{llm.base_url}/models/solo", timeout=10, headers=AUTH).json()
         return dict(card["aiaas"])
 
     before = solo()["cancelled_requests"]
     body = {"model": "solo", "prompt": "hello", "max_tokens": 120, "ignore_eos": True, "stream": True}
-    with httpx.stream("POST", f"{llm.base_url}/completions", json=body, timeout=30) as response:
+    with httpx.stream("POST", f"{llm.base_url}/completions", json=body, timeout=30, headers=AUTH) as response:
         assert response.status_code == 200
         next(response.iter_lines())  # the first piece arrived; now go away mid-stream
     wait_until(
@@ -295,7 +296,7 @@ def test_canary_route_sends_a_share_of_requests_to_the_new_version(llm: LLMPlatf
 
 def test_embedding_model_answers_kserve_v2_too(llm: LLMPlatform) -> None:
     body = {"inputs": [{"name": "input", "datatype": "BYTES", "shape": [2], "data": ["hello world", "a"]}]}
-    response = httpx.post(f"{llm.inference.url}/v2/models/embed/infer", json=body, timeout=30)
+    response = httpx.post(f"{llm.inference.url}/v2/models/embed/infer", json=body, timeout=30, headers=AUTH)
     assert response.status_code == 200, response.text
     output = response.json()["outputs"][0]
     assert output["name"] == "embedding" and output["shape"] == [2, 32]

@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from aiaas.sdk import Client
+from tests._auth import ADMIN_KEY, AUTH
 from tests._hf_models import make_causal_lm, make_embedder
 from tests._servers import free_port, wait_until
 from tests.conftest import server_environment
@@ -52,12 +53,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Clie
 
 
 def state(base_url: str) -> dict[str, dict[str, Any]]:
-    cards = httpx.get(f"{base_url}/models", timeout=10).json()["data"]
+    cards = httpx.get(f"{base_url}/models", timeout=10, headers=AUTH).json()["data"]
     return {c["id"]: c["aiaas"] for c in cards}
 
 
 def complete(base_url: str, model: str, **extra: Any) -> Any:
-    client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
+    client = openai.OpenAI(base_url=base_url, api_key=ADMIN_KEY, max_retries=0, timeout=120)
     return client.completions.create(
         **{"model": model, "prompt": "hello", "max_tokens": 8, "temperature": 0, **extra}
     )
@@ -69,7 +70,9 @@ def test_models_load_on_first_request_and_the_least_recently_used_idle_one_makes
     base_url, _ = server
     assert not any(s["loaded"] for s in state(base_url).values())  # nothing loads before it is asked for
     first_a = complete(base_url, "a").choices[0].text
-    openai.OpenAI(base_url=base_url, api_key="x", max_retries=0).embeddings.create(model="e", input="hi")
+    openai.OpenAI(base_url=base_url, api_key=ADMIN_KEY, max_retries=0).embeddings.create(
+        model="e", input="hi"
+    )
     now = state(base_url)
     assert now["a"]["loaded"] and now["e"]["loaded"] and not now["b"]["loaded"]
     complete(base_url, "b")  # does not fit beside a: a (idle, least recently used) is unloaded

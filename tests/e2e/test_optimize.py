@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 from sklearn.datasets import load_digits
 
+from tests._auth import AUTH
 from tests.e2e._cli import console_script
 from tests.e2e.conftest import Platform
 from tests.optimize.conftest import NAMES, digits_csv
@@ -42,7 +43,7 @@ def test_optimize_a_trained_model_and_serve_the_result(platform: Platform) -> No
         ("7", {"method": "fp16"}, "version"),
     ]:
         url = f"{platform.api_url}/api/v1/models/digits-opt/versions/{ref}/optimize"
-        response = httpx.post(url, json=body, timeout=30)
+        response = httpx.post(url, json=body, timeout=30, headers=AUTH)
         assert response.status_code == 400, response.text
         assert response.json()["error"]["details"]["field"] == field
     assert len(c.list_jobs()) == jobs_before
@@ -97,6 +98,7 @@ def test_optimize_a_trained_model_and_serve_the_result(platform: Platform) -> No
             ]
         },
         timeout=30,
+        headers=AUTH,
     ).json()
     labels = next(o["data"] for o in reply["outputs"] if o["name"] == "label")
     assert set(labels) <= set(NAMES)

@@ -35,8 +35,11 @@ def _blocks(language: str) -> list[str]:
 
 def test_python_quickstart_runs(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     (code,) = [b for b in _blocks("python") if "aiaas.Client" in b]
-    # As written: the client learns the inference server's URL from the control plane.
+    # As written: the client learns the inference server's URL from the control plane, and
+    # finds the admin key the first start wrote under AIAAS_HOME; no key is given.
     monkeypatch.delenv("AIAAS_INFERENCE_URL", raising=False)
+    monkeypatch.delenv("AIAAS_API_KEY")
+    monkeypatch.setenv("AIAAS_HOME", str(platform.home))
     namespace: dict[str, object] = {}
     exec(compile(code.replace("http://127.0.0.1:8000", platform.api_url), "README.md", "exec"), namespace)
     client = namespace["client"]
@@ -52,6 +55,8 @@ def test_python_quickstart_runs(platform: Platform, monkeypatch: pytest.MonkeyPa
 def test_cli_quickstart_runs(platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     X, _ = iris()
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AIAAS_API_KEY")  # the CLI reads the admin key file, as on the machine it runs on
+    monkeypatch.setenv("AIAAS_HOME", str(platform.home))
     (tmp_path / "model.onnx").write_bytes(package_model(iris_classifier(), X[:3]).onnx)
     (quickstart,) = [b for b in _blocks("") if b.lstrip().startswith("aiaas register")]
     (serving,) = [b for b in _blocks("") if "--canary" in b]

@@ -21,6 +21,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from aiaas.sdk import Client
+from tests._auth import AUTH
 from tests._servers import free_port, wait_until
 from tests.conftest import fresh_database, server_environment
 from tests.e2e.conftest import Platform, start_api
@@ -158,7 +159,7 @@ def test_a_bad_spec_is_refused_naming_the_field(platform: Platform) -> None:
         "dataset: iris-bad\nmodel: {family: mlp}\nwarm_start: {model: ghost, version: 1}\n": "warm_start",
     }
     for text, field in cases.items():
-        response = httpx.post(f"{platform.api_url}/api/v1/jobs", json=_yaml(text), timeout=30)
+        response = httpx.post(f"{platform.api_url}/api/v1/jobs", json=_yaml(text), timeout=30, headers=AUTH)
         assert response.status_code == 400, (text, response.text)
         error = response.json()["error"]
         assert error["details"]["field"] == field, (text, error)

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aiaas.cli import app
+from tests._auth import AUTH
 from tests.e2e._cli import assert_readable, console_script
 from tests.e2e.conftest import Platform
 
@@ -105,7 +106,7 @@ def test_a_field_the_family_ignores_is_refused_by_cli_sdk_and_api(platform: Plat
         platform.client.submit_job({"dataset": "vino", "model": {"family": "gradient_boosting"}, "epochs": 3})
 
     body = {"dataset": "vino", "model": {"family": "logistic"}, "batch_size": 16}
-    response = httpx.post(f"{platform.api_url}/api/v1/jobs", json=body, timeout=30)
+    response = httpx.post(f"{platform.api_url}/api/v1/jobs", json=body, timeout=30, headers=AUTH)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["details"]["field"] == "batch_size"

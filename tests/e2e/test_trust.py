@@ -16,6 +16,7 @@ from aiaas.cli import app
 from aiaas.errors import Unavailable
 from aiaas.store import Database, FileArtifactStore
 from aiaas.store.tables import ModelRow
+from tests._auth import AUTH
 from tests._models import iris, iris_classifier
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform
@@ -94,23 +95,25 @@ def test_a_version_the_server_cannot_load_is_reported_and_waiting_fails_fast(pla
 
 def test_deep_tags_are_refused_and_the_model_list_stays_readable(platform: Platform) -> None:
     api = f"{platform.api_url}/api/v1"
-    r = httpx.post(f"{api}/models", json={"name": "deep-tags", "tags": _nested(256)})
+    r = httpx.post(f"{api}/models", json={"name": "deep-tags", "tags": _nested(256)}, headers=AUTH)
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["code"] == "INVALID_ARGUMENT" and error["details"]["field"] == "tags"
     assert "nested deeper than 32 levels" in error["message"]
-    assert httpx.get(f"{api}/models/deep-tags").status_code == 404
+    assert httpx.get(f"{api}/models/deep-tags", headers=AUTH).status_code == 404
 
     files = {"file": ("m.onnx", b"not read", "application/octet-stream")}
     metadata = json.dumps({"metrics": _nested(300)})
-    r = httpx.post(f"{api}/models/deep-metrics/versions", files=files, data={"metadata": metadata})
+    r = httpx.post(
+        f"{api}/models/deep-metrics/versions", files=files, data={"metadata": metadata}, headers=AUTH
+    )
     assert r.status_code == 400, r.text
 
-    r = httpx.post(f"{api}/models", json={"name": "long-text", "description": "d" * 70_000})
+    r = httpx.post(f"{api}/models", json={"name": "long-text", "description": "d" * 70_000}, headers=AUTH)
     assert r.status_code == 413, r.text
     assert r.json()["error"]["details"] == {"field": "description", "limit": 65536}
 
-    assert httpx.get(f"{api}/models").status_code == 200
+    assert httpx.get(f"{api}/models", headers=AUTH).status_code == 200
     result = _aiaas(platform, "models", "list")
     assert result.exit_code == 0, result.output
 
@@ -124,7 +127,7 @@ def test_a_record_stored_by_an_older_release_does_not_break_the_model_list(platf
             row.tags = _nested(256)  # what the old release committed
     finally:
         db.dispose()
-    r = httpx.get(f"{platform.api_url}/api/v1/models")
+    r = httpx.get(f"{platform.api_url}/api/v1/models", headers=AUTH)
     assert r.status_code == 200, r.text
     assert "legacy-tags" in {m["name"] for m in r.json()["models"]}
     assert _aiaas(platform, "models", "list").exit_code == 0

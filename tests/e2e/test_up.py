@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 from pathlib import Path
 
 import httpx
@@ -14,15 +15,19 @@ from typer.testing import CliRunner
 
 from aiaas.cli.main import app
 from aiaas.sdk import Client
+from tests._auth import AUTH
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 
 
-def _up(home: Path, port: int, inference_port: int, log: Path, *, demo: bool = True) -> ServerProcess:
+def _up(
+    home: Path, port: int, inference_port: int, log: Path, *, demo: bool = True, dev: bool = False
+) -> ServerProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIAAS_")}
     env.update(AIAAS_HOME=str(home), PYTHONUNBUFFERED="1", COLUMNS="200")
     server = spawn(
         ["-m", "aiaas.cli", "up", "--port", str(port), "--inference-port", str(inference_port)]
-        + (["--demo"] if demo else []),
+        + (["--demo"] if demo else [])
+        + (["--dev"] if dev else []),
         env=env,
         ready_url=f"http://127.0.0.1:{port}/api/v1/health",
         log=log,
@@ -44,9 +49,17 @@ def test_up_demo_serves_predictions_and_stops_on_ctrl_c(
     monkeypatch.delenv("AIAAS_INFERENCE_URL", raising=False)
     monkeypatch.delenv("AIAAS_INFERENCE_PORT", raising=False)
     home = tmp_path / "home"  # does not exist yet: a fresh machine
+    # As a user on that machine: no key given, so the SDK and CLI read the one the first start made.
+    monkeypatch.delenv("AIAAS_API_KEY", raising=False)
+    monkeypatch.setenv("AIAAS_HOME", str(home))
     port, inference_port = free_port(), free_port()
     server = _up(home, port, inference_port, tmp_path / "up.log")
     try:
+        key_file = home / "admin.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600, "the admin key is its owner's only"
+        key = key_file.read_text().strip()
+        assert server.output().count(key) == 1, "the first start prints the admin key, once"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/models").status_code == 401, "auth is on"
         # Regression: given only the control plane on a port of its own, the SDK and CLI sent
         # predictions to :8080 and reported a timeout; they ask the control plane instead.
         with Client(f"http://127.0.0.1:{port}") as c:
@@ -84,12 +97,33 @@ def test_up_demo_serves_predictions_and_stops_on_ctrl_c(
     server = _up(home, port, inference_port, tmp_path / "up2.log")
     try:
         assert "already registered" in server.output()
+        assert "aiaas_" not in server.output(), "a key is shown only when it is made"
+        assert (home / "admin.key").read_text().strip() == key
         with Client(f"http://127.0.0.1:{port}", inference_url=f"http://127.0.0.1:{inference_port}") as c:
             assert [v.version for v in c.list_versions("iris")] == [1]
             assert len(c.list_jobs()) == 1
     finally:
         server.stop()
     assert server.proc.returncode == 0
+
+
+def test_up_dev_runs_without_authentication_and_says_so_on_every_start(tmp_path: Path) -> None:
+    port, inference_port = free_port(), free_port()
+    home = tmp_path / "home"
+    for attempt in ("first", "second"):
+        server = _up(home, port, inference_port, tmp_path / f"up-{attempt}.log", demo=False, dev=True)
+        try:
+            wait_until(
+                lambda server=server: server.output().count("AUTHENTICATION IS OFF") >= 3,
+                timeout=60,
+                what="up and both servers to say authentication is off",
+            )
+            assert httpx.get(f"http://127.0.0.1:{port}/api/v1/models", timeout=10).status_code == 200
+            ready = httpx.get(f"http://127.0.0.1:{inference_port}/v1/models", timeout=10)
+            assert ready.status_code == 200, ready.text
+            assert not (home / "admin.key").exists(), "no key is made with authentication off"
+        finally:
+            server.stop()
 
 
 def test_servers_do_not_outlive_a_killed_up(tmp_path: Path) -> None:
@@ -136,12 +170,12 @@ def test_a_crash_looping_control_plane_never_stops_the_inference_server(tmp_path
             os.kill(victim, signal.SIGKILL)
             killed.add(victim)
             # Meanwhile predictions keep their server: the same process, ready throughout.
-            assert httpx.get(f"{inference}/v2/health/ready", timeout=5).status_code == 200
+            assert httpx.get(f"{inference}/v2/health/ready", timeout=5, headers=AUTH).status_code == 200
 
         said = "the control plane was killed by SIGKILL (6 exits in the last minute)"
         wait_until(lambda: said in server.output() or not server.alive(), timeout=10, what=said)
         assert server.alive(), server.output()
-        assert httpx.get(f"{inference}/v2/health/ready", timeout=5).status_code == 200
+        assert httpx.get(f"{inference}/v2/health/ready", timeout=5, headers=AUTH).status_code == 200
         out = server.output()
         assert "the inference server keeps running" in out
         delays = [
@@ -156,7 +190,7 @@ def test_a_crash_looping_control_plane_never_stops_the_inference_server(tmp_path
             timeout=60,
             what="the control plane to be back",
         )
-        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5, headers=AUTH).status_code == 200
         assert _server_pid(server, "aiaas.serving") == inference_pid
     finally:
         server.stop()

@@ -1,7 +1,7 @@
 """Both servers held to their own OpenAPI documents by schemathesis, run as users run it.
 
-The control plane (with an API key, so authentication is part of the contract) and the
-inference server start as real processes on free ports, with a dataset, a model with two
+The control plane and the inference server (authentication on, as always) start as real
+processes on free ports, with a dataset, a model with two
 versions, an alias and deployments to find. The ``schemathesis run`` command then fuzzes each
 document through every phase (coverage, fuzzing, and stateful sequences that follow the
 documents' links), bounded by a fixed seed and a number of examples per operation.
@@ -11,7 +11,9 @@ state (a name that exists, a job spec that fits its dataset, a tensor that fits 
 and refuse schema-valid input that breaks them with a 400 or 404 that says why. What must
 hold: no 5xx, every status and content type documented, every body matching its schema,
 schema-invalid input refused, 405 with a correct ``Allow``, 401 without the key, a created
-thing readable and a deleted one gone.
+thing readable and a deleted one gone. Each server is fuzzed twice: with the admin key, and
+without any key, where every operation but the health checks and the document must be a 401
+(:mod:`tests.fuzz._unauthenticated`).
 
 To see a run: ``pytest tests/fuzz -s``; a failure prints schemathesis's report, with a
 ``curl`` line that reproduces each case.
@@ -20,6 +22,7 @@ To see a run: ``pytest tests/fuzz -s``; a failure prints schemathesis's report, 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -31,6 +34,7 @@ import numpy as np
 import pytest
 
 from aiaas.sdk import Client
+from tests._auth import ADMIN_KEY
 from tests._servers import ServerProcess, free_port
 from tests.conftest import server_environment
 from tests.e2e.conftest import start_api, start_inference
@@ -41,7 +45,9 @@ from tests.e2e.conftest import start_api, start_inference
 SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
 #: Examples per operation and phase; with ~50 operations this is a few thousand requests.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
-API_KEY = "fuzz-key"
+API_KEY = ADMIN_KEY
+#: Examples per operation and phase without a key: every answer is the same 401.
+UNAUTHENTICATED_EXAMPLES = 5
 #: The deployment the inference run aims at; the control plane run never names it.
 SERVED = "served"
 
@@ -60,7 +66,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 
     home = tmp_path_factory.mktemp("fuzz")
     env = server_environment(home, f"sqlite:///{home / 'aiaas.db'}") | {
-        "AIAAS_API_KEY": API_KEY,
         "AIAAS_REPLICA_PROCESSES": "false",  # the HTTP layer is under test: models run in-process
         "AIAAS_TRAINING_SLOTS": "1",  # should a fuzzed job spec ever be valid, it trains on one core
     }
@@ -88,8 +93,21 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         api.stop()
 
 
-def schemathesis(schema_url: str, config: str, workdir: Path, *options: str) -> tuple[int, str, float]:
-    """Run ``schemathesis run`` on ``schema_url``; its exit code, its report and the seconds it took."""
+def schemathesis(
+    schema_url: str,
+    config: str,
+    workdir: Path,
+    *options: str,
+    max_examples: int = MAX_EXAMPLES,
+    hooks: str | None = None,
+    exclude: tuple[str, ...] = (),
+) -> tuple[int, str, float]:
+    """Run ``schemathesis run`` on ``schema_url``; its exit code, its report and the seconds it took.
+
+    Args:
+        hooks: a module of extra checks (``SCHEMATHESIS_HOOKS``).
+        exclude: checks to skip besides ``positive_data_acceptance``.
+    """
     workdir.mkdir(exist_ok=True)
     (workdir / "schemathesis.toml").write_text(config)
     command = [
@@ -104,13 +122,13 @@ def schemathesis(schema_url: str, config: str, workdir: Path, *options: str) -> 
         "--seed",
         str(SEED),
         "--max-examples",
-        str(MAX_EXAMPLES),
+        str(max_examples),
         "--workers",
         "1",
         "--checks",
         "all",
         "--exclude-checks",
-        "positive_data_acceptance",
+        ",".join(("positive_data_acceptance", *exclude)),
         "--generation-database",
         "none",
         "--request-timeout",
@@ -121,7 +139,13 @@ def schemathesis(schema_url: str, config: str, workdir: Path, *options: str) -> 
     ]
     start = time.monotonic()
     limit_s = 280 if MAX_EXAMPLES <= 25 else None  # within pytest's timeout, unless hunting by hand
-    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=limit_s, check=False)
+    env = dict(os.environ)
+    if hooks is not None:
+        root = str(Path(__file__).resolve().parents[2])
+        env.update(SCHEMATHESIS_HOOKS=hooks, PYTHONPATH=os.pathsep.join([root, env.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, timeout=limit_s, check=False, env=env
+    )
     return done.returncode, done.stdout + done.stderr, time.monotonic() - start
 
 
@@ -147,7 +171,11 @@ values = ["{SERVED}", "{SERVED}:predict"]
 "path.target" = {{ dictionary = "targets", probability = 0.6 }}
 """
     code, report, seconds = schemathesis(
-        f"{servers.inference.url}/openapi.json", config, tmp_path / "inference"
+        f"{servers.inference.url}/openapi.json",
+        config,
+        tmp_path / "inference",
+        "--header",
+        f"Authorization: Bearer {API_KEY}",
     )
     print(f"inference server: schemathesis ran {seconds:.0f} s\n{_summary(report)}")
     assert code == 0, report
@@ -181,3 +209,26 @@ values = ["production", "staging"]
     print(f"control plane: schemathesis ran {seconds:.0f} s\n{_summary(report)}")
     assert code == 0, report
     assert "Traceback" not in servers.api.output(), servers.api.output()
+
+
+@pytest.mark.parametrize("server", ["inference", "api"])
+def test_without_a_key_every_operation_is_a_401(servers: Servers, tmp_path: Path, server: str) -> None:
+    """Whatever is generated, on every operation: 401 (405 included: a request without a key
+    learns nothing of the API, not even which methods a path takes)."""
+    url = servers.inference.url if server == "inference" else servers.api.url
+    code, report, seconds = schemathesis(
+        f"{url}/openapi.json",
+        "",
+        tmp_path / server,
+        "--phases",
+        "examples,coverage,fuzzing",
+        max_examples=UNAUTHENTICATED_EXAMPLES,
+        hooks="tests.fuzz._unauthenticated",
+        exclude=("unsupported_method",),
+    )
+    print(f"{server} without a key: schemathesis ran {seconds:.0f} s\n{_summary(report)}")
+    assert code == 0, report
+    tested = int(re.search(r"Tested: (\d+)", report).group(1))  # type: ignore[union-attr]
+    refused = re.search(r"(\d+) operations returned only 401/403", report)
+    open_operations = 3 if server == "inference" else 1  # the health checks (and the document)
+    assert refused is not None and int(refused.group(1)) >= tested - open_operations, report

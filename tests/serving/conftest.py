@@ -22,6 +22,7 @@ from aiaas.deployments import DeploymentService
 from aiaas.formats import ModelPackage, package_model
 from aiaas.registry import Registry
 from aiaas.store import Database, FileArtifactStore, open_artifact_store
+from tests._auth import AUTH
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 from tests.conftest import DATABASES, fresh_database, server_environment
 
@@ -165,7 +166,7 @@ def stack(serving_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
     db.upgrade()
     registry = Registry(db, open_artifact_store(artifact_root(home)))
     try:
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with httpx.Client(base_url=url, timeout=30, headers=AUTH) as http:
             yield Stack(
                 url=url,
                 home=home,

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 import aiaas
+from tests._auth import AUTH
 from tests.serving.conftest import MAX_REQUEST_BYTES, IrisModel, Stack, TorchModel
 
 RTOL = 1e-5
@@ -325,11 +326,11 @@ def test_tritonclient_speaks_to_the_server(served: Served) -> None:
 
     client = triton.InferenceServerClient(served.stack.url.removeprefix("http://"))
     try:
-        assert client.is_server_live()
-        assert client.is_server_ready()
-        assert client.is_model_ready("iris")
-        assert not client.is_model_ready("ghost")
-        metadata = client.get_model_metadata("iris")
+        assert client.is_server_live(headers=dict(AUTH))
+        assert client.is_server_ready(headers=dict(AUTH))
+        assert client.is_model_ready("iris", headers=dict(AUTH))
+        assert not client.is_model_ready("ghost", headers=dict(AUTH))
+        metadata = client.get_model_metadata("iris", headers=dict(AUTH))
         assert metadata["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 4]}]
         x = served.x[:6]
         given = triton.InferInput("X", list(x.shape), "FP32")
@@ -339,6 +340,7 @@ def test_tritonclient_speaks_to_the_server(served: Served) -> None:
             [given],
             outputs=[triton.InferRequestedOutput("probabilities", binary_data=False)],
             request_id="triton-1",
+            headers=dict(AUTH),
         )
         np.testing.assert_allclose(
             result.as_numpy("probabilities"), served.iris.proba(x), rtol=RTOL, atol=ATOL

@@ -25,6 +25,7 @@ from aiaas.deployments import DeploymentService
 from aiaas.registry import Registry
 from aiaas.serving import ModelPool, create_app
 from aiaas.store import Database, open_artifact_store
+from tests._auth import AUTH, write_admin_key
 from tests.serving.conftest import IrisModel
 
 STACK_HEADER = "x-through-middleware"
@@ -59,19 +60,30 @@ def served(tmp_path: Path, iris_model: Callable[[float], IrisModel]) -> Iterator
     pool.reconcile_once()
     app: Starlette = create_app(settings, pool)
     app.add_middleware(_MarkResponses)
+    # The app's lifespan does this; httpx's ASGI transport runs no lifespan.
+    write_admin_key(tmp_path)
+    app.state.auth.start()
     try:
         yield app, iris
     finally:
+        app.state.auth.close()
         db.dispose()
 
 
-def _request(app: Starlette, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-    """One request to the app in process, through httpx's ASGI transport."""
+def _request(
+    app: Starlette,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str | bytes] | None = None,
+) -> httpx.Response:
+    """One request to the app in process, through httpx's ASGI transport (with the admin key
+    unless ``headers`` says otherwise)."""
 
     async def send() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            return await http.request(method, path, json=body)
+            return await http.request(method, path, json=body, headers=AUTH if headers is None else headers)
 
     return asyncio.run(send())
 
@@ -121,3 +133,25 @@ def test_every_other_route_goes_through_the_middleware_stack(
     r = _request(app, method, path, body if method == "POST" else None)
     assert r.status_code == 200, r.text
     assert r.headers[STACK_HEADER] == "1"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"authorization": "Bearer"}, {"authorization": b"Bearer \xff"}, {"authorization": "Basic eDp5"}],
+    ids=["none", "empty", "not-ascii", "basic"],
+)
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/v2/models/iris/infer"), ("GET", "/v2/models/iris"), ("GET", "/nowhere")]
+)
+def test_the_key_is_checked_on_the_fast_path_too(
+    served: tuple[Starlette, IrisModel],
+    iris_x: np.ndarray[Any, Any],
+    headers: dict[str, str | bytes],
+    method: str,
+    path: str,
+) -> None:
+    app, _ = served
+    r = _request(app, method, path, _body(iris_x[:1]) if method == "POST" else None, headers=headers)
+    assert r.status_code == 401, r.text
+    assert "authorization" in r.json()["error"] and r.headers["www-authenticate"] == "Bearer"
+    assert STACK_HEADER not in r.headers, "refused before the middleware stack and routing"

@@ -13,6 +13,7 @@ import pytest
 from aiaas.errors import NotFound
 from aiaas.sdk import Client
 from aiaas.serving.autoscaler import Autoscaler, ScalingDecision, ScalingPolicy
+from tests._auth import AUTH
 from tests._models import iris, iris_classifier
 from tests._servers import free_port, wait_until
 from tests.conftest import server_environment
@@ -164,7 +165,7 @@ def test_load_grows_replicas_idle_shrinks_them_to_zero_and_the_next_request_stil
         "elastic", model="elastic", min_replicas=0, max_replicas=2, target_in_flight=1, scale_down_delay_s=1.0
     )
     p.client.wait_until_served("elastic", 1)
-    http = httpx.Client(base_url=p.inference_url, timeout=30)
+    http = httpx.Client(base_url=p.inference_url, timeout=30, headers=AUTH)
 
     def running() -> int:
         replicas: dict[str, Any] = http.get("/v2/models/elastic").json()["parameters"]["replicas"]
@@ -220,7 +221,7 @@ def test_batched_load_counts_every_queued_request_and_scales_up(elastic_platform
         target_in_flight=4,
     )
     p.client.wait_until_served("batched-elastic", 1)
-    http = httpx.Client(base_url=p.inference_url, timeout=30)
+    http = httpx.Client(base_url=p.inference_url, timeout=30, headers=AUTH)
 
     def running() -> int:
         replicas: dict[str, Any] = http.get("/v2/models/batched-elastic").json()["parameters"]["replicas"]

@@ -14,6 +14,7 @@ import pytest
 import tritonclient.http as triton
 
 from aiaas.formats import package_model
+from tests._auth import AUTH
 from tests.serving.conftest import MAX_REQUEST_BYTES, IrisModel, Stack
 
 RTOL = 1e-5
@@ -91,7 +92,7 @@ def output_meta(result: triton.InferResult, name: str) -> dict[str, Any]:
 
 
 def test_server_metadata_announces_the_extension(binary: Binary) -> None:
-    assert "binary_tensor_data" in binary.client.get_server_metadata()["extensions"]
+    assert "binary_tensor_data" in binary.client.get_server_metadata(headers=dict(AUTH))["extensions"]
 
 
 def test_binary_input_and_output_match_in_process_prediction(binary: Binary) -> None:
@@ -101,6 +102,7 @@ def test_binary_input_and_output_match_in_process_prediction(binary: Binary) -> 
         [iris_input(x, binary_data=True)],
         outputs=[wanted("probabilities", binary_data=True), wanted("label", binary_data=True)],
         request_id="bin-1",
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(result.as_numpy("label"), binary.iris.labels(x))
@@ -113,7 +115,10 @@ def test_binary_input_and_output_match_in_process_prediction(binary: Binary) -> 
 def test_binary_input_with_json_output(binary: Binary) -> None:
     x = binary.x[:7]
     result = binary.client.infer(
-        IRIS, [iris_input(x, binary_data=True)], outputs=[wanted("probabilities", binary_data=False)]
+        IRIS,
+        [iris_input(x, binary_data=True)],
+        outputs=[wanted("probabilities", binary_data=False)],
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     assert "data" in output_meta(result, "probabilities")
@@ -126,6 +131,7 @@ def test_json_input_with_binary_output(binary: Binary) -> None:
         IRIS,
         [iris_input(x, binary_data=False)],
         outputs=[wanted("probabilities", binary_data=True), wanted("label", binary_data=False)],
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(result.as_numpy("label"), binary.iris.labels(x))
@@ -136,7 +142,7 @@ def test_json_input_with_binary_output(binary: Binary) -> None:
 def test_no_outputs_named_returns_all_of_them_binary(binary: Binary) -> None:
     """tritonclient then sets the request's binary_data_output parameter."""
     x = binary.x[:4]
-    result = binary.client.infer(IRIS, [iris_input(x, binary_data=True)])
+    result = binary.client.infer(IRIS, [iris_input(x, binary_data=True)], headers=dict(AUTH))
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(result.as_numpy("label"), binary.iris.labels(x))
     for name in ("probabilities", "label"):
@@ -150,6 +156,7 @@ def test_versioned_binary_infer(binary: Binary) -> None:
         [iris_input(x, binary_data=True)],
         model_version="1",
         outputs=[wanted("probabilities", binary_data=True)],
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
     assert result.get_response()["model_version"] == "1"
@@ -190,7 +197,7 @@ def test_every_datatype_round_trips(binary: Binary, binary_in: bool, binary_out:
     else:
         inputs = typed_inputs(binary_data=True)
     outputs = [wanted(f"{name}_out", binary_data=binary_out) for name in TYPE_INPUTS]
-    result = binary.client.infer(TYPES, inputs, outputs=outputs)
+    result = binary.client.infer(TYPES, inputs, outputs=outputs, headers=dict(AUTH))
     assert_types_returned(result)
     for name, datatype in TYPE_INPUTS.items():
         meta = output_meta(result, f"{name}_out")
@@ -273,7 +280,10 @@ def still_serves(binary: Binary) -> Iterator[None]:
     yield
     x = binary.x[:2]
     result = binary.client.infer(
-        IRIS, [iris_input(x, binary_data=True)], outputs=[wanted("probabilities", binary_data=True)]
+        IRIS,
+        [iris_input(x, binary_data=True)],
+        outputs=[wanted("probabilities", binary_data=True)],
+        headers=dict(AUTH),
     )
     np.testing.assert_allclose(result.as_numpy("probabilities"), binary.iris.proba(x), rtol=RTOL, atol=ATOL)
 

@@ -24,6 +24,7 @@ from aiaas.deployments import DeploymentService
 from aiaas.gpus import GpuCollector, GpuSampler, parse_devices, parse_processes
 from aiaas.registry import Registry
 from aiaas.store import Database, open_artifact_store
+from tests._auth import AUTH
 from tests._servers import free_port, spawn, wait_until
 from tests.conftest import server_environment
 from tests.serving.conftest import IrisModel, artifact_root
@@ -126,7 +127,7 @@ def test_inference_server_reports_gpu_and_each_replicas_gpu_memory(
         registry = Registry(db, open_artifact_store(artifact_root(home)))
         registry.register_version(model, iris_model(1.0).package)
         DeploymentService(registry).create(model, model=model, version=1, min_replicas=1, max_replicas=1)
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with httpx.Client(base_url=url, timeout=30, headers=AUTH) as http:
             body = {
                 "inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": iris_x[0].tolist()}]
             }

@@ -15,6 +15,7 @@ import pytest
 import tritonclient.http as triton
 
 from aiaas.formats import package_model
+from tests._auth import AUTH
 from tests.serving.conftest import Stack
 
 RTOL = 1e-5
@@ -117,6 +118,7 @@ def test_binary_outputs_carry_the_labels_and_the_classes(compass: Compass) -> No
                 triton.InferRequestedOutput("label", binary_data=True),
                 triton.InferRequestedOutput("probabilities", binary_data=True),
             ],
+            headers=dict(AUTH),
         )
     finally:
         client.close()
@@ -136,7 +138,12 @@ def test_labels_come_back_per_request_through_the_batcher(compass: Compass) -> N
 
     def call(i: int) -> tuple[int, list[str]]:
         x = compass.x[offsets[i] : offsets[i + 1]]
-        r = httpx.post(f"{compass.stack.url}/v2/models/compass-batched/infer", json=_v2_body(x), timeout=30)
+        r = httpx.post(
+            f"{compass.stack.url}/v2/models/compass-batched/infer",
+            json=_v2_body(x),
+            timeout=30,
+            headers=dict(AUTH),
+        )
         assert r.status_code == 200, r.text
         return i, r.json()["outputs"][0]["data"]
 

@@ -37,7 +37,8 @@ def test_the_document_is_served_and_names_the_statuses_of_inference(stack: Stack
     document = response.json()
     assert document["openapi"].startswith("3.") and document["info"]["title"] == "aiaas inference server"
     infer = document["paths"]["/v2/models/{name}/infer"]["post"]
-    assert set(infer["responses"]) == {"200", "400", "404", "413", "429", "503", "504"}
+    assert set(infer["responses"]) == {"200", "400", "401", "403", "404", "413", "429", "503", "504"}
+    assert infer["security"] == [{"apiKey": []}] and "apiKey" in document["components"]["securitySchemes"]
     assert "NaN" in document["info"]["description"] and "1e300" in document["info"]["description"]
 
 

@@ -31,6 +31,7 @@ from aiaas.deployments import DeploymentService
 from aiaas.formats import package_model
 from aiaas.registry import Registry
 from aiaas.store import Database, open_artifact_store
+from tests._auth import AUTH
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 from tests.conftest import server_environment
 from tests.serving.conftest import artifact_root
@@ -115,7 +116,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         for name in ("plain", "batched"):
             wait_until(
-                lambda name=name: httpx.get(f"{url}/v2/models/{name}/ready").status_code == 200,
+                lambda name=name: httpx.get(f"{url}/v2/models/{name}/ready", headers=AUTH).status_code == 200,
                 timeout=30,
                 what=f"deployment {name!r} to be served",
             )
@@ -137,7 +138,7 @@ async def _burst(url: str, body: bytes, count: int) -> list[Outcome | BaseExcept
 
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **AUTH}
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         start = asyncio.Event()
 
@@ -186,7 +187,7 @@ def test_a_burst_far_above_capacity_is_refused_cleanly_and_memory_stays_bounded(
 ) -> None:
     url = f"{served.url}/v2/models/{deployment}/infer"
     process = psutil.Process(served.server.proc.pid)
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=AUTH) as http:
         # Warm the paths a burst uses (thread pool, arenas, runner) so the baseline is fair.
         for _ in range(20):
             r = http.post(url, content=served.body, headers={"content-type": "application/json"})
@@ -230,7 +231,7 @@ def test_a_burst_far_above_capacity_is_refused_cleanly_and_memory_stays_bounded(
             f"right after {after / 2**20:.0f} MB, now {process.memory_info().rss / 2**20:.0f} MB"
         )
 
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=AUTH) as http:
         r = http.post(url, content=served.body, headers={"content-type": "application/json"})
         assert r.status_code == 200, r.text
         _check_ok(Outcome(r.status_code, None, r.content), served.expected)

@@ -19,6 +19,7 @@ from aiaas.deployments import DeploymentService
 from aiaas.registry import Registry
 from aiaas.sdk import Client
 from aiaas.store import Database, open_artifact_store
+from tests._auth import AUTH
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 from tests.conftest import fresh_database, server_environment
 from tests.serving.conftest import IrisModel, Stack, artifact_root
@@ -183,7 +184,7 @@ def budget_server(
         )
         try:
             wait_until(
-                lambda: httpx.get(f"{server.url}/v2/models/budget").status_code == 200,
+                lambda: httpx.get(f"{server.url}/v2/models/budget", headers=AUTH).status_code == 200,
                 timeout=60,
                 what="budget v1",
             )
@@ -204,7 +205,7 @@ def test_on_demand_versions_share_the_cpu_budget(
     def on_demand() -> list[str]:
         return [t for t in _replica_tags(server) if t != "budget/v1"]
 
-    with httpx.Client(base_url=url, timeout=120) as http:
+    with httpx.Client(base_url=url, timeout=120, headers=AUTH) as http:
         for version, c in ((2, 0.01), (3, 0.1), (4, 3.0)):
             r = http.post(f"/v2/models/budget/versions/{version}/infer", json=_v2(x))
             np.testing.assert_allclose(_probabilities(r), iris_model(c).proba(x), atol=ATOL)

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.serving.conftest import IrisModel, Stack
 
@@ -58,7 +59,7 @@ class Traffic:
 
     def run(self) -> None:
         body = v2_body(self.x)
-        with httpx.Client(base_url=self.url, timeout=30) as http:
+        with httpx.Client(base_url=self.url, timeout=30, headers=AUTH) as http:
             while not self.stop.is_set():
                 try:
                     r = http.post("/v2/models/ab/infer", json=body)

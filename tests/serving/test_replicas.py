@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import psutil
 
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.serving.conftest import IrisModel, Stack
 from tests.serving.test_reconcile import ATOL, RTOL, probabilities, v2_body
@@ -56,7 +57,7 @@ class Load:
 
     def _client(self) -> None:
         body = v2_body(self.x)
-        with httpx.Client(base_url=self.url, timeout=30) as http:
+        with httpx.Client(base_url=self.url, timeout=30, headers=AUTH) as http:
             while not self.stop.is_set():
                 try:
                     r = http.post(f"/v2/models/{self.deployment}/infer", json=body)

@@ -16,6 +16,7 @@ import numpy as np
 from aiaas.deployments import DeploymentService
 from aiaas.registry import Registry
 from aiaas.store import Database, open_artifact_store
+from tests._auth import AUTH
 from tests._servers import free_port, spawn, wait_until
 from tests.conftest import PG_ADMIN_URL, _libpq
 from tests.serving.conftest import IrisModel, artifact_root
@@ -94,7 +95,7 @@ def test_inference_goes_on_while_the_database_is_down_and_sigterm_stops_cleanly(
     )
     try:
         assert f"aiaas inference server listening on {url}" in server.output()
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with httpx.Client(base_url=url, timeout=30, headers=AUTH) as http:
             wait_until(lambda: _infer(http, iris_x).status_code == 200, timeout=30, what="iris to serve")
 
             _break_database(database_url)

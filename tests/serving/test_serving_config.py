@@ -17,6 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from aiaas.formats import package_model
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.serving.conftest import IrisModel, Stack
 
@@ -123,7 +124,7 @@ def test_batching_gives_each_request_its_own_answer_and_batches_form(
     batches = [iris_x[rng.integers(0, len(iris_x), n)] for n in sizes]
 
     def call(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        with httpx.Client(base_url=stack.url, timeout=30) as http:
+        with httpx.Client(base_url=stack.url, timeout=30, headers=dict(AUTH)) as http:
             r = http.post(f"/v2/models/{model}/infer", json=_v2(x))
             assert r.status_code == 200, r.text
             return _probabilities(r)
@@ -185,7 +186,7 @@ def test_a_full_queue_answers_429_with_retry_after_and_the_rest_succeed(
     body = _slow_request(4)
 
     def call(_: int) -> httpx.Response:
-        with httpx.Client(base_url=stack.url, timeout=60) as http:
+        with httpx.Client(base_url=stack.url, timeout=60, headers=dict(AUTH)) as http:
             return http.post(f"/v2/models/{model}/infer", json=body)
 
     with ThreadPoolExecutor(12) as pool:
@@ -233,7 +234,7 @@ def test_statistics_and_prometheus_metrics_count_requests(
 
     client = triton.InferenceServerClient(stack.url.removeprefix("http://"))
     try:
-        via_client = client.get_inference_statistics(model)
+        via_client = client.get_inference_statistics(model, headers=dict(AUTH))
     finally:
         client.close()
     assert via_client["model_stats"][0]["inference_count"] == 6
@@ -259,7 +260,7 @@ def test_changing_batching_and_version_under_load_fails_no_request(
     seen: Counter[str] = Counter()
 
     def client() -> None:
-        with httpx.Client(base_url=stack.url, timeout=30) as http:
+        with httpx.Client(base_url=stack.url, timeout=30, headers=dict(AUTH)) as http:
             while not stop.is_set():
                 r = http.post(f"/v2/models/{model}/infer", json=_v2(iris_x[:2]))
                 if r.status_code != 200:

@@ -15,6 +15,7 @@ import pytest
 
 from aiaas.serving import stats as stats_module
 from aiaas.serving.stats import ServingMetrics
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.serving.conftest import IrisModel, Stack
 
@@ -109,7 +110,9 @@ def test_batched_requests_report_their_queue_wait_and_their_batch_run_time(
     with ThreadPoolExecutor(12) as pool:
         codes = list(
             pool.map(
-                lambda i: httpx.post(f"{stack.url}/v2/models/{model}/infer", json=_v2(iris_x[i : i + 1])),
+                lambda i: httpx.post(
+                    f"{stack.url}/v2/models/{model}/infer", json=_v2(iris_x[i : i + 1]), headers=dict(AUTH)
+                ),
                 range(24),
             )
         )
@@ -117,7 +120,7 @@ def test_batched_requests_report_their_queue_wait_and_their_batch_run_time(
 
     client = triton.InferenceServerClient(stack.url.removeprefix("http://"))
     try:
-        (entry,) = client.get_inference_statistics(model)["model_stats"]
+        (entry,) = client.get_inference_statistics(model, headers=dict(AUTH))["model_stats"]
     finally:
         client.close()
     requests = 25

@@ -13,6 +13,7 @@ import pytest
 import tritonclient.http as triton
 
 from aiaas.formats import package_model
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.serving.conftest import IrisModel, Stack
 
@@ -112,7 +113,10 @@ def test_tritonclient_reads_non_finite_outputs_from_json_and_from_binary(values:
         given.set_data_from_numpy(x, binary_data=True)
         for binary_out in (False, True):
             result = client.infer(
-                LOG, [given], outputs=[triton.InferRequestedOutput("y", binary_data=binary_out)]
+                LOG,
+                [given],
+                outputs=[triton.InferRequestedOutput("y", binary_data=binary_out)],
+                headers=dict(AUTH),
             )
             y = result.as_numpy("y")
             assert y is not None and y.dtype == np.float32

@@ -8,13 +8,14 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 
 from aiaas import schemas
 from aiaas._version import __version__
 from aiaas.api.audit import AuditMiddleware
-from aiaas.api.deps import Services, check_api_key
+from aiaas.api.auth import Authenticator
+from aiaas.api.deps import Services
 from aiaas.api.docs import install_docs
 from aiaas.api.errors import install_error_handlers
 from aiaas.api.guards import RequestGuard
@@ -28,6 +29,7 @@ from aiaas.api.routers import (
     deployments,
     drift,
     jobs,
+    keys,
     models,
     monitoring,
     optimize,
@@ -38,7 +40,9 @@ from aiaas.api.routers import rollouts as rollout_routes
 from aiaas.config import Settings
 from aiaas.optimize import worker_command as optimize_worker_command
 from aiaas.platform import open_platform
+from aiaas.security import KeyCache, ensure_admin_key
 from aiaas.store import DEFAULT_GC_GRACE_S, collect_garbage
+from aiaas.store.keys import KeyStore
 from aiaas.training import JobStore, Scheduler
 
 __all__ = ["create_app"]
@@ -92,6 +96,34 @@ def start_artifact_maintenance(services: Services) -> None:
     threading.Thread(target=run, name="aiaas-artifact-gc", daemon=True).start()
 
 
+def start_key_cache(settings: Settings, services: Services) -> KeyCache | None:
+    """With authentication on: make the first admin key when there is none (printed once,
+    written to ``<home>/admin.key``), and start the cache of keys requests are checked against.
+    With it off, say so loudly: this process serves anyone."""
+    if not settings.auth:
+        log.warning(
+            "AUTHENTICATION IS OFF (AIAAS_AUTH=off, aiaas up --dev): the control plane answers anyone "
+            "who reaches %s:%s, with full rights",
+            settings.host,
+            settings.port,
+        )
+        return None
+    store = KeyStore(services.db)
+    path = settings.admin_key_path()
+    created = ensure_admin_key(store, path)
+    if created is not None:
+        # Printed, not logged: the one time the key is shown, on the terminal that started the server.
+        print(
+            f"\naiaas: made the platform admin API key (shown this once; also in {path}, mode 0600):\n"
+            f"    {created}\n"
+            "The CLI and SDK on this machine read that file; elsewhere, set AIAAS_API_KEY.\n",
+            flush=True,
+        )
+    cache = KeyCache(store.usable, refresh_s=settings.auth_refresh_s)
+    cache.start()
+    return cache
+
+
 def build_scheduler(settings: Settings, jobs: JobStore) -> Scheduler:
     """The training scheduler; its workers get this app's database and artifact store."""
     env = dict(os.environ)
@@ -126,6 +158,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = app.state.services = build_services(settings)
         app.state.metrics = metrics_registry(services)
+        key_cache = app.state.key_cache = start_key_cache(settings, services)
         start_artifact_maintenance(services)
         scheduler = build_scheduler(settings, services.all_jobs)
         scheduler.start()
@@ -136,6 +169,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             evaluator.stop()  # its lease given up: another worker, or the next start, carries on
             scheduler.stop()  # running jobs go back to the queue and resume on the next start
+            if key_cache is not None:
+                key_cache.close()
             services.close()
 
     app = FastAPI(
@@ -148,9 +183,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestGuard, settings=settings)
-    # Outermost, so that what the guard refuses (a body too large) is appended too.
+    # Added last, so they run first. Authentication before the guard: a request without a
+    # valid key never reaches the guard's body reading, FastAPI's validation or routing.
+    app.add_middleware(Authenticator, settings=settings, cache=lambda: getattr(app.state, "key_cache", None))
+    # Outermost, so that what authentication or the guard refuses is appended too.
     app.add_middleware(AuditMiddleware)
-    install_openapi(app, api_key=bool(settings.api_key))
+    install_openapi(app, api_key=settings.auth)
     install_docs(app)
 
     api = APIRouter(prefix="/api/v1")
@@ -162,7 +200,7 @@ def create_app(settings: Settings) -> FastAPI:
         url = _inference_url(settings, request.url.hostname)
         return schemas.Health(status="ok", version=__version__, inference_url=url)
 
-    secured = APIRouter(dependencies=[Depends(check_api_key)])
+    secured = APIRouter()  # every route needs a key: aiaas.api.auth.Authenticator
     secured.include_router(models.router)
     secured.include_router(deployments.router)
     secured.include_router(rollout_routes.router)
@@ -175,6 +213,7 @@ def create_app(settings: Settings) -> FastAPI:
     secured.include_router(alerts.router)
     secured.include_router(audit.router)
     secured.include_router(projects.router)
+    secured.include_router(keys.router)
     api.include_router(secured)
     app.include_router(api)
     app.include_router(metrics_router)

@@ -1,19 +1,17 @@
-"""Request dependencies: the request's project, the services of the running app in it, and
-the API key check."""
+"""Request dependencies: who makes the request, the project it works in, and the services of
+the running app in that project."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from aiaas.api.audit import mark_authentication_failure
-from aiaas.entities.projects import DEFAULT_PROJECT, PROJECT_HEADER, is_project_name
-from aiaas.errors import InvalidArgument, Unauthenticated
+from aiaas.entities.projects import DEFAULT_PROJECT, PROJECT_HEADER, project_of_request
+from aiaas.entities.security import Principal
 from aiaas.platform import Platform
 
-__all__ = ["ProjectDep", "Services", "ServicesDep", "check_api_key", "current_project"]
+__all__ = ["CurrentPrincipal", "ProjectDep", "Services", "ServicesDep", "current_project"]
 
 
 #: What every router needs, built once at start-up: the platform of the composition root,
@@ -21,26 +19,25 @@ __all__ = ["ProjectDep", "Services", "ServicesDep", "check_api_key", "current_pr
 Services = Platform
 
 
-def current_project(request: Request) -> str:
-    """The project a control-plane request works in: its ``X-Aiaas-Project`` header, or ``default``.
+def _principal(request: Request) -> Principal:
+    principal: Principal = getattr(request.state, "principal", None) or Principal.anonymous()
+    return principal
+
+
+#: Who makes the request: put in ``request.state.principal`` by :class:`aiaas.api.auth.Authenticator`.
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+def current_project(request: Request, principal: CurrentPrincipal) -> str:
+    """The project a control-plane request works in: its key's (see
+    :func:`~aiaas.entities.projects.project_of_request`).
 
     Every resource a request reads or writes is looked up in this project only; one of
-    another project is a 404, exactly as if it did not exist. (With keys, the project will be
-    the key's, and only the platform admin key may name one with the header.)
-
-    Raises:
-        InvalidArgument: the header is not a project name (400, naming the header).
+    another project is a 404, exactly as if it did not exist.
     """
-    given = request.headers.get(PROJECT_HEADER)
-    if given is None:
-        return DEFAULT_PROJECT
-    if not is_project_name(given):
-        raise InvalidArgument(
-            f"header {PROJECT_HEADER} must be a project name: 1-63 lowercase letters, digits, '_' or "
-            f"'-', starting with a letter or digit; got {given!r}",
-            details={"field": PROJECT_HEADER, "value": given},
-        )
-    return given
+    project = project_of_request(request.headers.get(PROJECT_HEADER), principal.project)
+    request.state.project = project  # the audit log records it
+    return project
 
 
 ProjectDep = Annotated[str, Depends(current_project)]
@@ -55,20 +52,3 @@ def _services(request: Request, project: ProjectDep) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
-
-
-def check_api_key(request: Request) -> None:
-    """When ``AIAAS_API_KEY`` is set on the server, every API call must carry it as a bearer token."""
-    expected = request.app.state.services.settings.api_key
-    if not expected:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    # Bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError, which
-    # was a 500 before authentication). Headers arrive as latin-1 text of the raw bytes.
-    given = token.strip().encode("latin-1")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected.encode()):
-        mark_authentication_failure(request, "missing or wrong API key")
-        raise Unauthenticated(
-            "missing or wrong API key: send 'Authorization: Bearer <key>'", details={"field": "authorization"}
-        )

@@ -5,8 +5,9 @@ memory); this one covers what only the control plane knows: the jobs in each sta
 each running job is, the training slots in use, each deployment's drift (aiaas_drift_*), the
 control plane's own CPU and memory (prometheus_client's process collector) and, with a GPU, its
 utilisation and memory. Read from the database when scraped, in a worker thread, never on the
-event loop. With ``AIAAS_API_KEY`` set it needs the key, like the API (Prometheus sends it with
-``authorization: {credentials: <key>}`` in its scrape config).
+event loop. It needs an API key like the API (Prometheus sends one with
+``authorization: {credentials_file: ...}`` in its scrape config), unless ``AIAAS_METRICS_PUBLIC``
+is on.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from aiaas.api.deps import Services, check_api_key
+from aiaas.api.deps import Services
 from aiaas.api.routers.drift import deployment_drift
 from aiaas.errors import AiaasError
 from aiaas.gpus import GpuCollector, GpuSampler
@@ -123,7 +124,6 @@ router = APIRouter()
     tags=["health"],
     summary="Prometheus metrics: jobs by status, running jobs' progress, slots, process CPU and memory",
     response_class=Response,
-    dependencies=[Depends(check_api_key)],
     responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
 )
 def metrics(request: Request) -> Response:

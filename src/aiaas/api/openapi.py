@@ -47,7 +47,8 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 _ERRORS = {
     "400": "Invalid input: the message names the field, the rule and the value received.",
-    "401": "Missing or wrong API key (only when the server has AIAAS_API_KEY set).",
+    "401": "Missing, malformed, unknown, revoked or expired API key (send 'Authorization: Bearer <key>').",
+    "403": "The key's role may not do this (viewer: read only; keys: admin only; inference keys: none).",
     "404": "No such model, version, alias, dataset, deployment or job.",
     "408": "The request body stopped arriving (AIAAS_BODY_READ_TIMEOUT_S).",
     "409": "The current state forbids it (the name exists, the version is deployed, the job ended).",
@@ -61,8 +62,8 @@ def install_openapi(app: FastAPI, *, api_key: bool) -> None:
     """Make ``app.openapi()`` return the document with the real error responses.
 
     Args:
-        api_key: the server requires an API key (``AIAAS_API_KEY``): the document then
-            declares bearer authentication on every ``/api/v1`` route but health.
+        api_key: the server requires an API key (``AIAAS_AUTH``, on by default): the document
+            then declares bearer authentication on every ``/api/v1`` route but health, and /metrics.
     """
 
     def openapi() -> dict[str, Any]:
@@ -85,7 +86,12 @@ def with_real_errors(document: dict[str, Any], *, api_key: bool) -> dict[str, An
     components["Error"] = ERROR_SCHEMA
     if api_key:
         document["components"]["securitySchemes"] = {
-            "apiKey": {"type": "http", "scheme": "bearer", "description": "The server's AIAAS_API_KEY."}
+            "apiKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An aiaas API key (aiaas_<id>_<secret>): the first start's admin key in "
+                "<AIAAS_HOME>/admin.key, or one from POST /api/v1/keys.",
+            }
         }
     for schema in ("HTTPValidationError", "ValidationError"):
         components.pop(schema, None)
@@ -104,7 +110,7 @@ def with_real_errors(document: dict[str, Any], *, api_key: bool) -> dict[str, An
 
 
 def _secured(path: str) -> bool:
-    return path.startswith("/api/v1/") and path != "/api/v1/health"
+    return (path.startswith("/api/v1/") and path != "/api/v1/health") or path == "/metrics"
 
 
 def _statuses(path: str, method: str, operation: dict[str, Any], *, api_key: bool) -> list[str]:
@@ -114,7 +120,7 @@ def _statuses(path: str, method: str, operation: dict[str, Any], *, api_key: boo
     if operation.get("parameters") or has_body or secured:
         statuses.append("400")
     if secured and api_key:
-        statuses.append("401")
+        statuses += ["401", "403"]
     if "{" in path or (method in _CHANGES and has_body and secured):
         statuses.append("404")  # the path names something, or the body does (a model, a dataset)
     if method in _CHANGES:

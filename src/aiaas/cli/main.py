@@ -16,6 +16,7 @@ from aiaas.cli.deployments import deploy, deployments_app, explain, predict, und
 from aiaas.cli.encryption import encryption_app
 from aiaas.cli.gc import gc
 from aiaas.cli.help import HelpGroup
+from aiaas.cli.keys import keys_app
 from aiaas.cli.models import models_app, register
 from aiaas.cli.monitor import monitor_app
 from aiaas.cli.optimize import optimize
@@ -65,7 +66,10 @@ def _options(
         ),
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option(envvar="AIAAS_API_KEY", help="API key, if the server requires one.")
+        str | None,
+        typer.Option(
+            envvar="AIAAS_API_KEY", help="API key (default: the admin key in <AIAAS_HOME>/admin.key)."
+        ),
     ] = None,
     ca_file: Annotated[
         Path | None,
@@ -95,6 +99,7 @@ app.command(rich_help_panel="Platform")(gc)
 app.add_typer(audit_app, name="audit", rich_help_panel="Platform")
 app.add_typer(encryption_app, name="encryption", rich_help_panel="Platform")
 app.add_typer(projects_app, name="projects", rich_help_panel="Platform")
+app.add_typer(keys_app, name="keys", rich_help_panel="Platform")
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 app.command(rich_help_panel="Registry")(register)
 app.add_typer(datasets_app, name="datasets", rich_help_panel="Training")

@@ -110,19 +110,32 @@ def up(
     demo: Annotated[
         bool, typer.Option(help="Train, register and deploy an iris classifier, then call it over V2 and V1.")
     ] = False,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="Authentication off (AIAAS_AUTH=off): both servers answer anyone. For local work only.",
+        ),
+    ] = False,
 ) -> None:
     """Run the platform: control plane and inference server, until Ctrl-C.
 
     The database is migrated once, then both servers start as separate processes (a slow
     API call never slows inference). A server that exits is restarted, after a delay that
     grows while it keeps exiting (up to 30 s); the other one keeps serving meanwhile.
+
+    Authentication is on: the first start makes a platform admin key, prints it once and
+    writes it to ``<home>/admin.key`` (mode 0600), where the CLI and SDK find it. ``--dev``
+    turns it off, and every start then says so.
     """
     from aiaas.config import load_settings
     from aiaas.platform import open_database
     from aiaas.store import keyring_from_settings
     from aiaas.tls import client_context, server_tls
 
-    settings = load_settings(port=port, inference_port=inference_port, host=host, home=home)
+    settings = load_settings(
+        port=port, inference_port=inference_port, host=host, home=home, auth=False if dev else None
+    )
     keyring_from_settings(settings)  # a bad encryption key is named now, not by two failing servers
     for label, variable, value in (
         ("--port", "PORT", settings.port),
@@ -149,7 +162,13 @@ def up(
         AIAAS_HOST=settings.host,
         AIAAS_PORT=str(settings.port),
         AIAAS_INFERENCE_PORT=str(settings.inference_port),
+        AIAAS_AUTH="on" if settings.auth else "off",
     )
+    if not settings.auth:
+        err.print(
+            "[bold red]AUTHENTICATION IS OFF (--dev / AIAAS_AUTH=off): both servers answer anyone who "
+            f"can reach {settings.host}, with full rights.[/bold red]"
+        )
     api_url, inference_url = settings.resolved_control_plane_url(), settings.resolved_inference_url()
     children = [
         _Child("control plane", "aiaas.api", f"{api_url}/api/v1/health", env, verify),
@@ -168,16 +187,23 @@ def up(
         if demo:
             from aiaas.cli.demo import run_demo
             from aiaas.sdk import Client
+            from aiaas.sdk.keys import local_api_key
 
-            with Client(api_url, settings.api_key, inference_url=inference_url, verify=verify) as client:
+            key = settings.api_key or local_api_key(settings.admin_key_path())
+            with Client(api_url, key, inference_url=inference_url, verify=verify) as client:
                 run_demo(client, console)
         console.print(
             Panel.fit(
                 f"control plane   {api_url}  (API docs: {api_url}/docs)\n"
                 f"inference       {inference_url}/v2/models/NAME/infer  (V2)\n"
                 f"                {inference_url}/v1/models/NAME:predict  (V1)\n"
-                f"home            {settings.home}\n\n"
-                "Press Ctrl-C to stop.",
+                f"home            {settings.home}\n"
+                + (
+                    f"auth            on: the admin key is in {settings.admin_key_path()}\n\n"
+                    if settings.auth
+                    else "auth            OFF (--dev): anyone may call both servers\n\n"
+                )
+                + "Press Ctrl-C to stop.",
                 title="aiaas is up",
             )
         )

@@ -20,11 +20,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from aiaas.errors import InvalidArgument, NotFound
+
 __all__ = [
     "DEFAULT_PROJECT",
     "PROJECT_HEADER",
     "Project",
     "is_project_name",
+    "project_of_request",
     "qualified_name",
     "split_qualified_name",
 ]
@@ -50,6 +53,35 @@ class Project:
     name: str
     description: str
     created_at: datetime
+
+
+def project_of_request(header: str | None, key_project: str | None) -> str:
+    """The project a request to either server works in.
+
+    A key belongs to one project and works in it only; a key of every project (the platform
+    admin key, or no key with authentication off) names one with the ``X-Aiaas-Project``
+    header, ``default`` without it. A project key naming another project gets a 404 for that
+    project, as if it did not exist: it may not learn which projects do.
+
+    Args:
+        header: the request's ``X-Aiaas-Project`` header, if any.
+        key_project: the project of the request's key; ``None`` for a key of every project.
+
+    Raises:
+        InvalidArgument: the header is not a project name (400, naming the header).
+        NotFound: a project key named another project.
+    """
+    if header is not None and not is_project_name(header):
+        raise InvalidArgument(
+            f"header {PROJECT_HEADER} must be a project name: 1-63 lowercase letters, digits, '_' or "
+            f"'-', starting with a letter or digit; got {header!r}",
+            details={"field": PROJECT_HEADER, "value": header},
+        )
+    if key_project is None:
+        return header or DEFAULT_PROJECT
+    if header is not None and header != key_project:
+        raise NotFound(f"project {header!r} not found", details={"field": PROJECT_HEADER})
+    return key_project
 
 
 def qualified_name(project: str, name: str) -> str:

@@ -51,6 +51,7 @@ from aiaas.schemas.deployments import (
 )
 from aiaas.schemas.explain import Explanation, RowExplanation
 from aiaas.schemas.jobs import Job, JobList, JobLogLine, JobLogs, JobMetrics, JobMetricsList, JobRegistration
+from aiaas.schemas.keys import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList
 from aiaas.schemas.monitoring import (
     MAX_FEEDBACK_ITEMS,
     DeploymentDrift,
@@ -117,6 +118,10 @@ __all__ = [
     "Alias",
     "AliasList",
     "AliasSet",
+    "ApiKey",
+    "ApiKeyCreate",
+    "ApiKeyCreated",
+    "ApiKeyList",
     "AuditEntry",
     "AuditEntryList",
     "Batching",

@@ -21,6 +21,7 @@ from aiaas.sdk.audit import AuditMethods
 from aiaas.sdk.datasets import DatasetMethods
 from aiaas.sdk.inference import InferenceMethods
 from aiaas.sdk.jobs import JobMethods
+from aiaas.sdk.keys import KeyMethods, local_api_key
 from aiaas.sdk.monitoring import MonitoringMethods
 from aiaas.sdk.retraining import RetrainingMethods
 from aiaas.sdk.rollouts import RolloutMethods
@@ -38,12 +39,14 @@ class Client(
     AuditMethods,
     RolloutMethods,
     RetrainingMethods,
+    KeyMethods,
 ):
     """A client of a running aiaas (``aiaas up``).
 
     Args:
         url: the control plane, default ``AIAAS_CONTROL_PLANE_URL`` or ``http://127.0.0.1:8000``.
-        api_key: sent as a bearer token, default ``AIAAS_API_KEY``.
+        api_key: sent as a bearer token to both servers; default ``AIAAS_API_KEY``, else the
+            admin key file the control plane's first start wrote (``<AIAAS_HOME>/admin.key``).
         inference_url: the inference server, default ``AIAAS_INFERENCE_URL`` or else the URL
             the control plane reports (``GET /api/v1/health``), asked once, on first use.
         project: the project every call works in (models, datasets, jobs, deployments and
@@ -109,7 +112,7 @@ class Client(
         self.url = (url or settings.resolved_control_plane_url()).rstrip("/")
         self._inference_url = (inference_url or settings.inference_url or "").rstrip("/") or None
         self._default_inference_url = settings.resolved_inference_url()
-        key = api_key or settings.api_key
+        key = api_key or settings.api_key or local_api_key(settings.admin_key_path())
         self._headers = {"authorization": f"Bearer {key}"} if key else {}
         self.project = project or settings.project
         if self.project:

@@ -30,12 +30,11 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from aiaas.entities.audit import GENESIS_HASH, AuditBreak, AuditEntry, BreakReason
+from aiaas.entities.security import ANONYMOUS
 from aiaas.store.audit import AuditStore
 
 __all__ = ["ACTION_AUTHENTICATE", "ANONYMOUS", "FIELD_LIMITS", "AuditLog", "canonical_json", "entry_hash"]
 
-#: The actor of a request no key identifies.
-ANONYMOUS = "anonymous"
 #: The action of an authentication failure.
 ACTION_AUTHENTICATE = "authenticate"
 #: The most characters of each text field (the columns' sizes); longer values are cut to this,

@@ -56,6 +56,7 @@ from aiaas.gpus import GpuCollector, GpuSampler
 from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE
 from aiaas.registry import Registry
 from aiaas.serving.asgi import _JSON, _error, _guard, _http_exception, _InferenceApp, _read_body
+from aiaas.serving.auth import InferenceAuth
 from aiaas.serving.dispatch import Dispatcher
 from aiaas.serving.drift_counter import DriftCollector, DriftCounter
 from aiaas.serving.explanations import ExplainEndpoints
@@ -66,7 +67,7 @@ from aiaas.serving.openapi import openapi_document
 from aiaas.serving.parameters import serving_parameters
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool, ServingConfig
 from aiaas.serving.prediction_log import PredictionLog, PredictionLogCollector
-from aiaas.serving.projects import deployment_key, plain_name, request_project, within
+from aiaas.serving.projects import callable_within, deployment_key, plain_name
 from aiaas.serving.protocols import (
     BINARY_HEADER,
     BINARY_MEDIA_TYPE,
@@ -168,6 +169,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     drift = DriftCounter.of(settings, models.deployments.db)
     metrics.registry.register(DriftCollector(drift))
     sampler = MetricSampler.of(settings, models.deployments.db, metrics.registry.collect)
+    auth = InferenceAuth(settings, models.deployments.db)
     explain = ExplainEndpoints(models, _read_body, max_bytes, _version_number, MODEL_VERSION_HEADER)
 
     async def in_worker(fn: Callable[..., _T], *args: Any) -> _T:
@@ -243,7 +245,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         given = request.path_params.get("name")
         version = request.path_params.get("version")
         if given is None:
-            mine = within(request_project(request), models.routes)
+            mine = callable_within(request, models.routes)
             return _json({"model_stats": [_plain(e) for d in mine for e in metrics.model_stats(d)]})
         name = deployment_key(request, given)
         number = _version_number(version) if version is not None else None
@@ -263,7 +265,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     # -- V1 ----------------------------------------------------------------------------
 
     async def list_v1(request: Request) -> Response:
-        return _json({"models": [plain_name(k) for k in within(request_project(request), models.routes)]})
+        return _json({"models": [plain_name(k) for k in callable_within(request, models.routes)]})
 
     async def model_v1(request: Request) -> Response:
         started = time.perf_counter()
@@ -366,6 +368,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
             models.generative.bind(asyncio.get_running_loop())
         if owns_pool:
             models.start()
+        await asyncio.to_thread(auth.start)  # a database read: off the event loop
         log.start()
         drift.start()
         sampler.start()
@@ -385,9 +388,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
                 await models.generative.close()
             executor.shutdown(wait=False, cancel_futures=True)
             explain.close()  # the explanation workers
+            auth.close()
 
     app = _InferenceApp(
         infer,
+        auth,
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
@@ -396,6 +401,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
     app.state.metrics = metrics
     app.state.prediction_log = log
     app.state.drift = drift
+    app.state.auth = auth
     return app
 
 

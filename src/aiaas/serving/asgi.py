@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, PayloadTooLarge
 from aiaas.httpserver import allowed_methods
+from aiaas.serving.auth import InferenceAuth
 from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, request_id_of
 
 logger = logging.getLogger("aiaas.serving.app")
@@ -41,11 +42,17 @@ class _InferenceApp(Starlette):
     through Starlette as before.
     """
 
-    def __init__(self, infer: Endpoint, **kwargs: Any) -> None:
+    def __init__(self, infer: Endpoint, auth: InferenceAuth, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._infer = infer
+        self._auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._auth.enabled:
+            refusal = self._auth.refusal(scope)  # every route, the fast path's included
+            if refusal is not None:
+                await self._auth.answer(refusal, scope["path"])(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
             path: str = scope["path"]
             if path.startswith(_INFER_PREFIX) and path.endswith(_INFER_SUFFIX):

@@ -31,9 +31,10 @@ from starlette.types import Receive, Scope, Send
 
 from aiaas.errors import AiaasError, InvalidArgument, MethodNotAllowed, NotFound
 from aiaas.formats import HF_CAUSAL_LM, HF_EMBEDDING
+from aiaas.serving.auth import check_deployment
 from aiaas.serving.generative import GenerativeModel
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool
-from aiaas.serving.projects import deployment_key, plain_name, request_project, within
+from aiaas.serving.projects import callable_within, deployment_key, plain_name
 from aiaas.serving.protocols import openai as oa
 
 __all__ = ["OPENAI_PREFIX", "openai_routes"]
@@ -73,6 +74,7 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
         return pool.route(deployment_key(request, name))
 
     def resolve(request: Request, name: str, flavor: str) -> tuple[LoadedVersion, GenerativeModel]:
+        check_deployment(request.scope, name)  # another deployment than an inference key's: 404
         try:
             served = route(request, name)
         except NotFound:
@@ -145,7 +147,7 @@ def openai_routes(pool: ModelPool, read_body: Callable[[Request], Awaitable[byte
         table = pool.served
         cards = [
             model_card(plain_name(key), table[key].primary)
-            for key in within(request_project(request), table)
+            for key in callable_within(request, table)
             if table[key].primary.generative is not None
         ]
         return _json({"object": "list", "data": cards})

@@ -431,6 +431,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             }
         },
     }
+    _secure(paths)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -439,8 +440,38 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": __doc__,
         },
         "paths": paths,
-        "components": {"schemas": {**_SCHEMAS, **_OPENAI_SCHEMAS, **EXPLAIN_SCHEMAS}},
+        "components": {
+            "schemas": {**_SCHEMAS, **_OPENAI_SCHEMAS, **EXPLAIN_SCHEMAS},
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An aiaas API key (aiaas_<id>_<secret>), unless AIAAS_AUTH is off.",
+                }
+            },
+        },
     }
+
+
+#: Answered without a key (``serving/auth.py``); /metrics too with AIAAS_METRICS_PUBLIC.
+_OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/openapi.json"})
+_AUTH_DESCRIPTIONS = {
+    "401": "Missing, malformed, unknown, revoked or expired API key: send 'authorization: Bearer <key>'.",
+    "403": "The key's role may not do this (a viewer key predicting, an inference key reading /metrics).",
+}
+
+
+def _secure(paths: dict[str, Any]) -> None:
+    """Declare the bearer key, and its 401 and 403, on every operation that needs one."""
+    for path, operations in paths.items():
+        if path in _OPEN_PATHS:
+            continue
+        schema = _ref("OpenAIError") if path.startswith("/openai/") else _ERROR
+        for operation in operations.values():
+            operation["security"] = [{"apiKey": []}]
+            operation["responses"].update(
+                _errors("401", "403", schema=schema, descriptions=_AUTH_DESCRIPTIONS)
+            )
 
 
 # -- the OpenAI-compatible API (serving/openai_api.py) -----------------------------------------

@@ -5,7 +5,7 @@ qualified name (:func:`aiaas.entities.projects.qualified_name`: ``iris`` in ``de
 ``team-a/iris`` elsewhere), so two projects may each have a deployment ``iris`` serving
 different models. A request names a deployment by its plain name (in the path, or as the
 OpenAI ``model``) and its project with the ``X-Aiaas-Project`` header (``default`` without
-one; once keys exist, the key's project). A deployment of another project is then simply
+one; with a key, the key's project). A deployment of another project is then simply
 not in the request's part of the table: a 404, as if it did not exist. Answers show the
 plain name.
 """
@@ -16,36 +16,25 @@ from collections.abc import Iterable
 
 from starlette.requests import Request
 
-from aiaas.entities.projects import (
-    DEFAULT_PROJECT,
-    PROJECT_HEADER,
-    is_project_name,
-    qualified_name,
-    split_qualified_name,
-)
+from aiaas.entities.projects import PROJECT_HEADER, project_of_request, qualified_name, split_qualified_name
 from aiaas.errors import InvalidArgument
+from aiaas.serving.auth import principal_of
 
-__all__ = ["deployment_key", "plain_name", "request_project", "within"]
+__all__ = ["callable_within", "deployment_key", "plain_name", "request_project", "within"]
 
 _HEADER = PROJECT_HEADER.lower()
 
 
 def request_project(request: Request) -> str:
-    """The project of ``request``: its ``X-Aiaas-Project`` header, or ``default``.
+    """The project of ``request``: its key's, or for a key of every project the
+    ``X-Aiaas-Project`` header or ``default`` (see
+    :func:`~aiaas.entities.projects.project_of_request`).
 
     Raises:
         InvalidArgument: the header is not a project name (400, naming the header).
+        NotFound: a project key named another project.
     """
-    given = request.headers.get(_HEADER)
-    if given is None:
-        return DEFAULT_PROJECT
-    if not is_project_name(given):
-        raise InvalidArgument(
-            f"header {PROJECT_HEADER} must be a project name: 1-63 lowercase letters, digits, '_' or "
-            f"'-', starting with a letter or digit; got {given!r}",
-            details={"field": PROJECT_HEADER, "value": given},
-        )
-    return given
+    return project_of_request(request.headers.get(_HEADER), principal_of(request.scope).project)
 
 
 def deployment_key(request: Request, name: str) -> str:
@@ -68,3 +57,10 @@ def plain_name(key: str) -> str:
 def within(project: str, keys: Iterable[str]) -> list[str]:
     """The keys among ``keys`` of deployments of ``project``, sorted by plain name."""
     return sorted((k for k in keys if split_qualified_name(k)[0] == project), key=plain_name)
+
+
+def callable_within(request: Request, keys: Iterable[str]) -> list[str]:
+    """The keys among ``keys`` of deployments the request's key may call in its project (what
+    lists show: an inference key sees its own deployments only)."""
+    principal = principal_of(request.scope)
+    return [k for k in within(request_project(request), keys) if principal.may_call(plain_name(k))]

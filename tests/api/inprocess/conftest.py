@@ -20,6 +20,7 @@ from aiaas.api import create_app
 from aiaas.config import Settings
 from aiaas.sdk import Client
 from tests._asgi import AppTransport
+from tests._auth import write_admin_key
 from tests.api.conftest import API_KEY, BODY_READ_TIMEOUT_S, MAX_API_BODY_BYTES, MAX_DATASET_CELLS
 from tests.conftest import DATABASES, fresh_database
 
@@ -51,12 +52,12 @@ def app_control_plane(
         settings = Settings(
             home=home,
             database_url=url,
-            api_key=API_KEY,
             max_api_body_bytes=MAX_API_BODY_BYTES,
             max_dataset_cells=MAX_DATASET_CELLS,
             body_read_timeout_s=BODY_READ_TIMEOUT_S,
             scheduler_interval_s=SCHEDULER_INTERVAL_S,
         )
+        write_admin_key(home)  # registered by the app's first start, as in a server process
         transport = AppTransport(create_app(settings))
         http = httpx.Client(
             transport=transport,

@@ -11,6 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 
 from aiaas import schemas
+from aiaas.api.deps import CurrentPrincipal
+from aiaas.errors import NotFound
 from aiaas.platform import Platform
 
 __all__ = ["router"]
@@ -32,8 +34,8 @@ def _platform(request: Request) -> Platform:
 
 
 @router.get("", summary="List projects")
-def list_projects(request: Request) -> schemas.ProjectList:
-    projects = _platform(request).projects.list()
+def list_projects(request: Request, principal: CurrentPrincipal) -> schemas.ProjectList:
+    projects = [p for p in _platform(request).projects.list() if principal.project in (None, p.name)]
     return schemas.ProjectList(projects=[schemas.Project.model_validate(p) for p in projects])
 
 
@@ -42,7 +44,8 @@ def list_projects(request: Request) -> schemas.ProjectList:
     status_code=status.HTTP_201_CREATED,
     summary="Create a project",
     description="A new, empty namespace: names of models, datasets, deployments and alert rules are "
-    "unique within a project. Requests name theirs with the `X-Aiaas-Project` header.",
+    "unique within a project. Keys belong to one project; the platform admin key names one with "
+    "the `X-Aiaas-Project` header. Only the platform admin key makes projects.",
 )
 def create_project(body: schemas.ProjectCreate, request: Request) -> schemas.Project:
     project = _platform(request).projects.create(body.name, description=body.description)
@@ -50,5 +53,7 @@ def create_project(body: schemas.ProjectCreate, request: Request) -> schemas.Pro
 
 
 @router.get("/{name}", summary="Show a project")
-def get_project(name: ProjectName, request: Request) -> schemas.Project:
+def get_project(name: ProjectName, request: Request, principal: CurrentPrincipal) -> schemas.Project:
+    if principal.project not in (None, name):  # another project's key: as if it did not exist
+        raise NotFound(f"project {name!r} not found", details={"field": "name"})
     return schemas.Project.model_validate(_platform(request).projects.get(name))

@@ -15,7 +15,7 @@ mode); the unnamed unique constraints of revisions 0001-0011 are found there thr
 naming convention, and on PostgreSQL by the names it gave them (``<table>_name_key``).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-01
 """
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,99 @@
+"""Making, listing and revoking API keys: what ``/api/v1/keys`` and ``aiaas keys`` do."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aiaas.entities.projects import DEFAULT_PROJECT
+from aiaas.entities.security import ApiKey, Principal, Role
+from aiaas.errors import InvalidArgument, NotFound
+from aiaas.security.keys import generate_key
+from aiaas.store import check_name
+from aiaas.store.keys import KeyStore
+
+__all__ = ["KeyService"]
+
+
+class KeyService:
+    """API keys, with the rules of who may make which."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+
+    def create(
+        self,
+        caller: Principal,
+        *,
+        name: str,
+        role: Role,
+        project: str | None = None,
+        deployments: list[str] | None = None,
+        expires_at: dt.datetime | None = None,
+    ) -> tuple[ApiKey, str]:
+        """A new key and its secret (the only time the secret is seen).
+
+        An admin key of a project makes keys of that project; the platform admin key makes
+        keys of any project (``default`` when none is named).
+
+        Raises:
+            InvalidArgument: a bad name, an inference key without deployments, deployments on
+                another role, or an expiry in the past.
+            NotFound: a project admin naming another project (as if it did not exist).
+        """
+        check_name(name, field="name")
+        if caller.project is not None and project not in (None, caller.project):
+            raise NotFound(f"project {project!r} not found", details={"field": "project"})
+        project = project or caller.project or DEFAULT_PROJECT
+        check_name(project, field="project")
+        scope: frozenset[str] | None = None
+        if role is Role.inference:
+            if not deployments:
+                raise InvalidArgument(
+                    "an inference key needs the deployments it may call: deployments=[NAME, ...]",
+                    details={"field": "deployments"},
+                )
+            for deployment in deployments:
+                check_name(deployment, field="deployments")
+            scope = frozenset(deployments)
+        elif deployments:
+            raise InvalidArgument(
+                f"deployments are for role 'inference' only; a {role.value} key reaches every deployment "
+                "of its project",
+                details={"field": "deployments"},
+            )
+        if expires_at is not None:
+            if expires_at.tzinfo is None:
+                expires_at = expires_at.replace(tzinfo=dt.UTC)
+            if expires_at <= dt.datetime.now(dt.UTC):
+                raise InvalidArgument(
+                    f"expires_at {expires_at.isoformat()} is not in the future",
+                    details={"field": "expires_at", "value": expires_at.isoformat()},
+                )
+        new = generate_key()
+        key = self.store.add(
+            key_id=new.key_id,
+            secret_hash=new.secret_hash,
+            last4=new.last4,
+            name=name,
+            role=role,
+            project=project,
+            deployments=scope,
+            expires_at=expires_at,
+        )
+        return key, new.key
+
+    def list(self, caller: Principal, *, include_revoked: bool = False) -> list[ApiKey]:
+        """The keys the caller may see: its project's, or every one for the platform admin key."""
+        keys = self.store.all(include_revoked=include_revoked)
+        return [k for k in keys if caller.project is None or k.project == caller.project]
+
+    def revoke(self, caller: Principal, key_id: str) -> ApiKey:
+        """Revoke a key of the caller's project (any, for the platform admin key).
+
+        Raises:
+            NotFound: no such key, or one of another project (not named, so no leak).
+        """
+        key = self.store.get(key_id)
+        if caller.project is not None and key.project != caller.project:
+            raise NotFound(f"no API key {key_id!r}", details={"field": "key_id", "value": key_id})
+        return self.store.revoke(key_id)
