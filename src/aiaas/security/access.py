@@ -3,9 +3,10 @@
 Control plane: ``viewer`` reads (GET, HEAD, OPTIONS); ``developer`` also writes; ``admin``
 also manages keys (``/api/v1/keys``, reads included: a key list is an admin's business);
 only the platform admin key (of every project) makes projects; an ``inference`` key has
-nothing to do there. Inference server: ``viewer`` reads metadata, readiness and statistics; ``developer``, ``admin`` and ``inference`` keys also predict; an
-inference key reaches its own deployments only, and any other deployment is a 404, exactly
-as if it did not exist, so a key cannot discover which deployments exist.
+nothing to do there. Inference server: ``viewer`` reads metadata, readiness and statistics;
+``developer``, ``admin`` and ``inference`` keys also predict; an inference key reaches its
+own deployments only, and any other deployment is a 404, exactly as if it did not exist, so
+a key cannot discover which deployments exist.
 """
 
 from __future__ import annotations
