@@ -71,7 +71,7 @@ def test_mutating_requests_are_appended_with_their_outcome(app_control_plane: Ap
         ("POST /api/v1/alerts/webhooks", "/api/v1/alerts/webhooks", "400"),
     ]
     entry = entries[2]
-    assert entry["actor"] == "anonymous"  # no principal until authentication sets one
+    assert entry["actor"] == "admin"  # the name of the key the test client sends (tests/_auth.py)
     assert entry["remote"] == "127.0.0.1"
     assert entry["details"] == {"method": "DELETE"}
     assert len(entry["hash"]) == 64 and entry["prev_hash"] != entry["hash"]
