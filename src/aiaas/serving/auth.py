@@ -95,6 +95,12 @@ class InferenceAuth:
                 "an inference key may not read /metrics (they name every deployment)",
                 details={"field": "authorization", "role": principal.role.value},
             )
+        if path == "/metrics" and principal.project is not None:
+            return PermissionDenied(
+                f"/metrics names the deployments of every project: it needs a key of every project "
+                f"(the platform admin key); key {principal.key_id} is of project {principal.project!r}",
+                details={"field": "authorization", "role": principal.role.value},
+            )
         return inference_refusal(principal, scope["method"], deployment_of(path))
 
     def answer(self, error: AiaasError, path: str) -> Response:
