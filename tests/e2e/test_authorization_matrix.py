@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 from aiaas.sdk import Client
+from tests._auth import AUTH
 from tests._models import iris, iris_classifier
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform
@@ -354,3 +355,25 @@ def test_every_endpoint_of_both_servers_answers_each_principal_as_the_rules_say(
     )
     # Every operation by every principal, less the allowed destructive calls skipped.
     assert checked_cp > len(_operations(control)) * 7 and checked_inf > len(_operations(inference)) * 7
+
+
+def test_the_inference_server_logs_a_refused_key_in_the_audit_log(world: World) -> None:
+    platform = world.platform
+    probe = f"/v2/models/audit-probe-{TAG}"
+    refused = httpx.get(f"{platform.inference_url}{probe}", headers=world.headers[BAD_KEY])
+    assert refused.status_code == 401
+
+    def logged() -> list[dict[str, Any]]:
+        page = httpx.get(
+            f"{platform.api_url}/api/v1/audit",
+            params={"action": "authenticate", "limit": 1000},
+            headers=AUTH,  # the platform admin key reads every project's entries
+        ).json()["entries"]
+        return [e for e in page if e["resource"] == probe]
+
+    wait_until(lambda: logged(), timeout=10, what="the refused key in the audit log")
+    entry = logged()[0]
+    assert (entry["actor"], entry["outcome"], entry["details"]["method"]) == ("anonymous", "401", "GET")
+    # A project key does not read it: an authentication failure is of no project.
+    mine = httpx.get(f"{platform.api_url}/api/v1/audit", headers=world.headers[ADMIN]).json()["entries"]
+    assert all(e["project"] == PROJECT_A for e in mine)
