@@ -29,6 +29,10 @@ def create(
         typer.Option("--deployment", "-d", help="For role inference: a deployment it may call (repeat)."),
     ] = None,
     project: Annotated[str | None, typer.Option(help="The key's project (default: yours).")] = None,
+    all_projects: Annotated[
+        bool,
+        typer.Option("--all-projects", help="A viewer key of every project, e.g. for Prometheus (/metrics)."),
+    ] = False,
     expires: Annotated[
         str | None, typer.Option(help="When it stops working: an ISO 8601 time (UTC when no zone).")
     ] = None,
@@ -42,7 +46,12 @@ def create(
         except ValueError:
             raise typer.BadParameter(f"not an ISO 8601 time: {expires!r}", param_hint="--expires") from None
     created = client(ctx).create_key(
-        name, role=role, project=project, deployments=deployment or None, expires_at=expires_at
+        name,
+        role=role,
+        project=project,
+        deployments=deployment or None,
+        expires_at=expires_at,
+        all_projects=all_projects,
     )
     if json:
         return print_json(created)

@@ -30,6 +30,11 @@ class ApiKeyCreate(WireIn):
     expires_at: dt.datetime | None = Field(
         default=None, description="When the key stops working (ISO 8601; UTC when no zone); default: never."
     )
+    all_projects: bool = Field(
+        default=False,
+        description="A viewer key of every project (made by the platform admin key only): reads any "
+        "project named with X-Aiaas-Project and /metrics on both servers, e.g. for Prometheus.",
+    )
 
 
 class ApiKey(Wire):

@@ -42,6 +42,7 @@ class KeyMethods:
         project: str | None = None,
         deployments: list[str] | None = None,
         expires_at: dt.datetime | None = None,
+        all_projects: bool = False,
     ) -> schemas.ApiKeyCreated:
         """Make an API key; its ``key`` (the secret) is in this answer only.
 
@@ -49,6 +50,8 @@ class KeyMethods:
             role: ``viewer``, ``developer``, ``admin`` or ``inference``.
             deployments: for an ``inference`` key, the deployments it may call.
             expires_at: when it stops working (default: never).
+            all_projects: a viewer key of every project (for monitoring: ``/metrics``); the
+                platform admin key only makes one.
 
         Raises:
             PermissionDenied: the client's key is not an admin key.
@@ -61,6 +64,7 @@ class KeyMethods:
             project=project,
             deployments=deployments,
             expires_at=expires_at,
+            all_projects=all_projects,
         )
         response = request(
             self._api,

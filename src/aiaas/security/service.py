@@ -6,7 +6,7 @@ import datetime as dt
 
 from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.entities.security import ApiKey, Principal, Role
-from aiaas.errors import InvalidArgument, NotFound
+from aiaas.errors import InvalidArgument, NotFound, PermissionDenied
 from aiaas.security.keys import generate_key
 from aiaas.store import check_name
 from aiaas.store.keys import KeyStore
@@ -29,22 +29,55 @@ class KeyService:
         project: str | None = None,
         deployments: list[str] | None = None,
         expires_at: dt.datetime | None = None,
+        all_projects: bool = False,
     ) -> tuple[ApiKey, str]:
         """A new key and its secret (the only time the secret is seen).
 
         An admin key of a project makes keys of that project; the platform admin key makes
-        keys of any project (``default`` when none is named).
+        keys of any project (``default`` when none is named), and with ``all_projects`` a
+        viewer key of every project.
 
         Raises:
             InvalidArgument: a bad name, an inference key without deployments, deployments on
-                another role, or an expiry in the past.
+                another role, an expiry in the past, or a key of every project not a viewer.
             NotFound: a project admin naming another project (as if it did not exist).
+            PermissionDenied: a key of every project asked by another key than the platform
+                admin key.
         """
         check_name(name, field="name")
+        if all_projects:
+            return self._all_projects_viewer(
+                caller, name=name, role=role, project=project, expires_at=expires_at
+            )
         if caller.project is not None and project not in (None, caller.project):
             raise NotFound(f"project {project!r} not found", details={"field": "project"})
         project = project or caller.project or DEFAULT_PROJECT
         check_name(project, field="project")
+        return self._add(name, role, project, self._scope(role, deployments), _future(expires_at))
+
+    def _all_projects_viewer(
+        self, caller: Principal, *, name: str, role: Role, project: str | None, expires_at: dt.datetime | None
+    ) -> tuple[ApiKey, str]:
+        """A read-only key of every project: what a monitoring system needs for ``/metrics``
+        (which names every project's deployments) without the platform admin key's power."""
+        if caller.project is not None or caller.role is not Role.admin:
+            raise PermissionDenied(
+                "only the platform admin key makes keys of every project",
+                details={"field": "all_projects", "role": caller.role.value},
+            )
+        if role is not Role.viewer:
+            raise InvalidArgument(
+                f"a key of every project is a viewer key; got role {role.value!r}",
+                details={"field": "role", "value": role.value},
+            )
+        if project is not None:
+            raise InvalidArgument(
+                "a key of every project names no project", details={"field": "project", "value": project}
+            )
+        return self._add(name, role, None, None, _future(expires_at))
+
+    @staticmethod
+    def _scope(role: Role, deployments: list[str] | None) -> frozenset[str] | None:
         scope: frozenset[str] | None = None
         if role is Role.inference:
             if not deployments:
@@ -61,14 +94,16 @@ class KeyService:
                 "of its project",
                 details={"field": "deployments"},
             )
-        if expires_at is not None:
-            if expires_at.tzinfo is None:
-                expires_at = expires_at.replace(tzinfo=dt.UTC)
-            if expires_at <= dt.datetime.now(dt.UTC):
-                raise InvalidArgument(
-                    f"expires_at {expires_at.isoformat()} is not in the future",
-                    details={"field": "expires_at", "value": expires_at.isoformat()},
-                )
+        return scope
+
+    def _add(
+        self,
+        name: str,
+        role: Role,
+        project: str | None,
+        scope: frozenset[str] | None,
+        expires_at: dt.datetime | None,
+    ) -> tuple[ApiKey, str]:
         new = generate_key()
         key = self.store.add(
             key_id=new.key_id,
@@ -97,3 +132,17 @@ class KeyService:
         if caller.project is not None and key.project != caller.project:
             raise NotFound(f"no API key {key_id!r}", details={"field": "key_id", "value": key_id})
         return self.store.revoke(key_id)
+
+
+def _future(expires_at: dt.datetime | None) -> dt.datetime | None:
+    """The expiry, in UTC when it has no zone; one not in the future is refused."""
+    if expires_at is None:
+        return None
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=dt.UTC)
+    if expires_at <= dt.datetime.now(dt.UTC):
+        raise InvalidArgument(
+            f"expires_at {expires_at.isoformat()} is not in the future",
+            details={"field": "expires_at", "value": expires_at.isoformat()},
+        )
+    return expires_at

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aiaas.cli.main import app as cli
-from aiaas.errors import PermissionDenied, Unauthenticated
+from aiaas.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from aiaas.sdk import Client
 from tests._api import api_error
 from tests._auth import ADMIN_KEY
@@ -159,3 +159,30 @@ def test_the_cli_makes_lists_and_revokes_keys(app_control_plane: AppControlPlane
         assert listed.exit_code == 0 and key_id in listed.stdout and "aiaas_" not in listed.stdout
         revoked = runner.invoke(cli, ["keys", "revoke", key_id])
         assert revoked.exit_code == 0 and f"revoked key {key_id}" in revoked.stdout
+
+
+def test_a_viewer_key_of_every_project_reads_metrics_and_any_project_but_changes_nothing(
+    app_control_plane: AppControlPlane,
+) -> None:
+    with app_control_plane.sdk() as admin:
+        admin.create_project("watched")
+        monitor = admin.create_key("prometheus", role="viewer", all_projects=True)
+        scoped = admin.create_key("scoped-viewer", role="viewer")
+        with pytest.raises(InvalidArgument, match="viewer key") as refused:
+            admin.create_key("too-strong", role="developer", all_projects=True)
+        assert refused.value.details["field"] == "role"
+    assert monitor.project is None
+    http = app_control_plane.http
+    metrics = f"{APP_URL}/metrics"
+    assert http.get(metrics, headers={"authorization": f"Bearer {monitor.key}"}).status_code == 200
+    assert http.get(metrics, headers={"authorization": f"Bearer {scoped.key}"}).status_code == 403
+    watched = {"authorization": f"Bearer {monitor.key}", "x-aiaas-project": "watched"}
+    assert http.get("/models", headers=watched).status_code == 200
+    api_error(http.post("/models", json={"name": "nope"}, headers=watched), 403, "PERMISSION_DENIED")
+    with app_control_plane.sdk() as admin:
+        project_admin = admin.create_key("watched-admin", role="admin", project="watched")
+    with (
+        _as(app_control_plane, project_admin.key) as c,
+        pytest.raises(PermissionDenied, match="platform admin"),
+    ):
+        c.create_key("wider", role="viewer", all_projects=True)

@@ -70,6 +70,7 @@ def create_key(
         project=body.project,
         deployments=body.deployments,
         expires_at=body.expires_at,
+        all_projects=body.all_projects,
     )
     _refresh(request)
     return schemas.ApiKeyCreated(**_wire(key), key=secret)
