@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from aiaas.optimize import OptimizationService
     from aiaas.registry import Registry
     from aiaas.retraining import RetrainingDriver, RetrainingService
-    from aiaas.rollouts import RolloutService
+    from aiaas.rollouts import RolloutDriver, RolloutService
     from aiaas.security import AuditLog
     from aiaas.training import JobStore, TrainingService
 
@@ -226,7 +226,9 @@ class Platform:
         from aiaas.rollouts import RolloutService
         from aiaas.store.rollouts import RolloutStore
 
-        return RolloutService(RolloutStore(self.db), self.deployments, self.registry, self.alerts)
+        return RolloutService(
+            RolloutStore(self.db, project=self.project), self.deployments, self.registry, self.alerts
+        )
 
     @cached_property
     def retraining(self) -> RetrainingService:
@@ -234,14 +236,16 @@ class Platform:
         from aiaas.retraining import RetrainingService
         from aiaas.store.retraining import RetrainingStore
 
-        return RetrainingService(RetrainingStore(self.db), self.deployments, self.registry, self.datasets)
+        return RetrainingService(
+            RetrainingStore(self.db, project=self.project), self.deployments, self.registry, self.datasets
+        )
 
     def alert_evaluator(self) -> Evaluator:
         """A new evaluator for this process (the control plane starts one with the API): it
         evaluates every project's rules, each with the metrics of its own project, and drives
-        the rollouts in progress, then the retraining loops, in each pass, under the same lease."""
+        every project's rollouts in progress, then retraining loops, each through its own
+        project's services, in each pass, under the same lease."""
         from aiaas.alerts import Evaluator
-        from aiaas.rollouts import RolloutDriver
         from aiaas.store.alerts import AlertStore
         from aiaas.store.leases import LeaseStore
 
@@ -252,24 +256,25 @@ class Platform:
             self.metrics,
             readers=lambda project: self.for_project(project).metrics,
         )
-        rollouts = self.rollouts
-        driver = RolloutDriver(rollouts.store, self.deployments, self.registry, self.alerts.store)
-        evaluator.passes.append(driver.tick)
-        evaluator.passes.append(self._retraining_driver().tick)
+        evaluator.passes.append(self.rollout_driver().tick)
+        evaluator.passes.append(self.retraining_driver().tick)
         return evaluator
 
-    def _retraining_driver(self) -> RetrainingDriver:
+    def rollout_driver(self) -> RolloutDriver:
+        """The driver of every project's rollouts, each moved in its own project."""
+        from aiaas.rollouts import RolloutDriver
+        from aiaas.store.rollouts import RolloutStore
+
+        return RolloutDriver(RolloutStore(self.db, project=None), self.for_project)
+
+    def retraining_driver(self) -> RetrainingDriver:
+        """The driver of every project's retraining loops, each run in its own project."""
         from aiaas.retraining import RetrainingDriver
+        from aiaas.store.retraining import RetrainingStore
 
         return RetrainingDriver(
-            self.retraining.store,
-            deployments=self.deployments,
-            registry=self.registry,
-            datasets=self.datasets,
-            training=self.training,
-            rollouts=self.rollouts,
-            metrics=self.metrics,
-            feedback=self.feedback,
+            RetrainingStore(self.db, project=None),
+            self.for_project,
             prediction_log_dir=self.settings.resolved_prediction_log_dir(),
         )
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 
-from aiaas.alerts import Evaluator
+from aiaas.alerts import Evaluator, MetricReader
 from aiaas.alerts.series import Scope
 from aiaas.config import load_settings
 from aiaas.errors import InvalidArgument, NotFound
@@ -28,8 +28,11 @@ from aiaas.platform import Platform, open_platform
 from aiaas.retraining import RetrainingDriver
 from aiaas.rollouts import RolloutDriver
 from aiaas.schemas.training import JobSpec
+from aiaas.store.alerts import AlertStore
 from aiaas.store.leases import LeaseStore
 from aiaas.store.predictions import LoggedRequest, write_segment
+from aiaas.store.retraining import RetrainingStore
+from aiaas.store.rollouts import RolloutStore
 from aiaas.training.worker import run_recorded
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -89,9 +92,8 @@ def _finish_jobs(platform: Platform) -> None:
             assert run_recorded(platform.training, job.id) == 0
 
 
-@pytest.fixture
-def platform(home: Path, database_url: str) -> Iterator[Platform]:
-    p = open_platform(load_settings(home=home, database_url=database_url))
+def _served(p: Platform) -> None:
+    """Dataset ``iris``, version 1 of ``NAME`` trained on it by a job, deployed as ``NAME``."""
     p.datasets.create_version("iris", _iris(), filename="iris.csv", target="species")
     spec = JobSpec.parse(
         {"dataset": "iris", "model": {"family": "logistic", "max_iter": 300}, "register_as": NAME}
@@ -99,6 +101,12 @@ def platform(home: Path, database_url: str) -> Iterator[Platform]:
     p.training.submit(spec)
     _finish_jobs(p)
     p.deployments.create(NAME, model=NAME, version=1)
+
+
+@pytest.fixture
+def platform(home: Path, database_url: str) -> Iterator[Platform]:
+    p = open_platform(load_settings(home=home, database_url=database_url))
+    _served(p)
     yield p
     p.close()
 
@@ -113,22 +121,41 @@ def metrics() -> Metrics:
     return Metrics()
 
 
-def _evaluator(platform: Platform, clock: Clock, metrics: Metrics) -> Evaluator:
-    """The control plane's composition (Platform.alert_evaluator) with the test's clock and metric."""
-    evaluator = Evaluator(platform.alerts.store, LeaseStore(platform.db), platform.metrics, clock=clock)
-    platform.metrics.clock = clock
-    rollouts = RolloutDriver(
-        platform.rollouts.store, platform.deployments, platform.registry, platform.alerts.store, clock=clock
+class Services:
+    """A project's services (Platform.for_project) with the test's trigger metric."""
+
+    def __init__(self, platform: Platform, metrics: Metrics) -> None:
+        self._platform, self.metrics = platform, metrics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._platform, name)
+
+
+def _evaluator(
+    platform: Platform, clock: Clock, metrics: Metrics, others: dict[str, Metrics] | None = None
+) -> Evaluator:
+    """The control plane's composition (Platform.alert_evaluator) with the test's clock and
+    metric (``others``: another project's)."""
+
+    def reader(project: str) -> MetricReader:
+        scoped = platform.for_project(project).metrics
+        scoped.clock = clock
+        return scoped
+
+    def services(project: str) -> Services:
+        return Services(platform.for_project(project), (others or {}).get(project, metrics))
+
+    evaluator = Evaluator(
+        AlertStore(platform.db, project=None),
+        LeaseStore(platform.db),
+        reader("default"),
+        clock=clock,
+        readers=reader,
     )
+    rollouts = RolloutDriver(RolloutStore(platform.db, project=None), platform.for_project, clock=clock)
     retraining = RetrainingDriver(
-        platform.retraining.store,
-        deployments=platform.deployments,
-        registry=platform.registry,
-        datasets=platform.datasets,
-        training=platform.training,
-        rollouts=platform.rollouts,
-        metrics=metrics,  # type: ignore[arg-type]
-        feedback=platform.feedback,
+        RetrainingStore(platform.db, project=None),
+        services,  # type: ignore[arg-type]
         prediction_log_dir=platform.settings.resolved_prediction_log_dir(),
         clock=clock,
     )
@@ -377,3 +404,45 @@ def test_the_prediction_log_joined_with_feedback_is_the_training_data(
     [(run, events)] = _runs(platform)
     assert run.state == "rolling_out" and run.evaluation["dataset"] == f"{NAME}-feedback:1"
     assert run.evaluation["candidate"] > run.evaluation["served"]
+
+
+def test_loops_of_two_projects_on_deployments_of_one_name_run_apart(
+    platform: Platform, clock: Clock, metrics: Metrics
+) -> None:
+    platform.projects.create("team-a")
+    team = platform.for_project("team-a")
+    _served(team)
+    platform.retraining.set(NAME, POLICY)
+    team.retraining.set(NAME, POLICY)
+    drifting = Metrics()
+    evaluator = _evaluator(platform, clock, metrics, {"team-a": drifting})
+    metrics.values["drift"] = 0.0
+    drifting.values["drift"] = 4.0  # only team-a's deployment drifts
+    team.datasets.create_version("iris", _iris(3.0), filename="iris.csv", target="species")
+    evaluator.tick()
+    assert _runs(platform) == []
+    [(run, events)] = _runs(team)
+    assert run.project == "team-a" and [e.kind for e in events] == ["triggered", "job"]
+    assert team.jobs.get(run.job_id).dataset_version == 2  # team-a's dataset, team-a's job
+    with pytest.raises(NotFound):
+        platform.jobs.get(run.job_id)
+    _finish_jobs(team)
+    evaluator.tick()
+    [(run, _)] = _runs(team)
+    assert run.state == "rolling_out" and run.version == 2
+    assert platform.rollouts.list(NAME) == [] and [r.id for r in team.rollouts.list(NAME)] == [run.rollout_id]
+    evaluator.tick()
+    assert [(r.version, r.weight) for r in team.deployments.get(NAME).routes] == [(1, 50), (2, 50)]
+    assert [(r.version, r.weight) for r in platform.deployments.get(NAME).routes] == [(1, 100)]
+    assert [v.version for v in platform.registry.list_versions(NAME)] == [1]
+
+    # Another project's policy and runs are not found, as if they did not exist.
+    platform.retraining.delete(NAME)
+    with pytest.raises(NotFound):
+        platform.retraining.get(NAME)
+    assert team.retraining.get(NAME).project == "team-a"
+    with pytest.raises(NotFound):
+        platform.retraining.store.get_run(run.id)
+    with pytest.raises(NotFound):
+        platform.rollouts.get(NAME, run.rollout_id)
+    evaluator.stop()

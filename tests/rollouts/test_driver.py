@@ -14,15 +14,17 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from aiaas.alerts import Evaluator
+from aiaas.alerts import Evaluator, MetricReader
 from aiaas.config import load_settings
 from aiaas.entities.metrics import MetricSample, SampleKey
-from aiaas.errors import Conflict, InvalidArgument
+from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.formats import package_model
 from aiaas.platform import Platform, open_platform
 from aiaas.rollouts import RolloutDriver
+from aiaas.store.alerts import AlertStore
 from aiaas.store.leases import LeaseStore
 from aiaas.store.metric_samples import SampleStore
+from aiaas.store.rollouts import RolloutStore
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 GUARD = {"name": "errors", "metric": "error_rate", "op": ">", "threshold": 0.05, "window": "5s"}
@@ -57,11 +59,22 @@ def clock() -> Clock:
 
 
 def _evaluator(platform: Platform, clock: Clock) -> Evaluator:
-    evaluator = Evaluator(platform.alerts.store, LeaseStore(platform.db), platform.metrics, clock=clock)
-    platform.metrics.clock = clock
-    driver = RolloutDriver(
-        platform.rollouts.store, platform.deployments, platform.registry, platform.alerts.store, clock=clock
+    """The control plane's composition (Platform.alert_evaluator) with the test's clock: every
+    project's rules, each read with its project's metrics, and every project's rollouts."""
+
+    def reader(project: str) -> MetricReader:
+        metrics = platform.for_project(project).metrics
+        metrics.clock = clock
+        return metrics
+
+    evaluator = Evaluator(
+        AlertStore(platform.db, project=None),
+        LeaseStore(platform.db),
+        reader("default"),
+        clock=clock,
+        readers=reader,
     )
+    driver = RolloutDriver(RolloutStore(platform.db, project=None), platform.for_project, clock=clock)
     evaluator.passes.append(driver.tick)
     return evaluator
 
@@ -201,4 +214,75 @@ def test_a_step_that_cannot_be_applied_fails_the_rollout_and_restores(
     done, events = platform.rollouts.get("iris", r.id)
     assert done.state == "failed" and "archived" in done.reason
     assert events[-1].kind == "failed" and _routes(platform) == [(1, 100)]
+    evaluator.stop()
+
+
+def test_rollouts_of_two_projects_on_deployments_of_one_name_move_apart(
+    platform: Platform, clock: Clock
+) -> None:
+    platform.projects.create("team-a")
+    team = platform.for_project("team-a")
+    x, y = load_iris(return_X_y=True)
+    x = np.asarray(x, dtype=np.float32)
+    package = package_model(LogisticRegression(max_iter=300).fit(x, y), x[:4])
+    for _ in range(3):
+        team.registry.register_version("iris", package)
+    platform.deployments.create("iris", model="iris", version=1)
+    team.deployments.create("iris", model="iris", version=1)
+    mine = platform.rollouts.start(
+        "iris", version=2, steps=[{"weight": 10, "bake": "1h"}, {"weight": 100}], guards=[GUARD]
+    )
+    theirs = team.rollouts.start(
+        "iris", version=3, steps=[{"weight": 50, "bake": "1h"}, {"weight": 100}], guards=[GUARD]
+    )  # a rollout per deployment: the other project's in progress does not count
+    evaluator = _evaluator(platform, clock)
+    evaluator.tick()
+    assert _routes(platform) == [(1, 90), (2, 10)]
+    assert [(r.version, r.weight) for r in team.deployments.get("iris").routes] == [(1, 50), (3, 50)]
+
+    # Version 3 of team-a's iris fails: its guard (a rule of team-a) fires on team-a's samples.
+    clock.advance(2)
+    key = team.deployment_key("iris")
+    SampleStore(platform.db).add(
+        {SampleKey(key, 3, clock.now - dt.timedelta(seconds=1)): MetricSample(requests=10, errors=10)},
+        interval_s=1,
+    )
+    _errors(platform, clock, 2, requests=10, errors=0)
+    evaluator.tick()
+    assert team.rollouts.get("iris", theirs.id)[0].state == "rolled_back"
+    assert [(r.version, r.weight) for r in team.deployments.get("iris").routes] == [(1, 100)]
+    assert platform.rollouts.get("iris", mine.id)[0].state == "running"
+    assert _routes(platform) == [(1, 90), (2, 10)]
+    assert team.alerts.get_rule(theirs.guards[0].rule).state == "firing"
+    assert [r.name for r in platform.alerts.list_rules()] == [mine.guards[0].rule]
+
+    # Each project sees its own rollouts only: another project's is not found.
+    assert [r.id for r in platform.rollouts.list("iris")] == [mine.id]
+    assert [r.id for r in team.rollouts.list("iris")] == [theirs.id]
+    with pytest.raises(NotFound):
+        platform.rollouts.get("iris", theirs.id)
+    with pytest.raises(NotFound):
+        team.rollouts.abort("iris", mine.id)
+    assert platform.rollouts.get("iris", mine.id)[0].state == "running"
+    evaluator.stop()
+
+
+def test_a_rollout_of_a_project_whose_name_the_default_project_lacks_is_driven(
+    platform: Platform, clock: Clock
+) -> None:
+    platform.projects.create("team-b")
+    team = platform.for_project("team-b")
+    x, y = load_iris(return_X_y=True)
+    x = np.asarray(x, dtype=np.float32)
+    package = package_model(LogisticRegression(max_iter=300).fit(x, y), x[:4])
+    for _ in range(2):
+        team.registry.register_version("flowers", package)
+    team.deployments.create("flowers", model="flowers", version=1)
+    r = team.rollouts.start("flowers", version=2, steps=[{"weight": 100, "bake": 5}])
+    evaluator = _evaluator(platform, clock)
+    evaluator.tick()
+    assert team.deployments.get("flowers").serving_version == 2
+    clock.advance(5)
+    evaluator.tick()
+    assert team.rollouts.get("flowers", r.id)[0].state == "completed"
     evaluator.stop()

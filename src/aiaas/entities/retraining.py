@@ -31,6 +31,7 @@ class Policy:
     spec: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
+    project: str = "default"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Run:
     created_at: dt.datetime
     updated_at: dt.datetime
     finished_at: dt.datetime | None = None
+    project: str = "default"
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ class Rollout:
     updated_at: dt.datetime
     finished_at: dt.datetime | None = None
     reason: str = ""
+    project: str = "default"
 
     @property
     def weight(self) -> int:

@@ -18,6 +18,11 @@ only one drives. Each pass:
 
 Every step is an event of the run, with its time and reason, and every move a compare-and-set
 on the run's stored state: a restarted control plane carries on from the row.
+
+It drives every project's loops (a store of every project), each through the services of its
+own project (``services(policy.project)``: deployments, registry, datasets, training jobs,
+rollouts, metrics), so a policy of ``iris`` in one project never reads, trains or rolls out
+another project's ``iris``.
 """
 
 from __future__ import annotations
@@ -27,25 +32,26 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiaas.alerts import MetricReader
 from aiaas.alerts.series import Scope
 from aiaas.datasets import DatasetService
 from aiaas.deployments import DeploymentService
+from aiaas.entities.projects import qualified_name
 from aiaas.entities.retraining import Policy, Run
 from aiaas.errors import AiaasError, NotFound, Unavailable
 from aiaas.registry import ReferenceStore, Registry
 from aiaas.retraining.evaluation import verdict
 from aiaas.retraining.feedback_data import feedback_dataset
-from aiaas.retraining.service import job_spec
+from aiaas.retraining.service import RetrainingService, job_spec
 from aiaas.rollouts import RolloutService
 from aiaas.schemas.training import JobSpec
 from aiaas.store.feedback import FeedbackStore
 from aiaas.store.retraining import RetrainingStore, RunEventSpec
 from aiaas.training import TrainingData, TrainingService
 
-__all__ = ["RetrainingDriver"]
+__all__ = ["RetrainingDriver", "RetrainingServices"]
 
 log = logging.getLogger("aiaas.retraining")
 
@@ -54,26 +60,54 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class RetrainingServices(Protocol):
+    """What the driver uses of a loop's project (a :class:`aiaas.platform.Platform` of it)."""
+
+    @property
+    def deployments(self) -> DeploymentService: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def datasets(self) -> DatasetService: ...
+
+    @property
+    def training(self) -> TrainingService: ...
+
+    @property
+    def rollouts(self) -> RolloutService: ...
+
+    @property
+    def retraining(self) -> RetrainingService: ...
+
+    @property
+    def metrics(self) -> MetricReader: ...
+
+    @property
+    def feedback(self) -> FeedbackStore: ...
+
+
 class RetrainingDriver:
-    """Moves every retraining loop one pass forward (call :meth:`tick` under the lease)."""
+    """Moves every retraining loop one pass forward (call :meth:`tick` under the lease).
+
+    Args:
+        store: the policies and runs it drives: a store of every project (``project=None``),
+            or of one.
+        services: the services of a project, by name.
+        prediction_log_dir: where the inference server logs predictions (feedback data).
+        clock: now.
+    """
 
     def __init__(
         self,
         store: RetrainingStore,
+        services: Callable[[str], RetrainingServices],
         *,
-        deployments: DeploymentService,
-        registry: Registry,
-        datasets: DatasetService,
-        training: TrainingService,
-        rollouts: RolloutService,
-        metrics: MetricReader,
-        feedback: FeedbackStore,
         prediction_log_dir: Path,
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
-        self.store, self.deployments, self.registry = store, deployments, registry
-        self.datasets, self.training, self.rollouts = datasets, training, rollouts
-        self.metrics, self.feedback, self.prediction_log_dir = metrics, feedback, prediction_log_dir
+        self.store, self.services, self.prediction_log_dir = store, services, prediction_log_dir
         self.clock = clock
 
     def tick(self) -> None:
@@ -83,14 +117,23 @@ class RetrainingDriver:
             except Unavailable:
                 raise
             except Exception:  # one loop's failure must not hold the others back
-                log.exception("retraining run %s of %s could not be driven", run.id, run.deployment)
+                log.exception(
+                    "retraining run %s of %s (project %s) could not be driven",
+                    run.id,
+                    run.deployment,
+                    run.project,
+                )
         for policy in self.store.policies():
             try:
                 self.consider(policy)
             except Unavailable:
                 raise
             except Exception:
-                log.exception("the retraining policy of %s could not be considered", policy.deployment)
+                log.exception(
+                    "the retraining policy of %s (project %s) could not be considered",
+                    policy.deployment,
+                    policy.project,
+                )
 
     # -- the trigger ------------------------------------------------------------------------
 
@@ -101,34 +144,39 @@ class RetrainingDriver:
         start = now - dt.timedelta(seconds=float(trigger["window_s"]))
         metric = trigger["metric"]
         scope = Scope(policy.deployment, None, None, trigger.get("feature"))
+        services = self.services(policy.project)
         if metric != "drift_share":
-            return self.metrics.value(metric, scope, start, now)
-        drifted = self.metrics.value("drift", scope, start, now)
+            return services.metrics.value(metric, scope, start, now)
+        drifted = services.metrics.value("drift", scope, start, now)
         if drifted is None:
             return None
-        d = self.deployments.get(policy.deployment)
-        reference = ReferenceStore(self.registry.db).get(d.model, d.serving_version)
+        d = services.deployments.get(policy.deployment)
+        registry = services.registry
+        reference = ReferenceStore(registry.db, project=registry.project).get(d.model, d.serving_version)
         features = len(reference.profile.features) if reference is not None else 0
         return drifted / features if features else None
 
     def consider(self, policy: Policy) -> Run | None:
         """Start a run of ``policy`` if it is due and its trigger holds; returns it, or None."""
         now = self.clock()
+        services = self.services(policy.project)
+        store = services.retraining.store
         try:
-            d = self.deployments.get(policy.deployment)
+            d = services.deployments.get(policy.deployment)
         except NotFound:  # the policy belonged to it: a new deployment of that name starts without
             log.info("deployment %s is gone: its retraining policy is deleted", policy.deployment)
             with contextlib.suppress(NotFound):  # another control plane deleted it first
-                self.store.delete_policy(policy.deployment)
+                store.delete_policy(policy.deployment)
             return None
-        last = self.store.runs(deployment=policy.deployment, limit=1)
+        last = store.runs(deployment=policy.deployment, limit=1)
         if last:
             if last[0].finished_at is None:
                 return None
             if (now - last[0].finished_at).total_seconds() < float(policy.spec.get("cooldown_s", 0)):
                 return None
         if any(
-            r.state in ("running", "aborting") for r in self.rollouts.store.list(deployment=d.name, limit=1)
+            r.state in ("running", "aborting")
+            for r in services.rollouts.store.list(deployment=d.name, limit=1)
         ):
             return None  # a rollout (by hand, or a run's) is moving the traffic: wait for its end
         trigger = policy.spec["trigger"]
@@ -138,7 +186,7 @@ class RetrainingDriver:
             return None
         what = trigger["metric"] + (f" of {trigger['feature']}" if trigger.get("feature") else "")
         why = f"{what} was {value:.4g} over {float(trigger['window_s']):g}s ({op} {threshold:g})"
-        run = self.store.create_run(
+        run = store.create_run(
             deployment=d.name,
             model=d.model,
             served_version=d.serving_version,
@@ -151,17 +199,23 @@ class RetrainingDriver:
 
     def _submit(self, run: Run, policy: Policy) -> Run | None:
         now = self.clock()
+        services = self.services(run.project)
         try:
-            served = self.registry.get_version(run.model, run.served_version)
+            served = services.registry.get_version(run.model, run.served_version)
             if policy.spec["data"].get("feedback"):
                 version = feedback_dataset(
-                    run.deployment, served, self.datasets, self.feedback, self.prediction_log_dir
+                    run.deployment,
+                    served,
+                    services.datasets,
+                    services.feedback,
+                    self.prediction_log_dir,
+                    key=qualified_name(run.project, run.deployment),
                 )
             else:
-                version = self.datasets.get_version(policy.spec["data"]["dataset"])
+                version = services.datasets.get_version(policy.spec["data"]["dataset"])
             dataset = f"{version.dataset}:{version.version}"
             spec = job_spec(policy.spec, served, dataset)
-            job = self.training.submit(spec)
+            job = services.training.submit(spec)
         except (Unavailable, NotFound) as exc:
             if isinstance(exc, Unavailable):
                 raise
@@ -187,14 +241,15 @@ class RetrainingDriver:
     def drive(self, run: Run) -> Run | None:
         """One move of ``run``, if it is due; returns it as stored after, or None."""
         now = self.clock()
+        services = self.services(run.project)
         if run.state == "training":
             if run.job_id is None:  # the control plane stopped between the run and its job
                 try:
-                    policy = self.store.get_policy(run.deployment)
+                    policy = services.retraining.store.get_policy(run.deployment)
                 except NotFound:
                     return self._fail(run, now, "the policy was deleted before its job was submitted")
                 return self._submit(run, policy)
-            job = self.training.jobs.get(run.job_id)
+            job = services.training.jobs.get(run.job_id)
             if job.status in ("failed", "cancelled"):
                 return self._fail(
                     run, now, f"training job {job.id} {job.status}: {job.error or 'no reason given'}"
@@ -203,7 +258,7 @@ class RetrainingDriver:
                 return None
             return self._evaluate(run, job.result_version, job.spec, now)
         if run.state == "rolling_out" and run.rollout_id is not None:
-            rollout = self.rollouts.store.get(run.rollout_id)
+            rollout = services.rollouts.store.get(run.rollout_id)
             if rollout.state == "completed":
                 return self.store.move(
                     run,
@@ -232,8 +287,9 @@ class RetrainingDriver:
         return None
 
     def _evaluate(self, run: Run, version: int, stored_spec: dict[str, Any], now: dt.datetime) -> Run | None:
+        services = self.services(run.project)
         try:
-            policy = self.store.get_policy(run.deployment).spec
+            policy = services.retraining.store.get_policy(run.deployment).spec
         except NotFound:
             policy = {"evaluation": {"tolerance": 0.0, "dataset": None}, "rollout": {}}
         trained: RunEventSpec = (
@@ -242,17 +298,17 @@ class RetrainingDriver:
             {"version": version},
         )
         try:
-            candidate = self.registry.get_version(run.model, version)
-            served = self.registry.get_version(run.model, run.served_version)
+            candidate = services.registry.get_version(run.model, version)
+            served = services.registry.get_version(run.model, run.served_version)
             spec = JobSpec.from_stored(stored_spec)
             ref = policy["evaluation"].get("dataset") or spec.dataset
             name, _, number = str(ref).partition(":")
-            dataset = self.datasets.get_version(name, int(number) if number else None)
-            data = self.training.training_data(dataset, spec)
+            dataset = services.datasets.get_version(name, int(number) if number else None)
+            data = services.training.training_data(dataset, spec)
             if not isinstance(data, TrainingData):
                 raise AiaasError("held-out evaluation needs a table dataset")
             figures = verdict(
-                self.registry,
+                services.registry,
                 served,
                 candidate,
                 data,
@@ -274,7 +330,7 @@ class RetrainingDriver:
         if not figures.kept:
             why = f"version {version} is worse than the served version {run.served_version}: {shown}"
             try:
-                self.registry.archive_version(run.model, version)
+                services.registry.archive_version(run.model, version)
             except AiaasError as exc:
                 log.warning("discarded version %s of %s not archived: %s", version, run.model, exc)
             moved = self.store.move(
@@ -294,7 +350,7 @@ class RetrainingDriver:
             return moved
         rollout_plan = policy.get("rollout") or {}
         try:
-            rollout = self.rollouts.start(
+            rollout = services.rollouts.start(
                 run.deployment,
                 version=version,
                 steps=rollout_plan.get("steps")

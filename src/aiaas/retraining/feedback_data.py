@@ -57,17 +57,24 @@ def feedback_dataset(
     datasets: DatasetService,
     feedback: FeedbackStore,
     log_dir: Path,
+    *,
+    key: str | None = None,
 ) -> DatasetVersion:
     """Register the labelled requests of ``deployment`` as the next version of
     ``<deployment>-feedback`` (the same rows again give the same version back).
+
+    ``key`` is how the inference server names the deployment in the prediction log and the
+    feedback (:func:`aiaas.entities.projects.qualified_name`); the plain name when omitted
+    (the ``default`` project's).
 
     Raises:
         InvalidArgument: no labelled one-row request, or rows whose width is not the served
             version's features (field ``data.feedback``).
     """
-    table = read_predictions(log_dir, deployment)
+    logged_as = key or deployment
+    table = read_predictions(log_dir, logged_as)
     ids = [str(i) for i in table.column("request_id").to_pylist()]
-    labels = feedback.labels(deployment, ids) if ids else {}
+    labels = feedback.labels(logged_as, ids) if ids else {}
     xs, ys = feedback_rows([str(t) for t in table.column("inputs").to_pylist()], ids, labels)
     lineage = served.lineage or {}
     names = list(lineage.get("feature_names") or [])

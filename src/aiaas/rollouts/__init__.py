@@ -7,11 +7,14 @@
 
 A guard is an alert rule scoped to the new version (:mod:`aiaas.alerts`): it is evaluated,
 recorded and notified (webhooks, the log) like any rule, and the driver reads its state.
+
+A rollout, and its guards' rules, belong to its deployment's project: the service is one
+project's, and the driver moves each rollout through its own project's services.
 """
 
 from __future__ import annotations
 
-from aiaas.rollouts.driver import RolloutDriver
+from aiaas.rollouts.driver import RolloutDriver, RolloutServices
 from aiaas.rollouts.plan import MAX_BAKE_S, MAX_STEPS, check_guards, check_steps
 from aiaas.rollouts.service import RolloutService, guard_rule
 
@@ -20,6 +23,7 @@ __all__ = [
     "MAX_STEPS",
     "RolloutDriver",
     "RolloutService",
+    "RolloutServices",
     "check_guards",
     "check_steps",
     "guard_rule",

@@ -14,6 +14,10 @@ in progress, each pass:
 
 Everything it knows is in the rollout's row, and every move is a compare-and-set on it: a
 restarted control plane carries on from the stored step and the time it was entered.
+
+It drives every project's rollouts (a store of every project), each through the services of
+its own project (``services(rollout.project)``: its deployments, registry and alert rules),
+so a rollout of ``iris`` in one project never touches another project's ``iris``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
+from aiaas.alerts import AlertService
 from aiaas.deployments import DeploymentService
 from aiaas.entities.alerts import Rule
 from aiaas.entities.rollouts import Guard, Rollout, RolloutState
@@ -31,7 +37,7 @@ from aiaas.rollouts.routing import apply_step, restore
 from aiaas.store.alerts import AlertStore
 from aiaas.store.rollouts import EventSpec, RolloutStore
 
-__all__ = ["RolloutDriver"]
+__all__ = ["RolloutDriver", "RolloutServices"]
 
 log = logging.getLogger("aiaas.rollouts")
 
@@ -40,20 +46,46 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class RolloutServices(Protocol):
+    """What the driver uses of a rollout's project (a :class:`aiaas.platform.Platform` of it)."""
+
+    @property
+    def deployments(self) -> DeploymentService: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def alerts(self) -> AlertService: ...
+
+
 class RolloutDriver:
-    """Moves every rollout in progress one pass forward (call :meth:`tick` under the lease)."""
+    """Moves every rollout in progress one pass forward (call :meth:`tick` under the lease).
+
+    Args:
+        store: the rollouts it drives: a store of every project (``project=None``), or of one.
+        services: the services of a project, by name.
+        clock: now.
+    """
 
     def __init__(
         self,
         store: RolloutStore,
-        deployments: DeploymentService,
-        registry: Registry,
-        alerts: AlertStore,
+        services: Callable[[str], RolloutServices],
         *,
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
-        self.store, self.deployments, self.registry, self.alerts = store, deployments, registry, alerts
+        self.store, self.services = store, services
         self.clock = clock
+
+    def _deployments(self, r: Rollout) -> DeploymentService:
+        return self.services(r.project).deployments
+
+    def _registry(self, r: Rollout) -> Registry:
+        return self.services(r.project).registry
+
+    def _alerts(self, r: Rollout) -> AlertStore:
+        return self.services(r.project).alerts.store
 
     def tick(self) -> None:
         for rollout in self.store.in_progress():
@@ -62,7 +94,12 @@ class RolloutDriver:
             except Unavailable:
                 raise
             except Exception:  # one rollout's failure must not hold the others back
-                log.exception("rollout %s of %s could not be driven", rollout.id, rollout.deployment)
+                log.exception(
+                    "rollout %s of %s (project %s) could not be driven",
+                    rollout.id,
+                    rollout.deployment,
+                    rollout.project,
+                )
 
     def drive(self, r: Rollout) -> Rollout | None:
         """One move of ``r``, if it is due; returns it as stored after, or None if nothing moved."""
@@ -72,7 +109,7 @@ class RolloutDriver:
                 r, now, "aborted", [("aborted", r.step, 0, self._back_message(r, "aborted"), None, None, {})]
             )
         try:
-            self.deployments.get(r.deployment)
+            self._deployments(r).get(r.deployment)
         except NotFound:
             return self.store.move(
                 r,
@@ -136,7 +173,7 @@ class RolloutDriver:
     def _enter(self, r: Rollout, index: int, now: dt.datetime, events: list[EventSpec]) -> Rollout | None:
         step = r.steps[index]
         try:
-            apply_step(r, index, self.deployments, self.registry)
+            apply_step(r, index, self._deployments(r), self._registry(r))
         except (Unavailable, NotFound):
             raise
         except AiaasError as exc:  # e.g. the version was archived, or the routes changed by hand
@@ -177,7 +214,7 @@ class RolloutDriver:
         reason: str | None = None,
     ) -> Rollout | None:
         try:
-            restore(r, self.deployments, self.registry)
+            restore(r, self._deployments(r), self._registry(r))
         except NotFound as exc:  # the deployment (or the previous version) is gone
             return self.store.move(
                 r,
@@ -204,16 +241,17 @@ class RolloutDriver:
         out = []
         for guard in r.guards:
             try:
-                out.append((guard, self.alerts.get_rule(guard.rule)))
+                out.append((guard, self._alerts(r).get_rule(guard.rule)))
             except NotFound:  # deleted by hand: that guard no longer watches
                 continue
         return out
 
     def _drop_rules(self, r: Rollout) -> None:
         """A rollout that ended without a guard firing leaves no rules behind."""
+        alerts = self._alerts(r)
         for guard in r.guards:
             try:
-                self.alerts.delete_rule(guard.rule)
+                alerts.delete_rule(guard.rule)
             except NotFound:
                 continue
 

@@ -34,7 +34,7 @@ class RolloutStepIn(WireIn):
     weight: int = Field(
         description="Percent of requests, 1-100, greater than the step before; the last is 100."
     )
-    bake: float | str = Field(default=0, description=f"How long the guards watch this step: {_DURATION}.")
+    bake: float | str = Field(default=0.0, description=f"How long the guards watch this step: {_DURATION}.")
 
 
 class GuardIn(WireIn):

@@ -4,6 +4,11 @@ A run and its first events are written in one transaction. Every later move (the
 result, the evaluation, the rollout, the outcome) is a compare-and-set on the state the
 driver read: a second control plane that read the same row writes nothing, and a restart
 carries on from the row.
+
+Policies and runs belong to their deployment's project (migration 0019). A store of one
+project sees that project's only (another's is not found, as if it did not exist); a store
+of every project (``project=None``) is the driver's: it lists every policy and run under
+way, and takes a deployment's qualified name (:func:`aiaas.store.queries.scoped`).
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.entities.retraining import RUN_FINISHED, Policy, Run, RunEvent, RunState
 from aiaas.errors import Conflict, NotFound
 from aiaas.store.database import Database
+from aiaas.store.queries import scoped
 from aiaas.store.tables import RetrainingEventRow, RetrainingPolicyRow, RetrainingRunRow, utcnow
 
 __all__ = ["RetrainingStore", "RunEventSpec"]
@@ -28,20 +35,28 @@ RunEventSpec = tuple[str, str, dict[str, Any]]
 
 
 class RetrainingStore:
-    """The ``retraining_policies``, ``retraining_runs`` and ``retraining_events`` tables."""
+    """The ``retraining_policies``, ``retraining_runs`` and ``retraining_events`` tables of one
+    project, or of every project (``project=None``)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, project: str | None = DEFAULT_PROJECT) -> None:
         self.db = db
+        self.project = project
+
+    def _mine(self, query: Select[Any], column: Any) -> Select[Any]:
+        return query if self.project is None else query.where(column == self.project)
 
     # -- policies ---------------------------------------------------------------------------
 
     def put_policy(self, deployment: str, spec: dict[str, Any]) -> Policy:
         """Create or replace ``deployment``'s policy."""
         now = utcnow()
+        project, plain = scoped(self.project, deployment)
         with self.db.transaction() as s:
-            row = s.get(RetrainingPolicyRow, deployment)
+            row = s.get(RetrainingPolicyRow, (project, plain))
             if row is None:
-                row = RetrainingPolicyRow(deployment=deployment, spec=spec, created_at=now, updated_at=now)
+                row = RetrainingPolicyRow(
+                    project=project, deployment=plain, spec=spec, created_at=now, updated_at=now
+                )
                 s.add(row)
             else:
                 row.spec, row.updated_at = spec, now
@@ -50,7 +65,7 @@ class RetrainingStore:
 
     def get_policy(self, deployment: str) -> Policy:
         with self.db.transaction() as s:
-            row = s.get(RetrainingPolicyRow, deployment)
+            row = s.get(RetrainingPolicyRow, scoped(self.project, deployment))
             if row is None:
                 raise NotFound(
                     f"deployment {deployment!r} has no retraining policy",
@@ -62,13 +77,23 @@ class RetrainingStore:
         with self.db.transaction() as s:
             return [
                 _policy(r)
-                for r in s.scalars(select(RetrainingPolicyRow).order_by(RetrainingPolicyRow.deployment))
+                for r in s.scalars(
+                    self._mine(
+                        select(RetrainingPolicyRow).order_by(
+                            RetrainingPolicyRow.project, RetrainingPolicyRow.deployment
+                        ),
+                        RetrainingPolicyRow.project,
+                    )
+                )
             ]
 
     def delete_policy(self, deployment: str) -> None:
+        project, plain = scoped(self.project, deployment)
         with self.db.transaction() as s:
             result = s.execute(
-                delete(RetrainingPolicyRow).where(RetrainingPolicyRow.deployment == deployment)
+                delete(RetrainingPolicyRow).where(
+                    RetrainingPolicyRow.project == project, RetrainingPolicyRow.deployment == plain
+                )
             )
             if int(getattr(result, "rowcount", 0) or 0) == 0:
                 raise NotFound(
@@ -93,11 +118,13 @@ class RetrainingStore:
         Raises:
             Conflict: another run of ``deployment`` is in progress.
         """
+        project, plain = scoped(self.project, deployment)
         try:
             with self.db.transaction() as s:
                 row = RetrainingRunRow(
-                    deployment=deployment,
-                    active=deployment,
+                    project=project,
+                    deployment=plain,
+                    active=plain,
                     model=model,
                     state="training",
                     served_version=served_version,
@@ -124,7 +151,11 @@ class RetrainingStore:
 
     def get_run(self, run_id: int) -> Run:
         with self.db.transaction() as s:
-            row = s.get(RetrainingRunRow, run_id)
+            row = s.scalar(
+                self._mine(
+                    select(RetrainingRunRow).where(RetrainingRunRow.id == run_id), RetrainingRunRow.project
+                )
+            )
             if row is None:
                 raise NotFound(f"retraining run {run_id} not found", details={"run": run_id})
             return _run(row)
@@ -133,14 +164,20 @@ class RetrainingStore:
         """Newest first."""
         query = select(RetrainingRunRow).order_by(RetrainingRunRow.id.desc()).limit(limit)
         if deployment is not None:
-            query = query.where(RetrainingRunRow.deployment == deployment)
+            project, plain = scoped(self.project, deployment)
+            query = query.where(RetrainingRunRow.project == project, RetrainingRunRow.deployment == plain)
+        else:
+            query = self._mine(query, RetrainingRunRow.project)
         with self.db.transaction() as s:
             return [_run(r) for r in s.scalars(query)]
 
     def in_progress(self) -> builtins.list[Run]:
         """Runs under way, oldest first: what the driver works on."""
-        query = (
-            select(RetrainingRunRow).where(RetrainingRunRow.active.is_not(None)).order_by(RetrainingRunRow.id)
+        query = self._mine(
+            select(RetrainingRunRow)
+            .where(RetrainingRunRow.active.is_not(None))
+            .order_by(RetrainingRunRow.id),
+            RetrainingRunRow.project,
         )
         with self.db.transaction() as s:
             return [_run(r) for r in s.scalars(query)]
@@ -186,7 +223,11 @@ class RetrainingStore:
         with self.db.transaction() as s:
             result = s.execute(
                 update(RetrainingRunRow)
-                .where(RetrainingRunRow.id == run.id, RetrainingRunRow.state == run.state)
+                .where(
+                    RetrainingRunRow.id == run.id,
+                    RetrainingRunRow.project == run.project,
+                    RetrainingRunRow.state == run.state,
+                )
                 .values(**changes)
             )
             if int(getattr(result, "rowcount", 0) or 0) != 1:
@@ -211,6 +252,7 @@ def _policy(row: RetrainingPolicyRow) -> Policy:
         spec=dict(row.spec or {}),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        project=row.project,
     )
 
 
@@ -230,6 +272,7 @@ def _run(row: RetrainingRunRow) -> Run:
         created_at=row.created_at,
         updated_at=row.updated_at,
         finished_at=row.finished_at,
+        project=row.project,
     )
 
 

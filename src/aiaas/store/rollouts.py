@@ -4,6 +4,11 @@ A rollout, its guards' alert rules and its first event are written in one transa
 rollout never exists without the rules that guard it. Every later move (the next step, a
 rollback, the end) is a compare-and-set on the state and step the driver read: a second
 control plane that read the same row writes nothing, and a restart carries on from the row.
+
+A rollout belongs to its deployment's project (migration 0019), and its guards' rules to the
+same project. A store of one project sees that project's rollouts only (another's is not
+found, as if it did not exist); a store of every project (``project=None``) is the driver's,
+which moves each rollout through its own project's services.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aiaas.entities.alerts import RuleSpec
+from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.entities.rollouts import FINISHED, Guard, Rollout, RolloutEvent, RolloutState, Step
-from aiaas.errors import AlreadyExists, Conflict, NotFound
+from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.store.database import Database
 from aiaas.store.tables import AlertRuleRow, RolloutEventRow, RolloutRow, utcnow
 
@@ -30,10 +36,20 @@ EventSpec = tuple[str, int | None, int | None, str, str | None, float | None, di
 
 
 class RolloutStore:
-    """The ``rollouts`` and ``rollout_events`` tables (and the guards' rows of ``alert_rules``)."""
+    """The ``rollouts`` and ``rollout_events`` tables (and the guards' rows of ``alert_rules``)
+    of one project, or of every project (``project=None``: read and moved, never created)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, project: str | None = DEFAULT_PROJECT) -> None:
         self.db = db
+        self.project = project
+
+    def _mine(self, query: Select[Any]) -> Select[Any]:
+        return query if self.project is None else query.where(RolloutRow.project == self.project)
+
+    def _own(self) -> str:
+        if self.project is None:
+            raise InvalidArgument("a rollout is started in one project: this store reads every project's")
+        return self.project
 
     def create(
         self,
@@ -54,12 +70,16 @@ class RolloutStore:
             Conflict: another rollout of ``deployment`` is in progress.
         """
         now = utcnow()
+        project = self._own()
         try:
             with self.db.transaction() as s:
-                running = s.scalar(select(RolloutRow).where(RolloutRow.active == deployment))
+                running = s.scalar(
+                    select(RolloutRow).where(RolloutRow.project == project, RolloutRow.active == deployment)
+                )
                 if running is not None:
                     raise _in_progress(deployment, running.id)
                 row = RolloutRow(
+                    project=project,
                     deployment=deployment,
                     active=deployment,
                     model=model,
@@ -83,6 +103,7 @@ class RolloutStore:
                     named.append({**asdict(guard), "rule": spec.name})
                     s.add(
                         AlertRuleRow(
+                            project=project,
                             name=spec.name,
                             deployment=spec.deployment,
                             version=spec.version,
@@ -112,7 +133,7 @@ class RolloutStore:
 
     def get(self, rollout_id: int, *, deployment: str | None = None) -> Rollout:
         with self.db.transaction() as s:
-            row = s.get(RolloutRow, rollout_id)
+            row = s.scalar(self._mine(select(RolloutRow).where(RolloutRow.id == rollout_id)))
             if row is None or (deployment is not None and row.deployment != deployment):
                 where = f" of deployment {deployment!r}" if deployment is not None else ""
                 raise NotFound(f"rollout {rollout_id}{where} not found", details={"rollout": rollout_id})
@@ -120,7 +141,7 @@ class RolloutStore:
 
     def list(self, *, deployment: str | None = None, limit: int = 100) -> builtins.list[Rollout]:
         """Newest first."""
-        query = select(RolloutRow).order_by(RolloutRow.id.desc()).limit(limit)
+        query = self._mine(select(RolloutRow).order_by(RolloutRow.id.desc()).limit(limit))
         if deployment is not None:
             query = query.where(RolloutRow.deployment == deployment)
         with self.db.transaction() as s:
@@ -128,14 +149,15 @@ class RolloutStore:
 
     def in_progress(self) -> builtins.list[Rollout]:
         """Running or aborting rollouts, oldest first: what the driver works on."""
-        query = select(RolloutRow).where(RolloutRow.active.is_not(None)).order_by(RolloutRow.id)
+        query = self._mine(select(RolloutRow).where(RolloutRow.active.is_not(None)).order_by(RolloutRow.id))
         with self.db.transaction() as s:
             return [_rollout(r) for r in s.scalars(query)]
 
     def events(self, rollout_id: int) -> builtins.list[RolloutEvent]:
-        """Oldest first."""
-        query = (
+        """Oldest first (none for another project's rollout)."""
+        query = self._mine(
             select(RolloutEventRow)
+            .join(RolloutRow, RolloutRow.id == RolloutEventRow.rollout_id)
             .where(RolloutEventRow.rollout_id == rollout_id)
             .order_by(RolloutEventRow.id)
         )
@@ -172,6 +194,7 @@ class RolloutStore:
                 update(RolloutRow)
                 .where(
                     RolloutRow.id == rollout.id,
+                    RolloutRow.project == rollout.project,
                     RolloutRow.state == rollout.state,
                     RolloutRow.step == rollout.step,
                 )
@@ -228,6 +251,7 @@ def _rollout(row: RolloutRow) -> Rollout:
         updated_at=row.updated_at,
         finished_at=row.finished_at,
         reason=row.reason or "",
+        project=row.project,
     )
 
 

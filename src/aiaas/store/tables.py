@@ -616,15 +616,17 @@ class RolloutRow(Base):
     """A guarded rollout of a version on a deployment (migration 0015); see :mod:`aiaas.rollouts`.
 
     ``active`` is the deployment's name while the rollout is running or aborting and NULL once
-    it finished: unique, so a second rollout of the same deployment is refused by the
-    database itself, whichever control plane asks.
+    it finished: unique per project (migration 0019), so a second rollout of the same
+    deployment is refused by the database itself, whichever control plane asks.
     """
 
     __tablename__ = "rollouts"
+    __table_args__ = (UniqueConstraint("project", "active", name="uq_rollouts_project_active"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = _project_column()
     deployment: Mapped[str] = mapped_column(String(128), index=True)
-    active: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    active: Mapped[str | None] = mapped_column(String(128), nullable=True)
     model: Mapped[str] = mapped_column(String(128))
     version: Mapped[int] = mapped_column(Integer)
     via: Mapped[str] = mapped_column(String(16))
@@ -658,10 +660,14 @@ class RolloutEventRow(Base):
 
 
 class RetrainingPolicyRow(Base):
-    """A deployment's retraining policy (migration 0017); see :mod:`aiaas.retraining`."""
+    """A deployment's retraining policy (migration 0017; keyed per project by 0019); see
+    :mod:`aiaas.retraining`."""
 
     __tablename__ = "retraining_policies"
 
+    project: Mapped[str] = mapped_column(
+        _PROJECT, ForeignKey("projects.name"), primary_key=True, index=True, default="default"
+    )
     deployment: Mapped[str] = mapped_column(String(128), primary_key=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -672,14 +678,16 @@ class RetrainingRunRow(Base):
     """One run of a deployment's retraining loop (migration 0017).
 
     ``active`` is the deployment's name while the run is under way and NULL once it finished:
-    unique, so at most one run per deployment is in progress.
+    unique per project (migration 0019), so at most one run per deployment is in progress.
     """
 
     __tablename__ = "retraining_runs"
+    __table_args__ = (UniqueConstraint("project", "active", name="uq_retraining_runs_project_active"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = _project_column()
     deployment: Mapped[str] = mapped_column(String(128), index=True)
-    active: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    active: Mapped[str | None] = mapped_column(String(128), nullable=True)
     model: Mapped[str] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16))
     served_version: Mapped[int] = mapped_column(Integer)

@@ -210,3 +210,42 @@ def test_projects_api(app_control_plane: AppControlPlane, projects: tuple[Owned,
     with _client(app_control_plane, "default") as client:
         assert client.get_project("default").name == "default"
         assert "team-b" in [p.name for p in client.list_projects()]
+
+
+def test_rollouts_and_retraining_policies_of_another_project_are_404s(
+    app_control_plane: AppControlPlane, projects: tuple[Owned, Owned]
+) -> None:
+    """Both projects deploy ``canary`` and roll out its version 2: two rollouts of one name,
+    each seen from its own project only; a retraining policy likewise."""
+    started: dict[str, int] = {}
+    for owned, seed in zip(projects, (5, 6), strict=True):
+        model, example = _classifier(seed)
+        with _client(app_control_plane, owned.project) as client:
+            client.register_model("canary", model, example=example)
+            client.register_model("canary", model, example=example)
+            client.deploy("canary", model="canary", version=1)
+        with _http(app_control_plane, owned.project) as http:
+            created = http.post(
+                "/deployments/canary/rollouts",
+                json={"version": 2, "steps": [{"weight": 10, "bake": "1h"}, {"weight": 100}]},
+            )
+            assert created.status_code == 201, created.text
+            started[owned.project] = created.json()["id"]
+            policy = {
+                "trigger": {"metric": "drift_share", "threshold": 0.5, "window": "1m"},
+                "data": {"dataset": owned.dataset},
+                "training": {"model": {"family": "logistic"}},
+            }
+            assert http.put("/deployments/canary/retraining", json=policy).status_code == 200
+    theirs, mine = started["team-a"], started["team-b"]
+    assert theirs != mine
+    with _http(app_control_plane, "team-b") as as_b:
+        assert [r["id"] for r in as_b.get("/deployments/canary/rollouts").json()["rollouts"]] == [mine]
+        api_error(as_b.get(f"/deployments/canary/rollouts/{theirs}"), 404, "NOT_FOUND")
+        api_error(as_b.post(f"/deployments/canary/rollouts/{theirs}/abort"), 404, "NOT_FOUND")
+        assert as_b.post(f"/deployments/canary/rollouts/{mine}/abort").json()["state"] == "aborting"
+        assert as_b.delete("/deployments/canary/retraining").status_code == 204
+        api_error(as_b.get("/deployments/canary/retraining"), 404, "NOT_FOUND")
+    with _http(app_control_plane, "team-a") as as_a:
+        assert as_a.get(f"/deployments/canary/rollouts/{theirs}").json()["state"] in ("running", "completed")
+        assert as_a.get("/deployments/canary/retraining").json()["deployment"] == "canary"
