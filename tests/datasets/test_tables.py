@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect
 
 from aiaas.store import Database
@@ -11,10 +10,7 @@ DATASET_TABLES = {"datasets", "dataset_versions"}
 
 
 def _migrate(db: Database, to: str, *, down: bool = False) -> None:
-    cfg = db._alembic_config()
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, to)
+    db.migrate(to, down=down)
 
 
 def test_migration_0003_upgrades_and_downgrades(database_url: str) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import DateTime, bindparam, inspect, text
@@ -92,17 +91,11 @@ def _digest(registry: Registry, version: int) -> str:
 
 
 def _upgrade_to(db: Database, revision: str) -> None:
-    cfg = db._alembic_config()
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    db.migrate(revision)
 
 
 def _downgrade_to(db: Database, revision: str) -> None:
-    cfg = db._alembic_config()
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+    db.migrate(revision, down=True)
 
 
 def _columns(db: Database) -> set[str]:

@@ -33,20 +33,21 @@ def test_a_burst_is_admitted_then_the_next_request_is_refused_naming_the_limit()
 
 
 def test_the_bucket_refills_at_the_rate_and_no_faster() -> None:
+    # Times and rates are binary fractions, so the refills add up exactly.
     clock = Clock()
     limiter = RateLimiter(clock=clock)
-    limit = RateLimit(per_second=10, burst=1)
+    limit = RateLimit(per_second=8, burst=1)
     limiter.admit("k", limit)
-    clock.now += 0.05  # half a token
+    clock.now += 0.0625  # half a token
     with pytest.raises(ResourceExhausted) as refused:
         limiter.admit("k", limit)
-    assert refused.value.details["retry_after_s"] == pytest.approx(0.05)
-    clock.now += 0.05
+    assert refused.value.details["retry_after_s"] == pytest.approx(0.0625)
+    clock.now += 0.0625
     limiter.admit("k", limit)
-    # Over 10 simulated seconds, one request every 50 ms: exactly half are admitted.
+    # Over 12.5 simulated seconds, one request every 62.5 ms: exactly half are admitted.
     admitted = 0
     for _ in range(200):
-        clock.now += 0.05
+        clock.now += 0.0625
         try:
             limiter.admit("k", limit)
             admitted += 1

@@ -220,16 +220,12 @@ def test_the_fast_check_reads_the_same_head_as_alembic(db: Database) -> None:
 
 
 def test_a_schema_behind_the_head_is_not_current_and_upgrade_brings_it_there(database_url: str) -> None:
-    from alembic import command
 
     database = Database(database_url)
     try:
         assert not database.is_current(), "an empty database is behind"
         database.upgrade()
-        cfg = database._alembic_config()
-        with database.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0001")
+        database.migrate("0001", down=True)
         assert database.current_revision() == "0001"
         assert not database.is_current()
         database.upgrade()
@@ -256,15 +252,11 @@ def test_starting_on_a_current_schema_does_not_load_alembic(db: Database, databa
 
 def test_migration_0006_starts_each_counter_at_the_models_highest_version(database_url: str) -> None:
     """Existing models keep numbering after their highest version, not from 1."""
-    from alembic import command
 
     database = Database(database_url)
     try:
         database.upgrade()
-        cfg = database._alembic_config()
-        with database.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0005")
+        database.migrate("0005", down=True)
         with database.engine.begin() as conn:
             now = utcnow()
             conn.execute(
