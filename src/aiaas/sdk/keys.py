@@ -42,6 +42,8 @@ class KeyMethods:
         project: str | None = None,
         deployments: list[str] | None = None,
         expires_at: dt.datetime | None = None,
+        rate_limit: float | None = None,
+        rate_burst: int | None = None,
     ) -> schemas.ApiKeyCreated:
         """Make an API key; its ``key`` (the secret) is in this answer only.
 
@@ -49,6 +51,9 @@ class KeyMethods:
             role: ``viewer``, ``developer``, ``admin`` or ``inference``.
             deployments: for an ``inference`` key, the deployments it may call.
             expires_at: when it stops working (default: never).
+            rate_limit: its request rate on the inference server, requests/s (0: unlimited;
+                default: the server's ``AIAAS_KEY_RATE_LIMIT``); over it, 429 with Retry-After.
+            rate_burst: requests admitted at once on top of it (default: ``AIAAS_KEY_RATE_BURST``).
 
         Raises:
             PermissionDenied: the client's key is not an admin key.
@@ -61,6 +66,8 @@ class KeyMethods:
             project=project,
             deployments=deployments,
             expires_at=expires_at,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
         )
         response = request(
             self._api,

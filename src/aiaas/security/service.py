@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.entities.security import ApiKey, Principal, Role
@@ -29,6 +30,8 @@ class KeyService:
         project: str | None = None,
         deployments: list[str] | None = None,
         expires_at: dt.datetime | None = None,
+        rate_limit: float | None = None,
+        rate_burst: int | None = None,
     ) -> tuple[ApiKey, str]:
         """A new key and its secret (the only time the secret is seen).
 
@@ -37,7 +40,7 @@ class KeyService:
 
         Raises:
             InvalidArgument: a bad name, an inference key without deployments, deployments on
-                another role, or an expiry in the past.
+                another role, an expiry in the past, or a negative rate or burst.
             NotFound: a project admin naming another project (as if it did not exist).
         """
         check_name(name, field="name")
@@ -69,6 +72,7 @@ class KeyService:
                     f"expires_at {expires_at.isoformat()} is not in the future",
                     details={"field": "expires_at", "value": expires_at.isoformat()},
                 )
+        _check_rate(rate_limit, rate_burst)
         new = generate_key()
         key = self.store.add(
             key_id=new.key_id,
@@ -79,6 +83,8 @@ class KeyService:
             project=project,
             deployments=scope,
             expires_at=expires_at,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
         )
         return key, new.key
 
@@ -97,3 +103,17 @@ class KeyService:
         if caller.project is not None and key.project != caller.project:
             raise NotFound(f"no API key {key_id!r}", details={"field": "key_id", "value": key_id})
         return self.store.revoke(key_id)
+
+
+def _check_rate(rate_limit: float | None, rate_burst: int | None) -> None:
+    """A key's own rate: requests/s >= 0 (0: unlimited), a burst >= 1."""
+    if rate_limit is not None and not (rate_limit >= 0 and math.isfinite(rate_limit)):
+        raise InvalidArgument(
+            f"rate_limit must be a number of requests per second >= 0 (0: unlimited); got {rate_limit!r}",
+            details={"field": "rate_limit", "value": repr(rate_limit)},
+        )
+    if rate_burst is not None and rate_burst < 1:
+        raise InvalidArgument(
+            f"rate_burst must be at least 1 request; got {rate_burst!r}",
+            details={"field": "rate_burst", "value": rate_burst},
+        )
