@@ -114,7 +114,9 @@ def test_the_slots_quota_counts_workers_and_a_finished_job_frees_them(db: Databa
     jobs.cancel(first.id)
     jobs.create(_job(workers=2))
     # Another project is not limited by this one's quota.
-    JobStore(db, open_artifact_store(str(tmp_path / "artifacts")), project="team-free").create(_job(workers=8))
+    JobStore(db, open_artifact_store(str(tmp_path / "artifacts")), project="team-free").create(
+        _job(workers=8)
+    )
 
 
 def test_the_bytes_quota_counts_model_versions(db: Database) -> None:
