@@ -8,6 +8,7 @@ that honours ``Retry-After`` must then be let through.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 from tests._auth import AUTH
 from tests._models import iris, iris_classifier
 from tests._servers import wait_until
+from tests.e2e._cli import console_script
 from tests.e2e.conftest import Platform
 
 NAME = "rate-iris"
@@ -83,3 +85,22 @@ def test_a_key_made_unlimited_is_never_refused(deployed: Platform) -> None:
     with httpx.Client(headers={"authorization": f"Bearer {made.key}"}, timeout=10) as client:
         wait_until(lambda: client.get(url).status_code != 401, timeout=5, what="the new key to be accepted")
         assert all(client.get(url).status_code == 200 for _ in range(30))
+
+
+def test_the_cli_makes_a_rate_limited_key_and_sets_a_project_s_quotas(deployed: Platform) -> None:
+    args = ("keys", "create", "rate-cli", "--rate-limit", "2", "--burst", "3", "--json")
+    out = console_script(deployed, *args)
+    made = json.loads(out)
+    assert (made["rate_limit"], made["rate_burst"]) == (2, 3)
+    listed = console_script(deployed, "keys", "list", columns=200)
+    assert "2/s, burst 3" in listed, listed
+    deployed.client.create_project("rate-cli-project")
+    out = console_script(
+        deployed, "projects", "quota", "rate-cli-project", "--max-jobs", "2", "--max-bytes", "1000", "--json"
+    )
+    shown = json.loads(out)
+    assert shown["quotas"]["max_jobs"] == 2 and shown["quotas"]["max_bytes"] == 1000
+    assert shown["usage"] == {"jobs": 0, "slots": 0, "replicas": 0, "bytes": 0}
+    out = console_script(deployed, "projects", "quota", "rate-cli-project", "--unlimited", "max-jobs")
+    assert "max_jobs" in out and "0 used of unlimited" in out, out
+    assert "0 used of 1000" in out, out
