@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from aiaas.cli import app
 from aiaas.errors import InvalidArgument
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests._webhook import Receiver
 from tests.e2e.conftest import Platform, start_inference
@@ -60,7 +61,7 @@ class Traffic:
         body = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, WIDTH], "data": [0.5] * WIDTH}]}
 
         def run() -> None:
-            with httpx.Client(base_url=platform.inference_url, timeout=30) as http:
+            with httpx.Client(base_url=platform.inference_url, timeout=30, headers=AUTH) as http:
                 while not self._stop.is_set():
                     if http.post(f"/v2/models/{NAME}/infer", json=body).status_code != 200:
                         self.failed += 1
@@ -202,7 +203,7 @@ def test_bad_anomaly_rules_are_refused_naming_the_field(platform: Platform) -> N
             c.create_anomaly_rule("bad", **{**good, **change})
         assert refused.value.details.get("field") == field, (change, refused.value)
     body = {"name": "bad", "kind": "anomaly", "deployment": NAME, "window": "1m"}
-    with httpx.Client(base_url=platform.api_url) as http:
+    with httpx.Client(base_url=platform.api_url, headers=AUTH) as http:
         refusals: list[tuple[dict[str, Any], str]] = [
             ({"op": ">"}, "op"),
             ({"threshold": 1}, "threshold"),

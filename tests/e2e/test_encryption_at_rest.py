@@ -17,6 +17,7 @@ import pytest
 from aiaas.sdk import Client
 from aiaas.store import EncryptionKey
 from aiaas.store.encryption import write_key_file
+from tests._auth import AUTH
 from tests._models import iris, iris_classifier
 from tests._servers import ServerProcess, free_port, wait_until
 from tests.conftest import fresh_database, server_environment
@@ -48,7 +49,7 @@ def _infer(url: str, x: np.ndarray) -> httpx.Response:  # type: ignore[type-arg]
     body = {
         "inputs": [{"name": "X", "datatype": "FP32", "shape": list(x.shape), "data": x.reshape(-1).tolist()}]
     }
-    return httpx.post(f"{url}/v2/models/iris-sealed/infer", json=body, timeout=30)
+    return httpx.post(f"{url}/v2/models/iris-sealed/infer", json=body, timeout=30, headers=AUTH)
 
 
 def _refused_for_its_key(server: ServerProcess, x: np.ndarray, key_id: str) -> None:  # type: ignore[type-arg]
@@ -123,7 +124,9 @@ def test_sealed_artifacts_serve_the_same_predictions_refuse_a_wrong_key_and_surv
         inference.stop()
         api = start_api(with_k1, home, free_port())
         servers.append(api)
-        download = httpx.get(f"{api.url}/api/v1/models/iris-sealed/versions/1/artifact", timeout=30)
+        download = httpx.get(
+            f"{api.url}/api/v1/models/iris-sealed/versions/1/artifact", timeout=30, headers=AUTH
+        )
         assert download.status_code == 503, download.text
         assert download.json()["error"]["code"] == "ENCRYPTION_KEY"
         assert "AIAAS_ENCRYPTION_KEY_FILE" in download.json()["error"]["message"]

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from aiaas.cli import app
 from aiaas.errors import NotFound
 from aiaas.sdk import Client
+from tests._auth import AUTH
 from tests._models import iris
 from tests.e2e.conftest import Platform
 
@@ -53,7 +54,7 @@ def two_projects(platform: Platform) -> tuple[Any, Any]:
 
 def _v2(platform: Platform, name: str, X: np.ndarray[Any, Any], project: str | None) -> httpx.Response:
     body = {"inputs": [{"name": "X", "shape": list(X.shape), "datatype": "FP32", "data": X.ravel().tolist()}]}
-    headers = {HEADER: project} if project else {}
+    headers = {HEADER: project, **AUTH} if project else dict(AUTH)
     return httpx.post(f"{platform.inference_url}/v2/models/{name}/infer", json=body, headers=headers)
 
 
@@ -69,7 +70,7 @@ def test_each_projects_iris_answers_with_its_own_model(
         v1 = httpx.post(
             f"{platform.inference_url}/v1/models/iris:predict",
             json={"instances": X[:10].tolist()},
-            headers={HEADER: project},
+            headers={HEADER: project, **AUTH},
         )
         assert v1.status_code == 200, v1.text
         np.testing.assert_array_equal([p["label"] for p in v1.json()["predictions"]], model.predict(X[:10]))
@@ -88,45 +89,54 @@ def test_a_deployment_of_another_project_is_a_404(platform: Platform, two_projec
         _v2(platform, "only-a", X[:2], "team-b"),
         _v2(platform, "only-a", X[:2], None),  # the default project has neither
         _v2(platform, "iris", X[:2], None),
-        httpx.get(f"{url}/v2/models/only-a", headers={HEADER: "team-b"}),
-        httpx.get(f"{url}/v2/models/only-a/versions/1", headers={HEADER: "team-b"}),
-        httpx.get(f"{url}/v2/models/only-a/ready", headers={HEADER: "team-b"}),
-        httpx.get(f"{url}/v1/models/only-a", headers={HEADER: "team-b"}),
+        httpx.get(f"{url}/v2/models/only-a", headers={HEADER: "team-b", **AUTH}),
+        httpx.get(f"{url}/v2/models/only-a/versions/1", headers={HEADER: "team-b", **AUTH}),
+        httpx.get(f"{url}/v2/models/only-a/ready", headers={HEADER: "team-b", **AUTH}),
+        httpx.get(f"{url}/v1/models/only-a", headers={HEADER: "team-b", **AUTH}),
         httpx.post(
-            f"{url}/v1/models/only-a:predict", json={"instances": X[:1].tolist()}, headers={HEADER: "team-b"}
+            f"{url}/v1/models/only-a:predict",
+            json={"instances": X[:1].tolist()},
+            headers={HEADER: "team-b", **AUTH},
         ),
-        httpx.get(f"{url}/v2/models/only-a/stats", headers={HEADER: "team-b"}),
+        httpx.get(f"{url}/v2/models/only-a/stats", headers={HEADER: "team-b", **AUTH}),
     ):
         assert response.status_code == 404, (response.request.url, response.text)
         assert "team-a" not in response.text
     openai = httpx.post(
-        f"{url}/openai/v1/embeddings", json={"model": "only-a", "input": "x"}, headers={HEADER: "team-b"}
+        f"{url}/openai/v1/embeddings",
+        json={"model": "only-a", "input": "x"},
+        headers={HEADER: "team-b", **AUTH},
     )
     assert openai.status_code == 404 and "team-a" not in openai.text
     across = httpx.post(
         f"{url}/openai/v1/embeddings",
         json={"model": "team-a/only-a", "input": "x"},
-        headers={HEADER: "team-b"},
+        headers={HEADER: "team-b", **AUTH},
     )
     assert across.status_code == 404
     # In its own project the OpenAI route finds it (and says it is no embedding model).
     own = httpx.post(
-        f"{url}/openai/v1/embeddings", json={"model": "only-a", "input": "x"}, headers={HEADER: "team-a"}
+        f"{url}/openai/v1/embeddings",
+        json={"model": "only-a", "input": "x"},
+        headers={HEADER: "team-a", **AUTH},
     )
     assert own.status_code == 400 and "hf-embedding" in own.text
 
 
 def test_lists_show_the_requests_project_only(platform: Platform, two_projects: tuple[Any, Any]) -> None:
     url = platform.inference_url
-    assert httpx.get(f"{url}/v1/models", headers={HEADER: "team-a"}).json()["models"] == ["iris", "only-a"]
-    assert httpx.get(f"{url}/v1/models", headers={HEADER: "team-b"}).json()["models"] == ["iris"]
-    assert httpx.get(f"{url}/v1/models").json()["models"] == []
-    stats = httpx.get(f"{url}/v2/models/stats", headers={HEADER: "team-b"}).json()["model_stats"]
+    assert httpx.get(f"{url}/v1/models", headers={HEADER: "team-a", **AUTH}).json()["models"] == [
+        "iris",
+        "only-a",
+    ]
+    assert httpx.get(f"{url}/v1/models", headers={HEADER: "team-b", **AUTH}).json()["models"] == ["iris"]
+    assert httpx.get(f"{url}/v1/models", headers=AUTH).json()["models"] == []
+    stats = httpx.get(f"{url}/v2/models/stats", headers={HEADER: "team-b", **AUTH}).json()["model_stats"]
     assert {s["name"] for s in stats} <= {"iris"}
 
 
 def test_a_bad_project_header_is_a_400_naming_it(platform: Platform, two_projects: tuple[Any, Any]) -> None:
-    response = httpx.get(f"{platform.inference_url}/v2/models/iris", headers={HEADER: "Bad Name"})
+    response = httpx.get(f"{platform.inference_url}/v2/models/iris", headers={HEADER: "Bad Name", **AUTH})
     assert response.status_code == 400
     assert HEADER in response.json()["error"]
 

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from aiaas.cli import app
 from aiaas.errors import InvalidArgument, NotFound
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests.e2e.conftest import Platform, start_inference
 
@@ -80,7 +81,7 @@ def _send_until(
 ) -> None:
     """Send ``rows`` to ``deployment`` again and again until ``done()``, within a deadline."""
     deadline = time.monotonic() + 90
-    with httpx.Client(base_url=platform.inference_url, timeout=30) as http:
+    with httpx.Client(base_url=platform.inference_url, timeout=30, headers=AUTH) as http:
         while not done():
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
             for row in rows[::3]:
@@ -209,7 +210,7 @@ def test_bad_policies_are_refused_naming_the_field(platform: Platform) -> None:
             "rt-unlogged", {**good, "trigger": {"metric": "accuracy", "threshold": 0.9, "window": "1h"}}
         )
     assert refused.value.details.get("field") == "trigger.metric"
-    with httpx.Client(base_url=platform.api_url) as http:
+    with httpx.Client(base_url=platform.api_url, headers=AUTH) as http:
         r = http.put("/api/v1/deployments/rt-bad/retraining", json={**good, "trigger": "drift"})
         assert r.status_code == 400 and "trigger" in r.text
         assert http.get("/api/v1/deployments/nowhere/retraining/runs").status_code == 404

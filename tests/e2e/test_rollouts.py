@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 from aiaas.cli import app
 from aiaas.errors import Conflict, InvalidArgument
 from aiaas.formats import package_model
+from tests._auth import AUTH
 from tests._servers import wait_until
 from tests._webhook import Receiver
 from tests.e2e.conftest import Platform, start_inference
@@ -63,7 +64,7 @@ class Traffic:
         self._thread.start()
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as http:
+        with httpx.Client(base_url=self.url, timeout=30, headers=AUTH) as http:
             i = 0
             while not self._stop.is_set():
                 row = self.rows[i % len(self.rows)]
@@ -271,7 +272,7 @@ def test_bad_plans_are_refused_naming_the_field_and_one_rollout_at_a_time(platfo
             c.start_rollout(NAME, args.pop("version"), **args)
         assert refused.value.details.get("field") == where, (change, refused.value)
     assert c.list_rollouts("other-iris") == []
-    with httpx.Client(base_url=platform.api_url) as http:
+    with httpx.Client(base_url=platform.api_url, headers=AUTH) as http:
         promote = {"version": 3, "steps": [{"weight": 100, "bake": "10m"}]}
         r = http.post(f"/api/v1/deployments/{NAME}/rollouts", json=promote)
         assert r.status_code == 201, r.text

@@ -28,6 +28,7 @@ from aiaas.cli.main import app
 from aiaas.errors import InvalidArgument, Unavailable
 from aiaas.sdk import Client
 from aiaas.tls import client_context, server_context
+from tests._auth import ADMIN_KEY, AUTH, write_admin_key
 from tests._models import iris, iris_classifier
 from tests._servers import ServerProcess, free_port, spawn, wait_until
 from tests._tls import Certificates, make_certificates
@@ -72,6 +73,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 @pytest.fixture(scope="module")
 def secure(certs: Certificates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
     home = tmp_path_factory.mktemp("tls-home")
+    write_admin_key(home)  # up adopts it as the platform admin key: the test clients send it
     port, inference_port = free_port(), free_port()
     ports = ["--port", str(port), "--inference-port", str(inference_port)]
     up = spawn(
@@ -232,7 +234,7 @@ def test_tritonclient_over_https_with_the_ca(secure: Secure, iris_deployed: str)
         x = np.asarray([IRIS_ROW], dtype=np.float32)
         given = triton.InferInput("X", list(x.shape), "FP32")
         given.set_data_from_numpy(x)
-        result = client.infer(iris_deployed, [given])
+        result = client.infer(iris_deployed, [given], headers=dict(AUTH))
         assert result.as_numpy("label").tolist() == [0]
     finally:
         client.close()
@@ -243,7 +245,7 @@ def test_the_openai_client_over_https_with_the_ca(secure: Secure) -> None:
 
     with httpx.Client(verify=client_context(secure.certs.ca)) as http:
         client = openai.OpenAI(
-            base_url=f"{secure.inference_url}/openai/v1", api_key="unused", max_retries=0, http_client=http
+            base_url=f"{secure.inference_url}/openai/v1", api_key=ADMIN_KEY, max_retries=0, http_client=http
         )
         assert [m.id for m in client.models.list()] == []  # no language model deployed: an empty list
     with httpx.Client() as http:  # certifi's CAs: the throwaway CA is not among them

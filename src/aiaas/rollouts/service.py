@@ -144,6 +144,7 @@ class RolloutService:
 
     def get(self, deployment: str, rollout_id: int) -> tuple[Rollout, builtins.list[RolloutEvent]]:
         """A rollout of ``deployment`` and its events, oldest first."""
+        self.deployments.get(deployment)  # a deployment of another project is a 404
         rollout = self.store.get(rollout_id, deployment=deployment)
         return rollout, self.store.events(rollout.id)
 
@@ -156,6 +157,7 @@ class RolloutService:
 
     def abort(self, deployment: str, rollout_id: int) -> Rollout:
         """Ask the driver to move the traffic back (at its next pass) and stop the rollout."""
+        self.deployments.get(deployment)  # a deployment of another project is a 404
         rollout = self.store.get(rollout_id, deployment=deployment)
         if rollout.state == "aborting":
             return rollout

@@ -22,6 +22,7 @@ from aiaas.security.audit import (
 )
 from aiaas.security.bootstrap import ADMIN_KEY_NAME, ensure_admin_key, read_key_file, write_key_file
 from aiaas.security.cache import KeyCache
+from aiaas.security.failures import FailureRecorder
 from aiaas.security.keys import KEY_PREFIX, NewKey, bearer_token, generate_key, hash_key, key_id_of
 from aiaas.security.service import KeyService
 
@@ -38,6 +39,7 @@ __all__ = [
     "AuditEntry",
     "AuditLog",
     "BreakReason",
+    "FailureRecorder",
     "KeyCache",
     "KeyService",
     "NewKey",

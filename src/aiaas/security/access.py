@@ -2,8 +2,9 @@
 
 Control plane: ``viewer`` reads (GET, HEAD, OPTIONS); ``developer`` also writes; ``admin``
 also manages keys (``/api/v1/keys``, reads included: a key list is an admin's business);
-only the platform admin key (of every project) makes projects; an ``inference`` key has
-nothing to do there. Inference server: ``viewer`` reads metadata, readiness and statistics;
+only the platform admin key (of every project) makes projects and reads ``/metrics`` (it
+names every project's deployments, on both servers); an ``inference`` key has nothing to do
+there. Inference server: ``viewer`` reads metadata, readiness and statistics;
 ``developer``, ``admin`` and ``inference`` keys also predict; an inference key reaches its
 own deployments only, and any other deployment is a 404, exactly as if it did not exist, so
 a key cannot discover which deployments exist.
@@ -19,6 +20,7 @@ __all__ = ["READ_METHODS", "control_plane_refusal", "inference_refusal"]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _KEYS_PATH = "/api/v1/keys"
 _PROJECTS_PATH = "/api/v1/projects"
+_METRICS_PATH = "/metrics"
 
 
 def control_plane_refusal(principal: Principal, method: str, path: str) -> AiaasError | None:
@@ -27,6 +29,12 @@ def control_plane_refusal(principal: Principal, method: str, path: str) -> Aiaas
     if role is Role.inference:
         return PermissionDenied(
             f"key {principal.key_id} is an inference key: it calls the inference server only",
+            details={"field": "authorization", "role": role.value},
+        )
+    if path == _METRICS_PATH and principal.project is not None:
+        return PermissionDenied(
+            f"/metrics names the deployments of every project: it needs a key of every project "
+            f"(the platform admin key); key {principal.key_id} is of project {principal.project!r}",
             details={"field": "authorization", "role": role.value},
         )
     if (path == _KEYS_PATH or path.startswith(_KEYS_PATH + "/")) and role is not Role.admin:

@@ -186,11 +186,12 @@ class AuditLog:
         end: dt.datetime | None = None,
         actor: str | None = None,
         action: str | None = None,
+        project: str | None = None,
         after: int = 0,
         limit: int = 100,
     ) -> list[AuditEntry]:
         """Entries after sequence number ``after``, oldest first, with ``at`` in ``[start, end)``
-        and the ``actor`` and ``action`` given; at most ``limit``."""
+        and the ``actor``, ``action`` and ``project`` given; at most ``limit``."""
         # Filters are cut and cleaned like the values appended, so they match them (and a NUL,
         # which PostgreSQL's text cannot hold, never reaches a query).
         return self.store.search(
@@ -198,6 +199,7 @@ class AuditLog:
             end=end,
             actor=_text(actor, "actor"),
             action=_text(action, "action"),
+            project=_text(project, "project"),
             after=after,
             limit=limit,
         )

@@ -8,7 +8,10 @@ header and the ``openai`` client sends its ``api_key`` that way, unmodified.
 The key is looked up in a :class:`~aiaas.security.KeyCache` that a background thread reloads
 from the database every ``AIAAS_AUTH_REFRESH_S``: a check is a dictionary lookup and one
 SHA-256 of the key, no database read and no call to the control plane, so the hot path
-stays hot and inference goes on while the control plane is down. An inference key reaches
+stays hot and inference goes on while the control plane is down. A refused key (401) is
+handed to a :class:`~aiaas.security.FailureRecorder`, whose thread appends it to the audit
+log at a bounded rate, so a flood of bad keys neither slows inference nor fills the
+database. An inference key reaches
 its own deployments only; another deployment is a 404 as if it did not exist, so a key
 cannot find out which deployments exist (a 403 would confirm the name). The principal is
 put in the scope (:func:`principal_of`) for endpoints whose deployment is in the body (the
@@ -31,12 +34,14 @@ from starlette.types import Scope
 from aiaas.config import Settings
 from aiaas.entities.security import Principal, Role
 from aiaas.errors import HTTP_STATUS, AiaasError, NotFound, PermissionDenied, ResourceExhausted
-from aiaas.security import KeyCache, ensure_admin_key, inference_refusal
+from aiaas.security import AuditLog, FailureRecorder, KeyCache, ensure_admin_key, inference_refusal
 from aiaas.serving.rate_limits import RateLimit, RateLimiter
 from aiaas.store import Database
+from aiaas.store.audit import AuditStore
 from aiaas.store.keys import KeyStore
 
 __all__ = [
+    "FAILURES_PER_SECOND",
     "PRINCIPAL_KEY",
     "InferenceAuth",
     "check_deployment",
@@ -51,6 +56,9 @@ logger = logging.getLogger("aiaas.serving.auth")
 PRINCIPAL_KEY = "aiaas.principal"
 _OPEN = frozenset({"/v2/health/live", "/v2/health/ready", "/openapi.json"})
 _ANONYMOUS = Principal.anonymous()
+#: The most authentication failures appended to the audit log one by one in a second; the
+#: rest are counted (one entry a second says how many).
+FAILURES_PER_SECOND = 20
 
 
 class InferenceAuth:
@@ -67,6 +75,9 @@ class InferenceAuth:
         self._settings = settings
         self._store = KeyStore(db)
         self.cache = KeyCache(self._store.usable, refresh_s=settings.auth_refresh_s)
+        self.failures = FailureRecorder(
+            AuditLog(AuditStore(db)), per_second=FAILURES_PER_SECOND, source="inference"
+        )
         self.limiter = RateLimiter()
         # (key's rate, key's burst) -> the limit in force; a handful of entries, made once each.
         self._limits: dict[tuple[float | None, int | None], RateLimit | None] = {}
@@ -86,9 +97,11 @@ class InferenceAuth:
         except AiaasError as exc:
             logger.warning("could not check the platform admin key: %s", exc)
         self.cache.start()
+        self.failures.start()
 
     def close(self) -> None:
         self.cache.close()
+        self.failures.close()
 
     def refusal(self, scope: Scope) -> AiaasError | None:
         """Why this request is refused, or None (its principal then in the scope)."""
@@ -105,11 +118,25 @@ class InferenceAuth:
         try:
             principal = self.cache.authenticate(header)
         except AiaasError as exc:
+            client = scope.get("client")
+            self.failures.record(
+                path,
+                client[0] if client else None,
+                exc.message,
+                method=scope["method"],
+                outcome=str(HTTP_STATUS.get(exc.code, 401)),
+            )
             return exc
         scope[PRINCIPAL_KEY] = principal
         if path == "/metrics" and principal.role is Role.inference:
             return PermissionDenied(
                 "an inference key may not read /metrics (they name every deployment)",
+                details={"field": "authorization", "role": principal.role.value},
+            )
+        if path == "/metrics" and principal.project is not None:
+            return PermissionDenied(
+                f"/metrics names the deployments of every project: it needs a key of every project "
+                f"(the platform admin key); key {principal.key_id} is of project {principal.project!r}",
                 details={"field": "authorization", "role": principal.role.value},
             )
         refused = inference_refusal(principal, scope["method"], deployment_of(path))

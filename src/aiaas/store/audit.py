@@ -143,6 +143,7 @@ class AuditStore:
         end: dt.datetime | None = None,
         actor: str | None = None,
         action: str | None = None,
+        project: str | None = None,
         after: int = 0,
         limit: int = 100,
     ) -> list[AuditEntry]:
@@ -150,7 +151,7 @@ class AuditStore:
 
         Args:
             start, end: ``at`` in ``[start, end)``.
-            actor, action: equal to these.
+            actor, action, project: equal to these.
             after: the page's cursor (the last ``seq`` of the page before).
             limit: the most entries.
         """
@@ -163,5 +164,7 @@ class AuditStore:
             query = query.where(AuditRow.actor == actor)
         if action is not None:
             query = query.where(AuditRow.action == action)
+        if project is not None:
+            query = query.where(AuditRow.project == project)
         with self.db.transaction() as s:
             return [_entry(r) for r in s.scalars(query.order_by(AuditRow.seq).limit(limit))]

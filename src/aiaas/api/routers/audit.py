@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from aiaas import schemas
-from aiaas.api.deps import ServicesDep
+from aiaas.api.deps import CurrentPrincipal, ServicesDep
 from aiaas.api.routers.monitoring import End, Start, Window, time_range
 
 __all__ = ["MAX_AUDIT_PAGE", "router"]
@@ -28,10 +28,12 @@ MAX_AUDIT_PAGE = 1000
     summary="Audit log entries, oldest first, filtered by time, actor and action",
     description="Every mutating request (POST, PUT, PATCH, DELETE) and every authentication "
     "failure, with who, what, which resource, when, from where and the outcome (HTTP status), "
-    "each chained to the one before by its SHA-256. Pages: pass `next_after` as `after`.",
+    "each chained to the one before by its SHA-256. Pages: pass `next_after` as `after`. "
+    "A key of one project reads its project's entries only.",
 )
 def list_audit(
     services: ServicesDep,
+    principal: CurrentPrincipal,
     start: str | None = Start,
     end: str | None = End,
     window: str | None = Window,
@@ -48,7 +50,17 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE, description="The most entries.")] = 100,
 ) -> schemas.AuditEntryList:
     low, high = time_range(start, end, window)
-    entries = services.audit.search(start=low, end=high, actor=actor, action=action, after=after, limit=limit)
+    # A key of one project sees that project's entries only: the others name other projects'
+    # resources (and authentication failures, of no project, are the platform admin's).
+    entries = services.audit.search(
+        start=low,
+        end=high,
+        actor=actor,
+        action=action,
+        project=principal.project,
+        after=after,
+        limit=limit,
+    )
     return schemas.AuditEntryList(
         entries=[schemas.AuditEntry.model_validate(e) for e in entries],
         next_after=entries[-1].seq if len(entries) == limit else None,

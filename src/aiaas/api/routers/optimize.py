@@ -36,6 +36,7 @@ router = APIRouter(prefix="/models", tags=["optimization"])
 )
 def optimize(name: Name, ref: str, request: schemas.OptimizeRequest, services: ServicesDep) -> schemas.Job:
     version = version_ref(ref)
+    services.registry.get_model(name)  # the path names it: unknown here (or another project's) is a 404
     spec = schemas.OptimizeSpec.parse(
         {
             **request.model_dump(exclude_unset=True),
