@@ -330,6 +330,18 @@ class Settings(BaseSettings):
         description="Seconds between the servers' reloads of the API keys from the database: a "
         "revoked key is refused within this time (plus one reload).",
     )
+    key_rate_limit: float = Field(
+        default=0.0,
+        ge=0,
+        description="Default request rate of each API key on the inference server, in requests per "
+        "second (0: unlimited); over it, 429 with Retry-After. A key's own rate_limit overrides it.",
+    )
+    key_rate_burst: int = Field(
+        default=0,
+        ge=0,
+        description="Requests a key may send at once on top of its rate (0: one second's worth). A "
+        "key's own rate_burst overrides it.",
+    )
     metrics_public: bool = Field(
         default=False,
         description="Serve /metrics on both servers without a key, for a Prometheus that sends no "

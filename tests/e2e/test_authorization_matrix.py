@@ -72,6 +72,7 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/api/v1/deployments/{name}/rollouts"): {"version": 1, "steps": [{"weight": 100, "bake": "1s"}]},
     ("PATCH", "/api/v1/models/{name}"): {"description": "changed"},
+    ("PATCH", "/api/v1/projects/{name}"): {"max_bytes": None},  # unlimited, as it is
     ("PUT", "/api/v1/models/{name}/aliases/{alias}"): {"version": 1},
     ("POST", "/api/v1/models/{name}/versions/{ref}/optimize"): {"method": "fp16"},
     ("POST", "/v2/models/{name}/infer"): _V2,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from aiaas.errors import ResourceExhausted
@@ -84,3 +86,35 @@ def test_idle_buckets_are_forgotten() -> None:
 def test_invalid_limits_are_refused(per_second: float, burst: int) -> None:
     with pytest.raises(ValueError, match=r"per_second|burst"):
         RateLimit(per_second=per_second, burst=burst)
+
+
+def test_retry_after_is_the_refusal_s_wait_rounded_up_and_at_least_one_second() -> None:
+    from aiaas.serving.auth import retry_after
+
+    limiter = RateLimiter(clock=lambda: 0.0)
+    limit = RateLimit(per_second=0.25, burst=1)
+    limiter.admit("k", limit)
+    with pytest.raises(ResourceExhausted) as refused:
+        limiter.admit("k", limit)
+    assert retry_after(refused.value) == "4"  # 1 token at 0.25/s
+    assert retry_after(ResourceExhausted("x", details={"retry_after_s": 0.01})) == "1"
+    assert retry_after(ResourceExhausted("x", details={"retry_after_s": 2.2})) == "3"
+    assert retry_after(ResourceExhausted("queue full")) == "1"  # no wait known: one second
+
+
+def test_a_key_s_own_rate_overrides_the_server_default(tmp_path: Path) -> None:
+    from aiaas.config import Settings
+    from aiaas.entities.security import Principal, Role
+    from aiaas.serving.auth import InferenceAuth
+    from aiaas.store import Database
+
+    settings = Settings(home=tmp_path, key_rate_limit=10, key_rate_burst=20)
+    auth = InferenceAuth(settings, Database(settings.resolved_database_url()))
+    plain = Principal("a", "a", None, Role.developer)
+    assert auth.limit_of(plain) == RateLimit(10, 20)
+    assert auth.limit_of(Principal("b", "b", None, Role.developer, rate_limit=5)) == RateLimit(5, 20)
+    own = Principal("c", "c", None, Role.developer, rate_limit=5, rate_burst=5)
+    assert auth.limit_of(own) == RateLimit(5, 5)
+    assert auth.limit_of(Principal("d", "d", None, Role.developer, rate_limit=0)) is None  # unlimited
+    unlimited = InferenceAuth(Settings(home=tmp_path), Database(settings.resolved_database_url()))
+    assert unlimited.limit_of(plain) is None  # AIAAS_KEY_RATE_LIMIT=0: no limit by default

@@ -53,9 +53,23 @@ _ERRORS = {
     "408": "The request body stopped arriving (AIAAS_BODY_READ_TIMEOUT_S).",
     "409": "The current state forbids it (the name exists, the version is deployed, the job ended).",
     "413": "The body is over its limit (AIAAS_MAX_API_BODY_BYTES, or the upload limits).",
+    "429": "A quota of the project is full: the message and details name the quota, its value and "
+    "the usage (docs/security.md, Quotas and rate limits).",
     "503": "The metadata database cannot be reached; retry.",
 }
 _CHANGES = ("post", "put", "patch", "delete")
+#: The operations that create what a project quota counts (aiaas.store.quotas).
+_QUOTA_CHECKED = frozenset(
+    {
+        ("post", "/api/v1/jobs"),
+        ("post", "/api/v1/models/{name}/versions/{ref}/optimize"),
+        ("post", "/api/v1/deployments"),
+        ("patch", "/api/v1/deployments/{name}"),
+        ("post", "/api/v1/models"),
+        ("post", "/api/v1/models/{name}/versions"),
+        ("post", "/api/v1/datasets/{name}/versions"),
+    }
+)
 
 
 def install_openapi(app: FastAPI, *, api_key: bool) -> None:
@@ -127,6 +141,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any], *, api_key: boo
         statuses += ["408", "413"]  # a body may come with any change, and is read under the guard
     if method in _CHANGES and secured:
         statuses.append("409")
+    if (method, path) in _QUOTA_CHECKED:
+        statuses.append("429")
     if secured:
         statuses.append("503")
     return sorted(statuses)

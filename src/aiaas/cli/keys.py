@@ -36,6 +36,16 @@ def create(
     expires: Annotated[
         str | None, typer.Option(help="When it stops working: an ISO 8601 time (UTC when no zone).")
     ] = None,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Requests/s on the inference server (0: unlimited; default: AIAAS_KEY_RATE_LIMIT)."
+        ),
+    ] = None,
+    burst: Annotated[
+        int | None,
+        typer.Option(help="Requests admitted at once on top of the rate (default: AIAAS_KEY_RATE_BURST)."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Make an API key and print it: this is the only time it is shown."""
@@ -52,6 +62,8 @@ def create(
         deployments=deployment or None,
         expires_at=expires_at,
         all_projects=all_projects,
+        rate_limit=rate_limit,
+        rate_burst=burst,
     )
     if json:
         return print_json(created)
@@ -72,7 +84,7 @@ def list_(
         return print_json(result)
     table(
         "API keys",
-        ["id", "name", "role", "project", "deployments", "created", "expires", "revoked", "ends"],
+        ["id", "name", "role", "project", "deployments", "rate", "created", "expires", "revoked", "ends"],
         [
             (
                 k.key_id,
@@ -80,6 +92,7 @@ def list_(
                 k.role,
                 k.project or "(all)",
                 ", ".join(k.deployments or []),
+                _rate(k.rate_limit, k.rate_burst),
                 k.created_at,
                 k.expires_at or "",
                 k.revoked_at or "",
@@ -90,6 +103,14 @@ def list_(
         keep=["id", "name", "role"],
     )
     return None
+
+
+def _rate(rate_limit: float | None, rate_burst: int | None) -> str:
+    if rate_limit is None:
+        return "default" if rate_burst is None else f"default, burst {rate_burst}"
+    if rate_limit == 0:
+        return "unlimited"
+    return f"{rate_limit:g}/s" + (f", burst {rate_burst}" if rate_burst is not None else "")
 
 
 @keys_app.command("revoke")

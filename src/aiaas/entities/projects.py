@@ -25,7 +25,10 @@ from aiaas.errors import InvalidArgument, NotFound
 __all__ = [
     "DEFAULT_PROJECT",
     "PROJECT_HEADER",
+    "QUOTA_NAMES",
     "Project",
+    "ProjectQuotas",
+    "ProjectUsage",
     "is_project_name",
     "project_of_request",
     "qualified_name",
@@ -46,13 +49,46 @@ def is_project_name(name: object) -> bool:
     return isinstance(name, str) and _PROJECT_NAME.match(name) is not None
 
 
+#: The quotas a project may have, in the order they are shown.
+QUOTA_NAMES = ("max_jobs", "max_slots", "max_replicas", "max_bytes")
+
+
+@dataclass(frozen=True)
+class ProjectQuotas:
+    """A project's limits; ``None`` is unlimited (docs/security.md, "Quotas and rate limits").
+
+    Attributes:
+        max_jobs: training jobs queued or running at once.
+        max_slots: CPU slots (data-parallel workers) of its queued and running jobs together.
+        max_replicas: the sum of its deployments' ``max_replicas`` (the most replica processes
+            its deployments may run together).
+        max_bytes: bytes of its model versions' artifacts and dataset versions' files.
+    """
+
+    max_jobs: int | None = None
+    max_slots: int | None = None
+    max_replicas: int | None = None
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class ProjectUsage:
+    """What a project uses of each quota, counted as :class:`ProjectQuotas` says."""
+
+    jobs: int = 0
+    slots: int = 0
+    replicas: int = 0
+    bytes: int = 0
+
+
 @dataclass(frozen=True)
 class Project:
-    """A project: its name, a description and when it was created."""
+    """A project: its name, a description, when it was created, and its quotas."""
 
     name: str
     description: str
     created_at: datetime
+    quotas: ProjectQuotas = ProjectQuotas()
 
 
 def project_of_request(header: str | None, key_project: str | None) -> str:

@@ -41,6 +41,9 @@ class Principal:
         project: the key's project; ``None`` for the platform admin key (every project).
         role: what it may do.
         deployments: for an inference key, the deployments it may call; ``None`` otherwise.
+        rate_limit: the key's own request rate on the inference server (requests/s; 0:
+            unlimited); ``None``: the server's default (``AIAAS_KEY_RATE_LIMIT``).
+        rate_burst: the requests admitted at once on top of it; ``None``: the default.
     """
 
     key_id: str
@@ -48,6 +51,8 @@ class Principal:
     project: str | None
     role: Role
     deployments: frozenset[str] | None = None
+    rate_limit: float | None = None
+    rate_burst: int | None = None
 
     @classmethod
     def anonymous(cls) -> Principal:
@@ -80,6 +85,8 @@ class ApiKey:
         expires_at: when it stops working; ``None``: never.
         revoked_at: when it was revoked; ``None``: it was not.
         last4: the last four characters of the secret, to tell keys apart in a list.
+        rate_limit: requests/s on the inference server (0: unlimited); ``None``: the default.
+        rate_burst: requests admitted at once; ``None``: the default.
     """
 
     key_id: str
@@ -91,10 +98,20 @@ class ApiKey:
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     last4: str
+    rate_limit: float | None = None
+    rate_burst: int | None = None
 
     def principal(self) -> Principal:
         """The principal a request made with this key runs as."""
-        return Principal(self.key_id, self.name, self.project, self.role, self.deployments)
+        return Principal(
+            self.key_id,
+            self.name,
+            self.project,
+            self.role,
+            self.deployments,
+            rate_limit=self.rate_limit,
+            rate_burst=self.rate_burst,
+        )
 
     def usable(self, now: dt.datetime) -> bool:
         """Neither revoked nor expired at ``now``."""

@@ -80,7 +80,15 @@ from aiaas.schemas.optimize import (
     PruneSettings,
     StaticInt8Settings,
 )
-from aiaas.schemas.projects import PROJECT_PATTERN, Project, ProjectCreate, ProjectList
+from aiaas.schemas.projects import (
+    PROJECT_PATTERN,
+    Project,
+    ProjectCreate,
+    ProjectList,
+    ProjectQuotas,
+    ProjectQuotaUpdate,
+    ProjectUsage,
+)
 from aiaas.schemas.registry import (
     Alias,
     AliasList,
@@ -183,6 +191,9 @@ __all__ = [
     "Project",
     "ProjectCreate",
     "ProjectList",
+    "ProjectQuotaUpdate",
+    "ProjectQuotas",
+    "ProjectUsage",
     "PruneSettings",
     "Route",
     "RouteRef",

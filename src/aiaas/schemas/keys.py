@@ -35,6 +35,18 @@ class ApiKeyCreate(WireIn):
         description="A viewer key of every project (made by the platform admin key only): reads any "
         "project named with X-Aiaas-Project and /metrics on both servers, e.g. for Prometheus.",
     )
+    rate_limit: float | None = Field(
+        default=None,
+        ge=0,
+        description="The key's request rate on the inference server, in requests per second (0: "
+        "unlimited); over it, 429 with Retry-After. Default: the server's AIAAS_KEY_RATE_LIMIT.",
+    )
+    rate_burst: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Requests admitted at once on top of the rate. Default: AIAAS_KEY_RATE_BURST.",
+    )
 
 
 class ApiKey(Wire):
@@ -49,6 +61,10 @@ class ApiKey(Wire):
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     last4: str = Field(description="The key's last four characters, to tell keys apart.")
+    rate_limit: float | None = Field(
+        default=None, description="Requests/s on the inference server (0: unlimited); null: the default."
+    )
+    rate_burst: int | None = Field(default=None, description="Requests at once; null: the default.")
 
 
 class ApiKeyCreated(ApiKey):

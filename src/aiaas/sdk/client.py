@@ -189,6 +189,26 @@ class Client(
         body = schemas.ProjectCreate(name=name, description=description)
         return schemas.Project.model_validate_json(self._send("POST", "/projects", body).content)
 
+    def set_project_quotas(self, name: str, **quotas: int | None) -> schemas.Project:
+        """Set project ``name``'s quotas (the platform admin key only); the answer shows its usage.
+
+        Args:
+            quotas: any of ``max_jobs``, ``max_slots``, ``max_replicas``, ``max_bytes``: a
+                number sets it, ``None`` makes it unlimited; a quota not named is kept.
+
+        Example:
+            >>> client.set_project_quotas("team-a", max_jobs=2, max_bytes=None)  # doctest: +SKIP
+        """
+        body = request_body(schemas.ProjectQuotaUpdate, **quotas)
+        response = request(
+            self._api,
+            "PATCH",
+            f"/projects/{name}",
+            content=body.model_dump_json(exclude_unset=True),
+            headers={"content-type": "application/json"},
+        )
+        return schemas.Project.model_validate_json(response.content)
+
     # -- models and versions -------------------------------------------------------------
 
     def health(self) -> schemas.Health:

@@ -43,6 +43,8 @@ class KeyMethods:
         deployments: list[str] | None = None,
         expires_at: dt.datetime | None = None,
         all_projects: bool = False,
+        rate_limit: float | None = None,
+        rate_burst: int | None = None,
     ) -> schemas.ApiKeyCreated:
         """Make an API key; its ``key`` (the secret) is in this answer only.
 
@@ -52,6 +54,9 @@ class KeyMethods:
             expires_at: when it stops working (default: never).
             all_projects: a viewer key of every project (for monitoring: ``/metrics``); the
                 platform admin key only makes one.
+            rate_limit: its request rate on the inference server, requests/s (0: unlimited;
+                default: the server's ``AIAAS_KEY_RATE_LIMIT``); over it, 429 with Retry-After.
+            rate_burst: requests admitted at once on top of it (default: ``AIAAS_KEY_RATE_BURST``).
 
         Raises:
             PermissionDenied: the client's key is not an admin key.
@@ -65,6 +70,8 @@ class KeyMethods:
             deployments=deployments,
             expires_at=expires_at,
             all_projects=all_projects,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
         )
         response = request(
             self._api,

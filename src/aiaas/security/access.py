@@ -48,7 +48,8 @@ def control_plane_refusal(principal: Principal, method: str, path: str) -> Aiaas
         and not (role is Role.admin and principal.project is None)
     ):
         return PermissionDenied(
-            f"making projects needs the platform admin key; key {principal.key_id} is a {role.value} key"
+            "making projects and setting their quotas needs the platform admin key; "
+            f"key {principal.key_id} is a {role.value} key"
             + (f" of project {principal.project!r}" if principal.project is not None else ""),
             details={"field": "authorization", "role": role.value, "required": "platform admin"},
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.entities.security import ApiKey, Principal, Role
@@ -30,6 +31,8 @@ class KeyService:
         deployments: list[str] | None = None,
         expires_at: dt.datetime | None = None,
         all_projects: bool = False,
+        rate_limit: float | None = None,
+        rate_burst: int | None = None,
     ) -> tuple[ApiKey, str]:
         """A new key and its secret (the only time the secret is seen).
 
@@ -39,24 +42,34 @@ class KeyService:
 
         Raises:
             InvalidArgument: a bad name, an inference key without deployments, deployments on
-                another role, an expiry in the past, or a key of every project not a viewer.
+                another role, an expiry in the past, a negative rate or burst, or a key of
+                every project not a viewer.
             NotFound: a project admin naming another project (as if it did not exist).
             PermissionDenied: a key of every project asked by another key than the platform
                 admin key.
         """
         check_name(name, field="name")
+        _check_rate(rate_limit, rate_burst)
+        rate = (rate_limit, rate_burst)
         if all_projects:
             return self._all_projects_viewer(
-                caller, name=name, role=role, project=project, expires_at=expires_at
+                caller, name=name, role=role, project=project, expires_at=expires_at, rate=rate
             )
         if caller.project is not None and project not in (None, caller.project):
             raise NotFound(f"project {project!r} not found", details={"field": "project"})
         project = project or caller.project or DEFAULT_PROJECT
         check_name(project, field="project")
-        return self._add(name, role, project, self._scope(role, deployments), _future(expires_at))
+        return self._add(name, role, project, self._scope(role, deployments), _future(expires_at), rate)
 
     def _all_projects_viewer(
-        self, caller: Principal, *, name: str, role: Role, project: str | None, expires_at: dt.datetime | None
+        self,
+        caller: Principal,
+        *,
+        name: str,
+        role: Role,
+        project: str | None,
+        expires_at: dt.datetime | None,
+        rate: tuple[float | None, int | None],
     ) -> tuple[ApiKey, str]:
         """A read-only key of every project: what a monitoring system needs for ``/metrics``
         (which names every project's deployments) without the platform admin key's power."""
@@ -74,7 +87,7 @@ class KeyService:
             raise InvalidArgument(
                 "a key of every project names no project", details={"field": "project", "value": project}
             )
-        return self._add(name, role, None, None, _future(expires_at))
+        return self._add(name, role, None, None, _future(expires_at), rate)
 
     @staticmethod
     def _scope(role: Role, deployments: list[str] | None) -> frozenset[str] | None:
@@ -103,7 +116,9 @@ class KeyService:
         project: str | None,
         scope: frozenset[str] | None,
         expires_at: dt.datetime | None,
+        rate: tuple[float | None, int | None],
     ) -> tuple[ApiKey, str]:
+        rate_limit, rate_burst = rate
         new = generate_key()
         key = self.store.add(
             key_id=new.key_id,
@@ -114,6 +129,8 @@ class KeyService:
             project=project,
             deployments=scope,
             expires_at=expires_at,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
         )
         return key, new.key
 
@@ -146,3 +163,17 @@ def _future(expires_at: dt.datetime | None) -> dt.datetime | None:
             details={"field": "expires_at", "value": expires_at.isoformat()},
         )
     return expires_at
+
+
+def _check_rate(rate_limit: float | None, rate_burst: int | None) -> None:
+    """A key's own rate: requests/s >= 0 (0: unlimited), a burst >= 1."""
+    if rate_limit is not None and not (rate_limit >= 0 and math.isfinite(rate_limit)):
+        raise InvalidArgument(
+            f"rate_limit must be a number of requests per second >= 0 (0: unlimited); got {rate_limit!r}",
+            details={"field": "rate_limit", "value": repr(rate_limit)},
+        )
+    if rate_burst is not None and rate_burst < 1:
+        raise InvalidArgument(
+            f"rate_burst must be at least 1 request; got {rate_burst!r}",
+            details={"field": "rate_burst", "value": rate_burst},
+        )

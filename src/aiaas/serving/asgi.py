@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from aiaas.errors import HTTP_STATUS, AiaasError, InvalidArgument, PayloadTooLarge
 from aiaas.httpserver import allowed_methods
-from aiaas.serving.auth import InferenceAuth
+from aiaas.serving.auth import InferenceAuth, retry_after
 from aiaas.serving.request_ids import REQUEST_ID_HEADER, REQUEST_ID_KEY, request_id_of
 
 logger = logging.getLogger("aiaas.serving.app")
@@ -105,8 +105,9 @@ def _too_large(size: int, max_bytes: int) -> PayloadTooLarge:
     )
 
 
-def _error(status: int, message: str, request_id: str | None = None) -> Response:
-    headers = {"retry-after": "1"} if status in (429, 503) else {}
+def _error(status: int, message: str, request_id: str | None = None, *, retry: str = "1") -> Response:
+    """The Open Inference Protocol's error answer; a 429 or 503 says to retry after ``retry`` s."""
+    headers = {"retry-after": retry} if status in (429, 503) else {}
     if request_id is not None:
         headers[REQUEST_ID_HEADER] = request_id
     return Response(orjson.dumps({"error": message}), status_code=status, media_type=_JSON, headers=headers)
@@ -129,7 +130,7 @@ def _guard(endpoint: Endpoint, *, request_ids: bool = False) -> Endpoint:
             status = HTTP_STATUS.get(exc.code, 500)
             if status >= 500 and status != 503:
                 logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-            return _error(status, exc.message, request_id)
+            return _error(status, exc.message, request_id, retry=retry_after(exc))
         except HTTPException:
             raise
         except ClientDisconnect:

@@ -16,19 +16,26 @@ its own deployments only; another deployment is a 404 as if it did not exist, so
 cannot find out which deployments exist (a 403 would confirm the name). The principal is
 put in the scope (:func:`principal_of`) for endpoints whose deployment is in the body (the
 OpenAI API's ``model``) or that list deployments.
+
+Each key's request rate is checked here too, after the key and its scope
+(:mod:`.rate_limits`): a key's own ``rate_limit``/``rate_burst`` (carried in its principal,
+so in memory like the key), else ``AIAAS_KEY_RATE_LIMIT``/``AIAAS_KEY_RATE_BURST``. Over it,
+429 with a ``Retry-After`` of the seconds until the bucket holds a request again.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from aiaas.config import Settings
 from aiaas.entities.security import Principal, Role
-from aiaas.errors import HTTP_STATUS, AiaasError, NotFound, PermissionDenied
+from aiaas.errors import HTTP_STATUS, AiaasError, NotFound, PermissionDenied, ResourceExhausted
 from aiaas.security import AuditLog, FailureRecorder, KeyCache, ensure_admin_key, inference_refusal
+from aiaas.serving.rate_limits import RateLimit, RateLimiter
 from aiaas.store import Database
 from aiaas.store.audit import AuditStore
 from aiaas.store.keys import KeyStore
@@ -40,6 +47,7 @@ __all__ = [
     "check_deployment",
     "deployment_of",
     "principal_of",
+    "retry_after",
 ]
 
 logger = logging.getLogger("aiaas.serving.auth")
@@ -70,6 +78,9 @@ class InferenceAuth:
         self.failures = FailureRecorder(
             AuditLog(AuditStore(db)), per_second=FAILURES_PER_SECOND, source="inference"
         )
+        self.limiter = RateLimiter()
+        # (key's rate, key's burst) -> the limit in force; a handful of entries, made once each.
+        self._limits: dict[tuple[float | None, int | None], RateLimit | None] = {}
 
     def start(self) -> None:
         """Adopt the admin key file on a fresh database, then load the keys and keep them fresh."""
@@ -128,7 +139,31 @@ class InferenceAuth:
                 f"(the platform admin key); key {principal.key_id} is of project {principal.project!r}",
                 details={"field": "authorization", "role": principal.role.value},
             )
-        return inference_refusal(principal, scope["method"], deployment_of(path))
+        refused = inference_refusal(principal, scope["method"], deployment_of(path))
+        if refused is not None:
+            return refused
+        limit = self.limit_of(principal)
+        if limit is not None:
+            try:
+                self.limiter.admit(principal.key_id, limit)
+            except ResourceExhausted as exc:
+                return exc
+        return None
+
+    def limit_of(self, principal: Principal) -> RateLimit | None:
+        """The request rate in force for ``principal``'s key: its own, else the default;
+        ``None``: unlimited."""
+        pair = (principal.rate_limit, principal.rate_burst)
+        try:
+            return self._limits[pair]
+        except KeyError:
+            pass
+        settings = self._settings
+        per_second = settings.key_rate_limit if principal.rate_limit is None else principal.rate_limit
+        burst = settings.key_rate_burst if principal.rate_burst is None else principal.rate_burst
+        limit = RateLimit(per_second, burst) if per_second > 0 else None
+        self._limits[pair] = limit
+        return limit
 
     def answer(self, error: AiaasError, path: str) -> Response:
         """The error answer of a refusal: the Open Inference Protocol's shape, or OpenAI's
@@ -140,8 +175,10 @@ class InferenceAuth:
             kind, code = _OPENAI_ERRORS.get(status, ("invalid_request_error", None))
             body = {"error": {"message": error.message, "type": kind, "param": None, "code": code}}
             response: Response = JSONResponse(body, status_code=status)
+            if status in (429, 503):
+                response.headers["retry-after"] = retry_after(error)
         else:
-            response = _error(status, error.message)
+            response = _error(status, error.message, retry=retry_after(error))
         if error.code == "UNAUTHENTICATED":
             response.headers["www-authenticate"] = "Bearer"
         return response
@@ -151,7 +188,17 @@ _OPENAI_ERRORS = {
     401: ("authentication_error", "invalid_api_key"),
     403: ("permission_error", None),
     404: ("invalid_request_error", "model_not_found"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
 }
+
+
+def retry_after(error: AiaasError) -> str:
+    """The ``Retry-After`` of an error answer: its ``retry_after_s`` rounded up (at least 1),
+    else 1 second."""
+    value = error.details.get("retry_after_s") if error.details else None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return str(max(1, math.ceil(value)))
+    return "1"
 
 
 def principal_of(scope: Scope) -> Principal:

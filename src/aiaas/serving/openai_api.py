@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from aiaas.errors import AiaasError, InvalidArgument, MethodNotAllowed, NotFound
 from aiaas.formats import HF_CAUSAL_LM, HF_EMBEDDING
-from aiaas.serving.auth import check_deployment
+from aiaas.serving.auth import check_deployment, retry_after
 from aiaas.serving.generative import GenerativeModel
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool
 from aiaas.serving.projects import callable_within, deployment_key, plain_name
@@ -451,7 +451,7 @@ def _guard(endpoint: Endpoint) -> Endpoint:
             status, body = oa.error_body(exc)
             if status >= 500 and status != 503:
                 logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-            headers = {"retry-after": "1"} if status in (429, 503) else None
+            headers = {"retry-after": retry_after(exc)} if status in (429, 503) else None
             return Response(
                 orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
             )

@@ -33,7 +33,8 @@ _DESCRIPTIONS = {
     "404": "No such deployment, version or endpoint.",
     "405": "The path exists but not with this method; `Allow` lists the methods it takes.",
     "413": "The body is over AIAAS_MAX_REQUEST_BYTES.",
-    "429": "The deployment's queue is full (max_queue_size); retry after `Retry-After` seconds.",
+    "429": "The deployment's queue is full (max_queue_size), or the key is over its request rate; "
+    "retry after `Retry-After` seconds.",
     "409": "The version is archived, or it cannot be explained (no background sample, or not one "
     "numeric (rows, features) input); the message says how to get explanations.",
     "503": "Not loaded yet, or the version cannot be loaded now; retry after `Retry-After` seconds.",
@@ -486,7 +487,8 @@ _OPENAI_DESCRIPTIONS = {
     "404": "No deployment of that name (`error.code` is `model_not_found`).",
     "405": "The path exists but not with this method; `Allow` lists the methods it takes.",
     "413": "The body is over AIAAS_MAX_REQUEST_BYTES.",
-    "429": "The model's queue is full; retry after `Retry-After` seconds.",
+    "429": "The model's queue is full, or the key is over its request rate; retry after `Retry-After` "
+    "seconds.",
     "503": "Not loaded yet, or no room to load the model now; retry after `Retry-After` seconds.",
     "504": "The request did not finish within the deployment's timeout_s.",
 }

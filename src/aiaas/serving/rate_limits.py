@@ -31,6 +31,9 @@ __all__ = ["IDLE_S", "RateLimit", "RateLimiter"]
 #: A bucket unused this long is full again anyway, and is forgotten.
 IDLE_S = 300.0
 
+#: Refills are sums of float products: a bucket exactly one token full may read 0.9999999.
+_EPSILON = 1e-9
+
 
 @dataclass(frozen=True)
 class RateLimit:
@@ -102,8 +105,8 @@ class RateLimiter:
         else:
             bucket.tokens = min(capacity, bucket.tokens + (now - bucket.seen) * limit.per_second)
             bucket.seen = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        if bucket.tokens >= 1.0 - _EPSILON:
+            bucket.tokens = max(0.0, bucket.tokens - 1.0)
         else:
             retry_after_s = (1.0 - bucket.tokens) / limit.per_second
             raise ResourceExhausted(

@@ -21,6 +21,7 @@ from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.errors import Conflict, NotFound
 from aiaas.store.database import Database
 from aiaas.store.limits import readable_json, readable_text
+from aiaas.store.quotas import check_quota
 from aiaas.store.tables import DatasetRow, DatasetVersionRow, utcnow
 
 __all__ = ["MAX_CREATE_RETRIES", "DatasetStore", "VersionKey"]
@@ -123,6 +124,7 @@ class DatasetStore:
                     )
                     s.add(row)
                     s.flush()
+                    check_quota(s, dataset.project, {"max_bytes": size_bytes})
                     return _version(row, name)
             except IntegrityError:
                 continue  # another upload took this number (or created the dataset): retry

@@ -25,6 +25,7 @@ from aiaas.errors import AlreadyExists, NotFound
 from aiaas.store.database import Database
 from aiaas.store.models import servable_version_row
 from aiaas.store.queries import model_row, scoped
+from aiaas.store.quotas import DEFAULT_MAX_REPLICAS, check_quota
 from aiaas.store.tables import DeploymentRow, ModelRow, ModelVersionRow, utcnow
 
 __all__ = ["DeploymentStore"]
@@ -76,6 +77,7 @@ class DeploymentStore:
                 s.add(row)
                 self.db.bump_revision(s)
                 s.flush()
+                check_quota(s, project, {"max_replicas": _replicas(row)})
                 return _stored(row, served), targets
         except IntegrityError:  # created by a concurrent request between the check and the insert
             raise exists from None
@@ -89,10 +91,12 @@ class DeploymentStore:
         with self.db.transaction() as s:
             row = _row(s, name, self.project)
             targets = _targets(row.model)
+            replicas = _replicas(row)
             _write(row, decide(_stored(row, row.model), targets))
             row.updated_at = utcnow()
             self.db.bump_revision(s)
             s.flush()
+            check_quota(s, row.project, {"max_replicas": _replicas(row) - replicas})
             return _stored(row, row.model), targets
 
     def get(self, name: str) -> Read:
@@ -186,3 +190,8 @@ def _write(row: DeploymentRow, deployment: StoredDeployment) -> None:
     for name in _SETTING_COLUMNS:
         setattr(row, name, others.pop(name, None))
     row.settings = others or None
+
+
+def _replicas(row: DeploymentRow) -> int:
+    """What a deployment counts against its project's ``max_replicas`` quota."""
+    return row.max_replicas if row.max_replicas is not None else DEFAULT_MAX_REPLICAS

@@ -32,6 +32,7 @@ from aiaas.entities.projects import DEFAULT_PROJECT
 from aiaas.errors import Conflict, InvalidArgument, NotFound
 from aiaas.store.artifacts import ArtifactStore
 from aiaas.store.database import Database
+from aiaas.store.quotas import check_quota
 from aiaas.store.tables import TrainingJobLogRow, TrainingJobMetricRow, TrainingJobRow, utcnow
 
 __all__ = ["JobStore"]
@@ -93,6 +94,7 @@ class JobStore:
             )
             s.add(row)
             s.flush()
+            check_quota(s, self.project, {"max_jobs": 1, "max_slots": new.workers})
             message = (
                 f"queued: needs {new.workers} CPU slot(s)" if external is None else f"started by {external}"
             )

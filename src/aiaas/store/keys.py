@@ -37,6 +37,8 @@ class KeyStore:
         project: str | None,
         deployments: frozenset[str] | None = None,
         expires_at: dt.datetime | None = None,
+        rate_limit: float | None = None,
+        rate_burst: int | None = None,
     ) -> ApiKey:
         """Store a new key by its public id and the hash of the whole key."""
         try:
@@ -51,6 +53,8 @@ class KeyStore:
                     deployments=sorted(deployments) if deployments is not None else None,
                     created_at=utcnow(),
                     expires_at=expires_at,
+                    rate_limit=rate_limit,
+                    rate_burst=rate_burst,
                 )
             )
         except IntegrityError:
@@ -116,4 +120,6 @@ def _entity(row: ApiKeyRow) -> ApiKey:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         last4=row.last4,
+        rate_limit=row.rate_limit,
+        rate_burst=row.rate_burst,
     )

@@ -28,6 +28,7 @@ from aiaas.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from aiaas.store.database import Database
 from aiaas.store.limits import readable_json, readable_text
 from aiaas.store.queries import model_row, scoped
+from aiaas.store.quotas import check_quota
 from aiaas.store.routes import model_deployments
 from aiaas.store.tables import AliasRow, ModelRow, ModelVersionCounterRow, ModelVersionRow, utcnow
 
@@ -158,6 +159,7 @@ class ModelStore:
                     )
                     s.add(row)
                     s.flush()
+                    check_quota(s, model.project, {"max_bytes": artifact_size_bytes})
                     return _version(row, name, ())
             except IntegrityError:
                 continue  # another writer took this number (or created the model): retry

@@ -117,6 +117,11 @@ class ProjectRow(Base):
     name: Mapped[str] = mapped_column(_PROJECT, primary_key=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Quotas (migration 0018); NULL: unlimited. See aiaas.store.quotas.
+    max_jobs: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_slots: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ModelRow(Base):
@@ -730,3 +735,6 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The key's own request rate on the inference server (migration 0018); NULL: the default.
+    rate_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_burst: Mapped[int | None] = mapped_column(Integer, nullable=True)

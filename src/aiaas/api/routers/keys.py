@@ -47,6 +47,8 @@ def _wire(key: ApiKey) -> dict[str, object]:
         "expires_at": key.expires_at,
         "revoked_at": key.revoked_at,
         "last4": key.last4,
+        "rate_limit": key.rate_limit,
+        "rate_burst": key.rate_burst,
     }
 
 
@@ -55,7 +57,8 @@ def _wire(key: ApiKey) -> dict[str, object]:
     status_code=status.HTTP_201_CREATED,
     summary="Make an API key (its secret is shown in this answer only)",
     description="Role viewer, developer, admin, or inference with the deployments it may call; an "
-    "optional expiry. An admin key of a project makes keys of that project only (another project "
+    "optional expiry and an optional request rate on the inference server (`rate_limit`, "
+    "`rate_burst`). An admin key of a project makes keys of that project only (another project "
     "is a 404, as if it did not exist); the platform admin key names any existing project.",
 )
 def create_key(
@@ -71,6 +74,8 @@ def create_key(
         deployments=body.deployments,
         expires_at=body.expires_at,
         all_projects=body.all_projects,
+        rate_limit=body.rate_limit,
+        rate_burst=body.rate_burst,
     )
     _refresh(request)
     return schemas.ApiKeyCreated(**_wire(key), key=secret)

@@ -11,7 +11,7 @@ the unnamed unique constraints of revisions 0015 and 0017 are found there throug
 convention, and on PostgreSQL by the names it gave them (``<table>_active_key``).
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-01
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
