@@ -6,6 +6,14 @@ plane) per prediction. A background thread reloads every usable key from the dat
 ``AIAAS_AUTH_REFRESH_S`` seconds (one small read), so a key revoked on the control plane is
 refused by every server within that time; a reload that fails (database down) keeps the
 keys it had, so an outage of the database does not lock everyone out.
+
+A header verified once is remembered until the next reload (:data:`MAX_VERIFIED` of them):
+the same client sends the same bytes on every request, and parsing the header and hashing
+the key were most of the check's cost on the inference server (``benchmarks/auth_serving_ab.py``).
+Only headers that passed the full check are remembered, so a flood of wrong keys neither
+grows the table nor skips the hash; the table is replaced, not cleared, at each reload, so a
+check that raced a reload cannot carry a revoked key into the new one. Expiry is still
+checked on every request.
 """
 
 from __future__ import annotations
@@ -21,11 +29,14 @@ from aiaas.entities.security import ApiKey, Principal
 from aiaas.errors import Unauthenticated
 from aiaas.security.keys import bearer_token, key_id_of
 
-__all__ = ["KeyCache"]
+__all__ = ["MAX_VERIFIED", "KeyCache"]
 
 log = logging.getLogger("aiaas.security")
 
 Loader = Callable[[], list[tuple[ApiKey, str]]]
+
+#: The most verified headers remembered between two reloads.
+MAX_VERIFIED = 10_000
 
 
 class KeyCache:
@@ -49,6 +60,8 @@ class KeyCache:
         self._refresh_s = refresh_s
         self._clock = clock
         self._keys: dict[str, tuple[bytes, ApiKey, Principal]] = {}
+        #: Header → its principal and expiry, for headers verified since the last reload.
+        self._verified: dict[str | bytes, tuple[Principal, dt.datetime | None]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -57,6 +70,7 @@ class KeyCache:
         self._keys = {
             key.key_id: (bytes.fromhex(digest), key, key.principal()) for key, digest in self._load()
         }
+        self._verified = {}
 
     def start(self) -> None:
         """Load the keys, then reload them every ``refresh_s`` seconds in a daemon thread."""
@@ -85,6 +99,13 @@ class KeyCache:
         Raises:
             Unauthenticated: malformed header, unknown, revoked or expired key.
         """
+        verified = self._verified  # this reload's table, even if another replaces it meanwhile
+        if header is not None:
+            known = verified.get(header)
+            if known is not None:
+                principal_, expires_at = known
+                if expires_at is None or self._clock() < expires_at:
+                    return principal_
         token = bearer_token(header)
         entry = self._keys.get(key_id_of(token) or "")
         # Compared even for an unknown id, against a hash no key has: same work either way.
@@ -100,6 +121,8 @@ class KeyCache:
                 f"API key {key.key_id} in the authorization header expired at {key.expires_at.isoformat()}",
                 details={"field": "authorization", "key_id": key.key_id},
             )
+        if header is not None and len(verified) < MAX_VERIFIED:
+            verified[header] = (principal, key.expires_at)
         return principal
 
 
