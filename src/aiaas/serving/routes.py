@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aiaas.deployments import ServedTarget
 from aiaas.formats import OnnxModel, Signature
-from aiaas.schemas.deployment_settings import default_settings
+from aiaas.schemas.deployment_settings import DeploymentSettings, default_settings
 from aiaas.serving.generative import GenerativeModel
 from aiaas.serving.prediction_log import LogPolicy
 from aiaas.serving.replica_set import ReplicaSet, ReplicaSettings
@@ -62,7 +62,12 @@ class LoadedVersion:
 @dataclass(frozen=True)
 class ServingConfig:
     """How a deployment's requests are run: batching, queue bound and timeout; and how many of
-    them the prediction log keeps."""
+    them the prediction log keeps.
+
+    ``settings`` is the deployment's whole :class:`DeploymentSettings`, for the request path to
+    read a setting from directly: a new setting then needs no field here (it is left out of
+    the comparison that decides whether a version's runner is rebuilt).
+    """
 
     batching: bool = _DEFAULTS.batching.enabled
     max_batch_size: int = _DEFAULTS.batching.max_batch_size
@@ -70,6 +75,7 @@ class ServingConfig:
     max_queue_size: int = _DEFAULTS.max_queue_size
     timeout_s: float = _DEFAULTS.timeout_s
     log_policy: LogPolicy = field(default_factory=LogPolicy)
+    settings: DeploymentSettings = field(default=_DEFAULTS, compare=False)
 
     @classmethod
     def of(cls, target: ServedTarget) -> ServingConfig:
@@ -81,6 +87,7 @@ class ServingConfig:
             max_queue_delay_ms=settings.batching.max_queue_delay_ms,
             max_queue_size=settings.max_queue_size,
             timeout_s=settings.timeout_s,
+            settings=settings,
         )
 
 
