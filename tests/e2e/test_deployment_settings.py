@@ -134,3 +134,30 @@ def test_batching_on_with_one_row_per_batch_is_a_400_naming_the_field(platform: 
     )
     assert r.status_code == 400 and "max_batch_size must be at least 2" in r.text
     assert c.get_deployment("set-batch").batching.max_batch_size == 2
+
+
+def test_a_request_over_max_rows_is_a_413_naming_it_and_the_limit_follows_an_update(
+    platform: Platform,
+) -> None:
+    c = platform.client
+    x = _rows(40, 4)
+    c.register_model("set-rows", LogisticRegression().fit(x, x[:, 0] > 0), example=x[:4])
+    c.deploy("set-rows", model="set-rows", max_rows=10)
+    c.wait_until_served("set-rows", 1)
+
+    def infer(rows: int) -> httpx.Response:
+        tensor = {"name": "X", "datatype": "FP32", "shape": [rows, 3], "data": x[:rows].ravel().tolist()}
+        return httpx.post(
+            f"{platform.inference_url}/v2/models/set-rows/infer",
+            json={"inputs": [tensor]},
+            timeout=30,
+            headers=AUTH,
+        )
+
+    assert infer(10).status_code == 200
+    refused = infer(11)
+    assert refused.status_code == 413 and "max_rows=10" in refused.text, refused.text
+    assert c.get_deployment("set-rows").max_rows == 10
+    c.update_deployment("set-rows", max_rows=40)
+    wait_until(lambda: infer(11).status_code == 200, what="max_rows raised to 40 to reach the server")
+    assert infer(40).status_code == 200

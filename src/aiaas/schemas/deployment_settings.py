@@ -116,6 +116,13 @@ class DeploymentSettings(Wire):
     timeout_s: float = _setting(
         30.0, ge=0.001, le=3600, unit="s", help="Seconds a request may take before it is answered 504."
     )
+    max_rows: int = _setting(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        unit="rows",
+        help="Most rows in one inference request; more is answered 413 naming this setting.",
+    )
     min_replicas: int = _setting(
         1, ge=0, le=64, unit="processes", help="Replica processes kept even when idle (0: scale to zero)."
     )
@@ -153,6 +160,7 @@ class SettingValues(TypedDict, total=False):
     batching: Batching | Mapping[str, Any] | None
     max_queue_size: int | None
     timeout_s: float | None
+    max_rows: int | None
     min_replicas: int | None
     max_replicas: int | None
     target_in_flight: int | None

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from aiaas.errors import ResourceExhausted
+from aiaas.errors import PayloadTooLarge, ResourceExhausted
 from aiaas.serving.batcher import BatchingConfig, BatchRecord, DynamicBatcher, supports_batching
 from aiaas.serving.routes import LoadedVersion, ServingConfig
 from aiaas.serving.runtime import Arrays
@@ -141,7 +141,14 @@ class Dispatcher:
         inputs: Mapping[str, np.ndarray[Any, Any]],
         outputs: Sequence[str] | None,
     ) -> Arrays:
-        """Run one request on ``loaded`` under ``config``; raises 429/504 errors when bounded out."""
+        """Run one request on ``loaded`` under ``config``; raises 413/429/504 errors when bounded out."""
+        rows, limit = _rows(inputs), config.settings.max_rows
+        if rows > limit:
+            raise PayloadTooLarge(
+                f"request of {rows} rows exceeds deployment {loaded.deployment!r}'s max_rows={limit}; "
+                "send fewer rows per request, or raise the deployment's max_rows",
+                details={"field": "max_rows", "limit": limit, "rows": rows},
+            )
         return await self._runner(loaded, config).run(inputs, outputs)
 
     def load(self) -> dict[tuple[str, str, int], tuple[int, int]]:
