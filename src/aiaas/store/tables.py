@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 #: Project names are at most 63 characters (:func:`aiaas.entities.projects.is_project_name`).
-_PROJECT = String(63)
+_PROJECT: String = String(63)
 #: A qualified deployment name (:func:`aiaas.entities.projects.qualified_name`): ``project/name``,
 #: 63 + 1 + 128 characters.
 _DEPLOYMENT_KEY = String(192)
@@ -584,157 +584,13 @@ class LeaseRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class AuditRow(Base):
-    """One entry of the hash-chained audit log (migration 0014); see :mod:`aiaas.security.audit`."""
-
-    __tablename__ = "audit_log"
-
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    actor: Mapped[str] = mapped_column(String(256), index=True)
-    action: Mapped[str] = mapped_column(String(256), index=True)
-    resource: Mapped[str] = mapped_column(String(1024))
-    outcome: Mapped[str] = mapped_column(String(64))
-    remote: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    project: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    details: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
-
-
-class AuditHeadRow(Base):
-    """The audit log's last sequence number and hash, one row (migration 0014).
-
-    Every append updates it first: the update is what serialises appenders (a row lock on
-    PostgreSQL, the write lock on SQLite), and ``verify`` compares it with the last entry to
-    see entries deleted from the end.
-    """
-
-    __tablename__ = "audit_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class RolloutRow(Base):
-    """A guarded rollout of a version on a deployment (migration 0015); see :mod:`aiaas.rollouts`.
-
-    ``active`` is the deployment's name while the rollout is running or aborting and NULL once
-    it finished: unique per project (migration 0019), so a second rollout of the same
-    deployment is refused by the database itself, whichever control plane asks.
-    """
-
-    __tablename__ = "rollouts"
-    __table_args__ = (UniqueConstraint("project", "active", name="uq_rollouts_project_active"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project: Mapped[str] = _project_column()
-    deployment: Mapped[str] = mapped_column(String(128), index=True)
-    active: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    model: Mapped[str] = mapped_column(String(128))
-    version: Mapped[int] = mapped_column(Integer)
-    via: Mapped[str] = mapped_column(String(16))
-    previous: Mapped[dict[str, Any]] = mapped_column(JSON)
-    steps: Mapped[list[Any]] = mapped_column(JSON)
-    guards: Mapped[list[Any]] = mapped_column(JSON)
-    state: Mapped[str] = mapped_column(String(16))
-    step: Mapped[int] = mapped_column(Integer)
-    step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    reason: Mapped[str] = mapped_column(Text, default="")
-
-
-class RolloutEventRow(Base):
-    """One step, promotion or rollback of a rollout, with its reason (migration 0015)."""
-
-    __tablename__ = "rollout_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime())
-    kind: Mapped[str] = mapped_column(String(16))
-    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    weight: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    message: Mapped[str] = mapped_column(Text)
-    guard: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    value: Mapped[float | None] = mapped_column(Float, nullable=True)
-    details: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class RetrainingPolicyRow(Base):
-    """A deployment's retraining policy (migration 0017; keyed per project by 0019); see
-    :mod:`aiaas.retraining`."""
-
-    __tablename__ = "retraining_policies"
-
-    project: Mapped[str] = mapped_column(
-        _PROJECT, ForeignKey("projects.name"), primary_key=True, index=True, default="default"
-    )
-    deployment: Mapped[str] = mapped_column(String(128), primary_key=True)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class RetrainingRunRow(Base):
-    """One run of a deployment's retraining loop (migration 0017).
-
-    ``active`` is the deployment's name while the run is under way and NULL once it finished:
-    unique per project (migration 0019), so at most one run per deployment is in progress.
-    """
-
-    __tablename__ = "retraining_runs"
-    __table_args__ = (UniqueConstraint("project", "active", name="uq_retraining_runs_project_active"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project: Mapped[str] = _project_column()
-    deployment: Mapped[str] = mapped_column(String(128), index=True)
-    active: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    model: Mapped[str] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16))
-    served_version: Mapped[int] = mapped_column(Integer)
-    trigger: Mapped[dict[str, Any]] = mapped_column(JSON)
-    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    evaluation: Mapped[dict[str, Any]] = mapped_column(JSON)
-    rollout_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-
-
-class RetrainingEventRow(Base):
-    """One step of a retraining run, with its time and reason (migration 0017)."""
-
-    __tablename__ = "retraining_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("retraining_runs.id", ondelete="CASCADE"), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime())
-    kind: Mapped[str] = mapped_column(String(16))
-    message: Mapped[str] = mapped_column(Text)
-    details: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class ApiKeyRow(Base):
-    """An API key (migration 0012): its public id and the SHA-256 of the whole key, never the key."""
-
-    __tablename__ = "api_keys"
-
-    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    secret_hash: Mapped[str] = mapped_column(String(64))
-    last4: Mapped[str] = mapped_column(String(4))
-    role: Mapped[str] = mapped_column(String(16))
-    project: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    deployments: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    # The key's own request rate on the inference server (migration 0018); NULL: the default.
-    rate_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
-    rate_burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
+# Rows kept in modules of their own (each module short), re-exported so that every row is
+# registered on ``Base.metadata`` and importable from here.
+from aiaas.store.tables_actions import (  # noqa: E402
+    RetrainingEventRow,
+    RetrainingPolicyRow,
+    RetrainingRunRow,
+    RolloutEventRow,
+    RolloutRow,
+)
+from aiaas.store.tables_security import ApiKeyRow, AuditHeadRow, AuditRow  # noqa: E402
