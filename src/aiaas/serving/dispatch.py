@@ -29,6 +29,7 @@ import numpy as np
 
 from aiaas.errors import PayloadTooLarge, ResourceExhausted
 from aiaas.serving.batcher import BatchingConfig, BatchRecord, DynamicBatcher, supports_batching
+from aiaas.serving.projects import plain_name
 from aiaas.serving.routes import LoadedVersion, ServingConfig
 from aiaas.serving.runtime import Arrays
 from aiaas.serving.stats import ServingMetrics, VersionStats
@@ -101,7 +102,7 @@ class _Runner:
     ) -> tuple[Arrays, float]:
         if self.in_flight >= self.config.max_queue_size:
             raise ResourceExhausted(
-                f"deployment {self.loaded.deployment!r} already has {self.in_flight} requests in "
+                f"deployment {plain_name(self.loaded.deployment)!r} already has {self.in_flight} requests in "
                 f"flight (max_queue_size {self.config.max_queue_size}); retry shortly",
                 details={"max_queue_size": self.config.max_queue_size, "retry_after_s": 1},
             )
@@ -145,8 +146,8 @@ class Dispatcher:
         rows, limit = _rows(inputs), config.settings.max_rows
         if rows > limit:
             raise PayloadTooLarge(
-                f"request of {rows} rows exceeds deployment {loaded.deployment!r}'s max_rows={limit}; "
-                "send fewer rows per request, or raise the deployment's max_rows",
+                f"request of {rows} rows exceeds deployment {plain_name(loaded.deployment)!r}'s "
+                f"max_rows={limit}; send fewer rows per request, or raise the deployment's max_rows",
                 details={"field": "max_rows", "limit": limit, "rows": rows},
             )
         return await self._runner(loaded, config).run(inputs, outputs)
