@@ -20,7 +20,7 @@ from aiaas.cli.keys import keys_app
 from aiaas.cli.models import models_app, register
 from aiaas.cli.monitor import monitor_app
 from aiaas.cli.optimize import optimize
-from aiaas.cli.output import err
+from aiaas.cli.output import err, size_to_terminal
 from aiaas.cli.platform import api, db_app, serve, up
 from aiaas.cli.projects import projects_app
 from aiaas.cli.retraining import retraining_app
@@ -86,6 +86,7 @@ def _options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
+    size_to_terminal()
     ctx.obj = Connection(
         url=url, inference_url=inference_url, api_key=api_key, ca_file=ca_file, project=project
     )

@@ -8,6 +8,7 @@ mappings such as metrics are one ``name=value`` per line rather than raw JSON.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,10 +20,30 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["console", "err", "fmt", "fmt_mapping", "fmt_time", "print_json", "print_pairs", "table"]
+__all__ = [
+    "console",
+    "err",
+    "fmt",
+    "fmt_mapping",
+    "fmt_time",
+    "print_json",
+    "print_pairs",
+    "size_to_terminal",
+    "table",
+]
 
 console = Console()
 err = Console(stderr=True)
+
+
+def size_to_terminal() -> None:
+    """Take ``COLUMNS`` as it is when a command runs, not as it was when this module was first
+    imported: the consoles above outlive one invocation in a process that runs several (the
+    tests' runner, an embedding program), and each invocation may give its own width."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        console.width = err.width = int(columns)
+
 
 #: Significant digits of a float in a table (JSON output keeps every digit).
 FLOAT_DIGITS = 4
