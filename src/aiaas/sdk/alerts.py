@@ -66,14 +66,7 @@ class AlertMethods:
             labels=labels or {},
             description=description,
         )
-        response = request(
-            self._api,
-            "POST",
-            "/alerts/rules",
-            content=body.model_dump_json(by_alias=True, exclude_none=True),
-            headers={"content-type": "application/json"},
-        )
-        return schemas.AlertRule.model_validate_json(response.content)
+        return self._post_rule(body)
 
     def create_anomaly_rule(
         self,
@@ -120,6 +113,10 @@ class AlertMethods:
             labels=labels or {},
             description=description,
         )
+        return self._post_rule(body)
+
+    def _post_rule(self, body: schemas.AlertRuleCreate) -> schemas.AlertRule:
+        """Create a threshold or anomaly rule from its wire body (``for`` by its alias)."""
         response = request(
             self._api,
             "POST",
