@@ -42,6 +42,7 @@ from aiaas.store.keys import KeyStore
 
 __all__ = [
     "FAILURES_PER_SECOND",
+    "OPEN_PATHS",
     "PRINCIPAL_KEY",
     "InferenceAuth",
     "check_deployment",
@@ -54,7 +55,8 @@ logger = logging.getLogger("aiaas.serving.auth")
 
 #: Where the request's principal is kept in the ASGI scope.
 PRINCIPAL_KEY = "aiaas.principal"
-_OPEN = frozenset({"/v2/health/live", "/v2/health/ready", "/openapi.json"})
+#: Answered without a key (probes carry no credentials; the OpenAPI document holds no data).
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/openapi.json"})
 _ANONYMOUS = Principal.anonymous()
 #: The most authentication failures appended to the audit log one by one in a second; the
 #: rest are counted (one entry a second says how many).
@@ -71,7 +73,7 @@ class InferenceAuth:
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self.enabled = settings.auth
-        self.open_paths = _OPEN | ({"/metrics"} if settings.metrics_public else frozenset())
+        self.open_paths = OPEN_PATHS | ({"/metrics"} if settings.metrics_public else frozenset())
         self._settings = settings
         self._store = KeyStore(db)
         self.cache = KeyCache(self._store.usable, refresh_s=settings.auth_refresh_s)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiaas.serving.auth import OPEN_PATHS
 from aiaas.serving.explanations import EXPLAIN_SCHEMAS, explain_paths
 from aiaas.serving.openapi_schemas import SCHEMAS
 from aiaas.serving.request_ids import REQUEST_ID_PARAMETER, with_request_id
@@ -314,8 +315,6 @@ def openapi_document(version: str) -> dict[str, Any]:
     }
 
 
-#: Answered without a key (``serving/auth.py``); /metrics too with AIAAS_METRICS_PUBLIC.
-_OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/openapi.json"})
 _AUTH_DESCRIPTIONS = {
     "401": "Missing, malformed, unknown, revoked or expired API key: send 'authorization: Bearer <key>'.",
     "403": "The key's role may not do this (a viewer key predicting, an inference key reading /metrics).",
@@ -325,7 +324,7 @@ _AUTH_DESCRIPTIONS = {
 def _secure(paths: dict[str, Any]) -> None:
     """Declare the bearer key, and its 401 and 403, on every operation that needs one."""
     for path, operations in paths.items():
-        if path in _OPEN_PATHS:
+        if path in OPEN_PATHS:  # the key check's own list (serving/auth.py)
             continue
         schema = _ref("OpenAIError") if path.startswith("/openai/") else _ERROR
         for operation in operations.values():
