@@ -6,6 +6,7 @@ frames out). A tiny model is built here; its ONNX export goes into a folder of t
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import orjson
 import pytest
 
 from aiaas.serving import ipc
-from aiaas.serving.runtimes import create
+from aiaas.serving.runtimes import create, embedding_onnx
 from tests._hf_models import encode, make_embedder
 
 TEXTS = [
@@ -106,3 +107,48 @@ def test_a_too_long_input_is_refused_by_name_and_the_rest_of_the_batch_served(
     assert kind == ipc.RESULT
     outputs, _ = ipc.decode_result(body)
     np.testing.assert_allclose(outputs["embedding"], encode(embedder, ["hello world"]), atol=1e-5)
+
+
+def test_a_batch_of_very_unequal_lengths_runs_in_groups_and_answers_in_order(
+    embedder: Path, tmp_path: Path
+) -> None:
+    runtime = load(embedder, tmp_path)
+    runs: list[tuple[int, ...]] = []
+    session = runtime.onnx.session
+
+    class Counting:
+        """The real session, noting the shape of each run."""
+
+        def run(self, outputs: Any, feeds: dict[str, Any]) -> Any:
+            runs.append(feeds["input_ids"].shape)
+            return session.run(outputs, feeds)
+
+    runtime.onnx.session = Counting()
+    long = "the quick brown fox jumps over the lazy dog " * 3
+    texts = ["hi", long, "a", "hello there", "ok", long + "again", "yes"]
+    np.testing.assert_allclose(embed_each(runtime, texts), encode(embedder, texts), atol=1e-5)
+    # The short texts ran without the long ones' padding.
+    assert len(runs) == 2
+    assert sorted(rows for rows, _ in runs) == [2, 5]
+    assert min(width for _, width in runs) < max(width for _, width in runs) / 4
+
+
+def _cost(lengths: list[int], groups: list[tuple[int, int]]) -> int:
+    return sum(embedding_onnx.RUN_COST_TOKENS + (j - i) * lengths[j - 1] for i, j in groups)
+
+
+def test_length_groups_cover_the_batch_at_the_least_cost() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lengths = sorted(rng.integers(1, 80, size=int(rng.integers(1, 9))).tolist())
+        groups = embedding_onnx.length_groups(lengths)
+        assert [i for i, _ in groups] == [0] + [j for _, j in groups[:-1]]  # contiguous
+        assert groups[-1][1] == len(lengths)
+        # Every way to cut the sorted batch costs at least as much.
+        n = len(lengths)
+        for mask in range(1 << (n - 1)):
+            cuts = [0] + [k + 1 for k in range(n - 1) if mask >> k & 1] + [n]
+            other = list(itertools.pairwise(cuts))
+            assert _cost(lengths, groups) <= _cost(lengths, other)
+    assert embedding_onnx.length_groups([16] * 20) == [(0, 20)]
+    assert embedding_onnx.length_groups([3] * 15 + [200]) == [(0, 15), (15, 16)]

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PROBE_TEXTS", "TOLERANCE", "OnnxEncoder", "load_or_export"]
+__all__ = ["PROBE_TEXTS", "RUN_COST_TOKENS", "TOLERANCE", "OnnxEncoder", "length_groups", "load_or_export"]
 
 #: Largest absolute difference from ``encode`` that a served vector may have (the platform
 #: promises sentence-transformers' vectors within 1e-5).
@@ -53,13 +53,67 @@ class OnnxEncoder:
         self.model = model
         self.session = session
         self.names = names
+        # Right-padded features can be cut to a group's longest text; any other layout runs whole.
+        self.groupable = "attention_mask" in names and getattr(model.tokenizer, "padding_side", "") == "right"
 
     def encode(self, texts: list[str]) -> np.ndarray[Any, Any]:
-        """The sentence embeddings of ``texts``, float32, one row per text (one padded batch)."""
+        """The sentence embeddings of ``texts``, float32, one row per text.
+
+        The batch is tokenized once (padded to its longest text), then run in groups of
+        similar length (:func:`length_groups`), each cut to its own longest text: a few long
+        texts no longer make every short one pay for their padding.
+        """
         features = self.model.preprocess(texts)
         feeds = {name: features[name].numpy() for name in self.names}
+        if not self.groupable or len(texts) == 1:
+            return self._run(feeds)
+        lengths = feeds["attention_mask"].sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        groups = length_groups(lengths[order].tolist())
+        if len(groups) == 1:
+            return self._run(feeds)
+        vectors: np.ndarray[Any, Any] | None = None
+        for start, stop in groups:
+            rows = order[start:stop]
+            width = int(lengths[rows[-1]])
+            part = self._run({name: array[rows, :width] for name, array in feeds.items()})
+            if vectors is None:
+                vectors = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+            vectors[rows] = part
+        assert vectors is not None
+        return vectors
+
+    def _run(self, feeds: dict[str, np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
         vectors: np.ndarray[Any, Any] = self.session.run(None, feeds)[0]
         return vectors.astype(np.float32, copy=False)
+
+
+#: What one more run of the model costs, in tokens of compute: each run streams every weight
+#: from memory once, whatever its size (measured on the CPU with MiniLM under ONNX Runtime,
+#: one thread: ~2 ms a run against ~0.155 ms a token; both scale with the parameter count,
+#: so the ratio hardly depends on the model).
+RUN_COST_TOKENS = 13
+
+
+def length_groups(lengths: list[int]) -> list[tuple[int, int]]:
+    """How to cut a batch, sorted by token length, into runs of the model: ``[start, stop)`` pairs.
+
+    A run of rows ``i..j-1`` costs :data:`RUN_COST_TOKENS` plus ``(j - i) * lengths[j - 1]``
+    (every row padded to the longest); the cuts minimise the sum, found by dynamic
+    programming over the places where the length changes.
+    """
+    n = len(lengths)
+    cuts = [i for i in range(1, n) if lengths[i] != lengths[i - 1]] + [n]
+    best = {0: (0, 0)}  # end of a prefix -> (its cheapest cost, where its last run starts)
+    for j in cuts:
+        best[j] = min((best[i][0] + RUN_COST_TOKENS + (j - i) * lengths[j - 1], i) for i in best)
+    groups: list[tuple[int, int]] = []
+    j = n
+    while j:
+        i = best[j][1]
+        groups.append((i, j))
+        j = i
+    return groups[::-1]
 
 
 def load_or_export(model: Any, folder: Path, export_dir: Path, threads: int) -> tuple[OnnxEncoder, Path]:
