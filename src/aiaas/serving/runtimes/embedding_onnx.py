@@ -59,7 +59,7 @@ class OnnxEncoder:
     def encode(self, texts: list[str]) -> np.ndarray[Any, Any]:
         """The sentence embeddings of ``texts``, float32, one row per text.
 
-        The batch is tokenized once (padded to its longest text), then run in groups of
+        The batch is tokenized in one call (padded to its longest text), then run in groups of
         similar length (:func:`length_groups`), each cut to its own longest text: a few long
         texts no longer make every short one pay for their padding.
         """
