@@ -142,6 +142,12 @@ class DeploymentSettings(Wire):
     prediction_log: PredictionLogSetting = _setting(
         PredictionLogSetting, cli="log-", help="What the prediction log keeps of the requests."
     )
+    outlier_scores: bool = _setting(
+        False,
+        help="Score each logged request's inputs against its version's reference rows (an "
+        "Isolation Forest, fitted and run in the log's writer thread, not on the request path): "
+        "outlier_score and outlier in the prediction log. Numeric features only.",
+    )
     drift: DriftThresholds = _setting(
         DriftThresholds,
         help="When a feature counts as drifted: the thresholds of GET .../drift (a query "
@@ -166,6 +172,7 @@ class SettingValues(TypedDict, total=False):
     target_in_flight: int | None
     scale_down_delay_s: float | None
     prediction_log: PredictionLogSetting | Mapping[str, Any] | None
+    outlier_scores: bool | None
     drift: DriftThresholds | Mapping[str, Any] | None
 
 

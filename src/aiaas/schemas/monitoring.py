@@ -205,6 +205,17 @@ class Prediction(Wire):
     latency_ms: float = Field(description="From the request's body read to its answer, in ms.")
     inputs: dict[str, Any] = Field(description="Input name → the values sent (nested lists).")
     outputs: dict[str, Any] = Field(description="Output name → the values answered (nested lists).")
+    outlier_score: float | None = Field(
+        default=None,
+        description="With the deployment's outlier_scores on: how unlike its version's reference rows "
+        "the request's inputs are, the Isolation Forest anomaly score in (0, 1] (its oddest row's); "
+        "null when not scored.",
+    )
+    outlier: bool | None = Field(
+        default=None,
+        description="The forest's verdict on the request (score above 0.5, its own decision rule); "
+        "null when not scored.",
+    )
 
 
 class PredictionList(Wire):
