@@ -166,6 +166,12 @@ class DriftReference(Wire):
         "traffic (its first rows served); dataset: name:version where one was used."
     )
     rows: int = Field(description="Rows the reference was built from.")
+    outlier_sample_rows: int | None = Field(
+        default=None,
+        description="Reference rows kept to fit per-request outlier scores on (the outlier_scores "
+        "setting). null: none kept, because a feature is not a number (text, string categories) or "
+        "the reference predates outlier scores; the version's requests are then logged unscored.",
+    )
     created_at: datetime
 
 
