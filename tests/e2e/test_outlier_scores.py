@@ -151,8 +151,12 @@ def test_requests_far_outside_the_reference_are_scored_as_outliers(platform: Pla
     assert out.exit_code == 0, out.output
     assert "outlier" in out.output and f"{logged[far_ids[0]].outlier_score:.2f} outlier" in out.output
 
-    # Turned off, new requests are logged without scores.
-    c.update_deployment(SCORED, outlier_scores=False)
+    # Turned off (here through the CLI's switch), new requests are logged without scores.
+    off = CliRunner().invoke(
+        app, ["--url", platform.api_url, "deploy", SCORED, "--version", "1", "--no-outlier-scores"]
+    )
+    assert off.exit_code == 0, off.output
+    assert c.get_deployment(SCORED).outlier_scores is False
     wait_until(
         lambda: (
             httpx.get(f"{platform.inference_url}/v2/models/{SCORED}", headers=AUTH)
