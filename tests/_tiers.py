@@ -46,6 +46,7 @@ TIERS: dict[str, str] = {
     "tests/serving/test_deployments.py": INPROCESS,
     "tests/serving/test_generation_runtime.py": INPROCESS,
     "tests/serving/test_metric_sampler.py": INPROCESS,
+    "tests/serving/test_outlier_scorer.py": INPROCESS,
     "tests/serving/test_rate_limits.py": INPROCESS,
     "tests/serving/test_replicas_config.py": INPROCESS,
     # Single tests that check behaviour across processes, in modules that are otherwise

@@ -148,8 +148,8 @@ DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 #: domains that hold it (store, registry, datasets, the job queue, the deployment service) run on
 #: both databases; tests that drive real servers over HTTP check behaviour above it, so they run
 #: on SQLite, the default install, except the modules below, which keep both (the lifecycle end
-#: to end, what must never be served, the reconciler's polling). ``AIAAS_TEST_ALL_DATABASES=1``
-#: runs every test on both, as a longer check by hand.
+#: to end, what must never be served, the reconciler's polling, the outlier scorer's reads of
+#: references). ``AIAAS_TEST_ALL_DATABASES=1`` runs every test on both, as a longer check by hand.
 ONE_DATABASE_FOLDERS = ("tests/serving/", "tests/e2e/")
 BOTH_DATABASES_MODULES = frozenset(
     {
@@ -157,6 +157,7 @@ BOTH_DATABASES_MODULES = frozenset(
         "tests/e2e/test_trust.py",
         "tests/serving/test_deployments.py",
         "tests/serving/test_deployment_config.py",
+        "tests/serving/test_outlier_scorer.py",
         "tests/serving/test_pool.py",
     }
 )

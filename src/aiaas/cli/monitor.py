@@ -40,7 +40,7 @@ def predictions(
     json: JsonOption = False,
 ) -> None:
     """Show a deployment's logged requests, oldest first: request id, version, time, latency,
-    inputs and outputs (or download them all as Parquet)."""
+    outlier score (with outlier_scores on), inputs and outputs (or download them all as Parquet)."""
     c = client(ctx)
     if download is not None:
         data = c.download_predictions(name, version=version, start=start, end=end, window=window)
@@ -52,15 +52,30 @@ def predictions(
         return print_json(result)
     table(
         f"Predictions of {name}" + (" (more match: raise --limit or --download)" if result.truncated else ""),
-        ["request id", "version", "time", "latency ms", "inputs", "outputs"],
+        ["request id", "version", "time", "latency ms", "outlier", "inputs", "outputs"],
         [
-            (p.request_id, p.version, p.time, f"{p.latency_ms:.2f}", _short(p.inputs), _short(p.outputs))
+            (
+                p.request_id,
+                p.version,
+                p.time,
+                f"{p.latency_ms:.2f}",
+                _outlier(p.outlier_score, p.outlier),
+                _short(p.inputs),
+                _short(p.outputs),
+            )
             for p in result.predictions
         ],
         keep=["request id", "version"],
         trim=True,
     )
     return None
+
+
+def _outlier(score: float | None, flagged: bool | None) -> str:
+    """``0.71 outlier``, ``0.43``, or ``-`` when not scored (outlier_scores off)."""
+    if score is None:
+        return "-"
+    return f"{score:.2f}" + (" outlier" if flagged else "")
 
 
 def _short(value: object, width: int = 60) -> str:

@@ -10,12 +10,15 @@ The pieces, in the order a served version uses them:
 * :func:`check_drift` — from counts only: PSI, Jensen-Shannon, Kolmogorov-Smirnov,
   Wasserstein (numeric), chi-squared (categorical), and a drifted flag per feature against
   :class:`aiaas.schemas.DriftSettings` thresholds.
+* :class:`OutlierForest` — per request rather than per window: an Isolation Forest fitted on
+  the version's reference rows scores how unlike them one request's inputs are.
 """
 
 from __future__ import annotations
 
 from aiaas.monitoring.counts import Batch, BinCounts, count_batch
 from aiaas.monitoring.drift import check_drift
+from aiaas.monitoring.outliers import OutlierForest, request_scores
 from aiaas.monitoring.reference import PROFILE_FORMAT, FeatureReference, ReferenceProfile
 from aiaas.monitoring.scores import PSI_EPSILON
 from aiaas.monitoring.window import CountWindow
@@ -27,7 +30,9 @@ __all__ = [
     "BinCounts",
     "CountWindow",
     "FeatureReference",
+    "OutlierForest",
     "ReferenceProfile",
     "check_drift",
     "count_batch",
+    "request_scores",
 ]

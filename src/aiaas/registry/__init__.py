@@ -12,6 +12,7 @@ from aiaas.registry.references import (
     check_reference_dataset,
     dataset_reference,
     record_reference,
+    sample_rows,
     store_training_reference,
 )
 from aiaas.registry.service import Registry, VersionRef
@@ -33,5 +34,6 @@ __all__ = [
     "check_reference_dataset",
     "dataset_reference",
     "record_reference",
+    "sample_rows",
     "store_training_reference",
 ]

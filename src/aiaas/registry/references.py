@@ -19,6 +19,12 @@ inference server can cut a request's tensors into the profile's columns.
 A feature whose reference values are all whole numbers with at most ``max_categories``
 distinct values (codes, class ids, flags) is profiled as categorical; every other number is
 numeric. Stored as one row of ``drift_references`` per version (migration 0009).
+
+A reference also keeps a seeded sample of its feature rows (:func:`sample_rows`, at most
+:data:`SAMPLE_ROWS` rows and :data:`SAMPLE_CELLS` values; migration 0020): the rows a
+deployment with ``outlier_scores`` on fits its Isolation Forest on. Only when every feature
+is a number (a text or string-coded feature has no distance an Isolation Forest can split
+on): a version with other features keeps no sample and its requests get no outlier scores.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ logger = logging.getLogger("aiaas.registry.references")
 
 __all__ = [
     "MAX_REFERENCE_ROWS",
+    "SAMPLE_CELLS",
+    "SAMPLE_ROWS",
     "Layout",
     "ReferenceStore",
     "StoredReference",
@@ -56,6 +64,7 @@ __all__ = [
     "dataset_reference",
     "layout_of",
     "record_reference",
+    "sample_rows",
     "store_training_reference",
 ]
 
@@ -63,6 +72,12 @@ __all__ = [
 #: answers are the output's reference, and running a large model over a whole dataset at
 #: registration would take too long. Input counts are exact over the same rows.
 MAX_REFERENCE_ROWS = 100_000
+#: Most reference rows kept as the outlier sample: an Isolation Forest draws 256 rows per
+#: tree, so a thousand give its trees different draws without storing a dataset.
+SAMPLE_ROWS = 1024
+#: Most values (rows x features) in the outlier sample: fewer rows for wide models, so a
+#: reference row stays under a megabyte of JSON.
+SAMPLE_CELLS = 65_536
 
 Run = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
@@ -84,6 +99,11 @@ class Layout:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Layout:
         return cls({str(k): [str(n) for n in v] for k, v in data["inputs"].items()}, data.get("output"))
+
+    @property
+    def features(self) -> list[str]:
+        """Every input feature, in tensor and column order (the outlier sample's columns)."""
+        return [name for names in self.inputs.values() for name in names]
 
     def columns(
         self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray] | None = None
@@ -108,12 +128,14 @@ class Layout:
 
 @dataclass(frozen=True)
 class StoredReference:
-    """A version's reference as stored: profile, layout and where it came from."""
+    """A version's reference as stored: profile, layout, where it came from, and the sample of
+    its feature rows (``(rows, features)`` in :attr:`Layout.features` order; None: none kept)."""
 
     profile: ReferenceProfile
     layout: Layout
     source: dict[str, Any]
     created_at: datetime
+    sample: np.ndarray | None = None
 
 
 def layout_of(signature: Signature, feature_names: Sequence[str] | None = None) -> Layout:
@@ -218,6 +240,23 @@ def build_reference(
     return profile, layout
 
 
+def sample_rows(layout: Layout, table: Mapping[str, Any], *, seed: int = 0) -> np.ndarray | None:
+    """A seeded sample of ``table``'s rows (feature name → column) in the layout's feature
+    order, as float64: at most :data:`SAMPLE_ROWS` rows and :data:`SAMPLE_CELLS` values, rows
+    with a missing or infinite value left out. None when a feature is not numeric (text,
+    string categories) or no whole row is left."""
+    names = layout.features
+    try:
+        matrix = np.column_stack([np.asarray(table[n], dtype=np.float64).reshape(-1) for n in names])
+    except (KeyError, TypeError, ValueError):
+        return None
+    matrix = matrix[np.isfinite(matrix).all(axis=1)]
+    most = min(SAMPLE_ROWS, max(1, SAMPLE_CELLS // max(1, len(names))))
+    if len(matrix) > most:
+        matrix = matrix[np.sort(np.random.default_rng(seed).choice(len(matrix), most, replace=False))]
+    return matrix if len(matrix) else None
+
+
 def _is_coded(column: np.ndarray, most: int) -> bool:
     """Whole numbers with few distinct values: codes, ids or flags, profiled as categories."""
     if column.dtype.kind in "bUSO":
@@ -250,13 +289,18 @@ class ReferenceStore:
         layout: Layout,
         source: Mapping[str, Any],
         *,
+        sample: np.ndarray | None = None,
         replace: bool = True,
     ) -> bool:
-        """Store a version's reference; with ``replace=False`` keep one already there.
+        """Store a version's reference (and its outlier sample, :func:`sample_rows`); with
+        ``replace=False`` keep one already there.
 
         Returns whether it was stored (an unknown version stores nothing).
         """
-        record = ReferenceRecord(profile.digest, profile.to_dict(), layout.to_dict(), dict(source), now())
+        rows = None if sample is None else np.asarray(sample, dtype=np.float64).tolist()
+        record = ReferenceRecord(
+            profile.digest, profile.to_dict(), layout.to_dict(), dict(source), now(), sample=rows
+        )
         return self._rows.put(model, version, record, replace=replace)
 
     def get(self, model: str, version: int) -> StoredReference | None:
@@ -269,6 +313,7 @@ class ReferenceStore:
             layout=Layout.from_dict(record.layout),
             source=record.source,
             created_at=record.created_at,
+            sample=None if record.sample is None else np.asarray(record.sample, dtype=np.float64),
         )
 
 
@@ -297,7 +342,9 @@ def record_reference(
     runtime = OnnxModel(registry.load_artifact(found))
     signature = Signature.from_dict(found.signature)
     profile, layout = build_reference(signature, runtime.run, table, feature_names, settings=settings)
-    ReferenceStore(registry.db, project=registry.project).put(model, version, profile, layout, source)
+    ReferenceStore(registry.db, project=registry.project).put(
+        model, version, profile, layout, source, sample=sample_rows(layout, table)
+    )
     stored = ReferenceStore(registry.db, project=registry.project).get(model, version)
     assert stored is not None
     return stored
@@ -367,7 +414,7 @@ def _with_background(
     entry = {"digest": digest, "rows": int(background.shape[0]), "seed": BACKGROUND_SEED}
     source = {**stored.source, "background": entry, "feature_names": list(features)}
     ReferenceStore(registry.db, project=registry.project).put(
-        model, version, stored.profile, stored.layout, source
+        model, version, stored.profile, stored.layout, source, sample=stored.sample
     )
     return dataclasses.replace(stored, source=source)
 

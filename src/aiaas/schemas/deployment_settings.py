@@ -11,7 +11,8 @@ own in the deployment's ``settings`` JSON column.
 
 A nested setting (``batching``, ``prediction_log``, ``drift``) is given whole: keys left out
 take their defaults. Its CLI options are its keys behind a prefix (``--log-sample-rate``);
-a boolean key named ``enabled`` is the setting's own switch (``--batching/--no-batching``).
+a boolean key named ``enabled`` is the setting's own switch (``--batching/--no-batching``), as
+is a boolean setting of its own (``--outlier-scores/--no-outlier-scores``).
 """
 
 from __future__ import annotations
@@ -142,6 +143,12 @@ class DeploymentSettings(Wire):
     prediction_log: PredictionLogSetting = _setting(
         PredictionLogSetting, cli="log-", help="What the prediction log keeps of the requests."
     )
+    outlier_scores: bool = _setting(
+        False,
+        help="Score each logged request's inputs against its version's reference rows (an "
+        "Isolation Forest, fitted and run in the log's writer thread, not on the request path): "
+        "outlier_score and outlier in the prediction log. Numeric features only.",
+    )
     drift: DriftThresholds = _setting(
         DriftThresholds,
         help="When a feature counts as drifted: the thresholds of GET .../drift (a query "
@@ -166,6 +173,7 @@ class SettingValues(TypedDict, total=False):
     target_in_flight: int | None
     scale_down_delay_s: float | None
     prediction_log: PredictionLogSetting | Mapping[str, Any] | None
+    outlier_scores: bool | None
     drift: DriftThresholds | Mapping[str, Any] | None
 
 
@@ -269,7 +277,8 @@ def setting_leaves() -> list[SettingLeaf]:
         default = getattr(_DEFAULTS, name)
         if not isinstance(default, BaseModel):
             flag = name.replace("_", "-")
-            leaves.append(SettingLeaf(name, f"--{flag}", name, info, default))
+            flag = f"--{flag}/--no-{flag}" if info.annotation is bool else f"--{flag}"
+            leaves.append(SettingLeaf(name, flag, name, info, default))
             continue
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         prefix = str(extra.get("cli_prefix", f"{name.replace('_', '-')}-"))

@@ -166,6 +166,12 @@ class DriftReference(Wire):
         "traffic (its first rows served); dataset: name:version where one was used."
     )
     rows: int = Field(description="Rows the reference was built from.")
+    outlier_sample_rows: int | None = Field(
+        default=None,
+        description="Reference rows kept to fit per-request outlier scores on (the outlier_scores "
+        "setting). null: none kept, because a feature is not a number (text, string categories) or "
+        "the reference predates outlier scores; the version's requests are then logged unscored.",
+    )
     created_at: datetime
 
 
@@ -205,6 +211,17 @@ class Prediction(Wire):
     latency_ms: float = Field(description="From the request's body read to its answer, in ms.")
     inputs: dict[str, Any] = Field(description="Input name → the values sent (nested lists).")
     outputs: dict[str, Any] = Field(description="Output name → the values answered (nested lists).")
+    outlier_score: float | None = Field(
+        default=None,
+        description="With the deployment's outlier_scores on: how unlike its version's reference rows "
+        "the request's inputs are, the Isolation Forest anomaly score in (0, 1] (its oddest row's); "
+        "null when not scored.",
+    )
+    outlier: bool | None = Field(
+        default=None,
+        description="The forest's verdict on the request (score above 0.5, its own decision rule); "
+        "null when not scored.",
+    )
 
 
 class PredictionList(Wire):

@@ -54,7 +54,7 @@ from aiaas.deployments import DeploymentService
 from aiaas.errors import InvalidArgument, NotFound
 from aiaas.gpus import GpuCollector, GpuSampler
 from aiaas.httpserver import PROMETHEUS_CONTENT_TYPE
-from aiaas.registry import Registry
+from aiaas.registry import ReferenceStore, Registry
 from aiaas.serving.asgi import _JSON, _error, _guard, _http_exception, _InferenceApp, _read_body
 from aiaas.serving.auth import InferenceAuth
 from aiaas.serving.dispatch import Dispatcher
@@ -64,6 +64,7 @@ from aiaas.serving.generative import GenerativeModels, GenerativeSettings
 from aiaas.serving.metric_sampler import MetricSampler
 from aiaas.serving.openai_api import openai_routes
 from aiaas.serving.openapi import openapi_document
+from aiaas.serving.outlier_scorer import OutlierScorer
 from aiaas.serving.parameters import serving_parameters
 from aiaas.serving.pool import DeploymentRoutes, LoadedVersion, ModelPool, ServingConfig
 from aiaas.serving.prediction_log import PredictionLog, PredictionLogCollector
@@ -164,6 +165,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         max_queued=settings.prediction_log_max_queued,
         flush_interval_s=settings.prediction_log_flush_interval_s,
         retention=dt.timedelta(days=settings.prediction_log_retention_days),
+        scorer=OutlierScorer(ReferenceStore(models.deployments.db, project=None)),
     )
     metrics.registry.register(PredictionLogCollector(log))
     drift = DriftCounter.of(settings, models.deployments.db)

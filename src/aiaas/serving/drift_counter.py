@@ -44,7 +44,7 @@ from aiaas.config import Settings
 from aiaas.errors import AiaasError
 from aiaas.formats import Signature
 from aiaas.monitoring import BinCounts, count_batch
-from aiaas.registry import Layout, ReferenceStore, StoredReference, build_reference
+from aiaas.registry import Layout, ReferenceStore, StoredReference, build_reference, sample_rows
 from aiaas.registry.references import layout_of
 from aiaas.serving.flushing import FlushThread, interval_start
 from aiaas.store import Database
@@ -261,9 +261,9 @@ class DriftCounter:
                 [n for names in layout.inputs.values() for n in names] if len(layout.inputs) == 1 else None
             )
             profile, layout = build_reference(signature, lambda _: answered, table, names)
-            self.references.put(
-                model, version, profile, layout, {"kind": "traffic", "rows": state.first_rows}, replace=False
-            )
+            source = {"kind": "traffic", "rows": state.first_rows}
+            sample = sample_rows(layout, table)
+            self.references.put(model, version, profile, layout, source, sample=sample, replace=False)
         except AiaasError as exc:
             logger.warning("drift: no reference for %s v%d from its traffic: %s", model, version, exc)
             self._off.add(key)

@@ -11,7 +11,8 @@ __all__ = ["replica_parameters", "serving_parameters"]
 
 def serving_parameters(served: DeploymentRoutes) -> dict[str, Any]:
     """How the deployment is served now, beside the OIP metadata: routes by weight, shadow,
-    batching and limits. Clients (and tests) read it to see a config change take effect."""
+    batching, limits and what the log keeps. Clients (and tests) read it to see a config
+    change take effect."""
     target, config = served.target, served.config
     return {
         "routes": [{"version": r.version, "weight": r.weight} for r in target.routes],
@@ -28,6 +29,7 @@ def serving_parameters(served: DeploymentRoutes) -> dict[str, Any]:
             "sample_rate": config.log_policy.sample_rate,
             "max_rows_per_s": config.log_policy.max_rows_per_s,
         },
+        "outlier_scores": config.log_policy.outliers is not None,
     }
 
 

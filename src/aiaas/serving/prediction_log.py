@@ -11,6 +11,10 @@ encodes it (orjson) and has one Parquet segment per deployment written
 so every row of an answered request is on disk after a clean stop. Memory is bounded by
 ``max_queued`` requests, each at most ``AIAAS_MAX_REQUEST_BYTES`` of inputs plus its outputs.
 
+A deployment with ``outlier_scores`` on has its requests scored in the same writer thread,
+per version in one block, just before they are written
+(:class:`~aiaas.serving.outlier_scorer.OutlierScorer`): the request path pays nothing for it.
+
 Rows logged per deployment default to every request, capped at
 :data:`DEFAULT_MAX_ROWS_PER_S` a second (a burst of up to one second's worth passes): enough
 for feedback and drift on most services, a few hundred kB a second of Parquet at most.
@@ -27,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -37,6 +41,9 @@ from aiaas.schemas.deployment_settings import DeploymentSettings, default_settin
 from aiaas.schemas.setting_values import check_value
 from aiaas.serving.segment_writer import ProcessWriter, SegmentWriter
 from aiaas.store.predictions import LoggedRequest, prune_segments
+
+if TYPE_CHECKING:
+    from aiaas.serving.outlier_scorer import OutlierScorer
 
 __all__ = [
     "DEFAULT_MAX_ROWS_PER_S",
@@ -63,18 +70,21 @@ class LogPolicy:
     """How much of one deployment's traffic is logged.
 
     ``sample_rate`` in [0, 1] is the share of requests drawn (0 turns the log off);
-    ``max_rows_per_s`` > 0 caps the rows drawn per second.
+    ``max_rows_per_s`` > 0 caps the rows drawn per second. ``outliers`` names the model whose
+    versions' references score the logged requests (``outlier_scores`` on); None: no scores.
     """
 
     sample_rate: float = DEFAULT_SAMPLE_RATE
     max_rows_per_s: float = DEFAULT_MAX_ROWS_PER_S
+    outliers: str | None = None
 
     @classmethod
-    def of(cls, setting: Mapping[str, Any]) -> LogPolicy:
+    def of(cls, setting: Mapping[str, Any], *, outliers: str | None = None) -> LogPolicy:
         """The policy of a deployment's stored ``prediction_log`` setting (defaults filled in)."""
         return cls(
             sample_rate=float(setting.get("sample_rate", DEFAULT_SAMPLE_RATE)),
             max_rows_per_s=float(setting.get("max_rows_per_s", DEFAULT_MAX_ROWS_PER_S)),
+            outliers=outliers,
         )
 
 
@@ -94,7 +104,8 @@ def check_log_policy(value: Any) -> dict[str, float]:
     return dict(check_value("prediction_log", value, field) or {})
 
 
-_Queued = tuple[str, int, str, float, float, Mapping[str, Any], Mapping[str, Any]]
+# deployment, version, request id, time, latency, inputs, outputs, model scoring outliers
+_Queued = tuple[str, int, str, float, float, Mapping[str, Any], Mapping[str, Any], str | None]
 
 
 class _Bucket:
@@ -134,9 +145,12 @@ class PredictionLog:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         writer: SegmentWriter | None = None,
+        scorer: OutlierScorer | None = None,
     ) -> None:
         self.root = root
         self.writer = writer if writer is not None else ProcessWriter(root)
+        #: Scores the requests of deployments with ``outlier_scores`` on (None: none are).
+        self.scorer = scorer
         self.max_queued = max_queued
         self.flush_interval_s = flush_interval_s
         self.retention = retention
@@ -156,6 +170,10 @@ class PredictionLog:
         self.written: dict[str, int] = {}
         #: Rows lost because a segment could not be written (disk full, permissions).
         self.write_errors = 0
+        #: Requests given an outlier score, and those the forest called outliers, per
+        #: (deployment, version).
+        self.scored: dict[tuple[str, int], int] = {}
+        self.outliers: dict[tuple[str, int], int] = {}
 
     # -- the hot path ----------------------------------------------------------------------
 
@@ -185,7 +203,9 @@ class PredictionLog:
         if len(self._queue) >= self.max_queued:
             self.dropped_full[deployment] = self.dropped_full.get(deployment, 0) + 1
             return False
-        self._queue.append((deployment, version, request_id, self._clock(), latency_s, inputs, outputs))
+        self._queue.append(
+            (deployment, version, request_id, self._clock(), latency_s, inputs, outputs, policy.outliers)
+        )
         return True
 
     @property
@@ -209,6 +229,8 @@ class PredictionLog:
             self._thread = None
         self.flush()
         self.writer.close()
+        if self.scorer is not None:
+            self.scorer.close()
 
     def flush(self) -> int:
         """Write what is queued now, one segment per deployment; return the rows written."""
@@ -216,8 +238,10 @@ class PredictionLog:
             taken: list[_Queued] = []
             while self._queue:
                 taken.append(self._queue.popleft())
+            scores = self._scores(taken)
             by_deployment: dict[str, list[LoggedRequest]] = {}
-            for deployment, version, request_id, at, latency_s, inputs, outputs in taken:
+            for i, (deployment, version, request_id, at, latency_s, inputs, outputs, _) in enumerate(taken):
+                score, outlier = scores.get(i, (None, None))
                 by_deployment.setdefault(deployment, []).append(
                     LoggedRequest(
                         request_id=request_id,
@@ -226,6 +250,8 @@ class PredictionLog:
                         latency_ms=latency_s * 1e3,
                         inputs=_json(inputs),
                         outputs=_json(outputs),
+                        outlier_score=score,
+                        outlier=outlier,
                     )
                 )
             for deployment, rows in by_deployment.items():
@@ -237,6 +263,28 @@ class PredictionLog:
                     continue
                 self.written[deployment] = self.written.get(deployment, 0) + len(rows)
             return len(taken)
+
+    def _scores(self, taken: list[_Queued]) -> dict[int, tuple[float, bool]]:
+        """The outlier score and flag of each taken request that has one, by its index: one
+        block per deployment and version. Never raises (a request without one is logged without)."""
+        if self.scorer is None:
+            return {}
+        groups: dict[tuple[str, str, int], list[int]] = {}
+        for i, item in enumerate(taken):
+            if item[7] is not None:
+                groups.setdefault((item[0], item[7], item[1]), []).append(i)
+        out: dict[int, tuple[float, bool]] = {}
+        for (deployment, model, version), indexes in groups.items():
+            scored = self.scorer.score(model, version, [taken[i][5] for i in indexes])
+            for i, result in zip(indexes, scored, strict=True):
+                if result is not None:
+                    out[i] = result
+            key = (deployment, version)
+            given = [r for r in scored if r is not None]
+            if given:
+                self.scored[key] = self.scored.get(key, 0) + len(given)
+                self.outliers[key] = self.outliers.get(key, 0) + sum(flag for _, flag in given)
+        return out
 
     def _run(self) -> None:
         while not self._stopping:
@@ -280,7 +328,20 @@ class PredictionLogCollector:
                 dropped.add_metric([deployment, reason], count)
         queued = GaugeMetricFamily("aiaas_prediction_log_queued", "Requests waiting to be written.")
         queued.add_metric([], self.log.queued)
-        return iter([written, dropped, queued])
+        scored = CounterMetricFamily(
+            "aiaas_prediction_log_scored",
+            "Logged requests given an outlier score (deployments with outlier_scores on).",
+            labels=["deployment", "version"],
+        )
+        outliers = CounterMetricFamily(
+            "aiaas_prediction_log_outliers",
+            "Logged requests the version's Isolation Forest called outliers against its reference rows.",
+            labels=["deployment", "version"],
+        )
+        for family, by_version in ((scored, self.log.scored), (outliers, self.log.outliers)):
+            for (deployment, version), count in sorted(by_version.items()):
+                family.add_metric([deployment, str(version)], count)
+        return iter([written, dropped, queued, scored, outliers])
 
 
 def _json(tensors: Mapping[str, Any]) -> str:

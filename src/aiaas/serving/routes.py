@@ -81,7 +81,10 @@ class ServingConfig:
     def of(cls, target: ServedTarget) -> ServingConfig:
         settings = target.settings
         return cls(
-            log_policy=LogPolicy.of(settings.prediction_log.model_dump()),
+            log_policy=LogPolicy.of(
+                settings.prediction_log.model_dump(),
+                outliers=target.model if settings.outlier_scores else None,
+            ),
             batching=settings.batching.enabled,
             max_batch_size=settings.batching.max_batch_size,
             max_queue_delay_ms=settings.batching.max_queue_delay_ms,

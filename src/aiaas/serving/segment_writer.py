@@ -14,9 +14,9 @@ fraction of a second: it loads :mod:`aiaas.store.predictions` (standard library 
 import) by path.
 
 Frames on the child's stdin: ``<u32 size><orjson {"deployment": str, "rows": [[request_id,
-version, time_us, latency_ms, inputs, outputs], ...]}>``; answers on its stdout: ``b"\\x01"``
-written, ``b"\\x00"`` failed (the reason on its stderr, the server's log). End of input: the
-child exits.
+version, time_us, latency_ms, inputs, outputs, outlier_score, outlier], ...]}>``; answers on
+its stdout: ``b"\\x01"`` written, ``b"\\x00"`` failed (the reason on its stderr, the
+server's log). End of input: the child exits.
 """
 
 from __future__ import annotations
@@ -82,7 +82,17 @@ class ProcessWriter:
             {
                 "deployment": deployment,
                 "rows": [
-                    [r.request_id, r.version, r.time_us, r.latency_ms, r.inputs, r.outputs] for r in rows
+                    [
+                        r.request_id,
+                        r.version,
+                        r.time_us,
+                        r.latency_ms,
+                        r.inputs,
+                        r.outputs,
+                        r.outlier_score,
+                        r.outlier,
+                    ]
+                    for r in rows
                 ],
             }
         )

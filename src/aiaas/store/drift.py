@@ -129,13 +129,15 @@ class CountStore:
 
 @dataclass(frozen=True)
 class ReferenceRecord:
-    """A version's stored reference: its profile's digest, the profile and layout as JSON, its source."""
+    """A version's stored reference: its profile's digest, the profile and layout as JSON, its
+    source, and a sample of its feature rows (None: none kept)."""
 
     digest: str
     profile: dict[str, Any]
     layout: dict[str, Any]
     source: dict[str, Any]
     created_at: dt.datetime
+    sample: list[list[float]] | None = None
 
 
 class ReferenceRows:
@@ -175,6 +177,7 @@ class ReferenceRows:
             row.source = dict(record.source)
             row.layout = dict(record.layout)
             row.profile = dict(record.profile)
+            row.sample = record.sample
             row.created_at = record.created_at
             return True
 
@@ -195,6 +198,7 @@ class ReferenceRows:
                 layout=dict(row.layout),
                 source=dict(row.source),
                 created_at=row.created_at,
+                sample=row.sample,
             )
 
 

@@ -11,7 +11,10 @@ a folder deletion and let a time-range query skip whole days without opening a f
 
 Each row is one request: ``request_id``, ``version``, ``time`` (UTC, µs), ``latency_ms``, and
 the request's ``inputs`` and ``outputs`` as JSON objects (tensor name → nested lists), which
-is what a client sent and got back whatever the model's signature. Parquet with zstd keeps
+is what a client sent and got back whatever the model's signature; with the deployment's
+``outlier_scores`` on, ``outlier_score`` (the Isolation Forest's anomaly score in (0, 1]) and
+``outlier`` (its verdict), null otherwise and in segments written before they existed (a
+reader fills a missing column with nulls). Parquet with zstd keeps
 a row of a 30-feature tabular request near 150 bytes.
 """
 
@@ -58,13 +61,16 @@ def schema() -> pa.Schema:
             ("latency_ms", pa.float64()),
             ("inputs", pa.string()),
             ("outputs", pa.string()),
+            ("outlier_score", pa.float64()),
+            ("outlier", pa.bool_()),
         ]
     )
 
 
 @dataclass(frozen=True)
 class LoggedRequest:
-    """One request as the log keeps it; ``inputs`` and ``outputs`` are JSON text."""
+    """One request as the log keeps it; ``inputs`` and ``outputs`` are JSON text; the outlier
+    score and flag are None when not scored."""
 
     request_id: str
     version: int
@@ -72,6 +78,8 @@ class LoggedRequest:
     latency_ms: float
     inputs: str
     outputs: str
+    outlier_score: float | None = None
+    outlier: bool | None = None
 
 
 def write_segment(root: Path, deployment: str, rows: Sequence[LoggedRequest]) -> Path:
@@ -95,6 +103,8 @@ def write_segment(root: Path, deployment: str, rows: Sequence[LoggedRequest]) ->
             "latency_ms": [r.latency_ms for r in rows],
             "inputs": [r.inputs for r in rows],
             "outputs": [r.outputs for r in rows],
+            "outlier_score": pa.array([r.outlier_score for r in rows], pa.float64()),
+            "outlier": pa.array([r.outlier for r in rows], pa.bool_()),
         },
         schema=schema(),
     )

@@ -289,7 +289,9 @@ class DriftReferenceRow(Base):
     """A model version's drift reference (migration 0009): the bins and reference counts of
     :class:`aiaas.monitoring.ReferenceProfile` as JSON, the digest live counts are tagged
     with, which input tensor column is which feature (``layout``), and where it came from
-    (``source``: the training dataset, a dataset named at registration, or first traffic).
+    (``source``: the training dataset, a dataset named at registration, or first traffic),
+    and a seeded sample of its feature rows (``sample``, migration 0020; NULL when it has
+    none): what per-request outlier scores are fitted on.
 
     One per version, deleted with it. A profile of 100 features is some 50 kB of JSON: a
     column, not an artifact, so ``aiaas gc`` has nothing to learn about it.
@@ -304,6 +306,7 @@ class DriftReferenceRow(Base):
     source: Mapped[dict[str, Any]] = mapped_column(JSON)
     layout: Mapped[dict[str, Any]] = mapped_column(JSON)
     profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sample: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -134,6 +134,7 @@ def _version_drift(
         "digest": profile.digest,
         "source": reference.source,
         "rows": profile.rows,
+        "outlier_sample_rows": None if reference.sample is None else len(reference.sample),
         "created_at": reference.created_at,
     }
     return schemas.VersionDrift(

@@ -346,14 +346,18 @@ def _rows(table: pa.Table) -> list[schemas.Prediction]:
             latency_ms=latency_ms,
             inputs=orjson.loads(inputs),
             outputs=orjson.loads(outputs),
+            outlier_score=outlier_score,
+            outlier=outlier,
         )
-        for request_id, version, time, latency_ms, inputs, outputs in zip(
+        for request_id, version, time, latency_ms, inputs, outputs, outlier_score, outlier in zip(
             columns["request_id"],
             columns["version"],
             columns["time"],
             columns["latency_ms"],
             columns["inputs"],
             columns["outputs"],
+            columns["outlier_score"],
+            columns["outlier"],
             strict=True,
         )
     ]
