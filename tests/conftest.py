@@ -12,6 +12,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# Test processes share two cores (pytest-xdist workers, each with its servers, replicas and
+# jobs): a library's default of one busy-waiting OpenMP thread per core in every one of those
+# processes (PyTorch, OpenBLAS) spins on cores another process needs. Set before anything
+# imports them; every process a test starts inherits it, and code that asks for a number of
+# threads (a job's ``threads``, a replica's intra-op threads) still gets what it asks for.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pytest
 
 from tests._auth import ADMIN_KEY, write_admin_key
