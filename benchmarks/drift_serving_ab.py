@@ -10,8 +10,10 @@ what drift counting (:mod:`aiaas.serving.drift_counter`) costs the inference ser
    ``--rounds`` times (off, on, off, on...), each time a fresh process, the load generator of
    ``serving.py`` (single-row V2 requests, closed loop) at each concurrency;
 3. after each "on" run, reads ``aiaas_drift_counted_rows`` from the server's ``/metrics`` to show
-   the requests were really counted; records the load average before each run;
-4. writes a markdown report and its JSON to ``benchmarks/results/``.
+   the requests were really counted;
+4. writes a markdown report and its JSON to ``benchmarks/results/`` (the loop, the load and
+   CPU readings and the report are ``ab.py``'s, shared with the other A/B scripts), with the
+   counting work alone measured in this process (``micro``).
 
 Examples:
     .venv/bin/python benchmarks/drift_serving_ab.py                  # 3 rounds, -d 8 -w 2, c=32
@@ -20,25 +22,18 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import os
 import statistics
 import sys
 import tempfile
 import time
-import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+import ab
 import numpy as np
 import reference_models
-from prometheus_client.parser import text_string_to_metric_families
 
 import serving
-
-HERE = Path(__file__).resolve().parent
 
 
 def prepare(home: Path, model: reference_models.ReferenceModel) -> None:
@@ -67,8 +62,8 @@ def micro(requests: int = 3000, repeats: int = 5) -> dict[str, float]:
     from aiaas.formats import Signature, package_model
     from aiaas.registry import ReferenceStore, Registry, record_reference
     from aiaas.serving.drift_counter import DriftCounter
-    from aiaas.store.drift import CountStore
     from aiaas.store import Database, open_artifact_store
+    from aiaas.store.drift import CountStore
 
     with tempfile.TemporaryDirectory(prefix="aiaas-drift-micro-") as tmp:
         db = Database(f"sqlite:///{Path(tmp) / 'aiaas.db'}")
@@ -102,143 +97,42 @@ def micro(requests: int = 3000, repeats: int = 5) -> dict[str, float]:
     }
 
 
-def counter(port: int, name: str) -> float:
-    """The sum of a counter's samples on the server's /metrics (0 when absent)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    for family in text_string_to_metric_families(text):
-        if family.name == name:
-            return sum(s.value for s in family.samples if s.name.endswith("_total"))
-    return 0.0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=3, help="off/on pairs (default 3)")
-    parser.add_argument("-d", "--duration", type=float, default=8.0, help="seconds per load run")
-    parser.add_argument("-w", "--warmup", type=float, default=2.0, help="warm-up seconds per load run")
-    parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[32])
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s")
-    parser.add_argument(
-        "--output", type=Path, help="report path (default: results/serving-<date>-drift-ab.md)"
-    )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.duration, args.warmup = 2, 3.0, 1.0
-    date = datetime.date.today().isoformat()
-    output = args.output or HERE / "results" / f"serving-{date}-drift-ab{'-quick' if args.quick else ''}.md"
-    runs: list[dict[str, Any]] = []
+def main(argv: Sequence[str] | None = None) -> int:
+    args = ab.parse(ab.parser(__doc__ or "", "drift"), "drift", argv)
     work = micro()
-    print(json.dumps(work), flush=True)
-    with tempfile.TemporaryDirectory(prefix="aiaas-drift-ab-") as tmp:
-        scratch = Path(tmp)
-        model = reference_models.build(scratch / "models", ("tabular",))["tabular"]
-        home = scratch / "home"
-        prepare(home, model)
-        base = serving.aiaas_spec(model, home)
-        payload = scratch / "payload.json"
-        payload.write_bytes(base.body)
-        for round_ in range(1, args.rounds + 1):
-            for counting in (False, True):
-                env = {**base.env, "AIAAS_DRIFT_COUNTING": str(counting).lower()}
-                spec = serving.ServerSpec(**{**base.__dict__, "env": env})
-                proc, port, _, _, _ = serving.start(spec, scratch / "server.log", 120)
-                try:
-                    time.sleep(serving._SETTLE_S)
-                    for c in args.concurrency:
-                        load = os.getloadavg()[0]
-                        cpu, served = serving.cpu_seconds(proc.pid), counter(port, "aiaas_inference_requests")
-                        run = serving.run_load(
-                            "aiohttp", spec.url(port), payload, c, args.duration, args.warmup
-                        )
-                        time.sleep(2.5)  # one flush and more: what was queued is counted
-                        counted = counter(port, "aiaas_drift_counted_rows")
-                        # Server CPU per request (warm-up included, counting of the tail too):
-                        # much less swayed than req/s by other work on a shared machine.
-                        cpu_ms = (serving.cpu_seconds(proc.pid) - cpu) * 1e3
-                        per_request = cpu_ms / max(counter(port, "aiaas_inference_requests") - served, 1)
-                        runs.append(
-                            {
-                                "round": round_,
-                                "drift": "on" if counting else "off",
-                                "c": c,
-                                "rps": run.rps,
-                                "p50_ms": run.p50_ms,
-                                "p99_ms": run.p99_ms,
-                                "errors": run.errors,
-                                "requests": run.requests,
-                                "counted_rows": counted,
-                                "server_cpu_ms_per_request": per_request,
-                                "loadavg_1m_before": load,
-                            }
-                        )
-                        print(json.dumps(runs[-1]), flush=True)
-                finally:
-                    serving.stop(proc)
-                time.sleep(serving._SETTLE_S)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(
-        json.dumps(
-            {"args": vars(args) | {"output": str(output)}, "micro": work, "runs": runs},
-            indent=1,
-            default=str,
-        )
-        + "\n"
-    )
-    output.write_text(render(runs, work, args))
-    print(output.read_text())
-    return 0
+    print(work, flush=True)
 
+    def counted(port: int) -> dict[str, float]:
+        return {"counted_rows": ab.counter(port, "aiaas_drift_counted_rows")}
 
-def render(runs: list[dict[str, Any]], work: dict[str, float], args: argparse.Namespace) -> str:
-    lines = [
-        f"# Serving with drift counting on against off, {datetime.date.today().isoformat()}",
-        "",
-        f"`benchmarks/drift_serving_ab.py --rounds {args.rounds} -d {args.duration:g} -w {args.warmup:g}`: "
-        "the `tabular` reference model (30 features) in one aiaas inference server, single-row V2 "
-        "requests, off and on interleaved, a fresh server process per run. `counted` is "
-        "`aiaas_drift_counted_rows` after the run (0 when off).",
-        "",
-        "| round | drift | c | req/s | p50 ms | p99 ms | errors | counted | server CPU ms/request "
-        "| load avg (1 min) before |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in runs:
-        lines.append(
-            f"| {r['round']} | {r['drift']} | {r['c']} | {r['rps']:,.0f} | {r['p50_ms']} | {r['p99_ms']} | "
-            f"{r['errors']} | {r['counted_rows']:,.0f} | {r['server_cpu_ms_per_request']:.3f} | "
-            f"{r['loadavg_1m_before']:.2f} |"
-        )
-    lines.append("")
-    for c in args.concurrency:
-        on = [r["rps"] for r in runs if r["c"] == c and r["drift"] == "on"]
-        off = [r["rps"] for r in runs if r["c"] == c and r["drift"] == "off"]
-        if on and off:
-            pairs = [a / b for a, b in zip(on, off, strict=True)]
-            cpu_on = [r["server_cpu_ms_per_request"] for r in runs if r["c"] == c and r["drift"] == "on"]
-            cpu_off = [r["server_cpu_ms_per_request"] for r in runs if r["c"] == c and r["drift"] == "off"]
-            median_on, median_off = statistics.median(cpu_on), statistics.median(cpu_off)
-            lines.append(
-                f"c={c}: server CPU per request, on ÷ off, medians {median_on:.3f} ÷ {median_off:.3f} ms "
-                f"= {median_on / median_off:.3f}x"
-            )
-            lines.append(
-                f"c={c}: on ÷ off, mean req/s {statistics.mean(on):,.0f} ÷ {statistics.mean(off):,.0f} = "
-                f"{statistics.mean(on) / statistics.mean(off):.3f}x; per round "
-                + ", ".join(f"{p:.3f}x" for p in pairs)
-            )
+    def arms(home: Path, model: reference_models.ReferenceModel) -> list[ab.Arm]:
+        return [
+            ab.Arm("off", {"AIAAS_DRIFT_COUNTING": "false"}, after_load=counted),
+            ab.Arm("on", {"AIAAS_DRIFT_COUNTING": "true"}, after_load=counted),
+        ]
+
+    # 2.5 s: one flush and more, so what was queued is counted.
+    runs = ab.run(args, prepare, arms, drain_s=2.5)
     per_flush, record_ns = work["requests_per_flush"], work["record_ns_per_request"]
     flush_us = work["flush_cpu_us_per_request"]
-    lines += [
-        "",
-        f"The counting work alone, in-process ({per_flush:,.0f} single-row requests of 30 features per "
-        f"flush, medians): `record` on the event loop {record_ns:.0f} ns per request; the thread's block "
-        f"count and database write {flush_us:.1f} µs of CPU per request.",
-        "",
-    ]
-    return "\n".join(lines)
+    ab.report(
+        args,
+        runs,
+        title="drift counting",
+        command="benchmarks/drift_serving_ab.py",
+        setting="drift",
+        columns=[ab.Column("counted", "counted_rows", lambda v: f"{v:,.0f}")],
+        notes=[
+            "the `tabular` reference model (30 features) in one aiaas inference server, single-row V2 "
+            "requests, off and on interleaved, a fresh server process per run. `counted` is "
+            "`aiaas_drift_counted_rows` after the run (0 when off).",
+            f"The counting work alone, in-process ({per_flush:,.0f} single-row requests of 30 features "
+            f"per flush, medians): `record` on the event loop {record_ns:.0f} ns per request; the "
+            f"thread's block count and database write {flush_us:.1f} µs of CPU per request.",
+        ],
+        extra={"micro": work},
+    )
+    return 0
 
 
 if __name__ == "__main__":

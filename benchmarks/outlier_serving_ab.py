@@ -12,8 +12,9 @@ GIL and cores):
    a fresh ``python -m aiaas.serving`` process and the load generator of ``serving.py``
    (single-row V2 requests, closed loop) at each concurrency;
 3. after each run reads ``aiaas_prediction_log_scored`` from ``/metrics`` (requests really
-   scored; 0 when off) and the server's CPU per request; records the load average before each run;
-4. writes a markdown report and its JSON to ``benchmarks/results/``.
+   scored; 0 when off);
+4. writes a markdown report and its JSON to ``benchmarks/results/`` (the loop, the load and
+   CPU readings and the report are ``ab.py``'s, shared with the other A/B scripts).
 
 Examples:
     .venv/bin/python benchmarks/outlier_serving_ab.py                       # 3 rounds, -d 8 -w 2, c=32
@@ -22,23 +23,13 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import os
-import statistics
 import sys
-import tempfile
-import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+import ab
 import reference_models
-from drift_serving_ab import counter, prepare
-
-import serving
-
-HERE = Path(__file__).resolve().parent
+from drift_serving_ab import prepare
 
 
 def set_scores(home: Path, name: str, on: bool, rows_per_s: float) -> None:
@@ -55,112 +46,45 @@ def set_scores(home: Path, name: str, on: bool, rows_per_s: float) -> None:
         db.dispose()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def main(argv: Sequence[str] | None = None) -> int:
+    p = ab.parser(__doc__ or "", "outlier")
+    p.add_argument("--log-rows-per-s", type=float, default=100.0, help="the log's cap in both arms")
+    args = ab.parse(p, "outlier", argv)
+
+    def logged(port: int) -> dict[str, float]:
+        return {
+            "logged_rows": ab.counter(port, "aiaas_prediction_log_rows"),
+            "scored_rows": ab.counter(port, "aiaas_prediction_log_scored"),
+        }
+
+    def arms(home: Path, model: reference_models.ReferenceModel) -> list[ab.Arm]:
+        return [
+            ab.Arm(
+                label,
+                before_start=lambda on=on: set_scores(home, model.name, on, args.log_rows_per_s),
+                after_load=logged,
+            )
+            for label, on in (("off", False), ("on", True))
+        ]
+
+    # 2.5 s: one flush and more, so what was queued is written (and scored).
+    runs = ab.run(args, prepare, arms, drain_s=2.5)
+    count = lambda v: f"{v:,.0f}"  # noqa: E731
+    ab.report(
+        args,
+        runs,
+        title="outlier scores",
+        command=f"benchmarks/outlier_serving_ab.py --log-rows-per-s {args.log_rows_per_s:g}",
+        setting="outlier scores",
+        columns=[ab.Column("logged", "logged_rows", count), ab.Column("scored", "scored_rows", count)],
+        notes=[
+            "the `tabular` reference model (30 features) in one aiaas inference server, single-row V2 "
+            "requests, off and on interleaved, a fresh server process per run. `scored` is "
+            "`aiaas_prediction_log_scored` after the run (0 when off); the first requests of an "
+            '"on" run are logged unscored while the forest is fitted.'
+        ],
     )
-    parser.add_argument("--rounds", type=int, default=3, help="off/on pairs (default 3)")
-    parser.add_argument("-d", "--duration", type=float, default=8.0, help="seconds per load run")
-    parser.add_argument("-w", "--warmup", type=float, default=2.0, help="warm-up seconds per load run")
-    parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[32])
-    parser.add_argument("--log-rows-per-s", type=float, default=100.0, help="the log's cap in both arms")
-    parser.add_argument(
-        "--output", type=Path, help="report path (default: results/serving-<date>-outlier-ab.md)"
-    )
-    args = parser.parse_args(argv)
-    date = datetime.date.today().isoformat()
-    output = args.output or HERE / "results" / f"serving-{date}-outlier-ab.md"
-    runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="aiaas-outlier-ab-") as tmp:
-        scratch = Path(tmp)
-        model = reference_models.build(scratch / "models", ("tabular",))["tabular"]
-        home = scratch / "home"
-        prepare(home, model)
-        base = serving.aiaas_spec(model, home)
-        payload = scratch / "payload.json"
-        payload.write_bytes(base.body)
-        for round_ in range(1, args.rounds + 1):
-            for scoring in (False, True):
-                set_scores(home, model.name, scoring, args.log_rows_per_s)
-                proc, port, _, _, _ = serving.start(base, scratch / "server.log", 120)
-                try:
-                    time.sleep(serving._SETTLE_S)
-                    for c in args.concurrency:
-                        load = os.getloadavg()[0]
-                        cpu, served = serving.cpu_seconds(proc.pid), counter(port, "aiaas_inference_requests")
-                        run = serving.run_load(
-                            "aiohttp", base.url(port), payload, c, args.duration, args.warmup
-                        )
-                        time.sleep(2.5)  # one flush and more: what was queued is written (and scored)
-                        cpu_ms = (serving.cpu_seconds(proc.pid) - cpu) * 1e3
-                        per_request = cpu_ms / max(counter(port, "aiaas_inference_requests") - served, 1)
-                        runs.append(
-                            {
-                                "round": round_,
-                                "outlier_scores": "on" if scoring else "off",
-                                "c": c,
-                                "rps": run.rps,
-                                "p50_ms": run.p50_ms,
-                                "p99_ms": run.p99_ms,
-                                "errors": run.errors,
-                                "logged_rows": counter(port, "aiaas_prediction_log_rows"),
-                                "scored_rows": counter(port, "aiaas_prediction_log_scored"),
-                                "server_cpu_ms_per_request": per_request,
-                                "loadavg_1m_before": load,
-                            }
-                        )
-                        print(json.dumps(runs[-1]), flush=True)
-                finally:
-                    serving.stop(proc)
-                time.sleep(serving._SETTLE_S)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(
-        json.dumps({"args": vars(args) | {"output": str(output)}, "runs": runs}, indent=1, default=str) + "\n"
-    )
-    output.write_text(render(runs, args))
-    print(output.read_text())
     return 0
-
-
-def render(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    lines = [
-        f"# Serving with outlier scores on against off, {datetime.date.today().isoformat()}",
-        "",
-        f"`benchmarks/outlier_serving_ab.py --rounds {args.rounds} -d {args.duration:g} -w {args.warmup:g} "
-        f"--log-rows-per-s {args.log_rows_per_s:g}`: the `tabular` reference model (30 features) in one "
-        "aiaas inference server, single-row V2 requests, off and on interleaved, a fresh server process "
-        "per run. `scored` is `aiaas_prediction_log_scored` after the run (0 when off); the first "
-        'requests of an "on" run are logged unscored while the forest is fitted.',
-        "",
-        "| round | outlier scores | c | req/s | p50 ms | p99 ms | errors | logged | scored "
-        "| server CPU ms/request | load avg (1 min) before |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in runs:
-        lines.append(
-            f"| {r['round']} | {r['outlier_scores']} | {r['c']} | {r['rps']:,.0f} | {r['p50_ms']} | "
-            f"{r['p99_ms']} | {r['errors']} | {r['logged_rows']:,.0f} | {r['scored_rows']:,.0f} | "
-            f"{r['server_cpu_ms_per_request']:.3f} | {r['loadavg_1m_before']:.2f} |"
-        )
-    lines.append("")
-    for c in args.concurrency:
-        on = [r for r in runs if r["c"] == c and r["outlier_scores"] == "on"]
-        off = [r for r in runs if r["c"] == c and r["outlier_scores"] == "off"]
-        if on and off:
-            pairs = [a["rps"] / b["rps"] for a, b in zip(on, off, strict=True)]
-            mean_on, mean_off = statistics.mean(r["rps"] for r in on), statistics.mean(r["rps"] for r in off)
-            cpu_on = statistics.median(r["server_cpu_ms_per_request"] for r in on)
-            cpu_off = statistics.median(r["server_cpu_ms_per_request"] for r in off)
-            lines.append(
-                f"c={c}: on ÷ off, mean req/s {mean_on:,.0f} ÷ {mean_off:,.0f} = {mean_on / mean_off:.3f}x; "
-                "per round " + ", ".join(f"{p:.3f}x" for p in pairs)
-            )
-            lines.append(
-                f"c={c}: server CPU per request, on ÷ off, medians {cpu_on:.3f} ÷ {cpu_off:.3f} ms "
-                f"= {cpu_on / cpu_off:.3f}x"
-            )
-    lines.append("")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
