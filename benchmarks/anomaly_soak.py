@@ -41,6 +41,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -168,8 +169,15 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     """Run the scenario of the module's docstring; return the raw figures."""
     os.environ["AIAAS_API_KEY"] = ADMIN_KEY
     home = Path(tempfile.mkdtemp(prefix="aiaas-anomaly-soak-"))
-    result: dict[str, Any] = {"minutes": args.minutes, "rule": {**RULE}, "home": str(home)}
-    with fresh_database("sqlite", home, migrated=True) as url:
+    try:
+        return _soak(args, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _soak(args: argparse.Namespace, home: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {"minutes": args.minutes, "rule": {**RULE}}
+    with fresh_database("sqlite", home) as url:  # the control plane migrates it on start
         inference_port = free_port()
         env = {
             **server_environment(home, url),
