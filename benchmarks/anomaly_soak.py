@@ -244,7 +244,7 @@ def _soak(args: argparse.Namespace, home: Path) -> dict[str, Any]:
                 "fired_after_switch_s": None if fired is None else fired - switch_t,
                 "fired_after_served_s": None if fired is None else fired - served_t,
             }
-            events = [
+            events: list[dict[str, Any]] = [
                 {
                     "state": e.state,
                     "at": e.at.isoformat(),
