@@ -15,19 +15,11 @@ is slow enough (about 150 ms a request against 9 ms contended) to stand out from
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from aiaas.cli import app
@@ -35,91 +27,12 @@ from aiaas.errors import InvalidArgument
 from tests._auth import AUTH
 from tests._servers import wait_until
 from tests._webhook import Receiver
+from tests.e2e._anomaly_load import FAST_EVALUATION, RULE, SLOW, Contention, Traffic, matmuls
 from tests.e2e.conftest import Platform, start_inference
 
 pytestmark = pytest.mark.e2e
 
 NAME = "steady"
-WIDTH = 512
-#: Matrix products of the slow version: about 150 ms a request on one idle core.
-SLOW = 3000
-
-
-def _matmuls(count: int) -> bytes:
-    """``count`` products with one WIDTHxWIDTH matrix: 1 is fast, a few hundred take tens of ms."""
-    rng = np.random.default_rng(0)
-    w = (rng.normal(size=(WIDTH, WIDTH)) / np.sqrt(WIDTH)).astype(np.float32)
-    nodes, prev = [], "X"
-    for i in range(count):
-        nodes.append(helper.make_node("MatMul", [prev, "W"], [f"H{i}"]))
-        prev = f"H{i}"
-    nodes.append(helper.make_node("Identity", [prev], ["Y"]))
-    graph = helper.make_graph(
-        nodes,
-        "matmuls",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", WIDTH])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", WIDTH])],
-        [numpy_helper.from_array(w, "W")],
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-    onnx.checker.check_model(proto)
-    return bytes(proto.SerializeToString())
-
-
-class Traffic:
-    """One request at a time from a thread, a few milliseconds apart, until stopped."""
-
-    def __init__(self, platform: Platform) -> None:
-        self._stop = threading.Event()
-        self.failed = 0
-        body = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, WIDTH], "data": [0.5] * WIDTH}]}
-
-        def run() -> None:
-            with httpx.Client(base_url=platform.inference_url, timeout=30, headers=AUTH) as http:
-                while not self._stop.is_set():
-                    if http.post(f"/v2/models/{NAME}/infer", json=body).status_code != 200:
-                        self.failed += 1
-                    self._stop.wait(0.01)
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-
-class Contention:
-    """One busy process per core, run for ``on_s`` then stopped for ``off_s``, until closed:
-    the load a neighbouring process puts on a shared machine, in pulses longer than the rule's
-    2 s windows, so the history holds wholly contended windows as well as quiet ones."""
-
-    def __init__(self, on_s: float = 4.0, off_s: float = 4.0) -> None:
-        self._stop = threading.Event()
-        self._busy = [
-            subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)
-        ]
-
-        def run() -> None:
-            while True:
-                for p in self._busy:
-                    p.send_signal(signal.SIGCONT)
-                if self._stop.wait(on_s):
-                    return
-                for p in self._busy:
-                    p.send_signal(signal.SIGSTOP)
-                if self._stop.wait(off_s):
-                    return
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-        for p in self._busy:
-            p.kill()
-            p.wait()
 
 
 @pytest.fixture
@@ -133,12 +46,7 @@ def _restart_fast(platform: Platform) -> None:
     """Both servers again, sampling metrics every 0.2 s into 1 s rows and evaluating every 0.2 s."""
     platform.inference.stop()
     platform.api.stop()
-    platform.env.update(
-        AIAAS_METRICS_INTERVAL_S="1",
-        AIAAS_METRICS_FLUSH_INTERVAL_S="0.2",
-        AIAAS_ALERTS_EVALUATION_INTERVAL_S="0.2",
-        AIAAS_ALERTS_LEASE_S="10",
-    )
+    platform.env.update(FAST_EVALUATION)
     platform.start_api()
     port = int(platform.inference_url.rsplit(":", 1)[1])
     platform.inference = start_inference(platform.env, platform.home, port)
@@ -153,26 +61,17 @@ def test_a_slow_version_behind_the_same_name_is_flagged_by_the_isolation_forest(
 ) -> None:
     _restart_fast(platform)
     c = platform.client
-    c.register_model(NAME, _matmuls(1))
-    c.register_model(NAME, _matmuls(SLOW))
+    c.register_model(NAME, matmuls(1))
+    c.register_model(NAME, matmuls(SLOW))
     c.deploy(NAME, model=NAME, version=1)
     c.wait_until_served(NAME, 1)
     c.add_webhook("anomalies", receiver.url, secret="a-webhook-secret-of-some-length")
-    # No threshold anywhere: 2 s windows judged against the 60 s before them, from 15 windows on.
-    # `for` 4 s: a shared test machine stalls now and then for a second or two.
-    rule = c.create_anomaly_rule(
-        "odd-latency",
-        deployment=NAME,
-        window="2s",
-        training_window="60s",
-        min_history=15,
-        for_="4s",
-    )
+    rule = c.create_anomaly_rule("odd-latency", deployment=NAME, **RULE)  # no threshold: see RULE
     assert (rule.kind, rule.metric, rule.op, rule.threshold) == ("anomaly", "anomaly", ">", 0.0)
     assert rule.anomaly is not None and rule.anomaly.detector == "isolation_forest"
     assert rule.anomaly.metrics == ["latency_p50", "latency_p99", "error_rate", "throughput"]
 
-    traffic = Traffic(platform)
+    traffic = Traffic(platform.inference_url, NAME)
     contention = Contention()
     try:
         # Steady: once the history is long enough the rule has a value; for a minute of steady
@@ -230,7 +129,7 @@ def test_a_slow_version_behind_the_same_name_is_flagged_by_the_isolation_forest(
 def test_bad_anomaly_rules_are_refused_naming_the_field(platform: Platform) -> None:
     c = platform.client
     if NAME not in [d.name for d in c.list_deployments()]:
-        c.register_model(NAME, _matmuls(1))
+        c.register_model(NAME, matmuls(1))
         c.deploy(NAME, model=NAME, version=1)
     good: dict[str, Any] = {"deployment": NAME, "window": "1m", "training_window": "1h", "min_history": 20}
     bad: list[tuple[dict[str, Any], str]] = [
