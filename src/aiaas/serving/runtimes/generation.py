@@ -4,28 +4,15 @@ It answers GENERATE frames with CHUNK frames as text is generated and one FINISH
 ERROR naming the request field at fault: the prompt is too long for the context, or
 ``max_tokens`` does not fit), and CANCEL frames by dropping the request from the batch.
 Requests are only tokenized and queued when their frame arrives; the work happens in
-:meth:`GenerationRuntime.step`, one prefill or decoding step of the whole batch at a time.
-
-On a CPU, PyTorch's OpenMP threads are told to sleep when they wait for work instead of
-spinning (``OMP_WAIT_POLICY=PASSIVE``, unless the environment already says otherwise), for
-the same reason as the replicas' ONNX Runtime sessions: a spinning thread keeps a core busy
-doing nothing, and here the cores are shared with the inference server relaying each token
-and with other replicas. When one of a step's two threads loses its core, the other spins
-at every barrier of the step; on this 2-CPU box with other work running, a batch of 16 then
-decoded about 10 times slower than with sleeping threads. It is set at import, before the
-engine's import loads PyTorch (OpenMP reads it once, when it loads).
+:meth:`GenerationRuntime.step`, one decoding step of the whole batch at a time.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import orjson
-
-# Before the imports below load PyTorch (see the module docstring).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import device as _device
 from .engine import Engine, Event, Sequence
