@@ -106,8 +106,6 @@ class Engine:
         #: running sequence's own cache.
         self._cache: Any = None
         self._mergeable: bool | None = None
-        #: Whether the last step was a prefill (the next one decodes, if the batch runs).
-        self._prefilled = False
         # A prefill needs the last position's logits only (models that take the argument).
         self._keeps_last = "logits_to_keep" in inspect.signature(model.forward).parameters
         #: Prefill passes and decoding steps run, and tokens generated, for stats.
@@ -140,31 +138,25 @@ class Engine:
 
     @torch.inference_mode()
     def step(self) -> list[Event]:
-        """One unit of work: a prefill of the waiting requests that fit (one forward pass for
-        all of them), or one decoding step of every sequence in the batch.
+        """Admit waiting requests into free slots (one prefill for all of them), then decode
+        one token for every sequence already in the batch.
 
-        A prefill returns at once, so that the newcomers' first tokens leave before the next
-        decoding step: a request waits for the step in progress, then for its own prefill,
-        not for a decoding step of the whole batch on top. Prefills and decoding steps
-        alternate while the batch runs, so arrivals in quick succession never stall the
-        decoding of the sequences already there by more than one prefill each step.
+        (Returning right after a prefill, so that first tokens leave before the decoding
+        step, was tried: TTFT p50 did not move, p90 doubled and throughput fell.)
         """
-        if self.waiting and len(self.running) < self._capacity() and not (self._prefilled and self.running):
+        events: list[Event] = []
+        while self.waiting and len(self.running) < self._capacity():
             room = self._capacity() - len(self.running)
             if not self._mergeable:
                 # The first prefill finds out whether caches can be merged; unmergeable
                 # ones run one sequence at a time.
                 room = 1
             group = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
-            events = self._prefill(group)
+            events.extend(self._prefill(group))
             self._drop_finished()  # a request may end at its first token
-            self._prefilled = True
-            return events
-        self._prefilled = False
-        if not self.running:
-            return []
-        events = self._decode()
-        self._drop_finished()
+        if self.running:
+            events.extend(self._decode())
+            self._drop_finished()
         return events
 
     def _capacity(self) -> int:
