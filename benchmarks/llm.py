@@ -230,7 +230,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def aiaas_generation(url: str, prompts: list[str], tokens: int, stagger_s: float) -> dict[str, float]:
+async def aiaas_generation(
+    url: str, prompts: list[str], tokens: int, stagger_s: float, server: int | None = None
+) -> dict[str, Any]:
     import openai
 
     client = openai.AsyncOpenAI(base_url=f"{url}/openai/v1", api_key="x", max_retries=0, timeout=600)
@@ -255,12 +257,15 @@ async def aiaas_generation(url: str, prompts: list[str], tokens: int, stagger_s:
         ttfts.append((first or time.perf_counter()) - sent)
         return time.perf_counter()
 
+    before = _cpu_seconds(server) if server else None
     started = time.perf_counter()
     ends = await asyncio.gather(*(one(p, i * stagger_s) for i, p in enumerate(prompts)))
     wall = max(ends) - started
+    cpu = {k: v - before[k] for k, v in _cpu_seconds(server).items()} if server and before else None
     await client.close()
     ttfts.sort()
     return {
+        "cpu_s": cpu,
         "tokens_per_s": sum(counts) / wall,
         "wall_s": wall,
         "ttft_p50_ms": 1000 * statistics.median(ttfts),
@@ -401,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if gen:
                 results["aiaas"] = asyncio.run(
-                    aiaas_generation(url, prompts, args.tokens, args.stagger_ms / 1000)
+                    aiaas_generation(url, prompts, args.tokens, args.stagger_ms / 1000, server=proc.pid)
                 )
             if emb:
                 results["embeddings"] = embedding_rounds(peer, proc.pid, url, texts, args.clients, args.rounds)
@@ -432,6 +437,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _cpu_seconds(server: int) -> dict[str, float]:
+    """CPU seconds used so far by this process (the client), the server and its replicas."""
+
+    def of(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    try:
+        children = [int(p) for p in Path(f"/proc/{server}/task/{server}/children").read_text().split()]
+    except OSError:
+        children = []
+    return {
+        "client": time.process_time(),
+        "server": of(server),
+        "replicas": sum(of(child) for child in children),
+    }
+
+
 def _loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -457,7 +483,7 @@ def render_generation(r: dict[str, Any]) -> str:
     first_tps = st["from_first_arrival_tokens_per_s"]
     return f"""{s["requests"]} requests of {s["tokens"]} generated tokens each (~14M-parameter GPT-2-style model,
 random weights), arriving every {s["stagger_ms"]:g} ms at aiaas; {s["threads"]} PyTorch threads
-everywhere.
+everywhere, OpenMP wait policy {os.environ.get("OMP_WAIT_POLICY", "default")} (the peers' and aiaas's replica's).
 
 | generation | tokens/s | vs naive | TTFT p50 | TTFT p90 | TTFT max |
 |---|---|---|---|---|---|
@@ -469,7 +495,17 @@ everywhere.
 aiaas / static batch from the first arrival: **{ours["tokens_per_s"] / first_tps:.2f}×** throughput
 (goal ≥ 1); against the static batch with every request already there (no arrival window):
 {ours["tokens_per_s"] / static_tps:.2f}×. TTFT p50 {ours["ttft_p50_ms"]:.0f} ms (goal ≤ 50 ms).
-"""
+{_cpu_line(ours)}"""
+
+
+def _cpu_line(ours: dict[str, Any]) -> str:
+    cpu = ours.get("cpu_s")
+    if not cpu:
+        return ""
+    return (
+        f"CPU seconds during the aiaas run ({ours['wall_s']:.2f} s): replica {cpu['replicas']:.2f}, "
+        f"server {cpu['server']:.2f}, benchmark client {cpu['client']:.2f}.\n"
+    )
 
 
 def render_embeddings(r: dict[str, Any]) -> str:

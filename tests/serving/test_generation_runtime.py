@@ -7,6 +7,7 @@ chosen steps.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,44 @@ def test_requests_arriving_together_share_one_prefill_and_each_equal_their_greed
     driver.run()
     for i, prompt in enumerate(PROMPTS):
         assert driver.text[i + 1] == reference(lm, runtime, prompt, 12), prompt
+
+
+def test_a_long_schedule_of_joins_leaves_and_cancels_each_equals_its_greedy_decode(
+    lm: Path, runtime: Any
+) -> None:
+    # A fixed pseudo-random schedule: prompts of 1 to ~40 tokens (a long one joining a batch
+    # whose cache is narrower than it), lengths up to near the 128-token context (the
+    # batch's cache outgrows its first buffers and moves), rows leaving from the middle of
+    # the batch, and cancellations, with at most 4 sequences decoded together.
+    rng = random.Random(3)
+    words = " ".join(PROMPTS).split()
+    requests: dict[int, tuple[str, int]] = {}
+    for rid in range(1, 15):
+        prompt = " ".join(rng.choice(words) for _ in range(rng.choice([1, 2, 5, 12, 25])))
+        room = 128 - len(runtime.tokenizer.encode(prompt))
+        requests[rid] = (prompt, rng.randint(1, min(room, 100)))
+    # Two long requests' clients go away 10 steps after sending them.
+    cancelled = [rid for rid, (_, n) in requests.items() if n > 20][:2]
+    sent: dict[int, int] = {}
+    driver = Driver(runtime)
+    pending = sorted(requests)
+    for step in range(2000):
+        if pending and rng.random() < 0.3:
+            rid = pending.pop(0)
+            prompt, n = requests[rid]
+            driver.send(ipc.GENERATE, rid, {"prompt": prompt, "max_tokens": n, "temperature": 0})
+            sent[rid] = step
+        for rid in cancelled:
+            if sent.get(rid) == step - 10:
+                driver.send(ipc.CANCEL, rid)
+        if not pending and not runtime.busy():
+            break
+        driver.step()
+    assert sorted(driver.finish) == sorted(requests)
+    for rid, (prompt, n) in requests.items():
+        expected = reference(lm, runtime, prompt, n)
+        if rid in cancelled:
+            assert driver.finish[rid]["finish_reason"] == "cancelled"
+            assert expected.startswith(driver.text[rid]), rid
+        else:
+            assert driver.text[rid] == expected, rid

@@ -5,23 +5,24 @@ long ones and new ones wait for the whole batch. Here, as in vLLM and Orca, the 
 scheduling is one decoding step: between two steps, finished sequences leave the batch
 and waiting ones join it, so a request starts as soon as there is a free slot.
 
-How a batch shares one KV cache (``transformers``' ``DynamicCache``, one key and value
-tensor ``[batch, heads, length, head_dim]`` per layer):
+How a batch shares one KV cache (:class:`~.kv_slots.SlotCache`: per layer, preallocated
+key and value buffers with one row per sequence, written in place):
 
 - Requests that arrived together are *prefilled together*: their prompts run as one
   left-padded batch (a lone request runs alone, with no padding), one forward pass for
   all of them, which keeps the decoding of the running batch from stalling behind one
   prefill per newcomer. Only the last position's logits are computed.
-- Their cache is then merged into the batch's by **left padding** the shorter of the two
-  along the length axis, with an attention mask that hides the padding; each row carries
-  its own ``position_ids`` (its count of real tokens), so padding never shifts positions.
-- A decoding step feeds every row its last token, with the mask and positions.
-- Rows that finished (or were cancelled) are dropped from the cache tensors, and columns
-  that have become padding in every remaining row are cut off the left.
+- Their cache is then copied into free rows of the batch's, right-aligned with the other
+  rows (left padding), with an attention mask that hides the padding; each row carries its
+  own ``position_ids`` (its count of real tokens), so padding never shifts positions.
+- A decoding step feeds every row its last token, with the mask and positions; each layer
+  writes the new keys and values into one column of its buffers, nothing is concatenated.
+- A row that finished (or was cancelled) is replaced by the last row, and columns that
+  have become padding in every remaining row leave the cache's window.
 
 Models whose cache is not a plain list of full-attention layers (sliding-window or hybrid
-caches) cannot be merged this way; they run one sequence at a time, still scheduled step
-by step.
+caches) cannot share rows this way; they run one sequence at a time, still scheduled step
+by step, with the model's own cache.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .sampling import Sampler
 from .text import TextStream
+
+if TYPE_CHECKING:
+    from .kv_slots import SlotCache
 
 __all__ = ["Engine", "Event", "Sequence"]
 
@@ -98,8 +102,9 @@ class Engine:
         self.clock = clock
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
+        #: The batch's cache: a :class:`SlotCache` for mergeable models, else the one
+        #: running sequence's own cache.
         self._cache: Any = None
-        self._mask: torch.Tensor | None = None
         self._mergeable: bool | None = None
         # A prefill needs the last position's logits only (models that take the argument).
         self._keeps_last = "logits_to_keep" in inspect.signature(model.forward).parameters
@@ -180,25 +185,28 @@ class Engine:
         self.prefills += 1
         cache = out.past_key_values
         if self._mergeable is None:
-            self._mergeable = _plain_layers(cache)
+            # Imported here: ``transformers`` only once the runtime has set its environment.
+            from .kv_slots import plain_layers
+
+            self._mergeable = plain_layers(cache)
         self._join(group, cache, mask)
         return self._advance_all(group, out.logits[:, -1].float(), first=True)
 
     def _decode(self) -> list[Event]:
-        assert self._mask is not None
         if not self._mergeable:
             return [e for seq in list(self.running) for e in self._decode_alone(seq)]
+        cache: SlotCache = self._cache
+        mask = cache.next_mask()
         tokens = torch.tensor([[s.pending] for s in self.running], device=self.device)
-        self._mask = torch.cat([self._mask, torch.ones_like(self._mask[:, :1])], dim=1)
         positions = torch.tensor([[_cached(s)] for s in self.running], device=self.device)
         out = self.model(
             input_ids=tokens,
-            attention_mask=self._mask,
+            attention_mask=mask,
             position_ids=positions,
-            past_key_values=self._cache,
+            past_key_values=cache,
             use_cache=True,
         )
-        self._cache = out.past_key_values
+        cache.advance()
         self.steps += 1
         return self._advance_all(self.running, out.logits[:, -1].float())
 
@@ -252,69 +260,40 @@ class Engine:
         dropped = [*self.waiting, *self.running]
         self.waiting.clear()
         self.running = []
-        self._cache, self._mask = None, None
+        self._cache = None
         return dropped
 
     # -- the shared cache ----------------------------------------------------------------
 
     def _join(self, group: list[Sequence], cache: Any, mask: torch.Tensor) -> None:
         """Add the prefilled ``group`` (its cache and padding ``mask``) to the batch."""
-        if not self.running or not self._mergeable:
+        if not self._mergeable:
             if not self.running:
-                self._cache, self._mask = cache, mask
+                self._cache = cache
             self.running.extend(group)
             return
-        assert self._mask is not None
-        width = max(self._mask.shape[1], mask.shape[1])
-        for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
-            mine.keys = torch.cat([_left_pad(mine.keys, width), _left_pad(theirs.keys, width)], dim=0)
-            mine.values = torch.cat([_left_pad(mine.values, width), _left_pad(theirs.values, width)], dim=0)
-        self._mask = torch.cat([_left_pad(self._mask, width, dim=1), _left_pad(mask, width, dim=1)], dim=0)
+        if self._cache is None:
+            from .kv_slots import SlotCache
+
+            self._cache = SlotCache(len(cache.layers), self.max_batch_size)
+        self._cache.append(cache, mask)
         self.running.extend(group)
 
     def _drop_finished(self) -> None:
-        keep = [i for i, s in enumerate(self.running) if s.finish_reason is None]
-        if len(keep) == len(self.running):
+        dead = [i for i, s in enumerate(self.running) if s.finish_reason is not None]
+        if not dead:
             return
         if not self._mergeable:
             # One sequence at a time: the cache is that sequence's.
-            self.running = [self.running[i] for i in keep]
+            self.running = [s for s in self.running if s.finish_reason is None]
             self._cache = None
             if self.running:  # cannot happen with capacity 1, kept for safety
                 raise AssertionError("an unmergeable cache held two sequences")
             return
-        self.running = [self.running[i] for i in keep]
-        if not keep:
-            self._cache, self._mask = None, None
-            return
-        assert self._mask is not None
-        index = torch.tensor(keep, device=self.device)
-        mask = self._mask.index_select(0, index)
-        # Columns that are padding in every remaining row carry nothing: cut them off.
-        used = int(mask.any(dim=0).nonzero()[0].item())
-        self._mask = mask[:, used:]
-        for layer in self._cache.layers:
-            layer.keys = layer.keys.index_select(0, index)[:, :, used:]
-            layer.values = layer.values.index_select(0, index)[:, :, used:]
+        order = self._cache.remove(dead)
+        self.running = [self.running[i] for i in order]
 
 
 def _cached(seq: Sequence) -> int:
     """The position of a sequence's pending token: how many of its tokens the cache holds."""
     return len(seq.prompt_ids) + seq.generated - 1
-
-
-def _left_pad(tensor: torch.Tensor, width: int, *, dim: int = 2) -> torch.Tensor:
-    missing = width - tensor.shape[dim]
-    if missing <= 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = missing
-    return torch.cat([torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=dim)
-
-
-def _plain_layers(cache: Any) -> bool:
-    """True when every layer of the cache is a plain full-attention ``DynamicLayer``."""
-    from transformers.cache_utils import DynamicLayer
-
-    layers = getattr(cache, "layers", None) or []
-    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
