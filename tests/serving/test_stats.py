@@ -137,9 +137,9 @@ def test_batched_requests_report_their_queue_wait_and_their_batch_run_time(
     assert abs(compute_ns - per_batch) <= requests, (compute_ns, per_batch)
     assert queue_ns + compute_ns <= int(stats["success"]["ns"])
     assert int(entry["execution_count"]) < requests, "the burst shared model runs"
-    # The lone request waited out the delay; batches never run that long for iris.
+    # The lone request waited out the delay (its batch never filled) before its batch ran.
+    # (How the two totals compare depends on the machine: a loaded one stretches the runs.)
     assert queue_ns >= delay_ms * 1_000_000 * 0.9
-    assert compute_ns < queue_ns
 
     # Prometheus tells the same story.
     text = stack.http.get("/metrics").text
