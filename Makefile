@@ -11,10 +11,13 @@
 # The folder a test lives in decides its tier (tests/_tiers.py).
 
 PYTHON ?= python3.11
-# Test processes (pytest-xdist): much of the process tier waits on servers and workers it
-# started, so two test processes keep two cores busy; a module's tests stay in one process
-# (--dist loadfile), which keeps its module-scoped servers to one start. TEST_WORKERS=0: one process.
-TEST_WORKERS ?= 2
+# Test processes (pytest-xdist): much of the process tier waits on the servers, replicas and
+# jobs its tests started (or on their windows and intervals), so four test processes keep two
+# cores busy where two left them idle; the in-process tier (test-fast) computes, so two there.
+# A module's tests stay in one process (--dist loadfile), which keeps its module-scoped servers
+# to one start. TEST_WORKERS=0 (or FAST_TEST_WORKERS=0): one process.
+TEST_WORKERS ?= 4
+FAST_TEST_WORKERS ?= 2
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -47,7 +50,7 @@ pytest: install
 
 # In-process tier, SQLite only: the code under test runs inside pytest (tests/_tiers.py).
 test-fast: install
-	$(BIN)/pytest -m "inprocess and not postgres" -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+	$(BIN)/pytest -m "inprocess and not postgres" -q $(if $(filter-out 0,$(FAST_TEST_WORKERS)),-n $(FAST_TEST_WORKERS) --dist loadfile)
 
 openapi-snapshot: install
 	AIAAS_TEST_UPDATE_SNAPSHOTS=1 $(BIN)/pytest -q tests/api/inprocess/test_openapi_snapshot.py
