@@ -24,6 +24,7 @@ from aiaas.platform import Platform, open_platform
 from aiaas.store.alerts import AlertStore
 from aiaas.store.leases import LeaseStore
 from aiaas.store.metric_samples import SampleStore
+from tests._clock import DateClock
 
 METRICS = DEFAULT_METRICS  # latency_p50, latency_p99, error_rate, throughput
 HISTORY = 60
@@ -113,14 +114,6 @@ def test_contamination_moves_the_boundary_to_that_quantile_of_the_history(detect
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 @pytest.fixture
 def platform(home: Path, database_url: str) -> Iterator[Platform]:
     p = open_platform(load_settings(home=home, database_url=database_url))
@@ -140,7 +133,7 @@ def _second(platform: Platform, at: dt.datetime, rng: np.random.Generator, slow:
 
 
 def test_the_evaluator_fires_on_slow_windows_with_the_reason_and_resolves(platform: Platform) -> None:
-    clock = Clock()
+    clock = DateClock()
     store = AlertStore(platform.db)
     store.create_rule(
         RuleSpec(

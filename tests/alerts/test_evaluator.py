@@ -20,21 +20,11 @@ from aiaas.platform import Platform, open_platform
 from aiaas.store.alerts import AlertStore
 from aiaas.store.leases import LeaseStore
 from aiaas.store.metric_samples import SampleStore
+from tests._clock import DateClock
 from tests._webhook import Receiver
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 SECRET = "s3cret-s3cret-s3cret"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -51,7 +41,7 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def _evaluator(platform: Platform, clock: Clock, **kwargs: float) -> Evaluator:
+def _evaluator(platform: Platform, clock: DateClock, **kwargs: float) -> Evaluator:
     options = {"retry_base_s": 2.0, "retry_max_s": 60.0, "max_attempts": 5, "timeout_s": 5.0, **kwargs}
     evaluator = Evaluator(
         AlertStore(platform.db),
@@ -65,7 +55,7 @@ def _evaluator(platform: Platform, clock: Clock, **kwargs: float) -> Evaluator:
     return evaluator
 
 
-def _traffic(platform: Platform, clock: Clock, requests: int) -> None:
+def _traffic(platform: Platform, clock: DateClock, requests: int) -> None:
     """What the inference server writes for deployment d, version 1, in the last second."""
     started = clock.now - dt.timedelta(seconds=1)
     SampleStore(platform.db).add({SampleKey("d", 1, started): MetricSample(requests=requests)}, interval_s=1)
@@ -89,7 +79,7 @@ def _rule(platform: Platform, for_s: float = 5) -> None:
 def test_fires_after_for_delivers_signed_with_retries_and_resolves(
     platform: Platform, receiver: Receiver
 ) -> None:
-    clock = Clock()
+    clock = DateClock()
     receiver.failures = 2
     store = AlertStore(platform.db)
     store.create_webhook("hook", receiver.url, SECRET)
@@ -141,7 +131,7 @@ def test_fires_after_for_delivers_signed_with_retries_and_resolves(
 
 
 def test_a_restarted_evaluator_carries_on_without_repeats(platform: Platform, receiver: Receiver) -> None:
-    clock = Clock()
+    clock = DateClock()
     receiver.failures = 1
     store = AlertStore(platform.db)
     store.create_webhook("hook", receiver.url, SECRET)
@@ -160,7 +150,7 @@ def test_a_restarted_evaluator_carries_on_without_repeats(platform: Platform, re
 
 
 def test_one_evaluator_holds_the_lease(platform: Platform) -> None:
-    clock = Clock()
+    clock = DateClock()
     one, two = _evaluator(platform, clock), _evaluator(platform, clock)
     assert one.tick() and not two.tick()
     leases = LeaseStore(platform.db)
@@ -169,7 +159,7 @@ def test_one_evaluator_holds_the_lease(platform: Platform) -> None:
 
 
 def test_silenced_transitions_are_recorded_not_sent(platform: Platform, receiver: Receiver) -> None:
-    clock = Clock()
+    clock = DateClock()
     store = AlertStore(platform.db)
     store.create_webhook("hook", receiver.url, SECRET)
     _rule(platform, for_s=0)
@@ -188,7 +178,7 @@ def test_silenced_transitions_are_recorded_not_sent(platform: Platform, receiver
 
 
 def test_a_delivery_is_given_up_after_its_attempts(platform: Platform, receiver: Receiver) -> None:
-    clock = Clock()
+    clock = DateClock()
     receiver.failures = 100
     store = AlertStore(platform.db)
     store.create_webhook("hook", receiver.url, SECRET)
@@ -222,7 +212,7 @@ def test_each_rule_is_evaluated_in_its_own_project(platform: Platform) -> None:
     """Two projects each have a rule on their deployment ``d``; only team-a's ``d`` has traffic
     (written under its qualified name, as the inference server writes it): only team-a's rule
     fires, and only team-a's webhook hears of it."""
-    clock = Clock()
+    clock = DateClock()
     receivers = {"team-a": Receiver(), "team-b": Receiver()}
     try:
         for project, receiver in receivers.items():

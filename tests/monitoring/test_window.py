@@ -10,6 +10,7 @@ import pytest
 from aiaas.errors import InvalidArgument
 from aiaas.monitoring import BinCounts, CountWindow, ReferenceProfile, count_batch
 from aiaas.schemas import DriftSettings
+from tests._clock import Clock
 from tests.monitoring._tables import make_tables
 
 
@@ -19,21 +20,13 @@ def data():
     return ReferenceProfile.build(t.reference, categorical=t.categorical), t.shifted
 
 
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _rows(table, start: int, stop: int):
     return {name: column[start:stop] for name, column in table.items()}
 
 
 def test_merged_replicas_equal_one_over_all_rows(data) -> None:
     profile, table = data
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     one, a, b = (CountWindow(profile, clock=clock) for _ in range(3))
     for start in range(0, 6000, 1000):  # batches, spread over three intervals
         clock.now += 30

@@ -34,6 +34,7 @@ from aiaas.store.predictions import LoggedRequest, write_segment
 from aiaas.store.retraining import RetrainingStore
 from aiaas.store.rollouts import RolloutStore
 from aiaas.training.worker import run_recorded
+from tests._clock import DateClock
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 NAME = "iris-live"
@@ -44,17 +45,6 @@ POLICY: dict[str, Any] = {
     "rollout": {"steps": [{"weight": 50, "bake": 10}, {"weight": 100, "bake": 5}]},
     "cooldown": "1h",
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 class Metrics:
@@ -112,8 +102,8 @@ def platform(home: Path, database_url: str) -> Iterator[Platform]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> DateClock:
+    return DateClock()
 
 
 @pytest.fixture
@@ -132,7 +122,7 @@ class Services:
 
 
 def _evaluator(
-    platform: Platform, clock: Clock, metrics: Metrics, others: dict[str, Metrics] | None = None
+    platform: Platform, clock: DateClock, metrics: Metrics, others: dict[str, Metrics] | None = None
 ) -> Evaluator:
     """The control plane's composition (Platform.alert_evaluator) with the test's clock and
     metric (``others``: another project's)."""
@@ -168,7 +158,7 @@ def _runs(platform: Platform) -> list[Any]:
 
 
 def test_drift_retrains_evaluates_rolls_out_and_promotes_then_cools_down(
-    platform: Platform, clock: Clock, metrics: Metrics
+    platform: Platform, clock: DateClock, metrics: Metrics
 ) -> None:
     platform.retraining.set(NAME, POLICY)
     evaluator = _evaluator(platform, clock, metrics)
@@ -226,7 +216,7 @@ def test_drift_retrains_evaluates_rolls_out_and_promotes_then_cools_down(
 
 
 def test_a_worse_candidate_is_discarded_and_the_served_version_stays(
-    platform: Platform, clock: Clock, metrics: Metrics
+    platform: Platform, clock: DateClock, metrics: Metrics
 ) -> None:
     platform.datasets.create_version("iris", _iris(3.0), filename="iris.csv", target="species")
     platform.datasets.create_version("iris", _iris(3.0, shuffled=True), filename="iris.csv", target="species")
@@ -255,7 +245,7 @@ def test_a_worse_candidate_is_discarded_and_the_served_version_stays(
 
 
 def test_a_failed_job_fails_the_run_with_its_reason(
-    platform: Platform, clock: Clock, metrics: Metrics
+    platform: Platform, clock: DateClock, metrics: Metrics
 ) -> None:
     platform.retraining.set(NAME, POLICY)
     evaluator = _evaluator(platform, clock, metrics)
@@ -367,7 +357,7 @@ def test_bad_policies_are_refused_naming_the_field(platform: Platform) -> None:
 
 
 def test_the_prediction_log_joined_with_feedback_is_the_training_data(
-    platform: Platform, clock: Clock, metrics: Metrics
+    platform: Platform, clock: DateClock, metrics: Metrics
 ) -> None:
     x, y = load_iris(return_X_y=True)
     rows = [
@@ -407,7 +397,7 @@ def test_the_prediction_log_joined_with_feedback_is_the_training_data(
 
 
 def test_loops_of_two_projects_on_deployments_of_one_name_run_apart(
-    platform: Platform, clock: Clock, metrics: Metrics
+    platform: Platform, clock: DateClock, metrics: Metrics
 ) -> None:
     platform.projects.create("team-a")
     team = platform.for_project("team-a")

@@ -25,20 +25,10 @@ from aiaas.store.alerts import AlertStore
 from aiaas.store.leases import LeaseStore
 from aiaas.store.metric_samples import SampleStore
 from aiaas.store.rollouts import RolloutStore
+from tests._clock import DateClock
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 GUARD = {"name": "errors", "metric": "error_rate", "op": ">", "threshold": 0.05, "window": "5s"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -54,11 +44,11 @@ def platform(home: Path, database_url: str) -> Iterator[Platform]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> DateClock:
+    return DateClock()
 
 
-def _evaluator(platform: Platform, clock: Clock) -> Evaluator:
+def _evaluator(platform: Platform, clock: DateClock) -> Evaluator:
     """The control plane's composition (Platform.alert_evaluator) with the test's clock: every
     project's rules, each read with its project's metrics, and every project's rollouts."""
 
@@ -79,7 +69,7 @@ def _evaluator(platform: Platform, clock: Clock) -> Evaluator:
     return evaluator
 
 
-def _errors(platform: Platform, clock: Clock, version: int, requests: int, errors: int) -> None:
+def _errors(platform: Platform, clock: DateClock, version: int, requests: int, errors: int) -> None:
     started = clock.now - dt.timedelta(seconds=1)
     sample = MetricSample(requests=requests, errors=errors)
     SampleStore(platform.db).add({SampleKey("iris", version, started): sample}, interval_s=1)
@@ -89,7 +79,7 @@ def _routes(platform: Platform) -> list[tuple[int, int]]:
     return [(r.version, r.weight) for r in platform.deployments.get("iris").routes]
 
 
-def test_steps_bake_then_promote_and_a_new_evaluator_carries_on(platform: Platform, clock: Clock) -> None:
+def test_steps_bake_then_promote_and_a_new_evaluator_carries_on(platform: Platform, clock: DateClock) -> None:
     platform.deployments.create("iris", model="iris", version=1)
     r = platform.rollouts.start(
         "iris", version=2, steps=[{"weight": 10, "bake": 10}, {"weight": 100, "bake": 5}], guards=[GUARD]
@@ -115,7 +105,9 @@ def test_steps_bake_then_promote_and_a_new_evaluator_carries_on(platform: Platfo
     evaluator.stop()
 
 
-def test_a_guard_that_fires_rolls_the_canary_back_in_the_same_pass(platform: Platform, clock: Clock) -> None:
+def test_a_guard_that_fires_rolls_the_canary_back_in_the_same_pass(
+    platform: Platform, clock: DateClock
+) -> None:
     platform.deployments.create("iris", model="iris", version=1, traffic=[{"version": 3, "weight": 5}])
     r = platform.rollouts.start(
         "iris", version=2, steps=[{"weight": 40, "bake": "1m"}, {"weight": 100}], guards=[GUARD]
@@ -144,7 +136,7 @@ def test_a_guard_that_fires_rolls_the_canary_back_in_the_same_pass(platform: Pla
     evaluator.stop()
 
 
-def test_a_promotion_through_an_alias_has_the_same_guard_window(platform: Platform, clock: Clock) -> None:
+def test_a_promotion_through_an_alias_has_the_same_guard_window(platform: Platform, clock: DateClock) -> None:
     platform.registry.set_alias("iris", "production", 1)
     platform.deployments.create("iris", model="iris", alias="production")
     r = platform.rollouts.start("iris", version=2, steps=[{"weight": 100, "bake": "1m"}], guards=[GUARD])
@@ -163,7 +155,7 @@ def test_a_promotion_through_an_alias_has_the_same_guard_window(platform: Platfo
     evaluator.stop()
 
 
-def test_abort_restores_and_frees_the_deployment(platform: Platform, clock: Clock) -> None:
+def test_abort_restores_and_frees_the_deployment(platform: Platform, clock: DateClock) -> None:
     platform.deployments.create("iris", model="iris", version=1)
     r = platform.rollouts.start("iris", version=2, steps=[{"weight": 50, "bake": "1h"}, {"weight": 100}])
     with pytest.raises(Conflict):
@@ -204,7 +196,7 @@ def test_bad_plans_name_their_field(platform: Platform, change: dict[str, object
 
 
 def test_a_step_that_cannot_be_applied_fails_the_rollout_and_restores(
-    platform: Platform, clock: Clock
+    platform: Platform, clock: DateClock
 ) -> None:
     platform.deployments.create("iris", model="iris", version=1)
     r = platform.rollouts.start("iris", version=2, steps=[{"weight": 50}, {"weight": 100}])
@@ -218,7 +210,7 @@ def test_a_step_that_cannot_be_applied_fails_the_rollout_and_restores(
 
 
 def test_rollouts_of_two_projects_on_deployments_of_one_name_move_apart(
-    platform: Platform, clock: Clock
+    platform: Platform, clock: DateClock
 ) -> None:
     platform.projects.create("team-a")
     team = platform.for_project("team-a")
@@ -268,7 +260,7 @@ def test_rollouts_of_two_projects_on_deployments_of_one_name_move_apart(
 
 
 def test_a_rollout_of_a_project_whose_name_the_default_project_lacks_is_driven(
-    platform: Platform, clock: Clock
+    platform: Platform, clock: DateClock
 ) -> None:
     platform.projects.create("team-b")
     team = platform.for_project("team-b")

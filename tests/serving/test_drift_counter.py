@@ -19,17 +19,10 @@ from aiaas.registry import ReferenceStore, Registry, record_reference
 from aiaas.serving.drift_counter import DriftCounter
 from aiaas.store import Database, FileArtifactStore
 from aiaas.store.drift import CountStore
+from tests._clock import Clock
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC).timestamp()
 NAMES = ["a", "b", "c", "code"]
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

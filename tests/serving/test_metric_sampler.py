@@ -14,16 +14,9 @@ from aiaas.serving.metric_sampler import MetricSampler
 from aiaas.serving.stats import ServingMetrics
 from aiaas.store import Database
 from aiaas.store.metric_samples import SampleStore
+from tests._clock import Clock
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC).timestamp()
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

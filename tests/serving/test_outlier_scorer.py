@@ -26,17 +26,10 @@ from aiaas.serving.segment_writer import InProcessWriter
 from aiaas.store import Database, FileArtifactStore
 from aiaas.store.drift import CountStore
 from aiaas.store.predictions import read_predictions
+from tests._clock import Clock
 
 NAMES = ["a", "b", "c", "d"]
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC).timestamp()
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -13,18 +13,9 @@ from aiaas.errors import InvalidArgument
 from aiaas.serving.prediction_log import LogPolicy, PredictionLog, check_log_policy
 from aiaas.serving.segment_writer import InProcessWriter, ProcessWriter
 from aiaas.store.predictions import prune_segments, read_predictions
+from tests._clock import Clock
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC).timestamp()
-
-
-class Clock:
-    """Wall and monotonic time, moved by hand."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _log(root: Path, clock: Clock, **kwargs: object) -> PredictionLog:

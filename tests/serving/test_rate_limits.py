@@ -8,18 +8,11 @@ import pytest
 
 from aiaas.errors import ResourceExhausted
 from aiaas.serving.rate_limits import IDLE_S, RateLimit, RateLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests._clock import Clock
 
 
 def test_a_burst_is_admitted_then_the_next_request_is_refused_naming_the_limit() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(clock=clock)
     limit = RateLimit(per_second=2, burst=5)
     for _ in range(5):
@@ -36,7 +29,7 @@ def test_a_burst_is_admitted_then_the_next_request_is_refused_naming_the_limit()
 
 def test_the_bucket_refills_at_the_rate_and_no_faster() -> None:
     # Times and rates are binary fractions, so the refills add up exactly.
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(clock=clock)
     limit = RateLimit(per_second=8, burst=1)
     limiter.admit("k", limit)
@@ -59,7 +52,7 @@ def test_the_bucket_refills_at_the_rate_and_no_faster() -> None:
 
 
 def test_keys_have_their_own_buckets_and_no_limit_means_unlimited() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(clock=clock)
     limit = RateLimit(per_second=1, burst=1)
     limiter.admit("a", limit)
@@ -71,7 +64,7 @@ def test_keys_have_their_own_buckets_and_no_limit_means_unlimited() -> None:
 
 
 def test_idle_buckets_are_forgotten() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(clock=clock)
     for key in ("a", "b", "c"):
         limiter.admit(key, RateLimit(per_second=1))
