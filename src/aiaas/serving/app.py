@@ -219,8 +219,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
         version = request.path_params.get("version")
         shadow: LoadedVersion | None = None
         if version is None:
-            served = models.route(name)  # an unknown model is refused before its body is read
+            models.route(name)  # an unknown model is refused before its body is read
             body = await _read_body(request, max_bytes)
+            # The route as it is now: the table may have moved on while the body arrived, and a
+            # version it no longer routes to is drained and stopped once its counted requests end.
+            served = models.route(name)
             loaded, config, shadow = served.pick(random.random()), served.config, served.shadow
         else:
             number = _version_number(version)
@@ -285,8 +288,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> Starlette:
                 f"unknown V1 verb {verb!r} in {target!r}; use POST /v1/models/{given}:predict",
                 details={"field": "path", "value": target},
             )
-        served = models.route(name)
+        models.route(name)  # an unknown model is refused before its body is read
         body = await _read_body(request, max_bytes)
+        served = models.route(name)  # as it is now (see infer_v2)
         loaded = served.pick(random.random())
         decoded = decode_v1(body, loaded.signature)
         results = await dispatcher.run(loaded, served.config, decoded.inputs, None)
