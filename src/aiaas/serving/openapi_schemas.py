@@ -14,38 +14,32 @@ _NUMBER_OR_TEXT = {
     '"NaN", "Infinity", "-Infinity".',
 }
 
-_TENSOR_IN: dict[str, Any] = {
-    "type": "object",
-    "required": ["name", "datatype", "shape"],
-    "properties": {
-        "name": {"type": "string"},
-        "datatype": {"type": "string", "enum": [*DATATYPES]},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "data": {
-            "description": "The values, flat or nested, row-major; absent when the tensor travels as "
-            "binary data (parameters.binary_data_size). Each must fit the datatype, or it is a 400.",
-        },
-        "parameters": {
-            "type": "object",
-            "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
-        },
-    },
-}
 
-_TENSOR_OUT: dict[str, Any] = {
-    "type": "object",
-    "required": ["name", "datatype", "shape"],
-    "properties": {
-        "name": {"type": "string"},
-        "datatype": {"type": "string", "enum": [*DATATYPES]},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "data": {"type": "array", "items": _NUMBER_OR_TEXT},
-        "parameters": {
-            "type": "object",
-            "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
+def _tensor(data: dict[str, Any]) -> dict[str, Any]:
+    """A V2 tensor (a request's input or an answer's output), its ``data`` as given."""
+    return {
+        "type": "object",
+        "required": ["name", "datatype", "shape"],
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string", "enum": [*DATATYPES]},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "data": data,
+            "parameters": {
+                "type": "object",
+                "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
+            },
         },
-    },
-}
+    }
+
+
+_TENSOR_IN = _tensor(
+    {
+        "description": "The values, flat or nested, row-major; absent when the tensor travels as "
+        "binary data (parameters.binary_data_size). Each must fit the datatype, or it is a 400.",
+    }
+)
+_TENSOR_OUT = _tensor({"type": "array", "items": _NUMBER_OR_TEXT})
 
 _TENSOR_META = {
     "type": "object",
